@@ -1,0 +1,115 @@
+/* config.h: the parsed, validated configuration. config_load() reads tend.ini
+ * and every services/NAME.ini into a fresh struct config; nothing live is
+ * touched. A config with any error is returned as an error list, never half
+ * applied. Once loaded a config is immutable plain data (no fds, no pointers
+ * into live objects) so it can be diffed, kept across reloads and serialized. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+enum service_type { SERVICE_SIMPLE, SERVICE_NOTIFY, SERVICE_ONESHOT, _SERVICE_TYPE_MAX };
+enum restart_policy { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER, _RESTART_MAX };
+enum output_mode { OUTPUT_JOURNAL, OUTPUT_FILE, OUTPUT_CONSOLE, OUTPUT_NULL, _OUTPUT_MAX };
+enum kill_mode { KILL_CGROUP, KILL_GROUP, KILL_PROCESS, _KILL_MODE_MAX };
+
+/* Resource limits a service may set, in this order. */
+enum config_limit {
+        LIMIT_NOFILE,
+        LIMIT_NPROC,
+        LIMIT_CORE,
+        LIMIT_AS,
+        LIMIT_DATA,
+        LIMIT_STACK,
+        LIMIT_FSIZE,
+        LIMIT_MEMLOCK,
+        LIMIT_CPU,
+        _LIMIT_MAX
+};
+
+struct config_rlimit {
+        bool set;
+        int resource; /* RLIMIT_* */
+        struct rlimit value;
+};
+
+struct service_config {
+        char *name; /* file name without .ini */
+        char *file; /* path of NAME.ini */
+
+        char *exec;  /* the exec= line as written */
+        char **argv; /* exec split into words; argv[0] is the program */
+        enum service_type type;
+        enum restart_policy restart;
+        usec_t restart_delay;
+        usec_t restart_max_delay;
+        unsigned start_limit_burst; /* 0: no limit */
+        usec_t start_limit_interval;
+        int stop_signal;
+        usec_t stop_timeout;
+
+        char *user;  /* NULL: tendd's own user */
+        char *group; /* NULL: the user's primary group */
+        char *workdir;
+        bool umask_set;
+        mode_t umask;
+        char **environment; /* "KEY=VALUE", later entries win; environment_file merged in */
+        char *environment_file;
+
+        enum output_mode output;
+        bool output_set; /* false: the daemon picks the default */
+        uint64_t log_max_size;
+        unsigned log_keep;
+
+        bool enabled;
+        enum kill_mode kill_mode;
+        bool no_new_privs;
+        struct config_rlimit limits[_LIMIT_MAX];
+};
+
+struct config {
+        char *path;         /* tend.ini */
+        char *services_dir; /* absolute */
+        char *socket_path;
+        mode_t socket_mode;  /* who may connect; changing state also needs root or tendd's uid */
+        char *socket_group;  /* NULL: tendd's group */
+        char *log_dir;
+        struct service_config **services; /* sorted by name */
+        size_t n_services;
+};
+
+/* Load path (tend.ini) and its services directory. On success *ret owns a new
+ * config and 0 is returned. On invalid input -EINVAL is returned and
+ * *ret_errors holds every problem found, one "FILE:LINE: key: reason" string
+ * each (LINE is 0 for file-level problems). Other -errno for OOM. */
+int config_load(const char *path, struct config **ret, char ***ret_errors);
+struct config *config_free(struct config *c);
+static inline void config_freep(struct config **c)
+{
+        config_free(*c);
+}
+
+struct service_config *service_config_free(struct service_config *sc);
+struct service_config *service_config_copy(const struct service_config *sc);
+/* Find a service by name (binary search). */
+const struct service_config *config_find(const struct config *c, const char *name);
+
+/* True if a and b spawn the same process (a change needs a restart). */
+bool service_config_spawn_equal(const struct service_config *a, const struct service_config *b);
+/* True if every field is equal. */
+bool service_config_equal(const struct service_config *a, const struct service_config *b);
+
+/* Defaults for a root daemon (/run/tend/tend.sock, /var/log/tend) or, for
+ * other users, under $XDG_RUNTIME_DIR/tend/. -ENXIO when not root and
+ * XDG_RUNTIME_DIR is unset. Shared by config_load() and tendctl. */
+int config_default_socket_path(char **ret);
+int config_default_log_dir(char **ret);
+
+const char *service_type_to_string(enum service_type t);
+const char *restart_policy_to_string(enum restart_policy r);
+const char *output_mode_to_string(enum output_mode o);
+const char *kill_mode_to_string(enum kill_mode k);

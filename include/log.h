@@ -1,0 +1,23 @@
+/* log.h: tendd's own log. Lines go to stderr as "tendd: message" (later: the
+ * journal with structured fields when running under systemd). Only layers that
+ * decide what to do log; lower layers return -errno. */
+#pragma once
+
+#include <syslog.h>
+
+#include "util.h"
+
+void log_set_max_level(int level);
+int log_get_max_level(void);
+/* Log at a syslog level; returns -abs(err) so callers can "return log_error_errno(r, ...)". */
+int log_full_errno(int level, int err, const char *fmt, ...) _printf_(3, 4);
+/* Log a message about one service: "name: message". */
+void log_service(int level, const char *name, const char *fmt, ...) _printf_(3, 4);
+
+#define log_debug(...) log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
+#define log_info(...) log_full_errno(LOG_INFO, 0, __VA_ARGS__)
+#define log_notice(...) log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
+#define log_warning(...) log_full_errno(LOG_WARNING, 0, __VA_ARGS__)
+#define log_error(...) log_full_errno(LOG_ERR, 0, __VA_ARGS__)
+#define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
+#define log_error_errno(e, ...) log_full_errno(LOG_ERR, (e), __VA_ARGS__)

@@ -1,0 +1,59 @@
+/* manager.h: the set of services, by name, and the daemon's lifecycle:
+ * applying a config (first load and reloads, diffed per service), the signal
+ * watchers (TERM/INT: stop everything and leave the loop; HUP: reload), and the
+ * state-change hook the control API listens on. */
+#pragma once
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "service.h"
+
+struct hashmap;
+
+typedef void (*manager_state_hook)(struct service *s, enum service_state old, void *userdata);
+
+struct manager {
+        struct ev_loop *loop; /* from ev_loop_new(), never the default loop */
+        struct config *config;
+        char *config_path;
+        struct hashmap *by_name;
+        struct service **services; /* sorted by name, for listing */
+        size_t n_services;
+
+        bool shutting_down;
+        int exit_code;
+
+        manager_state_hook state_hook;
+        void *state_hook_userdata;
+
+        ev_signal sigterm, sigint, sighup;
+};
+
+/* Create a manager on loop for the config at path; takes ownership of c. */
+int manager_new(struct ev_loop *loop, const char *config_path, struct config *c, struct manager **ret);
+struct manager *manager_free(struct manager *m);
+
+/* Start the ev_signal watchers (TERM, INT, HUP). */
+int manager_watch_signals(struct manager *m);
+
+/* Create services for m->config and start the enabled ones. */
+int manager_start(struct manager *m);
+
+/* Load the config file again and apply it: added → start (if enabled),
+ * removed → stop then drop, spawn-relevant change → restart if up, policy
+ * change → live, unchanged → untouched. On any config error nothing changes;
+ * the errors are logged and returned in *ret_errors (may be NULL). */
+int manager_reload(struct manager *m, char ***ret_errors);
+
+/* Apply new (owned) to the running set; used by manager_reload and tests. */
+void manager_apply(struct manager *m, struct config *new_config);
+
+/* Stop every service in parallel; break the loop once none is live. */
+void manager_shutdown(struct manager *m);
+
+struct service *manager_find(struct manager *m, const char *name);
+
+/* Called by service_set_state(); runs the hook and the shutdown/removal bookkeeping. */
+void manager_service_state_changed(struct manager *m, struct service *s, enum service_state old);

@@ -1,0 +1,44 @@
+/* parse.h: value parsers shared by the config and the tools. Each returns 0 or
+ * -EINVAL/-ERANGE/-ENOMEM and never logs; the caller names file, line and key. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+/* "100ms", "30s", "2min", "1h", "1.5s", "0"; a bare number means seconds.
+ * Several terms add up ("1min 30s"). "infinity" gives USEC_INFINITY. */
+int parse_duration(const char *s, usec_t *ret);
+/* Format a duration compactly ("1.5s", "100ms", "2min"); buf of at least 32 bytes. */
+const char *format_duration(char *buf, size_t len, usec_t u);
+
+/* "4096", "512K", "10M", "1G" (powers of 1024). */
+int parse_size(const char *s, uint64_t *ret);
+
+/* "TERM", "SIGTERM", "15", case-insensitive names; real-time "RTMIN+3". */
+int parse_signal(const char *s, int *ret);
+/* "TERM" for 15, NULL for an unknown number. */
+const char *signal_to_name(int sig);
+
+/* yes/no, true/false, on/off, 1/0. */
+int parse_bool(const char *s, bool *ret);
+
+/* Octal umask "022", "0077"; at most 0777. */
+int parse_umask(const char *s, mode_t *ret);
+
+/* Non-negative integer that fits unsigned 64 bits; "infinity" → UINT64_MAX when
+ * allow_infinity. */
+int parse_u64(const char *s, bool allow_infinity, uint64_t *ret);
+
+/* Split a command line the way a POSIX shell splits words: blanks separate,
+ * single quotes keep everything literal, double quotes keep everything but
+ * \" \\ \$ \` and backslash-newline, an unquoted backslash quotes the next
+ * character. No expansion of any kind. -EINVAL on an unterminated quote or
+ * trailing backslash; an empty line gives an empty vector. */
+int shell_split(const char *s, char ***ret_argv);
+
+/* Service names: [A-Za-z0-9_.@-], no leading dot, 1..64 bytes. */
+bool service_name_is_valid(const char *s);
+#define SERVICE_NAME_MAX 64

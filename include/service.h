@@ -1,0 +1,103 @@
+/* service.h: one supervised service: its config, its observed state, the
+ * operator's intent, its pidfd and its watchers. Every (state, event) pair is
+ * decided in service_dispatch(); service_set_state() is the only writer of
+ * state, disarms what the new state does not need, and logs "old -> new".
+ *
+ *             start                 exit (policy: restart)
+ *  stopped ---------> starting/running ------------------> backoff
+ *    ^  ^                 |   ^    \  exit (no restart)       | timer
+ *    |  |  exit           |   |     `--> stopped / failed     v
+ *    |  `--------- stopping <-'  stop                     (spawn again)
+ *    |                 ^
+ *    `------- stop ----'(backoff/failed go straight to stopped)
+ *
+ * starting: spawned, not yet ready (oneshot: until it exits 0).
+ * All fields are plain data except the watchers and the pidfd.
+ */
+#pragma once
+
+#include <ev.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct manager;
+
+enum service_state {
+        SERVICE_STOPPED,
+        SERVICE_STARTING,
+        SERVICE_RUNNING,
+        SERVICE_STOPPING,
+        SERVICE_BACKOFF,
+        SERVICE_FAILED,
+        _SERVICE_STATE_MAX
+};
+
+enum service_event {
+        SERVICE_EVENT_START,   /* operator or manager wants it up */
+        SERVICE_EVENT_STOP,    /* operator or manager wants it down */
+        SERVICE_EVENT_RESTART, /* operator: stop if live, then start */
+        SERVICE_EVENT_EXIT,    /* main process reaped; exit in service->last_exit */
+        SERVICE_EVENT_TIMER,   /* the state's timer fired */
+        SERVICE_EVENT_READY,   /* readiness reported */
+        _SERVICE_EVENT_MAX
+};
+
+#define SERVICE_REASON_MAX 256
+
+struct service {
+        struct manager *manager;
+        struct service_config *config; /* owned */
+        struct service_config *next_config; /* owned; replaces config at the next spawn */
+
+        enum service_state state;
+        bool want_up;         /* operator intent, kept apart from state */
+        bool restart_on_exit; /* stopping as part of a restart */
+        bool removed;         /* dropped by reload: free once stopped */
+        char reason[SERVICE_REASON_MAX];
+
+        pid_t pid; /* for display only; never used to signal or reap */
+        int pidfd;
+        usec_t started_mono; /* monotonic time of the last spawn */
+        usec_t since_mono;   /* monotonic time of the last state change */
+        usec_t since_real;   /* realtime, same moment, for status */
+
+        unsigned restarts;     /* automatic restarts since tendd started */
+        unsigned backoff_step; /* consecutive quick failures */
+        usec_t *start_times;   /* ring of the last start_limit_burst automatic starts */
+        unsigned n_start_times;
+        unsigned start_times_pos;
+
+        bool has_exit; /* last_exit valid */
+        int exit_code;   /* CLD_EXITED: code, else -1 */
+        int exit_signal; /* CLD_KILLED/DUMPED: signal, else 0 */
+
+        ev_io pidfd_watcher;
+        ev_timer timer;
+};
+
+/* Allocate a service in state stopped, owning sc. Does not start it. */
+int service_new(struct manager *m, struct service_config *sc, struct service **ret);
+/* Stops the watchers and closes the pidfd; never signals. NULL-safe. */
+struct service *service_free(struct service *s);
+
+/* Feed one event to the state machine. */
+void service_dispatch(struct service *s, enum service_event ev);
+/* The pidfd became readable: reap and dispatch EXIT. Called by the watcher. */
+void service_handle_pidfd(struct service *s);
+
+/* Replace the config. Spawn-relevant changes take effect at the next spawn
+ * (the caller restarts a live service); policy changes apply at once. */
+void service_set_config(struct service *s, struct service_config *sc);
+
+/* True while a process of this service may exist. */
+bool service_is_live(const struct service *s);
+
+/* Delay before the next automatic restart, from restart_delay doubling per
+ * consecutive quick failure up to restart_max_delay. */
+usec_t service_backoff_delay(const struct service *s);
+
+const char *service_state_to_string(enum service_state st);
+const char *service_event_to_string(enum service_event ev);

@@ -1,0 +1,47 @@
+/* spawn.h: starting one child process. spawn_child() clones with
+ * clone3(CLONE_PIDFD|CLONE_VFORK), sets the child up (signals, session, fds,
+ * umask, workdir, rlimits, groups/gid/uid, environment) and execs. The parent
+ * learns of any failure in the child synchronously, with the errno and the
+ * step that failed, so an exec error never looks like a crash of the program.
+ * spawn_prepare() resolves a service_config into spawn_params in the parent
+ * (user lookup, environment) because the child may only use
+ * async-signal-safe calls. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct spawn_params {
+        char **argv;
+        char **envp;
+        char *workdir; /* NULL: "/" for root services, else the user's home if it exists */
+        bool umask_set;
+        mode_t umask;
+        bool set_ids;
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups;
+        size_t n_groups;
+        struct config_rlimit limits[_LIMIT_MAX];
+        bool no_new_privs;
+        int stdout_fd; /* -1: /dev/null */
+        int stderr_fd; /* -1: /dev/null */
+        int cgroup_fd; /* -1: tendd's own cgroup; else CLONE_INTO_CGROUP */
+};
+
+/* Build params for sc. Fails with -errno and a static-or-allocated reason in
+ * *ret_reason (caller frees) when the user/group is unknown at runtime or the
+ * environment file cannot be read. Output fds are left at -1. */
+int spawn_prepare(const struct service_config *sc, struct spawn_params *ret, char **ret_reason);
+void spawn_params_done(struct spawn_params *p);
+
+/* Clone and exec. On success returns 0 with the child's pid and pidfd (CLOEXEC).
+ * If the child failed before or at exec, it has been reaped already and the
+ * child's -errno is returned with *ret_step naming the step ("exec", "setuid",
+ * "chdir", ...). Other -errno: clone3 itself failed (*ret_step = "clone3"). */
+int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, const char **ret_step);
+
+/* The minimal base environment children get, for uid/home/shell/name. */
+int spawn_base_environment(const char *user, const char *home, const char *shell, char ***ret);

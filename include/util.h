@@ -1,0 +1,86 @@
+/* util.h: small helpers shared by every module: cleanup attributes, ownership
+ * transfer, container_of, monotonic time and string vectors. */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef uint64_t usec_t;
+#define USEC_INFINITY ((usec_t)UINT64_MAX)
+#define USEC_PER_MSEC ((usec_t)1000ULL)
+#define USEC_PER_SEC ((usec_t)1000000ULL)
+#define USEC_PER_MINUTE (60ULL * USEC_PER_SEC)
+#define USEC_PER_HOUR (60ULL * USEC_PER_MINUTE)
+
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void freep(void *p)
+{
+        free(*(void **)p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void closep(int *fd)
+{
+        if (*fd >= 0) {
+                int saved = errno;
+                (void)close(*fd);
+                errno = saved;
+        }
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Hand an owned pointer or fd over, leaving the source empty. */
+#define TAKE_PTR(p)                                                                                \
+        ({                                                                                         \
+                __typeof__(p) _tp = (p);                                                           \
+                (p) = NULL;                                                                        \
+                _tp;                                                                               \
+        })
+#define TAKE_FD(fd)                                                                                \
+        ({                                                                                         \
+                int _tf = (fd);                                                                    \
+                (fd) = -1;                                                                         \
+                _tf;                                                                               \
+        })
+
+/* Close fd if open and return -1, for "fd = safe_close(fd)". */
+int safe_close(int fd);
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in microseconds. */
+usec_t now_monotonic(void);
+usec_t now_realtime(void);
+
+/* NULL-terminated string vectors. */
+char **strv_free(char **v);
+static inline void strv_freep(char ***v)
+{
+        strv_free(*v);
+}
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+size_t strv_length(char *const *v);
+/* Append a copy of s; -ENOMEM on failure (v left valid). */
+int strv_extend(char ***v, const char *s);
+/* Append s taking ownership; frees s on failure. */
+int strv_push(char ***v, char *s);
+bool strv_equal(char *const *a, char *const *b);
+char **strv_copy(char *const *v);
+
+static inline bool streq_ptr(const char *a, const char *b)
+{
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
+
+/* Write all of buf to a blocking fd, retrying on EINTR. */
+int loop_write(int fd, const void *buf, size_t len);
