@@ -1,0 +1,126 @@
+/* util.c: fd, time and string-vector helpers. */
+#include <time.h>
+
+#include "util.h"
+
+/* Close fd if open; always returns -1. */
+int safe_close(int fd)
+{
+        if (fd >= 0) {
+                int saved = errno;
+                (void)close(fd);
+                errno = saved;
+        }
+        return -1;
+}
+
+static usec_t now_clock(clockid_t id)
+{
+        struct timespec ts;
+
+        (void)clock_gettime(id, &ts);
+        return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
+}
+
+/* CLOCK_MONOTONIC in microseconds. */
+usec_t now_monotonic(void)
+{
+        return now_clock(CLOCK_MONOTONIC);
+}
+
+/* CLOCK_REALTIME in microseconds. */
+usec_t now_realtime(void)
+{
+        return now_clock(CLOCK_REALTIME);
+}
+
+/* Free a string vector and its strings; returns NULL. */
+char **strv_free(char **v)
+{
+        if (!v)
+                return NULL;
+        for (char **p = v; *p; p++)
+                free(*p);
+        free(v);
+        return NULL;
+}
+
+/* Number of strings in v (0 for NULL). */
+size_t strv_length(char *const *v)
+{
+        size_t n = 0;
+
+        while (v && v[n])
+                n++;
+        return n;
+}
+
+/* Append s, taking ownership; frees s on failure. */
+int strv_push(char ***v, char *s)
+{
+        size_t n = strv_length(*v);
+        char **nv;
+
+        if (!s)
+                return -ENOMEM;
+        nv = realloc(*v, (n + 2) * sizeof(char *));
+        if (!nv) {
+                free(s);
+                return -ENOMEM;
+        }
+        nv[n] = s;
+        nv[n + 1] = NULL;
+        *v = nv;
+        return 0;
+}
+
+/* Append a copy of s. */
+int strv_extend(char ***v, const char *s)
+{
+        return strv_push(v, strdup(s));
+}
+
+/* True if both vectors hold the same strings in the same order. */
+bool strv_equal(char *const *a, char *const *b)
+{
+        size_t i;
+
+        for (i = 0; a && b && a[i] && b[i]; i++)
+                if (strcmp(a[i], b[i]) != 0)
+                        return false;
+        return (!a || !a[i]) && (!b || !b[i]);
+}
+
+/* Deep copy; NULL in gives an empty vector; NULL on OOM. */
+char **strv_copy(char *const *v)
+{
+        size_t n = strv_length(v);
+        char **c = calloc(n + 1, sizeof(char *));
+
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                c[i] = strdup(v[i]);
+                if (!c[i])
+                        return strv_free(c);
+        }
+        return c;
+}
+
+/* Write all of buf to fd, retrying on EINTR and short writes. */
+int loop_write(int fd, const void *buf, size_t len)
+{
+        const char *p = buf;
+
+        while (len > 0) {
+                ssize_t k = write(fd, p, len);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                len -= (size_t)k;
+        }
+        return 0;
+}
