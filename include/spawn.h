@@ -14,9 +14,10 @@
 #include "config.h"
 
 struct spawn_params {
+        char *path; /* argv[0] resolved against the base PATH */
         char **argv;
         char **envp;
-        char *workdir; /* NULL: "/" for root services, else the user's home if it exists */
+        char *workdir; /* "/" unless configured */
         bool umask_set;
         mode_t umask;
         bool set_ids;
