@@ -13,6 +13,8 @@
 struct hashmap;
 
 typedef void (*manager_state_hook)(struct service *s, enum service_state old, void *userdata);
+/* Called just before a service removed by reload is freed. */
+typedef void (*manager_removed_hook)(struct service *s, void *userdata);
 
 struct manager {
         struct ev_loop *loop; /* from ev_loop_new(), never the default loop */
@@ -22,13 +24,16 @@ struct manager {
         struct service **services; /* sorted by name, for listing */
         size_t n_services;
 
+        size_t n_live; /* services in starting, running or stopping */
         bool shutting_down;
         int exit_code;
 
         manager_state_hook state_hook;
-        void *state_hook_userdata;
+        manager_removed_hook removed_hook;
+        void *state_hook_userdata; /* passed to both hooks */
 
         ev_signal sigterm, sigint, sighup;
+        ev_idle gc; /* frees services removed by reload once they are down */
 };
 
 /* Create a manager on loop for the config at path; takes ownership of c. */

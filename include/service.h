@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "parse.h"
 
 struct manager;
 
@@ -49,6 +50,7 @@ enum service_event {
 
 struct service {
         struct manager *manager;
+        char name[SERVICE_NAME_MAX + 1]; /* hash key; stable across config changes */
         struct service_config *config; /* owned */
         struct service_config *next_config; /* owned; replaces config at the next spawn */
 

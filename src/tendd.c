@@ -1,0 +1,135 @@
+/* tendd: the supervisor daemon. Runs in the foreground. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "control.h"
+#include "log.h"
+#include "manager.h"
+
+#define TEND_DEFAULT_CONFIG "/etc/tend/tend.ini"
+
+static void tendd_help(void)
+{
+        printf("Usage: tendd [-c|--config FILE] [--check]\n"
+               "\n"
+               "Supervise the services defined in FILE (default %s) and the\n"
+               "services directory it names. Runs in the foreground.\n"
+               "\n"
+               "  -c, --config FILE  daemon configuration\n"
+               "      --check        validate the configuration and exit (0 ok, 1 errors)\n"
+               "  -h, --help         show this help\n"
+               "      --version      show the version\n",
+               TEND_DEFAULT_CONFIG);
+}
+
+/* fds 0-2 must exist, or the first files we open would become a child's stdio. */
+static void tendd_sanitize_stdio(void)
+{
+        for (int fd = 0; fd <= 2; fd++)
+                if (fcntl(fd, F_GETFD) < 0) {
+                        int n = open("/dev/null", O_RDWR);
+                        if (n >= 0 && n != fd)
+                                (void)close(n);
+                }
+}
+
+int main(int argc, char **argv)
+{
+        enum { ARG_CHECK = 0x100, ARG_VERSION };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "check", no_argument, NULL, ARG_CHECK },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        const char *config_path = TEND_DEFAULT_CONFIG;
+        bool check = false;
+        struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        struct manager *m = NULL;
+        struct control *ctl = NULL;
+        struct ev_loop *loop;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
+                switch (opt) {
+                case 'c':
+                        config_path = optarg;
+                        break;
+                case ARG_CHECK:
+                        check = true;
+                        break;
+                case 'h':
+                        tendd_help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("tendd %s\n", TEND_VERSION);
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'tendd --help'.\n");
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "tendd: unexpected argument '%s'\nTry 'tendd --help'.\n",
+                        argv[optind]);
+                return 2;
+        }
+
+        tendd_sanitize_stdio();
+        r = config_load(config_path, &c, &errors);
+        if (r < 0) {
+                for (char **e = errors; e && *e; e++)
+                        fprintf(stderr, "%s\n", *e);
+                if (!errors)
+                        fprintf(stderr, "%s: %s\n", config_path, strerror(-r));
+                return 1;
+        }
+        if (check) {
+                printf("%s: ok, %zu service%s\n", config_path, c->n_services,
+                       c->n_services == 1 ? "" : "s");
+                config_free(c);
+                return 0;
+        }
+
+        /* A write to a vanished peer must be an EPIPE, not our death. Children
+         * get every disposition reset before exec. */
+        (void)signal(SIGPIPE, SIG_IGN);
+
+        /* Never the default loop: it reaps every child behind our back. */
+        loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+        if (!loop) {
+                log_error("cannot create the event loop");
+                config_free(c);
+                return 1;
+        }
+        r = manager_new(loop, config_path, c, &m);
+        if (r < 0) {
+                log_error_errno(r, "creating the manager");
+                config_free(c);
+                goto finish;
+        }
+        r = control_new(m, m->config->socket_path, m->config->socket_mode,
+                        m->config->socket_group, &ctl);
+        if (r < 0) {
+                log_error_errno(r, "control socket %s", m->config->socket_path);
+                goto finish;
+        }
+        (void)manager_watch_signals(m);
+        r = manager_start(m);
+        if (r < 0)
+                goto finish;
+        log_info("started, %zu service%s, control socket %s", m->n_services,
+                 m->n_services == 1 ? "" : "s", m->config->socket_path);
+        ev_run(loop, 0);
+        r = 0;
+finish:
+        control_free(ctl);
+        manager_free(m);
+        ev_loop_destroy(loop);
+        return r < 0 ? 1 : 0;
+}
