@@ -1,0 +1,98 @@
+/* test-util: string vectors, the hashmap, the sys seam's real calls. */
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "hashmap.h"
+#include "spawn.h"
+#include "sys.h"
+#include "tap.h"
+#include "util.h"
+
+static void test_strv(void)
+{
+        _cleanup_strv_free_ char **v = NULL, **c = NULL;
+
+        ok(strv_length(NULL) == 0, "strv_length(NULL) == 0");
+        ok(strv_extend(&v, "a") == 0 && strv_extend(&v, "b") == 0 && strv_length(v) == 2,
+           "strv_extend appends");
+        c = strv_copy(v);
+        ok(c && strv_equal(v, c), "strv_copy equals the original");
+        ok(strv_push(&c, strdup("x")) == 0 && !strv_equal(v, c), "differs after a push");
+        ok(strv_equal(NULL, NULL), "NULL equals NULL");
+}
+
+static void test_hashmap(void)
+{
+        struct hashmap *h = hashmap_new();
+        char keys[2000][16];
+        bool all = true;
+
+        for (int i = 0; i < 2000; i++) {
+                (void)snprintf(keys[i], sizeof keys[i], "svc-%d", i);
+                if (hashmap_put(h, keys[i], keys[i]) < 0)
+                        all = false;
+        }
+        ok(all && hashmap_size(h) == 2000, "2000 inserts (with growth)");
+        ok(hashmap_put(h, "svc-7", NULL) == -EEXIST, "duplicate key rejected");
+        all = true;
+        for (int i = 0; i < 2000; i++)
+                if (hashmap_get(h, keys[i]) != keys[i])
+                        all = false;
+        ok(all, "every key found");
+        ok(hashmap_get(h, "nope") == NULL, "missing key: NULL");
+        ok(hashmap_remove(h, "svc-5") == keys[5] && hashmap_get(h, "svc-5") == NULL &&
+                   hashmap_size(h) == 1999,
+           "remove");
+        ok(hashmap_remove(h, "svc-5") == NULL, "remove twice: NULL");
+        hashmap_free(h);
+}
+
+static void test_spawn_and_signal(void)
+{
+        struct spawn_params p = { .stdout_fd = -1, .stderr_fd = -1, .cgroup_fd = -1 };
+        char *argv_sleep[] = { "sleep", "1000", NULL };
+        char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+        const char *step;
+        siginfo_t si;
+        pid_t pid;
+        int pidfd = -1, r;
+
+        p.path = "/bin/sleep";
+        p.argv = argv_sleep;
+        p.envp = envp;
+        p.workdir = "/";
+        r = spawn_child(&p, &pid, &pidfd, &step);
+        ok(r == 0 && pidfd >= 0 && pid > 0, "spawn_child runs /bin/sleep");
+        ok(sys_reap(pidfd, &si) == 0, "still running: reap returns 0");
+        ok(sys_pidfd_send_signal(pidfd, SIGKILL, true) == 0, "group SIGKILL by pidfd");
+        {
+                struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+                ok(poll(&pfd, 1, 5000) == 1, "pidfd becomes readable on exit");
+        }
+        r = sys_reap(pidfd, &si);
+        ok(r == 1 && si.si_code == CLD_KILLED && si.si_status == SIGKILL, "reaped: killed by KILL");
+        ok(sys_pidfd_send_signal(pidfd, SIGTERM, false) == 0, "signal after reap: ESRCH is success");
+        pidfd = safe_close(pidfd);
+
+        p.path = "/nonexistent/program";
+        r = spawn_child(&p, &pid, &pidfd, &step);
+        ok(r == -ENOENT && step && strcmp(step, "exec") == 0 && pidfd < 0,
+           "missing program: -ENOENT at step exec (got %d %s)", r, step ? step : "-");
+        p.path = "/etc/passwd";
+        r = spawn_child(&p, &pid, &pidfd, &step);
+        ok(r == -EACCES && strcmp(step, "exec") == 0, "not executable: -EACCES");
+        p.path = "/bin/sleep";
+        p.workdir = "/nonexistent";
+        r = spawn_child(&p, &pid, &pidfd, &step);
+        ok(r == -ENOENT && strcmp(step, "chdir") == 0, "bad workdir: -ENOENT at chdir");
+}
+
+int main(void)
+{
+        test_strv();
+        test_hashmap();
+        test_spawn_and_signal();
+        return tap_done();
+}
