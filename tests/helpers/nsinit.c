@@ -14,7 +14,9 @@
  * REPORT (atomically) listing those that remain, one "pid=N state=S comm=C
  * cmdline=..." line each, after a "survivors=N" line. A process that was
  * SIGKILLed just before CMD exited is given time to die and is not listed. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>

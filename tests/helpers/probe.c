@@ -22,7 +22,9 @@
  *   done=1          last line
  * Only the fds open when main() starts are listed: the directory handle used
  * to list them and the output file are opened after the list is taken. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

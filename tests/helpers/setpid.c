@@ -7,7 +7,9 @@
  * the pid, waits for it and exits with its status (128+signal if killed).
  * Exit 111 with a message on stderr when the pid cannot be had. The tests use
  * it to hand a dead service's pid to an unrelated process. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
