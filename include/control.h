@@ -32,3 +32,11 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
                 struct control **ret);
 /* Closes every connection and unlinks the socket. NULL-safe. */
 struct control *control_free(struct control *c);
+
+/* What a pending Start/Stop/Restart call waits for. */
+enum control_op { CONTROL_OP_START, CONTROL_OP_STOP, CONTROL_OP_RESTART, _CONTROL_OP_MAX };
+enum control_verdict { CONTROL_WAIT, CONTROL_DONE, CONTROL_FAIL };
+
+/* Decide a pending call from the service's current fields alone (state,
+ * restart_on_exit, last exit, type): answered, failed, or keep waiting. */
+enum control_verdict control_evaluate(enum control_op op, const struct service *s);

@@ -1,0 +1,793 @@
+/* tendctl.c: the command-line client. Talks D-Bus to tendd over its private
+ * control socket (peer to peer, no bus daemon); see control.h for the API and
+ * DESIGN.md for the commands and exit codes. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+
+#include "config.h"
+#include "control.h"
+#include "parse.h"
+#include "util.h"
+
+#ifndef TEND_VERSION
+#define TEND_VERSION "unknown"
+#endif
+
+enum {
+        EXIT_OK = 0,
+        EXIT_FAILED = 1,
+        EXIT_USAGE = 2,
+        EXIT_NOT_RUNNING = 3,
+        EXIT_UNREACHABLE = 4,
+};
+
+struct ctl_service {
+        char *name, *state, *reason, *type;
+        uint32_t pid, restarts;
+        uint64_t since; /* realtime usec */
+        bool has_exit, want_up;
+        int32_t exit_code, exit_signal;
+};
+
+static const char *arg_socket;
+static sd_bus *ctl_bus;
+
+static void ctl_service_done(struct ctl_service *s)
+{
+        free(s->name);
+        free(s->state);
+        free(s->reason);
+        free(s->type);
+        memset(s, 0, sizeof *s);
+}
+
+static void ctl_services_free(struct ctl_service *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                ctl_service_done(&v[i]);
+        free(v);
+}
+
+static void help(FILE *f)
+{
+        fprintf(f,
+                "Usage: tendctl [-s|--socket PATH] COMMAND ...\n"
+                "\n"
+                "Control tendd, the tend process supervisor.\n"
+                "\n"
+                "Commands:\n"
+                "  status [--json] [NAME...]          Show services (exit 3: a named one is\n"
+                "                                     not running)\n"
+                "  start [--no-block] NAME...         Start and wait until running\n"
+                "  stop [--no-block] NAME...          Stop and wait until stopped\n"
+                "  restart [--no-block] NAME...       Restart and wait until running again\n"
+                "  kill [-s SIGNAL] NAME...           Send a signal (default TERM)\n"
+                "  reload                             Reload the configuration\n"
+                "\n"
+                "Options:\n"
+                "  -s, --socket PATH   Control socket (default: $TEND_SOCKET, else the\n"
+                "                      daemon's default)\n"
+                "  -h, --help          Show this help\n"
+                "      --version       Show the version\n"
+                "\n"
+                "Exit status: 0 ok, 1 operation failed, 2 usage, 3 not running,\n"
+                "4 daemon unreachable.\n");
+}
+
+_printf_(1, 2) static int usage_error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "tendctl: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry 'tendctl --help'.\n");
+        return EXIT_USAGE;
+}
+
+/* D-Bus addresses escape everything outside [-0-9A-Za-z_/.\*] as %XX. */
+static char *ctl_address(const char *path)
+{
+        static const char prefix[] = "unix:path=";
+        char *a = malloc(sizeof prefix + strlen(path) * 3);
+        char *o;
+
+        if (!a)
+                return NULL;
+        o = stpcpy(a, prefix);
+        for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+                if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+                    (*p >= 'A' && *p <= 'Z') || strchr("-_/.\\*", *p))
+                        *o++ = (char)*p;
+                else
+                        o += sprintf(o, "%%%02x", *p);
+        }
+        *o = '\0';
+        return a;
+}
+
+/* Connect on first use, after the command line was checked; returns an exit
+ * code (0: *ret is connected). */
+static int ctl_connect(sd_bus **ret)
+{
+        _cleanup_free_ char *defpath = NULL, *address = NULL;
+        const char *path = arg_socket;
+        sd_bus *bus = NULL;
+        int r;
+
+        if (ctl_bus) {
+                *ret = ctl_bus;
+                return 0;
+        }
+        if (!path)
+                path = getenv("TEND_SOCKET");
+        if (!path || !*path) {
+                r = config_default_socket_path(&defpath);
+                if (r < 0) {
+                        fprintf(stderr, "tendctl: no control socket: %s (use --socket or "
+                                        "TEND_SOCKET)\n", strerror(-r));
+                        return EXIT_UNREACHABLE;
+                }
+                path = defpath;
+        }
+        address = ctl_address(path);
+        if (!address)
+                goto oom;
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_set_address(bus, address);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, 0);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(bus, 0);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r < 0)
+                goto fail;
+        *ret = ctl_bus = bus;
+        return 0;
+
+fail:
+        sd_bus_unref(bus);
+        fprintf(stderr, "tendctl: cannot connect to tendd at %s: %s\n", path, strerror(-r));
+        return EXIT_UNREACHABLE;
+oom:
+        fprintf(stderr, "tendctl: out of memory\n");
+        return EXIT_FAILED;
+}
+
+static bool ctl_error_is_connection(const sd_bus_error *e, int r)
+{
+        int err = sd_bus_error_is_set(e) ? sd_bus_error_get_errno(e) : -r;
+
+        if (sd_bus_error_has_name(e, SD_BUS_ERROR_NO_REPLY) ||
+            sd_bus_error_has_name(e, SD_BUS_ERROR_DISCONNECTED))
+                return true;
+        return err == ECONNRESET || err == ENOTCONN || err == ECONNREFUSED || err == EPIPE ||
+               err == ENOENT || err == ESHUTDOWN;
+}
+
+/* Report a failed call about name; returns the exit code it maps to. */
+static int ctl_report(const char *name, const sd_bus_error *e, int r)
+{
+        const char *msg = e && e->message ? e->message : NULL;
+        size_t nl = name ? strlen(name) : 0;
+
+        if (!name)
+                name = "tendd";
+        if (sd_bus_error_has_name(e, CONTROL_ERROR_NO_SUCH_SERVICE)) {
+                fprintf(stderr, "tendctl: %s: unknown service\n", name);
+                return EXIT_FAILED;
+        }
+        if (sd_bus_error_has_name(e, CONTROL_ERROR_ACCESS_DENIED)) {
+                fprintf(stderr, "tendctl: %s: permission denied%s%s%s\n", name,
+                        msg ? " (" : "", msg ? msg : "", msg ? ")" : "");
+                return EXIT_FAILED;
+        }
+        if (ctl_error_is_connection(e, r)) {
+                fprintf(stderr, "tendctl: %s: lost connection to tendd: %s\n", name,
+                        msg ? msg : strerror(r < 0 ? -r : EIO));
+                return EXIT_UNREACHABLE;
+        }
+        if (!msg)
+                msg = strerror(r < 0 ? -r : EIO);
+        /* tendd's failures already read "NAME: reason". */
+        if (nl && strncmp(msg, name, nl) == 0 && msg[nl] == ':')
+                fprintf(stderr, "tendctl: %s\n", msg);
+        else
+                fprintf(stderr, "tendctl: %s: %s\n", name, msg);
+        return EXIT_FAILED;
+}
+
+static int ctl_read_string(sd_bus_message *m, char **field)
+{
+        const char *v;
+        int r = sd_bus_message_read(m, "v", "s", &v);
+        if (r < 0)
+                return r;
+        free(*field);
+        *field = strdup(v);
+        return *field ? 0 : -ENOMEM;
+}
+
+/* Read one a{sv} service dict; unknown keys are skipped. */
+static int ctl_read_service(sd_bus_message *m, struct ctl_service *s)
+{
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r <= 0)
+                return r < 0 ? r : -EBADMSG;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *key;
+                int b;
+
+                r = sd_bus_message_read(m, "s", &key);
+                if (r < 0)
+                        return r;
+                if (strcmp(key, "Name") == 0)
+                        r = ctl_read_string(m, &s->name);
+                else if (strcmp(key, "State") == 0)
+                        r = ctl_read_string(m, &s->state);
+                else if (strcmp(key, "Reason") == 0)
+                        r = ctl_read_string(m, &s->reason);
+                else if (strcmp(key, "Type") == 0)
+                        r = ctl_read_string(m, &s->type);
+                else if (strcmp(key, "Pid") == 0)
+                        r = sd_bus_message_read(m, "v", "u", &s->pid);
+                else if (strcmp(key, "Restarts") == 0)
+                        r = sd_bus_message_read(m, "v", "u", &s->restarts);
+                else if (strcmp(key, "Since") == 0)
+                        r = sd_bus_message_read(m, "v", "t", &s->since);
+                else if (strcmp(key, "ExitCode") == 0)
+                        r = sd_bus_message_read(m, "v", "i", &s->exit_code);
+                else if (strcmp(key, "ExitSignal") == 0)
+                        r = sd_bus_message_read(m, "v", "i", &s->exit_signal);
+                else if (strcmp(key, "HasExit") == 0) {
+                        r = sd_bus_message_read(m, "v", "b", &b);
+                        s->has_exit = b;
+                } else if (strcmp(key, "WantUp") == 0) {
+                        r = sd_bus_message_read(m, "v", "b", &b);
+                        s->want_up = b;
+                } else
+                        r = sd_bus_message_skip(m, "v");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        if (!s->name)
+                return -EBADMSG;
+        return sd_bus_message_exit_container(m);
+}
+
+static int ctl_append_service(struct ctl_service **v, size_t *n, struct ctl_service *s)
+{
+        struct ctl_service *nv = realloc(*v, (*n + 1) * sizeof **v);
+        if (!nv)
+                return -ENOMEM;
+        nv[(*n)++] = *s;
+        memset(s, 0, sizeof *s);
+        *v = nv;
+        return 0;
+}
+
+static const char *str_or(const char *s, const char *dflt)
+{
+        return s && *s ? s : dflt;
+}
+
+static void format_since(char *buf, size_t size, uint64_t since)
+{
+        uint64_t now, d;
+        struct timespec ts;
+
+        if (since == 0) {
+                snprintf(buf, size, "-");
+                return;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        now = (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+        d = now > since ? (now - since) / USEC_PER_SEC : 0;
+        if (d < 60)
+                snprintf(buf, size, "%" PRIu64 "s ago", d);
+        else if (d < 3600)
+                snprintf(buf, size, "%" PRIu64 "min ago", d / 60);
+        else if (d < 86400)
+                snprintf(buf, size, "%" PRIu64 "h ago", d / 3600);
+        else
+                snprintf(buf, size, "%" PRIu64 "d ago", d / 86400);
+}
+
+static void print_table(const struct ctl_service *v, size_t n)
+{
+        int wname = 4, wstate = 5, wpid = 3, wrest = 8, wsince = 5;
+        char buf[64];
+
+        for (size_t i = 0; i < n; i++) {
+                int l;
+
+                l = (int)strlen(str_or(v[i].name, "-"));
+                wname = l > wname ? l : wname;
+                l = (int)strlen(str_or(v[i].state, "-"));
+                wstate = l > wstate ? l : wstate;
+                l = snprintf(buf, sizeof buf, "%" PRIu32, v[i].pid);
+                wpid = l > wpid ? l : wpid;
+                format_since(buf, sizeof buf, v[i].since);
+                l = (int)strlen(buf);
+                wsince = l > wsince ? l : wsince;
+        }
+        printf("%-*s  %-*s  %*s  %*s  %-*s  %s\n", wname, "NAME", wstate, "STATE", wpid, "PID",
+               wrest, "RESTARTS", wsince, "SINCE", "REASON");
+        for (size_t i = 0; i < n; i++) {
+                char pid[16], since[64];
+
+                if (v[i].pid)
+                        snprintf(pid, sizeof pid, "%" PRIu32, v[i].pid);
+                else
+                        snprintf(pid, sizeof pid, "-");
+                format_since(since, sizeof since, v[i].since);
+                printf("%-*s  %-*s  %*s  %*" PRIu32 "  %-*s  %s\n", wname, str_or(v[i].name, "-"),
+                       wstate, str_or(v[i].state, "-"), wpid, pid, wrest, v[i].restarts, wsince,
+                       since, str_or(v[i].reason, "-"));
+        }
+}
+
+static void json_string(const char *s)
+{
+        putchar('"');
+        for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+                switch (*p) {
+                case '"':
+                        fputs("\\\"", stdout);
+                        break;
+                case '\\':
+                        fputs("\\\\", stdout);
+                        break;
+                case '\n':
+                        fputs("\\n", stdout);
+                        break;
+                case '\r':
+                        fputs("\\r", stdout);
+                        break;
+                case '\t':
+                        fputs("\\t", stdout);
+                        break;
+                case '\b':
+                        fputs("\\b", stdout);
+                        break;
+                case '\f':
+                        fputs("\\f", stdout);
+                        break;
+                default:
+                        if (*p < 0x20 || *p == 0x7f)
+                                printf("\\u%04x", *p);
+                        else
+                                putchar(*p);
+                }
+        }
+        putchar('"');
+}
+
+static void print_json(const struct ctl_service *v, size_t n)
+{
+        putchar('[');
+        for (size_t i = 0; i < n; i++) {
+                const struct ctl_service *s = &v[i];
+
+                fputs(i ? ",\n {" : "\n {", stdout);
+                fputs("\"name\": ", stdout);
+                json_string(s->name);
+                fputs(", \"state\": ", stdout);
+                json_string(s->state);
+                if (s->pid)
+                        printf(", \"pid\": %" PRIu32, s->pid);
+                else
+                        fputs(", \"pid\": null", stdout);
+                printf(", \"restarts\": %" PRIu32, s->restarts);
+                printf(", \"since\": %" PRIu64, s->since / USEC_PER_SEC);
+                if (s->has_exit && s->exit_code >= 0)
+                        printf(", \"exit_code\": %" PRId32, s->exit_code);
+                else
+                        fputs(", \"exit_code\": null", stdout);
+                if (s->has_exit && s->exit_signal > 0)
+                        printf(", \"exit_signal\": %" PRId32, s->exit_signal);
+                else
+                        fputs(", \"exit_signal\": null", stdout);
+                fputs(", \"reason\": ", stdout);
+                json_string(s->reason);
+                fputs(", \"type\": ", stdout);
+                json_string(s->type);
+                printf(", \"want_up\": %s}", s->want_up ? "true" : "false");
+        }
+        fputs(n ? "\n]\n" : "]\n", stdout);
+}
+
+static int ctl_get_service(const char *name, struct ctl_service *ret)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus_message *reply = NULL;
+        sd_bus *bus;
+        int r, code;
+
+        code = ctl_connect(&bus);
+        if (code != EXIT_OK)
+                return code;
+        r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "GetService", &error,
+                               &reply, "s", name);
+        if (r < 0)
+                code = ctl_report(name, &error, r);
+        else if ((r = ctl_read_service(reply, ret)) < 0) {
+                fprintf(stderr, "tendctl: %s: bad reply from tendd: %s\n", name, strerror(-r));
+                code = EXIT_FAILED;
+        }
+        sd_bus_message_unref(reply);
+        sd_bus_error_free(&error);
+        return code;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        struct ctl_service *v = NULL, s = {};
+        size_t n = 0;
+        bool json = false;
+        int c, r, code = EXIT_OK;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'j':
+                        json = true;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+
+        if (optind >= argc) {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                sd_bus_message *reply = NULL;
+                sd_bus *bus;
+
+                code = ctl_connect(&bus);
+                if (code != EXIT_OK)
+                        return code;
+                r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "ListServices",
+                                       &error, &reply, NULL);
+                if (r < 0) {
+                        code = ctl_report(NULL, &error, r);
+                        sd_bus_error_free(&error);
+                        return code;
+                }
+                r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
+                while (r >= 0) {
+                        r = sd_bus_message_at_end(reply, false);
+                        if (r != 0)
+                                break;
+                        r = ctl_read_service(reply, &s);
+                        if (r >= 0)
+                                r = ctl_append_service(&v, &n, &s);
+                        ctl_service_done(&s);
+                }
+                sd_bus_message_unref(reply);
+                if (r < 0) {
+                        fprintf(stderr, "tendctl: bad reply from tendd: %s\n", strerror(-r));
+                        ctl_services_free(v, n);
+                        return EXIT_FAILED;
+                }
+        } else {
+                for (int i = optind; i < argc; i++) {
+                        r = ctl_get_service(argv[i], &s);
+                        if (r != EXIT_OK) {
+                                ctl_service_done(&s);
+                                if (r == EXIT_UNREACHABLE) {
+                                        ctl_services_free(v, n);
+                                        return r;
+                                }
+                                code = EXIT_FAILED;
+                                continue;
+                        }
+                        if (code == EXIT_OK && !streq_ptr(s.state, "running") &&
+                            !streq_ptr(s.state, "starting"))
+                                code = EXIT_NOT_RUNNING;
+                        if (ctl_append_service(&v, &n, &s) < 0) {
+                                ctl_service_done(&s);
+                                ctl_services_free(v, n);
+                                fprintf(stderr, "tendctl: out of memory\n");
+                                return EXIT_FAILED;
+                        }
+                }
+        }
+
+        if (json)
+                print_json(v, n);
+        else if (n || optind >= argc)
+                print_table(v, n);
+        fflush(stdout);
+        ctl_services_free(v, n);
+        return code;
+}
+
+struct ctl_call {
+        const char *name;
+        sd_bus_slot *slot;
+        bool done;
+        int code;
+};
+
+static int ctl_call_done_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        struct ctl_call *call = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        call->done = true;
+        if (e)
+                call->code = ctl_report(call->name, e, -sd_bus_error_get_errno(e));
+        return 1;
+}
+
+static int cmd_change(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "no-block", no_argument, NULL, 'n' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *method = strcmp(argv[0], "start") == 0  ? "StartService"
+                             : strcmp(argv[0], "stop") == 0 ? "StopService"
+                                                            : "RestartService";
+        struct ctl_call *calls;
+        sd_bus *bus;
+        bool no_block = false;
+        int c, r, n, code = EXIT_OK, pending = 0;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'n':
+                        no_block = true;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc)
+                return usage_error("%s: no service named", argv[0]);
+        code = ctl_connect(&bus);
+        if (code != EXIT_OK)
+                return code;
+        n = argc - optind;
+        calls = calloc((size_t)n, sizeof *calls);
+        if (!calls) {
+                fprintf(stderr, "tendctl: out of memory\n");
+                return EXIT_FAILED;
+        }
+
+        for (int i = 0; i < n; i++) {
+                sd_bus_message *m = NULL;
+
+                calls[i].name = argv[optind + i];
+                calls[i].done = true;
+                if (no_block) {
+                        /* The call itself will not report anything: check the name first. */
+                        struct ctl_service s = {};
+                        r = ctl_get_service(calls[i].name, &s);
+                        ctl_service_done(&s);
+                        if (r != EXIT_OK) {
+                                calls[i].code = r;
+                                continue;
+                        }
+                }
+                r = sd_bus_message_new_method_call(bus, &m, NULL, CONTROL_PATH, CONTROL_INTERFACE,
+                                                   method);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", calls[i].name);
+                if (r >= 0 && no_block)
+                        r = sd_bus_message_set_expect_reply(m, 0);
+                if (r >= 0) {
+                        /* No timeout: a stop may legitimately take stop_timeout and more. */
+                        if (no_block)
+                                r = sd_bus_send(bus, m, NULL);
+                        else
+                                r = sd_bus_call_async(bus, &calls[i].slot, m, ctl_call_done_cb,
+                                                      &calls[i], UINT64_MAX);
+                }
+                sd_bus_message_unref(m);
+                if (r < 0) {
+                        sd_bus_error none = SD_BUS_ERROR_NULL;
+                        calls[i].code = ctl_report(calls[i].name, &none, r);
+                        continue;
+                }
+                if (!no_block) {
+                        calls[i].done = false;
+                        pending++;
+                }
+        }
+
+        if (no_block) {
+                r = sd_bus_flush(bus);
+                if (r < 0) {
+                        fprintf(stderr, "tendctl: cannot send to tendd: %s\n", strerror(-r));
+                        code = EXIT_UNREACHABLE;
+                }
+        }
+        while (pending > 0) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "tendctl: lost connection to tendd: %s\n", strerror(-r));
+                        code = EXIT_UNREACHABLE;
+                        break;
+                }
+                pending = 0;
+                for (int i = 0; i < n; i++)
+                        pending += !calls[i].done;
+                if (r > 0 || pending == 0)
+                        continue;
+                r = sd_bus_wait(bus, UINT64_MAX);
+                if (r < 0 && r != -EINTR) {
+                        fprintf(stderr, "tendctl: lost connection to tendd: %s\n", strerror(-r));
+                        code = EXIT_UNREACHABLE;
+                        break;
+                }
+        }
+
+        for (int i = 0; i < n; i++) {
+                if (calls[i].code > code)
+                        code = calls[i].code;
+                sd_bus_slot_unref(calls[i].slot);
+        }
+        free(calls);
+        return code;
+}
+
+static int cmd_kill(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "signal", required_argument, NULL, 's' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        int c, r, sig = SIGTERM, code = EXIT_OK;
+        sd_bus *bus;
+
+        while ((c = getopt_long(argc, argv, "s:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 's':
+                        if (parse_signal(optarg, &sig) < 0)
+                                return usage_error("invalid signal: %s", optarg);
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc)
+                return usage_error("%s: no service named", argv[0]);
+        code = ctl_connect(&bus);
+        if (code != EXIT_OK)
+                return code;
+        for (int i = optind; i < argc; i++) {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "KillService",
+                                       &error, NULL, "si", argv[i], (int32_t)sig);
+                if (r < 0) {
+                        r = ctl_report(argv[i], &error, r);
+                        if (r > code)
+                                code = r;
+                }
+                sd_bus_error_free(&error);
+        }
+        return code;
+}
+
+static int cmd_reload(int argc, char **argv)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus *bus;
+        int r, code;
+
+        if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+                help(stdout);
+                return EXIT_OK;
+        }
+        if (argc > 1)
+                return usage_error("reload: unexpected argument %s", argv[1]);
+        code = ctl_connect(&bus);
+        if (code != EXIT_OK)
+                return code;
+        r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "Reload", &error, NULL,
+                               NULL);
+        if (r < 0 && sd_bus_error_has_name(&error, CONTROL_ERROR_INVALID_CONFIG)) {
+                const char *p = error.message ? error.message : "";
+
+                fprintf(stderr, "tendctl: reload: configuration rejected, nothing changed\n");
+                while (*p) {
+                        size_t l = strcspn(p, "\n");
+                        fprintf(stderr, "tendctl: %.*s\n", (int)l, p);
+                        p += l;
+                        if (*p == '\n')
+                                p++;
+                }
+                code = EXIT_FAILED;
+        } else if (r < 0)
+                code = ctl_report("reload", &error, r);
+        sd_bus_error_free(&error);
+        return code;
+}
+
+static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+} commands[] = {
+        { "status", cmd_status },   { "start", cmd_change }, { "stop", cmd_change },
+        { "restart", cmd_change }, { "kill", cmd_kill },    { "reload", cmd_reload },
+};
+
+int main(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, 's' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "+s:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 's':
+                        arg_socket = optarg;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                case 'V':
+                        printf("tendctl " TEND_VERSION "\n");
+                        return EXIT_OK;
+                default:
+                        fprintf(stderr, "Try 'tendctl --help'.\n");
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc) {
+                help(stderr);
+                return EXIT_USAGE;
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+                int sub_argc = argc - optind;
+                char **sub_argv = argv + optind;
+
+                if (strcmp(commands[i].name, argv[optind]) != 0)
+                        continue;
+                optind = 0; /* restart getopt on the command's own arguments */
+                r = commands[i].run(sub_argc, sub_argv);
+                sd_bus_flush_close_unref(ctl_bus);
+                return r;
+        }
+        return usage_error("unknown command: %s", argv[optind]);
+}
