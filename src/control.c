@@ -28,6 +28,7 @@
 #define CONTROL_CONNECTIONS_MAX 256
 /* A peer with this many messages queued for it is not reading: drop it. */
 #define CONTROL_QUEUED_WRITE_MAX 1024
+#define CONTROL_SOCKET_BUFFER (256 * 1024)
 /* Messages handled per wakeup; the rest is picked up by a zero timeout. */
 #define CONTROL_PROCESS_BATCH 64
 #define CONTROL_ACCEPT_BATCH 64
@@ -700,6 +701,12 @@ static int control_conn_new(struct control *c, int fd)
         r = sd_bus_start(cn->bus);
         if (r < 0)
                 goto fail;
+        /* sd-bus asks for 8 MiB socket buffers (forced, as root): far more kernel
+         * memory than a peer of a control socket needs to pin by not reading. */
+        (void)setsockopt(sd_bus_get_fd(cn->bus), SOL_SOCKET, SO_SNDBUF,
+                         &(int){ CONTROL_SOCKET_BUFFER }, sizeof(int));
+        (void)setsockopt(sd_bus_get_fd(cn->bus), SOL_SOCKET, SO_RCVBUF,
+                         &(int){ CONTROL_SOCKET_BUFFER }, sizeof(int));
 
         cn->next = c->conns;
         if (c->conns)

@@ -459,7 +459,7 @@ static int cmd_status(int argc, char **argv)
                         help(stdout);
                         return EXIT_OK;
                 default:
-                        return EXIT_USAGE;
+                        return usage_error("%s: invalid option %s", argv[0], argv[optind - 1]);
                 }
         }
 
@@ -569,7 +569,7 @@ static int cmd_change(int argc, char **argv)
                         help(stdout);
                         return EXIT_OK;
                 default:
-                        return EXIT_USAGE;
+                        return usage_error("%s: invalid option %s", argv[0], argv[optind - 1]);
                 }
         }
         if (optind >= argc)
@@ -681,7 +681,7 @@ static int cmd_kill(int argc, char **argv)
                         help(stdout);
                         return EXIT_OK;
                 default:
-                        return EXIT_USAGE;
+                        return usage_error("%s: invalid option %s", argv[0], argv[optind - 1]);
                 }
         }
         if (optind >= argc)
@@ -785,6 +785,7 @@ int main(int argc, char **argv)
                 if (strcmp(commands[i].name, argv[optind]) != 0)
                         continue;
                 optind = 0; /* restart getopt on the command's own arguments */
+                opterr = 0;
                 r = commands[i].run(sub_argc, sub_argv);
                 sd_bus_flush_close_unref(ctl_bus);
                 return r;

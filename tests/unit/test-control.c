@@ -1,0 +1,320 @@
+/* test-control: the pure verdict function for pending Start/Stop/Restart calls,
+ * the control socket's setup rules (mode, stale socket, live socket, unlink on
+ * free) and a D-Bus round trip: a forked sd-bus client against control.c
+ * served from a private libev loop. */
+#include <ev.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+
+#include "control.h"
+#include "hashmap.h"
+#include "manager.h"
+#include "service.h"
+#include "tap.h"
+
+static struct service fake(enum service_state st, enum service_type type, bool restart_on_exit,
+                           bool has_exit, int code)
+{
+        static struct service_config sc;
+        struct service s = { 0 };
+
+        sc.type = type;
+        s.config = &sc;
+        s.state = st;
+        s.restart_on_exit = restart_on_exit;
+        s.has_exit = has_exit;
+        s.exit_code = code;
+        return s;
+}
+
+static void test_evaluate(void)
+{
+        static const struct {
+                enum control_op op;
+                enum service_state st;
+                enum service_type type;
+                bool roe, has_exit;
+                int code;
+                enum control_verdict want;
+        } cases[] = {
+                { CONTROL_OP_START, SERVICE_RUNNING, SERVICE_SIMPLE, 0, 0, 0, CONTROL_DONE },
+                { CONTROL_OP_START, SERVICE_STARTING, SERVICE_SIMPLE, 0, 0, 0, CONTROL_WAIT },
+                { CONTROL_OP_START, SERVICE_STOPPING, SERVICE_SIMPLE, 1, 0, 0, CONTROL_WAIT },
+                { CONTROL_OP_START, SERVICE_STOPPING, SERVICE_SIMPLE, 0, 0, 0, CONTROL_WAIT },
+                { CONTROL_OP_START, SERVICE_BACKOFF, SERVICE_SIMPLE, 0, 1, 1, CONTROL_FAIL },
+                { CONTROL_OP_START, SERVICE_FAILED, SERVICE_SIMPLE, 0, 1, 1, CONTROL_FAIL },
+                { CONTROL_OP_START, SERVICE_STOPPED, SERVICE_SIMPLE, 0, 1, 0, CONTROL_FAIL },
+                { CONTROL_OP_START, SERVICE_STOPPED, SERVICE_ONESHOT, 0, 1, 0, CONTROL_DONE },
+                { CONTROL_OP_START, SERVICE_STOPPED, SERVICE_ONESHOT, 0, 1, 2, CONTROL_FAIL },
+                { CONTROL_OP_START, SERVICE_STOPPED, SERVICE_ONESHOT, 0, 0, 0, CONTROL_FAIL },
+                { CONTROL_OP_START, SERVICE_STARTING, SERVICE_ONESHOT, 0, 1, 0, CONTROL_WAIT },
+                { CONTROL_OP_RESTART, SERVICE_STOPPING, SERVICE_SIMPLE, 1, 0, 0, CONTROL_WAIT },
+                /* a transient state during a restart is no answer */
+                { CONTROL_OP_RESTART, SERVICE_RUNNING, SERVICE_SIMPLE, 1, 0, 0, CONTROL_WAIT },
+                { CONTROL_OP_RESTART, SERVICE_STOPPED, SERVICE_SIMPLE, 1, 1, 0, CONTROL_WAIT },
+                { CONTROL_OP_RESTART, SERVICE_RUNNING, SERVICE_SIMPLE, 0, 1, 0, CONTROL_DONE },
+                { CONTROL_OP_RESTART, SERVICE_FAILED, SERVICE_SIMPLE, 0, 0, 0, CONTROL_FAIL },
+                { CONTROL_OP_RESTART, SERVICE_BACKOFF, SERVICE_SIMPLE, 0, 1, 1, CONTROL_FAIL },
+                { CONTROL_OP_STOP, SERVICE_STOPPING, SERVICE_SIMPLE, 0, 0, 0, CONTROL_WAIT },
+                { CONTROL_OP_STOP, SERVICE_STOPPED, SERVICE_SIMPLE, 0, 1, 0, CONTROL_DONE },
+                { CONTROL_OP_STOP, SERVICE_FAILED, SERVICE_SIMPLE, 0, 1, 1, CONTROL_DONE },
+                { CONTROL_OP_STOP, SERVICE_RUNNING, SERVICE_SIMPLE, 0, 0, 0, CONTROL_FAIL },
+                { CONTROL_OP_STOP, SERVICE_STARTING, SERVICE_SIMPLE, 0, 0, 0, CONTROL_FAIL },
+                { CONTROL_OP_STOP, SERVICE_BACKOFF, SERVICE_SIMPLE, 0, 1, 1, CONTROL_FAIL },
+                { CONTROL_OP_STOP, SERVICE_STOPPING, SERVICE_SIMPLE, 1, 0, 0, CONTROL_WAIT },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct service s = fake(cases[i].st, cases[i].type, cases[i].roe,
+                                        cases[i].has_exit, cases[i].code);
+                enum control_verdict v = control_evaluate(cases[i].op, &s);
+
+                ok(v == cases[i].want, "evaluate case %zu: op %d %s%s -> %d (want %d)", i,
+                   (int)cases[i].op, service_state_to_string(cases[i].st),
+                   cases[i].roe ? " restart_on_exit" : "", (int)v, (int)cases[i].want);
+        }
+}
+
+static int listen_at(const char *path)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1) < 0)
+                return -1;
+        return fd;
+}
+
+static void test_socket(struct manager *m, const char *dir)
+{
+        char path[256];
+        struct control *c = NULL;
+        struct stat st;
+        int r, fd;
+
+        snprintf(path, sizeof path, "%s/sub/dir/tend.sock", dir);
+        r = control_new(m, path, 0600, NULL, &c);
+        ok(r == 0, "control_new creates missing parents (%d)", r);
+        ok(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600,
+           "socket exists with mode 0600");
+        ok(m->state_hook != NULL && m->state_hook_userdata == c, "state hook installed");
+        c = control_free(c);
+        ok(stat(path, &st) < 0 && errno == ENOENT, "control_free unlinks the socket");
+        ok(m->state_hook == NULL && m->removed_hook == NULL, "hooks cleared");
+
+        /* A stale socket (nobody listening) is replaced. */
+        fd = listen_at(path);
+        ok(fd >= 0, "made a socket at the path");
+        close(fd);
+        r = control_new(m, path, 0660, NULL, &c);
+        ok(r == 0, "stale socket replaced (%d)", r);
+        ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0660, "mode 0660 applied");
+        c = control_free(c);
+
+        /* A socket someone listens on is not stolen. */
+        fd = listen_at(path);
+        r = control_new(m, path, 0600, NULL, &c);
+        ok(r == -EADDRINUSE && !c, "live socket refused with EADDRINUSE (%d)", r);
+        close(fd);
+        unlink(path);
+
+        /* Anything but a socket is never removed. */
+        fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        close(fd);
+        r = control_new(m, path, 0600, NULL, &c);
+        ok(r == -EEXIST, "regular file at the path refused (%d)", r);
+        ok(stat(path, &st) == 0 && S_ISREG(st.st_mode), "regular file left alone");
+        unlink(path);
+
+        r = control_new(m, path, 0600, "no-such-group-tend-test", &c);
+        ok(r < 0 && !c, "unknown group refused (%d)", r);
+        ok(stat(path, &st) < 0, "no socket left behind after a failed setup");
+}
+
+/* Child: one line per check, "1" or "0" then a description. */
+static void client(const char *path, int out)
+{
+        char addr[300];
+        sd_bus *bus = NULL;
+        sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *xml = NULL;
+        int r;
+
+        snprintf(addr, sizeof addr, "unix:path=%s", path);
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, addr);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, 0);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        dprintf(out, "%d connect\n", r >= 0);
+
+        r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "ListServices", &error,
+                               &reply, NULL);
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
+        if (r >= 0)
+                r = sd_bus_message_at_end(reply, false);
+        dprintf(out, "%d ListServices on no services returns an empty array\n", r > 0);
+        reply = sd_bus_message_unref(reply);
+        sd_bus_error_free(&error);
+
+        r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "GetService", &error,
+                               NULL, "s", "nope");
+        dprintf(out, "%d GetService(nope) fails with NoSuchService\n",
+                r < 0 && sd_bus_error_has_name(&error, CONTROL_ERROR_NO_SUCH_SERVICE));
+        sd_bus_error_free(&error);
+
+        r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "StartService", &error,
+                               NULL, "s", "nope");
+        dprintf(out, "%d StartService(nope) fails with NoSuchService\n",
+                r < 0 && sd_bus_error_has_name(&error, CONTROL_ERROR_NO_SUCH_SERVICE));
+        sd_bus_error_free(&error);
+
+        r = sd_bus_call_method(bus, NULL, CONTROL_PATH, "org.freedesktop.DBus.Introspectable",
+                               "Introspect", &error, &reply, NULL);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "s", &xml);
+        dprintf(out, "%d Introspect names the interface and the signal\n",
+                r >= 0 && xml && strstr(xml, CONTROL_INTERFACE) &&
+                        strstr(xml, "ServiceStateChanged"));
+        reply = sd_bus_message_unref(reply);
+        sd_bus_error_free(&error);
+        sd_bus_flush_close_unref(bus);
+
+        /* Junk instead of the auth handshake must not hurt the server. */
+        {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+                snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+                r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+                if (r == 0)
+                        r = write(fd, "\0JUNK JUNK\r\n\xff\xfe", 14) == 14 ? 0 : -1;
+                dprintf(out, "%d junk sent\n", r == 0);
+                close(fd);
+        }
+
+        /* And the server still answers afterwards. */
+        bus = NULL;
+        r = sd_bus_new(&bus);
+        if (r >= 0)
+                r = sd_bus_set_address(bus, addr);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(bus, 0);
+        if (r >= 0)
+                r = sd_bus_start(bus);
+        if (r >= 0)
+                r = sd_bus_call_method(bus, NULL, CONTROL_PATH, "org.freedesktop.DBus.Peer",
+                                       "Ping", &error, NULL, NULL);
+        dprintf(out, "%d server answers after junk\n", r >= 0);
+        sd_bus_error_free(&error);
+        sd_bus_flush_close_unref(bus);
+}
+
+struct roundtrip {
+        ev_io io;
+        ev_timer timeout;
+        char buf[4096];
+        size_t len;
+        bool timed_out;
+};
+
+static void roundtrip_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+        struct roundtrip *rt = container_of(w, struct roundtrip, io);
+        ssize_t n = read(w->fd, rt->buf + rt->len, sizeof rt->buf - 1 - rt->len);
+
+        if (n <= 0) {
+                ev_break(loop, EVBREAK_ALL);
+                return;
+        }
+        rt->len += (size_t)n;
+}
+
+static void roundtrip_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+        struct roundtrip *rt = container_of(w, struct roundtrip, timeout);
+
+        rt->timed_out = true;
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static void test_roundtrip(struct manager *m, const char *dir)
+{
+        char path[256];
+        struct control *c = NULL;
+        struct roundtrip rt = { 0 };
+        int p[2], r, status;
+        pid_t pid;
+
+        snprintf(path, sizeof path, "%s/rt.sock", dir);
+        r = control_new(m, path, 0600, NULL, &c);
+        ok(r == 0, "control_new for the round trip (%d)", r);
+        if (r < 0)
+                return;
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return;
+        pid = fork();
+        if (pid == 0) {
+                close(p[0]);
+                client(path, p[1]);
+                _exit(0);
+        }
+        close(p[1]);
+        ev_io_init(&rt.io, roundtrip_io_cb, p[0], EV_READ);
+        ev_io_start(m->loop, &rt.io);
+        ev_timer_init(&rt.timeout, roundtrip_timeout_cb, 10., 0.);
+        ev_timer_start(m->loop, &rt.timeout);
+        ev_run(m->loop, 0);
+        ev_io_stop(m->loop, &rt.io);
+        ev_timer_stop(m->loop, &rt.timeout);
+        close(p[0]);
+        (void)waitpid(pid, &status, 0);
+        ok(!rt.timed_out, "client finished within 10s");
+
+        rt.buf[rt.len] = '\0';
+        for (char *line = strtok(rt.buf, "\n"); line; line = strtok(NULL, "\n"))
+                ok(line[0] == '1', "%s", line + 2);
+        control_free(c);
+}
+
+int main(void)
+{
+        char dir[] = "/tmp/test-control-XXXXXX";
+        struct manager m = { 0 };
+
+        test_evaluate();
+
+        if (!mkdtemp(dir)) {
+                diag("mkdtemp: %s", strerror(errno));
+                return tap_done();
+        }
+        m.loop = ev_loop_new(EVFLAG_AUTO);
+        m.by_name = hashmap_new();
+        if (!m.loop || !m.by_name)
+                return 1;
+        test_socket(&m, dir);
+        test_roundtrip(&m, dir);
+        hashmap_free(m.by_name);
+        ev_loop_destroy(m.loop);
+        {
+                char sub[300];
+
+                snprintf(sub, sizeof sub, "%s/sub/dir", dir);
+                (void)rmdir(sub);
+                snprintf(sub, sizeof sub, "%s/sub", dir);
+                (void)rmdir(sub);
+                (void)rmdir(dir);
+        }
+        return tap_done();
+}
