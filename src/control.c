@@ -72,6 +72,7 @@ static const char *const control_op_names[_CONTROL_OP_MAX] = {
         [CONTROL_OP_RESTART] = "restart",
 };
 
+/* Decide a pending call from the service's fields alone; see control.h. */
 enum control_verdict control_evaluate(enum control_op op, const struct service *s)
 {
         if (op == CONTROL_OP_STOP) {
@@ -837,6 +838,7 @@ static int control_remove_stale(const struct sockaddr_un *sa, socklen_t salen)
         return 0;
 }
 
+/* Listen on path and hook into the manager; -errno, nothing left behind on failure. */
 int control_new(struct manager *m, const char *path, mode_t mode, const char *group,
                 struct control **ret)
 {
@@ -922,6 +924,7 @@ fail:
         return r;
 }
 
+/* Fail pending calls, drop every connection, unlink the socket, unhook. */
 struct control *control_free(struct control *c)
 {
         struct ev_loop *loop;
