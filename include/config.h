@@ -57,8 +57,9 @@ struct service_config {
         char *workdir;
         bool umask_set;
         mode_t umask;
-        char **environment; /* "KEY=VALUE", later entries win; environment_file merged in */
-        char *environment_file;
+        char **environment; /* "KEY=VALUE", one per key, never NULL: environment_file's
+                             * entries first, then environment= ones (later wins) */
+        char *environment_file; /* absolute; already read into environment */
 
         enum output_mode output;
         bool output_set; /* false: the daemon picks the default */
@@ -83,9 +84,33 @@ struct config {
 };
 
 /* Load path (tend.ini) and its services directory. On success *ret owns a new
- * config and 0 is returned. On invalid input -EINVAL is returned and
- * *ret_errors holds every problem found, one "FILE:LINE: key: reason" string
- * each (LINE is 0 for file-level problems). Other -errno for OOM. */
+ * config, *ret_errors is NULL and 0 is returned. On invalid input -EINVAL is
+ * returned and *ret_errors holds every problem found in every file (parsing
+ * never stops at the first), in file order (tend.ini, then services by name),
+ * one string each in one of these forms:
+ *   "FILE:LINE: key: reason"  a bad value, unknown or duplicate key
+ *   "FILE:LINE: reason"       a line that is not "key = value", a bad section
+ *   "FILE:0: key: reason"     a problem with a key as a whole ("exec: required
+ *                             key is missing", a default that cannot be made)
+ *   "FILE:0: reason"          the file itself (cannot open, not a regular file,
+ *                             invalid service name)
+ * FILE is shown relative to path as given (tendd --check -c conf/tend.ini
+ * prints conf/services.d/web.ini:3: ...); the struct holds absolute paths.
+ * -ENOMEM (or another -errno) on system errors; *ret is untouched on failure.
+ * ret_errors may be NULL. Never logs.
+ *
+ * File rules: values are taken literally after trimming surrounding blanks
+ * (no inline comments: ';' and '#' inside a value are kept), lines of any
+ * length, CRLF accepted, indented lines are ordinary lines (never
+ * continuations), lines starting with ';' or '#' are comments. Relative paths
+ * in tend.ini (services, socket, log_dir) are relative to tend.ini's
+ * directory; environment_file in a service file is relative to the services
+ * directory. environment= and environment_file values may be wrapped in one
+ * pair of quotes ('...' literal, "..." with \" \\ \$ \` escapes).
+ * Not supported yet, and rejected as such: type=notify, output=journal,
+ * kill_mode=cgroup and the keys ready_timeout, watchdog, after, requires,
+ * ready_fd. The program in exec is not looked up: a missing binary is a
+ * runtime failure, not a config error. */
 int config_load(const char *path, struct config **ret, char ***ret_errors);
 struct config *config_free(struct config *c);
 static inline void config_freep(struct config **c)
@@ -94,11 +119,18 @@ static inline void config_freep(struct config **c)
 }
 
 struct service_config *service_config_free(struct service_config *sc);
+static inline void service_config_freep(struct service_config **sc)
+{
+        service_config_free(*sc);
+}
 struct service_config *service_config_copy(const struct service_config *sc);
 /* Find a service by name (binary search). */
 const struct service_config *config_find(const struct config *c, const char *name);
 
-/* True if a and b spawn the same process (a change needs a restart). */
+/* True if a and b spawn the same process (a change needs a restart): exec and
+ * argv, type, user, group, workdir, umask, environment, output mode,
+ * no_new_privs and limits. Restart policy, timeouts, stop signal, log
+ * rotation, enabled and kill_mode can change live. */
 bool service_config_spawn_equal(const struct service_config *a, const struct service_config *b);
 /* True if every field is equal. */
 bool service_config_equal(const struct service_config *a, const struct service_config *b);

@@ -1,0 +1,1489 @@
+/* config.c: load tend.ini and services/NAME.ini into a fresh struct config.
+ *
+ * Parsing goes through inih, but never lets inih see a raw line: Debian's
+ * libinih truncates long lines, treats " ;" as an inline comment, joins
+ * indented lines onto the previous key and hides line numbers. Our reader
+ * (config_reader) reads whole physical lines with getline(), counts them,
+ * validates section headers and key names itself, stores each exact value and
+ * its line in a side table and hands inih a short synthetic "key=@INDEX" line.
+ * The handler looks the value up and runs the key's parser from a table.
+ * Every problem is appended to one error list; parsing always continues. */
+#include <assert.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <ini.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "config.h"
+#include "parse.h"
+
+#define CONFIG_KEY_NAME_MAX 64
+#define VALUE_SHOWN_MAX 64
+
+/* State shared by every file of one config_load(). */
+struct load_ctx {
+        char **errors;
+        bool oom;
+        char *services_display; /* services dir as shown in messages */
+};
+
+struct config_key;
+
+/* One file being parsed. */
+struct file_ctx {
+        struct load_ctx *load;
+        FILE *f;
+        const char *display; /* path shown in messages */
+        const char *dir;     /* absolute directory relative paths are resolved against */
+        const char *display_dir;
+        const char *section; /* the only section this kind of file may have */
+        const struct config_key *keys;
+        size_t n_keys;
+        void *target; /* struct config or struct service_config */
+        unsigned *seen;
+        bool *failed;
+
+        char *line;
+        size_t line_cap;
+        unsigned lineno;
+        bool in_section;  /* inside the expected section */
+        bool bad_section; /* inside an unknown or malformed one: its keys are skipped */
+
+        struct raw_value {
+                char *value;
+                unsigned line;
+        } *values;
+        size_t n_values;
+};
+
+/* Parse value into field; report problems with file_error(). Returns 0, or
+ * -EINVAL after reporting, or -ENOMEM. */
+typedef int (*key_parser)(struct file_ctx *f, const struct config_key *k, unsigned line,
+                          const char *value, void *field);
+
+struct config_key {
+        const char *name;
+        key_parser parse;
+        size_t offset;
+        const char *def; /* default, run through parse; NULL: none */
+        int arg;
+        bool repeatable;
+};
+
+static void load_push(struct load_ctx *l, char *msg)
+{
+        if (!msg || strv_push(&l->errors, msg) < 0)
+                l->oom = true;
+}
+
+_printf_(3, 4) static void load_error(struct load_ctx *l, const char *display, const char *fmt,
+                                      ...)
+{
+        _cleanup_free_ char *msg = NULL;
+        char *full = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        if (msg && asprintf(&full, "%s:0: %s", display, msg) < 0)
+                full = NULL;
+        load_push(l, full);
+}
+
+/* Record "FILE:LINE: key: message" (or "FILE:LINE: message" without a key). */
+_printf_(4, 5) static int file_error(struct file_ctx *f, unsigned line, const char *key,
+                                     const char *fmt, ...)
+{
+        _cleanup_free_ char *msg = NULL;
+        char *full = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        if (msg) {
+                if (key)
+                        r = asprintf(&full, "%s:%u: %s: %s", f->display, line, key, msg);
+                else
+                        r = asprintf(&full, "%s:%u: %s", f->display, line, msg);
+                if (r < 0)
+                        full = NULL;
+        }
+        load_push(f->load, full);
+        return f->load->oom ? -ENOMEM : -EINVAL;
+}
+
+/* A value as shown in a message: long ones are cut. */
+static const char *shown(const char *v, char buf[static VALUE_SHOWN_MAX + 4])
+{
+        if (strlen(v) <= VALUE_SHOWN_MAX)
+                return v;
+        memcpy(buf, v, VALUE_SHOWN_MAX);
+        strcpy(buf + VALUE_SHOWN_MAX, "...");
+        return buf;
+}
+
+static bool ascii_alnum(char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static bool is_space(char c)
+{
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+static char *strip(char *s)
+{
+        size_t n;
+
+        while (is_space(*s))
+                s++;
+        n = strlen(s);
+        while (n > 0 && is_space(s[n - 1]))
+                s[--n] = 0;
+        return s;
+}
+
+/* Drop "." components and repeated or trailing slashes, in place ("./a//b/"
+ * → "a/b"). ".." is kept: resolving it needs the file system. */
+static void path_simplify(char *p)
+{
+        char *out = p, *in = p;
+        bool absolute = *p == '/';
+
+        while (*in) {
+                size_t n;
+
+                while (*in == '/')
+                        in++;
+                n = strcspn(in, "/");
+                if (n == 0 || (n == 1 && in[0] == '.')) {
+                        in += n;
+                        continue;
+                }
+                if (out > p || absolute)
+                        *out++ = '/';
+                memmove(out, in, n);
+                out += n;
+                in += n;
+        }
+        if (out == p)
+                *out++ = absolute ? '/' : '.';
+        *out = 0;
+}
+
+/* dir + "/" + rel, or rel when it is absolute, simplified; NULL on OOM. */
+static char *path_join(const char *dir, const char *rel)
+{
+        char *p;
+
+        if (rel[0] == '/' || !dir || !*dir)
+                p = strdup(rel);
+        else if (asprintf(&p, "%s/%s", dir, rel) < 0)
+                p = NULL;
+        if (p)
+                path_simplify(p);
+        return p;
+}
+
+/* Directory part of path ("." when there is none); NULL on OOM. */
+static char *path_dirname(const char *path)
+{
+        const char *slash = strrchr(path, '/');
+
+        if (!slash)
+                return strdup(".");
+        if (slash == path)
+                return strdup("/");
+        return strndup(path, (size_t)(slash - path));
+}
+
+static bool env_name_is_valid(const char *s, size_t n)
+{
+        if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!ascii_alnum(s[i]) && s[i] != '_')
+                        return false;
+        return true;
+}
+
+/* Remove one pair of surrounding quotes: '...' is literal, "..." honours
+ * \" \\ \$ \`. Unquoted values are kept as they are. -EINVAL on an
+ * unterminated quote or text after the closing one. */
+static int env_unquote(const char *v, char **ret)
+{
+        size_t n = strlen(v), j = 0;
+        char *out;
+
+        if (v[0] != '"' && v[0] != '\'') {
+                out = strdup(v);
+        } else if (v[0] == '\'') {
+                const char *end = strchr(v + 1, '\'');
+                if (!end || end[1])
+                        return -EINVAL;
+                out = strndup(v + 1, (size_t)(end - v - 1));
+        } else {
+                out = malloc(n);
+                if (!out)
+                        return -ENOMEM;
+                for (size_t i = 1;; i++) {
+                        if (!v[i]) {
+                                free(out);
+                                return -EINVAL;
+                        }
+                        if (v[i] == '"') {
+                                if (v[i + 1]) {
+                                        free(out);
+                                        return -EINVAL;
+                                }
+                                break;
+                        }
+                        if (v[i] == '\\' && v[i + 1] && strchr("\"\\$`", v[i + 1]))
+                                i++;
+                        out[j++] = v[i];
+                }
+                out[j] = 0;
+        }
+        if (!out)
+                return -ENOMEM;
+        *ret = out;
+        return 0;
+}
+
+/* Set "KEY=VALUE" in env, replacing an entry with the same key in place.
+ * Takes ownership of entry. */
+static int env_set(char ***env, char *entry)
+{
+        size_t klen = strcspn(entry, "=");
+
+        for (char **e = *env; e && *e; e++)
+                if (strncmp(*e, entry, klen) == 0 && (*e)[klen] == '=') {
+                        free(*e);
+                        *e = entry;
+                        return 0;
+                }
+        return strv_push(env, entry);
+}
+
+/* Split "KEY=VALUE", check the name and unquote the value. -EINVAL with a
+ * static reason in *ret_reason. */
+static int env_parse_assignment(const char *s, char **ret, const char **ret_reason)
+{
+        _cleanup_free_ char *value = NULL;
+        const char *eq = strchr(s, '='), *v;
+        size_t klen;
+        char *entry;
+        int r;
+
+        if (!eq) {
+                *ret_reason = "expected KEY=VALUE";
+                return -EINVAL;
+        }
+        /* Blanks around '=' are not part of the name or the value. */
+        for (klen = (size_t)(eq - s); klen > 0 && is_space(s[klen - 1]); klen--)
+                ;
+        if (!env_name_is_valid(s, klen)) {
+                *ret_reason = "invalid variable name";
+                return -EINVAL;
+        }
+        for (v = eq + 1; is_space(*v); v++)
+                ;
+        r = env_unquote(v, &value);
+        if (r == -EINVAL) {
+                *ret_reason = "unterminated quote or text after the closing quote";
+                return r;
+        }
+        if (r < 0)
+                return r;
+        if (asprintf(&entry, "%.*s=%s", (int)klen, s, value) < 0)
+                return -ENOMEM;
+        *ret = entry;
+        return 0;
+}
+
+/* Key parsers. */
+
+static int parse_key_unsupported(struct file_ctx *f, const struct config_key *k, unsigned line,
+                                 const char *value, void *field)
+{
+        return file_error(f, line, k->name, "not supported yet");
+}
+
+static int parse_key_exec(struct file_ctx *f, const struct config_key *k, unsigned line,
+                          const char *value, void *field)
+{
+        struct service_config *sc = f->target;
+        _cleanup_strv_free_ char **argv = NULL;
+        char *exec;
+        int r;
+
+        r = shell_split(value, &argv);
+        if (r == -EINVAL)
+                return file_error(f, line, k->name,
+                                  "unterminated quote or trailing backslash in command line");
+        if (r < 0)
+                return r;
+        if (!argv[0])
+                return file_error(f, line, k->name, "empty command line");
+        if (!argv[0][0])
+                return file_error(f, line, k->name, "empty program name");
+        if (argv[0][0] != '/' && strchr(argv[0], '/'))
+                return file_error(f, line, k->name,
+                                  "program '%s' must be an absolute path or a bare name "
+                                  "searched in PATH",
+                                  argv[0]);
+        exec = strdup(value);
+        if (!exec)
+                return -ENOMEM;
+        free(sc->exec);
+        sc->exec = exec;
+        strv_free(sc->argv);
+        sc->argv = TAKE_PTR(argv);
+        return 0;
+}
+
+enum { ENUM_TYPE, ENUM_RESTART, ENUM_OUTPUT, ENUM_KILL_MODE };
+
+static const char *const service_type_table[_SERVICE_TYPE_MAX] = {
+        [SERVICE_SIMPLE] = "simple",
+        [SERVICE_NOTIFY] = "notify",
+        [SERVICE_ONESHOT] = "oneshot",
+};
+static const char *const restart_policy_table[_RESTART_MAX] = {
+        [RESTART_ALWAYS] = "always",
+        [RESTART_ON_FAILURE] = "on-failure",
+        [RESTART_NEVER] = "never",
+};
+static const char *const output_mode_table[_OUTPUT_MAX] = {
+        [OUTPUT_JOURNAL] = "journal",
+        [OUTPUT_FILE] = "file",
+        [OUTPUT_CONSOLE] = "console",
+        [OUTPUT_NULL] = "null",
+};
+static const char *const kill_mode_table[_KILL_MODE_MAX] = {
+        [KILL_CGROUP] = "cgroup",
+        [KILL_GROUP] = "group",
+        [KILL_PROCESS] = "process",
+};
+
+static const struct {
+        const char *const *names;
+        unsigned n;
+        unsigned unsupported; /* bit mask of values this stage rejects */
+        const char *expected;
+} enum_descs[] = {
+        [ENUM_TYPE] = { service_type_table, _SERVICE_TYPE_MAX, 1U << SERVICE_NOTIFY,
+                        "simple or oneshot" },
+        [ENUM_RESTART] = { restart_policy_table, _RESTART_MAX, 0, "always, on-failure or never" },
+        [ENUM_OUTPUT] = { output_mode_table, _OUTPUT_MAX, 1U << OUTPUT_JOURNAL,
+                          "file, console or null" },
+        [ENUM_KILL_MODE] = { kill_mode_table, _KILL_MODE_MAX, 1U << KILL_CGROUP,
+                             "group or process" },
+};
+
+static int parse_key_enum(struct file_ctx *f, const struct config_key *k, unsigned line,
+                          const char *value, void *field)
+{
+        struct service_config *sc = f->target;
+        char buf[VALUE_SHOWN_MAX + 4];
+        unsigned i;
+
+        for (i = 0; i < enum_descs[k->arg].n; i++)
+                if (strcmp(value, enum_descs[k->arg].names[i]) == 0)
+                        break;
+        if (i == enum_descs[k->arg].n)
+                return file_error(f, line, k->name, "invalid value '%s' (expected %s)",
+                                  shown(value, buf), enum_descs[k->arg].expected);
+        if (enum_descs[k->arg].unsupported & (1U << i))
+                return file_error(f, line, k->name, "%s=%s is not supported yet", k->name, value);
+
+        switch (k->arg) {
+        case ENUM_TYPE:
+                sc->type = (enum service_type)i;
+                break;
+        case ENUM_RESTART:
+                sc->restart = (enum restart_policy)i;
+                break;
+        case ENUM_OUTPUT:
+                sc->output = (enum output_mode)i;
+                sc->output_set = true;
+                break;
+        case ENUM_KILL_MODE:
+                sc->kill_mode = (enum kill_mode)i;
+                break;
+        }
+        return 0;
+}
+
+static int parse_key_duration(struct file_ctx *f, const struct config_key *k, unsigned line,
+                              const char *value, void *field)
+{
+        char buf[VALUE_SHOWN_MAX + 4];
+        int r;
+
+        r = parse_duration(value, field);
+        if (r == -ERANGE)
+                return file_error(f, line, k->name, "duration '%s' is out of range",
+                                  shown(value, buf));
+        if (r < 0)
+                return file_error(f, line, k->name,
+                                  "invalid duration '%s' (use e.g. 100ms, 30s, 2min, 1h)",
+                                  shown(value, buf));
+        return 0;
+}
+
+static int parse_key_unsigned(struct file_ctx *f, const struct config_key *k, unsigned line,
+                              const char *value, void *field)
+{
+        char buf[VALUE_SHOWN_MAX + 4];
+        uint64_t v;
+
+        if (parse_u64(value, false, &v) < 0 || v > UINT32_MAX)
+                return file_error(f, line, k->name, "invalid number '%s'", shown(value, buf));
+        *(unsigned *)field = (unsigned)v;
+        return 0;
+}
+
+static int parse_key_size(struct file_ctx *f, const struct config_key *k, unsigned line,
+                          const char *value, void *field)
+{
+        char buf[VALUE_SHOWN_MAX + 4];
+
+        if (parse_size(value, field) < 0)
+                return file_error(f, line, k->name,
+                                  "invalid size '%s' (use e.g. 4096, 512K, 10M, 1G)",
+                                  shown(value, buf));
+        return 0;
+}
+
+static int parse_key_signal(struct file_ctx *f, const struct config_key *k, unsigned line,
+                            const char *value, void *field)
+{
+        char buf[VALUE_SHOWN_MAX + 4];
+
+        if (parse_signal(value, field) < 0)
+                return file_error(f, line, k->name, "invalid signal '%s'", shown(value, buf));
+        return 0;
+}
+
+static int parse_key_bool(struct file_ctx *f, const struct config_key *k, unsigned line,
+                          const char *value, void *field)
+{
+        char buf[VALUE_SHOWN_MAX + 4];
+
+        if (parse_bool(value, field) < 0)
+                return file_error(f, line, k->name, "invalid boolean '%s' (expected yes or no)",
+                                  shown(value, buf));
+        return 0;
+}
+
+static int set_string(char **field, const char *value)
+{
+        char *s = strdup(value);
+
+        if (!s)
+                return -ENOMEM;
+        free(*field);
+        *field = s;
+        return 0;
+}
+
+static bool all_digits(const char *s)
+{
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (*s < '0' || *s > '9')
+                        return false;
+        return true;
+}
+
+static int parse_key_user(struct file_ctx *f, const struct config_key *k, unsigned line,
+                          const char *value, void *field)
+{
+        char buf[VALUE_SHOWN_MAX + 4];
+        uint64_t id;
+        bool found;
+
+        errno = 0;
+        if (all_digits(value))
+                found = parse_u64(value, false, &id) == 0 && id < UINT32_MAX &&
+                        getpwuid((uid_t)id);
+        else
+                found = getpwnam(value);
+        if (!found)
+                return file_error(f, line, k->name, "unknown user '%s'", shown(value, buf));
+        return set_string(field, value);
+}
+
+static int parse_key_group(struct file_ctx *f, const struct config_key *k, unsigned line,
+                           const char *value, void *field)
+{
+        char buf[VALUE_SHOWN_MAX + 4];
+        uint64_t id;
+        bool found;
+
+        errno = 0;
+        if (all_digits(value))
+                found = parse_u64(value, false, &id) == 0 && id < UINT32_MAX &&
+                        getgrgid((gid_t)id);
+        else
+                found = getgrnam(value);
+        if (!found)
+                return file_error(f, line, k->name, "unknown group '%s'", shown(value, buf));
+        return set_string(field, value);
+}
+
+static int parse_key_absolute_path(struct file_ctx *f, const struct config_key *k, unsigned line,
+                                   const char *value, void *field)
+{
+        char buf[VALUE_SHOWN_MAX + 4];
+
+        if (value[0] != '/')
+                return file_error(f, line, k->name, "'%s' is not an absolute path",
+                                  shown(value, buf));
+        return set_string(field, value);
+}
+
+/* A path relative to the file's directory, stored absolute. */
+static int parse_key_relative_path(struct file_ctx *f, const struct config_key *k, unsigned line,
+                                   const char *value, void *field)
+{
+        char *p = path_join(f->dir, value);
+
+        if (!p)
+                return -ENOMEM;
+        free(*(char **)field);
+        *(char **)field = p;
+        return 0;
+}
+
+static int parse_key_services(struct file_ctx *f, const struct config_key *k, unsigned line,
+                              const char *value, void *field)
+{
+        char *d = path_join(f->display_dir, value);
+
+        if (!d)
+                return -ENOMEM;
+        free(f->load->services_display);
+        f->load->services_display = d;
+        return parse_key_relative_path(f, k, line, value, field);
+}
+
+static int check_socket_path(struct file_ctx *f, unsigned line, const char *key, const char *p)
+{
+        if (strlen(p) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+                return file_error(f, line, key,
+                                  "path '%s' is too long for a unix socket (at most %zu bytes)", p,
+                                  sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
+        return 0;
+}
+
+static int parse_key_socket(struct file_ctx *f, const struct config_key *k, unsigned line,
+                            const char *value, void *field)
+{
+        _cleanup_free_ char *p = path_join(f->dir, value);
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        r = check_socket_path(f, line, k->name, p);
+        if (r < 0)
+                return r;
+        free(*(char **)field);
+        *(char **)field = TAKE_PTR(p);
+        return 0;
+}
+
+static int parse_key_mode(struct file_ctx *f, const struct config_key *k, unsigned line,
+                          const char *value, void *field)
+{
+        char buf[VALUE_SHOWN_MAX + 4];
+
+        if (parse_umask(value, field) < 0)
+                return file_error(f, line, k->name, "invalid octal mode '%s' (at most 0777)",
+                                  shown(value, buf));
+        return 0;
+}
+
+static int parse_key_umask(struct file_ctx *f, const struct config_key *k, unsigned line,
+                           const char *value, void *field)
+{
+        struct service_config *sc = f->target;
+        int r;
+
+        r = parse_key_mode(f, k, line, value, field);
+        if (r < 0)
+                return r;
+        sc->umask_set = true;
+        return 0;
+}
+
+static int parse_key_environment(struct file_ctx *f, const struct config_key *k, unsigned line,
+                                 const char *value, void *field)
+{
+        char buf[VALUE_SHOWN_MAX + 4];
+        const char *reason = NULL;
+        char *entry;
+        int r;
+
+        r = env_parse_assignment(value, &entry, &reason);
+        if (r == -EINVAL)
+                return file_error(f, line, k->name, "%s: '%s'", reason, shown(value, buf));
+        if (r < 0)
+                return r;
+        return strv_push(field, entry);
+}
+
+static int parse_key_environment_file(struct file_ctx *f, const struct config_key *k,
+                                      unsigned line, const char *value, void *field)
+{
+        /* Read after the whole file is parsed, see service_merge_environment(). */
+        return parse_key_relative_path(f, k, line, value, field);
+}
+
+static const int limit_resources[_LIMIT_MAX] = {
+        [LIMIT_NOFILE] = RLIMIT_NOFILE, [LIMIT_NPROC] = RLIMIT_NPROC,
+        [LIMIT_CORE] = RLIMIT_CORE,     [LIMIT_AS] = RLIMIT_AS,
+        [LIMIT_DATA] = RLIMIT_DATA,     [LIMIT_STACK] = RLIMIT_STACK,
+        [LIMIT_FSIZE] = RLIMIT_FSIZE,   [LIMIT_MEMLOCK] = RLIMIT_MEMLOCK,
+        [LIMIT_CPU] = RLIMIT_CPU,
+};
+
+static int parse_limit_value(const char *s, enum config_limit l, rlim_t *ret)
+{
+        uint64_t v;
+        usec_t u;
+        int r;
+
+        if (strcmp(s, "infinity") == 0) {
+                *ret = RLIM_INFINITY;
+                return 0;
+        }
+        switch (l) {
+        case LIMIT_NOFILE:
+        case LIMIT_NPROC:
+                r = parse_u64(s, false, &v);
+                break;
+        case LIMIT_CPU:
+                r = parse_u64(s, false, &v);
+                if (r != -EINVAL)
+                        break;
+                r = parse_duration(s, &u);
+                if (r < 0)
+                        break;
+                if (u == USEC_INFINITY || u % USEC_PER_SEC != 0)
+                        return -EINVAL;
+                v = u / USEC_PER_SEC;
+                break;
+        default:
+                r = parse_size(s, &v);
+        }
+        if (r < 0)
+                return r;
+        *ret = (rlim_t)v;
+        return 0;
+}
+
+static int parse_key_limit(struct file_ctx *f, const struct config_key *k, unsigned line,
+                           const char *value, void *field)
+{
+        static const char *const hints[_LIMIT_MAX] = {
+                [LIMIT_NOFILE] = "a number", [LIMIT_NPROC] = "a number",
+                [LIMIT_CPU] = "whole seconds", [LIMIT_CORE] = "a size",
+                [LIMIT_AS] = "a size", [LIMIT_DATA] = "a size",
+                [LIMIT_STACK] = "a size", [LIMIT_FSIZE] = "a size",
+                [LIMIT_MEMLOCK] = "a size",
+        };
+        struct config_rlimit *rl = field;
+        char buf[VALUE_SHOWN_MAX + 4];
+        _cleanup_free_ char *soft = strdup(value);
+        char *hard;
+        rlim_t s, h;
+
+        if (!soft)
+                return -ENOMEM;
+        hard = strchr(soft, ':');
+        if (hard)
+                *hard++ = 0;
+        if (parse_limit_value(soft, (enum config_limit)k->arg, &s) < 0 ||
+            (hard && parse_limit_value(hard, (enum config_limit)k->arg, &h) < 0))
+                return file_error(f, line, k->name,
+                                  "invalid limit '%s' (expected N, SOFT:HARD or infinity; "
+                                  "values are %s)",
+                                  shown(value, buf), hints[k->arg]);
+        if (!hard)
+                h = s;
+        if (s > h)
+                return file_error(f, line, k->name, "soft limit is above the hard limit in '%s'",
+                                  shown(value, buf));
+        rl->set = true;
+        rl->value.rlim_cur = s;
+        rl->value.rlim_max = h;
+        return 0;
+}
+
+#define SC(field) offsetof(struct service_config, field)
+#define LIMIT_KEY(n, l)                                                                            \
+        { n, parse_key_limit, SC(limits) + (l) * sizeof(struct config_rlimit), NULL, l, false }
+
+static const struct config_key service_keys[] = {
+        { "exec", parse_key_exec, SC(exec), NULL, 0, false },
+        { "type", parse_key_enum, SC(type), "simple", ENUM_TYPE, false },
+        { "restart", parse_key_enum, SC(restart), "on-failure", ENUM_RESTART, false },
+        { "restart_delay", parse_key_duration, SC(restart_delay), "100ms", 0, false },
+        { "restart_max_delay", parse_key_duration, SC(restart_max_delay), "30s", 0, false },
+        { "start_limit_burst", parse_key_unsigned, SC(start_limit_burst), "5", 0, false },
+        { "start_limit_interval", parse_key_duration, SC(start_limit_interval), "10s", 0, false },
+        { "stop_signal", parse_key_signal, SC(stop_signal), "TERM", 0, false },
+        { "stop_timeout", parse_key_duration, SC(stop_timeout), "10s", 0, false },
+        { "user", parse_key_user, SC(user), NULL, 0, false },
+        { "group", parse_key_group, SC(group), NULL, 0, false },
+        { "workdir", parse_key_absolute_path, SC(workdir), NULL, 0, false },
+        { "umask", parse_key_umask, SC(umask), NULL, 0, false },
+        { "environment", parse_key_environment, SC(environment), NULL, 0, true },
+        { "environment_file", parse_key_environment_file, SC(environment_file), NULL, 0, false },
+        { "output", parse_key_enum, SC(output), NULL, ENUM_OUTPUT, false },
+        { "log_max_size", parse_key_size, SC(log_max_size), "10M", 0, false },
+        { "log_keep", parse_key_unsigned, SC(log_keep), "5", 0, false },
+        { "enabled", parse_key_bool, SC(enabled), "yes", 0, false },
+        { "kill_mode", parse_key_enum, SC(kill_mode), "group", ENUM_KILL_MODE, false },
+        { "no_new_privs", parse_key_bool, SC(no_new_privs), "no", 0, false },
+        LIMIT_KEY("limit_nofile", LIMIT_NOFILE),
+        LIMIT_KEY("limit_nproc", LIMIT_NPROC),
+        LIMIT_KEY("limit_core", LIMIT_CORE),
+        LIMIT_KEY("limit_as", LIMIT_AS),
+        LIMIT_KEY("limit_data", LIMIT_DATA),
+        LIMIT_KEY("limit_stack", LIMIT_STACK),
+        LIMIT_KEY("limit_fsize", LIMIT_FSIZE),
+        LIMIT_KEY("limit_memlock", LIMIT_MEMLOCK),
+        LIMIT_KEY("limit_cpu", LIMIT_CPU),
+        { "ready_timeout", parse_key_unsupported, 0, NULL, 0, false },
+        { "watchdog", parse_key_unsupported, 0, NULL, 0, false },
+        { "after", parse_key_unsupported, 0, NULL, 0, false },
+        { "requires", parse_key_unsupported, 0, NULL, 0, false },
+        { "ready_fd", parse_key_unsupported, 0, NULL, 0, false },
+};
+
+#define C(field) offsetof(struct config, field)
+
+static const struct config_key tend_keys[] = {
+        { "services", parse_key_services, C(services_dir), "services.d", 0, false },
+        { "socket", parse_key_socket, C(socket_path), NULL, 0, false },
+        { "socket_mode", parse_key_mode, C(socket_mode), "0660", 0, false },
+        { "socket_group", parse_key_group, C(socket_group), NULL, 0, false },
+        { "log_dir", parse_key_relative_path, C(log_dir), NULL, 0, false },
+};
+
+static size_t file_key_index(const struct file_ctx *f, const char *name)
+{
+        for (size_t i = 0; i < f->n_keys; i++)
+                if (strcmp(f->keys[i].name, name) == 0)
+                        return i;
+        return SIZE_MAX;
+}
+
+/* Section header: validate it and remember whether its keys count. Returns
+ * true if inih should see it (written to out). */
+static bool reader_section(struct file_ctx *f, char *p, char *out, int num)
+{
+        char *end = strchr(p, ']');
+
+        f->in_section = false;
+        f->bad_section = true;
+        if (!end) {
+                file_error(f, f->lineno, NULL, "invalid section header: missing ']'");
+                return false;
+        }
+        *end = 0;
+        p = strip(p + 1);
+        end = strip(end + 1);
+        if (*end && *end != '#' && *end != ';') {
+                file_error(f, f->lineno, NULL, "invalid section header: text after ']'");
+                return false;
+        }
+        if (strcmp(p, f->section) != 0) {
+                char buf[VALUE_SHOWN_MAX + 4];
+                file_error(f, f->lineno, NULL, "unknown section [%s] (expected [%s])",
+                           shown(p, buf), f->section);
+                return false;
+        }
+        /* p is f->section, a short constant: it fits inih's buffer. */
+        snprintf(out, (size_t)num, "[%s]\n", p);
+        f->in_section = true;
+        f->bad_section = false;
+        return true;
+}
+
+/* key = value: keep the exact value aside, hand inih "key=@INDEX". */
+static int reader_key(struct file_ctx *f, char *p, char *out, int num)
+{
+        char *eq = strchr(p, '='), *key, *value;
+        struct raw_value *nv;
+        size_t n;
+
+        if (!eq)
+                return file_error(f, f->lineno, NULL,
+                                  "syntax error: expected 'key = value', '[section]' or a comment");
+        *eq = 0;
+        key = strip(p);
+        value = strip(eq + 1);
+        n = strlen(key);
+        if (n == 0)
+                return file_error(f, f->lineno, NULL, "syntax error: missing key before '='");
+        if (n > CONFIG_KEY_NAME_MAX)
+                return file_error(f, f->lineno, NULL, "key name too long (at most %d bytes)",
+                                  CONFIG_KEY_NAME_MAX);
+        for (size_t i = 0; i < n; i++)
+                if (!ascii_alnum(key[i]) && key[i] != '_' && key[i] != '-' && key[i] != '.')
+                        return file_error(f, f->lineno, NULL, "invalid key name '%s'", key);
+        if (!f->in_section) {
+                if (f->bad_section)
+                        return 0; /* already reported at the section header */
+                return file_error(f, f->lineno, key, "key outside of the [%s] section",
+                                  f->section);
+        }
+
+        nv = realloc(f->values, (f->n_values + 1) * sizeof *nv);
+        if (!nv)
+                return -ENOMEM;
+        f->values = nv;
+        nv[f->n_values].value = strdup(value);
+        if (!nv[f->n_values].value)
+                return -ENOMEM;
+        nv[f->n_values].line = f->lineno;
+        assert(n + 24 <= (size_t)num);
+        snprintf(out, (size_t)num, "%s=@%zu\n", key, f->n_values);
+        f->n_values++;
+        return 1;
+}
+
+/* inih reader: one meaningful physical line per call, of any length. */
+static char *config_reader(char *str, int num, void *stream)
+{
+        struct file_ctx *f = stream;
+
+        for (;;) {
+                ssize_t n;
+                char *p;
+                int r;
+
+                if (f->load->oom)
+                        return NULL;
+                errno = 0;
+                n = getline(&f->line, &f->line_cap, f->f);
+                if (n < 0) {
+                        if (errno == ENOMEM)
+                                f->load->oom = true;
+                        else if (ferror(f->f))
+                                file_error(f, f->lineno + 1, NULL, "read error: %s",
+                                           strerror(errno ? errno : EIO));
+                        return NULL;
+                }
+                f->lineno++;
+                if (memchr(f->line, 0, (size_t)n)) {
+                        file_error(f, f->lineno, NULL, "line contains a NUL byte");
+                        continue;
+                }
+                p = f->line;
+                if (f->lineno == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
+                        p += 3;
+                /* Leading blanks are dropped: an indented line never continues
+                 * the previous key. */
+                p = strip(p);
+                if (!*p || *p == '#' || *p == ';')
+                        continue;
+                if (*p == '[') {
+                        if (reader_section(f, p, str, num))
+                                return str;
+                        continue;
+                }
+                r = reader_key(f, p, str, num);
+                if (r == -ENOMEM)
+                        f->load->oom = true;
+                if (r > 0)
+                        return str;
+        }
+}
+
+/* inih handler: value is "@INDEX" into the side table. */
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+        struct file_ctx *f = user;
+        const struct raw_value *rv;
+        const struct config_key *k;
+        size_t i;
+        char *end;
+        unsigned long idx;
+        int r;
+
+        if (f->load->oom)
+                return 0;
+        assert(value[0] == '@' && strcmp(section, f->section) == 0);
+        idx = strtoul(value + 1, &end, 10);
+        assert(*end == 0 && idx < f->n_values);
+        rv = &f->values[idx];
+
+        i = file_key_index(f, name);
+        if (i == SIZE_MAX) {
+                file_error(f, rv->line, name, "unknown key");
+                return 1;
+        }
+        k = &f->keys[i];
+        if (f->seen[i] && !k->repeatable) {
+                file_error(f, rv->line, name, "duplicate key (first set on line %u)",
+                           f->seen[i]);
+                return 1;
+        }
+        if (!f->seen[i])
+                f->seen[i] = rv->line;
+        if (!rv->value[0]) {
+                file_error(f, rv->line, name, "empty value");
+                f->failed[i] = true;
+                return 1;
+        }
+        r = k->parse(f, k, rv->line, rv->value, (char *)f->target + k->offset);
+        if (r == -ENOMEM)
+                f->load->oom = true;
+        if (r < 0)
+                f->failed[i] = true;
+        return !f->load->oom;
+}
+
+static void file_ctx_done(struct file_ctx *f)
+{
+        for (size_t i = 0; i < f->n_values; i++)
+                free(f->values[i].value);
+        free(f->values);
+        free(f->line);
+        free(f->seen);
+        free(f->failed);
+        if (f->f)
+                fclose(f->f);
+}
+
+/* Set the table defaults, then parse the open file. */
+static int file_parse(struct file_ctx *f)
+{
+        f->seen = calloc(f->n_keys, sizeof *f->seen);
+        f->failed = calloc(f->n_keys, sizeof *f->failed);
+        if (!f->seen || !f->failed)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < f->n_keys; i++) {
+                const struct config_key *k = &f->keys[i];
+                int r;
+
+                if (!k->def)
+                        continue;
+                r = k->parse(f, k, 0, k->def, (char *)f->target + k->offset);
+                if (r == -ENOMEM)
+                        return r;
+                assert(r >= 0);
+        }
+
+        if (f->f)
+                (void)ini_parse_stream(config_reader, f, config_handler, f);
+        return f->load->oom ? -ENOMEM : 0;
+}
+
+/* Read environment_file: KEY=VALUE lines, # comments, blank lines. */
+static int service_read_environment_file(struct file_ctx *f, unsigned line, const char *path,
+                                         char ***env)
+{
+        _cleanup_free_ char *buf = NULL;
+        size_t cap = 0;
+        unsigned n = 0;
+        FILE *e;
+        int r = 0;
+
+        e = fopen(path, "re");
+        if (!e)
+                return file_error(f, line, "environment_file", "cannot open '%s': %s", path,
+                                  strerror(errno));
+        for (;;) {
+                const char *reason = NULL;
+                char *p, *entry;
+                ssize_t k;
+
+                errno = 0;
+                k = getline(&buf, &cap, e);
+                if (k < 0) {
+                        if (errno == ENOMEM)
+                                r = -ENOMEM;
+                        else if (ferror(e))
+                                r = file_error(f, line, "environment_file", "%s: read error: %s",
+                                               path, strerror(errno ? errno : EIO));
+                        break;
+                }
+                n++;
+                if (memchr(buf, 0, (size_t)k))
+                        reason = "line contains a NUL byte";
+                else {
+                        p = strip(buf);
+                        if (!*p || *p == '#')
+                                continue;
+                        r = env_parse_assignment(p, &entry, &reason);
+                }
+                if (r == -ENOMEM)
+                        break;
+                if (reason) {
+                        r = file_error(f, line, "environment_file", "%s:%u: %s", path, n, reason);
+                        if (r == -ENOMEM)
+                                break;
+                        continue;
+                }
+                r = env_set(env, entry);
+                if (r < 0)
+                        break;
+        }
+        fclose(e);
+        return r;
+}
+
+/* environment_file first, then environment= in order; one entry per key,
+ * later wins. The result is never NULL. */
+static int service_merge_environment(struct file_ctx *f, struct service_config *sc)
+{
+        _cleanup_strv_free_ char **env = calloc(1, sizeof(char *));
+        size_t i = file_key_index(f, "environment_file");
+        int r;
+
+        if (!env)
+                return -ENOMEM;
+        if (sc->environment_file) {
+                r = service_read_environment_file(f, f->seen[i], sc->environment_file, &env);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        for (char **e = sc->environment; e && *e; e++) {
+                char *c = strdup(*e);
+                if (!c)
+                        return -ENOMEM;
+                r = env_set(&env, c);
+                if (r < 0)
+                        return r;
+        }
+        strv_free(sc->environment);
+        sc->environment = TAKE_PTR(env);
+        return 0;
+}
+
+/* Checks that involve more than one key. */
+static int service_check(struct file_ctx *f, struct service_config *sc)
+{
+        size_t d = file_key_index(f, "restart_delay"), m = file_key_index(f, "restart_max_delay");
+
+        if (!f->seen[file_key_index(f, "exec")])
+                (void)file_error(f, 0, "exec", "required key is missing");
+        if (!f->failed[d] && !f->failed[m] && sc->restart_delay > sc->restart_max_delay) {
+                char a[32], b[32];
+                bool on_delay = f->seen[d] != 0;
+
+                (void)file_error(f, on_delay ? f->seen[d] : f->seen[m],
+                                 on_delay ? "restart_delay" : "restart_max_delay",
+                                 "restart_delay %s is greater than restart_max_delay %s",
+                                 format_duration(a, sizeof a, sc->restart_delay),
+                                 format_duration(b, sizeof b, sc->restart_max_delay));
+        }
+        return f->load->oom ? -ENOMEM : 0;
+}
+
+/* Load services/NAME.ini; *ret is NULL when the file had errors. */
+static int service_load(struct load_ctx *l, const struct config *c, int dfd, const char *name,
+                        struct service_config **ret)
+{
+        _cleanup_(service_config_freep) struct service_config *sc = NULL;
+        _cleanup_free_ char *fname = NULL, *display = NULL;
+        struct file_ctx f = {};
+        size_t n_errors = strv_length(l->errors);
+        struct stat st;
+        int fd, r;
+
+        *ret = NULL;
+        if (asprintf(&fname, "%s.ini", name) < 0)
+                return -ENOMEM;
+        display = path_join(l->services_display, fname);
+        sc = calloc(1, sizeof *sc);
+        if (!display || !sc)
+                return -ENOMEM;
+        sc->name = strdup(name);
+        sc->file = path_join(c->services_dir, fname);
+        if (!sc->name || !sc->file)
+                return -ENOMEM;
+        for (unsigned i = 0; i < _LIMIT_MAX; i++)
+                sc->limits[i].resource = limit_resources[i];
+
+        if (!service_name_is_valid(name)) {
+                load_error(l, display,
+                           "invalid service name '%s' (1-%d characters of A-Z a-z 0-9 _ . @ -, "
+                           "not starting with '.')",
+                           name, SERVICE_NAME_MAX);
+                return l->oom ? -ENOMEM : 0;
+        }
+        fd = openat(dfd, fname, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                load_error(l, display, "cannot open: %s", strerror(errno));
+                return l->oom ? -ENOMEM : 0;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                (void)close(fd);
+                load_error(l, display, "not a regular file");
+                return l->oom ? -ENOMEM : 0;
+        }
+        f.f = fdopen(fd, "r");
+        if (!f.f) {
+                (void)close(fd);
+                return -ENOMEM;
+        }
+
+        f.load = l;
+        f.display = display;
+        f.dir = c->services_dir;
+        f.display_dir = l->services_display;
+        f.section = "service";
+        f.keys = service_keys;
+        f.n_keys = ELEMENTSOF(service_keys);
+        f.target = sc;
+
+        r = file_parse(&f);
+        if (r >= 0)
+                r = service_check(&f, sc);
+        if (r >= 0)
+                r = service_merge_environment(&f, sc);
+        file_ctx_done(&f);
+        if (r < 0)
+                return r;
+        if (strv_length(l->errors) == n_errors)
+                *ret = TAKE_PTR(sc);
+        return 0;
+}
+
+static void closedirp(DIR **d)
+{
+        if (*d)
+                (void)closedir(*d);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every *.ini in the services directory, in name order. */
+static int services_load(struct load_ctx *l, struct config *c, const char *tend_display,
+                         unsigned services_line)
+{
+        _cleanup_strv_free_ char **names = NULL;
+        _cleanup_(closedirp) DIR *d = NULL;
+        size_t n_names;
+        struct dirent *de;
+        int r = 0;
+
+        d = opendir(c->services_dir);
+        if (!d) {
+                char *msg;
+                if (asprintf(&msg, "%s:%u: services: cannot open directory '%s': %s",
+                             tend_display, services_line, l->services_display,
+                             strerror(errno)) < 0)
+                        msg = NULL;
+                load_push(l, msg);
+                return l->oom ? -ENOMEM : 0;
+        }
+        while ((errno = 0, de = readdir(d))) {
+                size_t n = strlen(de->d_name);
+
+                if (n < 4 || strcmp(de->d_name + n - 4, ".ini") != 0)
+                        continue;
+                r = strv_push(&names, strndup(de->d_name, n - 4));
+                if (r < 0)
+                        return r;
+        }
+
+        n_names = strv_length(names);
+        if (n_names == 0)
+                return 0;
+        qsort(names, n_names, sizeof(char *), name_cmp);
+        c->services = calloc(n_names, sizeof *c->services);
+        if (!c->services)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_names; i++) {
+                struct service_config *sc;
+
+                r = service_load(l, c, dirfd(d), names[i], &sc);
+                if (r < 0)
+                        return r;
+                if (sc)
+                        c->services[c->n_services++] = sc;
+        }
+        return 0;
+}
+
+/* Parse tend.ini itself; a missing file is reported, defaults still apply. */
+static int tend_load(struct load_ctx *l, struct config *c, const char *display,
+                     const char *display_dir, const char *dir, unsigned *ret_services_line)
+{
+        struct file_ctx f = {
+                .load = l,
+                .display = display,
+                .dir = dir,
+                .display_dir = display_dir,
+                .section = "tend",
+                .keys = tend_keys,
+                .n_keys = ELEMENTSOF(tend_keys),
+                .target = c,
+        };
+        int r;
+
+        f.f = fopen(c->path, "re");
+        if (!f.f)
+                load_error(l, display, "cannot open: %s", strerror(errno));
+        r = file_parse(&f);
+        if (r >= 0 && !c->socket_path) {
+                r = config_default_socket_path(&c->socket_path);
+                if (r == -ENXIO)
+                        r = file_error(&f, 0, "socket",
+                                       "no default when not root and XDG_RUNTIME_DIR is unset");
+                else if (r >= 0)
+                        r = check_socket_path(&f, 0, "socket", c->socket_path);
+        }
+        if (r != -ENOMEM && !c->log_dir) {
+                r = config_default_log_dir(&c->log_dir);
+                if (r == -ENXIO)
+                        r = file_error(&f, 0, "log_dir",
+                                       "no default when not root and XDG_RUNTIME_DIR is unset");
+        }
+        *ret_services_line = f.seen ? f.seen[0] : 0;
+        file_ctx_done(&f);
+        return r == -ENOMEM ? r : 0;
+}
+
+/* Load tend.ini and its services; see config.h. */
+int config_load(const char *path, struct config **ret, char ***ret_errors)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_free_ char *display_dir = NULL, *dir = NULL, *cwd = NULL;
+        struct load_ctx l = {};
+        unsigned services_line = 0;
+        int r;
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        if (path[0] == '/')
+                c->path = strdup(path);
+        else {
+                cwd = getcwd(NULL, 0);
+                if (!cwd)
+                        return -errno;
+                c->path = path_join(cwd, path);
+        }
+        display_dir = path_dirname(path);
+        if (!c->path || !display_dir)
+                return -ENOMEM;
+        dir = path_dirname(c->path);
+        l.services_display = path_join(display_dir, "services.d");
+        if (!dir || !l.services_display) {
+                r = -ENOMEM;
+                goto finish;
+        }
+
+        r = tend_load(&l, c, path, display_dir, dir, &services_line);
+        if (r >= 0)
+                r = services_load(&l, c, path, services_line);
+        if (r >= 0 && l.oom)
+                r = -ENOMEM;
+        if (r >= 0 && l.errors)
+                r = -EINVAL;
+finish:
+        free(l.services_display);
+        if (r == -EINVAL && ret_errors)
+                *ret_errors = TAKE_PTR(l.errors);
+        else if (ret_errors)
+                *ret_errors = NULL;
+        strv_free(l.errors);
+        if (r >= 0)
+                *ret = TAKE_PTR(c);
+        return r;
+}
+
+/* Free a service config; accepts NULL, returns NULL. */
+struct service_config *service_config_free(struct service_config *sc)
+{
+        if (!sc)
+                return NULL;
+        free(sc->name);
+        free(sc->file);
+        free(sc->exec);
+        strv_free(sc->argv);
+        free(sc->user);
+        free(sc->group);
+        free(sc->workdir);
+        strv_free(sc->environment);
+        free(sc->environment_file);
+        free(sc);
+        return NULL;
+}
+
+/* Free a config and its services; accepts NULL, returns NULL. */
+struct config *config_free(struct config *c)
+{
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < c->n_services; i++)
+                service_config_free(c->services[i]);
+        free(c->services);
+        free(c->path);
+        free(c->services_dir);
+        free(c->socket_path);
+        free(c->socket_group);
+        free(c->log_dir);
+        free(c);
+        return NULL;
+}
+
+static int dup_string(char **dst, const char *src)
+{
+        *dst = NULL;
+        if (src && !(*dst = strdup(src)))
+                return -ENOMEM;
+        return 0;
+}
+
+static int dup_strv(char ***dst, char *const *src)
+{
+        *dst = NULL;
+        if (src && !(*dst = strv_copy(src)))
+                return -ENOMEM;
+        return 0;
+}
+
+/* Deep copy; NULL on OOM. */
+struct service_config *service_config_copy(const struct service_config *sc)
+{
+        struct service_config *n = malloc(sizeof *n);
+
+        if (!n)
+                return NULL;
+        *n = *sc;
+        if ((dup_string(&n->name, sc->name) | dup_string(&n->file, sc->file) |
+             dup_string(&n->exec, sc->exec) | dup_strv(&n->argv, sc->argv) |
+             dup_string(&n->user, sc->user) | dup_string(&n->group, sc->group) |
+             dup_string(&n->workdir, sc->workdir) | dup_strv(&n->environment, sc->environment) |
+             dup_string(&n->environment_file, sc->environment_file)) < 0)
+                return service_config_free(n);
+        return n;
+}
+
+/* Binary search over the name-sorted services. */
+const struct service_config *config_find(const struct config *c, const char *name)
+{
+        size_t lo = 0, hi = c ? c->n_services : 0;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int cmp = strcmp(name, c->services[mid]->name);
+
+                if (cmp == 0)
+                        return c->services[mid];
+                if (cmp < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return NULL;
+}
+
+static bool limits_equal(const struct config_rlimit *a, const struct config_rlimit *b)
+{
+        for (unsigned i = 0; i < _LIMIT_MAX; i++) {
+                if (a[i].set != b[i].set || a[i].resource != b[i].resource)
+                        return false;
+                if (a[i].set && (a[i].value.rlim_cur != b[i].value.rlim_cur ||
+                                 a[i].value.rlim_max != b[i].value.rlim_max))
+                        return false;
+        }
+        return true;
+}
+
+/* Fields that shape the spawned process: a change needs a restart. */
+bool service_config_spawn_equal(const struct service_config *a, const struct service_config *b)
+{
+        return streq_ptr(a->exec, b->exec) && strv_equal(a->argv, b->argv) &&
+               a->type == b->type && streq_ptr(a->user, b->user) &&
+               streq_ptr(a->group, b->group) && streq_ptr(a->workdir, b->workdir) &&
+               a->umask_set == b->umask_set && (!a->umask_set || a->umask == b->umask) &&
+               strv_equal(a->environment, b->environment) && a->output_set == b->output_set &&
+               (!a->output_set || a->output == b->output) && a->no_new_privs == b->no_new_privs &&
+               limits_equal(a->limits, b->limits);
+}
+
+/* Every field. */
+bool service_config_equal(const struct service_config *a, const struct service_config *b)
+{
+        return service_config_spawn_equal(a, b) && streq_ptr(a->name, b->name) &&
+               streq_ptr(a->file, b->file) && a->restart == b->restart &&
+               a->restart_delay == b->restart_delay &&
+               a->restart_max_delay == b->restart_max_delay &&
+               a->start_limit_burst == b->start_limit_burst &&
+               a->start_limit_interval == b->start_limit_interval &&
+               a->stop_signal == b->stop_signal && a->stop_timeout == b->stop_timeout &&
+               streq_ptr(a->environment_file, b->environment_file) &&
+               a->log_max_size == b->log_max_size && a->log_keep == b->log_keep &&
+               a->enabled == b->enabled && a->kill_mode == b->kill_mode;
+}
+
+static int default_path(const char *root_path, const char *user_rel, char **ret)
+{
+        const char *xdg;
+        char *p;
+
+        if (geteuid() == 0)
+                p = strdup(root_path);
+        else {
+                xdg = getenv("XDG_RUNTIME_DIR");
+                if (!xdg || xdg[0] != '/')
+                        return -ENXIO;
+                if (asprintf(&p, "%s/tend/%s", xdg, user_rel) < 0)
+                        p = NULL;
+        }
+        if (!p)
+                return -ENOMEM;
+        *ret = p;
+        return 0;
+}
+
+/* /run/tend/tend.sock for root, else $XDG_RUNTIME_DIR/tend/tend.sock. */
+int config_default_socket_path(char **ret)
+{
+        return default_path("/run/tend/tend.sock", "tend.sock", ret);
+}
+
+/* /var/log/tend for root, else $XDG_RUNTIME_DIR/tend/log. */
+int config_default_log_dir(char **ret)
+{
+        return default_path("/var/log/tend", "log", ret);
+}
+
+#define ENUM_TO_STRING(fn, type, table)                                                            \
+        const char *fn(type v)                                                                     \
+        {                                                                                          \
+                return (unsigned)v < ELEMENTSOF(table) ? table[v] : NULL;                          \
+        }
+
+/* Names as written in service files; NULL when out of range. */
+ENUM_TO_STRING(service_type_to_string, enum service_type, service_type_table)
+ENUM_TO_STRING(restart_policy_to_string, enum restart_policy, restart_policy_table)
+ENUM_TO_STRING(output_mode_to_string, enum output_mode, output_mode_table)
+ENUM_TO_STRING(kill_mode_to_string, enum kill_mode, kill_mode_table)

@@ -1,0 +1,1128 @@
+/* test-config.c: config_load() on files written into a fresh temporary
+ * directory per case: every key good and bad, the exact "FILE:LINE: key:
+ * reason" of each error, all errors in one pass, and the libinih traps (long
+ * lines, " ;", '#', indented lines, CRLF). */
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "config.h"
+#include "parse.h"
+#include "tap.h"
+
+static char tmp[64];
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)remove(p);
+        return 0;
+}
+
+static void cleanup_tmp(void)
+{
+        if (tmp[0])
+                (void)nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        tmp[0] = 0;
+}
+
+/* A new empty directory with services.d/ and a minimal tend.ini. */
+static void fresh(void)
+{
+        char p[128];
+
+        cleanup_tmp();
+        strcpy(tmp, "/tmp/test-config-XXXXXX");
+        if (!mkdtemp(tmp)) {
+                perror("mkdtemp");
+                exit(EXIT_FAILURE);
+        }
+        snprintf(p, sizeof p, "%s/services.d", tmp);
+        if (mkdir(p, 0755) < 0) {
+                perror("mkdir");
+                exit(EXIT_FAILURE);
+        }
+        snprintf(p, sizeof p, "%s/tend.ini", tmp);
+        FILE *f = fopen(p, "we");
+        fputs("[tend]\nsocket = tend.sock\nlog_dir = log\n", f);
+        fclose(f);
+}
+
+/* Write tmp/rel with exactly len bytes of content. */
+static void wfile_len(const char *rel, const char *content, size_t len)
+{
+        char p[512];
+        FILE *f;
+
+        snprintf(p, sizeof p, "%s/%s", tmp, rel);
+        f = fopen(p, "we");
+        if (!f || fwrite(content, 1, len, f) != len) {
+                perror(p);
+                exit(EXIT_FAILURE);
+        }
+        fclose(f);
+}
+
+static void wfile(const char *rel, const char *content)
+{
+        wfile_len(rel, content, strlen(content));
+}
+
+static char *tpath(const char *rel)
+{
+        static char p[512];
+
+        snprintf(p, sizeof p, "%s/%s", tmp, rel);
+        return p;
+}
+
+static int load(struct config **c, char ***errors)
+{
+        *c = config_free(*c);
+        *errors = strv_free(*errors);
+        return config_load(tpath("tend.ini"), c, errors);
+}
+
+/* Expand "S/x.ini:3: ..." to the services dir and "T:3: ..." to tend.ini. */
+static char *expand(const char *w)
+{
+        char *s;
+        int r;
+
+        if (strncmp(w, "S/", 2) == 0)
+                r = asprintf(&s, "%s/services.d/%s", tmp, w + 2);
+        else if (strncmp(w, "T:", 2) == 0)
+                r = asprintf(&s, "%s/tend.ini:%s", tmp, w + 2);
+        else
+                r = asprintf(&s, "%s", w);
+        if (r < 0)
+                abort();
+        return s;
+}
+
+/* The error list must be exactly want (NULL-terminated), in order. */
+static void expect_errors(const char *what, char **errors, const char *const *want)
+{
+        size_t n = 0;
+        bool same = true;
+
+        for (; want[n]; n++) {
+                char *w = expand(want[n]);
+                if (!errors || n >= strv_length(errors) || strcmp(errors[n], w) != 0) {
+                        same = false;
+                        diag("want: %s", w);
+                        diag("got:  %s", errors && n < strv_length(errors) ? errors[n] : "(none)");
+                }
+                free(w);
+        }
+        if (strv_length(errors) != n) {
+                same = false;
+                for (size_t i = n; i < strv_length(errors); i++)
+                        diag("extra: %s", errors[i]);
+        }
+        ok(same, "%s: %zu error(s) as expected", what, n);
+}
+
+/* Load a config with one service file and return that service (or NULL). */
+static const struct service_config *load_one(const char *content, struct config **c,
+                                             char ***errors, int *ret)
+{
+        wfile("services.d/svc.ini", content);
+        *ret = load(c, errors);
+        return *ret == 0 ? config_find(*c, "svc") : NULL;
+}
+
+static void test_defaults(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        const struct service_config *sc;
+        char want[256];
+        int r;
+
+        fresh();
+        sc = load_one("[service]\nexec = /bin/true\n", &c, &errors, &r);
+        ok(r == 0 && !errors && sc, "minimal service loads");
+        if (!sc)
+                return;
+        ok(strcmp(c->path, tpath("tend.ini")) == 0, "path");
+        ok(strcmp(c->services_dir, tpath("services.d")) == 0, "services dir defaults to "
+                                                               "services.d next to tend.ini");
+        ok(strcmp(c->socket_path, tpath("tend.sock")) == 0, "socket relative to tend.ini");
+        ok(strcmp(c->log_dir, tpath("log")) == 0, "log_dir relative to tend.ini");
+        ok(c->socket_mode == 0660, "socket_mode 0660");
+        ok(c->socket_group == NULL, "no socket_group");
+        ok(c->n_services == 1, "one service");
+        ok(strcmp(sc->name, "svc") == 0, "name from file name");
+        snprintf(want, sizeof want, "%s/services.d/svc.ini", tmp);
+        ok(strcmp(sc->file, want) == 0, "file is the service file's path");
+        ok(strcmp(sc->exec, "/bin/true") == 0 && strv_length(sc->argv) == 1 &&
+                   strcmp(sc->argv[0], "/bin/true") == 0,
+           "exec and argv");
+        ok(sc->type == SERVICE_SIMPLE, "type=simple");
+        ok(sc->restart == RESTART_ON_FAILURE, "restart=on-failure");
+        ok(sc->restart_delay == 100 * USEC_PER_MSEC, "restart_delay=100ms");
+        ok(sc->restart_max_delay == 30 * USEC_PER_SEC, "restart_max_delay=30s");
+        ok(sc->start_limit_burst == 5, "start_limit_burst=5");
+        ok(sc->start_limit_interval == 10 * USEC_PER_SEC, "start_limit_interval=10s");
+        ok(sc->stop_signal == SIGTERM, "stop_signal=TERM");
+        ok(sc->stop_timeout == 10 * USEC_PER_SEC, "stop_timeout=10s");
+        ok(!sc->user && !sc->group && !sc->workdir, "no user, group, workdir");
+        ok(!sc->umask_set, "umask unset");
+        ok(sc->environment && !sc->environment[0], "environment empty, not NULL");
+        ok(!sc->environment_file, "no environment_file");
+        ok(!sc->output_set, "output unset");
+        ok(sc->log_max_size == 10 * 1024 * 1024, "log_max_size=10M");
+        ok(sc->log_keep == 5, "log_keep=5");
+        ok(sc->enabled, "enabled=yes");
+        ok(sc->kill_mode == KILL_GROUP, "kill_mode=group");
+        ok(!sc->no_new_privs, "no_new_privs=no");
+        bool none = true;
+        for (unsigned i = 0; i < _LIMIT_MAX; i++)
+                none = none && !sc->limits[i].set;
+        ok(none, "no limits set");
+        ok(sc->limits[LIMIT_NOFILE].resource == RLIMIT_NOFILE &&
+                   sc->limits[LIMIT_CPU].resource == RLIMIT_CPU,
+           "limit resources filled in");
+}
+
+static void test_tend_ini(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        char p[256];
+        int r;
+
+        /* Every key, absolute and relative paths, comments. */
+        fresh();
+        snprintf(p, sizeof p, "%s/other", tmp);
+        mkdir(p, 0755);
+        wfile("other/web.ini", "[service]\nexec = web\n");
+        snprintf(p, sizeof p,
+                 "; comment\n# comment\n[tend]\nservices = other\nsocket = /run/x/t.sock\n"
+                 "socket_mode = 0600\nsocket_group = root\nlog_dir = /var/log/x\n");
+        wfile("tend.ini", p);
+        r = load(&c, &errors);
+        ok(r == 0 && !errors, "tend.ini with every key loads");
+        if (r == 0) {
+                ok(strcmp(c->services_dir, tpath("other")) == 0, "services relative");
+                ok(strcmp(c->socket_path, "/run/x/t.sock") == 0, "socket absolute");
+                ok(c->socket_mode == 0600, "socket_mode 0600");
+                ok(streq_ptr(c->socket_group, "root"), "socket_group root");
+                ok(strcmp(c->log_dir, "/var/log/x") == 0, "log_dir absolute");
+                ok(c->n_services == 1 && config_find(c, "web"), "service from other dir");
+        }
+        c = config_free(c);
+        errors = strv_free(errors);
+
+        /* An empty tend.ini: every default. */
+        fresh();
+        wfile("tend.ini", "");
+        r = load(&c, &errors);
+        ok(r == 0, "empty tend.ini loads");
+        if (r == 0) {
+                char *s = NULL, *l = NULL;
+                ok(config_default_socket_path(&s) == 0 && strcmp(c->socket_path, s) == 0,
+                   "default socket %s", c->socket_path);
+                ok(config_default_log_dir(&l) == 0 && strcmp(c->log_dir, l) == 0,
+                   "default log_dir %s", c->log_dir);
+                ok(c->socket_mode == 0660, "default socket_mode");
+                free(s);
+                free(l);
+        }
+        c = config_free(c);
+        errors = strv_free(errors);
+
+        /* Every tend.ini error, and a missing services directory, in one pass. */
+        fresh();
+        wfile("tend.ini", "[tend]\n"
+                          "services = nowhere\n"
+                          "socket_mode = 0999\n"
+                          "socket_group = no-such-group-tend-test\n"
+                          "bogus = 1\n"
+                          "socket = /a/very/long/path/for/a/unix/socket/that/cannot/fit/in/"
+                          "sun_path/because/it/is/far/too/long/to/be/accepted/x.sock\n"
+                          "log_dir =\n"
+                          "[other]\n"
+                          "key = value\n");
+        r = load(&c, &errors);
+        ok(r == -EINVAL && !c, "bad tend.ini fails with -EINVAL");
+        snprintf(p, sizeof p, "T:2: services: cannot open directory '%s/nowhere': "
+                              "No such file or directory", tmp);
+        expect_errors("tend.ini errors", errors,
+                      (const char *const[]){
+                              "T:3: socket_mode: invalid octal mode '0999' (at most 0777)",
+                              "T:4: socket_group: unknown group 'no-such-group-tend-test'",
+                              "T:5: bogus: unknown key",
+                              "T:6: socket: path '/a/very/long/path/for/a/unix/socket/that/"
+                              "cannot/fit/in/sun_path/because/it/is/far/too/long/to/be/"
+                              "accepted/x.sock' is "
+                              "too long for a unix socket (at most 107 bytes)",
+                              "T:7: log_dir: empty value",
+                              "T:8: unknown section [other] (expected [tend])",
+                              p,
+                              NULL });
+        c = config_free(c);
+        errors = strv_free(errors);
+
+        /* A missing tend.ini is an error naming it. */
+        fresh();
+        (void)unlink(tpath("tend.ini"));
+        r = load(&c, &errors);
+        expect_errors("missing tend.ini", errors,
+                      (const char *const[]){ "T:0: cannot open: No such file or directory",
+                                             NULL });
+        c = config_free(c);
+        errors = strv_free(errors);
+
+        /* Keys before any section. */
+        fresh();
+        wfile("tend.ini", "socket = x\n[tend]\n");
+        r = load(&c, &errors);
+        expect_errors("key outside section", errors,
+                      (const char *const[]){ "T:1: socket: key outside of the [tend] section",
+                                             NULL });
+}
+
+static void test_all_keys(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        const struct service_config *sc;
+        int r;
+
+        fresh();
+        sc = load_one("[service]\n"
+                      "exec = /usr/bin/env \"a b\" 'c d' e\\ f\n"
+                      "type = oneshot\n"
+                      "restart = always\n"
+                      "restart_delay = 1s\n"
+                      "restart_max_delay = 1min 30s\n"
+                      "start_limit_burst = 0\n"
+                      "start_limit_interval = 2min\n"
+                      "stop_signal = SIGINT\n"
+                      "stop_timeout = 1.5s\n"
+                      "user = root\n"
+                      "group = 0\n"
+                      "workdir = /tmp\n"
+                      "umask = 027\n"
+                      "environment = A=1\n"
+                      "environment = B=two words\n"
+                      "output = console\n"
+                      "log_max_size = 512K\n"
+                      "log_keep = 0\n"
+                      "enabled = no\n"
+                      "kill_mode = process\n"
+                      "no_new_privs = yes\n"
+                      "limit_nofile = 1024:4096\n"
+                      "limit_nproc = 100\n"
+                      "limit_core = infinity\n"
+                      "limit_as = 1G:infinity\n"
+                      "limit_data = 512M\n"
+                      "limit_stack = 8M\n"
+                      "limit_fsize = 4096\n"
+                      "limit_memlock = 64K\n"
+                      "limit_cpu = 1min:2min\n",
+                      &c, &errors, &r);
+        ok(r == 0 && sc, "every key loads (r=%d)", r);
+        for (char **e = errors; e && *e; e++)
+                diag("%s", *e);
+        if (!sc)
+                return;
+        ok(strv_length(sc->argv) == 4 && strcmp(sc->argv[1], "a b") == 0 &&
+                   strcmp(sc->argv[2], "c d") == 0 && strcmp(sc->argv[3], "e f") == 0,
+           "exec split");
+        ok(strcmp(sc->exec, "/usr/bin/env \"a b\" 'c d' e\\ f") == 0, "exec kept as written");
+        ok(sc->type == SERVICE_ONESHOT, "type oneshot");
+        ok(sc->restart == RESTART_ALWAYS, "restart always");
+        ok(sc->restart_delay == USEC_PER_SEC, "restart_delay");
+        ok(sc->restart_max_delay == 90 * USEC_PER_SEC, "restart_max_delay");
+        ok(sc->start_limit_burst == 0, "start_limit_burst 0");
+        ok(sc->start_limit_interval == 2 * USEC_PER_MINUTE, "start_limit_interval");
+        ok(sc->stop_signal == SIGINT, "stop_signal");
+        ok(sc->stop_timeout == 1500 * USEC_PER_MSEC, "stop_timeout");
+        ok(streq_ptr(sc->user, "root") && streq_ptr(sc->group, "0"), "user, group");
+        ok(streq_ptr(sc->workdir, "/tmp"), "workdir");
+        ok(sc->umask_set && sc->umask == 027, "umask");
+        ok(strv_length(sc->environment) == 2 && strcmp(sc->environment[0], "A=1") == 0 &&
+                   strcmp(sc->environment[1], "B=two words") == 0,
+           "environment");
+        ok(sc->output_set && sc->output == OUTPUT_CONSOLE, "output console");
+        ok(sc->log_max_size == 512 * 1024 && sc->log_keep == 0, "log_max_size, log_keep");
+        ok(!sc->enabled, "enabled no");
+        ok(sc->kill_mode == KILL_PROCESS, "kill_mode process");
+        ok(sc->no_new_privs, "no_new_privs");
+        ok(sc->limits[LIMIT_NOFILE].set && sc->limits[LIMIT_NOFILE].value.rlim_cur == 1024 &&
+                   sc->limits[LIMIT_NOFILE].value.rlim_max == 4096,
+           "limit_nofile soft:hard");
+        ok(sc->limits[LIMIT_NPROC].value.rlim_cur == 100 &&
+                   sc->limits[LIMIT_NPROC].value.rlim_max == 100,
+           "limit_nproc N sets both");
+        ok(sc->limits[LIMIT_CORE].value.rlim_cur == RLIM_INFINITY &&
+                   sc->limits[LIMIT_CORE].value.rlim_max == RLIM_INFINITY,
+           "limit_core infinity");
+        ok(sc->limits[LIMIT_AS].value.rlim_cur == 1ULL << 30 &&
+                   sc->limits[LIMIT_AS].value.rlim_max == RLIM_INFINITY,
+           "limit_as 1G:infinity");
+        ok(sc->limits[LIMIT_DATA].value.rlim_cur == 512ULL << 20, "limit_data");
+        ok(sc->limits[LIMIT_STACK].value.rlim_cur == 8ULL << 20, "limit_stack");
+        ok(sc->limits[LIMIT_FSIZE].value.rlim_cur == 4096, "limit_fsize");
+        ok(sc->limits[LIMIT_MEMLOCK].value.rlim_cur == 64 * 1024, "limit_memlock");
+        ok(sc->limits[LIMIT_CPU].value.rlim_cur == 60 &&
+                   sc->limits[LIMIT_CPU].value.rlim_max == 120,
+           "limit_cpu durations in seconds");
+        ok(sc->limits[LIMIT_MEMLOCK].resource == RLIMIT_MEMLOCK, "limit resource");
+
+        /* The other spellings. */
+        c = config_free(c);
+        sc = load_one("[service]\nexec = prog\noutput = null\nkill_mode = group\n"
+                      "type = simple\nrestart = never\nstop_signal = 9\nlimit_cpu = 30\n"
+                      "output_x = 1\n",
+                      &c, &errors, &r);
+        expect_errors("unknown key next to good ones", errors,
+                      (const char *const[]){ "S/svc.ini:9: output_x: unknown key", NULL });
+        errors = strv_free(errors);
+        c = config_free(c);
+        sc = load_one("[service]\nexec = prog\noutput = null\nkill_mode = group\n"
+                      "type = simple\nrestart = never\nstop_signal = 9\nlimit_cpu = 30\n"
+                      "output = file\n",
+                      &c, &errors, &r);
+        expect_errors("duplicate output", errors,
+                      (const char *const[]){
+                              "S/svc.ini:9: output: duplicate key (first set on line 3)", NULL });
+        errors = strv_free(errors);
+        c = config_free(c);
+        sc = load_one("[service]\nexec = prog\noutput = file\nkill_mode = group\n"
+                      "type = simple\nrestart = never\nstop_signal = 9\nlimit_cpu = 30\n",
+                      &c, &errors, &r);
+        ok(sc && sc->output == OUTPUT_FILE && sc->restart == RESTART_NEVER &&
+                   sc->stop_signal == SIGKILL && sc->limits[LIMIT_CPU].value.rlim_max == 30 &&
+                   strcmp(sc->argv[0], "prog") == 0,
+           "bare program name, output=file, restart=never, numeric signal");
+        c = config_free(c);
+        sc = load_one("[service]\nexec = prog\noutput = null\n", &c, &errors, &r);
+        ok(sc && sc->output == OUTPUT_NULL, "output=null");
+}
+
+static void test_bad_values(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        int r;
+
+        fresh();
+        wfile("services.d/bad.ini",
+              "[service]\n"                                    /* 1 */
+              "exec = /bin/true\n"                             /* 2 */
+              "type = notify\n"                                /* 3 */
+              "restart = sometimes\n"                          /* 4 */
+              "restart_delay = 5x\n"                           /* 5 */
+              "restart_max_delay = -1s\n"                      /* 6 */
+              "start_limit_burst = many\n"                     /* 7 */
+              "start_limit_interval = 99999999999999999999\n"  /* 8 */
+              "stop_signal = SIGFOO\n"                         /* 9 */
+              "stop_timeout = 1m\n"                            /* 10 */
+              "user = no-such-user-tend-test\n"                /* 11 */
+              "group = no-such-group-tend-test\n"              /* 12 */
+              "workdir = relative/dir\n"                       /* 13 */
+              "umask = 0800\n"                                 /* 14 */
+              "environment = 1X=y\n"                           /* 15 */
+              "environment = NOEQUALS\n"                       /* 16 */
+              "environment = Q=\"open\n"                       /* 17 */
+              "output = journal\n"                             /* 18 */
+              "log_max_size = 10MB\n"                          /* 19 */
+              "log_keep = 4294967296\n"                        /* 20 */
+              "enabled = maybe\n"                              /* 21 */
+              "kill_mode = cgroup\n"                           /* 22 */
+              "no_new_privs = 2\n"                             /* 23 */
+              "limit_nofile = 10K\n"                           /* 24 */
+              "limit_nproc = 5:4\n"                            /* 25 */
+              "limit_core = 1X\n"                              /* 26 */
+              "limit_as = 1:\n"                                /* 27 */
+              "limit_data = :1\n"                              /* 28 */
+              "limit_stack = 1:2:3\n"                          /* 29 */
+              "limit_fsize = -1\n"                             /* 30 */
+              "limit_memlock = lots\n"                         /* 31 */
+              "limit_cpu = 1500ms\n"                           /* 32 */
+              "ready_timeout = 5s\n"                           /* 33 */
+              "watchdog = 5s\n"                                /* 34 */
+              "after = a\n"                                    /* 35 */
+              "requires = b\n"                                 /* 36 */
+              "ready_fd = 3\n"                                 /* 37 */
+              "type = bogus\n"                                 /* 38 */
+              "output = bogus\n"                               /* 39 */
+              "kill_mode = bogus\n");                          /* 40 */
+        r = load(&c, &errors);
+        ok(r == -EINVAL && !c, "bad values fail with -EINVAL");
+        expect_errors(
+                "every bad value", errors,
+                (const char *const[]){
+                        "S/bad.ini:3: type: type=notify is not supported yet",
+                        "S/bad.ini:4: restart: invalid value 'sometimes' (expected always, "
+                        "on-failure or never)",
+                        "S/bad.ini:5: restart_delay: invalid duration '5x' (use e.g. 100ms, 30s, "
+                        "2min, 1h)",
+                        "S/bad.ini:6: restart_max_delay: invalid duration '-1s' (use e.g. 100ms, "
+                        "30s, 2min, 1h)",
+                        "S/bad.ini:7: start_limit_burst: invalid number 'many'",
+                        "S/bad.ini:8: start_limit_interval: duration '99999999999999999999' is "
+                        "out of range",
+                        "S/bad.ini:9: stop_signal: invalid signal 'SIGFOO'",
+                        "S/bad.ini:10: stop_timeout: invalid duration '1m' (use e.g. 100ms, 30s, "
+                        "2min, 1h)",
+                        "S/bad.ini:11: user: unknown user 'no-such-user-tend-test'",
+                        "S/bad.ini:12: group: unknown group 'no-such-group-tend-test'",
+                        "S/bad.ini:13: workdir: 'relative/dir' is not an absolute path",
+                        "S/bad.ini:14: umask: invalid octal mode '0800' (at most 0777)",
+                        "S/bad.ini:15: environment: invalid variable name: '1X=y'",
+                        "S/bad.ini:16: environment: expected KEY=VALUE: 'NOEQUALS'",
+                        "S/bad.ini:17: environment: unterminated quote or text after the "
+                        "closing quote: 'Q=\"open'",
+                        "S/bad.ini:18: output: output=journal is not supported yet",
+                        "S/bad.ini:19: log_max_size: invalid size '10MB' (use e.g. 4096, 512K, "
+                        "10M, 1G)",
+                        "S/bad.ini:20: log_keep: invalid number '4294967296'",
+                        "S/bad.ini:21: enabled: invalid boolean 'maybe' (expected yes or no)",
+                        "S/bad.ini:22: kill_mode: kill_mode=cgroup is not supported yet",
+                        "S/bad.ini:23: no_new_privs: invalid boolean '2' (expected yes or no)",
+                        "S/bad.ini:24: limit_nofile: invalid limit '10K' (expected N, SOFT:HARD "
+                        "or infinity; values are a number)",
+                        "S/bad.ini:25: limit_nproc: soft limit is above the hard limit in '5:4'",
+                        "S/bad.ini:26: limit_core: invalid limit '1X' (expected N, SOFT:HARD or "
+                        "infinity; values are a size)",
+                        "S/bad.ini:27: limit_as: invalid limit '1:' (expected N, SOFT:HARD or "
+                        "infinity; values are a size)",
+                        "S/bad.ini:28: limit_data: invalid limit ':1' (expected N, SOFT:HARD or "
+                        "infinity; values are a size)",
+                        "S/bad.ini:29: limit_stack: invalid limit '1:2:3' (expected N, SOFT:HARD "
+                        "or infinity; values are a size)",
+                        "S/bad.ini:30: limit_fsize: invalid limit '-1' (expected N, SOFT:HARD or "
+                        "infinity; values are a size)",
+                        "S/bad.ini:31: limit_memlock: invalid limit 'lots' (expected N, "
+                        "SOFT:HARD or infinity; values are a size)",
+                        "S/bad.ini:32: limit_cpu: invalid limit '1500ms' (expected N, SOFT:HARD "
+                        "or infinity; values are whole seconds)",
+                        "S/bad.ini:33: ready_timeout: not supported yet",
+                        "S/bad.ini:34: watchdog: not supported yet",
+                        "S/bad.ini:35: after: not supported yet",
+                        "S/bad.ini:36: requires: not supported yet",
+                        "S/bad.ini:37: ready_fd: not supported yet",
+                        "S/bad.ini:38: type: duplicate key (first set on line 3)",
+                        "S/bad.ini:39: output: duplicate key (first set on line 18)",
+                        "S/bad.ini:40: kill_mode: duplicate key (first set on line 22)",
+                        NULL });
+        errors = strv_free(errors);
+
+        /* Invalid enum values on their own. */
+        fresh();
+        wfile("services.d/e.ini", "[service]\nexec = x\ntype = bogus\noutput = Bogus\n"
+                                  "kill_mode = all\nrestart = \n");
+        r = load(&c, &errors);
+        expect_errors("bad enums", errors,
+                      (const char *const[]){
+                              "S/e.ini:3: type: invalid value 'bogus' (expected simple or oneshot)",
+                              "S/e.ini:4: output: invalid value 'Bogus' (expected file, console "
+                              "or null)",
+                              "S/e.ini:5: kill_mode: invalid value 'all' (expected group or "
+                              "process)",
+                              "S/e.ini:6: restart: empty value",
+                              NULL });
+}
+
+static void test_structure_errors(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        char longkey[128], line[512];
+        int r;
+
+        fresh();
+        memset(longkey, 'k', 65);
+        longkey[65] = 0;
+        snprintf(line, sizeof line,
+                 "exec = /bin/true\n"         /* 1 */
+                 "[service]\n"                /* 2 */
+                 "exec = /bin/true\n"         /* 3 */
+                 "exec = /bin/false\n"        /* 4 */
+                 "this line has no equals\n"  /* 5 */
+                 "= value\n"                  /* 6 */
+                 "%s = 1\n"                   /* 7 */
+                 "bad:key = 1\n"              /* 8 */
+                 "[service\n"                 /* 9 */
+                 "[service] junk\n"           /* 10 */
+                 "[Service]\n"                /* 11 */
+                 "type = oneshot\n"           /* 12: skipped, section already reported */
+                 "[service]\n"                /* 13 */
+                 "Exec = x\n",                /* 14 */
+                 longkey);
+        wfile("services.d/s.ini", line);
+        r = load(&c, &errors);
+        ok(r == -EINVAL, "structure errors fail");
+        expect_errors("structure errors", errors,
+                      (const char *const[]){
+                              "S/s.ini:1: exec: key outside of the [service] section",
+                              "S/s.ini:4: exec: duplicate key (first set on line 3)",
+                              "S/s.ini:5: syntax error: expected 'key = value', '[section]' or "
+                              "a comment",
+                              "S/s.ini:6: syntax error: missing key before '='",
+                              "S/s.ini:7: key name too long (at most 64 bytes)",
+                              "S/s.ini:8: invalid key name 'bad:key'",
+                              "S/s.ini:9: invalid section header: missing ']'",
+                              "S/s.ini:10: invalid section header: text after ']'",
+                              "S/s.ini:11: unknown section [Service] (expected [service])",
+                              "S/s.ini:14: Exec: unknown key",
+                              NULL });
+        errors = strv_free(errors);
+
+        /* Missing and empty exec, relative program path. */
+        fresh();
+        wfile("services.d/a.ini", "[service]\ntype = simple\n");
+        wfile("services.d/b.ini", "[service]\nexec =\n");
+        wfile("services.d/c.ini", "[service]\nexec = ''\n");
+        wfile("services.d/d.ini", "[service]\nexec = \"\" arg\n");
+        wfile("services.d/e.ini", "[service]\nexec = ./run.sh\n");
+        wfile("services.d/f.ini", "[service]\nexec = bin/run\n");
+        wfile("services.d/g.ini", "[service]\nexec = sh -c 'unterminated\n");
+        wfile("services.d/h.ini", "[service]\nexec = sh -c trailing\\\n");
+        wfile("services.d/i.ini", "");
+        wfile("services.d/j.ini", "[service]\nexec =    \t  \n");
+        wfile("services.d/k.ini", "[service]\nexec = \"\"\"\"\n");
+        r = load(&c, &errors);
+        expect_errors(
+                "exec errors", errors,
+                (const char *const[]){
+                        "S/a.ini:0: exec: required key is missing",
+                        "S/b.ini:2: exec: empty value",
+                        "S/c.ini:2: exec: empty program name",
+                        "S/d.ini:2: exec: empty program name",
+                        "S/e.ini:2: exec: program './run.sh' must be an absolute path or a bare "
+                        "name searched in PATH",
+                        "S/f.ini:2: exec: program 'bin/run' must be an absolute path or a bare "
+                        "name searched in PATH",
+                        "S/g.ini:2: exec: unterminated quote or trailing backslash in command "
+                        "line",
+                        "S/h.ini:2: exec: unterminated quote or trailing backslash in command "
+                        "line",
+                        "S/i.ini:0: exec: required key is missing",
+                        "S/j.ini:2: exec: empty value",
+                        "S/k.ini:2: exec: empty program name",
+                        NULL });
+        errors = strv_free(errors);
+
+        /* "exec = ' '" is a one-blank program name: allowed at config time, it
+         * fails at spawn like any missing binary. A missing absolute binary too. */
+        fresh();
+        wfile("services.d/a.ini", "[service]\nexec = /no/such/binary --flag\n");
+        wfile("services.d/b.ini", "[service]\nexec = no-such-binary-in-path\n");
+        r = load(&c, &errors);
+        ok(r == 0 && c->n_services == 2, "missing binaries are not a config error");
+        c = config_free(c);
+
+        /* A NUL byte in a line. */
+        fresh();
+        static const char nul[] = "[service]\nexec = /bin/true\nuser = a\0b\n";
+        wfile_len("services.d/n.ini", nul, sizeof nul - 1);
+        r = load(&c, &errors);
+        expect_errors("NUL byte", errors,
+                      (const char *const[]){ "S/n.ini:3: line contains a NUL byte", NULL });
+        errors = strv_free(errors);
+
+        /* restart_delay above restart_max_delay, on either line. */
+        fresh();
+        wfile("services.d/a.ini", "[service]\nexec = x\nrestart_delay = 1min\n");
+        wfile("services.d/b.ini", "[service]\nexec = x\nrestart_max_delay = 50ms\n");
+        wfile("services.d/c.ini",
+              "[service]\nexec = x\nrestart_max_delay = 1s\nrestart_delay = 1.5s\n");
+        wfile("services.d/d.ini",
+              "[service]\nexec = x\nrestart_max_delay = 1s\nrestart_delay = 1s\n");
+        wfile("services.d/e.ini", "[service]\nexec = x\nrestart_max_delay = bad\n");
+        r = load(&c, &errors);
+        expect_errors(
+                "restart_delay > restart_max_delay", errors,
+                (const char *const[]){
+                        "S/a.ini:3: restart_delay: restart_delay 1min is greater than "
+                        "restart_max_delay 30s",
+                        "S/b.ini:3: restart_max_delay: restart_delay 100ms is greater than "
+                        "restart_max_delay 50ms",
+                        "S/c.ini:4: restart_delay: restart_delay 1.5s is greater than "
+                        "restart_max_delay 1s",
+                        "S/e.ini:3: restart_max_delay: invalid duration 'bad' (use e.g. 100ms, "
+                        "30s, 2min, 1h)",
+                        NULL });
+}
+
+static void test_file_names(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        char name[128];
+        int r;
+
+        fresh();
+        wfile("services.d/ok.ini", "[service]\nexec = x\n");
+        wfile("services.d/.hidden.ini", "[service]\nexec = x\n");
+        wfile("services.d/a b.ini", "[service]\nexec = x\n");
+        wfile("services.d/.ini", "[service]\nexec = x\n");
+        memset(name, 'n', 65);
+        strcpy(name + 65, ".ini");
+        {
+                char rel[160];
+                snprintf(rel, sizeof rel, "services.d/%s", name);
+                wfile(rel, "[service]\nexec = x\n");
+        }
+        /* Not ending in .ini: ignored whatever they hold. */
+        wfile("services.d/README", "garbage");
+        wfile("services.d/x.ini.bak", "garbage");
+        wfile("services.d/x.ini~", "garbage");
+        wfile("services.d/x.INI", "garbage");
+        mkdir(tpath("services.d/dir.ini"), 0755);
+        r = load(&c, &errors);
+        ok(r == -EINVAL, "bad file names fail");
+        expect_errors(
+                "bad file names", errors,
+                (const char *const[]){
+                        "S/.ini:0: invalid service name '' (1-64 characters of A-Z a-z 0-9 _ . "
+                        "@ -, not starting with '.')",
+                        "S/.hidden.ini:0: invalid service name '.hidden' (1-64 characters of "
+                        "A-Z a-z 0-9 _ . @ -, not starting with '.')",
+                        "S/a b.ini:0: invalid service name 'a b' (1-64 characters of A-Z a-z 0-9 "
+                        "_ . @ -, not starting with '.')",
+                        "S/dir.ini:0: not a regular file",
+                        "S/nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+                        ".ini:0: "
+                        "invalid service name "
+                        "'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn' (1-64 "
+                        "characters of A-Z a-z 0-9 _ . @ -, not starting with '.')",
+                        NULL });
+        errors = strv_free(errors);
+
+        /* Sorted by name (not file name: "a-b" < "a" + ".ini" would differ), found by
+         * binary search. */
+        fresh();
+        static const char *const names[] = { "zeta", "a", "a-b", "web@1", "M", "b.c", "_x" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                char rel[128];
+                snprintf(rel, sizeof rel, "services.d/%s.ini", names[i]);
+                wfile(rel, "[service]\nexec = x\n");
+        }
+        r = load(&c, &errors);
+        ok(r == 0 && c->n_services == ELEMENTSOF(names), "seven services");
+        if (r == 0) {
+                bool sorted = true;
+                for (size_t i = 1; i < c->n_services; i++)
+                        sorted = sorted &&
+                                 strcmp(c->services[i - 1]->name, c->services[i]->name) < 0;
+                ok(sorted, "services sorted by name");
+                bool found = true;
+                for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                        const struct service_config *sc = config_find(c, names[i]);
+                        found = found && sc && strcmp(sc->name, names[i]) == 0;
+                }
+                ok(found, "config_find finds each");
+                ok(!config_find(c, "nope") && !config_find(c, "") && !config_find(c, "zz") &&
+                           !config_find(c, "0"),
+                   "config_find misses");
+        }
+        ok(config_find(NULL, "a") == NULL, "config_find(NULL)");
+        c = config_free(c);
+
+        /* An empty services directory is fine. */
+        fresh();
+        r = load(&c, &errors);
+        ok(r == 0 && c->n_services == 0 && !errors, "no services");
+}
+
+static void test_inih_traps(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        const struct service_config *sc;
+        size_t big = 5000;
+        char *content, *p;
+        int r;
+
+        /* A 5000-byte exec line, a " ;" and '#' inside values, then more keys whose
+         * line numbers must still be right. */
+        fresh();
+        content = malloc(big + 512);
+        p = content;
+        p += sprintf(p, "[service]\nexec = /bin/echo ");
+        memset(p, 'A', big);
+        p += big;
+        p += sprintf(p, " end\nenvironment = X=a ;b #c\nenvironment = Y=#1\n"
+                        "stop_signal = BAD ; comment\n");
+        wfile("services.d/svc.ini", content);
+        r = load(&c, &errors);
+        expect_errors("long line: later line numbers exact", errors,
+                      (const char *const[]){
+                              "S/svc.ini:5: stop_signal: invalid signal 'BAD ; comment'", NULL });
+        errors = strv_free(errors);
+        c = config_free(c);
+
+        p = strstr(content, "stop_signal");
+        strcpy(p, "stop_signal = KILL\n");
+        sc = load_one(content, &c, &errors, &r);
+        ok(sc && strv_length(sc->argv) == 3 && strlen(sc->argv[1]) == big &&
+                   strcmp(sc->argv[2], "end") == 0,
+           "5000-byte argument kept whole");
+        ok(sc && strlen(sc->exec) == big + strlen("/bin/echo  end"), "exec as written");
+        ok(sc && strv_length(sc->environment) == 2 &&
+                   strcmp(sc->environment[0], "X=a ;b #c") == 0 &&
+                   strcmp(sc->environment[1], "Y=#1") == 0,
+           "';' and '#' inside values are literal");
+        c = config_free(c);
+        free(content);
+
+        /* sh -c 'a ;b' keeps ";b". */
+        sc = load_one("[service]\nexec = sh -c 'echo a ;echo b' ; not a comment\n", &c,
+                      &errors, &r);
+        ok(sc && strv_length(sc->argv) == 7 && strcmp(sc->argv[2], "echo a ;echo b") == 0 &&
+                   strcmp(sc->argv[3], ";") == 0,
+           "exec with ' ;' is not cut");
+        c = config_free(c);
+
+        /* Indented lines are their own lines, never continuations. */
+        sc = load_one("[service]\n  exec = /bin/true\n\ttype = oneshot\n    ; indented comment\n"
+                      "  # another\n",
+                      &c, &errors, &r);
+        ok(sc && sc->type == SERVICE_ONESHOT && strcmp(sc->exec, "/bin/true") == 0 &&
+                   strv_length(sc->argv) == 1,
+           "indented keys parse as keys");
+        c = config_free(c);
+        sc = load_one("[service]\nexec = /bin/echo a\n    b c\n", &c, &errors, &r);
+        expect_errors("indented text is not a continuation", errors,
+                      (const char *const[]){ "S/svc.ini:3: syntax error: expected 'key = value', "
+                                             "'[section]' or a comment",
+                                             NULL });
+        errors = strv_free(errors);
+
+        /* CRLF line endings, a BOM, blanks around '=' and the section name. */
+        sc = load_one("\xef\xbb\xbf[ service ]\r\nexec=/bin/echo  x  \r\n\r\n; c\r\n"
+                      "type =oneshot\r\nenvironment = A=\"q\"\r\n",
+                      &c, &errors, &r);
+        ok(sc && strcmp(sc->exec, "/bin/echo  x") == 0 && strv_length(sc->argv) == 2 &&
+                   strcmp(sc->argv[1], "x") == 0 && sc->type == SERVICE_ONESHOT &&
+                   strcmp(sc->environment[0], "A=q") == 0,
+           "CRLF, BOM and blanks");
+        c = config_free(c);
+        sc = load_one("[service]\r\nexec = x\r\nbogus = 1\r\n", &c, &errors, &r);
+        expect_errors("CRLF line numbers", errors,
+                      (const char *const[]){ "S/svc.ini:3: bogus: unknown key", NULL });
+        errors = strv_free(errors);
+
+        /* A last line without a newline. */
+        sc = load_one("[service]\nexec = /bin/true", &c, &errors, &r);
+        ok(sc && strcmp(sc->exec, "/bin/true") == 0, "no final newline");
+        c = config_free(c);
+
+        /* A 100 KiB line of environment. */
+        content = malloc(200000);
+        p = content + sprintf(content, "[service]\nexec = x\nenvironment = BIG=");
+        memset(p, 'v', 100000);
+        strcpy(p + 100000, "\n");
+        sc = load_one(content, &c, &errors, &r);
+        ok(sc && strlen(sc->environment[0]) == 100004, "100 KiB value");
+        free(content);
+}
+
+static void test_environment(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        const struct service_config *sc;
+        char ini[512];
+        int r;
+
+        fresh();
+        wfile("env", "# comment\n"
+                     "\n"
+                     "A=from-file\n"
+                     "  B = spaced  \n"
+                     "C=\"double \\\"quoted\\\" $x\"\n"
+                     "D='single \"x\" \\n'\n"
+                     "E=keep\r\n"
+                     "A=file-again\n"
+                     "EMPTY=\n");
+        snprintf(ini, sizeof ini,
+                 "[service]\nexec = x\nenvironment = A=env-line\nenvironment = Z=1\n"
+                 "environment_file = %s/env\nenvironment = Z=2\nenvironment = F='a b'\n",
+                 tmp);
+        sc = load_one(ini, &c, &errors, &r);
+        ok(sc != NULL, "environment_file loads (r=%d)", r);
+        for (char **e = errors; e && *e; e++)
+                diag("%s", *e);
+        if (sc) {
+                static const char *const want[] = {
+                        "A=env-line", "B=spaced", "C=double \"quoted\" $x",
+                        "D=single \"x\" \\n", "E=keep", "EMPTY=", "Z=2", "F=a b", NULL
+                };
+                if (!ok(strv_equal(sc->environment, (char *const *)want),
+                        "file first, environment= after, later wins, one entry per key"))
+                        for (char **e = sc->environment; e && *e; e++)
+                                diag("  %s", *e);
+                ok(strcmp(sc->environment_file, tpath("env")) == 0, "environment_file path");
+        }
+        c = config_free(c);
+
+        /* Relative to the services directory. */
+        wfile("services.d/vars", "V=1\n");
+        sc = load_one("[service]\nexec = x\nenvironment_file = vars\n", &c, &errors, &r);
+        ok(sc && strv_length(sc->environment) == 1 && strcmp(sc->environment[0], "V=1") == 0 &&
+                   strcmp(sc->environment_file, tpath("services.d/vars")) == 0,
+           "relative environment_file");
+        c = config_free(c);
+
+        /* Errors: a missing file, bad lines (each named), a duplicate key. */
+        wfile("bad-env", "OK=1\nnot an assignment\n9X=1\nQ=\"open\nR='x' y\n");
+        snprintf(ini, sizeof ini,
+                 "[service]\nexec = x\nenvironment_file = %s/bad-env\n", tmp);
+        wfile("services.d/a.ini", ini);
+        wfile("services.d/b.ini",
+              "[service]\nexec = x\nenvironment_file = /no/such/env\n"
+              "environment_file = /again\n");
+        (void)unlink(tpath("services.d/svc.ini"));
+        r = load(&c, &errors);
+        char e1[256], e2[256], e3[256], e4[256];
+        snprintf(e1, sizeof e1, "S/a.ini:3: environment_file: %s/bad-env:2: expected KEY=VALUE",
+                 tmp);
+        snprintf(e2, sizeof e2, "S/a.ini:3: environment_file: %s/bad-env:3: invalid variable name",
+                 tmp);
+        snprintf(e3, sizeof e3,
+                 "S/a.ini:3: environment_file: %s/bad-env:4: unterminated quote or text after "
+                 "the closing quote",
+                 tmp);
+        snprintf(e4, sizeof e4,
+                 "S/a.ini:3: environment_file: %s/bad-env:5: unterminated quote or text after "
+                 "the closing quote",
+                 tmp);
+        expect_errors("environment_file errors", errors,
+                      (const char *const[]){
+                              e1, e2, e3, e4,
+                              "S/b.ini:4: environment_file: duplicate key (first set on line 3)",
+                              "S/b.ini:3: environment_file: cannot open '/no/such/env': No such "
+                              "file or directory",
+                              NULL });
+}
+
+static void test_relative_config_path(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        char cwd[4096];
+        int r;
+
+        fresh();
+        wfile("services.d/x.ini", "[service]\nexec = x\nbogus = 1\n");
+        if (!getcwd(cwd, sizeof cwd) || chdir(tmp) < 0) {
+                ok(0, "chdir");
+                return;
+        }
+        r = config_load("tend.ini", &c, &errors);
+        ok(r == -EINVAL && errors &&
+                   strcmp(errors[0], "services.d/x.ini:3: bogus: unknown key") == 0,
+           "relative tend.ini: messages use relative paths (%s)", errors ? errors[0] : "");
+        errors = strv_free(errors);
+        wfile("services.d/x.ini", "[service]\nexec = x\n");
+        r = config_load("./tend.ini", &c, &errors);
+        ok(r == 0 && c->path[0] == '/' && strcmp(c->services_dir, tpath("services.d")) == 0 &&
+                   c->services[0]->file[0] == '/',
+           "relative tend.ini: stored paths are absolute (%s)", c ? c->services_dir : "");
+        (void)chdir(cwd);
+}
+
+static void test_all_files_one_pass(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        int r;
+
+        fresh();
+        wfile("tend.ini", "[tend]\nsocket = s\nnope = 1\n");
+        wfile("services.d/a.ini", "[service]\nexec = x\ntype = x\n");
+        wfile("services.d/b.ini", "[service]\nexec = x\n");
+        wfile("services.d/c.ini", "[service]\nexec = x\nstop_timeout = x\nlog_keep = -1\n");
+        r = load(&c, &errors);
+        ok(r == -EINVAL && c == NULL, "one bad file rejects the whole config");
+        expect_errors("all files in one pass", errors,
+                      (const char *const[]){
+                              "T:3: nope: unknown key",
+                              "S/a.ini:3: type: invalid value 'x' (expected simple or oneshot)",
+                              "S/c.ini:3: stop_timeout: invalid duration 'x' (use e.g. 100ms, "
+                              "30s, 2min, 1h)",
+                              "S/c.ini:4: log_keep: invalid number '-1'",
+                              NULL });
+        errors = strv_free(errors);
+
+        /* Long values are cut in messages. */
+        char line[512];
+        char v[201];
+        memset(v, 'x', 200);
+        v[200] = 0;
+        snprintf(line, sizeof line, "[service]\nexec = x\nstop_signal = %s\n", v);
+        fresh();
+        wfile("services.d/l.ini", line);
+        r = load(&c, &errors);
+        ok(errors && strlen(errors[0]) < 200 && strstr(errors[0], "xxx...'"),
+           "long value shortened in the message: %s", errors ? errors[0] : "");
+}
+
+static void test_copy_equal(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        struct service_config *a, *b;
+        const struct service_config *sc;
+        int r;
+
+        fresh();
+        sc = load_one("[service]\nexec = /bin/sleep 10\nuser = root\nworkdir = /\numask = 022\n"
+                      "environment = A=1\nlimit_nofile = 100\noutput = file\n",
+                      &c, &errors, &r);
+        if (!ok(sc != NULL, "load for copy"))
+                return;
+        a = service_config_copy(sc);
+        ok(a && a != sc && a->argv != sc->argv && a->environment != sc->environment &&
+                   a->user != sc->user,
+           "copy is deep");
+        ok(service_config_equal(a, sc) && service_config_spawn_equal(a, sc), "copy is equal");
+
+#define CHECK(what, mutate, spawn_same)                                                            \
+        do {                                                                                       \
+                b = service_config_copy(sc);                                                       \
+                mutate;                                                                            \
+                ok(!service_config_equal(b, sc), what ": not equal");                              \
+                ok(service_config_spawn_equal(b, sc) == (spawn_same),                              \
+                   what ": spawn_equal %s", (spawn_same) ? "true" : "false");                     \
+                service_config_free(b);                                                            \
+        } while (0)
+
+        CHECK("restart", b->restart = RESTART_NEVER, true);
+        CHECK("restart_delay", b->restart_delay++, true);
+        CHECK("restart_max_delay", b->restart_max_delay++, true);
+        CHECK("start_limit_burst", b->start_limit_burst++, true);
+        CHECK("start_limit_interval", b->start_limit_interval++, true);
+        CHECK("stop_signal", b->stop_signal = SIGINT, true);
+        CHECK("stop_timeout", b->stop_timeout++, true);
+        CHECK("log_max_size", b->log_max_size++, true);
+        CHECK("log_keep", b->log_keep++, true);
+        CHECK("enabled", b->enabled = !b->enabled, true);
+        CHECK("kill_mode", b->kill_mode = KILL_PROCESS, true);
+        CHECK("environment_file", (free(b->environment_file), b->environment_file = strdup("/e")),
+              true);
+        CHECK("exec", (free(b->argv[1]), b->argv[1] = strdup("11")), false);
+        CHECK("type", b->type = SERVICE_ONESHOT, false);
+        CHECK("user", (free(b->user), b->user = NULL), false);
+        CHECK("group", b->group = strdup("root"), false);
+        CHECK("workdir", (free(b->workdir), b->workdir = strdup("/tmp")), false);
+        CHECK("umask", b->umask = 077, false);
+        CHECK("umask_set", b->umask_set = false, false);
+        CHECK("environment", strv_extend(&b->environment, "B=2"), false);
+        CHECK("output", b->output = OUTPUT_NULL, false);
+        CHECK("output_set", b->output_set = false, false);
+        CHECK("no_new_privs", b->no_new_privs = true, false);
+        CHECK("limit value", b->limits[LIMIT_NOFILE].value.rlim_max++, false);
+        CHECK("limit set", b->limits[LIMIT_CORE].set = true, false);
+#undef CHECK
+        service_config_free(a);
+        ok(service_config_free(NULL) == NULL && config_free(NULL) == NULL, "free(NULL)");
+}
+
+static void test_strings(void)
+{
+        ok(strcmp(service_type_to_string(SERVICE_SIMPLE), "simple") == 0 &&
+                   strcmp(service_type_to_string(SERVICE_NOTIFY), "notify") == 0 &&
+                   strcmp(service_type_to_string(SERVICE_ONESHOT), "oneshot") == 0 &&
+                   !service_type_to_string(_SERVICE_TYPE_MAX),
+           "service_type_to_string");
+        ok(strcmp(restart_policy_to_string(RESTART_ALWAYS), "always") == 0 &&
+                   strcmp(restart_policy_to_string(RESTART_ON_FAILURE), "on-failure") == 0 &&
+                   strcmp(restart_policy_to_string(RESTART_NEVER), "never") == 0 &&
+                   !restart_policy_to_string(_RESTART_MAX),
+           "restart_policy_to_string");
+        ok(strcmp(output_mode_to_string(OUTPUT_JOURNAL), "journal") == 0 &&
+                   strcmp(output_mode_to_string(OUTPUT_FILE), "file") == 0 &&
+                   strcmp(output_mode_to_string(OUTPUT_CONSOLE), "console") == 0 &&
+                   strcmp(output_mode_to_string(OUTPUT_NULL), "null") == 0 &&
+                   !output_mode_to_string(_OUTPUT_MAX),
+           "output_mode_to_string");
+        ok(strcmp(kill_mode_to_string(KILL_CGROUP), "cgroup") == 0 &&
+                   strcmp(kill_mode_to_string(KILL_GROUP), "group") == 0 &&
+                   strcmp(kill_mode_to_string(KILL_PROCESS), "process") == 0 &&
+                   !kill_mode_to_string(_KILL_MODE_MAX),
+           "kill_mode_to_string");
+}
+
+/* Non-root defaults: checked in a child that drops to nobody when we are root. */
+static void test_default_paths(void)
+{
+        char *s = NULL;
+        pid_t pid;
+        int status;
+
+        if (geteuid() == 0) {
+                ok(config_default_socket_path(&s) == 0 && strcmp(s, "/run/tend/tend.sock") == 0,
+                   "root default socket");
+                free(s);
+                ok(config_default_log_dir(&s) == 0 && strcmp(s, "/var/log/tend") == 0,
+                   "root default log_dir");
+                free(s);
+                fflush(stdout);
+                pid = fork();
+                if (pid == 0) {
+                        int bad = 0;
+                        if (setresgid(65534, 65534, 65534) < 0 ||
+                            setresuid(65534, 65534, 65534) < 0)
+                                _exit(77);
+                        setenv("XDG_RUNTIME_DIR", "/run/user/65534", 1);
+                        bad |= config_default_socket_path(&s) != 0 ||
+                               strcmp(s, "/run/user/65534/tend/tend.sock") != 0;
+                        bad |= config_default_log_dir(&s) != 0 ||
+                               strcmp(s, "/run/user/65534/tend/log") != 0;
+                        unsetenv("XDG_RUNTIME_DIR");
+                        bad |= config_default_socket_path(&s) != -ENXIO;
+                        bad |= config_default_log_dir(&s) != -ENXIO;
+                        _exit(bad);
+                }
+                if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+                    WEXITSTATUS(status) == 77)
+                        ok(1, "# SKIP cannot drop privileges");
+                else
+                        ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                           "non-root defaults under XDG_RUNTIME_DIR, -ENXIO without it");
+        } else {
+                const char *old = getenv("XDG_RUNTIME_DIR");
+                char *saved = old ? strdup(old) : NULL;
+                setenv("XDG_RUNTIME_DIR", "/run/user/1", 1);
+                ok(config_default_socket_path(&s) == 0 &&
+                           strcmp(s, "/run/user/1/tend/tend.sock") == 0,
+                   "user default socket");
+                free(s);
+                unsetenv("XDG_RUNTIME_DIR");
+                ok(config_default_log_dir(&s) == -ENXIO, "no XDG_RUNTIME_DIR: -ENXIO");
+                if (saved)
+                        setenv("XDG_RUNTIME_DIR", saved, 1);
+                free(saved);
+        }
+}
+
+int main(void)
+{
+        test_defaults();
+        test_tend_ini();
+        test_all_keys();
+        test_bad_values();
+        test_structure_errors();
+        test_file_names();
+        test_inih_traps();
+        test_environment();
+        test_relative_config_path();
+        test_all_files_one_pass();
+        test_copy_equal();
+        test_strings();
+        test_default_paths();
+        cleanup_tmp();
+        return tap_done();
+}
