@@ -408,9 +408,11 @@ void service_dispatch(struct service *s, enum service_event ev)
                         break;
                 case SERVICE_EVENT_STOP:
                         s->want_up = false;
-                        if (s->state == SERVICE_FAILED)
-                                service_set_state(s, SERVICE_STOPPED, "stopped (was: %s)",
-                                                  s->reason);
+                        if (s->state == SERVICE_FAILED) {
+                                char was[SERVICE_REASON_MAX];
+                                (void)snprintf(was, sizeof was, "%s", s->reason);
+                                service_set_state(s, SERVICE_STOPPED, "stopped (was: %.200s)", was);
+                        }
                         break;
                 case SERVICE_EVENT_EXIT:
                 case SERVICE_EVENT_TIMER:
