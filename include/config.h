@@ -127,10 +127,10 @@ struct service_config *service_config_copy(const struct service_config *sc);
 /* Find a service by name (binary search). */
 const struct service_config *config_find(const struct config *c, const char *name);
 
-/* True if a and b spawn the same process (a change needs a restart): exec and
- * argv, type, user, group, workdir, umask, environment, output mode,
- * no_new_privs and limits. Restart policy, timeouts, stop signal, log
- * rotation, enabled and kill_mode can change live. */
+/* True if a and b spawn the same process (a change needs a restart): argv
+ * (not the exec line as written), type, user, group, workdir, umask,
+ * environment, output mode, no_new_privs and limits. Restart policy,
+ * timeouts, stop signal, log rotation, enabled and kill_mode can change live. */
 bool service_config_spawn_equal(const struct service_config *a, const struct service_config *b);
 /* True if every field is equal. */
 bool service_config_equal(const struct service_config *a, const struct service_config *b);

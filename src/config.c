@@ -1420,8 +1420,8 @@ static bool limits_equal(const struct config_rlimit *a, const struct config_rlim
 /* Fields that shape the spawned process: a change needs a restart. */
 bool service_config_spawn_equal(const struct service_config *a, const struct service_config *b)
 {
-        return streq_ptr(a->exec, b->exec) && strv_equal(a->argv, b->argv) &&
-               a->type == b->type && streq_ptr(a->user, b->user) &&
+        /* argv, not the exec line: re-spacing or re-quoting it restarts nothing. */
+        return strv_equal(a->argv, b->argv) && a->type == b->type && streq_ptr(a->user, b->user) &&
                streq_ptr(a->group, b->group) && streq_ptr(a->workdir, b->workdir) &&
                a->umask_set == b->umask_set && (!a->umask_set || a->umask == b->umask) &&
                strv_equal(a->environment, b->environment) && a->output_set == b->output_set &&
@@ -1432,7 +1432,8 @@ bool service_config_spawn_equal(const struct service_config *a, const struct ser
 /* Every field. */
 bool service_config_equal(const struct service_config *a, const struct service_config *b)
 {
-        return service_config_spawn_equal(a, b) && streq_ptr(a->name, b->name) &&
+        return service_config_spawn_equal(a, b) && streq_ptr(a->exec, b->exec) &&
+               streq_ptr(a->name, b->name) &&
                streq_ptr(a->file, b->file) && a->restart == b->restart &&
                a->restart_delay == b->restart_delay &&
                a->restart_max_delay == b->restart_max_delay &&

@@ -1012,7 +1012,8 @@ static void test_copy_equal(void)
         CHECK("kill_mode", b->kill_mode = KILL_PROCESS, true);
         CHECK("environment_file", (free(b->environment_file), b->environment_file = strdup("/e")),
               true);
-        CHECK("exec", (free(b->argv[1]), b->argv[1] = strdup("11")), false);
+        CHECK("exec line only", (free(b->exec), b->exec = strdup("/bin/sleep  '10'")), true);
+        CHECK("argv", (free(b->argv[1]), b->argv[1] = strdup("11")), false);
         CHECK("type", b->type = SERVICE_ONESHOT, false);
         CHECK("user", (free(b->user), b->user = NULL), false);
         CHECK("group", b->group = strdup("root"), false);
