@@ -263,7 +263,8 @@ static void split_bad(const char *s)
 {
         char **argv = (char **)0x1;
 
-        ok(shell_split(s, &argv) == -EINVAL && argv == (char **)0x1, "shell_split(%s) fails", esc(s));
+        ok(shell_split(s, &argv) == -EINVAL && argv == (char **)0x1, "shell_split(%s) fails",
+           esc(s));
 }
 
 static void test_shell_split(void)
@@ -276,7 +277,8 @@ static void test_shell_split(void)
         ok(shell_split("   \t ", &argv) == 0 && argv && !argv[0], "blank line: empty vector");
         strv_free(argv);
 
-        split_ok("/bin/echo hello world", (const char *const[]){ "/bin/echo", "hello", "world", NULL });
+        split_ok("/bin/echo hello world",
+                 (const char *const[]){ "/bin/echo", "hello", "world", NULL });
         split_ok("  a\t b  ", (const char *const[]){ "a", "b", NULL });
         split_ok("sh -c 'a ;b'", (const char *const[]){ "sh", "-c", "a ;b", NULL });
         split_ok("echo 'it''s'", (const char *const[]){ "echo", "its", NULL });
@@ -296,8 +298,10 @@ static void test_shell_split(void)
         split_ok("echo '' \"\" x", (const char *const[]){ "echo", "", "", "x", NULL });
         split_ok("''", (const char *const[]){ "", NULL });
         split_ok("a'b'\"c\"d", (const char *const[]){ "abcd", NULL });
-        split_ok("echo $HOME `id` ~ *", (const char *const[]){ "echo", "$HOME", "`id`", "~", "*", NULL });
-        split_ok("echo # not a comment", (const char *const[]){ "echo", "#", "not", "a", "comment", NULL });
+        split_ok("echo $HOME `id` ~ *",
+                 (const char *const[]){ "echo", "$HOME", "`id`", "~", "*", NULL });
+        split_ok("echo # not a comment",
+                 (const char *const[]){ "echo", "#", "not", "a", "comment", NULL });
         split_ok("a;b|c&d", (const char *const[]){ "a;b|c&d", NULL });
 
         split_bad("echo 'abc");
