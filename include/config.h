@@ -68,6 +68,13 @@ struct service_config {
 
         bool enabled;
         enum kill_mode kill_mode;
+
+        usec_t ready_timeout; /* notify/ready_fd: time to readiness; 0: none */
+        usec_t watchdog;      /* notify: WATCHDOG=1 interval; 0: off */
+        int ready_fd;         /* s6-style readiness fd in the child; -1: none */
+        char **after;         /* start once these are ready, stop before them */
+        char **requires;      /* start these too; stop when one goes down (implies after) */
+        unsigned after_line, requires_line; /* where they were set, for messages */
         bool no_new_privs;
         struct config_rlimit limits[_LIMIT_MAX];
 };

@@ -314,12 +314,6 @@ static int env_parse_assignment(const char *s, char **ret, const char **ret_reas
 
 /* Key parsers. */
 
-static int parse_key_unsupported(struct file_ctx *f, const struct config_key *k, unsigned line,
-                                 const char *value, void *field)
-{
-        return file_error(f, line, k->name, "not supported yet");
-}
-
 static int parse_key_exec(struct file_ctx *f, const struct config_key *k, unsigned line,
                           const char *value, void *field)
 {
@@ -383,8 +377,7 @@ static const struct {
         unsigned unsupported; /* bit mask of values this stage rejects */
         const char *expected;
 } enum_descs[] = {
-        [ENUM_TYPE] = { service_type_table, _SERVICE_TYPE_MAX, 1U << SERVICE_NOTIFY,
-                        "simple or oneshot" },
+        [ENUM_TYPE] = { service_type_table, _SERVICE_TYPE_MAX, 0, "simple, notify or oneshot" },
         [ENUM_RESTART] = { restart_policy_table, _RESTART_MAX, 0, "always, on-failure or never" },
         [ENUM_OUTPUT] = { output_mode_table, _OUTPUT_MAX, 1U << OUTPUT_JOURNAL,
                           "file, console or null" },
@@ -734,6 +727,80 @@ static int parse_key_limit(struct file_ctx *f, const struct config_key *k, unsig
         return 0;
 }
 
+/* after/requires: blank-separated service names, deduplicated. */
+static int parse_key_names(struct file_ctx *f, const struct config_key *k, unsigned line,
+                           const char *value, void *field)
+{
+        struct service_config *sc = f->target;
+        _cleanup_strv_free_ char **names = NULL;
+        char buf[VALUE_SHOWN_MAX + 4];
+        const char *p = value;
+        bool bad = false;
+        int r;
+
+        while (*p) {
+                size_t n = strcspn(p, " \t");
+                _cleanup_free_ char *name = NULL;
+
+                if (n == 0) {
+                        p++;
+                        continue;
+                }
+                name = strndup(p, n);
+                if (!name)
+                        return -ENOMEM;
+                p += n;
+                if (!service_name_is_valid(name)) {
+                        (void)file_error(f, line, k->name, "invalid service name '%s'",
+                                         shown(name, buf));
+                        bad = true;
+                        continue;
+                }
+                if (strcmp(name, sc->name) == 0) {
+                        (void)file_error(f, line, k->name, "a service cannot depend on itself");
+                        bad = true;
+                        continue;
+                }
+                bool dup = false;
+                for (char **q = names; q && *q; q++)
+                        if (strcmp(*q, name) == 0)
+                                dup = true;
+                if (!dup) {
+                        r = strv_push(&names, TAKE_PTR(name));
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (bad)
+                return -EINVAL;
+        strv_free(*(char ***)field);
+        *(char ***)field = TAKE_PTR(names);
+        if (strcmp(k->name, "after") == 0)
+                sc->after_line = line;
+        else
+                sc->requires_line = line;
+        return 0;
+}
+
+static int parse_key_ready_fd(struct file_ctx *f, const struct config_key *k, unsigned line,
+                              const char *value, void *field)
+{
+        char buf[VALUE_SHOWN_MAX + 4];
+        uint64_t v;
+
+        if (strcmp(value, "-1") == 0) { /* the default: none */
+                *(int *)field = -1;
+                return 0;
+        }
+        if (parse_u64(value, false, &v) < 0 || v < 3 || v > 1023)
+                return file_error(f, line, k->name,
+                                  "invalid fd '%s' (expected a number from 3 to 1023; "
+                                  "0-2 are the service's stdio)",
+                                  shown(value, buf));
+        *(int *)field = (int)v;
+        return 0;
+}
+
 #define SC(field) offsetof(struct service_config, field)
 #define LIMIT_KEY(n, l)                                                                            \
         { n, parse_key_limit, SC(limits) + (l) * sizeof(struct config_rlimit), NULL, l, false }
@@ -769,11 +836,11 @@ static const struct config_key service_keys[] = {
         LIMIT_KEY("limit_fsize", LIMIT_FSIZE),
         LIMIT_KEY("limit_memlock", LIMIT_MEMLOCK),
         LIMIT_KEY("limit_cpu", LIMIT_CPU),
-        { "ready_timeout", parse_key_unsupported, 0, NULL, 0, false },
-        { "watchdog", parse_key_unsupported, 0, NULL, 0, false },
-        { "after", parse_key_unsupported, 0, NULL, 0, false },
-        { "requires", parse_key_unsupported, 0, NULL, 0, false },
-        { "ready_fd", parse_key_unsupported, 0, NULL, 0, false },
+        { "ready_timeout", parse_key_duration, SC(ready_timeout), "90s", 0, false },
+        { "watchdog", parse_key_duration, SC(watchdog), "0", 0, false },
+        { "after", parse_key_names, SC(after), NULL, 0, false },
+        { "requires", parse_key_names, SC(requires), NULL, 0, false },
+        { "ready_fd", parse_key_ready_fd, SC(ready_fd), "-1", 0, false },
 };
 
 #define C(field) offsetof(struct config, field)
@@ -1097,6 +1164,13 @@ static int service_check(struct file_ctx *f, struct service_config *sc)
                                  format_duration(a, sizeof a, sc->restart_delay),
                                  format_duration(b, sizeof b, sc->restart_max_delay));
         }
+        if (sc->watchdog > 0 && sc->type != SERVICE_NOTIFY)
+                (void)file_error(f, f->seen[file_key_index(f, "watchdog")], "watchdog",
+                                 "needs type=notify (pings arrive as WATCHDOG=1)");
+        if (sc->ready_fd >= 0 && sc->type != SERVICE_SIMPLE)
+                (void)file_error(f, f->seen[file_key_index(f, "ready_fd")], "ready_fd",
+                                 "only for type=simple (type=%s has its own readiness)",
+                                 service_type_to_string(sc->type));
         return f->load->oom ? -ENOMEM : 0;
 }
 
@@ -1182,6 +1256,148 @@ static int name_cmp(const void *a, const void *b)
 }
 
 /* Every *.ini in the services directory, in name order. */
+static bool names_contain(char *const *names, const char *name)
+{
+        for (; names && *names; names++)
+                if (strcmp(*names, name) == 0)
+                        return true;
+        return false;
+}
+
+/* Dependency edges of sc: after, then requires (which implies ordering). */
+static char *const *deps_of(const struct service_config *sc, int which)
+{
+        return which == 0 ? sc->after : sc->requires;
+}
+
+struct dep_walk {
+        struct load_ctx *l;
+        struct config *c;
+        unsigned char *color; /* 0 white, 1 on the stack, 2 done */
+        size_t *stack;
+        size_t depth;
+};
+
+static void dep_report_cycle(struct dep_walk *w, size_t from, size_t to)
+{
+        _cleanup_free_ char *path = NULL, *where = NULL;
+        size_t start = 0;
+
+        for (size_t i = 0; i < w->depth; i++)
+                if (w->stack[i] == to)
+                        start = i;
+        for (size_t i = start; i <= w->depth; i++) {
+                const struct service_config *sc = w->c->services[i < w->depth ? w->stack[i] : to];
+                char *n = NULL;
+
+                if (asprintf(&n, "%s%s%s", path ? path : "", path ? " -> " : "", sc->name) < 0) {
+                        w->l->oom = true;
+                        return;
+                }
+                free(path);
+                path = n;
+                if (i < w->depth) {
+                        const char *key = sc->after_line ? "after" : "requires";
+                        unsigned line = sc->after_line ? sc->after_line : sc->requires_line;
+                        /* name the key that holds the next edge */
+                        const struct service_config *next =
+                                w->c->services[i + 1 < w->depth ? w->stack[i + 1] : to];
+                        if (names_contain(sc->requires, next->name)) {
+                                key = "requires";
+                                line = sc->requires_line;
+                        } else {
+                                key = "after";
+                                line = sc->after_line;
+                        }
+                        if (asprintf(&n, "%s%s%s/%s.ini:%u %s", where ? where : "",
+                                     where ? ", " : "", w->l->services_display, sc->name, line,
+                                     key) < 0) {
+                                w->l->oom = true;
+                                return;
+                        }
+                        free(where);
+                        where = n;
+                }
+        }
+        {
+                const struct service_config *sc = w->c->services[from];
+                bool req = names_contain(sc->requires, w->c->services[to]->name);
+                char *msg;
+
+                if (asprintf(&msg, "%s/%s.ini:%u: %s: dependency cycle %s (%s)",
+                             w->l->services_display, sc->name,
+                             req ? sc->requires_line : sc->after_line, req ? "requires" : "after",
+                             path, where) < 0)
+                        msg = NULL;
+                load_push(w->l, msg);
+        }
+}
+
+static size_t config_index(const struct config *c, const char *name)
+{
+        const struct service_config *sc = config_find(c, name);
+
+        for (size_t i = 0; sc && i < c->n_services; i++)
+                if (c->services[i] == sc)
+                        return i;
+        return SIZE_MAX;
+}
+
+static void dep_visit(struct dep_walk *w, size_t v)
+{
+        w->color[v] = 1;
+        w->stack[w->depth++] = v;
+        for (int which = 0; which < 2; which++)
+                for (char *const *d = deps_of(w->c->services[v], which); d && *d; d++) {
+                        size_t u = config_index(w->c, *d);
+                        if (u == SIZE_MAX)
+                                continue;
+                        if (w->color[u] == 1)
+                                dep_report_cycle(w, v, u);
+                        else if (w->color[u] == 0)
+                                dep_visit(w, u);
+                }
+        w->depth--;
+        w->color[v] = 2;
+}
+
+/* Every after/requires name must be a service file; the graph must be acyclic. */
+static int services_check_dependencies(struct load_ctx *l, struct config *c, char *const *names)
+{
+        struct dep_walk w = { .l = l, .c = c };
+
+        for (size_t i = 0; i < c->n_services; i++) {
+                const struct service_config *sc = c->services[i];
+
+                for (int which = 0; which < 2; which++)
+                        for (char *const *d = deps_of(sc, which); d && *d; d++) {
+                                char *msg;
+
+                                if (names_contain(names, *d))
+                                        continue;
+                                if (asprintf(&msg, "%s/%s.ini:%u: %s: unknown service '%s'",
+                                             l->services_display, sc->name,
+                                             which == 0 ? sc->after_line : sc->requires_line,
+                                             which == 0 ? "after" : "requires", *d) < 0)
+                                        msg = NULL;
+                                load_push(l, msg);
+                        }
+        }
+        w.color = calloc(c->n_services + 1, 1);
+        w.stack = calloc(c->n_services + 1, sizeof(size_t));
+        if (!w.color || !w.stack) {
+                free(w.color);
+                free(w.stack);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < c->n_services; i++)
+                if (w.color[i] == 0)
+                        dep_visit(&w, i);
+        free(w.color);
+        free(w.stack);
+        return l->oom ? -ENOMEM : 0;
+}
+
 static int services_load(struct load_ctx *l, struct config *c, const char *tend_display,
                          unsigned services_line)
 {
@@ -1227,7 +1443,7 @@ static int services_load(struct load_ctx *l, struct config *c, const char *tend_
                 if (sc)
                         c->services[c->n_services++] = sc;
         }
-        return 0;
+        return services_check_dependencies(l, c, names);
 }
 
 /* Parse tend.ini itself; a missing file is reported, defaults still apply. */
@@ -1332,6 +1548,8 @@ struct service_config *service_config_free(struct service_config *sc)
         free(sc->workdir);
         strv_free(sc->environment);
         free(sc->environment_file);
+        strv_free(sc->after);
+        strv_free(sc->requires);
         free(sc);
         return NULL;
 }
@@ -1381,7 +1599,8 @@ struct service_config *service_config_copy(const struct service_config *sc)
              dup_string(&n->exec, sc->exec) | dup_strv(&n->argv, sc->argv) |
              dup_string(&n->user, sc->user) | dup_string(&n->group, sc->group) |
              dup_string(&n->workdir, sc->workdir) | dup_strv(&n->environment, sc->environment) |
-             dup_string(&n->environment_file, sc->environment_file)) < 0)
+             dup_string(&n->environment_file, sc->environment_file) |
+             dup_strv(&n->after, sc->after) | dup_strv(&n->requires, sc->requires)) < 0)
                 return service_config_free(n);
         return n;
 }
@@ -1426,7 +1645,8 @@ bool service_config_spawn_equal(const struct service_config *a, const struct ser
                a->umask_set == b->umask_set && (!a->umask_set || a->umask == b->umask) &&
                strv_equal(a->environment, b->environment) && a->output_set == b->output_set &&
                (!a->output_set || a->output == b->output) && a->no_new_privs == b->no_new_privs &&
-               limits_equal(a->limits, b->limits);
+               limits_equal(a->limits, b->limits) && a->ready_fd == b->ready_fd &&
+               a->watchdog == b->watchdog;
 }
 
 /* Every field. */
@@ -1442,7 +1662,9 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                a->stop_signal == b->stop_signal && a->stop_timeout == b->stop_timeout &&
                streq_ptr(a->environment_file, b->environment_file) &&
                a->log_max_size == b->log_max_size && a->log_keep == b->log_keep &&
-               a->enabled == b->enabled && a->kill_mode == b->kill_mode;
+               a->enabled == b->enabled && a->kill_mode == b->kill_mode &&
+               a->ready_timeout == b->ready_timeout && strv_equal(a->after, b->after) &&
+               strv_equal(a->requires, b->requires);
 }
 
 static int default_path(const char *root_path, const char *user_rel, char **ret)

@@ -447,11 +447,11 @@ static void test_bad_values(void)
               "limit_fsize = -1\n"                             /* 30 */
               "limit_memlock = lots\n"                         /* 31 */
               "limit_cpu = 1500ms\n"                           /* 32 */
-              "ready_timeout = 5s\n"                           /* 33 */
-              "watchdog = 5s\n"                                /* 34 */
-              "after = a\n"                                    /* 35 */
-              "requires = b\n"                                 /* 36 */
-              "ready_fd = 3\n"                                 /* 37 */
+              "ready_timeout = 5x\n"                           /* 33 */
+              "watchdog = soon\n"                              /* 34 */
+              "after = .hidden\n"                              /* 35 */
+              "requires = bad\n"                               /* 36 */
+              "ready_fd = 2\n"                                 /* 37 */
               "type = bogus\n"                                 /* 38 */
               "output = bogus\n"                               /* 39 */
               "kill_mode = bogus\n");                          /* 40 */
@@ -460,7 +460,6 @@ static void test_bad_values(void)
         expect_errors(
                 "every bad value", errors,
                 (const char *const[]){
-                        "S/bad.ini:3: type: type=notify is not supported yet",
                         "S/bad.ini:4: restart: invalid value 'sometimes' (expected always, "
                         "on-failure or never)",
                         "S/bad.ini:5: restart_delay: invalid duration '5x' (use e.g. 100ms, 30s, "
@@ -505,11 +504,14 @@ static void test_bad_values(void)
                         "SOFT:HARD or infinity; values are a size)",
                         "S/bad.ini:32: limit_cpu: invalid limit '1500ms' (expected N, SOFT:HARD "
                         "or infinity; values are whole seconds)",
-                        "S/bad.ini:33: ready_timeout: not supported yet",
-                        "S/bad.ini:34: watchdog: not supported yet",
-                        "S/bad.ini:35: after: not supported yet",
-                        "S/bad.ini:36: requires: not supported yet",
-                        "S/bad.ini:37: ready_fd: not supported yet",
+                        "S/bad.ini:33: ready_timeout: invalid duration '5x' (use e.g. 100ms, "
+                        "30s, 2min, 1h)",
+                        "S/bad.ini:34: watchdog: invalid duration 'soon' (use e.g. 100ms, 30s, "
+                        "2min, 1h)",
+                        "S/bad.ini:35: after: invalid service name '.hidden'",
+                        "S/bad.ini:36: requires: a service cannot depend on itself",
+                        "S/bad.ini:37: ready_fd: invalid fd '2' (expected a number from 3 to "
+                        "1023; 0-2 are the service's stdio)",
                         "S/bad.ini:38: type: duplicate key (first set on line 3)",
                         "S/bad.ini:39: output: duplicate key (first set on line 18)",
                         "S/bad.ini:40: kill_mode: duplicate key (first set on line 22)",
@@ -523,7 +525,8 @@ static void test_bad_values(void)
         r = load(&c, &errors);
         expect_errors("bad enums", errors,
                       (const char *const[]){
-                              "S/e.ini:3: type: invalid value 'bogus' (expected simple or oneshot)",
+                              "S/e.ini:3: type: invalid value 'bogus' (expected simple, notify or "
+                              "oneshot)",
                               "S/e.ini:4: output: invalid value 'Bogus' (expected file, console "
                               "or null)",
                               "S/e.ini:5: kill_mode: invalid value 'all' (expected group or "
@@ -949,7 +952,8 @@ static void test_all_files_one_pass(void)
         expect_errors("all files in one pass", errors,
                       (const char *const[]){
                               "T:3: nope: unknown key",
-                              "S/a.ini:3: type: invalid value 'x' (expected simple or oneshot)",
+                              "S/a.ini:3: type: invalid value 'x' (expected simple, notify or "
+                              "oneshot)",
                               "S/c.ini:3: stop_timeout: invalid duration 'x' (use e.g. 100ms, "
                               "30s, 2min, 1h)",
                               "S/c.ini:4: log_keep: invalid number '-1'",
@@ -1109,6 +1113,59 @@ static void test_default_paths(void)
         }
 }
 
+static void test_dependencies(void)
+{
+        _cleanup_free_ char *where = NULL;
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        const struct service_config *sc;
+        int r;
+
+        /* A valid graph: a chain and a diamond, readiness keys. */
+        fresh();
+        wfile("services.d/a.ini", "[service]\nexec = /bin/true\ntype = notify\n"
+                                  "ready_timeout = 2s\nwatchdog = 500ms\n");
+        wfile("services.d/b.ini", "[service]\nexec = /bin/true\nafter = a\n");
+        wfile("services.d/c.ini", "[service]\nexec = /bin/true\nrequires = a  b\nafter = b b\n"
+                                  "ready_fd = 5\n");
+        r = load(&c, &errors);
+        ok(r == 0, "a valid dependency graph loads");
+        sc = c ? config_find(c, "a") : NULL;
+        ok(sc && sc->type == SERVICE_NOTIFY && sc->ready_timeout == 2 * USEC_PER_SEC &&
+                   sc->watchdog == 500 * USEC_PER_MSEC && sc->ready_fd == -1,
+           "type=notify, ready_timeout, watchdog parsed; ready_fd defaults to none");
+        sc = c ? config_find(c, "c") : NULL;
+        ok(sc && strv_length(sc->requires) == 2 && strcmp(sc->requires[1], "b") == 0 &&
+                   strv_length(sc->after) == 1 && sc->ready_fd == 5 && sc->requires_line == 3 &&
+                   sc->after_line == 4,
+           "requires/after split on blanks, deduplicated, lines kept; ready_fd parsed");
+        c = config_free(c);
+
+        /* Unknown names and cycles, with the files and the path. */
+        fresh();
+        wfile("services.d/a.ini", "[service]\nexec = /bin/true\nafter = c\n");
+        wfile("services.d/b.ini", "[service]\nexec = /bin/true\nrequires = a\n");
+        wfile("services.d/c.ini", "[service]\nexec = /bin/true\n\nafter = b ghost\n");
+        wfile("services.d/d.ini", "[service]\nexec = /bin/true\nwatchdog = 1s\n");
+        wfile("services.d/e.ini", "[service]\nexec = /bin/true\ntype = oneshot\nready_fd = 3\n");
+        if (asprintf(&where,
+                     "%1$s/services.d/b.ini:3: requires: dependency cycle a -> c -> b -> a "
+                     "(%1$s/services.d/a.ini:3 after, %1$s/services.d/c.ini:4 after, "
+                     "%1$s/services.d/b.ini:3 requires)",
+                     tmp) < 0)
+                abort();
+        r = load(&c, &errors);
+        ok(r == -EINVAL && !c, "unknown names and cycles are rejected");
+        expect_errors("dependency errors", errors,
+                      (const char *const[]){
+                              "S/d.ini:3: watchdog: needs type=notify (pings arrive as WATCHDOG=1)",
+                              "S/e.ini:4: ready_fd: only for type=simple (type=oneshot has its "
+                              "own readiness)",
+                              "S/c.ini:4: after: unknown service 'ghost'",
+                              where,
+                              NULL });
+}
+
 int main(void)
 {
         test_defaults();
@@ -1124,6 +1181,7 @@ int main(void)
         test_copy_equal();
         test_strings();
         test_default_paths();
+        test_dependencies();
         cleanup_tmp();
         return tap_done();
 }
