@@ -25,6 +25,7 @@
 #include "parse.h"
 
 struct manager;
+struct output;
 
 enum service_state {
         SERVICE_STOPPED,
@@ -78,6 +79,7 @@ struct service {
 
         ev_io pidfd_watcher;
         ev_timer timer;
+        struct output *output; /* stdout/stderr handling, made at the first spawn */
 };
 
 /* Allocate a service in state stopped, owning sc. Does not start it. */

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "output.h"
 #include "service.h"
 #include "sys.h"
 
@@ -99,6 +100,7 @@ struct service *service_free(struct service *s)
                 ev_io_stop(s->manager->loop, &s->pidfd_watcher);
                 ev_timer_stop(s->manager->loop, &s->timer);
         }
+        s->output = output_free(s->output); /* drains what the pipes still hold */
         s->pidfd = safe_close(s->pidfd);
         service_config_free(s->config);
         service_config_free(s->next_config);
@@ -199,29 +201,15 @@ static void service_format_exit(const struct service *s, char *buf, size_t len)
 
 static int service_open_output(struct service *s, int *ret_out, int *ret_err)
 {
-        enum output_mode mode = s->config->output_set ? s->config->output : OUTPUT_FILE;
-        _cleanup_free_ char *path = NULL;
-        int fd;
+        int r;
 
         *ret_out = *ret_err = -1;
-        switch (mode) {
-        case OUTPUT_CONSOLE:
-                *ret_out = STDOUT_FILENO;
-                *ret_err = STDERR_FILENO;
-                return 0;
-        case OUTPUT_NULL:
-                return 0;
-        case OUTPUT_FILE:
-        case OUTPUT_JOURNAL:
-        default:
-                if (asprintf(&path, "%s/%s.log", s->manager->config->log_dir, s->name) < 0)
-                        return -ENOMEM;
-                fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-                if (fd < 0)
-                        return -errno;
-                *ret_out = *ret_err = fd;
-                return 0;
+        if (!s->output) {
+                r = output_new(s, &s->output);
+                if (r < 0)
+                        return r;
         }
+        return output_open(s->output, ret_out, ret_err);
 }
 
 /* Spawn the main process and enter starting or running; on any failure enter
@@ -262,6 +250,8 @@ static void service_spawn(struct service *s)
         r = sys->spawn(&p, &pid, &pidfd, &step);
         if (out > STDERR_FILENO)
                 (void)close(out);
+        if (err > STDERR_FILENO && err != out)
+                (void)close(err);
         spawn_params_done(&p);
         if (r < 0) {
                 if (step && strcmp(step, "exec") == 0)

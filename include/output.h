@@ -1,0 +1,55 @@
+/* output.h: where a service's stdout and stderr go, one struct output per
+ * service (created at its first spawn, freed with it).
+ *
+ *   journal  two sd_journal_stream_fd() sockets (stdout at LOG_INFO, stderr at
+ *            LOG_WARNING, "<N>" level prefixes honoured) handed to the child:
+ *            journald reads them, tendd copies nothing. If journald cannot be
+ *            reached the service falls back to file, reported once.
+ *   file     one pipe for stdout and stderr (their relative order is kept);
+ *            tendd reads it non-blocking in the loop and appends each line to
+ *            log_dir/NAME.log behind an RFC 3339 UTC timestamp, rotating to
+ *            NAME.log.1 .. NAME.log.<log_keep> before a line would take the file
+ *            past log_max_size (0: never rotate).
+ *   console  the same pipe; each line goes to tendd's stdout as "NAME: line".
+ *   null     /dev/null.
+ *
+ * Backpressure: each pipe is read at most OUTPUT_READ_MAX bytes per loop
+ * iteration, so a flooding service is slowed to the rate tendd writes (its
+ * write blocks while its pipe is full) and never starves the loop or other
+ * services. Nothing is buffered beyond one partial line per pipe and one write
+ * buffer per service. A write that fails (full disk, deleted or unwritable
+ * log dir, console that would block) drops the lines it carried: the failure
+ * is logged once, the lines are counted, and the count is logged when writing
+ * works again. The log file is reopened (log_dir recreated) when it was
+ * deleted. Lines longer than OUTPUT_LINE_MAX are split.
+ *
+ * A pipe is read until EOF, also after the service exited, so its last output
+ * is never lost; output_free() drains what is left without blocking. */
+#pragma once
+
+#include "config.h"
+
+#define OUTPUT_LINE_MAX (16 * 1024)
+#define OUTPUT_READ_MAX (64 * 1024)
+
+struct output;
+struct service;
+
+/* The mode for services that set none: journal when tendd runs under systemd
+ * (booted with systemd, started by it: JOURNAL_STREAM or INVOCATION_ID set)
+ * and journald's stream socket is there, else file. Decided once. */
+enum output_mode output_default_mode(void);
+/* The mode s uses: its configured one, else the default. */
+enum output_mode output_mode_of(const struct service *s);
+/* log_dir/NAME.log for s; NULL on ENOMEM. Caller frees. */
+char *output_log_path(const struct service *s);
+
+int output_new(struct service *s, struct output **ret);
+/* Drain every pipe without blocking, write what was read, close. NULL-safe. */
+struct output *output_free(struct output *o);
+
+/* The child's stdout and stderr for the next spawn of o's service: -1 for
+ * /dev/null, else fds the caller closes after the spawn (*ret_err may equal
+ * *ret_out). Only a pipe that cannot be made is an error (-errno): a log file
+ * that cannot be written is not, its lines are dropped and reported. */
+int output_open(struct output *o, int *ret_out, int *ret_err);
