@@ -114,7 +114,7 @@ struct config {
  * directory; environment_file in a service file is relative to the services
  * directory. environment= and environment_file values may be wrapped in one
  * pair of quotes ('...' literal, "..." with \" \\ \$ \` escapes).
- * Not supported yet, and rejected as such: type=notify, output=journal,
+ * Not supported yet, and rejected as such: type=notify,
  * kill_mode=cgroup and the keys ready_timeout, watchdog, after, requires,
  * ready_fd. The program in exec is not looked up: a missing binary is a
  * runtime failure, not a config error. */

@@ -379,8 +379,7 @@ static const struct {
 } enum_descs[] = {
         [ENUM_TYPE] = { service_type_table, _SERVICE_TYPE_MAX, 0, "simple, notify or oneshot" },
         [ENUM_RESTART] = { restart_policy_table, _RESTART_MAX, 0, "always, on-failure or never" },
-        [ENUM_OUTPUT] = { output_mode_table, _OUTPUT_MAX, 1U << OUTPUT_JOURNAL,
-                          "file, console or null" },
+        [ENUM_OUTPUT] = { output_mode_table, _OUTPUT_MAX, 0, "journal, file, console or null" },
         [ENUM_KILL_MODE] = { kill_mode_table, _KILL_MODE_MAX, 1U << KILL_CGROUP,
                              "group or process" },
 };

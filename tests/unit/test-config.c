@@ -432,7 +432,7 @@ static void test_bad_values(void)
               "environment = 1X=y\n"                           /* 15 */
               "environment = NOEQUALS\n"                       /* 16 */
               "environment = Q=\"open\n"                       /* 17 */
-              "output = journal\n"                             /* 18 */
+              "output = Journal\n"                             /* 18 */
               "log_max_size = 10MB\n"                          /* 19 */
               "log_keep = 4294967296\n"                        /* 20 */
               "enabled = maybe\n"                              /* 21 */
@@ -480,7 +480,8 @@ static void test_bad_values(void)
                         "S/bad.ini:16: environment: expected KEY=VALUE: 'NOEQUALS'",
                         "S/bad.ini:17: environment: unterminated quote or text after the "
                         "closing quote: 'Q=\"open'",
-                        "S/bad.ini:18: output: output=journal is not supported yet",
+                        "S/bad.ini:18: output: invalid value 'Journal' (expected journal, file, "
+                        "console or null)",
                         "S/bad.ini:19: log_max_size: invalid size '10MB' (use e.g. 4096, 512K, "
                         "10M, 1G)",
                         "S/bad.ini:20: log_keep: invalid number '4294967296'",
@@ -527,8 +528,8 @@ static void test_bad_values(void)
                       (const char *const[]){
                               "S/e.ini:3: type: invalid value 'bogus' (expected simple, notify or "
                               "oneshot)",
-                              "S/e.ini:4: output: invalid value 'Bogus' (expected file, console "
-                              "or null)",
+                              "S/e.ini:4: output: invalid value 'Bogus' (expected journal, file, "
+                              "console or null)",
                               "S/e.ini:5: kill_mode: invalid value 'all' (expected group or "
                               "process)",
                               "S/e.ini:6: restart: empty value",
