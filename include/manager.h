@@ -21,6 +21,7 @@ struct manager {
         struct config *config;
         char *config_path;
         struct hashmap *by_name;
+        struct hashmap *by_sid; /* live services by the session their process created */
         struct service **services; /* sorted by name, for listing */
         size_t n_services;
 
@@ -34,6 +35,14 @@ struct manager {
 
         ev_signal sigterm, sigint, sighup;
         ev_idle gc; /* frees services removed by reload once they are down */
+
+        /* Services to re-examine against their dependencies, drained from the
+         * loop so a transition never recurses into another service. */
+        struct service **queue;
+        size_t n_queue, queue_cap;
+        ev_idle jobs;
+
+        char *notify_path; /* NOTIFY_SOCKET given to type=notify services; NULL: none */
 };
 
 /* Create a manager on loop for the config at path; takes ownership of c. */
@@ -59,6 +68,25 @@ void manager_apply(struct manager *m, struct config *new_config);
 void manager_shutdown(struct manager *m);
 
 struct service *manager_find(struct manager *m, const char *name);
+
+/* Maintain the session index notify senders are looked up in. */
+void manager_index_session(struct manager *m, struct service *s, bool add);
+struct service *manager_find_by_session(struct manager *m, pid_t sid);
+
+/* Dependencies of s (after and requires) not ready yet, as "waiting for a, b"
+ * (or "requirement a failed") in buf; returns their number. *ret_failed: one
+ * of them is a required service in failed state. */
+size_t manager_unmet_dependencies(struct manager *m, struct service *s, char *buf, size_t len,
+                                  bool *ret_failed);
+/* Ask s's required services to start (queued). */
+void manager_pull_requirements(struct manager *m, struct service *s);
+/* Live dependents of s that must stop before s (named in buf); asks those that
+ * require s to stop. */
+size_t manager_stop_blockers(struct manager *m, struct service *s, char *buf, size_t len);
+/* Queue s to be re-examined against its dependencies. */
+void manager_queue(struct manager *m, struct service *s);
+/* Recompute every service's dependents (after a config change). */
+int manager_rebuild_graph(struct manager *m);
 
 /* Called by service_set_state(); runs the hook and the shutdown/removal bookkeeping. */
 void manager_service_state_changed(struct manager *m, struct service *s, enum service_state old);

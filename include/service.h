@@ -48,6 +48,32 @@ enum service_event {
 };
 
 #define SERVICE_REASON_MAX 256
+#define SERVICE_STATUS_MAX 256
+
+/* Why a live service is being stopped; decides what its exit means. */
+enum service_stop_cause {
+        STOP_CAUSE_NONE,
+        STOP_CAUSE_OPERATOR,      /* stop requested: stopped afterwards */
+        STOP_CAUSE_RESTART,       /* restart requested: spawn again afterwards */
+        STOP_CAUSE_READY_TIMEOUT, /* not ready in time: a failed start, policy decides */
+        STOP_CAUSE_WATCHDOG,      /* missed a WATCHDOG=1: a failure, policy decides */
+        STOP_CAUSE_DEPENDENCY,    /* a requirement went down: back when it is up again */
+        _STOP_CAUSE_MAX
+};
+
+/* One parsed sd_notify datagram, already attributed to a service. */
+struct service_notify_msg {
+        bool ready, reloading, stopping, watchdog, watchdog_trigger;
+        const char *status; /* NULL: unchanged */
+        bool has_errno;
+        int errno_value;
+        bool has_watchdog_usec;
+        usec_t watchdog_usec;
+        bool has_extend;
+        usec_t extend_usec;
+        int mainpid_fd; /* verified pidfd of the new main process, or -1 */
+        pid_t mainpid;
+};
 
 struct service {
         struct manager *manager;
@@ -60,6 +86,29 @@ struct service {
         bool restart_on_exit; /* stopping as part of a restart */
         bool removed;         /* dropped by reload: free once stopped */
         char reason[SERVICE_REASON_MAX];
+
+        enum service_stop_cause stop_cause;   /* while stopping */
+        enum service_stop_cause stop_pending; /* stop asked, waiting for dependents */
+        bool waiting;     /* wanted up, stopped until its dependencies are ready */
+        bool dep_failed;  /* ...and one of them failed: a start request fails */
+        bool completed;   /* oneshot ran to success since its last spawn */
+        bool queued;      /* in the manager's reconcile queue */
+        bool pull_start;  /* a dependent's start asked for this one */
+
+        char status_text[SERVICE_STATUS_MAX]; /* last STATUS= */
+        int notify_errno;   /* last ERRNO=, 0 none */
+        bool reloading;     /* RELOADING=1 seen, until READY=1 */
+        usec_t watchdog_usec; /* effective interval (WATCHDOG_USEC= may change it) */
+
+        pid_t sid; /* session the spawned process created (= its pid); notify senders must be in it */
+        char sid_key[16]; /* its key in manager->by_sid while live */
+        int child_pidfd;  /* the spawned child after MAINPID= moved away: reaped on exit */
+        ev_io child_watcher;
+        int ready_fd;     /* read end of the ready_fd pipe, -1 */
+        ev_io ready_watcher;
+
+        struct service **dependents; /* services with this one in after or requires */
+        size_t n_dependents;
 
         pid_t pid; /* for display only; never used to signal or reap */
         int pidfd;
@@ -91,6 +140,21 @@ struct service *service_free(struct service *s);
 void service_dispatch(struct service *s, enum service_event ev);
 /* The pidfd became readable: reap and dispatch EXIT. Called by the watcher. */
 void service_handle_pidfd(struct service *s);
+
+/* A notify message from a process of this service. */
+void service_handle_notify(struct service *s, struct service_notify_msg *msg);
+
+/* Readiness as dependents see it: running, or a oneshot that completed. */
+bool service_is_ready(const struct service *s);
+
+/* Begin a stop that was deferred for dependents (the manager calls it once none blocks). */
+void service_stop_now(struct service *s);
+
+/* Stop a live service because a requirement went down; it stays wanted up. */
+void service_stop_for_dependency(struct service *s, const char *requirement);
+
+/* Spawn a service that was waiting for its dependencies. */
+void service_start_waiting(struct service *s);
 
 /* Replace the config. Spawn-relevant changes take effect at the next spawn
  * (the caller restarts a live service); policy changes apply at once. */

@@ -77,8 +77,9 @@ enum control_verdict control_evaluate(enum control_op op, const struct service *
 {
         if (op == CONTROL_OP_STOP) {
                 /* restart_on_exit: the stop is a step of a restart, not the end. */
-                if (s->state == SERVICE_STOPPING || s->restart_on_exit)
-                        return CONTROL_WAIT;
+                if (s->state == SERVICE_STOPPING || s->restart_on_exit ||
+                    s->stop_pending != STOP_CAUSE_NONE)
+                        return CONTROL_WAIT; /* or waiting for dependents to stop first */
                 if (s->state == SERVICE_STOPPED || s->state == SERVICE_FAILED)
                         return CONTROL_DONE;
                 return CONTROL_FAIL; /* started again (or restarting) before it stopped */
@@ -95,9 +96,11 @@ enum control_verdict control_evaluate(enum control_op op, const struct service *
         case SERVICE_STOPPING:
                 return CONTROL_WAIT;
         case SERVICE_STOPPED:
-                if (s->config && s->config->type == SERVICE_ONESHOT && s->has_exit &&
-                    s->exit_code == 0)
-                        return CONTROL_DONE;
+                if (s->completed)
+                        return CONTROL_DONE; /* a oneshot that ran to success */
+                if (s->want_up && s->waiting)
+                        /* waiting for its dependencies, unless one of them failed */
+                        return s->dep_failed ? CONTROL_FAIL : CONTROL_WAIT;
                 return CONTROL_FAIL;
         case SERVICE_BACKOFF:
         case SERVICE_FAILED:
@@ -298,15 +301,18 @@ static int control_append_service(sd_bus_message *m, const struct service *s)
         r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r < 0)
                 return r;
+        char status[SERVICE_STATUS_MAX * 4 + 8];
+
         r = sd_bus_message_append(
-                m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name", "s",
+                m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name", "s",
                 control_service_name(s), "State", "s", service_state_to_string(s->state), "Pid",
                 "u", pid, "Restarts", "u", (uint32_t)s->restarts, "Since", "t",
                 (uint64_t)s->since_real, "HasExit", "b", (int)s->has_exit, "ExitCode", "i",
                 (int32_t)s->exit_code, "ExitSignal", "i", (int32_t)s->exit_signal, "Reason", "s",
                 control_utf8(s->reason, buf, sizeof buf), "Type", "s",
                 s->config ? service_type_to_string(s->config->type) : "", "WantUp", "b",
-                (int)s->want_up);
+                (int)s->want_up, "Status", "s", control_utf8(s->status_text, status, sizeof status),
+                "NotifyErrno", "i", (int32_t)s->notify_errno);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(m);
@@ -337,7 +343,7 @@ static int control_read_service(sd_bus_message *msg, struct control_conn *cn, bo
                                 sd_bus_error *error, struct service **ret)
 {
         const char *name;
-        struct service *s;
+        struct service *s = NULL;
         int r;
 
         if (write) {
@@ -360,7 +366,7 @@ static int control_method_get(sd_bus_message *msg, void *userdata, sd_bus_error 
 {
         struct control_conn *cn = userdata;
         sd_bus_message *reply = NULL;
-        struct service *s;
+        struct service *s = NULL;
         int r;
 
         r = control_read_service(msg, cn, false, error, &s);
@@ -383,7 +389,7 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
 {
         struct control *c = cn->control;
         struct control_pending *p;
-        struct service *s;
+        struct service *s = NULL;
         enum service_state before;
         enum control_verdict v;
         char buf[SERVICE_REASON_MAX + 64];
@@ -452,7 +458,7 @@ static int control_method_restart(sd_bus_message *msg, void *userdata, sd_bus_er
 static int control_method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
         struct control_conn *cn = userdata;
-        struct service *s;
+        struct service *s = NULL;
         int32_t sig;
         int r;
 

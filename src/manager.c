@@ -40,6 +40,8 @@ static void manager_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 static void manager_gc_cb(struct ev_loop *loop, ev_idle *w, int revents);
+static void manager_jobs_cb(struct ev_loop *loop, ev_idle *w, int revents);
+static void manager_queue_dependencies(struct manager *m, struct service *s);
 
 /* A manager for config c (owned) on loop. */
 int manager_new(struct ev_loop *loop, const char *config_path, struct config *c, struct manager **ret)
@@ -52,7 +54,8 @@ int manager_new(struct ev_loop *loop, const char *config_path, struct config *c,
         m->config = c;
         m->config_path = strdup(config_path);
         m->by_name = hashmap_new();
-        if (!m->config_path || !m->by_name) {
+        m->by_sid = hashmap_new();
+        if (!m->config_path || !m->by_name || !m->by_sid) {
                 m->config = NULL;
                 manager_free(m);
                 return -ENOMEM;
@@ -62,6 +65,7 @@ int manager_new(struct ev_loop *loop, const char *config_path, struct config *c,
         ev_signal_init(&m->sighup, manager_signal_cb, SIGHUP);
         m->sigterm.data = m->sigint.data = m->sighup.data = m;
         ev_idle_init(&m->gc, manager_gc_cb);
+        ev_idle_init(&m->jobs, manager_jobs_cb);
         *ret = m;
         return 0;
 }
@@ -75,11 +79,15 @@ struct manager *manager_free(struct manager *m)
                 service_free(m->services[i]);
         free(m->services);
         hashmap_free(m->by_name);
+        hashmap_free(m->by_sid);
+        free(m->queue);
+        free(m->notify_path);
         if (m->loop) {
                 ev_signal_stop(m->loop, &m->sigterm);
                 ev_signal_stop(m->loop, &m->sigint);
                 ev_signal_stop(m->loop, &m->sighup);
                 ev_idle_stop(m->loop, &m->gc);
+                ev_idle_stop(m->loop, &m->jobs);
         }
         config_free(m->config);
         free(m->config_path);
@@ -164,6 +172,9 @@ static void manager_drop(struct manager *m, struct service *s)
                 m->n_services--;
         }
         (void)hashmap_remove(m->by_name, s->name);
+        for (size_t k = 0; k < m->n_queue; k++)
+                if (m->queue[k] == s)
+                        m->queue[k] = NULL;
         if (m->removed_hook)
                 m->removed_hook(s, m->state_hook_userdata);
         service_free(s);
@@ -184,6 +195,7 @@ static void manager_gc_cb(struct ev_loop *loop, ev_idle *w, int revents)
                 } else
                         i++;
         }
+        (void)manager_rebuild_graph(m);
 }
 
 static void manager_check_done(struct manager *m)
@@ -207,6 +219,12 @@ void manager_service_state_changed(struct manager *m, struct service *s, enum se
                 m->n_live++;
         if (m->state_hook)
                 m->state_hook(s, old, m->state_hook_userdata);
+        if (old != s->state) {
+                /* Dependents may start or must stop; dependencies may now stop. */
+                for (size_t i = 0; i < s->n_dependents; i++)
+                        manager_queue(m, s->dependents[i]);
+                manager_queue_dependencies(m, s);
+        }
         if (s->removed && !live)
                 ev_idle_start(m->loop, &m->gc);
         manager_check_done(m);
@@ -230,6 +248,9 @@ int manager_start(struct manager *m)
                 if (r < 0)
                         return log_error_errno(r, "adding service %s", m->config->services[i]->name);
         }
+        r = manager_rebuild_graph(m);
+        if (r < 0)
+                return log_error_errno(r, "building the dependency graph");
         for (size_t i = 0; i < m->n_services; i++)
                 if (m->services[i]->config->enabled)
                         service_dispatch(m->services[i], SERVICE_EVENT_START);
@@ -306,6 +327,10 @@ void manager_apply(struct manager *m, struct config *new_config)
                 else if (!service_is_live(s) && s->state != SERVICE_BACKOFF && s->want_up)
                         service_dispatch(s, SERVICE_EVENT_START);
         }
+        if (manager_rebuild_graph(m) < 0)
+                log_error("reload: out of memory building the dependency graph");
+        for (size_t i = 0; i < m->n_services; i++)
+                manager_queue(m, m->services[i]);
         log_info("reloaded %s: %u added, %u removed, %u restarted, %u updated in place",
                  m->config_path, added, removed, restarted, updated);
         config_free(old);
@@ -342,4 +367,240 @@ void manager_shutdown(struct manager *m)
         for (size_t i = 0; i < m->n_services; i++)
                 service_dispatch(m->services[i], SERVICE_EVENT_STOP);
         manager_check_done(m);
+}
+
+static void manager_pid_key(pid_t pid, char buf[static 16])
+{
+        (void)snprintf(buf, 16, "%d", (int)pid);
+}
+
+/* Add s under its session id, or remove it. */
+void manager_index_session(struct manager *m, struct service *s, bool add)
+{
+        if (s->sid_key[0]) {
+                if (hashmap_get(m->by_sid, s->sid_key) == s)
+                        (void)hashmap_remove(m->by_sid, s->sid_key);
+                s->sid_key[0] = '\0';
+        }
+        if (!add || s->sid <= 0)
+                return;
+        manager_pid_key(s->sid, s->sid_key);
+        if (hashmap_put(m->by_sid, s->sid_key, s) < 0)
+                s->sid_key[0] = '\0'; /* notify from it will be dropped; logged by the caller */
+}
+
+/* The live service whose process created session sid, or NULL. */
+struct service *manager_find_by_session(struct manager *m, pid_t sid)
+{
+        char key[16];
+
+        manager_pid_key(sid, key);
+        return hashmap_get(m->by_sid, key);
+}
+
+static bool names_have(char *const *names, const char *name)
+{
+        for (; names && *names; names++)
+                if (strcmp(*names, name) == 0)
+                        return true;
+        return false;
+}
+
+static void buf_append(char *buf, size_t len, size_t *n, const char *sep, const char *s)
+{
+        int k;
+
+        if (*n >= len)
+                return;
+        k = snprintf(buf + *n, len - *n, "%s%s", *n ? sep : "", s);
+        if (k > 0)
+                *n += (size_t)k;
+}
+
+/* Dependencies of s that are not ready, described in buf. */
+size_t manager_unmet_dependencies(struct manager *m, struct service *s, char *buf, size_t len,
+                                  bool *ret_failed)
+{
+        char names[SERVICE_REASON_MAX] = "", failed[SERVICE_REASON_MAX] = "";
+        size_t n = 0, nn = 0, nf = 0;
+
+        for (int which = 0; which < 2; which++)
+                for (char **d = which ? s->config->requires : s->config->after; d && *d; d++) {
+                        struct service *dep = manager_find(m, *d);
+
+                        if (which == 1 && names_have(s->config->after, *d))
+                                continue; /* counted once */
+                        if (!dep || dep->removed || service_is_ready(dep))
+                                continue;
+                        n++;
+                        if (which == 1 || names_have(s->config->requires, *d)) {
+                                if (dep->state == SERVICE_FAILED) {
+                                        buf_append(failed, sizeof failed, &nf, ", ", *d);
+                                        continue;
+                                }
+                        }
+                        buf_append(names, sizeof names, &nn, ", ", *d);
+                }
+        *ret_failed = nf > 0;
+        if (nf > 0)
+                (void)snprintf(buf, len, "requirement %s failed", failed);
+        else if (n > 0)
+                (void)snprintf(buf, len, "waiting for %s", names);
+        return n;
+}
+
+/* Operator start of s: its requirements are wanted up too. */
+void manager_pull_requirements(struct manager *m, struct service *s)
+{
+        for (char **d = s->config->requires; d && *d; d++) {
+                struct service *dep = manager_find(m, *d);
+
+                if (!dep || dep->removed)
+                        continue;
+                if (!dep->want_up || dep->state == SERVICE_FAILED) {
+                        dep->pull_start = true;
+                        manager_queue(m, dep);
+                }
+        }
+}
+
+/* Does d (a dependent of s) have to be down before s stops? */
+static bool manager_blocks_stop(struct manager *m, struct service *d, struct service *s)
+{
+        if (!service_is_live(d))
+                return false;
+        return names_have(d->config->requires, s->name) || !d->want_up || m->shutting_down ||
+               d->stop_pending != STOP_CAUSE_NONE;
+}
+
+/* Live dependents that must stop before s; ask the ones requiring s to stop. */
+size_t manager_stop_blockers(struct manager *m, struct service *s, char *buf, size_t len)
+{
+        size_t n = 0, nb = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < s->n_dependents; i++) {
+                struct service *d = s->dependents[i];
+
+                if (!manager_blocks_stop(m, d, s))
+                        continue;
+                n++;
+                buf_append(buf, len, &nb, ", ", d->name);
+                manager_queue(m, d);
+        }
+        return n;
+}
+
+static void manager_queue_dependencies(struct manager *m, struct service *s)
+{
+        for (int which = 0; which < 2; which++)
+                for (char **d = which ? s->config->requires : s->config->after; d && *d; d++) {
+                        struct service *dep = manager_find(m, *d);
+                        if (dep)
+                                manager_queue(m, dep);
+                }
+}
+
+/* Queue s for manager_reconcile() from the loop. */
+void manager_queue(struct manager *m, struct service *s)
+{
+        if (s->queued)
+                return;
+        if (m->n_queue == m->queue_cap) {
+                size_t cap = m->queue_cap ? m->queue_cap * 2 : 64;
+                struct service **q = realloc(m->queue, cap * sizeof *q);
+                if (!q) {
+                        log_error("out of memory queueing %s", s->name);
+                        return;
+                }
+                m->queue = q;
+                m->queue_cap = cap;
+        }
+        m->queue[m->n_queue++] = s;
+        s->queued = true;
+        ev_idle_start(m->loop, &m->jobs);
+}
+
+/* Bring one service in line with its dependencies and its pending requests. */
+static void manager_reconcile(struct manager *m, struct service *s)
+{
+        char why[SERVICE_REASON_MAX];
+
+        if (s->removed)
+                return;
+        if (service_is_live(s) && s->state != SERVICE_STOPPING) {
+                if (s->stop_pending != STOP_CAUSE_NONE) {
+                        if (manager_stop_blockers(m, s, why, sizeof why) == 0)
+                                service_stop_now(s);
+                        return;
+                }
+                /* A requirement that is down, or on its way down, takes s with it. */
+                for (char **d = s->config->requires; d && *d; d++) {
+                        struct service *dep = manager_find(m, *d);
+                        if (dep && !dep->removed &&
+                            (!service_is_ready(dep) || dep->stop_pending != STOP_CAUSE_NONE)) {
+                                if (s->state == SERVICE_STARTING || s->state == SERVICE_RUNNING)
+                                        service_stop_for_dependency(s, dep->name);
+                                return;
+                        }
+                }
+                return;
+        }
+        if (m->shutting_down)
+                return;
+        if (s->pull_start) {
+                s->pull_start = false;
+                if (s->state == SERVICE_STOPPED || s->state == SERVICE_FAILED) {
+                        service_dispatch(s, SERVICE_EVENT_START);
+                        return;
+                }
+                s->want_up = true;
+        }
+        if (s->state == SERVICE_STOPPED && s->waiting)
+                service_start_waiting(s);
+}
+
+static void manager_jobs_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+        struct manager *m = container_of(w, struct manager, jobs);
+
+        /* Reconciling may queue more; drain until nothing is left. */
+        for (size_t i = 0; i < m->n_queue; i++) {
+                struct service *s = m->queue[i];
+                if (!s)
+                        continue;
+                s->queued = false;
+                m->queue[i] = NULL;
+                manager_reconcile(m, s);
+        }
+        m->n_queue = 0;
+        ev_idle_stop(loop, w);
+}
+
+/* Recompute dependents from every service's after/requires. */
+int manager_rebuild_graph(struct manager *m)
+{
+        for (size_t i = 0; i < m->n_services; i++) {
+                free(m->services[i]->dependents);
+                m->services[i]->dependents = NULL;
+                m->services[i]->n_dependents = 0;
+        }
+        for (size_t i = 0; i < m->n_services; i++) {
+                struct service *s = m->services[i];
+
+                for (int which = 0; which < 2; which++)
+                        for (char **d = which ? s->config->requires : s->config->after; d && *d;
+                             d++) {
+                                struct service *dep = manager_find(m, *d), **v;
+
+                                if (!dep || (which == 1 && names_have(s->config->after, *d)))
+                                        continue;
+                                v = realloc(dep->dependents, (dep->n_dependents + 1) * sizeof *v);
+                                if (!v)
+                                        return -ENOMEM;
+                                dep->dependents = v;
+                                dep->dependents[dep->n_dependents++] = s;
+                        }
+        }
+        return 0;
 }

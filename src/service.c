@@ -9,6 +9,7 @@
 #include "log.h"
 #include "manager.h"
 #include "output.h"
+#include "pidfd.h"
 #include "service.h"
 #include "sys.h"
 
@@ -43,6 +44,9 @@ bool service_is_live(const struct service *s)
                s->state == SERVICE_STOPPING;
 }
 
+static void service_arm_watchdog(struct service *s);
+static void service_arm_timer(struct service *s, usec_t delay);
+
 static void service_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
         service_handle_pidfd(container_of(w, struct service, pidfd_watcher));
@@ -51,6 +55,43 @@ static void service_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void service_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
         service_dispatch(container_of(w, struct service, timer), SERVICE_EVENT_TIMER);
+}
+
+static void service_child_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+        struct service *s = container_of(w, struct service, child_watcher);
+        siginfo_t si;
+
+        /* The process we spawned, after MAINPID= named another main process:
+         * reap it so it leaves no zombie; its exit means nothing to the state. */
+        if (sys->reap(s->child_pidfd, &si) == 0)
+                return;
+        ev_io_stop(loop, w);
+        s->child_pidfd = safe_close(s->child_pidfd);
+}
+
+static void service_close_ready_fd(struct service *s)
+{
+        if (s->ready_fd < 0)
+                return;
+        ev_io_stop(s->manager->loop, &s->ready_watcher);
+        s->ready_fd = safe_close(s->ready_fd);
+}
+
+static void service_ready_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+        struct service *s = container_of(w, struct service, ready_watcher);
+        char buf[256];
+        ssize_t n;
+
+        n = read(s->ready_fd, buf, sizeof buf);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+        if (n > 0 && !memchr(buf, '\n', (size_t)n))
+                return; /* s6 protocol: readiness is the newline */
+        service_close_ready_fd(s);
+        if (n > 0)
+                service_dispatch(s, SERVICE_EVENT_READY);
 }
 
 static int service_alloc_start_times(struct service *s)
@@ -81,7 +122,11 @@ int service_new(struct manager *m, struct service_config *sc, struct service **r
         s->exit_code = -1;
         s->since_mono = sys->now();
         s->since_real = now_realtime();
+        s->child_pidfd = -1;
+        s->ready_fd = -1;
         ev_io_init(&s->pidfd_watcher, service_pidfd_cb, -1, EV_READ);
+        ev_io_init(&s->child_watcher, service_child_cb, -1, EV_READ);
+        ev_io_init(&s->ready_watcher, service_ready_cb, -1, EV_READ);
         ev_init(&s->timer, service_timer_cb);
         if (service_alloc_start_times(s) < 0) {
                 free(s);
@@ -98,10 +143,17 @@ struct service *service_free(struct service *s)
                 return NULL;
         if (s->manager && s->manager->loop) {
                 ev_io_stop(s->manager->loop, &s->pidfd_watcher);
+                ev_io_stop(s->manager->loop, &s->child_watcher);
+                ev_io_stop(s->manager->loop, &s->ready_watcher);
                 ev_timer_stop(s->manager->loop, &s->timer);
         }
+        if (s->manager && s->sid_key[0])
+                manager_index_session(s->manager, s, false);
         s->output = output_free(s->output); /* drains what the pipes still hold */
         s->pidfd = safe_close(s->pidfd);
+        s->child_pidfd = safe_close(s->child_pidfd);
+        s->ready_fd = safe_close(s->ready_fd);
+        free(s->dependents);
         service_config_free(s->config);
         service_config_free(s->next_config);
         free(s->start_times);
@@ -123,8 +175,10 @@ static void service_set_state(struct service *s, enum service_state st, const ch
         (void)vsnprintf(s->reason, sizeof s->reason, fmt, ap);
         va_end(ap);
         s->state = st;
-        s->since_mono = sys->now();
-        s->since_real = now_realtime();
+        if (st != old) {
+                s->since_mono = sys->now();
+                s->since_real = now_realtime();
+        }
         log_service(st == SERVICE_FAILED ? LOG_WARNING : LOG_INFO, s->name, "%s -> %s (%s)",
                     service_state_to_string(old), service_state_to_string(st), s->reason);
         manager_service_state_changed(s->manager, s, old);
@@ -212,13 +266,42 @@ static int service_open_output(struct service *s, int *ret_out, int *ret_err)
         return output_open(s->output, ret_out, ret_err);
 }
 
+/* Environment a service gets from tendd itself, on top of its config. */
+static int service_add_environment(struct service *s, struct spawn_params *p)
+{
+        char buf[64];
+        int r;
+
+        if (s->config->type == SERVICE_NOTIFY && s->manager->notify_path) {
+                _cleanup_free_ char *e = NULL;
+                if (asprintf(&e, "NOTIFY_SOCKET=%s", s->manager->notify_path) < 0)
+                        return -ENOMEM;
+                r = strv_push(&p->envp, TAKE_PTR(e));
+                if (r < 0)
+                        return r;
+        }
+        if (s->config->watchdog > 0) {
+                (void)snprintf(buf, sizeof buf, "WATCHDOG_USEC=%llu",
+                               (unsigned long long)s->config->watchdog);
+                r = strv_extend(&p->envp, buf);
+                if (r < 0)
+                        return r;
+                /* The child fills in its own pid: it is not known before clone. */
+                r = strv_extend(&p->envp, "WATCHDOG_PID=            ");
+                if (r < 0)
+                        return r;
+                p->pid_env_slot = p->envp[strv_length(p->envp) - 1] + strlen("WATCHDOG_PID=");
+        }
+        return 0;
+}
+
 /* Spawn the main process and enter starting or running; on any failure enter
- * failed with the reason. automatic: a restart by policy (counts toward the
- * start limit like any start, and toward restarts). */
+ * failed with the reason. */
 static void service_spawn(struct service *s)
 {
         struct spawn_params p;
         _cleanup_free_ char *why = NULL;
+        _cleanup_close_ int ready_read = -1, ready_write = -1;
         const char *step = NULL;
         int out = -1, err = -1, pidfd = -1, r;
         pid_t pid = 0;
@@ -232,10 +315,32 @@ static void service_spawn(struct service *s)
                         return;
                 }
         }
+        s->waiting = s->dep_failed = s->completed = s->reloading = false;
+        s->status_text[0] = '\0';
+        s->notify_errno = 0;
+        s->watchdog_usec = s->config->watchdog;
 
         r = spawn_prepare(s->config, &p, &why);
         if (r < 0) {
                 service_set_state(s, SERVICE_FAILED, "%s", why ? why : strerror(-r));
+                return;
+        }
+        r = service_add_environment(s, &p);
+        if (r >= 0 && s->config->ready_fd >= 0) {
+                int fds[2];
+                if (pipe2(fds, O_CLOEXEC) < 0)
+                        r = -errno;
+                else {
+                        ready_read = fds[0];
+                        ready_write = fds[1];
+                        (void)fcntl(ready_read, F_SETFL, O_NONBLOCK);
+                        p.pass_fd = ready_write;
+                        p.pass_fd_target = s->config->ready_fd;
+                }
+        }
+        if (r < 0) {
+                spawn_params_done(&p);
+                service_set_state(s, SERVICE_FAILED, "setting up: %s", strerror(-r));
                 return;
         }
         r = service_open_output(s, &out, &err);
@@ -265,80 +370,241 @@ static void service_spawn(struct service *s)
 
         now = sys->now();
         s->pid = pid;
+        s->sid = pid; /* the child called setsid() */
         s->pidfd = pidfd;
         s->started_mono = now;
         service_record_start(s, now);
+        manager_index_session(s->manager, s, true);
         ev_io_set(&s->pidfd_watcher, pidfd, EV_READ);
         ev_io_start(s->manager->loop, &s->pidfd_watcher);
-        if (s->config->type == SERVICE_SIMPLE)
+        if (ready_read >= 0) {
+                s->ready_fd = TAKE_FD(ready_read);
+                ev_io_set(&s->ready_watcher, s->ready_fd, EV_READ);
+                ev_io_start(s->manager->loop, &s->ready_watcher);
+        }
+        if (s->config->type == SERVICE_SIMPLE && s->ready_fd < 0) {
                 service_set_state(s, SERVICE_RUNNING, "started, pid %d", (int)pid);
-        else
-                service_set_state(s, SERVICE_STARTING, "started, pid %d", (int)pid);
+                service_arm_watchdog(s);
+                return;
+        }
+        service_set_state(s, SERVICE_STARTING, "started, pid %d, waiting for %s", (int)pid,
+                          s->config->type == SERVICE_ONESHOT ? "it to finish"
+                          : s->ready_fd >= 0                 ? "the ready fd"
+                                                             : "READY=1");
+        if (s->config->type != SERVICE_ONESHOT && s->config->ready_timeout > 0)
+                service_arm_timer(s, s->config->ready_timeout);
 }
 
-static void service_signal(struct service *s, int sig)
+/* Start if every dependency is ready, else wait (stopped, wanted up) with the
+ * names as the reason. pull: also ask required services to start. */
+static void service_try_start(struct service *s, bool pull)
+{
+        char why[SERVICE_REASON_MAX];
+        bool failed = false;
+
+        if (pull)
+                manager_pull_requirements(s->manager, s);
+        if (manager_unmet_dependencies(s->manager, s, why, sizeof why, &failed) > 0) {
+                bool again = s->waiting && s->dep_failed == failed && s->state == SERVICE_STOPPED &&
+                             strcmp(s->reason, why) == 0;
+                s->waiting = true;
+                s->dep_failed = failed;
+                if (!again)
+                        service_set_state(s, SERVICE_STOPPED, "%s", why);
+                return;
+        }
+        service_spawn(s);
+}
+
+static void service_signal(struct service *s, int sig, bool group)
 {
         int r;
 
         if (s->pidfd < 0)
                 return;
-        r = sys->pidfd_signal(s->pidfd, sig, s->config->kill_mode != KILL_PROCESS);
+        r = sys->pidfd_signal(s->pidfd, sig, group && s->config->kill_mode != KILL_PROCESS);
         if (r < 0)
                 log_service(LOG_WARNING, s->name, "sending %s: %s",
                             signal_to_name(sig) ? signal_to_name(sig) : "signal", strerror(-r));
 }
 
-static void service_begin_stop(struct service *s, bool restart)
+static const char *service_signal_name(int sig)
 {
-        s->restart_on_exit = restart;
-        service_signal(s, s->config->stop_signal);
-        service_set_state(s, SERVICE_STOPPING, "%s, sent %s", restart ? "restart" : "stop",
-                          signal_to_name(s->config->stop_signal)
-                                  ? signal_to_name(s->config->stop_signal)
-                                  : "stop signal");
+        const char *n = signal_to_name(sig);
+        return n ? n : "signal";
+}
+
+static void service_begin_stop(struct service *s, enum service_stop_cause cause, const char *detail)
+{
+        char d[32];
+        int sig = cause == STOP_CAUSE_WATCHDOG ? SIGABRT : s->config->stop_signal;
+
+        s->stop_cause = cause;
+        s->stop_pending = STOP_CAUSE_NONE;
+        s->restart_on_exit = cause == STOP_CAUSE_RESTART;
+        /* SIGABRT for a hung service goes to the main process, for its core dump. */
+        service_signal(s, sig, cause != STOP_CAUSE_WATCHDOG);
+        switch (cause) {
+        case STOP_CAUSE_RESTART:
+                service_set_state(s, SERVICE_STOPPING, "restarting, sent %s",
+                                  service_signal_name(sig));
+                break;
+        case STOP_CAUSE_READY_TIMEOUT:
+                service_set_state(s, SERVICE_STOPPING, "not ready within %s, sent %s",
+                                  format_duration(d, sizeof d, s->config->ready_timeout),
+                                  service_signal_name(sig));
+                break;
+        case STOP_CAUSE_WATCHDOG:
+                service_set_state(s, SERVICE_STOPPING, "watchdog: no WATCHDOG=1 within %s, sent %s",
+                                  format_duration(d, sizeof d, s->watchdog_usec),
+                                  service_signal_name(sig));
+                break;
+        case STOP_CAUSE_DEPENDENCY:
+                service_set_state(s, SERVICE_STOPPING, "requirement %s is not running, sent %s",
+                                  detail ? detail : "?", service_signal_name(sig));
+                break;
+        default:
+                service_set_state(s, SERVICE_STOPPING, "stop requested, sent %s",
+                                  service_signal_name(sig));
+                break;
+        }
         service_arm_timer(s, s->config->stop_timeout);
 }
 
-/* The main process exited on its own while starting or running: apply policy. */
-static void service_exited(struct service *s)
+/* Stop a live service, unless services that depend on it must stop first:
+ * then remember the request; the manager calls service_stop_now() later. */
+static void service_request_stop(struct service *s, enum service_stop_cause cause)
 {
-        char what[64];
-        bool success = s->has_exit && s->exit_signal == 0 && s->exit_code == 0;
-        bool restart;
-        usec_t now = sys->now(), delay;
+        char who[SERVICE_REASON_MAX];
 
-        service_format_exit(s, what, sizeof what);
-        if (s->config->type == SERVICE_ONESHOT && success) {
-                s->backoff_step = 0;
-                service_set_state(s, SERVICE_STOPPED, "completed");
+        s->restart_on_exit = cause == STOP_CAUSE_RESTART;
+        if (manager_stop_blockers(s->manager, s, who, sizeof who) > 0) {
+                s->stop_pending = cause;
+                service_set_state(s, s->state, "%s after %s", cause == STOP_CAUSE_RESTART
+                                                                      ? "restarting"
+                                                                      : "stopping", who);
                 return;
         }
-        restart = s->want_up && (s->config->restart == RESTART_ALWAYS ||
-                                 (s->config->restart == RESTART_ON_FAILURE && !success));
-        if (!restart) {
-                if (success)
-                        service_set_state(s, SERVICE_STOPPED, "%s", what);
-                else
-                        service_set_state(s, SERVICE_FAILED, "%s", what);
+        service_begin_stop(s, cause, NULL);
+}
+
+/* Begin the deferred stop now that no dependent blocks it. */
+void service_stop_now(struct service *s)
+{
+        if (s->stop_pending == STOP_CAUSE_NONE || !service_is_live(s) ||
+            s->state == SERVICE_STOPPING)
+                return;
+        service_begin_stop(s, s->stop_pending, NULL);
+}
+
+/* A requirement went down: stop, stay wanted up, come back with it. */
+void service_stop_for_dependency(struct service *s, const char *requirement)
+{
+        if (!service_is_live(s) || s->state == SERVICE_STOPPING)
+                return;
+        service_begin_stop(s, STOP_CAUSE_DEPENDENCY, requirement);
+}
+
+/* Spawn a service that waits for its dependencies, if they are ready now. */
+void service_start_waiting(struct service *s)
+{
+        if (!s->want_up || s->state != SERVICE_STOPPED || !s->waiting)
+                return;
+        service_try_start(s, false);
+}
+
+/* The main process ended and policy may restart it: back off, or give up
+ * (restart=never, no longer wanted, start limit hit). */
+static void service_restart_or_give_up(struct service *s, const char *what)
+{
+        usec_t now = sys->now(), delay;
+        char d[32];
+
+        if (!s->want_up || s->config->restart == RESTART_NEVER) {
+                service_set_state(s, SERVICE_FAILED, "%s", what);
                 return;
         }
         if (now - s->started_mono >= service_stable_after(s))
                 s->backoff_step = 0;
         if (service_start_limit_hit(s, now)) {
-                char iv[32];
                 service_set_state(s, SERVICE_FAILED, "%s; start limit hit (%u starts in %s)", what,
                                   s->config->start_limit_burst,
-                                  format_duration(iv, sizeof iv, s->config->start_limit_interval));
+                                  format_duration(d, sizeof d, s->config->start_limit_interval));
                 return;
         }
         s->backoff_step++;
         delay = service_backoff_delay(s);
-        {
-                char d[32];
-                service_set_state(s, SERVICE_BACKOFF, "%s; restarting in %s", what,
-                                  format_duration(d, sizeof d, delay));
-        }
+        service_set_state(s, SERVICE_BACKOFF, "%s; restarting in %s", what,
+                          format_duration(d, sizeof d, delay));
         service_arm_timer(s, delay);
+}
+
+/* The main process exited on its own while starting or running: apply policy. */
+static void service_exited(struct service *s)
+{
+        char what[SERVICE_REASON_MAX];
+        bool success = s->has_exit && s->exit_signal == 0 && s->exit_code == 0;
+        bool early = s->state == SERVICE_STARTING && s->config->type != SERVICE_ONESHOT;
+
+        service_format_exit(s, what, sizeof what);
+        if (s->config->type == SERVICE_ONESHOT && success) {
+                s->backoff_step = 0;
+                s->completed = true;
+                service_set_state(s, SERVICE_STOPPED, "completed");
+                return;
+        }
+        if (early) {
+                /* Gone before it said it was ready: a failed start, whatever the code. */
+                size_t n = strlen(what);
+                (void)snprintf(what + n, sizeof what - n, " before it was ready");
+                service_restart_or_give_up(s, what);
+                return;
+        }
+        if (success && !(s->want_up && s->config->restart == RESTART_ALWAYS)) {
+                service_set_state(s, SERVICE_STOPPED, "%s", what);
+                return;
+        }
+        service_restart_or_give_up(s, what); /* a failure, or restart=always */
+}
+
+/* The main process is gone after a stop: what happens next depends on why. */
+static void service_stopped(struct service *s)
+{
+        enum service_stop_cause cause = s->stop_cause;
+        char what[64], reason[128];
+
+        s->stop_cause = STOP_CAUSE_NONE;
+        s->restart_on_exit = false;
+        service_format_exit(s, what, sizeof what);
+        switch (cause) {
+        case STOP_CAUSE_RESTART:
+                if (s->want_up) {
+                        service_clear_start_limit(s);
+                        service_try_start(s, false);
+                        return;
+                }
+                break;
+        case STOP_CAUSE_READY_TIMEOUT:
+                (void)snprintf(reason, sizeof reason, "not ready within the ready timeout, %s",
+                               what);
+                service_restart_or_give_up(s, reason);
+                return;
+        case STOP_CAUSE_WATCHDOG:
+                (void)snprintf(reason, sizeof reason, "watchdog timeout, %s", what);
+                service_restart_or_give_up(s, reason);
+                return;
+        case STOP_CAUSE_DEPENDENCY:
+                if (s->want_up) {
+                        /* Wait for the requirement; the reason names it. */
+                        s->waiting = true;
+                        service_try_start(s, false);
+                        return;
+                }
+                break;
+        default:
+                break;
+        }
+        service_set_state(s, SERVICE_STOPPED, "stopped, %s", what);
 }
 
 /* Reap the main process once its pidfd is readable and dispatch EXIT. */
@@ -352,9 +618,11 @@ void service_handle_pidfd(struct service *s)
         r = sys->reap(s->pidfd, &si);
         if (r == 0)
                 return; /* spurious wakeup: still running */
+        if (r == -ECHILD)
+                /* A MAINPID= process is not our child: its parent reaps it, and
+                 * any holder of its pidfd may read the status afterwards. */
+                r = pidfd_exit_status(s->pidfd, &si);
         if (r < 0) {
-                /* Someone else reaped it (or it never was our child): the status is lost. */
-                log_service(LOG_WARNING, s->name, "reaping: %s", strerror(-r));
                 s->has_exit = false;
                 s->exit_code = -1;
                 s->exit_signal = 0;
@@ -375,14 +643,22 @@ void service_handle_pidfd(struct service *s)
         ev_io_stop(s->manager->loop, &s->pidfd_watcher);
         s->pidfd = safe_close(s->pidfd);
         s->pid = 0;
+        service_close_ready_fd(s);
+        manager_index_session(s->manager, s, false);
         service_dispatch(s, SERVICE_EVENT_EXIT);
+}
+
+static void service_arm_watchdog(struct service *s)
+{
+        if (s->state == SERVICE_RUNNING && s->watchdog_usec > 0)
+                service_arm_timer(s, s->watchdog_usec);
 }
 
 static void service_operator_start(struct service *s)
 {
         s->want_up = true;
         service_clear_start_limit(s);
-        service_spawn(s);
+        service_try_start(s, true);
 }
 
 /* Every (state, event) pair is decided here. */
@@ -398,6 +674,7 @@ void service_dispatch(struct service *s, enum service_event ev)
                         break;
                 case SERVICE_EVENT_STOP:
                         s->want_up = false;
+                        s->waiting = s->dep_failed = false;
                         if (s->state == SERVICE_FAILED) {
                                 char was[SERVICE_REASON_MAX];
                                 (void)snprintf(was, sizeof was, "%s", s->reason);
@@ -417,23 +694,42 @@ void service_dispatch(struct service *s, enum service_event ev)
                 switch (ev) {
                 case SERVICE_EVENT_START:
                         s->want_up = true;
+                        if (s->stop_pending != STOP_CAUSE_NONE) {
+                                s->stop_pending = STOP_CAUSE_NONE;
+                                s->restart_on_exit = false;
+                        }
                         break;
                 case SERVICE_EVENT_STOP:
                         s->want_up = false;
-                        service_begin_stop(s, false);
+                        service_request_stop(s, STOP_CAUSE_OPERATOR);
                         break;
                 case SERVICE_EVENT_RESTART:
                         s->want_up = true;
-                        service_begin_stop(s, true);
+                        service_request_stop(s, STOP_CAUSE_RESTART);
                         break;
                 case SERVICE_EVENT_EXIT:
-                        service_exited(s);
+                        if (s->stop_pending != STOP_CAUSE_NONE) {
+                                /* Died while its stop waited for dependents. */
+                                s->stop_cause = s->stop_pending;
+                                s->stop_pending = STOP_CAUSE_NONE;
+                                service_stopped(s);
+                        } else
+                                service_exited(s);
                         break;
                 case SERVICE_EVENT_READY:
-                        if (s->state == SERVICE_STARTING)
+                        if (s->state == SERVICE_STARTING) {
                                 service_set_state(s, SERVICE_RUNNING, "ready");
+                                service_arm_watchdog(s);
+                        }
                         break;
                 case SERVICE_EVENT_TIMER:
+                        if (s->state == SERVICE_STARTING) {
+                                if (s->config->type != SERVICE_ONESHOT &&
+                                    s->config->ready_timeout > 0)
+                                        service_begin_stop(s, STOP_CAUSE_READY_TIMEOUT, NULL);
+                        } else if (s->watchdog_usec > 0)
+                                service_begin_stop(s, STOP_CAUSE_WATCHDOG, NULL);
+                        break;
                 case _SERVICE_EVENT_MAX:
                         break;
                 }
@@ -444,10 +740,14 @@ void service_dispatch(struct service *s, enum service_event ev)
                 case SERVICE_EVENT_START:
                 case SERVICE_EVENT_RESTART:
                         s->want_up = true;
-                        s->restart_on_exit = true;
+                        if (s->stop_cause == STOP_CAUSE_OPERATOR)
+                                s->stop_cause = STOP_CAUSE_RESTART;
+                        s->restart_on_exit = s->stop_cause == STOP_CAUSE_RESTART ||
+                                             s->stop_cause == STOP_CAUSE_DEPENDENCY;
                         break;
                 case SERVICE_EVENT_STOP:
                         s->want_up = false;
+                        s->stop_cause = STOP_CAUSE_OPERATOR;
                         s->restart_on_exit = false;
                         break;
                 case SERVICE_EVENT_TIMER:
@@ -458,16 +758,7 @@ void service_dispatch(struct service *s, enum service_event ev)
                                                         s->config->kill_mode != KILL_PROCESS);
                         break;
                 case SERVICE_EVENT_EXIT:
-                        if (s->restart_on_exit && s->want_up) {
-                                s->restart_on_exit = false;
-                                service_clear_start_limit(s);
-                                service_spawn(s);
-                        } else {
-                                char what[64];
-                                s->restart_on_exit = false;
-                                service_format_exit(s, what, sizeof what);
-                                service_set_state(s, SERVICE_STOPPED, "stopped, %s", what);
-                        }
+                        service_stopped(s);
                         break;
                 case SERVICE_EVENT_READY:
                 case _SERVICE_EVENT_MAX:
@@ -487,7 +778,7 @@ void service_dispatch(struct service *s, enum service_event ev)
                         break;
                 case SERVICE_EVENT_TIMER:
                         s->restarts++;
-                        service_spawn(s);
+                        service_try_start(s, false);
                         break;
                 case SERVICE_EVENT_EXIT:
                 case SERVICE_EVENT_READY:
@@ -498,6 +789,70 @@ void service_dispatch(struct service *s, enum service_event ev)
 
         case _SERVICE_STATE_MAX:
                 break;
+        }
+}
+
+/* Readiness as dependents see it. */
+bool service_is_ready(const struct service *s)
+{
+        return (s->state == SERVICE_RUNNING && s->stop_pending == STOP_CAUSE_NONE) ||
+               (s->state == SERVICE_STOPPED && s->completed);
+}
+
+/* Apply one notify message from a verified sender of this service. */
+void service_handle_notify(struct service *s, struct service_notify_msg *msg)
+{
+        if (msg->status) {
+                (void)snprintf(s->status_text, sizeof s->status_text, "%s", msg->status);
+                if (s->manager->state_hook)
+                        s->manager->state_hook(s, s->state, s->manager->state_hook_userdata);
+        }
+        if (msg->has_errno)
+                s->notify_errno = msg->errno_value;
+        if (msg->mainpid_fd >= 0 && service_is_live(s)) {
+                /* Keep reaping the process we spawned; watch the new main. */
+                if (s->child_pidfd < 0 && s->pidfd >= 0) {
+                        s->child_pidfd = s->pidfd;
+                        ev_io_set(&s->child_watcher, s->child_pidfd, EV_READ);
+                        ev_io_start(s->manager->loop, &s->child_watcher);
+                } else
+                        s->pidfd = safe_close(s->pidfd);
+                ev_io_stop(s->manager->loop, &s->pidfd_watcher);
+                s->pidfd = TAKE_FD(msg->mainpid_fd);
+                s->pid = msg->mainpid;
+                ev_io_set(&s->pidfd_watcher, s->pidfd, EV_READ);
+                ev_io_start(s->manager->loop, &s->pidfd_watcher);
+                log_service(LOG_INFO, s->name, "main process is now %d (MAINPID=)", (int)s->pid);
+        }
+        if (msg->has_watchdog_usec) {
+                s->watchdog_usec = msg->watchdog_usec;
+                if (s->state == SERVICE_RUNNING) {
+                        ev_timer_stop(s->manager->loop, &s->timer);
+                        service_arm_watchdog(s);
+                }
+        }
+        if (msg->has_extend && (s->state == SERVICE_STARTING || s->state == SERVICE_STOPPING ||
+                                s->state == SERVICE_RUNNING)) {
+                /* EXTEND_TIMEOUT_USEC: the current timeout ends no sooner than now + extend. */
+                ev_tstamp left = ev_timer_remaining(s->manager->loop, &s->timer);
+                if (!ev_is_active(&s->timer) || left * 1e6 < (double)msg->extend_usec)
+                        service_arm_timer(s, msg->extend_usec);
+        }
+        if (msg->watchdog_trigger && s->state == SERVICE_RUNNING) {
+                service_begin_stop(s, STOP_CAUSE_WATCHDOG, NULL);
+                return;
+        }
+        if (msg->watchdog && s->state == SERVICE_RUNNING && s->watchdog_usec > 0) {
+                ev_timer_stop(s->manager->loop, &s->timer);
+                service_arm_watchdog(s);
+        }
+        if (msg->reloading)
+                s->reloading = true;
+        if (msg->stopping && service_is_live(s) && s->state != SERVICE_STOPPING)
+                (void)snprintf(s->reason, sizeof s->reason, "stopping on its own (STOPPING=1)");
+        if (msg->ready) {
+                s->reloading = false;
+                service_dispatch(s, SERVICE_EVENT_READY);
         }
 }
 

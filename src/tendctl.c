@@ -29,7 +29,7 @@ enum {
 };
 
 struct ctl_service {
-        char *name, *state, *reason, *type;
+        char *name, *state, *reason, *type, *status;
         uint32_t pid, restarts;
         uint64_t since; /* realtime usec */
         bool has_exit, want_up;
@@ -44,6 +44,7 @@ static void ctl_service_done(struct ctl_service *s)
         free(s->name);
         free(s->state);
         free(s->reason);
+        free(s->status);
         free(s->type);
         memset(s, 0, sizeof *s);
 }
@@ -240,6 +241,8 @@ static int ctl_read_service(sd_bus_message *m, struct ctl_service *s)
                         r = ctl_read_string(m, &s->state);
                 else if (strcmp(key, "Reason") == 0)
                         r = ctl_read_string(m, &s->reason);
+                else if (strcmp(key, "Status") == 0)
+                        r = ctl_read_string(m, &s->status);
                 else if (strcmp(key, "Type") == 0)
                         r = ctl_read_string(m, &s->type);
                 else if (strcmp(key, "Pid") == 0)
@@ -339,9 +342,12 @@ static void print_table(const struct ctl_service *v, size_t n)
                 else
                         snprintf(pid, sizeof pid, "-");
                 format_since(since, sizeof since, v[i].since);
-                printf("%-*s  %-*s  %*s  %*" PRIu32 "  %-*s  %s\n", wname, str_or(v[i].name, "-"),
-                       wstate, str_or(v[i].state, "-"), wpid, pid, wrest, v[i].restarts, wsince,
-                       since, str_or(v[i].reason, "-"));
+                /* A service's own STATUS= text says more than tendd's reason. */
+                printf("%-*s  %-*s  %*s  %*" PRIu32 "  %-*s  %s%s%s\n", wname,
+                       str_or(v[i].name, "-"), wstate, str_or(v[i].state, "-"), wpid, pid, wrest,
+                       v[i].restarts, wsince, since, str_or(v[i].reason, "-"),
+                       v[i].status && *v[i].status ? " | status: " : "",
+                       v[i].status ? v[i].status : "");
         }
 }
 
@@ -408,6 +414,11 @@ static void print_json(const struct ctl_service *v, size_t n)
                         fputs(", \"exit_signal\": null", stdout);
                 fputs(", \"reason\": ", stdout);
                 json_string(s->reason);
+                fputs(", \"status\": ", stdout);
+                if (s->status && *s->status)
+                        json_string(s->status);
+                else
+                        fputs("null", stdout);
                 fputs(", \"type\": ", stdout);
                 json_string(s->type);
                 printf(", \"want_up\": %s}", s->want_up ? "true" : "false");

@@ -8,6 +8,7 @@
 #include "control.h"
 #include "log.h"
 #include "manager.h"
+#include "notify.h"
 
 #define TEND_DEFAULT_CONFIG "/etc/tend/tend.ini"
 
@@ -52,6 +53,8 @@ int main(int argc, char **argv)
         _cleanup_strv_free_ char **errors = NULL;
         struct manager *m = NULL;
         struct control *ctl = NULL;
+        struct notify *notify = NULL;
+        _cleanup_free_ char *notify_path = NULL;
         struct ev_loop *loop;
         int opt, r;
 
@@ -119,6 +122,13 @@ int main(int argc, char **argv)
                 log_error_errno(r, "control socket %s", m->config->socket_path);
                 goto finish;
         }
+        r = notify_default_path(m->config->socket_path, &notify_path);
+        if (r >= 0)
+                r = notify_new(m, notify_path, &notify);
+        if (r < 0) {
+                log_error_errno(r, "notify socket %s", notify_path ? notify_path : "");
+                goto finish;
+        }
         (void)manager_watch_signals(m);
         r = manager_start(m);
         if (r < 0)
@@ -128,6 +138,7 @@ int main(int argc, char **argv)
         ev_run(loop, 0);
         r = 0;
 finish:
+        notify_free(notify);
         control_free(ctl);
         manager_free(m);
         ev_loop_destroy(loop);

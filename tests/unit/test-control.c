@@ -30,6 +30,8 @@ static struct service fake(enum service_state st, enum service_type type, bool r
         s.restart_on_exit = restart_on_exit;
         s.has_exit = has_exit;
         s.exit_code = code;
+        /* what the state machine records when a oneshot runs to success */
+        s.completed = type == SERVICE_ONESHOT && st == SERVICE_STOPPED && has_exit && code == 0;
         return s;
 }
 

@@ -106,6 +106,7 @@ static struct service_config *make_config(enum service_type type, enum restart_p
         sc->output_set = true;
         sc->enabled = true;
         sc->kill_mode = KILL_GROUP;
+        sc->ready_fd = -1;
         return sc;
 }
 

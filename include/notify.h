@@ -1,0 +1,26 @@
+/* notify.h: the sd_notify server for services. One datagram socket; every
+ * type=notify service gets its path as NOTIFY_SOCKET. Each datagram is
+ * attributed by the kernel-reported sender (SO_PASSPIDFD's pidfd where the
+ * kernel has it, SO_PASSCRED otherwise): it counts only if the sender is in the
+ * session the service's spawned process created, checked through the pidfd so
+ * a reused pid cannot pass. Anything else is dropped. Passed fds (BARRIER=1)
+ * are closed after the message was handled, which is what the barrier waits for. */
+#pragma once
+
+#include "manager.h"
+#include "service.h"
+
+struct notify;
+
+/* Bind path (stale socket replaced, mode 0666: access is decided per message)
+ * and watch it in m's loop. Sets m->notify_path. */
+int notify_new(struct manager *m, const char *path, struct notify **ret);
+struct notify *notify_free(struct notify *n);
+
+/* Parse one datagram (newline-separated KEY=VALUE) into msg; msg->status points
+ * into buf, which is modified. Unknown keys are ignored, as systemd does.
+ * -EINVAL for a message with no valid assignment. */
+int notify_parse(char *buf, size_t len, struct service_notify_msg *msg);
+
+/* Default path: next to the control socket, "notify.sock". */
+int notify_default_path(const char *control_socket, char **ret);

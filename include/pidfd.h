@@ -1,0 +1,23 @@
+/* pidfd.h: what a pidfd can tell about its process, for code that must not
+ * trust pid numbers: the pid it refers to now, its session, and (after it was
+ * reaped by whoever its parent is) its wait status. */
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+/* The pid (in our namespace) of the process behind pidfd: > 0, or -ESRCH once
+ * it has been reaped. PIDFD_GET_INFO (6.13), falling back to fdinfo. */
+int pidfd_get_pid(int pidfd, pid_t *ret);
+
+/* The wait status of a reaped process we are not the parent of, as waitid
+ * would have reported it (PIDFD_INFO_EXIT, 6.15). -ENODATA if not available. */
+int pidfd_exit_status(int pidfd, siginfo_t *ret);
+
+/* Session id of a live process, from /proc. Only meaningful while the caller
+ * holds a pidfd for it that still resolves to pid afterwards. */
+int proc_session_of(pid_t pid, pid_t *ret);
+
+/* Session id of the process behind pidfd, verified against pid reuse: the
+ * pidfd is re-checked after /proc was read. */
+int pidfd_session(int pidfd, pid_t *ret_pid, pid_t *ret_sid);

@@ -1,0 +1,289 @@
+/* notify.c: sd_notify datagrams from services, authenticated by sender. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "log.h"
+#include "notify.h"
+#include "parse.h"
+#include "pidfd.h"
+
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+
+#define NOTIFY_BUFFER_MAX 4096 /* as systemd: PIPE_BUF */
+#define NOTIFY_FD_MAX 16
+#define NOTIFY_BATCH 64 /* datagrams per wakeup, so a flood cannot hold the loop */
+
+struct notify {
+        struct manager *manager;
+        int fd;
+        char *path;
+        ev_io io;
+};
+
+static bool notify_key(const char *line, const char *key, const char **ret_value)
+{
+        size_t n = strlen(key);
+
+        if (strncmp(line, key, n) != 0 || line[n] != '=')
+                return false;
+        *ret_value = line + n + 1;
+        return true;
+}
+
+/* Parse one datagram; see notify.h. */
+int notify_parse(char *buf, size_t len, struct service_notify_msg *msg)
+{
+        char *line = buf, *end = buf + len;
+        unsigned known = 0;
+
+        *msg = (struct service_notify_msg){ .mainpid_fd = -1 };
+        while (line < end) {
+                char *nl = memchr(line, '\n', (size_t)(end - line));
+                const char *v;
+                uint64_t u;
+
+                if (nl)
+                        *nl = '\0';
+                else
+                        *end = '\0'; /* buf has room for the terminator */
+                if (notify_key(line, "READY", &v) && strcmp(v, "1") == 0)
+                        msg->ready = true, known++;
+                else if (notify_key(line, "RELOADING", &v) && strcmp(v, "1") == 0)
+                        msg->reloading = true, known++;
+                else if (notify_key(line, "STOPPING", &v) && strcmp(v, "1") == 0)
+                        msg->stopping = true, known++;
+                else if (notify_key(line, "WATCHDOG", &v) && strcmp(v, "1") == 0)
+                        msg->watchdog = true, known++;
+                else if (notify_key(line, "WATCHDOG", &v) && strcmp(v, "trigger") == 0)
+                        msg->watchdog_trigger = true, known++;
+                else if (notify_key(line, "STATUS", &v))
+                        msg->status = v, known++;
+                else if (notify_key(line, "ERRNO", &v) && parse_u64(v, false, &u) == 0 &&
+                         u < 4096)
+                        msg->has_errno = true, msg->errno_value = (int)u, known++;
+                else if (notify_key(line, "WATCHDOG_USEC", &v) && parse_u64(v, false, &u) == 0)
+                        msg->has_watchdog_usec = true, msg->watchdog_usec = u, known++;
+                else if (notify_key(line, "EXTEND_TIMEOUT_USEC", &v) &&
+                         parse_u64(v, false, &u) == 0)
+                        msg->has_extend = true, msg->extend_usec = u, known++;
+                else if (notify_key(line, "MAINPID", &v) && parse_u64(v, false, &u) == 0 &&
+                         u > 0 && u < INT32_MAX)
+                        msg->mainpid = (pid_t)u, known++;
+                else if (notify_key(line, "BARRIER", &v))
+                        known++; /* the passed fd is closed after handling: that is the answer */
+                if (!nl)
+                        break;
+                line = nl + 1;
+        }
+        return known > 0 ? 0 : -EINVAL;
+}
+
+/* Which live service sent this? The real sender (its pidfd) must be in the
+ * session of a service's spawned process. If the sender is already gone, its
+ * kernel-checked credentials must name that service's main process. */
+static struct service *notify_attribute(struct manager *m, int sender_pidfd,
+                                        const struct ucred *cred)
+{
+        struct service *s;
+        pid_t pid, sid;
+
+        if (sender_pidfd >= 0) {
+                int r = pidfd_session(sender_pidfd, &pid, &sid);
+                if (r >= 0)
+                        return manager_find_by_session(m, sid);
+                if (r != -ESRCH || !cred)
+                        return NULL;
+        } else if (cred) {
+                /* No SO_PASSPIDFD (kernel < 6.5): /proc by number, the best there is. */
+                if (proc_session_of(cred->pid, &sid) >= 0 && (s = manager_find_by_session(m, sid)))
+                        return s;
+        }
+        if (!cred)
+                return NULL;
+        s = manager_find_by_session(m, cred->pid);
+        return s && s->pid == cred->pid ? s : NULL;
+}
+
+/* MAINPID=: open the named process as a pidfd and accept it only inside the service. */
+static int notify_open_mainpid(struct service *s, pid_t pid)
+{
+        _cleanup_close_ int fd = -1;
+        pid_t real, sid;
+
+        fd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (fd < 0)
+                return -errno;
+        if (pidfd_session(fd, &real, &sid) < 0 || real != pid || sid != s->sid)
+                return -EPERM;
+        return TAKE_FD(fd);
+}
+
+static void notify_handle_one(struct notify *n)
+{
+        char buf[NOTIFY_BUFFER_MAX + 1];
+        union {
+                struct cmsghdr h;
+                uint8_t b[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int)) +
+                          CMSG_SPACE(sizeof(int) * NOTIFY_FD_MAX)];
+        } control;
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf - 1 };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof control,
+        };
+        struct ucred *cred = NULL;
+        int fds[NOTIFY_FD_MAX + 1], n_fds = 0, pidfd = -1;
+        struct service_notify_msg msg;
+        struct service *s;
+        ssize_t len;
+
+        len = recvmsg(n->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+        if (len < 0) {
+                if (errno != EAGAIN && errno != EINTR)
+                        log_warning_errno(-errno, "notify socket");
+                return;
+        }
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+                if (c->cmsg_level != SOL_SOCKET)
+                        continue;
+                if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
+                        cred = (struct ucred *)CMSG_DATA(c);
+                else if (c->cmsg_type == SCM_PIDFD && c->cmsg_len == CMSG_LEN(sizeof(int)))
+                        memcpy(&pidfd, CMSG_DATA(c), sizeof(int));
+                else if (c->cmsg_type == SCM_RIGHTS) {
+                        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        for (size_t i = 0; i < k && n_fds < NOTIFY_FD_MAX; i++)
+                                memcpy(&fds[n_fds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                }
+        }
+
+        if ((size_t)len >= sizeof buf || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+                log_warning("notify: dropped an oversized or truncated message");
+                goto done;
+        }
+        s = notify_attribute(n->manager, pidfd, cred);
+        if (!s) {
+                log_debug("notify: dropped a message from pid %d: not part of any service",
+                          cred ? (int)cred->pid : -1);
+                goto done;
+        }
+        if (s->config->type != SERVICE_NOTIFY) {
+                log_service(LOG_DEBUG, s->name, "notify message ignored: not type=notify");
+                goto done;
+        }
+        if (notify_parse(buf, (size_t)len, &msg) < 0)
+                goto done;
+        if (msg.mainpid > 0) {
+                int fd = notify_open_mainpid(s, msg.mainpid);
+                if (fd < 0)
+                        log_service(LOG_WARNING, s->name,
+                                    "MAINPID=%d rejected: not a process of this service",
+                                    (int)msg.mainpid);
+                else
+                        msg.mainpid_fd = fd;
+        }
+        service_handle_notify(s, &msg);
+        msg.mainpid_fd = safe_close(msg.mainpid_fd);
+done:
+        for (int i = 0; i < n_fds; i++)
+                (void)close(fds[i]);
+        (void)safe_close(pidfd);
+}
+
+static void notify_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+        struct notify *n = container_of(w, struct notify, io);
+
+        for (int i = 0; i < NOTIFY_BATCH; i++) {
+                int pending = 0;
+                notify_handle_one(n);
+                if (ioctl(n->fd, FIONREAD, &pending) < 0 || pending == 0)
+                        break;
+        }
+}
+
+/* Bind the notify socket and watch it. */
+int notify_new(struct manager *m, const char *path, struct notify **ret)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct notify *n;
+        static const int one = 1;
+        int r;
+
+        if (strlen(path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        n = calloc(1, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        n->manager = m;
+        n->path = strdup(path);
+        n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (!n->path || n->fd < 0) {
+                r = n->path ? -errno : -ENOMEM;
+                goto fail;
+        }
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        (void)unlink(path);
+        if (bind(n->fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, 0666) < 0 ||
+            setsockopt(n->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        /* The sender's pidfd, where the kernel has it (6.5): no pid-reuse race. */
+        (void)setsockopt(n->fd, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof one);
+        m->notify_path = strdup(path);
+        if (!m->notify_path) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        ev_io_init(&n->io, notify_io_cb, n->fd, EV_READ);
+        ev_io_start(m->loop, &n->io);
+        *ret = n;
+        return 0;
+fail:
+        if (n->fd >= 0)
+                (void)close(n->fd);
+        free(n->path);
+        free(n);
+        return r;
+}
+
+/* Stop watching, close and unlink. NULL-safe. */
+struct notify *notify_free(struct notify *n)
+{
+        if (!n)
+                return NULL;
+        ev_io_stop(n->manager->loop, &n->io);
+        (void)close(n->fd);
+        (void)unlink(n->path);
+        free(n->path);
+        free(n->manager->notify_path);
+        n->manager->notify_path = NULL;
+        free(n);
+        return NULL;
+}
+
+/* "notify.sock" in the control socket's directory. */
+int notify_default_path(const char *control_socket, char **ret)
+{
+        const char *slash = strrchr(control_socket, '/');
+        int k;
+
+        if (slash)
+                k = asprintf(ret, "%.*s/notify.sock", (int)(slash - control_socket), control_socket);
+        else
+                k = asprintf(ret, "notify.sock");
+        return k < 0 ? -ENOMEM : 0;
+}
