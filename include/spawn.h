@@ -1,6 +1,7 @@
 /* spawn.h: starting one child process. spawn_child() clones with
- * clone3(CLONE_PIDFD|CLONE_VFORK), sets the child up (signals, session, fds,
- * umask, workdir, rlimits, groups/gid/uid, environment) and execs. The parent
+ * clone3(CLONE_PIDFD|CLONE_VFORK, vfork-style with CLONE_VM on a stack of its
+ * own where it can), sets the child up (signals, session, fds, umask, workdir,
+ * rlimits, groups/gid/uid, environment) and execs. The parent
  * learns of any failure in the child synchronously, with the errno and the
  * step that failed, so an exec error never looks like a crash of the program.
  * spawn_prepare() resolves a service_config into spawn_params in the parent
@@ -30,6 +31,9 @@ struct spawn_params {
         int stdout_fd; /* -1: /dev/null */
         int stderr_fd; /* -1: /dev/null */
         int cgroup_fd; /* -1: tendd's own cgroup; else CLONE_INTO_CGROUP */
+        int pass_fd;        /* handed to the child as pass_fd_target (ready_fd) ... */
+        int pass_fd_target; /* ... when >= 3; 0: nothing passed */
+        char *pid_env_slot; /* space in an envp string the child fills with its pid */
 };
 
 /* Build params for sc. Fails with -errno and a static-or-allocated reason in
