@@ -1,12 +1,17 @@
-/* log.h: tendd's own log. Lines go to stderr as "tendd: message" (later: the
- * journal with structured fields when running under systemd). Only layers that
- * decide what to do log; lower layers return -errno. */
+/* log.h: tendd's own log. Lines go to stderr as "tendd: message", or, once
+ * log_open() found stderr to be the journal stream systemd gave us
+ * ($JOURNAL_STREAM), to the journal with structured fields: MESSAGE,
+ * PRIORITY, SYSLOG_IDENTIFIER=tendd, ERRNO when there is one, TEND_SERVICE=name
+ * for lines about a service. Only layers that decide what to do log; lower
+ * layers return -errno. */
 #pragma once
 
 #include <syslog.h>
 
 #include "util.h"
 
+/* Pick the target: the journal when under systemd, else stderr. */
+void log_open(void);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 /* Log at a syslog level; returns -abs(err) so callers can "return log_error_errno(r, ...)". */

@@ -11,6 +11,7 @@
 #include "service.h"
 
 struct hashmap;
+struct sdnotify;
 
 typedef void (*manager_state_hook)(struct service *s, enum service_state old, void *userdata);
 /* Called just before a service removed by reload is freed. */
@@ -32,6 +33,7 @@ struct manager {
         manager_state_hook state_hook;
         manager_removed_hook removed_hook;
         void *state_hook_userdata; /* passed to both hooks */
+        struct sdnotify *sdnotify; /* to systemd; NULL when not under it; owned by main() */
 
         ev_signal sigterm, sigint, sighup;
         ev_idle gc; /* frees services removed by reload once they are down */

@@ -6,6 +6,7 @@
 #include "hashmap.h"
 #include "log.h"
 #include "manager.h"
+#include "sdnotify.h"
 
 static int manager_mkdir_p(const char *path, mode_t mode)
 {
@@ -219,6 +220,7 @@ void manager_service_state_changed(struct manager *m, struct service *s, enum se
                 m->n_live++;
         if (m->state_hook)
                 m->state_hook(s, old, m->state_hook_userdata);
+        sdnotify_state_changed(m->sdnotify);
         if (old != s->state) {
                 /* Dependents may start or must stop; dependencies may now stop. */
                 for (size_t i = 0; i < s->n_dependents; i++)
@@ -345,6 +347,7 @@ int manager_reload(struct manager *m, char ***ret_errors)
 
         if (m->shutting_down)
                 return -ECANCELED;
+        sdnotify_reloading(m->sdnotify);
         r = config_load(m->config_path, &c, &errors);
         if (r < 0) {
                 log_error("reload of %s rejected, nothing changed:", m->config_path);
@@ -354,9 +357,11 @@ int manager_reload(struct manager *m, char ***ret_errors)
                         log_error_errno(r, "  loading %s", m->config_path);
                 if (ret_errors)
                         *ret_errors = TAKE_PTR(errors);
+                sdnotify_reloaded(m->sdnotify);
                 return r;
         }
         manager_apply(m, c);
+        sdnotify_reloaded(m->sdnotify);
         return 0;
 }
 
@@ -364,6 +369,7 @@ int manager_reload(struct manager *m, char ***ret_errors)
 void manager_shutdown(struct manager *m)
 {
         m->shutting_down = true;
+        sdnotify_stopping(m->sdnotify);
         for (size_t i = 0; i < m->n_services; i++)
                 service_dispatch(m->services[i], SERVICE_EVENT_STOP);
         manager_check_done(m);

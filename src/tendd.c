@@ -8,6 +8,7 @@
 #include "control.h"
 #include "log.h"
 #include "manager.h"
+#include "sdnotify.h"
 #include "notify.h"
 
 #define TEND_DEFAULT_CONFIG "/etc/tend/tend.ini"
@@ -84,6 +85,7 @@ int main(int argc, char **argv)
         }
 
         tendd_sanitize_stdio();
+        log_open();
         r = config_load(config_path, &c, &errors);
         if (r < 0) {
                 for (char **e = errors; e && *e; e++)
@@ -129,10 +131,14 @@ int main(int argc, char **argv)
                 log_error_errno(r, "notify socket %s", notify_path ? notify_path : "");
                 goto finish;
         }
+        r = sdnotify_new(m, &m->sdnotify);
+        if (r < 0)
+                log_warning_errno(r, "not notifying systemd");
         (void)manager_watch_signals(m);
         r = manager_start(m);
         if (r < 0)
                 goto finish;
+        sdnotify_started(m->sdnotify);
         log_info("started, %zu service%s, control socket %s", m->n_services,
                  m->n_services == 1 ? "" : "s", m->config->socket_path);
         ev_run(loop, 0);
@@ -140,6 +146,8 @@ int main(int argc, char **argv)
 finish:
         notify_free(notify);
         control_free(ctl);
+        if (m)
+                m->sdnotify = sdnotify_free(m->sdnotify);
         manager_free(m);
         ev_loop_destroy(loop);
         return r < 0 ? 1 : 0;

@@ -1,0 +1,44 @@
+/* sdnotify.h: tendd telling systemd how it is (sd_notify protocol on
+ * $NOTIFY_SOCKET; everything here is a no-op without it).
+ *
+ *   READY=1      once, after manager_start(), when every enabled service has
+ *                settled: running; failed; backoff (it was started and will be
+ *                retried: a crash loop must not hold up the unit forever);
+ *                stopped after an exit (a oneshot that completed) or because
+ *                it is no longer wanted. starting, stopping and "stopped,
+ *                never ran yet" (e.g. waiting for a dependency) are not
+ *                settled.
+ *   STATUS=      "N services: R running, F failed, ..." whenever the counts
+ *                change (coalesced: sent once per loop iteration at most).
+ *   RELOADING=1  + MONOTONIC_USEC= before a reload, READY=1 after it (also
+ *                after a rejected one: the old config keeps running).
+ *   STOPPING=1   when shutdown begins.
+ *   WATCHDOG=1   every half WATCHDOG_USEC, from an ev_timer: only a loop that
+ *                runs its timers pings.
+ * Datagrams go out on a non-blocking socket: a receiver that does not read
+ * costs a dropped message (logged once), never a blocked loop. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "util.h"
+
+struct manager;
+struct sdnotify;
+
+/* NULL in *ret (and 0) when NOTIFY_SOCKET is unset. */
+int sdnotify_new(struct manager *m, struct sdnotify **ret);
+struct sdnotify *sdnotify_free(struct sdnotify *n);
+
+/* The manager started every enabled service; READY=1 may follow. */
+void sdnotify_started(struct sdnotify *n);
+/* A service changed state: recount (at the next loop iteration). */
+void sdnotify_state_changed(struct sdnotify *n);
+/* Around manager_reload(). */
+void sdnotify_reloading(struct sdnotify *n);
+void sdnotify_reloaded(struct sdnotify *n);
+/* Shutdown began. */
+void sdnotify_stopping(struct sdnotify *n);
+
+/* Send one message now ("KEY=VALUE\n..."); -errno. For the above and tests. */
+int sdnotify_send(struct sdnotify *n, const char *msg);

@@ -1,0 +1,200 @@
+/* sdnotify.c: READY/STATUS/RELOADING/STOPPING/WATCHDOG to systemd. */
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "manager.h"
+#include "sdnotify.h"
+#include "service.h"
+
+struct sdnotify {
+        struct manager *manager;
+        int fd;
+        struct sockaddr_un addr;
+        socklen_t addr_len;
+        bool started;    /* manager_start() is done */
+        bool ready_sent; /* the first READY=1 */
+        bool send_failed; /* reported; quiet until a send works */
+        char status[256];
+        ev_prepare prepare; /* recount once per iteration, not per transition */
+        ev_timer watchdog;
+};
+
+static bool sdnotify_settled(const struct service *s)
+{
+        if (!s->config->enabled)
+                return true;
+        switch (s->state) {
+        case SERVICE_RUNNING:
+        case SERVICE_FAILED:
+        case SERVICE_BACKOFF:
+                return true;
+        case SERVICE_STOPPED:
+                return !s->want_up || s->has_exit;
+        default:
+                return false;
+        }
+}
+
+int sdnotify_send(struct sdnotify *n, const char *msg)
+{
+        ssize_t r;
+
+        if (!n)
+                return 0;
+        r = sendto(n->fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL,
+                   (const struct sockaddr *)&n->addr, n->addr_len);
+        if (r < 0) {
+                int e = errno;
+                if (!n->send_failed)
+                        log_warning_errno(e, "sd_notify to %s failed (further failures "
+                                          "are not logged)",
+                                          n->addr.sun_path[0] ? n->addr.sun_path : "@abstract");
+                n->send_failed = true;
+                return -e;
+        }
+        n->send_failed = false;
+        return 0;
+}
+
+static void sdnotify_update(struct sdnotify *n)
+{
+        struct manager *m = n->manager;
+        unsigned count[_SERVICE_STATE_MAX] = { 0 };
+        bool settled = true;
+        char status[sizeof n->status], msg[sizeof n->status + 32];
+
+        for (size_t i = 0; i < m->n_services; i++) {
+                count[m->services[i]->state]++;
+                if (!sdnotify_settled(m->services[i]))
+                        settled = false;
+        }
+        (void)snprintf(status, sizeof status,
+                       "%zu service%s: %u running, %u starting, %u stopping, %u backoff, "
+                       "%u failed, %u stopped%s",
+                       m->n_services, m->n_services == 1 ? "" : "s", count[SERVICE_RUNNING],
+                       count[SERVICE_STARTING], count[SERVICE_STOPPING], count[SERVICE_BACKOFF],
+                       count[SERVICE_FAILED], count[SERVICE_STOPPED],
+                       m->shutting_down ? " (shutting down)" : "");
+        if (!n->ready_sent && settled && !m->shutting_down) {
+                n->ready_sent = true;
+                (void)snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", status);
+                (void)snprintf(n->status, sizeof n->status, "%s", status);
+                (void)sdnotify_send(n, msg);
+                return;
+        }
+        if (strcmp(status, n->status) != 0) {
+                (void)snprintf(n->status, sizeof n->status, "%s", status);
+                (void)snprintf(msg, sizeof msg, "STATUS=%s", status);
+                (void)sdnotify_send(n, msg);
+        }
+}
+
+static void sdnotify_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+        struct sdnotify *n = container_of(w, struct sdnotify, prepare);
+
+        ev_prepare_stop(loop, w);
+        sdnotify_update(n);
+}
+
+static void sdnotify_watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+        (void)sdnotify_send(container_of(w, struct sdnotify, watchdog), "WATCHDOG=1");
+}
+
+int sdnotify_new(struct manager *m, struct sdnotify **ret)
+{
+        const char *path = getenv("NOTIFY_SOCKET");
+        struct sdnotify *n;
+        uint64_t usec = 0;
+        size_t len;
+
+        *ret = NULL;
+        if (!path || !*path)
+                return 0;
+        len = strlen(path);
+        if ((path[0] != '/' && path[0] != '@') || len >= sizeof n->addr.sun_path)
+                return log_warning_errno(-EAFNOSUPPORT, "NOTIFY_SOCKET=%s ignored", path);
+        n = calloc(1, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        n->manager = m;
+        n->addr.sun_family = AF_UNIX;
+        memcpy(n->addr.sun_path, path, len);
+        if (path[0] == '@')
+                n->addr.sun_path[0] = '\0';
+        n->addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
+                                  (path[0] == '@' ? 0 : 1));
+        n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (n->fd < 0) {
+                int r = -errno;
+                free(n);
+                return r;
+        }
+        ev_prepare_init(&n->prepare, sdnotify_prepare_cb);
+        ev_init(&n->watchdog, sdnotify_watchdog_cb);
+        if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+                n->watchdog.repeat = (double)usec / 2.0 / (double)USEC_PER_SEC;
+                ev_timer_again(m->loop, &n->watchdog);
+                log_info("watchdog: pinging systemd every %.3fs", n->watchdog.repeat);
+        }
+        *ret = n;
+        return 0;
+}
+
+struct sdnotify *sdnotify_free(struct sdnotify *n)
+{
+        if (!n)
+                return NULL;
+        ev_prepare_stop(n->manager->loop, &n->prepare);
+        ev_timer_stop(n->manager->loop, &n->watchdog);
+        safe_close(n->fd);
+        free(n);
+        return NULL;
+}
+
+void sdnotify_started(struct sdnotify *n)
+{
+        if (!n)
+                return;
+        n->started = true;
+        sdnotify_state_changed(n);
+}
+
+void sdnotify_state_changed(struct sdnotify *n)
+{
+        if (n && n->started)
+                ev_prepare_start(n->manager->loop, &n->prepare);
+}
+
+void sdnotify_reloading(struct sdnotify *n)
+{
+        char msg[64];
+
+        if (!n || !n->ready_sent) /* systemd only knows reloads of a ready unit */
+                return;
+        (void)snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                       (unsigned long long)now_monotonic());
+        (void)sdnotify_send(n, msg);
+}
+
+void sdnotify_reloaded(struct sdnotify *n)
+{
+        if (!n)
+                return;
+        /* Before the first READY=1 a reload must not declare readiness early. */
+        if (n->ready_sent)
+                (void)sdnotify_send(n, "READY=1");
+        sdnotify_state_changed(n);
+}
+
+void sdnotify_stopping(struct sdnotify *n)
+{
+        if (!n)
+                return;
+        (void)sdnotify_send(n, "STOPPING=1");
+        sdnotify_state_changed(n);
+}
