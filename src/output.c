@@ -318,6 +318,8 @@ static void output_line(struct output *o, const char *p, size_t n)
 
         if (o->wlen + need > OUTPUT_WBUF_MAX)
                 output_flush(o);
+        if (o->mode == OUTPUT_FILE && max > 0 && o->fd < 0)
+                (void)output_file_ready(o); /* size is only known with the file open */
         if (o->mode == OUTPUT_FILE && max > 0 && o->fd >= 0 && o->size + o->wlen + need > max &&
             o->size + o->wlen > 0) {
                 output_flush(o);
