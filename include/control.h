@@ -9,7 +9,9 @@
  * the state reached) or fail with org.tend.Error.Failed naming the service and
  * the reason; a call flagged no-reply-expected returns at once. Service dicts
  * hold Name s, State s, Pid u (0: none), Restarts u, Since t (realtime usec),
- * HasExit b, ExitCode i, ExitSignal i, Reason s, Type s, WantUp b.
+ * HasExit b, ExitCode i, ExitSignal i, Reason s, Type s, WantUp b, Output s
+ * (the mode in effect: journal, file, console, null), LogPath s (the file
+ * output goes to in file mode; rotated ones are LogPath.1 ...).
  * Reads are open to whoever can connect; changes need uid 0 or tendd's uid
  * (from SO_PEERCRED). A client that sends junk, vanishes or never reads is
  * dropped, never waited for. */

@@ -20,6 +20,7 @@
 #include "control.h"
 #include "log.h"
 #include "manager.h"
+#include "output.h"
 #include "service.h"
 #include "sys.h"
 #include "util.h"
@@ -302,9 +303,11 @@ static int control_append_service(sd_bus_message *m, const struct service *s)
         if (r < 0)
                 return r;
         char status[SERVICE_STATUS_MAX * 4 + 8];
+        _cleanup_free_ char *log_path = s->config && s->manager ? output_log_path(s) : NULL;
+        char path[4096 * 4 + 8];
 
         r = sd_bus_message_append(
-                m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name", "s",
+                m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name", "s",
                 control_service_name(s), "State", "s", service_state_to_string(s->state), "Pid",
                 "u", pid, "Restarts", "u", (uint32_t)s->restarts, "Since", "t",
                 (uint64_t)s->since_real, "HasExit", "b", (int)s->has_exit, "ExitCode", "i",
@@ -312,7 +315,9 @@ static int control_append_service(sd_bus_message *m, const struct service *s)
                 control_utf8(s->reason, buf, sizeof buf), "Type", "s",
                 s->config ? service_type_to_string(s->config->type) : "", "WantUp", "b",
                 (int)s->want_up, "Status", "s", control_utf8(s->status_text, status, sizeof status),
-                "NotifyErrno", "i", (int32_t)s->notify_errno);
+                "NotifyErrno", "i", (int32_t)s->notify_errno, "Output", "s",
+                s->config ? output_mode_to_string(output_mode_of(s)) : "", "LogPath", "s",
+                log_path ? control_utf8(log_path, path, sizeof path) : "");
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(m);

@@ -2,6 +2,7 @@
  * control socket (peer to peer, no bus daemon); see control.h for the API and
  * DESIGN.md for the commands and exit codes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <systemd/sd-bus.h>
 
 #include "config.h"
@@ -30,6 +33,7 @@ enum {
 
 struct ctl_service {
         char *name, *state, *reason, *type, *status;
+        char *output, *log_path;
         uint32_t pid, restarts;
         uint64_t since; /* realtime usec */
         bool has_exit, want_up;
@@ -46,6 +50,8 @@ static void ctl_service_done(struct ctl_service *s)
         free(s->reason);
         free(s->status);
         free(s->type);
+        free(s->output);
+        free(s->log_path);
         memset(s, 0, sizeof *s);
 }
 
@@ -71,6 +77,10 @@ static void help(FILE *f)
                 "  restart [--no-block] NAME...       Restart and wait until running again\n"
                 "  kill [-s SIGNAL] NAME...           Send a signal (default TERM)\n"
                 "  reload                             Reload the configuration\n"
+                "  logs [-n N] [-f] NAME              Show a service's output (the last N\n"
+                "                                     lines; -f: follow). File output is read\n"
+                "                                     from its log files, journal output with\n"
+                "                                     journalctl -t NAME\n"
                 "\n"
                 "Options:\n"
                 "  -s, --socket PATH   Control socket (default: $TEND_SOCKET, else the\n"
@@ -245,6 +255,10 @@ static int ctl_read_service(sd_bus_message *m, struct ctl_service *s)
                         r = ctl_read_string(m, &s->status);
                 else if (strcmp(key, "Type") == 0)
                         r = ctl_read_string(m, &s->type);
+                else if (strcmp(key, "Output") == 0)
+                        r = ctl_read_string(m, &s->output);
+                else if (strcmp(key, "LogPath") == 0)
+                        r = ctl_read_string(m, &s->log_path);
                 else if (strcmp(key, "Pid") == 0)
                         r = sd_bus_message_read(m, "v", "u", &s->pid);
                 else if (strcmp(key, "Restarts") == 0)
@@ -750,12 +764,208 @@ static int cmd_reload(int argc, char **argv)
         return code;
 }
 
+/* The lines of one file, newest last, into a ring of the last n (n == 0: print
+ * as they come). */
+struct ctl_tail {
+        char **ring;
+        size_t n, pos, count;
+};
+
+static int ctl_tail_file(const char *path, struct ctl_tail *t)
+{
+        FILE *f = fopen(path, "re");
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+
+        if (!f)
+                return -errno;
+        while ((len = getline(&line, &cap, f)) > 0) {
+                if (t->n == 0) {
+                        fwrite(line, 1, (size_t)len, stdout);
+                        continue;
+                }
+                free(t->ring[t->pos]);
+                t->ring[t->pos] = strdup(line);
+                t->pos = (t->pos + 1) % t->n;
+                if (t->count < t->n)
+                        t->count++;
+        }
+        free(line);
+        fclose(f);
+        return 0;
+}
+
+/* Copy what was appended to fd since *offset; follow rotation and truncation. */
+static void ctl_follow(const char *path, off_t offset)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st, cur;
+        char buf[65536];
+
+        for (;;) {
+                ssize_t n;
+
+                if (fd >= 0) {
+                        while ((n = pread(fd, buf, sizeof buf, offset)) > 0) {
+                                fwrite(buf, 1, (size_t)n, stdout);
+                                offset += n;
+                        }
+                        fflush(stdout);
+                        if (ferror(stdout))
+                                break;
+                        if (fstat(fd, &st) == 0 && st.st_size < offset)
+                                offset = 0; /* truncated */
+                }
+                /* Rotated (renamed away) or recreated: the old one is read to
+                 * the end above, then the new one from its start. */
+                if (stat(path, &cur) == 0 &&
+                    (fd < 0 || fstat(fd, &st) < 0 || cur.st_ino != st.st_ino ||
+                     cur.st_dev != st.st_dev)) {
+                        if (fd >= 0) {
+                                while ((n = pread(fd, buf, sizeof buf, offset)) > 0) {
+                                        fwrite(buf, 1, (size_t)n, stdout);
+                                        offset += n;
+                                }
+                                close(fd);
+                        }
+                        fd = open(path, O_RDONLY | O_CLOEXEC);
+                        offset = 0;
+                        continue;
+                }
+                (void)poll(NULL, 0, 100);
+        }
+        if (fd >= 0)
+                close(fd);
+}
+
+static int cmd_logs(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "lines", required_argument, NULL, 'n' },
+                { "follow", no_argument, NULL, 'f' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        struct ctl_service s = {};
+        struct ctl_tail t = {};
+        bool follow = false, any = false;
+        unsigned long long lines = 0;
+        const char *name;
+        char *end, nbuf[32];
+        struct stat st;
+        int c, code;
+
+        while ((c = getopt_long(argc, argv, "n:fh", options, NULL)) >= 0) {
+                switch (c) {
+                case 'n':
+                        errno = 0;
+                        lines = strtoull(optarg, &end, 10);
+                        if (errno || !*optarg || *end || optarg[0] == '-' || lines > 1000000000)
+                                return usage_error("logs: invalid line count: %s", optarg);
+                        break;
+                case 'f':
+                        follow = true;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                default:
+                        return usage_error("logs: invalid option %s", argv[optind - 1]);
+                }
+        }
+        if (optind + 1 != argc)
+                return usage_error("logs: name exactly one service");
+        name = argv[optind];
+        code = ctl_get_service(name, &s);
+        if (code != EXIT_OK)
+                return code;
+        sd_bus_flush_close_unref(ctl_bus);
+        ctl_bus = NULL;
+
+        if (s.output && strcmp(s.output, "journal") == 0) {
+                /* The journal has it, under the service's name as identifier. */
+                char *av[8];
+                int n = 0;
+
+                av[n++] = (char *)"journalctl";
+                av[n++] = (char *)"-t";
+                av[n++] = (char *)name;
+                if (lines > 0) {
+                        (void)snprintf(nbuf, sizeof nbuf, "-n%llu", lines);
+                        av[n++] = nbuf;
+                }
+                if (follow)
+                        av[n++] = (char *)"-f";
+                av[n] = NULL;
+                fflush(stdout);
+                execvp(av[0], av);
+                fprintf(stderr, "tendctl: logs: %s: output is in the journal, but running "
+                        "journalctl failed: %s\n", name, strerror(errno));
+                ctl_service_done(&s);
+                return EXIT_FAILED;
+        }
+        if (!s.log_path || !*s.log_path || !s.output || strcmp(s.output, "file") != 0) {
+                fprintf(stderr, "tendctl: logs: %s: output goes to %s, not to a file\n", name,
+                        s.output && strcmp(s.output, "console") == 0 ? "tendd's stdout"
+                                                                      : "nowhere (null)");
+                ctl_service_done(&s);
+                return EXIT_FAILED;
+        }
+
+        if (lines > 0) {
+                t.n = (size_t)lines;
+                t.ring = calloc(t.n, sizeof *t.ring);
+                if (!t.ring) {
+                        ctl_service_done(&s);
+                        return EXIT_FAILED;
+                }
+        }
+        /* Oldest first: LogPath.K ... LogPath.1, then LogPath. */
+        {
+                unsigned k = 0;
+                char path[4096 + 16];
+
+                for (;;) {
+                        (void)snprintf(path, sizeof path, "%s.%u", s.log_path, k + 1);
+                        if (stat(path, &st) < 0)
+                                break;
+                        k++;
+                }
+                for (; k > 0; k--) {
+                        (void)snprintf(path, sizeof path, "%s.%u", s.log_path, k);
+                        if (ctl_tail_file(path, &t) == 0)
+                                any = true;
+                }
+        }
+        if (ctl_tail_file(s.log_path, &t) == 0)
+                any = true;
+        for (size_t i = 0; i < t.count; i++) {
+                size_t j = (t.pos + t.n - t.count + i) % t.n;
+                fputs(t.ring[j], stdout);
+        }
+        for (size_t i = 0; i < t.n; i++)
+                free(t.ring[i]);
+        free(t.ring);
+        fflush(stdout);
+        if (!any && !follow) {
+                fprintf(stderr, "tendctl: logs: %s: no log file at %s\n", name, s.log_path);
+                ctl_service_done(&s);
+                return EXIT_FAILED;
+        }
+        if (follow)
+                ctl_follow(s.log_path, stat(s.log_path, &st) == 0 ? st.st_size : 0);
+        ctl_service_done(&s);
+        return EXIT_OK;
+}
+
 static const struct {
         const char *name;
         int (*run)(int argc, char **argv);
 } commands[] = {
         { "status", cmd_status },   { "start", cmd_change }, { "stop", cmd_change },
         { "restart", cmd_change }, { "kill", cmd_kill },    { "reload", cmd_reload },
+        { "logs", cmd_logs },
 };
 
 int main(int argc, char **argv)
