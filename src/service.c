@@ -204,8 +204,7 @@ usec_t service_backoff_delay(const struct service *s)
 /* How long a service must stay up for its backoff to reset. */
 static usec_t service_stable_after(const struct service *s)
 {
-        return s->config->restart_max_delay > USEC_PER_SEC ? s->config->restart_max_delay
-                                                           : USEC_PER_SEC;
+        return s->config->restart_max_delay;
 }
 
 static void service_clear_start_limit(struct service *s)
