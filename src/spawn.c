@@ -1,9 +1,12 @@
-/* spawn.c: clone3(CLONE_PIDFD|CLONE_VFORK), child setup, exec. The parent
- * resolves everything that needs NSS or allocation (spawn_prepare); the child
- * only makes async-signal-safe system calls, then execs. A failing step in the
- * child is reported through a close-on-exec pipe as (errno, step) and the
- * child exits 127; CLONE_VFORK makes the parent wait until exec or exit, so
- * the result is known when spawn_child returns. */
+/* spawn.c: clone3 child setup and exec. The parent resolves everything that
+ * needs NSS or allocation (spawn_prepare). On x86_64 the child is vfork-style:
+ * clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) on a small stack of its own, so a
+ * spawn costs the same whatever tendd's size; it makes only raw system calls,
+ * then execs. Elsewhere, or where the kernel refuses CLONE_VM with clone3
+ * (or TEND_SPAWN_NO_VM is set, for tests), it is fork-like with CLONE_VFORK.
+ * A failing step is reported as (errno, step) in a shared page and the child
+ * exits 127; CLONE_VFORK makes the parent wait until exec or exit, so the
+ * result is known when spawn_child returns. */
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -11,6 +14,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -233,104 +237,301 @@ void spawn_params_done(struct spawn_params *p)
         p->groups = NULL;
 }
 
-static _Noreturn void spawn_child_fail(int errfd, int step)
-{
-        struct spawn_report rep = { .err = errno, .step = step };
+/* Everything below up to spawn_child() runs in the child, between clone3 and
+ * execve. In the vfork-style path the child shares tendd's memory and runs on
+ * spawn_area's stack while tendd is suspended: it makes raw system calls only
+ * (no libc: no errno, no locks, no malloc, no interceptors of a sanitizer),
+ * writes nothing but the report, and is not instrumented, because ASan's
+ * bookkeeping is per thread and this is not a thread ASan knows of. */
+#define SPAWN_CHILD_CODE __attribute__((no_sanitize("address", "undefined"), noinline))
+#define SPAWN_CHILD_INLINE                                                                         \
+        __attribute__((no_sanitize("address", "undefined"), always_inline)) inline
 
-        (void)!write(errfd, &rep, sizeof rep);
-        _exit(127);
+#if defined(__x86_64__)
+/* A system call that never touches errno: -errno or the result. */
+static SPAWN_CHILD_INLINE long spawn_sys(long n, long a, long b, long c, long d, long e)
+{
+        register long r10 __asm__("r10") = d;
+        register long r8 __asm__("r8") = e;
+        long ret;
+
+        __asm__ volatile("syscall"
+                         : "=a"(ret)
+                         : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+                         : "rcx", "r11", "memory");
+        return ret;
+}
+#else
+/* Only the fork-like path exists here: the child owns a copy of errno. */
+static SPAWN_CHILD_INLINE long spawn_sys(long n, long a, long b, long c, long d, long e)
+{
+        long r = syscall(n, a, b, c, d, e);
+        return r < 0 ? -errno : r;
+}
+#endif
+#define spawn_sys0(n) spawn_sys((n), 0, 0, 0, 0, 0)
+#define spawn_sys1(n, a) spawn_sys((n), (long)(a), 0, 0, 0, 0)
+#define spawn_sys2(n, a, b) spawn_sys((n), (long)(a), (long)(b), 0, 0, 0)
+#define spawn_sys3(n, a, b, c) spawn_sys((n), (long)(a), (long)(b), (long)(c), 0, 0)
+#define spawn_sys4(n, a, b, c, d) spawn_sys((n), (long)(a), (long)(b), (long)(c), (long)(d), 0)
+
+/* The kernel's struct sigaction (rt_sigaction), not libc's. */
+struct spawn_ksigaction {
+        unsigned long handler;
+        unsigned long flags;
+        unsigned long restorer;
+        uint64_t mask;
+};
+
+/* What the child passes back and what it reads; lives in spawn_area. */
+struct spawn_child_args {
+        const struct spawn_params *p;
+        int nullfd;
+        int err;  /* written by the child on failure only */
+        int step; /* idem */
+};
+
+static SPAWN_CHILD_INLINE int spawn_child_fail(struct spawn_child_args *a, long r, int step)
+{
+        *(volatile int *)&a->step = step;
+        *(volatile int *)&a->err = r < 0 ? (int)-r : EIO;
+        return 127;
 }
 
-static int spawn_fd_onto(int src, int target)
+static SPAWN_CHILD_INLINE long spawn_fd_onto(int src, int target)
 {
-        int flags;
+        long flags, r;
 
         if (src == target) {
-                flags = fcntl(target, F_GETFD);
-                if (flags < 0 || fcntl(target, F_SETFD, flags & ~FD_CLOEXEC) < 0)
-                        return -1;
-        } else if (dup2(src, target) < 0) {
-                return -1;
+                flags = spawn_sys2(SYS_fcntl, target, F_GETFD);
+                if (flags < 0)
+                        return flags;
+                r = spawn_sys3(SYS_fcntl, target, F_SETFD, flags & ~FD_CLOEXEC);
+        } else {
+                r = spawn_sys3(SYS_dup3, src, target, 0);
         }
+        if (r < 0)
+                return r;
         /* O_NONBLOCK lives on the open file description: a service expects blocking stdio. */
-        flags = fcntl(target, F_GETFL);
+        flags = spawn_sys2(SYS_fcntl, target, F_GETFL);
         if (flags < 0)
-                return -1;
-        if ((flags & O_NONBLOCK) && fcntl(target, F_SETFL, flags & ~O_NONBLOCK) < 0)
-                return -1;
+                return flags;
+        if (flags & O_NONBLOCK)
+                return spawn_sys3(SYS_fcntl, target, F_SETFL, flags & ~O_NONBLOCK);
         return 0;
 }
 
-/* Runs in the child, between clone3 and execve. */
-static _Noreturn void spawn_child_exec(const struct spawn_params *p, int errfd, int nullfd)
+/* The child: set up and exec; on failure fill the report and return the exit code. */
+static SPAWN_CHILD_CODE int spawn_child_main(void *arg)
 {
-        sigset_t none;
-        int out = p->stdout_fd >= 0 ? p->stdout_fd : nullfd;
-        int err = p->stderr_fd >= 0 ? p->stderr_fd : nullfd;
+        struct spawn_child_args *a = arg;
+        const struct spawn_params *p = a->p;
+        const struct spawn_ksigaction dfl = { .handler = (unsigned long)SIG_DFL };
+        uint64_t none = 0;
+        long out = p->stdout_fd >= 0 ? p->stdout_fd : a->nullfd;
+        long err = p->stderr_fd >= 0 ? p->stderr_fd : a->nullfd;
+        long r;
 
         /* CLONE_CLEAR_SIGHAND reset handled signals; ignored ones survive exec. */
-        for (int sig = 1; sig < _NSIG; sig++) {
-                struct sigaction sa;
+        for (int sig = 1; sig <= 64; sig++) {
+                struct spawn_ksigaction old;
 
                 if (sig == SIGKILL || sig == SIGSTOP)
                         continue;
-                if (syscall(SYS_rt_sigaction, sig, NULL, &sa, _NSIG / 8) == 0 &&
-                    sa.sa_handler == SIG_IGN)
-                        (void)signal(sig, SIG_DFL);
+                if (spawn_sys4(SYS_rt_sigaction, sig, NULL, &old, 8) == 0 &&
+                    old.handler == (unsigned long)SIG_IGN)
+                        (void)spawn_sys4(SYS_rt_sigaction, sig, &dfl, NULL, 8);
         }
-        sigemptyset(&none);
-        if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
-                spawn_child_fail(errfd, STEP_SIGNALS);
-        if (setsid() < 0)
-                spawn_child_fail(errfd, STEP_SETSID);
-        /* Move the sources out of 0-2 first so dup2 cannot clobber one with another. */
+        r = spawn_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
+        if (r < 0)
+                return spawn_child_fail(a, r, STEP_SIGNALS);
+        r = spawn_sys0(SYS_setsid);
+        if (r < 0)
+                return spawn_child_fail(a, r, STEP_SETSID);
+        /* Move the sources out of 0-2 first so dup3 cannot clobber one with another. */
         if (out <= 2 && out != 1)
-                out = fcntl(out, F_DUPFD_CLOEXEC, 3);
-        if (err <= 2 && err != 2)
-                err = fcntl(err, F_DUPFD_CLOEXEC, 3);
-        if (out < 0 || err < 0 || spawn_fd_onto(nullfd, 0) < 0 || spawn_fd_onto(out, 1) < 0 ||
-            spawn_fd_onto(err, 2) < 0)
-                spawn_child_fail(errfd, STEP_STDIO);
-        (void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+                out = spawn_sys3(SYS_fcntl, out, F_DUPFD_CLOEXEC, 3);
+        if (out >= 0 && err <= 2 && err != 2)
+                err = spawn_sys3(SYS_fcntl, err, F_DUPFD_CLOEXEC, 3);
+        r = out < 0 ? out : err < 0 ? err : spawn_fd_onto(a->nullfd, 0);
+        if (r >= 0)
+                r = spawn_fd_onto((int)out, 1);
+        if (r >= 0)
+                r = spawn_fd_onto((int)err, 2);
+        if (r < 0)
+                return spawn_child_fail(a, r, STEP_STDIO);
+        (void)spawn_sys3(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
         if (p->umask_set)
-                umask(p->umask);
-        for (size_t i = 0; i < _LIMIT_MAX; i++)
-                if (p->limits[i].set && setrlimit(p->limits[i].resource, &p->limits[i].value) < 0)
-                        spawn_child_fail(errfd, STEP_RLIMIT);
-        if (p->set_ids) {
-                /* Order matters: setgroups and setgid need the privileges setuid drops. */
-                if (geteuid() == 0 && setgroups(p->n_groups, p->groups) < 0)
-                        spawn_child_fail(errfd, STEP_SETGROUPS);
-                if (setresgid(p->gid, p->gid, p->gid) < 0)
-                        spawn_child_fail(errfd, STEP_SETGID);
-                if (setresuid(p->uid, p->uid, p->uid) < 0)
-                        spawn_child_fail(errfd, STEP_SETUID);
+                (void)spawn_sys1(SYS_umask, p->umask);
+        for (size_t i = 0; i < _LIMIT_MAX; i++) {
+                if (!p->limits[i].set)
+                        continue;
+                r = spawn_sys4(SYS_prlimit64, 0, p->limits[i].resource, &p->limits[i].value,
+                               NULL);
+                if (r < 0)
+                        return spawn_child_fail(a, r, STEP_RLIMIT);
         }
-        if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-                spawn_child_fail(errfd, STEP_NO_NEW_PRIVS);
-        if (chdir(p->workdir ? p->workdir : "/") < 0)
-                spawn_child_fail(errfd, STEP_CHDIR);
-        execve(p->path, p->argv, p->envp);
-        spawn_child_fail(errfd, STEP_EXEC);
+        if (p->set_ids) {
+                /* Order matters: setgroups and setgid need the privileges setuid drops.
+                 * Raw calls on purpose: libc's would signal tendd's threads. */
+                if (spawn_sys0(SYS_geteuid) == 0) {
+                        r = spawn_sys2(SYS_setgroups, p->n_groups, p->groups);
+                        if (r < 0)
+                                return spawn_child_fail(a, r, STEP_SETGROUPS);
+                }
+                r = spawn_sys3(SYS_setresgid, p->gid, p->gid, p->gid);
+                if (r < 0)
+                        return spawn_child_fail(a, r, STEP_SETGID);
+                r = spawn_sys3(SYS_setresuid, p->uid, p->uid, p->uid);
+                if (r < 0)
+                        return spawn_child_fail(a, r, STEP_SETUID);
+        }
+        if (p->no_new_privs) {
+                r = spawn_sys2(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1);
+                if (r < 0)
+                        return spawn_child_fail(a, r, STEP_NO_NEW_PRIVS);
+        }
+        r = spawn_sys1(SYS_chdir, p->workdir ? p->workdir : "/");
+        if (r < 0)
+                return spawn_child_fail(a, r, STEP_CHDIR);
+        r = spawn_sys3(SYS_execve, p->path, p->argv, p->envp);
+        return spawn_child_fail(a, r, STEP_EXEC);
+}
+
+static _Noreturn SPAWN_CHILD_CODE void spawn_child_exit(int code)
+{
+        for (;;)
+                (void)spawn_sys1(SYS_exit_group, code);
+}
+
+#if defined(__x86_64__)
+/* clone3 onto args->stack; the child calls fn(arg) there and exit_group()s
+ * with its result, never returning into C code that expects the old stack.
+ * Returns the child's pid or -errno in the parent. */
+long spawn_clone3_vm(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
+_Static_assert(SYS_clone3 == 435 && SYS_exit_group == 231, "x86_64 system call numbers");
+__asm__(".text\n"
+        ".globl spawn_clone3_vm\n"
+        ".hidden spawn_clone3_vm\n"
+        ".type spawn_clone3_vm, @function\n"
+        ".p2align 4\n"
+        "spawn_clone3_vm:\n"
+        "        .cfi_startproc\n"
+        "        movq %rdx, %r8\n" /* syscall keeps r8/r9: fn and arg survive into the child */
+        "        movq %rcx, %r9\n"
+        "        movl $435, %eax\n"
+        "        syscall\n"
+        "        testq %rax, %rax\n"
+        "        jz 1f\n"
+        "        ret\n"
+        "1:\n"
+        "        .cfi_undefined %rip\n"
+        "        xorl %ebp, %ebp\n" /* outermost frame */
+        "        andq $-16, %rsp\n"
+        "        movq %r9, %rdi\n"
+        "        call *%r8\n"
+        "        movl %eax, %edi\n"
+        "        movl $231, %eax\n"
+        "        syscall\n"
+        "        hlt\n"
+        "        .cfi_endproc\n"
+        ".size spawn_clone3_vm, .-spawn_clone3_vm\n");
+#endif
+
+/* One shared mapping, made once and reused (spawns are serialized: the parent
+ * is suspended until the child execs or exits): a guard page, the child's
+ * stack, then the report. MAP_SHARED so a fork-like child's report is seen
+ * too. */
+#define SPAWN_STACK_SIZE (64 * 1024)
+
+struct spawn_area {
+        char *base;
+        size_t page;
+        void *stack;
+        struct spawn_child_args *args;
+        int nullfd;
+        bool no_vm; /* clone3 refused CLONE_VM: fork-like from now on */
+};
+
+static struct spawn_area spawn_area = { .nullfd = -1 };
+
+static int spawn_area_init(void)
+{
+        struct spawn_area *sa = &spawn_area;
+        size_t page;
+        char *base;
+
+        if (sa->base)
+                return 0;
+        /* For tests and the benchmark: exercise the fork-like path on x86_64 too. */
+        if (getenv("TEND_SPAWN_NO_VM"))
+                sa->no_vm = true;
+        page = (size_t)sysconf(_SC_PAGESIZE);
+        base = mmap(NULL, page + SPAWN_STACK_SIZE + page, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (base == MAP_FAILED)
+                return -errno;
+        if (mprotect(base, page, PROT_NONE) < 0) {
+                int e = -errno;
+                (void)munmap(base, page + SPAWN_STACK_SIZE + page);
+                return e;
+        }
+        sa->nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (sa->nullfd < 0) {
+                int e = -errno;
+                (void)munmap(base, page + SPAWN_STACK_SIZE + page);
+                return e;
+        }
+        sa->page = page;
+        sa->stack = base + page;
+        sa->args = (struct spawn_child_args *)(base + page + SPAWN_STACK_SIZE);
+        sa->base = base;
+        return 0;
+}
+
+/* clone3 and run the child; returns the pid, or -errno. */
+static long spawn_clone(struct clone_args *args, struct spawn_child_args *ca)
+{
+        long pid;
+
+#if defined(__x86_64__)
+        if (!spawn_area.no_vm) {
+                args->flags |= CLONE_VM;
+                args->stack = (uint64_t)(uintptr_t)spawn_area.stack;
+                args->stack_size = SPAWN_STACK_SIZE;
+                pid = spawn_clone3_vm(args, sizeof *args, spawn_child_main, ca);
+                if (pid != -EINVAL && pid != -ENOSYS)
+                        return pid;
+                spawn_area.no_vm = true;
+                args->flags &= ~(uint64_t)CLONE_VM;
+                args->stack = args->stack_size = 0;
+        }
+#endif
+        pid = syscall(SYS_clone3, args, sizeof *args);
+        if (pid == 0)
+                spawn_child_exit(spawn_child_main(ca));
+        return pid < 0 ? -errno : pid;
 }
 
 /* Clone and exec one child; see spawn.h. */
 int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, const char **ret_step)
 {
-        _cleanup_close_ int nullfd = -1, pidfd = -1;
-        int pipefd[2];
+        _cleanup_close_ int pidfd = -1;
         struct clone_args args = { 0 };
-        struct spawn_report rep;
+        struct spawn_child_args *ca;
         sigset_t all, saved;
-        ssize_t n;
         long pid;
+        int r;
 
         *ret_step = "clone3";
-        nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (nullfd < 0)
-                return -errno;
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return -errno;
+        r = spawn_area_init();
+        if (r < 0)
+                return r;
+        ca = spawn_area.args;
+        ca->p = p;
+        ca->nullfd = spawn_area.nullfd;
+        ca->err = 0;
+        ca->step = 0;
 
         args.flags = CLONE_PIDFD | CLONE_VFORK | CLONE_CLEAR_SIGHAND;
         args.pidfd = (uint64_t)(uintptr_t)&pidfd;
@@ -343,32 +544,20 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, co
         /* No handler of ours may run in the child before it resets dispositions. */
         sigfillset(&all);
         (void)sigprocmask(SIG_SETMASK, &all, &saved);
-        pid = syscall(SYS_clone3, &args, sizeof args);
-        if (pid == 0) {
-                (void)close(pipefd[0]);
-                spawn_child_exec(p, pipefd[1], nullfd);
-        }
+        pid = spawn_clone(&args, ca);
         (void)sigprocmask(SIG_SETMASK, &saved, NULL);
-        (void)close(pipefd[1]);
-        if (pid < 0) {
-                int e = -errno;
-                (void)close(pipefd[0]);
-                return e;
-        }
+        if (pid < 0)
+                return (int)pid;
 
-        /* The child has exec'd (pipe closed, EOF) or written a report and exited. */
-        do
-                n = read(pipefd[0], &rep, sizeof rep);
-        while (n < 0 && errno == EINTR);
-        (void)close(pipefd[0]);
-        if (n == (ssize_t)sizeof rep) {
+        /* CLONE_VFORK: the child has exec'd, or reported and exited, by now. */
+        if (*(volatile int *)&ca->err != 0) {
                 siginfo_t si;
 
                 /* vfork wakes us before the child is a zombie: wait, it is exiting. */
                 while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
                         ;
-                *ret_step = spawn_step_names[rep.step];
-                return rep.err > 0 ? -rep.err : -EIO;
+                *ret_step = spawn_step_names[ca->step];
+                return -ca->err;
         }
 
         *ret_pid = (pid_t)pid;
