@@ -31,6 +31,9 @@ struct spawn_params {
         int stdout_fd; /* -1: /dev/null */
         int stderr_fd; /* -1: /dev/null */
         int cgroup_fd; /* -1: tendd's own cgroup; else CLONE_INTO_CGROUP */
+        int pass_fd;        /* handed to the child as pass_fd_target (ready_fd) ... */
+        int pass_fd_target; /* ... when >= 3; 0: nothing passed */
+        char *pid_env_slot; /* space in an envp string the child fills with its pid */
 };
 
 /* Build params for sc. Fails with -errno and a static-or-allocated reason in
