@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 
 #include "log.h"
@@ -17,6 +18,10 @@
 #endif
 #ifndef SCM_PIDFD
 #define SCM_PIDFD 0x04
+#endif
+
+#ifndef PIDFS_MAGIC
+#define PIDFS_MAGIC 0x50494446
 #endif
 
 #define NOTIFY_BUFFER_MAX 4096 /* as systemd: PIPE_BUF */
@@ -88,9 +93,23 @@ int notify_parse(char *buf, size_t len, struct service_notify_msg *msg)
         return known > 0 ? 0 : -EINVAL;
 }
 
+/* Two pidfds for the same process? On pidfs (6.9) every process has its own
+ * inode; on older kernels all pidfds share one, which proves nothing. */
+static bool notify_same_process(int a, int b)
+{
+        struct statfs sfs;
+        struct stat sa, sb;
+
+        if (a < 0 || b < 0 || fstatfs(a, &sfs) < 0 || sfs.f_type != PIDFS_MAGIC)
+                return false;
+        return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+               sa.st_ino == sb.st_ino;
+}
+
 /* Which live service sent this? The real sender (its pidfd) must be in the
- * session of a service's spawned process. If the sender is already gone, its
- * kernel-checked credentials must name that service's main process. */
+ * session of a service's spawned process. A sender already reaped counts only
+ * if it was that service's main process (the same pidfs inode): a claimed pid
+ * in the credentials alone proves nothing, root may claim any. */
 static struct service *notify_attribute(struct manager *m, int sender_pidfd,
                                         const struct ucred *cred)
 {
@@ -103,15 +122,15 @@ static struct service *notify_attribute(struct manager *m, int sender_pidfd,
                         return manager_find_by_session(m, sid);
                 if (r != -ESRCH || !cred)
                         return NULL;
-        } else if (cred) {
-                /* No SO_PASSPIDFD (kernel < 6.5): /proc by number, the best there is. */
-                if (proc_session_of(cred->pid, &sid) >= 0 && (s = manager_find_by_session(m, sid)))
-                        return s;
+                s = manager_find_by_session(m, cred->pid);
+                return s && s->pid == cred->pid && notify_same_process(sender_pidfd, s->pidfd)
+                               ? s
+                               : NULL;
         }
-        if (!cred)
-                return NULL;
-        s = manager_find_by_session(m, cred->pid);
-        return s && s->pid == cred->pid ? s : NULL;
+        /* No SO_PASSPIDFD (kernel < 6.5): /proc by number, the best there is. */
+        if (cred && proc_session_of(cred->pid, &sid) >= 0)
+                return manager_find_by_session(m, sid);
+        return NULL;
 }
 
 /* MAINPID=: open the named process as a pidfd and accept it only inside the service. */
@@ -249,6 +268,9 @@ int notify_new(struct manager *m, const char *path, struct notify **ret)
                 goto fail;
         }
         ev_io_init(&n->io, notify_io_cb, n->fd, EV_READ);
+        /* Before pidfd events of the same iteration: a READY=1 sent just
+         * before exiting is seen before the exit. */
+        ev_set_priority(&n->io, EV_MAXPRI);
         ev_io_start(m->loop, &n->io);
         *ret = n;
         return 0;
