@@ -104,6 +104,8 @@ struct service {
         char sid_key[16]; /* its key in manager->by_sid while live */
         int child_pidfd;  /* the spawned child after MAINPID= moved away: reaped on exit */
         ev_io child_watcher;
+        ev_timer reap_retry; /* a MAINPID= process exited: wait for its parent to reap it */
+        unsigned reap_tries;
         int ready_fd;     /* read end of the ready_fd pipe, -1 */
         ev_io ready_watcher;
 

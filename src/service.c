@@ -57,6 +57,11 @@ static void service_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         service_dispatch(container_of(w, struct service, timer), SERVICE_EVENT_TIMER);
 }
 
+static void service_reap_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+        service_handle_pidfd(container_of(w, struct service, reap_retry));
+}
+
 static void service_child_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
         struct service *s = container_of(w, struct service, child_watcher);
@@ -128,6 +133,7 @@ int service_new(struct manager *m, struct service_config *sc, struct service **r
         ev_io_init(&s->child_watcher, service_child_cb, -1, EV_READ);
         ev_io_init(&s->ready_watcher, service_ready_cb, -1, EV_READ);
         ev_init(&s->timer, service_timer_cb);
+        ev_init(&s->reap_retry, service_reap_retry_cb);
         if (service_alloc_start_times(s) < 0) {
                 free(s);
                 return -ENOMEM;
@@ -146,6 +152,7 @@ struct service *service_free(struct service *s)
                 ev_io_stop(s->manager->loop, &s->child_watcher);
                 ev_io_stop(s->manager->loop, &s->ready_watcher);
                 ev_timer_stop(s->manager->loop, &s->timer);
+                ev_timer_stop(s->manager->loop, &s->reap_retry);
         }
         if (s->manager && s->sid_key[0])
                 manager_index_session(s->manager, s, false);
@@ -617,10 +624,19 @@ void service_handle_pidfd(struct service *s)
         r = sys->reap(s->pidfd, &si);
         if (r == 0)
                 return; /* spurious wakeup: still running */
-        if (r == -ECHILD)
+        if (r == -ECHILD) {
                 /* A MAINPID= process is not our child: its parent reaps it, and
-                 * any holder of its pidfd may read the status afterwards. */
+                 * any holder of its pidfd may read the status afterwards. Until
+                 * then it is a zombie: look again shortly (1ms doubling, ~2s). */
                 r = pidfd_exit_status(s->pidfd, &si);
+                if (r == -ENODATA && s->reap_tries < 12) {
+                        ev_io_stop(s->manager->loop, &s->pidfd_watcher);
+                        ev_timer_set(&s->reap_retry, 0.001 * (1 << s->reap_tries++), 0.);
+                        ev_timer_start(s->manager->loop, &s->reap_retry);
+                        return;
+                }
+        }
+        s->reap_tries = 0;
         if (r < 0) {
                 s->has_exit = false;
                 s->exit_code = -1;

@@ -186,3 +186,36 @@ def test_ready_fd_closed_without_newline_is_not_ready(tend):
     tend.start()
     s = tend.wait_state("s6", "failed")
     assert "not ready" in s["reason"], s
+
+
+def test_mainpid_inside_the_service_is_followed(tend):
+    # The shell starts the real daemon, hands it over with MAINPID= and exits.
+    tend.service("handoff", type="notify", restart="never",
+                 exec="sh -c 'sleep 1000 & systemd-notify --ready --pid=$! --status=handed; "
+                      "exit 0'")
+    tend.start()
+    s = tend.wait_state("handoff", "running")
+    shell_gone = wait_for(lambda: not any(p["comm"] == "sh" for p in tend.live_ns_procs()),
+                          what="the shell to exit")
+    assert shell_gone
+    s = tend.svc("handoff")
+    assert s["state"] == "running" and s["status"] == "handed"
+    sleeper = [p for p in tend.live_ns_procs() if p["comm"] == "sleep"]
+    assert len(sleeper) == 1 and s["pid"] == sleeper[0]["pid"], (s, sleeper)
+    # Its exit (it is not tendd's child) is still seen, with its status.
+    tend.kill(s["pid"], signal.SIGKILL)
+    s = tend.wait_state("handoff", "failed")
+    assert s["exit_signal"] == signal.SIGKILL, s
+
+
+def test_mainpid_outside_the_service_is_rejected(tend):
+    script = tend.dir / "liar.py"
+    script.write_text("import os, socket, time\n"
+                      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+                      "s.sendto(b'MAINPID=1\\nREADY=1', os.environ['NOTIFY_SOCKET'])\n"
+                      "time.sleep(1000)\n")
+    tend.service("liar", type="notify", exec=f"/usr/bin/python3 {script}")
+    tend.start()
+    s = tend.wait_state("liar", "running")
+    assert s["pid"] != 1
+    assert "MAINPID=1 rejected" in tend.read_log()
