@@ -193,6 +193,7 @@ static void service_set_state(struct service *s, enum service_state st, const ch
 
 static void service_arm_timer(struct service *s, usec_t delay)
 {
+        ev_timer_stop(s->manager->loop, &s->timer); /* set on an active watcher is undefined */
         ev_timer_set(&s->timer, (double)delay / (double)USEC_PER_SEC, 0.);
         ev_timer_start(s->manager->loop, &s->timer);
 }

@@ -367,6 +367,62 @@ static void test_policies(void)
         service_free(s);
 }
 
+static void test_readiness(void)
+{
+        struct service *s = make_service(SERVICE_NOTIFY, RESTART_ON_FAILURE);
+        struct service_notify_msg msg = { .mainpid_fd = -1 };
+
+        s->config->ready_timeout = 2 * USEC_PER_SEC;
+        s->config->watchdog = 500 * USEC_PER_MSEC;
+        service_dispatch(s, SERVICE_EVENT_START);
+        ok(s->state == SERVICE_STARTING && ev_is_active(&s->timer),
+           "notify: starting, ready timeout armed");
+        msg.status = "warming up";
+        service_handle_notify(s, &msg);
+        ok(s->state == SERVICE_STARTING && strcmp(s->status_text, "warming up") == 0,
+           "STATUS= is kept, readiness unchanged");
+        msg = (struct service_notify_msg){ .mainpid_fd = -1, .ready = true };
+        service_handle_notify(s, &msg);
+        ok(s->state == SERVICE_RUNNING && ev_is_active(&s->timer) &&
+                   s->watchdog_usec == 500 * USEC_PER_MSEC,
+           "READY=1: running, watchdog armed");
+        fake.signals = 0;
+        service_dispatch(s, SERVICE_EVENT_TIMER);
+        ok(s->state == SERVICE_STOPPING && s->stop_cause == STOP_CAUSE_WATCHDOG &&
+                   fake.last_signal == SIGABRT && !fake.last_group,
+           "watchdog expiry: SIGABRT to the main process (%s)", s->reason);
+        service_dispatch(s, SERVICE_EVENT_TIMER);
+        ok(fake.last_signal == SIGKILL, "then SIGKILL after stop_timeout");
+        exit_with(s, -1, SIGABRT);
+        ok(s->state == SERVICE_BACKOFF && strstr(s->reason, "watchdog"),
+           "the restart policy decides: backoff (%s)", s->reason);
+        service_free(s);
+
+        s = make_service(SERVICE_NOTIFY, RESTART_NEVER);
+        s->config->ready_timeout = USEC_PER_SEC;
+        service_dispatch(s, SERVICE_EVENT_START);
+        service_dispatch(s, SERVICE_EVENT_TIMER);
+        ok(s->state == SERVICE_STOPPING && s->stop_cause == STOP_CAUSE_READY_TIMEOUT &&
+                   fake.last_signal == SIGTERM,
+           "ready timeout: stopped with stop_signal");
+        exit_with(s, -1, SIGTERM);
+        ok(s->state == SERVICE_FAILED && strstr(s->reason, "not ready"),
+           "handled as a failed start (%s)", s->reason);
+        service_free(s);
+
+        s = make_service(SERVICE_NOTIFY, RESTART_ON_FAILURE);
+        s->config->ready_timeout = USEC_PER_SEC;
+        service_dispatch(s, SERVICE_EVENT_START);
+        msg = (struct service_notify_msg){ .mainpid_fd = -1, .has_extend = true,
+                                           .extend_usec = 5 * USEC_PER_SEC };
+        service_handle_notify(s, &msg);
+        ok(ev_timer_remaining(loop, &s->timer) > 4.0, "EXTEND_TIMEOUT_USEC extends the timeout");
+        exit_with(s, 0, 0);
+        ok(s->state == SERVICE_BACKOFF && strstr(s->reason, "before it was ready"),
+           "exit 0 before READY=1 is a failed start (%s)", s->reason);
+        service_free(s);
+}
+
 static void test_hook(void)
 {
         struct service *s = make_service(SERVICE_SIMPLE, RESTART_ON_FAILURE);
@@ -398,6 +454,7 @@ int main(void)
         test_backoff();
         test_start_limit();
         test_policies();
+        test_readiness();
         test_hook();
         mgr->n_services = 0;
         manager_free(mgr);
