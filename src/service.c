@@ -258,6 +258,12 @@ static void service_format_exit(const struct service *s, char *buf, size_t len)
                         (void)snprintf(buf, len, "killed by signal %d", s->exit_signal);
         } else
                 (void)snprintf(buf, len, "exited with code %d", s->exit_code);
+        if (s->notify_errno > 0) {
+                /* The service said why (ERRNO=): worth more than the code. */
+                size_t n = strlen(buf);
+                (void)snprintf(buf + n, len - n, " (ERRNO=%d: %s)", s->notify_errno,
+                               strerror(s->notify_errno));
+        }
 }
 
 static int service_open_output(struct service *s, int *ret_out, int *ret_err)
@@ -578,7 +584,7 @@ static void service_exited(struct service *s)
 static void service_stopped(struct service *s)
 {
         enum service_stop_cause cause = s->stop_cause;
-        char what[64], reason[128];
+        char what[128], reason[SERVICE_REASON_MAX];
 
         s->stop_cause = STOP_CAUSE_NONE;
         s->restart_on_exit = false;
@@ -862,11 +868,16 @@ void service_handle_notify(struct service *s, struct service_notify_msg *msg)
                 ev_timer_stop(s->manager->loop, &s->timer);
                 service_arm_watchdog(s);
         }
-        if (msg->reloading)
+        if (msg->reloading) {
                 s->reloading = true;
+                if (s->state == SERVICE_RUNNING)
+                        service_set_state(s, s->state, "reloading (RELOADING=1)");
+        }
         if (msg->stopping && service_is_live(s) && s->state != SERVICE_STOPPING)
                 (void)snprintf(s->reason, sizeof s->reason, "stopping on its own (STOPPING=1)");
         if (msg->ready) {
+                if (s->reloading && s->state == SERVICE_RUNNING)
+                        service_set_state(s, s->state, "reloaded");
                 s->reloading = false;
                 service_dispatch(s, SERVICE_EVENT_READY);
         }

@@ -219,3 +219,29 @@ def test_mainpid_outside_the_service_is_rejected(tend):
     s = tend.wait_state("liar", "running")
     assert s["pid"] != 1
     assert "MAINPID=1 rejected" in tend.read_log()
+
+
+def test_errno_and_reloading_show_in_status(tend):
+    script = tend.dir / "reloader.py"
+    gate = tend.dir / "gate"
+    script.write_text(
+        "import os, socket, time\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+        "say = lambda m: s.sendto(m, os.environ['NOTIFY_SOCKET'])\n"
+        "say(b'READY=1')\n"
+        "say(b'RELOADING=1\\nMONOTONIC_USEC=1')\n"
+        f"while not os.path.exists('{gate}'): time.sleep(0.02)\n"
+        "say(b'READY=1')\n"
+        f"while not os.path.exists('{gate}2'): time.sleep(0.02)\n"
+        "say(b'ERRNO=2\\nSTATUS=config file missing')\n"
+        "time.sleep(0.1)\n"
+        "raise SystemExit(1)\n")
+    tend.service("r", type="notify", restart="never", exec=f"/usr/bin/python3 {script}")
+    tend.start()
+    wait_for(lambda: "reloading" in tend.svc("r")["reason"], what="RELOADING=1 shown")
+    gate.touch()
+    wait_for(lambda: tend.svc("r")["reason"] == "reloaded", what="READY=1 after reload")
+    (tend.dir / "gate2").touch()
+    s = tend.wait_state("r", "failed")
+    assert "ERRNO=2: No such file or directory" in s["reason"], s
+    assert s["status"] == "config file missing"
