@@ -96,12 +96,12 @@ def test_status_table_and_json(tend):
 
 def test_kill_sends_signals(tend):
     got = tend.dir / "got"
-    tend.service("trapper", exec=f"sh -c 'trap \"echo USR1 >> {got}\" USR1; "
+    ready = tend.dir / "trap-set"
+    tend.service("trapper", exec=f"sh -c 'trap \"echo USR1 >> {got}\" USR1; touch {ready}; "
                                  f"while :; do sleep 0.05; done'")
     tend.start()
     first = tend.wait_running("trapper")
-    wait_for(lambda: any(p["comm"] == "sleep" for p in tend.live_ns_procs()),
-             what="the trap loop")
+    wait_for(ready.exists, what="the trap to be set")
     tend.ctl("kill", "-s", "USR1", "trapper", check=0)
     wait_for(lambda: got.exists() and "USR1" in got.read_text(), what="USR1 delivered")
     assert tend.svc("trapper")["pid"] == first["pid"]

@@ -139,14 +139,14 @@ def test_sigint_to_tendd_also_stops_everything(tend):
 
 def test_stop_signal_int_is_used(tend):
     out = tend.dir / "got"
+    ready = tend.dir / "traps-set"
     tend.service("a", exec=f"sh -c 'trap \"echo INT >> {out}; exit 0\" INT; "
-                           f"trap \"echo TERM >> {out}; exit 0\" TERM; "
+                           f"trap \"echo TERM >> {out}; exit 0\" TERM; touch {ready}; "
                            f"while :; do sleep 0.05; done'",
                  stop_signal="INT", stop_timeout="5s")
     tend.start()
     tend.wait_running("a")
-    # The traps are set once the loop runs; wait for a sleep child.
-    family(tend, "a", n_children=1)
+    wait_for(ready.exists, what="the traps to be set")
     t0 = time.monotonic()
     tend.ctl("stop", "a", check=0)
     assert time.monotonic() - t0 < 3, "stop needed the timeout: INT was not delivered"
