@@ -12,6 +12,7 @@ Tests wait on events (a state reached, a file appearing) with wait_for(), a
 poll loop with a deadline; never on a fixed sleep.
 """
 
+import ctypes
 import json
 import os
 import re
@@ -41,6 +42,9 @@ TENDCTL = BUILD / "tendctl"
 NSINIT = BUILD / "tests" / "nsinit"
 PROBE = BUILD / "tests" / "probe"
 SETPID = BUILD / "tests" / "setpid"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
 
 STATES = {"stopped", "starting", "running", "stopping", "backoff", "failed"}
 
@@ -278,9 +282,16 @@ class Tend:
                str(NSINIT), "-r", str(self.report_path), *wrapper,
                str(TENDD), "-c", str(self.config), *args]
         self.logf = open(self.log, "ab")
+
+        def preexec():
+            # If pytest itself is killed, unshare dies too (and with --kill-child
+            # takes the namespace down).
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if preexec_fn:
+                preexec_fn()
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=stdout if stdout is not None else self.logf,
-            stderr=self.logf, env=e, preexec_fn=preexec_fn, pass_fds=pass_fds,
+            stderr=self.logf, env=e, preexec_fn=preexec, pass_fds=pass_fds,
             start_new_session=True)
         self.nsinit_pid = wait_for(lambda: (_children(self.proc.pid) or [None])[0]
                                    or self._check_alive(), timeout=10, what="nsinit")
