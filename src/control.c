@@ -703,8 +703,14 @@ static int control_conn_new(struct control *c, int fd)
         r = sd_bus_set_server(cn->bus, 1, id);
         if (r < 0)
                 goto fail;
-        /* Peers authenticate with EXTERNAL, checked by sd-bus against SO_PEERCRED.
-         * No fd passing: nothing here takes fds, and queued fds would cost us. */
+        /* sd-bus checks EXTERNAL against SO_PEERCRED, but a peer in another pid
+         * namespace reports pid 0 and sd-bus then refuses it. Authorization does
+         * not rest on this handshake: every method checks the uid tendd read
+         * with SO_PEERCRED itself, which holds across pid namespaces. */
+        r = sd_bus_set_anonymous(cn->bus, 1);
+        if (r < 0)
+                goto fail;
+        /* No fd passing: nothing here takes fds, and queued fds would cost us. */
         (void)sd_bus_negotiate_fds(cn->bus, 0);
         r = sd_bus_add_object_vtable(cn->bus, NULL, CONTROL_PATH, CONTROL_INTERFACE,
                                      control_vtable, cn);
