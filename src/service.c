@@ -186,8 +186,12 @@ static void service_set_state(struct service *s, enum service_state st, const ch
                 s->since_mono = sys->now();
                 s->since_real = now_realtime();
         }
-        log_service(st == SERVICE_FAILED ? LOG_WARNING : LOG_INFO, s->name, "%s -> %s (%s)",
-                    service_state_to_string(old), service_state_to_string(st), s->reason);
+        if (st == old)
+                log_service(LOG_INFO, s->name, "%s: %s", service_state_to_string(st), s->reason);
+        else
+                log_service(st == SERVICE_FAILED ? LOG_WARNING : LOG_INFO, s->name,
+                            "%s -> %s (%s)", service_state_to_string(old),
+                            service_state_to_string(st), s->reason);
         manager_service_state_changed(s->manager, s, old);
 }
 
