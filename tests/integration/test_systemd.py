@@ -1,0 +1,325 @@
+"""tendd under a real systemd 252: booted as PID 1 of fresh namespaces over an
+overlay of / (tmpfs upper layer, private /run, /tmp and /dev, cgroup2 mounted
+in a new cgroup namespace rooted in a cgroup of its own, pivot_root), never
+on the real root: systemd-tmpfiles would empty the host's /tmp.
+
+The container cannot touch the host: its own mount, pid, uts, ipc, net and
+cgroup namespaces; /proc/sys and /sys read-only; CAP_SYS_MODULE, CAP_SYS_TIME,
+CAP_SYS_BOOT, CAP_SYS_RAWIO dropped from the bounding set; units that would
+act on the kernel or hardware masked. Teardown SIGKILLs its PID 1, which
+ends every process in it, and removes its cgroup.
+
+tendd and the unit are installed in it with `meson install`, then driven with
+systemctl and journalctl through nsenter."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BUILD, wait_for
+
+SYSTEMD = "/lib/systemd/systemd"
+MASK = [
+    "systemd-timesyncd.service", "systemd-modules-load.service", "systemd-sysctl.service",
+    "systemd-binfmt.service", "proc-sys-fs-binfmt_misc.automount",
+    "proc-sys-fs-binfmt_misc.mount", "systemd-pstore.service", "kmod-static-nodes.service",
+    "systemd-random-seed.service", "systemd-firstboot.service", "systemd-repart.service",
+    "systemd-udevd.service", "systemd-udevd-control.socket", "systemd-udevd-kernel.socket",
+    "systemd-udev-trigger.service", "systemd-udev-settle.service", "systemd-hwdb-update.service",
+    "sys-kernel-debug.mount", "sys-kernel-tracing.mount", "sys-kernel-config.mount",
+    "sys-fs-fuse-connections.mount", "dev-hugepages.mount", "dev-mqueue.mount",
+    "systemd-pcrphase-sysinit.service", "systemd-pcrphase.service",
+    "systemd-machine-id-commit.service", "apt-daily.timer", "apt-daily-upgrade.timer",
+    "e2scrub_all.timer", "fstrim.timer", "man-db.timer", "dpkg-db-backup.timer",
+    "postgresql.service", "getty.target", "console-getty.service",
+]
+
+BOOT_SH = r"""
+set -eu
+L="$1"; B="$2"; shift 2
+mount -t tmpfs -o mode=0755,size=512m tend-sd-layers "$L"
+mkdir "$L/upper" "$L/work" "$L/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$L/upper,workdir=$L/work" "$L/root"
+R="$L/root"
+mount -t proc proc "$R/proc"
+mount --bind "$R/proc/sys" "$R/proc/sys"
+mount -o remount,bind,ro "$R/proc/sys"
+if [ -e "$R/proc/sysrq-trigger" ]; then mount --bind /dev/null "$R/proc/sysrq-trigger"; fi
+mount -t sysfs -o ro sysfs "$R/sys"
+mount -t cgroup2 cgroup2 "$R/sys/fs/cgroup"
+mount -t tmpfs -o mode=0755 tend-sd-dev "$R/dev"
+for d in null zero full random urandom tty; do
+        touch "$R/dev/$d"
+        mount --bind "/dev/$d" "$R/dev/$d"
+done
+mkdir "$R/dev/pts" "$R/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666 devpts "$R/dev/pts"
+ln -s pts/ptmx "$R/dev/ptmx"
+ln -s /proc/self/fd "$R/dev/fd"
+mount -t tmpfs -o mode=0755 tend-sd-run "$R/run"
+mount -t tmpfs -o mode=1777 tend-sd-tmp "$R/tmp"
+# The build directory is visible through the overlay when it is on the root
+# filesystem; otherwise bind it in at the same path.
+if [ "$(stat -c %d "$B")" != "$(stat -c %d /)" ]; then
+        mkdir -p "$R$B"
+        mount --bind "$B" "$R$B"
+fi
+mkdir -p "$R/etc/systemd/system"
+for u in "$@"; do ln -sf /dev/null "$R/etc/systemd/system/$u"; done
+cat > "$R/etc/systemd/system/tend-test.target" <<EOF
+[Unit]
+Description=tend test boot target
+Wants=systemd-journald.socket systemd-journald.service
+After=systemd-journald.socket systemd-journald.service
+AllowIsolate=yes
+EOF
+cd "$R"
+mkdir -p .oldroot
+pivot_root . .oldroot
+umount -l /.oldroot
+rmdir /.oldroot
+exec /lib/systemd/systemd --unit=tend-test.target --log-target=console
+"""
+
+
+def cgroup2_root():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            sep = parts.index("-")
+            if parts[sep + 1] == "cgroup2":
+                return Path(parts[4])
+    return None
+
+
+def own_cgroup2():
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            if line.startswith("0::"):
+                return line.strip()[3:]
+    return None
+
+
+class Container:
+    def __init__(self, tmp_path):
+        self.dir = tmp_path
+        self.proc = None
+        self.pid = None
+        self.pidfd = None
+        self.cgroup = None
+
+    def boot(self):
+        root = cgroup2_root()
+        own = own_cgroup2()
+        if root is None or own is None:
+            pytest.skip("no cgroup2 hierarchy")
+        self.cgroup = root / own.lstrip("/") / f"tend-systemd-test-{os.getpid()}-{id(self)}"
+        self.cgroup.mkdir()
+        layers = self.dir / "layers"
+        layers.mkdir()
+        boot = self.dir / "boot.sh"
+        boot.write_text(BOOT_SH)
+        self.log = open(self.dir / "boot.log", "wb")
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "container": "tend-test",
+               "LANG": "C.UTF-8"}
+        cmd = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(self.cgroup),
+               "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--uts",
+               "--ipc", "--net", "--cgroup", "--kill-child", "--",
+               "setpriv", "--bounding-set", "-sys_module,-sys_time,-sys_boot,-sys_rawio", "--",
+               "bash", str(boot), str(layers), str(BUILD.resolve()), *MASK]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+        def systemd_pid():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"boot failed ({self.proc.returncode}):\n{self.boot_log()}")
+            for p in (self.cgroup / "cgroup.procs").read_text().split():
+                try:
+                    if os.readlink(f"/proc/{p}/exe").endswith("/systemd"):
+                        return int(p)
+                except OSError:
+                    pass
+            for p in Path(self.cgroup).rglob("cgroup.procs"):
+                for q in p.read_text().split():
+                    try:
+                        st = open(f"/proc/{q}/status").read()
+                    except OSError:
+                        continue
+                    if "\nNSpid:" in st and st.split("\nNSpid:")[1].split("\n")[0].split()[-1] == "1":
+                        if os.readlink(f"/proc/{q}/exe").endswith("/systemd"):
+                            return int(q)
+            return None
+        self.pid = wait_for(systemd_pid, timeout=30, what="systemd as PID 1")
+        self.pidfd = os.pidfd_open(self.pid)
+
+        def booted():
+            r = self.run("systemctl", "is-system-running", check=False)
+            return r.stdout.strip() in ("running", "degraded") and r.stdout.strip()
+        state = wait_for(booted, timeout=90, interval=0.3, what="systemd to finish booting")
+        if state == "degraded":
+            print(self.run("systemctl", "--failed", "--no-legend", check=False).stdout)
+
+    def boot_log(self):
+        return (self.dir / "boot.log").read_text(errors="replace")
+
+    def run(self, *cmd, check=True, timeout=60, input=None):
+        r = subprocess.run(["nsenter", "-t", str(self.pid), "-m", "-u", "-i", "-n", "-p", "-C",
+                            "--", *map(str, cmd)], capture_output=True, text=True,
+                           timeout=timeout, input=input,
+                           env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                "LANG": "C.UTF-8",
+                                "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0"})
+        if check:
+            assert r.returncode == 0, f"{' '.join(map(str, cmd))}: {r.returncode}\n{r.stdout}{r.stderr}"
+        return r
+
+    def write(self, path, text):
+        self.run("sh", "-c", f'mkdir -p "$(dirname "$0")" && cat > "$0"', path, input=text)
+
+    def show(self, unit, prop):
+        return self.run("systemctl", "show", "-P", prop, unit).stdout.strip()
+
+    def journal(self, *args):
+        return self.run("journalctl", "--no-pager", "-o", "cat", *args, check=False).stdout
+
+    def close(self):
+        if self.pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.close(self.pidfd)
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait(timeout=30)
+            self.log.close()
+        if self.cgroup is not None and self.cgroup.exists():
+            def empty():
+                return all(not p.read_text().strip() for p in self.cgroup.rglob("cgroup.procs"))
+            wait_for(empty, timeout=30, what="the container's cgroup to empty")
+            for d in sorted((p for p in self.cgroup.rglob("*") if p.is_dir()),
+                            key=lambda p: len(p.parts), reverse=True):
+                d.rmdir()
+            self.cgroup.rmdir()
+
+
+def can_boot():
+    if os.geteuid() != 0:
+        return "needs root"
+    if not os.path.exists(SYSTEMD) or not shutil.which("systemctl"):
+        return "systemd is not installed"
+    for tool in ("unshare", "nsenter", "setpriv"):
+        if not shutil.which(tool):
+            return f"{tool} is missing"
+    if cgroup2_root() is None:
+        return "no cgroup2 hierarchy"
+    probe = ("d=$(mktemp -d) && mount -t tmpfs t $d && mkdir $d/u $d/w $d/m && "
+             "mount -t overlay o -o lowerdir=/,upperdir=$d/u,workdir=$d/w $d/m && test -x $d/m/bin/sh")
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+                        "--cgroup", "--net", "sh", "-c", probe], capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"namespaces or overlayfs not permitted: {r.stderr.strip()}"
+    return None
+
+
+@pytest.fixture
+def container(tmp_path, request):
+    why = can_boot()
+    if why:
+        pytest.skip(why)
+    c = Container(tmp_path)
+    try:
+        c.boot()
+        yield c
+    finally:
+        failed = getattr(request.node, "rep_call", None)
+        if c.pid is not None and failed is not None and failed.failed:
+            print("---- journal ----")
+            print(c.run("journalctl", "--no-pager", "-n", "150", check=False).stdout)
+        c.close()
+
+
+WEB_V1 = "[service]\nexec = sh -c 'echo hello-from-web; echo warn-from-web >&2; exec sleep 1000001'\n"
+WEB_V2 = "[service]\nexec = sh -c 'echo hello-v2; exec sleep 1000002'\n"
+SLOW = ("[service]\ntype = oneshot\nrestart = never\n"
+        "exec = sh -c 'sleep 2; date +%s%N > /run/slow.done'\n")
+
+
+def tend_status(c):
+    return {s["name"]: s for s in json.loads(c.run("tendctl", "status", "--json").stdout)}
+
+
+def test_tend_service_under_systemd(container):
+    c = container
+    # The real install: binaries and the unit where meson puts them.
+    c.run("meson", "install", "-C", BUILD, "--no-rebuild", "--quiet", timeout=120)
+    unit = c.run("systemctl", "cat", "tend.service").stdout
+    assert "Type=notify" in unit and "Delegate=yes" in unit
+    r = c.run("systemd-analyze", "verify", "tend.service", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # A short watchdog, to see it kept alive by the loop.
+    c.write("/etc/systemd/system/tend.service.d/test.conf", "[Service]\nWatchdogSec=1s\n")
+    c.write("/etc/tend/tend.ini", "[tend]\nservices = services.d\n")
+    c.write("/etc/tend/services.d/web.ini", WEB_V1)
+    c.write("/etc/tend/services.d/slow.ini", SLOW)
+    c.run("systemctl", "daemon-reload")
+
+    # Active only once every service has been started: the oneshot has run.
+    c.run("systemctl", "start", "tend.service", timeout=60)
+    assert c.run("cat", "/run/slow.done", check=False).returncode == 0, \
+        "tend.service became active before its oneshot completed"
+    started = int(c.show("tend.service", "ExecMainStartTimestampMonotonic"))
+    active = int(c.show("tend.service", "ActiveEnterTimestampMonotonic"))
+    assert active - started >= 2_000_000, (started, active)
+    assert c.show("tend.service", "ActiveState") == "active"
+    st = tend_status(c)
+    assert st["web"]["state"] == "running" and st["slow"]["state"] == "stopped"
+    assert "running" in c.show("tend.service", "StatusText")
+
+    # Service output is in the journal under the service's name; stderr at
+    # warning, stdout below.
+    wait_for(lambda: "hello-from-web" in c.journal("-t", "web"), what="web's stdout in the journal")
+    warn = wait_for(lambda: "warn-from-web" in c.journal("-t", "web", "-p", "warning") and
+                    c.journal("-t", "web", "-p", "warning"), what="web's stderr in the journal")
+    assert "hello-from-web" not in warn
+    # tendd's own log: structured, with the service's name as a field.
+    wait_for(lambda: "stopped -> running" in c.journal("TEND_SERVICE=web"),
+             what="tendd's log with TEND_SERVICE=web")
+    assert "hello-from-web" in c.run("tendctl", "logs", "web").stdout
+
+    # systemctl reload applies a changed service file.
+    pid1 = st["web"]["pid"]
+    c.write("/etc/tend/services.d/web.ini", WEB_V2)
+    c.run("systemctl", "reload", "tend.service", timeout=60)
+    wait_for(lambda: "hello-v2" in c.journal("-t", "web"), what="the reloaded web's output")
+    st = tend_status(c)
+    assert st["web"]["state"] == "running" and st["web"]["pid"] != pid1
+    assert c.show("tend.service", "ActiveState") == "active"
+
+    # The watchdog (1s) is fed: after several intervals the unit is up, never
+    # restarted, and the last ping is recent.
+    time.sleep(3)
+    assert c.show("tend.service", "ActiveState") == "active"
+    assert c.show("tend.service", "NRestarts") == "0"
+    assert c.show("tend.service", "WatchdogUSec") == "1s"
+    t1 = int(c.show("tend.service", "WatchdogTimestampMonotonic"))
+    wait_for(lambda: int(c.show("tend.service", "WatchdogTimestampMonotonic")) > t1,
+             timeout=5, what="a newer watchdog ping")
+    assert "watchdog" not in c.journal("-u", "tend.service", "-p", "warning").lower()
+
+    # systemctl stop leaves no service process behind.
+    cg = c.show("tend.service", "ControlGroup")
+    c.run("systemctl", "stop", "tend.service", timeout=120)
+    assert c.show("tend.service", "ActiveState") == "inactive"
+    assert c.show("tend.service", "Result") == "success"
+    left = c.run("pgrep", "-f", "sleep 100000", check=False)
+    assert left.returncode == 1, f"left behind: {left.stdout}"
+    procs = c.run("sh", "-c", f'cat /sys/fs/cgroup{cg}/cgroup.procs 2>/dev/null', check=False)
+    assert procs.stdout.strip() == ""
