@@ -34,6 +34,7 @@
 #define SPAWN_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 enum spawn_step {
+        STEP_FILES,
         STEP_SIGNALS,
         STEP_SETSID,
         STEP_STDIO,
@@ -47,7 +48,7 @@ enum spawn_step {
 };
 
 static const char *const spawn_step_names[] = {
-        [STEP_SIGNALS] = "signals",   [STEP_SETSID] = "setsid",
+        [STEP_FILES] = "unshare fds", [STEP_SIGNALS] = "signals",   [STEP_SETSID] = "setsid",
         [STEP_STDIO] = "stdio",       [STEP_RLIMIT] = "setrlimit",
         [STEP_SETGROUPS] = "setgroups", [STEP_SETGID] = "setgid",
         [STEP_SETUID] = "setuid",     [STEP_NO_NEW_PRIVS] = "no_new_privs",
@@ -283,10 +284,12 @@ struct spawn_ksigaction {
         uint64_t mask;
 };
 
-/* What the child passes back and what it reads; lives in spawn_area. */
+/* What the child passes back and what it reads; lives in spawn_area. The fds
+ * it places (in, out, err, pass) are all below keep, see spawn_area. */
 struct spawn_child_args {
         const struct spawn_params *p;
-        int nullfd;
+        int fd_in, fd_out, fd_err, fd_pass;
+        int keep;    /* > 0: the fd table is shared (CLONE_FILES); unshare fds below keep */
         int err;  /* written by the child on failure only */
         int step; /* idem */
 };
@@ -328,10 +331,17 @@ static SPAWN_CHILD_CODE int spawn_child_main(void *arg)
         const struct spawn_params *p = a->p;
         const struct spawn_ksigaction dfl = { .handler = (unsigned long)SIG_DFL };
         uint64_t none = 0;
-        long out = p->stdout_fd >= 0 ? p->stdout_fd : a->nullfd;
-        long err = p->stderr_fd >= 0 ? p->stderr_fd : a->nullfd;
+        long out = a->fd_out, err = a->fd_err;
         long r;
 
+        /* First of all, before any fd changes: a table of our own holding only
+         * the fds below keep, not a copy of tendd's thousands of pidfds that
+         * exec would then close one by one. */
+        if (a->keep > 0) {
+                r = spawn_sys3(SYS_close_range, a->keep, ~0U, CLOSE_RANGE_UNSHARE);
+                if (r < 0)
+                        return spawn_child_fail(a, r, STEP_FILES);
+        }
         /* CLONE_CLEAR_SIGHAND reset handled signals; ignored ones survive exec. */
         for (int sig = 1; sig <= 64; sig++) {
                 struct spawn_ksigaction old;
@@ -353,7 +363,7 @@ static SPAWN_CHILD_CODE int spawn_child_main(void *arg)
                 out = spawn_sys3(SYS_fcntl, out, F_DUPFD_CLOEXEC, 3);
         if (out >= 0 && err <= 2 && err != 2)
                 err = spawn_sys3(SYS_fcntl, err, F_DUPFD_CLOEXEC, 3);
-        r = out < 0 ? out : err < 0 ? err : spawn_fd_onto(a->nullfd, 0);
+        r = out < 0 ? out : err < 0 ? err : spawn_fd_onto(a->fd_in, 0);
         if (r >= 0)
                 r = spawn_fd_onto((int)out, 1);
         if (r >= 0)
@@ -361,6 +371,26 @@ static SPAWN_CHILD_CODE int spawn_child_main(void *arg)
         if (r < 0)
                 return spawn_child_fail(a, r, STEP_STDIO);
         (void)spawn_sys3(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+        if (p->pass_fd_target >= 3) {
+                r = spawn_fd_onto(a->fd_pass, p->pass_fd_target);
+                if (r < 0)
+                        return spawn_child_fail(a, r, STEP_STDIO);
+        }
+        if (p->pid_env_slot) {
+                /* WATCHDOG_PID=: only the child knows its pid. The slot has room
+                 * for any pid; left-aligned, padded with blanks' worth of NULs. */
+                char digits[16];
+                long pid = spawn_sys0(SYS_getpid);
+                int n = 0;
+
+                do {
+                        digits[n++] = (char)('0' + pid % 10);
+                        pid /= 10;
+                } while (pid > 0 && n < 15);
+                for (int i = 0; i < n; i++)
+                        p->pid_env_slot[i] = digits[n - 1 - i];
+                p->pid_env_slot[n] = '\0';
+        }
         if (p->umask_set)
                 (void)spawn_sys1(SYS_umask, p->umask);
         for (size_t i = 0; i < _LIMIT_MAX; i++) {
@@ -441,24 +471,33 @@ __asm__(".text\n"
 /* One shared mapping, made once and reused (spawns are serialized: the parent
  * is suspended until the child execs or exits): a guard page, the child's
  * stack, then the report. MAP_SHARED so a fork-like child's report is seen
- * too. */
+ * too.
+ *
+ * The child starts on tendd's fd table (CLONE_FILES: copying it would cost
+ * one reference per open fd, and tendd holds one pidfd per service) and
+ * unshares only the fds below keep. So every fd it places must be below
+ * keep: four slots, opened on /dev/null at the first spawn (while fd numbers
+ * are still low) and kept; before each spawn the caller's out, err and pass
+ * fds are dup3()ed onto slots 1-3 and afterwards pointed back at /dev/null. */
 #define SPAWN_STACK_SIZE (64 * 1024)
+enum { SLOT_NULL, SLOT_OUT, SLOT_ERR, SLOT_PASS, _SLOT_MAX };
 
 struct spawn_area {
         char *base;
-        size_t page;
         void *stack;
         struct spawn_child_args *args;
-        int nullfd;
-        bool no_vm; /* clone3 refused CLONE_VM: fork-like from now on */
+        int slots[_SLOT_MAX];
+        int keep;      /* 1 + the highest slot */
+        bool no_vm;    /* clone3 refused CLONE_VM: fork-like from now on */
+        bool no_files; /* close_range cannot unshare: copy the fd table at clone */
 };
 
-static struct spawn_area spawn_area = { .nullfd = -1 };
+static struct spawn_area spawn_area = { .slots = { -1, -1, -1, -1 } };
 
 static int spawn_area_init(void)
 {
         struct spawn_area *sa = &spawn_area;
-        size_t page;
+        size_t page, size;
         char *base;
 
         if (sa->base)
@@ -467,26 +506,44 @@ static int spawn_area_init(void)
         if (getenv("TEND_SPAWN_NO_VM"))
                 sa->no_vm = true;
         page = (size_t)sysconf(_SC_PAGESIZE);
-        base = mmap(NULL, page + SPAWN_STACK_SIZE + page, PROT_READ | PROT_WRITE,
-                    MAP_SHARED | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        size = page + SPAWN_STACK_SIZE + page;
+        base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_STACK,
+                    -1, 0);
         if (base == MAP_FAILED)
                 return -errno;
-        if (mprotect(base, page, PROT_NONE) < 0) {
-                int e = -errno;
-                (void)munmap(base, page + SPAWN_STACK_SIZE + page);
-                return e;
+        if (mprotect(base, page, PROT_NONE) < 0)
+                goto fail;
+        for (int i = 0; i < _SLOT_MAX; i++) {
+                sa->slots[i] = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (sa->slots[i] < 0)
+                        goto fail;
+                if (sa->slots[i] >= sa->keep)
+                        sa->keep = sa->slots[i] + 1;
         }
-        sa->nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (sa->nullfd < 0) {
-                int e = -errno;
-                (void)munmap(base, page + SPAWN_STACK_SIZE + page);
-                return e;
-        }
-        sa->page = page;
         sa->stack = base + page;
         sa->args = (struct spawn_child_args *)(base + page + SPAWN_STACK_SIZE);
         sa->base = base;
         return 0;
+fail:;
+        int e = -errno;
+        for (int i = 0; i < _SLOT_MAX; i++)
+                sa->slots[i] = safe_close(sa->slots[i]);
+        sa->keep = 0;
+        (void)munmap(base, size);
+        return e;
+}
+
+/* The fd the child finds fd at: fd itself when below keep (0-2 always are),
+ * else a copy in slot. -1 (none) means /dev/null. */
+static int spawn_place(int fd, int slot)
+{
+        if (fd < 0)
+                return spawn_area.slots[SLOT_NULL];
+        if (fd < spawn_area.keep)
+                return fd;
+        if (dup3(fd, spawn_area.slots[slot], O_CLOEXEC) < 0)
+                return -errno;
+        return spawn_area.slots[slot];
 }
 
 /* clone3 and run the child; returns the pid, or -errno. */
@@ -513,27 +570,21 @@ static long spawn_clone(struct clone_args *args, struct spawn_child_args *ca)
         return pid < 0 ? -errno : pid;
 }
 
-/* Clone and exec one child; see spawn.h. */
-int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, const char **ret_step)
+/* One clone3 and its outcome: 0 and the child's pid and pidfd, or -errno. */
+static int spawn_once(const struct spawn_params *p, struct spawn_child_args *ca, pid_t *ret_pid,
+                      int *ret_pidfd)
 {
         _cleanup_close_ int pidfd = -1;
         struct clone_args args = { 0 };
-        struct spawn_child_args *ca;
         sigset_t all, saved;
         long pid;
-        int r;
 
-        *ret_step = "clone3";
-        r = spawn_area_init();
-        if (r < 0)
-                return r;
-        ca = spawn_area.args;
-        ca->p = p;
-        ca->nullfd = spawn_area.nullfd;
         ca->err = 0;
         ca->step = 0;
-
+        ca->keep = spawn_area.no_files ? 0 : spawn_area.keep;
         args.flags = CLONE_PIDFD | CLONE_VFORK | CLONE_CLEAR_SIGHAND;
+        if (ca->keep > 0)
+                args.flags |= CLONE_FILES;
         args.pidfd = (uint64_t)(uintptr_t)&pidfd;
         args.exit_signal = SIGCHLD;
         if (p->cgroup_fd >= 0) {
@@ -546,8 +597,10 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, co
         (void)sigprocmask(SIG_SETMASK, &all, &saved);
         pid = spawn_clone(&args, ca);
         (void)sigprocmask(SIG_SETMASK, &saved, NULL);
-        if (pid < 0)
+        if (pid < 0) {
+                ca->step = -1;
                 return (int)pid;
+        }
 
         /* CLONE_VFORK: the child has exec'd, or reported and exited, by now. */
         if (*(volatile int *)&ca->err != 0) {
@@ -556,12 +609,47 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, co
                 /* vfork wakes us before the child is a zombie: wait, it is exiting. */
                 while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
                         ;
-                *ret_step = spawn_step_names[ca->step];
                 return -ca->err;
         }
-
         *ret_pid = (pid_t)pid;
         *ret_pidfd = TAKE_FD(pidfd);
-        *ret_step = NULL;
         return 0;
+}
+
+/* Clone and exec one child; see spawn.h. */
+int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, const char **ret_step)
+{
+        struct spawn_child_args *ca;
+        int r;
+
+        *ret_step = "clone3";
+        r = spawn_area_init();
+        if (r < 0)
+                return r;
+        ca = spawn_area.args;
+        ca->p = p;
+        ca->fd_in = spawn_area.slots[SLOT_NULL];
+        ca->fd_out = spawn_place(p->stdout_fd, SLOT_OUT);
+        ca->fd_err = ca->fd_out;
+        if (p->stderr_fd != p->stdout_fd)
+                ca->fd_err = spawn_place(p->stderr_fd, SLOT_ERR);
+        ca->fd_pass = p->pass_fd_target >= 3 ? spawn_place(p->pass_fd, SLOT_PASS) : -1;
+        if (ca->fd_out < 0 || ca->fd_err < 0 || (p->pass_fd_target >= 3 && ca->fd_pass < 0)) {
+                r = ca->fd_out < 0 ? ca->fd_out : ca->fd_err < 0 ? ca->fd_err : ca->fd_pass;
+                *ret_step = "stdio";
+                goto done;
+        }
+
+        r = spawn_once(p, ca, ret_pid, ret_pidfd);
+        if (r == -EINVAL && ca->step == STEP_FILES) {
+                /* A kernel without CLOSE_RANGE_UNSHARE (< 5.9): copy the table. */
+                spawn_area.no_files = true;
+                r = spawn_once(p, ca, ret_pid, ret_pidfd);
+        }
+        *ret_step = r == 0 ? NULL : ca->step >= 0 ? spawn_step_names[ca->step] : "clone3";
+done:
+        /* Let go of the caller's files: a rotated log must not stay open here. */
+        for (int i = SLOT_OUT; i < _SLOT_MAX; i++)
+                (void)dup3(spawn_area.slots[SLOT_NULL], spawn_area.slots[i], O_CLOEXEC);
+        return r;
 }

@@ -120,6 +120,50 @@ static void test_fds(void)
         close(keep);
 }
 
+/* Thousands of open fds (tendd's pidfds): the child still gets only 0-2 and
+ * the fds handed to it, wherever they sit in the table. */
+static void test_many_fds_and_pass_fd(void)
+{
+        struct spawn_params p = { .stdout_fd = -1, .stderr_fd = -1, .cgroup_fd = -1 };
+        char *argv[] = { "/bin/sh", "-c", "ls /proc/self/fd | wc -l; echo passed >&3", NULL };
+        char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+        int fds[3000], n = 0, pipefd[2], outfd, pidfd = -1, status = -1;
+        char path[64], buf[256] = "";
+        const char *step;
+        siginfo_t si;
+        pid_t pid;
+        ssize_t k;
+
+        while (n < 3000 && (fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+                n++;
+        (void)snprintf(path, sizeof path, "%s/many", tmpdir);
+        outfd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        ok(pipe2(pipefd, O_CLOEXEC) == 0 && outfd > 1000, "%d fds open, stdout at fd %d", n,
+           outfd);
+        p.path = argv[0];
+        p.argv = argv;
+        p.envp = envp;
+        p.workdir = "/";
+        p.stdout_fd = outfd;
+        p.pass_fd = pipefd[1];
+        p.pass_fd_target = 3;
+        if (spawn_child(&p, &pid, &pidfd, &step) == 0 && wait_exit(pidfd, &si) == 1)
+                status = si.si_code == CLD_EXITED ? si.si_status : 1000;
+        ok(status == 0, "child ran (status %d)", status);
+        close(pipefd[1]);
+        k = pread(outfd, buf, sizeof buf - 1, 0);
+        /* 0, 1, 2, 3 and ls's own directory handle. */
+        ok(k > 0 && atoi(buf) == 5, "child has fds 0-3 only (plus ls's own): %s", buf);
+        k = read(pipefd[0], buf, sizeof buf - 1);
+        ok(k == 7 && strncmp(buf, "passed\n", 7) == 0, "pass_fd reached the child as fd 3");
+        close(pipefd[0]);
+        close(outfd);
+        safe_close(pidfd);
+        (void)unlink(path);
+        while (n > 0)
+                close(fds[--n]);
+}
+
 static void test_errors_and_reuse(void)
 {
         struct spawn_params p = { .stdout_fd = -1, .stderr_fd = -1, .cgroup_fd = -1 };
@@ -202,6 +246,7 @@ int main(void)
              getenv("TEND_SPAWN_NO_VM") ? "fork-like" : "default (vfork-style on x86_64)");
         test_inheritance();
         test_fds();
+        test_many_fds_and_pass_fd();
         test_errors_and_reuse();
         test_cgroup();
         {
