@@ -38,6 +38,23 @@ static void tendd_sanitize_stdio(void)
                 }
 }
 
+static void tendd_periodic_cb(struct ev_loop *loop, ev_periodic *w, int revents)
+{
+}
+
+/* libev wakes at least every 59.7 s to notice wall-clock jumps, unless it
+ * watches for them with a timerfd (TFD_TIMER_CANCEL_ON_SET), which it sets up
+ * on the first ev_periodic_start. Start and stop one, so an idle tendd
+ * sleeps until something happens. */
+static void tendd_no_idle_wakeups(struct ev_loop *loop)
+{
+        ev_periodic p;
+
+        ev_periodic_init(&p, tendd_periodic_cb, 0., 0., NULL);
+        ev_periodic_start(loop, &p);
+        ev_periodic_stop(loop, &p);
+}
+
 int main(int argc, char **argv)
 {
         enum { ARG_CHECK = 0x100, ARG_VERSION };
@@ -112,6 +129,7 @@ int main(int argc, char **argv)
                 config_free(c);
                 return 1;
         }
+        tendd_no_idle_wakeups(loop);
         r = manager_new(loop, config_path, c, &m);
         if (r < 0) {
                 log_error_errno(r, "creating the manager");
