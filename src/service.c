@@ -553,6 +553,11 @@ static void service_restart_or_give_up(struct service *s, const char *what)
         delay = service_backoff_delay(s);
         service_set_state(s, SERVICE_BACKOFF, "%s; restarting in %s", what,
                           format_duration(d, sizeof d, delay));
+        if (delay == 0 && s->state == SERVICE_BACKOFF) {
+                /* Nothing to wait for: restart now, not one loop iteration later. */
+                service_dispatch(s, SERVICE_EVENT_TIMER);
+                return;
+        }
         service_arm_timer(s, delay);
 }
 
