@@ -41,6 +41,9 @@ struct service;
 enum output_mode output_default_mode(void);
 /* The mode s uses: its configured one, else the default. */
 enum output_mode output_mode_of(const struct service *s);
+/* The mode s's output actually went to at its last spawn: as output_mode_of(),
+ * except file when journald could not be reached. */
+enum output_mode output_mode_in_use(const struct service *s);
 /* log_dir/NAME.log for s; NULL on ENOMEM. Caller frees. */
 char *output_log_path(const struct service *s);
 

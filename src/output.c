@@ -78,6 +78,13 @@ enum output_mode output_mode_of(const struct service *s)
         return s->config->output_set ? s->config->output : output_default_mode();
 }
 
+enum output_mode output_mode_in_use(const struct service *s)
+{
+        enum output_mode m = output_mode_of(s);
+
+        return m == OUTPUT_JOURNAL && s->output && s->output->journal_warned ? OUTPUT_FILE : m;
+}
+
 char *output_log_path(const struct service *s)
 {
         char *p;

@@ -233,3 +233,24 @@ def test_children_get_no_systemd_environment(tend):
         assert k not in env, f"{k} leaked into the service"
     # tend's own notify socket may be given to services; systemd's never.
     assert env.get("NOTIFY_SOCKET") != str(tend.dir / "systemd-notify")
+
+
+def test_journal_unreachable_falls_back_to_file(tend):
+    # No journald on the test host (or in this namespace): the lines must not
+    # be lost; they go to the service's file, and tendd says so once.
+    if os.path.exists("/run/systemd/journal/stdout"):
+        pytest.skip("journald is reachable here")
+    tend.service("j", exec="sh -c 'echo to-the-journal; exec sleep 1000'", output="journal",
+                 restart="always")
+    tend.start()
+    tend.wait_running("j")
+    log = tend.log_dir / "j.log"
+    wait_for(lambda: log.exists() and "to-the-journal" in log.read_text(), what="fallback file")
+    pid = tend.svc("j")["pid"]
+    tend.ctl("restart", "j", check=0)
+    tend.wait_running("j", not_pid=pid)
+    wait_for(lambda: log.read_text().count("to-the-journal") == 2, what="second run's line")
+    assert tend.read_log().count("journal unreachable") == 1, tend.read_log()
+    assert tend.svc("j")["state"] == "running"
+    # tendctl logs reads the file the lines really went to.
+    assert "to-the-journal" in tend.ctl("logs", "j", check=0).stdout
