@@ -1,0 +1,508 @@
+#!/usr/bin/python3
+"""tend benchmark driver (stdlib only). Run it through tests/bench/run, which
+builds an optimized tendd and the two bench programs and passes their paths.
+
+Each tendd measurement runs in a private pid namespace
+(unshare --pid --fork --mount-proc --kill-child), with this script as its PID 1
+("--inner STEP"): when a step ends, the kernel kills whatever is left, so
+cleanup is certain. Results come back as one JSON line; the outer run prints
+one table, each result next to its target as a ratio to the raw spawn floor
+measured in the same run (tests/bench/floor.c).
+
+Services run the static bench probe (tests/bench/probe.c), which appends
+"START_NS PID" (CLOCK_MONOTONIC at its first instruction) to a file, with
+output = null so that log files are not part of what is measured.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+# -- helpers -----------------------------------------------------------------
+
+def now_ns():
+    return time.monotonic_ns()
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def p95(xs):
+    if not xs:
+        return None
+    s = sorted(xs)
+    return s[min(len(s) - 1, (len(s) * 95) // 100)]
+
+
+def read_starts(path):
+    """[(start_ns, pid)] appended by the probes, in file order."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in data.split(b"\n"):
+        f = line.split()
+        if len(f) == 2:
+            out.append((int(f[0]), int(f[1])))
+    return out
+
+
+def count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def wait_until(pred, timeout, interval=0.001, what="condition", proc=None):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"tendd exited ({proc.returncode}) while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def proc_pss_kib(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return None
+
+
+def proc_cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def proc_status_field(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def reap_orphans():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def other_processes():
+    """Processes in this pid namespace other than ourselves (zombies count)."""
+    me = os.getpid()
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me]
+
+
+# -- one tendd in this namespace --------------------------------------------
+
+class Tendd:
+    def __init__(self, args, workdir):
+        self.args = args
+        self.dir = Path(workdir)
+        self.socket = self.dir / "tend.sock"
+        self.starts = self.dir / "starts"
+        self.proc = None
+        (self.dir / "services.d").mkdir(parents=True, exist_ok=True)
+        (self.dir / "tend.ini").write_text(
+            "[tend]\nservices = services.d\n"
+            f"socket = {self.socket}\nlog_dir = {self.dir / 'log'}\n")
+
+    def service(self, name, exec_line, **keys):
+        lines = ["[service]", f"exec = {exec_line}", "output = null"]
+        lines += [f"{k} = {v}" for k, v in keys.items()]
+        (self.dir / "services.d" / f"{name}.ini").write_text("\n".join(lines) + "\n")
+
+    def start(self):
+        self.log = open(self.dir / "tendd.log", "ab")
+        t0 = now_ns()
+        self.proc = subprocess.Popen([self.args.tendd, "-c", str(self.dir / "tend.ini")],
+                                     stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=self.log)
+        return t0
+
+    def ctl(self, *argv):
+        return subprocess.run([self.args.tendctl, "-s", str(self.socket), *argv],
+                              stdin=subprocess.DEVNULL, capture_output=True)
+
+    def wait_socket(self):
+        wait_until(lambda: self.socket.exists() and self.ctl("status").returncode == 0,
+                   timeout=30, interval=0.01, what="the control socket", proc=self.proc)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        reap_orphans()
+
+
+# -- inner steps (PID 1 of a private pid namespace) --------------------------
+
+def step_restart(args, work):
+    """crash -> restart: SIGKILL the probe, read the replacement's first instruction."""
+    t = Tendd(args, work)
+    t.service("crash", f"{args.probe} {t.starts} sleep", restart="always", restart_delay="0",
+              start_limit_burst="0")
+    t.start()
+    wait_until(lambda: count_lines(t.starts) >= 1, 30, what="the first probe", proc=t.proc)
+    lat = []
+    for _ in range(args.restarts):
+        starts = read_starts(t.starts)
+        n = len(starts)
+        time.sleep(0.003)  # let tendd finish the previous transition
+        t0 = now_ns()
+        os.kill(starts[-1][1], signal.SIGKILL)
+        wait_until(lambda: count_lines(t.starts) > n, 10, interval=0.0002,
+                   what="the restarted probe", proc=t.proc)
+        lat.append(read_starts(t.starts)[n][0] - t0)
+        reap_orphans()
+    t.stop()
+    return {"median_ns": median(lat), "p95_ns": p95(lat), "n": len(lat)}
+
+
+def step_throughput(args, work):
+    """A service that exits at once, restart_delay = 0, no start limit."""
+    t = Tendd(args, work)
+    t.service("flap", f"{args.probe} {t.starts}", restart="always", restart_delay="0",
+              start_limit_burst="0")
+    t.start()
+    wait_until(lambda: count_lines(t.starts) >= 1, 30, what="the first probe", proc=t.proc)
+    time.sleep(args.throughput_seconds)
+    t.stop()
+    ts = sorted(s for s, _ in read_starts(t.starts))
+    # Skip the first 10% (tendd starting up); rate over the rest.
+    ts = ts[len(ts) // 10:]
+    if len(ts) < 2:
+        return {"per_second": None}
+    return {"per_second": (len(ts) - 1) * 1e9 / (ts[-1] - ts[0]), "n": len(ts)}
+
+
+def limits_for(n):
+    """None if n services can run here, else what prevents it."""
+    need_fds = n + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need_fds:
+        return f"RLIMIT_NOFILE hard limit {hard} < {need_fds} needed"
+    if soft != resource.RLIM_INFINITY and soft < need_fds:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    for path, what in (("/proc/sys/kernel/pid_max", "pid_max"),
+                       ("/proc/sys/kernel/threads-max", "threads-max")):
+        try:
+            v = int(Path(path).read_text())
+        except OSError:
+            continue
+        if v < n + 256:
+            return f"{what} {v} < {n + 256} needed"
+    return None
+
+
+def step_scale(args, work):
+    """n sleeping probes: start time, memory, fds; on the base size also idle,
+    control and stop."""
+    n = args.n
+    why = limits_for(n)
+    if why:
+        return {"skipped": why}
+    t = Tendd(args, work)
+    for i in range(n):
+        t.service(f"svc-{i:05d}", f"{args.probe} {t.starts} sleep", restart="always")
+    t0 = t.start()
+    wait_until(lambda: count_lines(t.starts) >= n, max(60, n * 0.02), interval=0.005,
+               what=f"{n} probes", proc=t.proc)
+    res = {"start_s": (max(s for s, _ in read_starts(t.starts)) - t0) / 1e9}
+    t.wait_socket()
+    time.sleep(0.5)
+    pid = t.proc.pid
+    res["pss_kib"] = proc_pss_kib(pid)
+    res["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+
+    if args.full:
+        # Idle: nothing happens; tendd must not wake.
+        c0, v0 = proc_cpu_ticks(pid), proc_status_field(pid, "voluntary_ctxt_switches")
+        time.sleep(args.idle_seconds)
+        c1, v1 = proc_cpu_ticks(pid), proc_status_field(pid, "voluntary_ctxt_switches")
+        res["idle_seconds"] = args.idle_seconds
+        res["idle_ticks"] = c1 - c0
+        res["idle_wakeups"] = v1 - v0
+
+        # Control: status --json, then sequential restarts.
+        lat = []
+        for i in range(args.status_runs):
+            a = now_ns()
+            r = t.ctl("status", "--json")
+            lat.append(now_ns() - a)
+            if r.returncode != 0 or (i == 0 and len(json.loads(r.stdout)) != n):
+                raise RuntimeError(f"tendctl status --json failed: {r.stderr.decode()}")
+        res["status_ns"] = median(lat)
+        lat = []
+        for i in range(args.ctl_restarts):
+            a = now_ns()
+            r = t.ctl("restart", f"svc-{(i * 7919) % n:05d}")
+            lat.append(now_ns() - a)
+            if r.returncode != 0:
+                raise RuntimeError(f"tendctl restart failed: {r.stderr.decode()}")
+        res["restart_ns"] = median(lat)
+
+        # Stop: SIGTERM to tendd, until every process is gone.
+        reap_orphans()
+        a = now_ns()
+        t.proc.send_signal(signal.SIGTERM)
+        while True:
+            reap_orphans()
+            if t.proc.poll() is not None and not other_processes():
+                break
+            time.sleep(0.0005)
+        res["stop_s"] = (now_ns() - a) / 1e9
+        res["tendd_exit"] = t.proc.returncode
+    t.stop()
+    return res
+
+
+STEPS = {"restart": step_restart, "throughput": step_throughput, "scale": step_scale}
+
+
+def inner(args):
+    with tempfile.TemporaryDirectory(prefix="tend-bench-") as work:
+        try:
+            res = STEPS[args.inner](args, work)
+        except Exception as e:  # reported, the table shows the step failed
+            res = {"error": str(e)}
+    print(json.dumps(res), flush=True)
+
+
+# -- outer: run the steps, print the table -----------------------------------
+
+def run_inner(args, step, *extra):
+    cmd = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--",
+           sys.executable, os.path.abspath(__file__), "--inner", step,
+           "--tendd", args.tendd, "--tendctl", args.tendctl, "--probe", args.probe,
+           "--restarts", str(args.restarts), "--throughput-seconds", str(args.throughput_seconds),
+           "--idle-seconds", str(args.idle_seconds), "--status-runs", str(args.status_runs),
+           "--ctl-restarts", str(args.ctl_restarts), *extra]
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    if r.returncode != 0 or not lines:
+        return {"error": f"step {step} exited {r.returncode}: {r.stderr.strip()[-300:]}"}
+    return json.loads(lines[-1])
+
+
+def run_floor(args, mode):
+    with tempfile.TemporaryDirectory(prefix="tend-bench-floor-") as d:
+        r = subprocess.run([args.floor, mode, args.probe, os.path.join(d, "starts"),
+                            str(args.floor_n)], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"error": r.stderr.strip()}
+    med, p, rate = r.stdout.split()
+    return {"median_ns": int(med), "p95_ns": int(p), "per_second": float(rate)}
+
+
+def fmt_ms(ns):
+    return "-" if ns is None else f"{ns / 1e6:.3f} ms"
+
+
+def fmt_s(s):
+    return "-" if s is None else f"{s:.3f} s"
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, what, result, target="", ratio="", met=None):
+        self.rows.append((what, result, target, ratio,
+                          "" if met is None else ("met" if met else "MISSED")))
+
+    def print(self):
+        head = ("measurement", "result", "target", "vs floor", "met")
+        w = [max(len(str(r[i])) for r in self.rows + [head]) for i in range(5)]
+        line = "  ".join(f"{{:<{x}}}" for x in w)
+        print(line.format(*head).rstrip())
+        print("  ".join("-" * x for x in w))
+        for r in self.rows:
+            print(line.format(*r).rstrip())
+
+
+def outer(args):
+    sizes = [int(x) for x in args.sizes.split(",") if x]
+    res = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+           "nproc": os.cpu_count(), "kernel": os.uname().release, "sizes": sizes}
+    # This machine is noisy: the floor is measured again right before each
+    # tendd step, and each step is compared with the floor next to it.
+    res["floor_vfork"] = run_floor(args, "vfork")
+    res["floor_fork"] = run_floor(args, "fork")
+    res["restart"] = run_inner(args, "restart")
+    res["restart"]["floor"] = run_floor(args, "vfork")
+    res["throughput"] = run_inner(args, "throughput")
+    res["throughput"]["floor"] = run_floor(args, "vfork")
+    res["scale"] = {}
+    for i, n in enumerate(sizes):
+        extra = ["--n", str(n)] + (["--full"] if i == 0 else [])
+        floor_before = run_floor(args, "vfork")
+        res["scale"][n] = run_inner(args, "scale", *extra)
+        res["scale"][n]["floor"] = floor_before
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
+
+    fv, ff = res["floor_vfork"], res["floor_fork"]
+
+    def near(step):
+        """The vfork-style floor measured next to step (median over both)."""
+        f = [x for x in (fv, step.get("floor", {})) if x.get("median_ns")]
+        if not f:
+            return None, None, None
+        return (statistics.median(x["median_ns"] for x in f),
+                statistics.median(x["p95_ns"] for x in f),
+                statistics.median(x["per_second"] for x in f))
+    t = Table()
+    print(f"tend benchmark, {res['date']}, nproc {res['nproc']}, kernel {res['kernel']}"
+          f"{', quick' if args.quick else ''}")
+    print(f"tendd: {args.tendd}")
+    for name, f in (("vfork-style", fv), ("fork-like", ff)):
+        if "error" in f:
+            t.add(f"raw spawn floor, {name}", "error: " + f["error"])
+            continue
+        t.add(f"raw spawn->exec, {name}: median", fmt_ms(f["median_ns"]))
+        t.add(f"raw spawn->exec, {name}: p95", fmt_ms(f["p95_ns"]))
+        t.add(f"raw spawn+reap loop, {name}", f"{f['per_second']:.0f} /s")
+
+    r = res["restart"]
+    if "error" in r:
+        t.add("crash -> restart", "error: " + r["error"])
+    else:
+        floor, floor95, _ = near(r)
+        ratio = r["median_ns"] / floor if floor else None
+        t.add("crash -> restart: median", fmt_ms(r["median_ns"]), "<= 1.3x floor",
+              f"{ratio:.2f}x of {fmt_ms(floor)}" if ratio else "",
+              ratio is not None and ratio <= 1.3)
+        t.add("crash -> restart: p95", fmt_ms(r["p95_ns"]), "",
+              f"{r['p95_ns'] / floor95:.2f}x of {fmt_ms(floor95)}" if floor95 else "")
+
+    r = res["throughput"]
+    if "error" in r or not r.get("per_second"):
+        t.add("restart throughput", "error: " + r.get("error", "no restarts"))
+    else:
+        _, _, rate = near(r)
+        ratio = r["per_second"] / rate if rate else None
+        t.add("restart throughput", f"{r['per_second']:.0f} /s", ">= 80% of floor loop",
+              f"{ratio * 100:.0f}% of {rate:.0f} /s" if ratio else "",
+              ratio is not None and ratio >= 0.8)
+
+    pss_target = {1000: 4 * 1024, 10000: 24 * 1024}
+    base = None
+    for i, n in enumerate(sizes):
+        s = res["scale"][n]
+        if "skipped" in s:
+            t.add(f"{n} services", "not run: " + s["skipped"])
+            continue
+        if "error" in s:
+            t.add(f"{n} services", "error: " + s["error"])
+            continue
+        k = 1.3 if i == 0 else 1.5
+        floor = near(s)[0]
+        if floor:
+            budget = k * n * floor / 1e9
+            ratio = s["start_s"] / (n * floor / 1e9)
+            t.add(f"{n} services: start all", fmt_s(s["start_s"]),
+                  f"<= {k}x n*floor = {budget:.3f} s", f"{ratio:.2f}x of {fmt_ms(floor)}",
+                  ratio <= k)
+        else:
+            t.add(f"{n} services: start all", fmt_s(s["start_s"]))
+        tgt = pss_target.get(n)
+        t.add(f"{n} services: tendd Pss", f"{s['pss_kib'] / 1024:.2f} MiB",
+              f"<= {tgt // 1024} MiB" if tgt else "", "",
+              s["pss_kib"] <= tgt if tgt else None)
+        t.add(f"{n} services: tendd fds", str(s["fds"]))
+        t.add(f"{n} services: bytes per service (Pss / n)",
+              f"{s['pss_kib'] * 1024 / n:.0f} B")
+        if base is not None and n > base[0]:
+            marginal = (s["pss_kib"] - base[1]) * 1024 / (n - base[0])
+            t.add(f"{n} services: bytes per extra service", f"{marginal:.0f} B",
+                  "", f"vs {base[0]}")
+        if base is None:
+            base = (n, s["pss_kib"])
+        if "idle_ticks" in s:
+            t.add(f"{n} services idle {s['idle_seconds']:g} s: CPU ticks", str(s["idle_ticks"]),
+                  "0", "", s["idle_ticks"] == 0)
+            t.add(f"{n} services idle {s['idle_seconds']:g} s: wakeups",
+                  f"{s['idle_wakeups']} voluntary ctx switches", "0", "",
+                  s["idle_wakeups"] == 0)
+            t.add(f"{n} services: tendctl status --json median", fmt_ms(s["status_ns"]),
+                  "<= 25 ms", "", s["status_ns"] <= 25e6)
+            t.add(f"{n} services: tendctl restart median ({args.ctl_restarts} sequential)",
+                  fmt_ms(s["restart_ns"]))
+            t.add(f"{n} services: SIGTERM -> all gone", fmt_s(s["stop_s"]),
+                  "", f"tendd exit {s['tendd_exit']}")
+    t.print()
+    failed = any("error" in v for v in (fv, ff, res["restart"], res["throughput"])) or any(
+        "error" in v for v in res["scale"].values())
+    return 1 if failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tendd", required=True)
+    ap.add_argument("--tendctl", required=True)
+    ap.add_argument("--probe", required=True)
+    ap.add_argument("--floor")
+    ap.add_argument("--quick", action="store_true",
+                    help="short idle (5 s) and fewer repetitions, for a smoke run")
+    ap.add_argument("--sizes", default="1000,10000",
+                    help="service counts for the scale step; the first one also runs "
+                         "idle, control and stop (default 1000,10000)")
+    ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--inner", choices=sorted(STEPS), help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, default=1000, help=argparse.SUPPRESS)
+    ap.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--restarts", type=int)
+    ap.add_argument("--throughput-seconds", type=float)
+    ap.add_argument("--idle-seconds", type=float)
+    ap.add_argument("--status-runs", type=int)
+    ap.add_argument("--ctl-restarts", type=int)
+    ap.add_argument("--floor-n", type=int)
+    args = ap.parse_args()
+    q = args.quick
+    for k, full, quick in (("restarts", 300, 30), ("throughput_seconds", 3.0, 1.0),
+                           ("idle_seconds", 60.0, 5.0), ("status_runs", 21, 5),
+                           ("ctl_restarts", 100, 10), ("floor_n", 1000, 200)):
+        if getattr(args, k) is None:
+            setattr(args, k, quick if q else full)
+    if args.inner:
+        inner(args)
+        return 0
+    if not args.floor:
+        ap.error("--floor is required")
+    return outer(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
