@@ -307,7 +307,8 @@ static size_t output_prefix(struct output *o, char *buf, size_t size)
         now = now_realtime();
         t = (time_t)(now / USEC_PER_SEC);
         if (t != o->ts_sec || !o->ts[0]) {
-                if (!gmtime_r(&t, &tm) || strftime(o->ts, sizeof o->ts, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+                if (!gmtime_r(&t, &tm) ||
+                    strftime(o->ts, sizeof o->ts, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
                         o->ts[0] = '\0';
                 o->ts_sec = t;
         }

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, wait_for
+from conftest import BUILD, proc_status, wait_for
 
 SYSTEMD = "/lib/systemd/systemd"
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MASK = [
     "systemd-timesyncd.service", "systemd-modules-load.service", "systemd-sysctl.service",
     "systemd-binfmt.service", "proc-sys-fs-binfmt_misc.automount",
@@ -137,23 +138,18 @@ class Container:
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
         def systemd_pid():
+            # PID 1 of the new pid namespace, once it is systemd.
             if self.proc.poll() is not None:
                 raise AssertionError(f"boot failed ({self.proc.returncode}):\n{self.boot_log()}")
-            for p in (self.cgroup / "cgroup.procs").read_text().split():
-                try:
-                    if os.readlink(f"/proc/{p}/exe").endswith("/systemd"):
-                        return int(p)
-                except OSError:
-                    pass
-            for p in Path(self.cgroup).rglob("cgroup.procs"):
-                for q in p.read_text().split():
+            for procs in self.cgroup.rglob("cgroup.procs"):
+                for p in procs.read_text().split():
                     try:
-                        st = open(f"/proc/{q}/status").read()
+                        st = proc_status(p)
+                        if (st and st["NSpid"].split()[-1] == "1" and
+                                os.readlink(f"/proc/{p}/exe").endswith("/systemd")):
+                            return int(p)
                     except OSError:
-                        continue
-                    if "\nNSpid:" in st and st.split("\nNSpid:")[1].split("\n")[0].split()[-1] == "1":
-                        if os.readlink(f"/proc/{q}/exe").endswith("/systemd"):
-                            return int(q)
+                        pass
             return None
         self.pid = wait_for(systemd_pid, timeout=30, what="systemd as PID 1")
         self.pidfd = os.pidfd_open(self.pid)
@@ -172,11 +168,11 @@ class Container:
         r = subprocess.run(["nsenter", "-t", str(self.pid), "-m", "-u", "-i", "-n", "-p", "-C",
                             "--", *map(str, cmd)], capture_output=True, text=True,
                            timeout=timeout, input=input,
-                           env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                                "LANG": "C.UTF-8",
-                                "SYSTEMD_PAGER": "", "SYSTEMD_COLORS": "0"})
+                           env={"PATH": PATH, "LANG": "C.UTF-8", "SYSTEMD_PAGER": "",
+                                "SYSTEMD_COLORS": "0"})
         if check:
-            assert r.returncode == 0, f"{' '.join(map(str, cmd))}: {r.returncode}\n{r.stdout}{r.stderr}"
+            shown = " ".join(map(str, cmd))
+            assert r.returncode == 0, f"{shown}: {r.returncode}\n{r.stdout}{r.stderr}"
         return r
 
     def write(self, path, text):
@@ -221,7 +217,8 @@ def can_boot():
     if cgroup2_root() is None:
         return "no cgroup2 hierarchy"
     probe = ("d=$(mktemp -d) && mount -t tmpfs t $d && mkdir $d/u $d/w $d/m && "
-             "mount -t overlay o -o lowerdir=/,upperdir=$d/u,workdir=$d/w $d/m && test -x $d/m/bin/sh")
+             "mount -t overlay o -o lowerdir=/,upperdir=$d/u,workdir=$d/w $d/m && "
+             "test -x $d/m/bin/sh")
     r = subprocess.run(["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
                         "--cgroup", "--net", "sh", "-c", probe], capture_output=True, text=True)
     if r.returncode != 0:
@@ -246,7 +243,8 @@ def container(tmp_path, request):
         c.close()
 
 
-WEB_V1 = "[service]\nexec = sh -c 'echo hello-from-web; echo warn-from-web >&2; exec sleep 1000001'\n"
+WEB_V1 = ("[service]\n"
+          "exec = sh -c 'echo hello-from-web; echo warn-from-web >&2; exec sleep 1000001'\n")
 WEB_V2 = "[service]\nexec = sh -c 'echo hello-v2; exec sleep 1000002'\n"
 SLOW = ("[service]\ntype = oneshot\nrestart = never\n"
         "exec = sh -c 'sleep 2; date +%s%N > /run/slow.done'\n")
