@@ -1,0 +1,360 @@
+/* test-output: output.c on a real loop and real pipes: lines, timestamps,
+ * partial and long lines, rotation, drain on free, console, null, a log
+ * directory that cannot be written, and sdnotify's messages. */
+#include <ev.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "manager.h"
+#include "output.h"
+#include "sdnotify.h"
+#include "service.h"
+#include "tap.h"
+
+static struct ev_loop *loop;
+static struct manager *mgr;
+static char dir[] = "/tmp/test-output-XXXXXX";
+
+static struct service *make_service(const char *name, enum output_mode mode, uint64_t max,
+                                    unsigned keep)
+{
+        struct service_config *sc = calloc(1, sizeof *sc);
+        struct service *s = NULL;
+
+        sc->name = strdup(name);
+        sc->file = strdup("/nonexistent/x.ini");
+        sc->exec = strdup("/bin/true");
+        sc->argv = calloc(2, sizeof(char *));
+        sc->argv[0] = strdup("/bin/true");
+        sc->restart_delay = USEC_PER_SEC;
+        sc->restart_max_delay = USEC_PER_SEC;
+        sc->stop_signal = SIGTERM;
+        sc->stop_timeout = USEC_PER_SEC;
+        sc->output = mode;
+        sc->output_set = true;
+        sc->log_max_size = max;
+        sc->log_keep = keep;
+        sc->ready_fd = -1;
+        if (service_new(mgr, sc, &s) < 0)
+                abort();
+        return s;
+}
+
+static char *slurp(const char *path)
+{
+        FILE *f = fopen(path, "re");
+        char *buf = NULL;
+        size_t n = 0;
+
+        if (!f)
+                return strdup("");
+        if (getdelim(&buf, &n, '\0', f) < 0) {
+                free(buf);
+                buf = strdup("");
+        }
+        fclose(f);
+        return buf;
+}
+
+static char *logpath(const char *name, int k)
+{
+        char *p;
+
+        if (k)
+                (void)asprintf(&p, "%s/log/%s.log.%d", dir, name, k);
+        else
+                (void)asprintf(&p, "%s/log/%s.log", dir, name);
+        return p;
+}
+
+/* Handle what is there now. */
+static void pump(void)
+{
+        for (int i = 0; i < 20; i++)
+                ev_run(loop, EVRUN_NOWAIT);
+}
+
+/* Run until every pipe saw EOF: the readers are the loop's only watchers. */
+static void drain(void)
+{
+        while (ev_run(loop, EVRUN_ONCE))
+                ;
+}
+
+/* The text of each line with its timestamp checked and stripped. */
+static int check_lines(const char *text, const char *const *want, size_t n)
+{
+        regex_t re;
+        const char *p = text;
+        size_t i = 0;
+        int good = 1;
+
+        (void)regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z ",
+                      REG_EXTENDED);
+        while (*p) {
+                const char *nl = strchr(p, '\n');
+                size_t len = nl ? (size_t)(nl - p) : strlen(p);
+                char *line = strndup(p, len);
+
+                if (regexec(&re, line, 0, NULL, 0) != 0 || i >= n || strlen(line) < 28 ||
+                    strcmp(line + 28, want[i]) != 0) {
+                        diag("line %zu: '%.60s'", i, line);
+                        good = 0;
+                }
+                free(line);
+                i++;
+                p += len + (nl ? 1 : 0);
+        }
+        regfree(&re);
+        return good && i == n;
+}
+
+static void test_file_lines(void)
+{
+        struct service *s = make_service("lines", OUTPUT_FILE, 0, 0);
+        const char *want[] = { "one", "two", "", "three partial" };
+        int out, err;
+        char *p = logpath("lines", 0), *text;
+
+        ok(output_new(s, &s->output) == 0, "output_new");
+        ok(output_open(s->output, &out, &err) == 0 && out >= 0 && err == out,
+           "file: one pipe for stdout and stderr");
+        ok(access(p, F_OK) == 0, "the log file exists once the service is spawned");
+        (void)!write(out, "one\ntw", 6);
+        pump();
+        (void)!write(out, "o\n\nthree", 8);
+        (void)!write(out, " partial", 8);
+        close(out);
+        drain();
+        text = slurp(p);
+        ok(check_lines(text, want, 4), "lines complete, in order, timestamped; partial at EOF");
+        free(text);
+        service_free(s);
+        free(p);
+}
+
+static void test_long_line(void)
+{
+        struct service *s = make_service("long", OUTPUT_FILE, 0, 0);
+        size_t n = 2 * OUTPUT_LINE_MAX + 100;
+        char *buf = malloc(n + 1), *p = logpath("long", 0), *text, *q;
+        int out, err, lines = 0, sizes_ok = 1;
+        size_t total = 0;
+
+        memset(buf, 'x', n);
+        buf[n] = '\n';
+        (void)output_new(s, &s->output);
+        (void)output_open(s->output, &out, &err);
+        /* More than a pipe holds: write from a child, read in the loop. */
+        if (fork() == 0) {
+                (void)!write(out, buf, n + 1);
+                _exit(0);
+        }
+        close(out);
+        drain();
+        (void)wait(NULL);
+        text = slurp(p);
+        total = 0;
+        for (q = text; *q;) {
+                char *nl = strchr(q, '\n');
+                size_t len = nl ? (size_t)(nl - q) - 28 : 0;
+                if (len > OUTPUT_LINE_MAX)
+                        sizes_ok = 0;
+                total += len;
+                lines++;
+                q = nl ? nl + 1 : q + strlen(q);
+        }
+        ok(lines == 3 && sizes_ok && total == n, "a %zu-byte line is split in 3 (%d lines, %zu)",
+           n, lines, total);
+        free(text);
+        free(buf);
+        free(p);
+        service_free(s);
+}
+
+static void test_rotation(void)
+{
+        struct service *s = make_service("rot", OUTPUT_FILE, 200, 2);
+        int out, err, sizes_ok = 1;
+        char line[32];
+
+        (void)output_new(s, &s->output);
+        (void)output_open(s->output, &out, &err);
+        for (int i = 0; i < 50; i++) {
+                int n = snprintf(line, sizeof line, "line %02d\n", i);
+                (void)!write(out, line, (size_t)n);
+                pump();
+        }
+        close(out);
+        drain();
+        for (int k = 0; k <= 3; k++) {
+                char *p = logpath("rot", k);
+                struct stat st;
+                int exists = stat(p, &st) == 0;
+                if (k < 3)
+                        ok(exists, "rot.log%s%.0d exists", k ? "." : "", k);
+                else
+                        ok(!exists, "rot.log.3 does not (log_keep = 2)");
+                if (exists && st.st_size > 200)
+                        sizes_ok = 0;
+                free(p);
+        }
+        ok(sizes_ok, "no file over log_max_size");
+        {
+                char *p = logpath("rot", 0), *text = slurp(p);
+                size_t len = strlen(text);
+                ok(len > 9 && strcmp(text + len - 8, "line 49\n") == 0, "the newest line is last");
+                free(text);
+                free(p);
+        }
+        service_free(s);
+}
+
+static void test_drain_on_free(void)
+{
+        struct service *s = make_service("drain", OUTPUT_FILE, 0, 0);
+        const char *want[] = { "before", "exit" };
+        int out, err;
+        char *p = logpath("drain", 0), *text;
+
+        (void)output_new(s, &s->output);
+        (void)output_open(s->output, &out, &err);
+        (void)!write(out, "before\nexit", 11);
+        /* No loop iteration: output_free must read what the pipe holds. */
+        service_free(s);
+        close(out);
+        text = slurp(p);
+        ok(check_lines(text, want, 2), "output_free drains the pipe");
+        free(text);
+        free(p);
+}
+
+static void test_null_and_paths(void)
+{
+        struct service *s = make_service("nul", OUTPUT_NULL, 0, 0);
+        int out, err;
+        char *p = output_log_path(s), *want = logpath("nul", 0);
+
+        (void)output_new(s, &s->output);
+        ok(output_open(s->output, &out, &err) == 0 && out == -1 && err == -1,
+           "null: /dev/null for both");
+        ok(p && strcmp(p, want) == 0, "output_log_path: log_dir/NAME.log");
+        ok(output_mode_of(s) == OUTPUT_NULL && output_mode_in_use(s) == OUTPUT_NULL,
+           "mode of and in use");
+        s->config->output_set = false;
+        ok(output_mode_of(s) == output_default_mode(), "unset: the default mode");
+        free(p);
+        free(want);
+        service_free(s);
+}
+
+static void test_unwritable_log_dir(void)
+{
+        struct service *s = make_service("bad", OUTPUT_FILE, 0, 0);
+        char *saved = mgr->config->log_dir, *errpath, *text, *first;
+        int out, err, saved_stderr = dup(STDERR_FILENO), efd;
+
+        /* tendd's log is stderr: catch it to count the reports. */
+        (void)asprintf(&errpath, "%s/stderr", dir);
+        efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        (void)dup2(efd, STDERR_FILENO);
+        mgr->config->log_dir = strdup("/dev/null/not-a-dir");
+        (void)output_new(s, &s->output);
+        ok(output_open(s->output, &out, &err) == 0 && out >= 0,
+           "an unwritable log dir is not an error for the spawn");
+        (void)!write(out, "dropped 1\n", 10);
+        pump();
+        (void)!write(out, "dropped 2\n", 10);
+        close(out);
+        drain();
+        service_free(s);
+        (void)dup2(saved_stderr, STDERR_FILENO);
+        close(saved_stderr);
+        close(efd);
+        text = slurp(errpath);
+        first = strstr(text, "Not a directory; dropping lines");
+        ok(first && !strstr(first + 20, "dropping lines"), "reported once, not per line");
+        ok(strstr(text, "bad: output: 2 lines dropped") != NULL, "and the dropped lines counted");
+        if (!first)
+                diag("%s", text);
+        free(text);
+        free(errpath);
+        free(mgr->config->log_dir);
+        mgr->config->log_dir = saved;
+}
+
+static void test_sdnotify(void)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sdnotify *n = NULL;
+        char buf[512];
+        ssize_t len;
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+        (void)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/notify", dir);
+        ok(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind a fake notify socket");
+        unsetenv("NOTIFY_SOCKET");
+        ok(sdnotify_new(mgr, &n) == 0 && n == NULL, "no NOTIFY_SOCKET: no notifier");
+        sdnotify_started(n); /* NULL-safe */
+        setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+        ok(sdnotify_new(mgr, &n) == 0 && n != NULL, "NOTIFY_SOCKET: a notifier");
+        sdnotify_reloading(n);
+        ok(recv(fd, buf, sizeof buf, 0) < 0, "no RELOADING=1 before READY=1");
+        sdnotify_started(n);
+        ev_run(loop, EVRUN_NOWAIT);
+        len = recv(fd, buf, sizeof buf - 1, 0);
+        buf[len > 0 ? len : 0] = '\0';
+        ok(strncmp(buf, "READY=1\nSTATUS=0 services: ", 27) == 0, "READY=1 with STATUS: %s", buf);
+        sdnotify_reloading(n);
+        len = recv(fd, buf, sizeof buf - 1, 0);
+        buf[len > 0 ? len : 0] = '\0';
+        ok(strncmp(buf, "RELOADING=1\nMONOTONIC_USEC=", 27) == 0, "RELOADING=1: %s", buf);
+        sdnotify_reloaded(n);
+        len = recv(fd, buf, sizeof buf - 1, 0);
+        buf[len > 0 ? len : 0] = '\0';
+        ok(strcmp(buf, "READY=1") == 0, "READY=1 after the reload");
+        sdnotify_stopping(n);
+        len = recv(fd, buf, sizeof buf - 1, 0);
+        buf[len > 0 ? len : 0] = '\0';
+        ok(strcmp(buf, "STOPPING=1") == 0, "STOPPING=1");
+        /* A receiver that does not read: sends fail, never block. */
+        for (int i = 0; i < 2000; i++)
+                (void)sdnotify_send(n, "STATUS=filling the queue");
+        ok(sdnotify_send(n, "STATUS=x") == -EAGAIN, "a full receiver: -EAGAIN, not blocked");
+        n = sdnotify_free(n);
+        unsetenv("NOTIFY_SOCKET");
+        close(fd);
+}
+
+int main(void)
+{
+        struct config *c = calloc(1, sizeof *c);
+        char *p;
+
+        if (!mkdtemp(dir))
+                return 1;
+        (void)asprintf(&c->log_dir, "%s/log", dir);
+        (void)mkdir(c->log_dir, 0750);
+        loop = ev_loop_new(EVFLAG_AUTO);
+        if (manager_new(loop, "/nonexistent/tend.ini", c, &mgr) < 0)
+                return 1;
+        test_file_lines();
+        test_long_line();
+        test_rotation();
+        test_drain_on_free();
+        test_null_and_paths();
+        test_unwritable_log_dir();
+        test_sdnotify();
+        manager_free(mgr);
+        ev_loop_destroy(loop);
+        (void)asprintf(&p, "rm -rf '%s'", dir);
+        (void)!system(p);
+        free(p);
+        return tap_done();
+}
