@@ -114,10 +114,11 @@ struct config {
  * directory; environment_file in a service file is relative to the services
  * directory. environment= and environment_file values may be wrapped in one
  * pair of quotes ('...' literal, "..." with \" \\ \$ \` escapes).
- * Not supported yet, and rejected as such: type=notify,
- * kill_mode=cgroup and the keys ready_timeout, watchdog, after, requires,
- * ready_fd. The program in exec is not looked up: a missing binary is a
- * runtime failure, not a config error. */
+ * Not supported yet, and rejected as such: kill_mode=cgroup. after/requires
+ * must name service files of the same directory and form no cycle; each
+ * cycle is reported once with its path and the file:line of every edge. The
+ * program in exec is not looked up: a missing binary is a runtime failure,
+ * not a config error. */
 int config_load(const char *path, struct config **ret, char ***ret_errors);
 struct config *config_free(struct config *c);
 static inline void config_freep(struct config **c)
