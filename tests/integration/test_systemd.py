@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD, proc_status, wait_for
+from conftest import BUILD, REPO, proc_status, wait_for
 
 SYSTEMD = "/lib/systemd/systemd"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -43,7 +43,7 @@ MASK = [
 
 BOOT_SH = r"""
 set -eu
-L="$1"; B="$2"; shift 2
+L="$1"; B="$2"; S="$3"; shift 3
 mount -t tmpfs -o mode=0755,size=512m tend-sd-layers "$L"
 mkdir "$L/upper" "$L/work" "$L/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$L/upper,workdir=$L/work" "$L/root"
@@ -65,12 +65,13 @@ ln -s pts/ptmx "$R/dev/ptmx"
 ln -s /proc/self/fd "$R/dev/fd"
 mount -t tmpfs -o mode=0755 tend-sd-run "$R/run"
 mount -t tmpfs -o mode=1777 tend-sd-tmp "$R/tmp"
-# The build directory is visible through the overlay when it is on the root
-# filesystem; otherwise bind it in at the same path.
-if [ "$(stat -c %d "$B")" != "$(stat -c %d /)" ]; then
-        mkdir -p "$R$B"
-        mount --bind "$B" "$R$B"
-fi
+# The source and build directories at the same paths: through the overlay they
+# may be hidden (a checkout under /tmp is under the private /tmp now) or on
+# another filesystem.
+for d in "$S" "$B"; do
+        mkdir -p "$R$d"
+        mount --bind "$d" "$R$d"
+done
 mkdir -p "$R/etc/systemd/system"
 for u in "$@"; do ln -sf /dev/null "$R/etc/systemd/system/$u"; done
 cat > "$R/etc/systemd/system/tend-test.target" <<EOF
@@ -133,7 +134,7 @@ class Container:
                "unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--uts",
                "--ipc", "--net", "--cgroup", "--kill-child", "--",
                "setpriv", "--bounding-set", "-sys_module,-sys_time,-sys_boot,-sys_rawio", "--",
-               "bash", str(boot), str(layers), str(BUILD.resolve()), *MASK]
+               "bash", str(boot), str(layers), str(BUILD.resolve()), str(REPO.resolve()), *MASK]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
