@@ -126,6 +126,11 @@ static inline void config_freep(struct config **c)
         config_free(*c);
 }
 
+/* Free the service configs still held by c (NULL entries are skipped) and empty
+ * its list: once services own their configs the manager keeps only the
+ * daemon's part, so no service config exists twice. */
+void config_drop_services(struct config *c);
+
 struct service_config *service_config_free(struct service_config *sc);
 static inline void service_config_freep(struct service_config **sc)
 {

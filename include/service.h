@@ -95,7 +95,7 @@ struct service {
         bool queued;      /* in the manager's reconcile queue */
         bool pull_start;  /* a dependent's start asked for this one */
 
-        char status_text[SERVICE_STATUS_MAX]; /* last STATUS= */
+        char *status_text;  /* last STATUS=, NULL: none (most services never send one) */
         int notify_errno;   /* last ERRNO=, 0 none */
         bool reloading;     /* RELOADING=1 seen, until READY=1 */
         usec_t watchdog_usec; /* effective interval (WATCHDOG_USEC= may change it) */

@@ -1553,6 +1553,16 @@ struct service_config *service_config_free(struct service_config *sc)
         return NULL;
 }
 
+/* Free the remaining service configs and empty the list. */
+void config_drop_services(struct config *c)
+{
+        for (size_t i = 0; i < c->n_services; i++)
+                service_config_free(c->services[i]);
+        free(c->services);
+        c->services = NULL;
+        c->n_services = 0;
+}
+
 /* Free a config and its services; accepts NULL, returns NULL. */
 struct config *config_free(struct config *c)
 {

@@ -314,7 +314,8 @@ static int control_append_service(sd_bus_message *m, const struct service *s)
                 (int32_t)s->exit_code, "ExitSignal", "i", (int32_t)s->exit_signal, "Reason", "s",
                 control_utf8(s->reason, buf, sizeof buf), "Type", "s",
                 s->config ? service_type_to_string(s->config->type) : "", "WantUp", "b",
-                (int)s->want_up, "Status", "s", control_utf8(s->status_text, status, sizeof status),
+                (int)s->want_up, "Status", "s",
+                control_utf8(s->status_text ? s->status_text : "", status, sizeof status),
                 "NotifyErrno", "i", (int32_t)s->notify_errno, "Output", "s",
                 s->config ? output_mode_to_string(output_mode_in_use(s)) : "", "LogPath", "s",
                 log_path ? control_utf8(log_path, path, sizeof path) : "");

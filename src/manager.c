@@ -240,16 +240,18 @@ int manager_start(struct manager *m)
         r = manager_mkdir_p(m->config->log_dir, 0750);
         if (r < 0)
                 log_warning_errno(r, "creating log directory %s", m->config->log_dir);
+        /* Each service takes its config over; the manager keeps the daemon's part. */
         for (size_t i = 0; i < m->config->n_services; i++) {
-                struct service_config *sc = service_config_copy(m->config->services[i]);
+                struct service_config *sc = TAKE_PTR(m->config->services[i]);
+                char name[SERVICE_NAME_MAX + 1];
                 struct service *s;
 
-                if (!sc)
-                        return log_error_errno(-ENOMEM, "loading services");
+                (void)snprintf(name, sizeof name, "%s", sc->name);
                 r = manager_add(m, sc, &s);
                 if (r < 0)
-                        return log_error_errno(r, "adding service %s", m->config->services[i]->name);
+                        return log_error_errno(r, "adding service %s", name);
         }
+        config_drop_services(m->config);
         r = manager_rebuild_graph(m);
         if (r < 0)
                 return log_error_errno(r, "building the dependency graph");
@@ -301,15 +303,14 @@ void manager_apply(struct manager *m, struct config *new_config)
                 }
                 if (s && service_config_equal(s->config, nsc) && !s->next_config)
                         continue;
-                copy = service_config_copy(nsc);
-                if (!copy) {
-                        log_service(LOG_ERR, nsc->name, "reload: out of memory, left unchanged");
-                        continue;
-                }
+                copy = TAKE_PTR(new_config->services[i]); /* the service takes it over */
                 if (!s) {
+                        char name[SERVICE_NAME_MAX + 1];
+
+                        (void)snprintf(name, sizeof name, "%s", copy->name);
                         r = manager_add(m, copy, &s);
                         if (r < 0) {
-                                log_service(LOG_ERR, nsc->name, "reload: adding: %s", strerror(-r));
+                                log_service(LOG_ERR, name, "reload: adding: %s", strerror(-r));
                                 continue;
                         }
                         added++;
@@ -329,6 +330,7 @@ void manager_apply(struct manager *m, struct config *new_config)
                 else if (!service_is_live(s) && s->state != SERVICE_BACKOFF && s->want_up)
                         service_dispatch(s, SERVICE_EVENT_START);
         }
+        config_drop_services(new_config);
         if (manager_rebuild_graph(m) < 0)
                 log_error("reload: out of memory building the dependency graph");
         for (size_t i = 0; i < m->n_services; i++)

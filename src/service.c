@@ -161,6 +161,7 @@ struct service *service_free(struct service *s)
         s->child_pidfd = safe_close(s->child_pidfd);
         s->ready_fd = safe_close(s->ready_fd);
         free(s->dependents);
+        free(s->status_text);
         service_config_free(s->config);
         service_config_free(s->next_config);
         free(s->start_times);
@@ -333,7 +334,8 @@ static void service_spawn(struct service *s)
                 }
         }
         s->waiting = s->dep_failed = s->completed = s->reloading = false;
-        s->status_text[0] = '\0';
+        free(s->status_text);
+        s->status_text = NULL;
         s->notify_errno = 0;
         s->watchdog_usec = s->config->watchdog;
 
@@ -834,7 +836,11 @@ bool service_is_ready(const struct service *s)
 void service_handle_notify(struct service *s, struct service_notify_msg *msg)
 {
         if (msg->status) {
-                (void)snprintf(s->status_text, sizeof s->status_text, "%s", msg->status);
+                char *t = strndup(msg->status, SERVICE_STATUS_MAX - 1);
+                if (t) {
+                        free(s->status_text);
+                        s->status_text = t;
+                }
                 if (s->manager->state_hook)
                         s->manager->state_hook(s, s->state, s->manager->state_hook_userdata);
         }

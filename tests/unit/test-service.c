@@ -379,7 +379,7 @@ static void test_readiness(void)
            "notify: starting, ready timeout armed");
         msg.status = "warming up";
         service_handle_notify(s, &msg);
-        ok(s->state == SERVICE_STARTING && strcmp(s->status_text, "warming up") == 0,
+        ok(s->state == SERVICE_STARTING && s->status_text && strcmp(s->status_text, "warming up") == 0,
            "STATUS= is kept, readiness unchanged");
         msg = (struct service_notify_msg){ .mainpid_fd = -1, .ready = true };
         service_handle_notify(s, &msg);
