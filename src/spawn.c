@@ -122,6 +122,52 @@ static char *spawn_find_program(const char *name)
         return strdup(name); /* exec reports ENOENT */
 }
 
+/* tendd's own passwd entry, for services without user=. Looked up again only
+ * when /etc/passwd changed (inode, size or mtime): a lookup reads the whole
+ * file through NSS, which is most of a restart's cost outside the kernel. */
+static struct {
+        bool valid;
+        struct stat st;
+        char *user, *home, *shell;
+} spawn_self;
+
+static void spawn_self_entry(const char **ret_user, const char **ret_home, const char **ret_shell)
+{
+        struct passwd pw, *pwp = NULL;
+        struct stat st;
+        char buf[16384];
+        bool have = stat("/etc/passwd", &st) == 0;
+
+        if (!(spawn_self.valid && have && st.st_ino == spawn_self.st.st_ino &&
+              st.st_size == spawn_self.st.st_size &&
+              st.st_mtim.tv_sec == spawn_self.st.st_mtim.tv_sec &&
+              st.st_mtim.tv_nsec == spawn_self.st.st_mtim.tv_nsec)) {
+                char *u, *h, *sh;
+
+                (void)getpwuid_r(geteuid(), &pw, buf, sizeof buf, &pwp);
+                u = strdup(pwp ? pwp->pw_name : "root");
+                h = strdup(pwp && pwp->pw_dir ? pwp->pw_dir : "/");
+                sh = strdup(pwp && pwp->pw_shell && *pwp->pw_shell ? pwp->pw_shell : "/bin/sh");
+                if (u && h && sh) {
+                        free(spawn_self.user);
+                        free(spawn_self.home);
+                        free(spawn_self.shell);
+                        spawn_self.user = u;
+                        spawn_self.home = h;
+                        spawn_self.shell = sh;
+                        spawn_self.st = st;
+                        spawn_self.valid = have;
+                } else {
+                        free(u);
+                        free(h);
+                        free(sh);
+                }
+        }
+        *ret_user = spawn_self.user ? spawn_self.user : "root";
+        *ret_home = spawn_self.home ? spawn_self.home : "/";
+        *ret_shell = spawn_self.shell ? spawn_self.shell : "/bin/sh";
+}
+
 /* Build spawn parameters for sc in the parent. */
 int spawn_prepare(const struct service_config *sc, struct spawn_params *ret, char **ret_reason)
 {
@@ -132,22 +178,21 @@ int spawn_prepare(const struct service_config *sc, struct spawn_params *ret, cha
         const char *user, *home, *shell;
         int r;
 
-        buf = malloc(bufsize);
-        if (!buf)
-                return -ENOMEM;
         if (sc->user) {
+                buf = malloc(bufsize);
+                if (!buf)
+                        return -ENOMEM;
                 r = getpwnam_r(sc->user, &pw, buf, bufsize, &pwp);
                 if (!pwp) {
                         (void)asprintf(ret_reason, "user %s: %s", sc->user,
                                        r ? strerror(r) : "no such user");
                         return r ? -r : -ESRCH;
                 }
-        } else {
-                (void)getpwuid_r(geteuid(), &pw, buf, bufsize, &pwp);
-        }
-        user = pwp ? pwp->pw_name : "root";
-        home = pwp && pwp->pw_dir ? pwp->pw_dir : "/";
-        shell = pwp && pwp->pw_shell && *pwp->pw_shell ? pwp->pw_shell : "/bin/sh";
+                user = pwp->pw_name;
+                home = pwp->pw_dir ? pwp->pw_dir : "/";
+                shell = pwp->pw_shell && *pwp->pw_shell ? pwp->pw_shell : "/bin/sh";
+        } else
+                spawn_self_entry(&user, &home, &shell);
 
         if (sc->user) {
                 int ng = 64;
