@@ -27,6 +27,7 @@ struct manager {
         size_t n_services;
 
         size_t n_live; /* services in starting, running or stopping */
+        size_t n_in_state[_SERVICE_STATE_MAX]; /* services per state, kept as they change */
         bool shutting_down;
         int exit_code;
 

@@ -158,6 +158,7 @@ static int manager_add(struct manager *m, struct service_config *sc, struct serv
         memmove(m->services + i + 1, m->services + i, (m->n_services - i) * sizeof *nv);
         m->services[i] = s;
         m->n_services++;
+        m->n_in_state[s->state]++;
         *ret = s;
         return 0;
 }
@@ -171,6 +172,7 @@ static void manager_drop(struct manager *m, struct service *s)
                 memmove(m->services + i, m->services + i + 1,
                         (m->n_services - i - 1) * sizeof *m->services);
                 m->n_services--;
+                m->n_in_state[s->state]--;
         }
         (void)hashmap_remove(m->by_name, s->name);
         for (size_t k = 0; k < m->n_queue; k++)
@@ -214,6 +216,8 @@ void manager_service_state_changed(struct manager *m, struct service *s, enum se
                         old == SERVICE_STOPPING;
         bool live = service_is_live(s);
 
+        m->n_in_state[old]--;
+        m->n_in_state[s->state]++;
         if (was_live && !live)
                 m->n_live--;
         else if (!was_live && live)

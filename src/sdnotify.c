@@ -62,18 +62,20 @@ int sdnotify_send(struct sdnotify *n, const char *msg)
 static void sdnotify_update(struct sdnotify *n)
 {
         struct manager *m = n->manager;
-        unsigned count[_SERVICE_STATE_MAX] = { 0 };
+        const size_t *count = m->n_in_state;
         bool settled = true;
         char status[sizeof n->status], msg[sizeof n->status + 32];
 
-        for (size_t i = 0; i < m->n_services; i++) {
-                count[m->services[i]->state]++;
-                if (!sdnotify_settled(m->services[i]))
+        /* Only until READY=1 is out: afterwards the manager's counts suffice,
+         * so a restart costs nothing per other service. */
+        for (size_t i = 0; !n->ready_sent && i < m->n_services; i++)
+                if (!sdnotify_settled(m->services[i])) {
                         settled = false;
-        }
+                        break;
+                }
         (void)snprintf(status, sizeof status,
-                       "%zu service%s: %u running, %u starting, %u stopping, %u backoff, "
-                       "%u failed, %u stopped%s",
+                       "%zu service%s: %zu running, %zu starting, %zu stopping, %zu backoff, "
+                       "%zu failed, %zu stopped%s",
                        m->n_services, m->n_services == 1 ? "" : "s", count[SERVICE_RUNNING],
                        count[SERVICE_STARTING], count[SERVICE_STOPPING], count[SERVICE_BACKOFF],
                        count[SERVICE_FAILED], count[SERVICE_STOPPED],
