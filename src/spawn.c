@@ -168,6 +168,52 @@ static void spawn_self_entry(const char **ret_user, const char **ret_home, const
         *ret_shell = spawn_self.shell ? spawn_self.shell : "/bin/sh";
 }
 
+static bool spawn_all_digits(const char *s)
+{
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (*s < '0' || *s > '9')
+                        return false;
+        return true;
+}
+
+/* user= by name or number (the config accepts both), at spawn time: a user
+ * removed since the config was loaded is a failed start with the reason. */
+static int spawn_lookup_user(const char *name, struct passwd *pw, char *buf, size_t len,
+                             struct passwd **ret, char **ret_reason)
+{
+        int r;
+
+        if (spawn_all_digits(name))
+                r = getpwuid_r((uid_t)strtoul(name, NULL, 10), pw, buf, len, ret);
+        else
+                r = getpwnam_r(name, pw, buf, len, ret);
+        if (*ret)
+                return 0;
+        (void)asprintf(ret_reason, "user %s: %s", name, r ? strerror(r) : "no such user");
+        return r ? -r : -ESRCH;
+}
+
+/* group= by name or number. */
+static int spawn_lookup_group(const char *name, gid_t *ret, char **ret_reason)
+{
+        struct group gr, *grp = NULL;
+        char buf[16384];
+        int r;
+
+        if (spawn_all_digits(name))
+                r = getgrgid_r((gid_t)strtoul(name, NULL, 10), &gr, buf, sizeof buf, &grp);
+        else
+                r = getgrnam_r(name, &gr, buf, sizeof buf, &grp);
+        if (!grp) {
+                (void)asprintf(ret_reason, "group %s: %s", name, r ? strerror(r) : "no such group");
+                return r ? -r : -ESRCH;
+        }
+        *ret = grp->gr_gid;
+        return 0;
+}
+
 /* Build spawn parameters for sc in the parent. */
 int spawn_prepare(const struct service_config *sc, struct spawn_params *ret, char **ret_reason)
 {
@@ -179,38 +225,24 @@ int spawn_prepare(const struct service_config *sc, struct spawn_params *ret, cha
         int r;
 
         if (sc->user) {
+                int ng = 64;
+
                 buf = malloc(bufsize);
                 if (!buf)
                         return -ENOMEM;
-                r = getpwnam_r(sc->user, &pw, buf, bufsize, &pwp);
-                if (!pwp) {
-                        (void)asprintf(ret_reason, "user %s: %s", sc->user,
-                                       r ? strerror(r) : "no such user");
-                        return r ? -r : -ESRCH;
-                }
+                r = spawn_lookup_user(sc->user, &pw, buf, bufsize, &pwp, ret_reason);
+                if (r < 0)
+                        return r;
                 user = pwp->pw_name;
                 home = pwp->pw_dir ? pwp->pw_dir : "/";
                 shell = pwp->pw_shell && *pwp->pw_shell ? pwp->pw_shell : "/bin/sh";
-        } else
-                spawn_self_entry(&user, &home, &shell);
-
-        if (sc->user) {
-                int ng = 64;
-
                 p.set_ids = true;
                 p.uid = pwp->pw_uid;
                 p.gid = pwp->pw_gid;
                 if (sc->group) {
-                        struct group gr, *grp = NULL;
-                        char gbuf[16384];
-
-                        r = getgrnam_r(sc->group, &gr, gbuf, sizeof gbuf, &grp);
-                        if (!grp) {
-                                (void)asprintf(ret_reason, "group %s: %s", sc->group,
-                                               r ? strerror(r) : "no such group");
-                                return r ? -r : -ESRCH;
-                        }
-                        p.gid = grp->gr_gid;
+                        r = spawn_lookup_group(sc->group, &p.gid, ret_reason);
+                        if (r < 0)
+                                return r;
                 }
                 for (;;) {
                         int want = ng;
@@ -225,19 +257,15 @@ int spawn_prepare(const struct service_config *sc, struct spawn_params *ret, cha
                                 ng = want * 2;
                 }
                 p.n_groups = (size_t)ng;
-        } else if (sc->group) {
-                struct group gr, *grp = NULL;
-                char gbuf[16384];
-
-                r = getgrnam_r(sc->group, &gr, gbuf, sizeof gbuf, &grp);
-                if (!grp) {
-                        (void)asprintf(ret_reason, "group %s: %s", sc->group,
-                                       r ? strerror(r) : "no such group");
-                        return r ? -r : -ESRCH;
+        } else {
+                spawn_self_entry(&user, &home, &shell);
+                if (sc->group) {
+                        r = spawn_lookup_group(sc->group, &p.gid, ret_reason);
+                        if (r < 0)
+                                return r;
+                        p.set_ids = true;
+                        p.uid = geteuid();
                 }
-                p.set_ids = true;
-                p.uid = geteuid();
-                p.gid = grp->gr_gid;
         }
 
         r = spawn_base_environment(user, home, shell, &p.envp);

@@ -181,3 +181,13 @@ def test_oneshot_probe_sees_the_same(tend):
     kv = parse_kv(out)
     check_clean(kv, tend)
     assert tend.svc("once")["exit_code"] == 0
+
+
+def test_numeric_user_and_group(tend, nobody):
+    # user= and group= take numbers too; they are resolved again at each spawn.
+    outdir = tend.world_dir()
+    out = run_probe(tend, outdir=outdir, user=str(nobody.pw_uid), group="0")
+    tend.start()
+    kv = read_probe(tend, "probe", out)
+    assert kv["uid"] == str(nobody.pw_uid) and kv["gid"] == "0", kv
+    assert probe_env(kv)["USER"] == "nobody"
