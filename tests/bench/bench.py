@@ -12,6 +12,18 @@ measured in the same run (tests/bench/floor.c).
 Services run the static bench probe (tests/bench/probe.c), which appends
 "START_NS PID" (CLOCK_MONOTONIC at its first instruction) to a file, with
 output = null so that log files are not part of what is measured.
+
+Each tendd step also runs once with tests/bench/floor.c in tendd's place
+("--what floor"): a supervisor of the same services that does nothing but
+clone3, epoll on the pidfds, waitid(P_PIDFD) and respawn. Its numbers are the
+like-for-like floor: everything the kernel and this harness spend on the same
+path (signal delivery, the victim's exit, waking the supervisor, the probes'
+own work, scheduling on this machine) without tendd's own work.
+
+The crash -> restart step does not poll: the starts "file" is a FIFO the
+driver holds open and blocks on, so the driver sleeps while the kill, the
+restart and the new probe run and does not compete for the CPUs; the end
+point is still the probe's own first-instruction timestamp.
 """
 
 import argparse
@@ -19,6 +31,7 @@ import datetime
 import json
 import os
 import resource
+import select
 import signal
 import statistics
 import subprocess
@@ -67,6 +80,48 @@ def count_lines(path):
             return f.read().count(b"\n")
     except FileNotFoundError:
         return 0
+
+
+class StartsFifo:
+    """The probes' starts file as a FIFO that this process holds open (so a
+    probe's open never blocks) and waits on without polling."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        os.mkfifo(self.path)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        self.buf = b""
+        self.starts = []
+
+    def _drain(self):
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            self.buf += data
+        *lines, self.buf = self.buf.split(b"\n")
+        for line in lines:
+            f = line.split()
+            if len(f) == 2:
+                self.starts.append((int(f[0]), int(f[1])))
+
+    def wait(self, n, timeout, what, proc=None):
+        """Block until at least n starts have been read."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._drain()
+            if len(self.starts) >= n:
+                return self.starts
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"{proc.args[0]} exited ({proc.returncode}) "
+                                   f"while waiting for {what}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
+            select.select([self.fd], [], [], min(left, 1.0))
 
 
 def wait_until(pred, timeout, interval=0.001, what="condition", proc=None):
@@ -168,23 +223,51 @@ class Tendd:
 
 # -- inner steps (PID 1 of a private pid namespace) --------------------------
 
+class FloorSupervisor:
+    """tests/bench/floor.c in tendd's place (--what floor), same interface."""
+
+    def __init__(self, args, workdir):
+        self.args = args
+        self.dir = Path(workdir)
+        self.starts = self.dir / "starts"
+        self.proc = None
+
+    def start(self, mode, *argv):
+        self.log = open(self.dir / "floor.log", "ab")
+        t0 = now_ns()
+        self.proc = subprocess.Popen([self.args.floor, mode, self.args.probe, *argv],
+                                     stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=self.log)
+        return t0
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        reap_orphans()
+
+
 def step_restart(args, work):
     """crash -> restart: SIGKILL the probe, read the replacement's first instruction."""
-    t = Tendd(args, work)
-    t.service("crash", f"{args.probe} {t.starts} sleep", restart="always", restart_delay="0",
-              start_limit_burst="0")
-    t.start()
-    wait_until(lambda: count_lines(t.starts) >= 1, 30, what="the first probe", proc=t.proc)
+    if args.what == "floor":
+        t = FloorSupervisor(args, work)
+        fifo = StartsFifo(t.starts)
+        t.start("respawn", str(t.starts), "sleep")
+    else:
+        t = Tendd(args, work)
+        fifo = StartsFifo(t.starts)
+        t.service("crash", f"{args.probe} {t.starts} sleep", restart="always",
+                  restart_delay="0", start_limit_burst="0")
+        t.start()
+    fifo.wait(1, 30, "the first probe", t.proc)
     lat = []
     for _ in range(args.restarts):
-        starts = read_starts(t.starts)
-        n = len(starts)
-        time.sleep(0.003)  # let tendd finish the previous transition
+        n = len(fifo.starts)
+        time.sleep(0.003)  # let the supervisor finish the previous transition
         t0 = now_ns()
-        os.kill(starts[-1][1], signal.SIGKILL)
-        wait_until(lambda: count_lines(t.starts) > n, 10, interval=0.0002,
-                   what="the restarted probe", proc=t.proc)
-        lat.append(read_starts(t.starts)[n][0] - t0)
+        os.kill(fifo.starts[-1][1], signal.SIGKILL)
+        fifo.wait(n + 1, 10, "the restarted probe", t.proc)
+        lat.append(fifo.starts[n][0] - t0)
         reap_orphans()
     t.stop()
     return {"median_ns": median(lat), "p95_ns": p95(lat), "n": len(lat)}
@@ -192,10 +275,14 @@ def step_restart(args, work):
 
 def step_throughput(args, work):
     """A service that exits at once, restart_delay = 0, no start limit."""
-    t = Tendd(args, work)
-    t.service("flap", f"{args.probe} {t.starts}", restart="always", restart_delay="0",
-              start_limit_burst="0")
-    t.start()
+    if args.what == "floor":
+        t = FloorSupervisor(args, work)
+        t.start("respawn", str(t.starts))
+    else:
+        t = Tendd(args, work)
+        t.service("flap", f"{args.probe} {t.starts}", restart="always", restart_delay="0",
+                  start_limit_burst="0")
+        t.start()
     wait_until(lambda: count_lines(t.starts) >= 1, 30, what="the first probe", proc=t.proc)
     time.sleep(args.throughput_seconds)
     t.stop()
@@ -226,6 +313,13 @@ def limits_for(n):
     return None
 
 
+def start_times(starts, t0):
+    """Start all: until the last probe ran (start_s), split into until the
+    first one (first_s: exec, config, setup) and the spawns after it."""
+    ts = sorted(s for s, _ in starts)
+    return {"start_s": (ts[-1] - t0) / 1e9, "first_s": (ts[0] - t0) / 1e9}
+
+
 def step_scale(args, work):
     """n sleeping probes: start time, memory, fds; on the base size also idle,
     control and stop."""
@@ -233,13 +327,21 @@ def step_scale(args, work):
     why = limits_for(n)
     if why:
         return {"skipped": why}
+    if args.what == "floor":
+        t = FloorSupervisor(args, work)
+        t0 = t.start("start", str(t.starts), str(n))
+        wait_until(lambda: count_lines(t.starts) >= n, max(60, n * 0.02), interval=0.005,
+                   what=f"{n} probes", proc=t.proc)
+        res = start_times(read_starts(t.starts), t0)
+        t.stop()
+        return res
     t = Tendd(args, work)
     for i in range(n):
         t.service(f"svc-{i:05d}", f"{args.probe} {t.starts} sleep", restart="always")
     t0 = t.start()
     wait_until(lambda: count_lines(t.starts) >= n, max(60, n * 0.02), interval=0.005,
                what=f"{n} probes", proc=t.proc)
-    res = {"start_s": (max(s for s, _ in read_starts(t.starts)) - t0) / 1e9}
+    res = start_times(read_starts(t.starts), t0)
     t.wait_socket()
     time.sleep(0.5)
     pid = t.proc.pid
@@ -306,6 +408,7 @@ def run_inner(args, step, *extra):
     cmd = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--",
            sys.executable, os.path.abspath(__file__), "--inner", step,
            "--tendd", args.tendd, "--tendctl", args.tendctl, "--probe", args.probe,
+           "--floor", args.floor,
            "--restarts", str(args.restarts), "--throughput-seconds", str(args.throughput_seconds),
            "--idle-seconds", str(args.idle_seconds), "--status-runs", str(args.status_runs),
            "--ctl-restarts", str(args.ctl_restarts), *extra]
@@ -338,13 +441,13 @@ class Table:
     def __init__(self):
         self.rows = []
 
-    def add(self, what, result, target="", ratio="", met=None):
+    def add(self, what, result, target="", ratio="", met=None, like=""):
         self.rows.append((what, result, target, ratio,
-                          "" if met is None else ("met" if met else "MISSED")))
+                          "" if met is None else ("met" if met else "MISSED"), like))
 
     def print(self):
-        head = ("measurement", "result", "target", "vs floor", "met")
-        w = [max(len(str(r[i])) for r in self.rows + [head]) for i in range(5)]
+        head = ("measurement", "result", "target", "vs floor", "met", "vs like-for-like floor")
+        w = [max(len(str(r[i])) for r in self.rows + [head]) for i in range(6)]
         line = "  ".join(f"{{:<{x}}}" for x in w)
         print(line.format(*head).rstrip())
         print("  ".join("-" * x for x in w))
@@ -360,9 +463,13 @@ def outer(args):
     # tendd step, and each step is compared with the floor next to it.
     res["floor_vfork"] = run_floor(args, "vfork")
     res["floor_fork"] = run_floor(args, "fork")
+    # Each tendd step is followed by the same step with floor.c in tendd's
+    # place ("like": the like-for-like floor).
     res["restart"] = run_inner(args, "restart")
+    res["restart"]["like"] = run_inner(args, "restart", "--what", "floor")
     res["restart"]["floor"] = run_floor(args, "vfork")
     res["throughput"] = run_inner(args, "throughput")
+    res["throughput"]["like"] = run_inner(args, "throughput", "--what", "floor")
     res["throughput"]["floor"] = run_floor(args, "vfork")
     res["scale"] = {}
     for i, n in enumerate(sizes):
@@ -370,6 +477,8 @@ def outer(args):
         floor_before = run_floor(args, "vfork")
         res["scale"][n] = run_inner(args, "scale", *extra)
         res["scale"][n]["floor"] = floor_before
+        if "skipped" not in res["scale"][n]:
+            res["scale"][n]["like"] = run_inner(args, "scale", "--n", str(n), "--what", "floor")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
 
@@ -400,22 +509,42 @@ def outer(args):
         t.add("crash -> restart", "error: " + r["error"])
     else:
         floor, floor95, _ = near(r)
+        like = r.get("like", {})
         ratio = r["median_ns"] / floor if floor else None
         t.add("crash -> restart: median", fmt_ms(r["median_ns"]), "<= 1.3x floor",
               f"{ratio:.2f}x of {fmt_ms(floor)}" if ratio else "",
-              ratio is not None and ratio <= 1.3)
+              ratio is not None and ratio <= 1.3,
+              f"{r['median_ns'] / like['median_ns']:.2f}x of {fmt_ms(like['median_ns'])}"
+              if like.get("median_ns") else "")
         t.add("crash -> restart: p95", fmt_ms(r["p95_ns"]), "",
-              f"{r['p95_ns'] / floor95:.2f}x of {fmt_ms(floor95)}" if floor95 else "")
+              f"{r['p95_ns'] / floor95:.2f}x of {fmt_ms(floor95)}" if floor95 else "",
+              like=f"{r['p95_ns'] / like['p95_ns']:.2f}x of {fmt_ms(like['p95_ns'])}"
+              if like.get("p95_ns") else "")
+        if "error" in like:
+            t.add("crash -> respawn, like-for-like floor", "error: " + like["error"])
+        elif like:
+            t.add("crash -> respawn, like-for-like floor: median", fmt_ms(like["median_ns"]),
+                  "", f"{like['median_ns'] / floor:.2f}x of {fmt_ms(floor)}" if floor else "")
+            t.add("crash -> respawn, like-for-like floor: p95", fmt_ms(like["p95_ns"]))
 
     r = res["throughput"]
     if "error" in r or not r.get("per_second"):
         t.add("restart throughput", "error: " + r.get("error", "no restarts"))
     else:
         _, _, rate = near(r)
+        like = r.get("like", {})
         ratio = r["per_second"] / rate if rate else None
         t.add("restart throughput", f"{r['per_second']:.0f} /s", ">= 80% of floor loop",
               f"{ratio * 100:.0f}% of {rate:.0f} /s" if ratio else "",
-              ratio is not None and ratio >= 0.8)
+              ratio is not None and ratio >= 0.8,
+              f"{r['per_second'] / like['per_second'] * 100:.0f}% of "
+              f"{like['per_second']:.0f} /s" if like.get("per_second") else "")
+        if like and not like.get("per_second"):
+            t.add("restart throughput, like-for-like floor",
+                  "error: " + like.get("error", "no restarts"))
+        elif like:
+            t.add("restart throughput, like-for-like floor", f"{like['per_second']:.0f} /s", "",
+                  f"{like['per_second'] / rate * 100:.0f}% of {rate:.0f} /s" if rate else "")
 
     pss_target = {1000: 4 * 1024, 10000: 24 * 1024}
     base = None
@@ -429,14 +558,26 @@ def outer(args):
             continue
         k = 1.3 if i == 0 else 1.5
         floor = near(s)[0]
+        like = s.get("like", {})
+        like_txt = (f"{s['start_s'] / like['start_s']:.2f}x of {fmt_s(like['start_s'])}"
+                    if like.get("start_s") else "")
         if floor:
             budget = k * n * floor / 1e9
             ratio = s["start_s"] / (n * floor / 1e9)
             t.add(f"{n} services: start all", fmt_s(s["start_s"]),
                   f"<= {k}x n*floor = {budget:.3f} s", f"{ratio:.2f}x of {fmt_ms(floor)}",
-                  ratio <= k)
+                  ratio <= k, like_txt)
         else:
-            t.add(f"{n} services: start all", fmt_s(s["start_s"]))
+            t.add(f"{n} services: start all", fmt_s(s["start_s"]), like=like_txt)
+        if "first_s" in s:
+            t.add(f"{n} services: start all: first probe after", fmt_s(s["first_s"]),
+                  "", "", None, f"floor: {fmt_s(like['first_s'])}" if "first_s" in like else "")
+        if "error" in like:
+            t.add(f"{n} services: start all, like-for-like floor", "error: " + like["error"])
+        elif like:
+            t.add(f"{n} services: start all, like-for-like floor", fmt_s(like["start_s"]), "",
+                  f"{like['start_s'] / (n * floor / 1e9):.2f}x of {fmt_ms(floor)}"
+                  if floor else "")
         tgt = pss_target.get(n)
         t.add(f"{n} services: tendd Pss", f"{s['pss_kib'] / 1024:.2f} MiB",
               f"<= {tgt // 1024} MiB" if tgt else "", "",
@@ -463,8 +604,9 @@ def outer(args):
             t.add(f"{n} services: SIGTERM -> all gone", fmt_s(s["stop_s"]),
                   "", f"tendd exit {s['tendd_exit']}")
     t.print()
-    failed = any("error" in v for v in (fv, ff, res["restart"], res["throughput"])) or any(
-        "error" in v for v in res["scale"].values())
+    steps = [res["restart"], res["throughput"], *res["scale"].values()]
+    failed = any("error" in v for v in (fv, ff, *steps)) or any(
+        "error" in v.get("like", {}) for v in steps)
     return 1 if failed else 0
 
 
@@ -483,6 +625,8 @@ def main():
     ap.add_argument("--inner", choices=sorted(STEPS), help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=1000, help=argparse.SUPPRESS)
     ap.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--what", choices=("tendd", "floor"), default="tendd",
+                    help=argparse.SUPPRESS)
     ap.add_argument("--restarts", type=int)
     ap.add_argument("--throughput-seconds", type=float)
     ap.add_argument("--idle-seconds", type=float)

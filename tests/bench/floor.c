@@ -1,16 +1,31 @@
-/* floor: the raw spawn floor tend is compared with. A loop that only spawns
- * the bench probe with clone3 and reaps it with waitid(P_PIDFD), nothing else:
+/* floor: the raw floors tend is compared with, the same work as each tendd
+ * measurement without tendd.
  *   floor vfork|fork PROBE FILE N
- * vfork: clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) on a stack of its own, as
- * tendd does on x86_64; fork: clone3(CLONE_PIDFD), fork-like. The probe
- * appends its first-instruction CLOCK_MONOTONIC to FILE; each latency is that
- * minus the time just before clone3. Prints "median_ns p95_ns per_second". */
+ *     the raw spawn floor: a loop that only spawns the bench probe with clone3
+ *     and reaps it with waitid(P_PIDFD), nothing else. vfork:
+ *     clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) on a stack of its own, as tendd
+ *     does on x86_64; fork: clone3(CLONE_PIDFD), fork-like. The probe appends
+ *     its first-instruction CLOCK_MONOTONIC to FILE; each latency is that minus
+ *     the time just before clone3. Prints "median_ns p95_ns per_second".
+ *   floor respawn PROBE ARG...
+ *     a supervisor of one service and nothing else: keeps one "PROBE ARG..."
+ *     running, waits for its pidfd with epoll, reaps it with waitid(P_PIDFD)
+ *     and spawns the next one at once. Runs until killed; the benchmark
+ *     measures it exactly as it measures tendd (crash -> restart, throughput).
+ *   floor start PROBE FILE N
+ *     N "PROBE FILE sleep" spawned back to back, their pidfds kept, then waits
+ *     until killed; measured as tendd's "start all".
+ * respawn and start spawn vfork-style (fork-like off x86_64) with tendd's
+ * fd-table trick: CLONE_FILES, and the child unshares only fds 0-2
+ * (close_range(3, ~0, CLOSE_RANGE_UNSHARE)), so N kept pidfds are not copied
+ * at each spawn. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +38,13 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 
 static const char *probe;
-static char *probe_argv[3];
+static char **probe_argv;
+static bool unshare_files;
 static char *probe_envp[] = { NULL };
 
 static long long now_ns(void)
@@ -59,9 +78,20 @@ __asm__(".text\n"
 
 static int floor_child(void *arg __attribute__((unused)))
 {
-        /* Raw execve: the child shares our memory and must not touch errno. */
+        /* Raw system calls: the child shares our memory and must not touch errno. */
         long ret;
 
+        if (unshare_files) {
+                register long r10 __asm__("r10") = 0;
+
+                __asm__ volatile("syscall"
+                                 : "=a"(ret)
+                                 : "a"((long)SYS_close_range), "D"(3L), "S"(~0UL),
+                                   "d"((long)CLOSE_RANGE_UNSHARE), "r"(r10)
+                                 : "rcx", "r11", "memory");
+                if (ret < 0)
+                        return 126;
+        }
         __asm__ volatile("syscall"
                          : "=a"(ret)
                          : "a"((long)SYS_execve), "D"(probe), "S"(probe_argv), "d"(probe_envp)
@@ -76,22 +106,123 @@ static int cmp_ll(const void *a, const void *b)
         return (x > y) - (x < y);
 }
 
+
+static char floor_stack[64 * 1024] __attribute__((aligned(16)));
+
+/* One child running probe_argv, vfork-style where possible, sharing our fd
+ * table until it unshares fds 0-2 (see the top). Returns its pidfd or -1. */
+static int floor_spawn(void)
+{
+        struct clone_args args = { 0 };
+        int pidfd = -1;
+        long pid;
+
+        args.flags = CLONE_PIDFD | CLONE_VFORK | CLONE_FILES;
+        args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+        args.exit_signal = SIGCHLD;
+        unshare_files = true;
+#if defined(__x86_64__)
+        args.flags |= CLONE_VM;
+        args.stack = (uint64_t)(uintptr_t)floor_stack;
+        args.stack_size = sizeof floor_stack;
+        pid = floor_clone3_vm(&args, sizeof args, floor_child, NULL);
+        if (pid < 0) {
+                errno = (int)-pid;
+                pid = -1;
+        }
+#else
+        pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid == 0) {
+                if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE) < 0)
+                        _exit(126);
+                execve(probe, probe_argv, probe_envp);
+                _exit(127);
+        }
+#endif
+        if (pid < 0) {
+                perror("floor: clone3");
+                return -1;
+        }
+        return pidfd;
+}
+
+/* floor respawn PROBE ARG...: one child, replaced as soon as it is gone. */
+static int floor_respawn(void)
+{
+        struct epoll_event ev = { .events = EPOLLIN };
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+
+        if (ep < 0)
+                return 1;
+        for (;;) {
+                int pidfd = floor_spawn();
+                siginfo_t si;
+
+                if (pidfd < 0)
+                        return 1;
+                ev.data.fd = pidfd;
+                if (epoll_ctl(ep, EPOLL_CTL_ADD, pidfd, &ev) < 0)
+                        return 1;
+                while (epoll_wait(ep, &ev, 1, -1) < 1)
+                        if (errno != EINTR)
+                                return 1;
+                if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0) {
+                        perror("floor: waitid");
+                        return 1;
+                }
+                (void)epoll_ctl(ep, EPOLL_CTL_DEL, pidfd, NULL);
+                close(pidfd);
+        }
+}
+
+/* floor start PROBE FILE N: N sleeping probes back to back, then wait. */
+static int floor_start(int n)
+{
+        for (int i = 0; i < n; i++)
+                if (floor_spawn() < 0)
+                        return 1;
+        for (;;)
+                pause();
+}
+
 int main(int argc, char **argv)
 {
-        static char stack[64 * 1024] __attribute__((aligned(16)));
+        char **stack_argv;
         long long *t0, *lat, begin, end;
         bool vm;
         int n;
         FILE *f;
 
+        if (argc >= 3 && strcmp(argv[1], "respawn") == 0) {
+                probe = argv[2];
+                probe_argv = argv + 2;
+                return floor_respawn();
+        }
+        if (argc == 5 && strcmp(argv[1], "start") == 0) {
+                static char *start_argv[4];
+
+                probe = argv[2];
+                start_argv[0] = argv[2];
+                start_argv[1] = argv[3];
+                start_argv[2] = (char *)"sleep";
+                probe_argv = start_argv;
+                n = atoi(argv[4]);
+                return n > 0 ? floor_start(n) : 2;
+        }
         if (argc != 5 || (strcmp(argv[1], "vfork") && strcmp(argv[1], "fork"))) {
-                fprintf(stderr, "usage: floor vfork|fork PROBE FILE N\n");
+                fprintf(stderr, "usage: floor vfork|fork PROBE FILE N\n"
+                                "       floor respawn PROBE ARG...\n"
+                                "       floor start PROBE FILE N\n");
                 return 2;
         }
         vm = strcmp(argv[1], "vfork") == 0;
         probe = argv[2];
-        probe_argv[0] = argv[2];
-        probe_argv[1] = argv[3];
+        stack_argv = calloc(3, sizeof *stack_argv);
+        if (!stack_argv)
+                return 1;
+        stack_argv[0] = argv[2];
+        stack_argv[1] = argv[3];
+        probe_argv = stack_argv;
         n = atoi(argv[4]);
         t0 = calloc((size_t)n, sizeof *t0);
         lat = calloc((size_t)n, sizeof *lat);
@@ -113,8 +244,8 @@ int main(int argc, char **argv)
 #if defined(__x86_64__)
                 if (vm) {
                         args.flags |= CLONE_VM | CLONE_VFORK;
-                        args.stack = (uint64_t)(uintptr_t)stack;
-                        args.stack_size = sizeof stack;
+                        args.stack = (uint64_t)(uintptr_t)floor_stack;
+                        args.stack_size = sizeof floor_stack;
                         pid = floor_clone3_vm(&args, sizeof args, floor_child, NULL);
                         if (pid < 0) {
                                 errno = (int)-pid;
