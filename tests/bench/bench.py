@@ -13,8 +13,9 @@ Services run the static bench probe (tests/bench/probe.c), which appends
 "START_NS PID" (CLOCK_MONOTONIC at its first instruction) to a file, with
 output = null so that log files are not part of what is measured.
 
-Each tendd step also runs once with tests/bench/floor.c in tendd's place
-("--what floor"): a supervisor of the same services that does nothing but
+Each tendd step also runs with tests/bench/floor.c in tendd's place
+("--what floor"), once before and once after it (the table uses the mean): a
+supervisor of the same services that does nothing but
 clone3, epoll on the pidfds, waitid(P_PIDFD) and respawn. Its numbers are the
 like-for-like floor: everything the kernel and this harness spend on the same
 path (signal delivery, the victim's exit, waking the supervisor, the probes'
@@ -429,6 +430,17 @@ def run_floor(args, mode):
     return {"median_ns": int(med), "p95_ns": int(p), "per_second": float(rate)}
 
 
+def mean_of(a, b):
+    """Two runs of a floor step as one: the mean of each number, or the error."""
+    for x in (a, b):
+        if "error" in x:
+            return x
+    out = {k: (a[k] + b[k]) / 2 for k in a if isinstance(a.get(k), (int, float))
+           and isinstance(b.get(k), (int, float))}
+    out["runs"] = [a, b]
+    return out
+
+
 def fmt_ms(ns):
     return "-" if ns is None else f"{ns / 1e6:.3f} ms"
 
@@ -463,22 +475,26 @@ def outer(args):
     # tendd step, and each step is compared with the floor next to it.
     res["floor_vfork"] = run_floor(args, "vfork")
     res["floor_fork"] = run_floor(args, "fork")
-    # Each tendd step is followed by the same step with floor.c in tendd's
-    # place ("like": the like-for-like floor).
-    res["restart"] = run_inner(args, "restart")
-    res["restart"]["like"] = run_inner(args, "restart", "--what", "floor")
+    # Each tendd step runs between two runs of the same step with floor.c in
+    # tendd's place ("like": the like-for-like floor, the mean of the two).
+    def with_like(step, *extra, full=()):
+        before = run_inner(args, step, *extra, "--what", "floor")
+        r = run_inner(args, step, *extra, *full)
+        if "skipped" in r:
+            return r
+        after = run_inner(args, step, *extra, "--what", "floor")
+        r["like"] = mean_of(before, after)
+        return r
+
+    res["restart"] = with_like("restart")
     res["restart"]["floor"] = run_floor(args, "vfork")
-    res["throughput"] = run_inner(args, "throughput")
-    res["throughput"]["like"] = run_inner(args, "throughput", "--what", "floor")
+    res["throughput"] = with_like("throughput")
     res["throughput"]["floor"] = run_floor(args, "vfork")
     res["scale"] = {}
     for i, n in enumerate(sizes):
-        extra = ["--n", str(n)] + (["--full"] if i == 0 else [])
         floor_before = run_floor(args, "vfork")
-        res["scale"][n] = run_inner(args, "scale", *extra)
+        res["scale"][n] = with_like("scale", "--n", str(n), full=["--full"] if i == 0 else [])
         res["scale"][n]["floor"] = floor_before
-        if "skipped" not in res["scale"][n]:
-            res["scale"][n]["like"] = run_inner(args, "scale", "--n", str(n), "--what", "floor")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
 
