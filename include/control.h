@@ -19,6 +19,11 @@
 
 #include "manager.h"
 
+/* ListServicesCompact() -> a(ssuutbiissbsiss): per service Name, State, Pid,
+ * Restarts, Since, HasExit, ExitCode, ExitSignal, Reason, Type, WantUp, Status,
+ * NotifyErrno, Output, LogPath; the ListServices fields as fixed structs. */
+#define CONTROL_COMPACT_SIGNATURE "(ssuutbiissbsiss)"
+
 #define CONTROL_INTERFACE "org.tend.Manager1"
 #define CONTROL_PATH "/org/tend/Manager"
 #define CONTROL_ERROR_FAILED "org.tend.Error.Failed"

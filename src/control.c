@@ -293,32 +293,59 @@ static void control_removed_hook(struct service *s, void *userdata)
 
 /* ---- methods ---- */
 
+/* One service as the API shows it; strings point into the record's buffers
+ * or static text, valid while the record lives. */
+struct control_record {
+        const char *name, *state, *reason, *type, *status, *output, *log_path;
+        uint32_t pid, restarts;
+        uint64_t since;
+        int has_exit, want_up;
+        int32_t exit_code, exit_signal, notify_errno;
+        char reason_buf[SERVICE_REASON_MAX * 4 + 8];
+        char status_buf[SERVICE_STATUS_MAX * 4 + 8];
+        char path_buf[4096 * 4 + 8];
+};
+
+static void control_record_fill(struct control_record *rec, const struct service *s)
+{
+        _cleanup_free_ char *log_path = s->config && s->manager ? output_log_path(s) : NULL;
+
+        rec->name = control_service_name(s);
+        rec->state = service_state_to_string(s->state);
+        rec->pid = service_is_live(s) && s->pidfd >= 0 && s->pid > 0 ? (uint32_t)s->pid : 0;
+        rec->restarts = s->restarts;
+        rec->since = s->since_real;
+        rec->has_exit = s->has_exit;
+        rec->exit_code = s->exit_code;
+        rec->exit_signal = s->exit_signal;
+        rec->reason = control_utf8(s->reason, rec->reason_buf, sizeof rec->reason_buf);
+        rec->type = s->config ? service_type_to_string(s->config->type) : "";
+        rec->want_up = s->want_up;
+        rec->status = control_utf8(s->status_text ? s->status_text : "", rec->status_buf,
+                                   sizeof rec->status_buf);
+        rec->notify_errno = s->notify_errno;
+        rec->output = s->config ? output_mode_to_string(output_mode_in_use(s)) : "";
+        rec->log_path = log_path ? control_utf8(log_path, rec->path_buf, sizeof rec->path_buf)
+                                 : "";
+}
+
 static int control_append_service(sd_bus_message *m, const struct service *s)
 {
-        char buf[SERVICE_REASON_MAX * 4 + 8];
-        uint32_t pid = service_is_live(s) && s->pidfd >= 0 && s->pid > 0 ? (uint32_t)s->pid : 0;
+        struct control_record rec;
         int r;
 
+        control_record_fill(&rec, s);
         r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r < 0)
                 return r;
-        char status[SERVICE_STATUS_MAX * 4 + 8];
-        _cleanup_free_ char *log_path = s->config && s->manager ? output_log_path(s) : NULL;
-        char path[4096 * 4 + 8];
-
         r = sd_bus_message_append(
                 m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name", "s",
-                control_service_name(s), "State", "s", service_state_to_string(s->state), "Pid",
-                "u", pid, "Restarts", "u", (uint32_t)s->restarts, "Since", "t",
-                (uint64_t)s->since_real, "HasExit", "b", (int)s->has_exit, "ExitCode", "i",
-                (int32_t)s->exit_code, "ExitSignal", "i", (int32_t)s->exit_signal, "Reason", "s",
-                control_utf8(s->reason, buf, sizeof buf), "Type", "s",
-                s->config ? service_type_to_string(s->config->type) : "", "WantUp", "b",
-                (int)s->want_up, "Status", "s",
-                control_utf8(s->status_text ? s->status_text : "", status, sizeof status),
-                "NotifyErrno", "i", (int32_t)s->notify_errno, "Output", "s",
-                s->config ? output_mode_to_string(output_mode_in_use(s)) : "", "LogPath", "s",
-                log_path ? control_utf8(log_path, path, sizeof path) : "");
+                rec.name, "State", "s", rec.state, "Pid", "u", rec.pid, "Restarts", "u",
+                rec.restarts, "Since", "t", rec.since, "HasExit", "b", rec.has_exit, "ExitCode",
+                "i", rec.exit_code, "ExitSignal", "i", rec.exit_signal, "Reason", "s", rec.reason,
+                "Type", "s", rec.type, "WantUp", "b", rec.want_up, "Status", "s", rec.status,
+                "NotifyErrno", "i", rec.notify_errno, "Output", "s", rec.output, "LogPath", "s",
+                rec.log_path);
         if (r < 0)
                 return r;
         return sd_bus_message_close_container(m);
@@ -342,6 +369,39 @@ static int control_method_list(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r >= 0)
                 r = sd_bus_send(NULL, reply, NULL);
         sd_bus_message_unref(reply);
+        return r;
+}
+
+/* The same fields as ListServices, as fixed structs: no variants to build or
+ * parse, several times faster for thousands of services (tendctl status). */
+static int control_method_list_compact(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        struct control_conn *cn = userdata;
+        struct manager *m = cn->control->manager;
+        sd_bus_message *reply = NULL;
+        struct control_record *rec;
+        int r;
+
+        rec = malloc(sizeof *rec);
+        if (!rec)
+                return -ENOMEM;
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', CONTROL_COMPACT_SIGNATURE);
+        for (size_t i = 0; r >= 0 && i < m->n_services; i++) {
+                control_record_fill(rec, m->services[i]);
+                r = sd_bus_message_append(reply, CONTROL_COMPACT_SIGNATURE, rec->name, rec->state,
+                                          rec->pid, rec->restarts, rec->since, rec->has_exit,
+                                          rec->exit_code, rec->exit_signal, rec->reason,
+                                          rec->type, rec->want_up, rec->status,
+                                          rec->notify_errno, rec->output, rec->log_path);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        sd_bus_message_unref(reply);
+        free(rec);
         return r;
 }
 
@@ -536,6 +596,9 @@ static const sd_bus_vtable control_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("ListServices", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", services),
                                 control_method_list, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListServicesCompact", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a" CONTROL_COMPACT_SIGNATURE, services),
+                                control_method_list_compact, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetService", SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("a{sv}", service), control_method_get,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

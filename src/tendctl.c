@@ -290,6 +290,36 @@ static int ctl_read_service(sd_bus_message *m, struct ctl_service *s)
         return sd_bus_message_exit_container(m);
 }
 
+/* One entry of ListServicesCompact (see CONTROL_COMPACT_SIGNATURE). */
+static int ctl_read_service_compact(sd_bus_message *m, struct ctl_service *s)
+{
+        const char *name, *state, *reason, *type, *status, *output, *log_path;
+        int32_t notify_errno;
+        int has_exit, want_up, r;
+
+        r = sd_bus_message_read(m, CONTROL_COMPACT_SIGNATURE, &name, &state, &s->pid,
+                                &s->restarts, &s->since, &has_exit, &s->exit_code,
+                                &s->exit_signal, &reason, &type, &want_up, &status,
+                                &notify_errno, &output, &log_path);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -EBADMSG;
+        s->has_exit = has_exit;
+        s->want_up = want_up;
+        s->name = strdup(name);
+        s->state = strdup(state);
+        s->reason = strdup(reason);
+        s->type = strdup(type);
+        s->status = strdup(status);
+        s->output = strdup(output);
+        s->log_path = strdup(log_path);
+        if (!s->name || !s->state || !s->reason || !s->type || !s->status || !s->output ||
+            !s->log_path)
+                return -ENOMEM;
+        return 0;
+}
+
 static int ctl_append_service(struct ctl_service **v, size_t *n, struct ctl_service *s)
 {
         struct ctl_service *nv = realloc(*v, (*n + 1) * sizeof **v);
@@ -496,19 +526,19 @@ static int cmd_status(int argc, char **argv)
                 code = ctl_connect(&bus);
                 if (code != EXIT_OK)
                         return code;
-                r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "ListServices",
-                                       &error, &reply, NULL);
+                r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE,
+                                       "ListServicesCompact", &error, &reply, NULL);
                 if (r < 0) {
                         code = ctl_report(NULL, &error, r);
                         sd_bus_error_free(&error);
                         return code;
                 }
-                r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
+                r = sd_bus_message_enter_container(reply, 'a', CONTROL_COMPACT_SIGNATURE);
                 while (r >= 0) {
                         r = sd_bus_message_at_end(reply, false);
                         if (r != 0)
                                 break;
-                        r = ctl_read_service(reply, &s);
+                        r = ctl_read_service_compact(reply, &s);
                         if (r >= 0)
                                 r = ctl_append_service(&v, &n, &s);
                         ctl_service_done(&s);

@@ -194,6 +194,11 @@ def test_dbus_send(tend):
     r = subprocess.run(base + ["org.freedesktop.DBus.Introspectable.Introspect"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 0 and "org.tend.Manager1" in r.stdout and "KillService" in r.stdout
+    # The compact listing carries the same facts as fixed structs.
+    r = subprocess.run(base + ["org.tend.Manager1.ListServicesCompact"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("struct {") == 2 and '"up"' in r.stdout and '"running"' in r.stdout
 
 
 def test_junk_clients_do_not_hurt(tend):
