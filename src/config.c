@@ -717,6 +717,10 @@ static int parse_key_limit(struct file_ctx *f, const struct config_key *k, unsig
                                   shown(value, buf), hints[k->arg]);
         if (!hard)
                 h = s;
+        if (k->arg == LIMIT_NOFILE && (s == RLIM_INFINITY || h == RLIM_INFINITY))
+                return file_error(f, line, k->name,
+                                  "infinity is not possible for open files (the kernel caps "
+                                  "them at fs.nr_open): give a number");
         if (s > h)
                 return file_error(f, line, k->name, "soft limit is above the hard limit in '%s'",
                                   shown(value, buf));

@@ -1,4 +1,5 @@
 /* manager.c: services by name, config application and reloads, shutdown. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -262,6 +263,8 @@ int manager_start(struct manager *m)
         for (size_t i = 0; i < m->n_services; i++)
                 if (m->services[i]->config->enabled)
                         service_dispatch(m->services[i], SERVICE_EVENT_START);
+        /* Parsing left free chunks all over the heap: give them back. */
+        (void)malloc_trim(0);
         return 0;
 }
 
@@ -342,6 +345,7 @@ void manager_apply(struct manager *m, struct config *new_config)
         log_info("reloaded %s: %u added, %u removed, %u restarted, %u updated in place",
                  m->config_path, added, removed, restarted, updated);
         config_free(old);
+        (void)malloc_trim(0);
 }
 
 /* Reload the config file; a config with any error changes nothing. */

@@ -1,6 +1,7 @@
 /* tendd: the supervisor daemon. Runs in the foreground. */
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -121,6 +122,11 @@ int main(int argc, char **argv)
         /* A write to a vanished peer must be an EPIPE, not our death. Children
          * get every disposition reset before exec. */
         (void)signal(SIGPIPE, SIG_IGN);
+
+        /* Large transient buffers (a control reply listing thousands of services)
+         * come from mmap and go back on free; a fixed threshold keeps glibc from
+         * raising it and growing the heap for good instead. */
+        (void)mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 
         /* Never the default loop: it reaps every child behind our back. */
         loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_SIGNALFD);

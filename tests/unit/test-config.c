@@ -1114,6 +1114,22 @@ static void test_default_paths(void)
         }
 }
 
+static void test_nofile_infinity(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+
+        fresh();
+        wfile("services.d/n.ini", "[service]\nexec = /bin/true\nlimit_nofile = 1024:infinity\n"
+                                  "limit_core = infinity\n");
+        ok(load(&c, &errors) == -EINVAL, "limit_nofile = infinity is rejected");
+        expect_errors("nofile infinity", errors,
+                      (const char *const[]){ "S/n.ini:3: limit_nofile: infinity is not possible "
+                                             "for open files (the kernel caps them at "
+                                             "fs.nr_open): give a number",
+                                             NULL });
+}
+
 static void test_dependencies(void)
 {
         _cleanup_free_ char *where = NULL;
@@ -1183,6 +1199,7 @@ int main(void)
         test_strings();
         test_default_paths();
         test_dependencies();
+        test_nofile_infinity();
         cleanup_tmp();
         return tap_done();
 }
