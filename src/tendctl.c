@@ -801,16 +801,32 @@ struct ctl_tail {
         size_t n, pos, count;
 };
 
-static int ctl_tail_file(const char *path, struct ctl_tail *t)
+/* Read path (or, with keep, the file behind *keep, opened here and left open
+ * for following, its end in *ret_end: nothing appended meanwhile is lost). */
+static int ctl_tail_file(const char *path, struct ctl_tail *t, int *keep, off_t *ret_end)
 {
-        FILE *f = fopen(path, "re");
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        FILE *f;
         char *line = NULL;
         size_t cap = 0;
         ssize_t len;
+        off_t end = 0;
 
-        if (!f)
+        if (fd < 0)
                 return -errno;
+        if (keep) {
+                *keep = fd;
+                fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return -errno;
+        }
+        f = fdopen(fd, "re");
+        if (!f) {
+                (void)close(fd);
+                return -ENOMEM;
+        }
         while ((len = getline(&line, &cap, f)) > 0) {
+                end += len;
                 if (t->n == 0) {
                         fwrite(line, 1, (size_t)len, stdout);
                         continue;
@@ -823,13 +839,15 @@ static int ctl_tail_file(const char *path, struct ctl_tail *t)
         }
         free(line);
         fclose(f);
+        if (ret_end)
+                *ret_end = end;
         return 0;
 }
 
-/* Copy what was appended to fd since *offset; follow rotation and truncation. */
-static void ctl_follow(const char *path, off_t offset)
+/* Copy what is appended to fd (path's file) from offset on; follow rotation and
+ * truncation. fd < 0: path did not exist yet. */
+static void ctl_follow(const char *path, int fd, off_t offset)
 {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st, cur;
         char buf[65536];
 
@@ -881,6 +899,8 @@ static int cmd_logs(int argc, char **argv)
         struct ctl_tail t = {};
         bool follow = false, any = false;
         unsigned long long lines = 0;
+        int follow_fd = -1;
+        off_t follow_from = 0;
         const char *name;
         char *end, nbuf[32];
         struct stat st;
@@ -964,11 +984,11 @@ static int cmd_logs(int argc, char **argv)
                 }
                 for (; k > 0; k--) {
                         (void)snprintf(path, sizeof path, "%s.%u", s.log_path, k);
-                        if (ctl_tail_file(path, &t) == 0)
+                        if (ctl_tail_file(path, &t, NULL, NULL) == 0)
                                 any = true;
                 }
         }
-        if (ctl_tail_file(s.log_path, &t) == 0)
+        if (ctl_tail_file(s.log_path, &t, &follow_fd, &follow_from) == 0)
                 any = true;
         for (size_t i = 0; i < t.count; i++) {
                 size_t j = (t.pos + t.n - t.count + i) % t.n;
@@ -984,7 +1004,9 @@ static int cmd_logs(int argc, char **argv)
                 return EXIT_FAILED;
         }
         if (follow)
-                ctl_follow(s.log_path, stat(s.log_path, &st) == 0 ? st.st_size : 0);
+                ctl_follow(s.log_path, follow_fd, follow_from); /* closes follow_fd */
+        else if (follow_fd >= 0)
+                (void)close(follow_fd);
         ctl_service_done(&s);
         return EXIT_OK;
 }
