@@ -620,7 +620,7 @@ fail:;
 
 /* The fd the child finds fd at: fd itself when below keep (0-2 always are),
  * else a copy in slot. -1 (none) means /dev/null. */
-static int spawn_place(int fd, int slot)
+static int spawn_place(int fd, int slot, unsigned *used)
 {
         if (fd < 0)
                 return spawn_area.slots[SLOT_NULL];
@@ -628,6 +628,7 @@ static int spawn_place(int fd, int slot)
                 return fd;
         if (dup3(fd, spawn_area.slots[slot], O_CLOEXEC) < 0)
                 return -errno;
+        *used |= 1U << slot;
         return spawn_area.slots[slot];
 }
 
@@ -706,6 +707,7 @@ static int spawn_once(const struct spawn_params *p, struct spawn_child_args *ca,
 int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, const char **ret_step)
 {
         struct spawn_child_args *ca;
+        unsigned used = 0;
         int r;
 
         *ret_step = "clone3";
@@ -715,11 +717,11 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, co
         ca = spawn_area.args;
         ca->p = p;
         ca->fd_in = spawn_area.slots[SLOT_NULL];
-        ca->fd_out = spawn_place(p->stdout_fd, SLOT_OUT);
+        ca->fd_out = spawn_place(p->stdout_fd, SLOT_OUT, &used);
         ca->fd_err = ca->fd_out;
         if (p->stderr_fd != p->stdout_fd)
-                ca->fd_err = spawn_place(p->stderr_fd, SLOT_ERR);
-        ca->fd_pass = p->pass_fd_target >= 3 ? spawn_place(p->pass_fd, SLOT_PASS) : -1;
+                ca->fd_err = spawn_place(p->stderr_fd, SLOT_ERR, &used);
+        ca->fd_pass = p->pass_fd_target >= 3 ? spawn_place(p->pass_fd, SLOT_PASS, &used) : -1;
         if (ca->fd_out < 0 || ca->fd_err < 0 || (p->pass_fd_target >= 3 && ca->fd_pass < 0)) {
                 r = ca->fd_out < 0 ? ca->fd_out : ca->fd_err < 0 ? ca->fd_err : ca->fd_pass;
                 *ret_step = "stdio";
@@ -734,8 +736,10 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, co
         }
         *ret_step = r == 0 ? NULL : ca->step >= 0 ? spawn_step_names[ca->step] : "clone3";
 done:
-        /* Let go of the caller's files: a rotated log must not stay open here. */
+        /* Let go of the caller's files: a rotated log must not stay open here.
+         * Only the slots this spawn filled: the others still hold /dev/null. */
         for (int i = SLOT_OUT; i < _SLOT_MAX; i++)
-                (void)dup3(spawn_area.slots[SLOT_NULL], spawn_area.slots[i], O_CLOEXEC);
+                if (used & (1U << i))
+                        (void)dup3(spawn_area.slots[SLOT_NULL], spawn_area.slots[i], O_CLOEXEC);
         return r;
 }
