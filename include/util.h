@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -81,6 +82,14 @@ static inline bool streq_ptr(const char *a, const char *b)
                 return a == b;
         return strcmp(a, b) == 0;
 }
+
+/* True for a non-empty string of ASCII digits only. */
+bool string_is_digits(const char *s);
+
+/* Create every missing directory above path (not path itself) with mode. */
+int mkdir_parents(const char *path, mode_t mode);
+/* mkdir_parents(path, 0755), then path itself with mode; existing ones are fine. */
+int mkdir_p(const char *path, mode_t mode);
 
 /* Write all of buf to a blocking fd, retrying on EINTR. */
 int loop_write(int fd, const void *buf, size_t len);

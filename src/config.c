@@ -491,16 +491,6 @@ static int set_string(char **field, const char *value)
         return 0;
 }
 
-static bool all_digits(const char *s)
-{
-        if (!*s)
-                return false;
-        for (; *s; s++)
-                if (*s < '0' || *s > '9')
-                        return false;
-        return true;
-}
-
 static int parse_key_user(struct file_ctx *f, const struct config_key *k, unsigned line,
                           const char *value, void *field)
 {
@@ -509,7 +499,7 @@ static int parse_key_user(struct file_ctx *f, const struct config_key *k, unsign
         bool found;
 
         errno = 0;
-        if (all_digits(value))
+        if (string_is_digits(value))
                 found = parse_u64(value, false, &id) == 0 && id < UINT32_MAX &&
                         getpwuid((uid_t)id);
         else
@@ -527,7 +517,7 @@ static int parse_key_group(struct file_ctx *f, const struct config_key *k, unsig
         bool found;
 
         errno = 0;
-        if (all_digits(value))
+        if (string_is_digits(value))
                 found = parse_u64(value, false, &id) == 0 && id < UINT32_MAX &&
                         getgrgid((gid_t)id);
         else

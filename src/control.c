@@ -879,22 +879,6 @@ static void control_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 /* ---- socket ---- */
 
-static int control_mkdir_parents(const char *path)
-{
-        _cleanup_free_ char *p = strdup(path);
-        char *slash;
-
-        if (!p)
-                return -ENOMEM;
-        for (slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-                *slash = '\0';
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *slash = '/';
-        }
-        return 0;
-}
-
 /* Remove a socket left by a previous tendd; refuse to replace anything else
  * or a socket someone still listens on. */
 static int control_remove_stale(const struct sockaddr_un *sa, socklen_t salen)
@@ -946,7 +930,7 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
         ev_timer_init(&c->listen_retry, control_listen_retry_cb, 1., 0.);
         ev_prepare_init(&c->prepare, control_prepare_cb);
 
-        r = control_mkdir_parents(path);
+        r = mkdir_parents(path, 0755);
         if (r < 0)
                 goto fail;
         r = control_remove_stale(&sa, salen);

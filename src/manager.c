@@ -9,25 +9,6 @@
 #include "manager.h"
 #include "sdnotify.h"
 
-static int manager_mkdir_p(const char *path, mode_t mode)
-{
-        _cleanup_free_ char *p = strdup(path);
-
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 static void manager_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
         struct manager *m = w->data;
@@ -242,7 +223,7 @@ int manager_start(struct manager *m)
 {
         int r;
 
-        r = manager_mkdir_p(m->config->log_dir, 0750);
+        r = mkdir_p(m->config->log_dir, 0750);
         if (r < 0)
                 log_warning_errno(r, "creating log directory %s", m->config->log_dir);
         /* Each service takes its config over; the manager keeps the daemon's part. */
@@ -279,7 +260,7 @@ void manager_apply(struct manager *m, struct config *new_config)
                 log_warning("reload: socket changed to %s; the old one stays until tendd restarts",
                             new_config->socket_path);
         if (!streq_ptr(old->log_dir, new_config->log_dir)) {
-                r = manager_mkdir_p(new_config->log_dir, 0750);
+                r = mkdir_p(new_config->log_dir, 0750);
                 if (r < 0)
                         log_warning_errno(r, "creating log directory %s", new_config->log_dir);
         }

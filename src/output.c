@@ -127,25 +127,6 @@ static void output_recovered(struct output *o, const char *what)
         o->dropped = 0;
 }
 
-static int output_mkdir_p(const char *path)
-{
-        _cleanup_free_ char *p = strdup(path);
-
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = '\0';
-                if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *s = '/';
-        }
-        if (mkdir(p, 0750) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 static void output_close_file(struct output *o)
 {
         o->fd = safe_close(o->fd);
@@ -167,7 +148,7 @@ static int output_open_file(struct output *o)
                   0640);
         if (fd < 0 && errno == ENOENT) {
                 /* The log directory was removed under us: make it again. */
-                if (output_mkdir_p(o->service->manager->config->log_dir) == 0)
+                if (mkdir_p(o->service->manager->config->log_dir, 0750) == 0)
                         fd = open(o->path,
                                   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
                                   0640);

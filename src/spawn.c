@@ -168,16 +168,6 @@ static void spawn_self_entry(const char **ret_user, const char **ret_home, const
         *ret_shell = spawn_self.shell ? spawn_self.shell : "/bin/sh";
 }
 
-static bool spawn_all_digits(const char *s)
-{
-        if (!*s)
-                return false;
-        for (; *s; s++)
-                if (*s < '0' || *s > '9')
-                        return false;
-        return true;
-}
-
 /* user= by name or number (the config accepts both), at spawn time: a user
  * removed since the config was loaded is a failed start with the reason. */
 static int spawn_lookup_user(const char *name, struct passwd *pw, char *buf, size_t len,
@@ -185,7 +175,7 @@ static int spawn_lookup_user(const char *name, struct passwd *pw, char *buf, siz
 {
         int r;
 
-        if (spawn_all_digits(name))
+        if (string_is_digits(name))
                 r = getpwuid_r((uid_t)strtoul(name, NULL, 10), pw, buf, len, ret);
         else
                 r = getpwnam_r(name, pw, buf, len, ret);
@@ -202,7 +192,7 @@ static int spawn_lookup_group(const char *name, gid_t *ret, char **ret_reason)
         char buf[16384];
         int r;
 
-        if (spawn_all_digits(name))
+        if (string_is_digits(name))
                 r = getgrgid_r((gid_t)strtoul(name, NULL, 10), &gr, buf, sizeof buf, &grp);
         else
                 r = getgrnam_r(name, &gr, buf, sizeof buf, &grp);

@@ -1,4 +1,5 @@
 /* util.c: fd, time and string-vector helpers. */
+#include <sys/stat.h>
 #include <time.h>
 
 #include "util.h"
@@ -122,5 +123,44 @@ int loop_write(int fd, const void *buf, size_t len)
                 p += k;
                 len -= (size_t)k;
         }
+        return 0;
+}
+
+/* True for a non-empty string of ASCII digits only. */
+bool string_is_digits(const char *s)
+{
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (*s < '0' || *s > '9')
+                        return false;
+        return true;
+}
+
+/* Create every missing directory above path with mode. */
+int mkdir_parents(const char *path, mode_t mode)
+{
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+                *slash = '\0';
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *slash = '/';
+        }
+        return 0;
+}
+
+/* Parents 0755, then path itself with mode. */
+int mkdir_p(const char *path, mode_t mode)
+{
+        int r = mkdir_parents(path, 0755);
+
+        if (r < 0)
+                return r;
+        if (mkdir(path, mode) < 0 && errno != EEXIST)
+                return -errno;
         return 0;
 }

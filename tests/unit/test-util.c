@@ -2,6 +2,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "hashmap.h"
@@ -89,10 +90,32 @@ static void test_spawn_and_signal(void)
         ok(r == -ENOENT && strcmp(step, "chdir") == 0, "bad workdir: -ENOENT at chdir");
 }
 
+static void test_strings_and_dirs(void)
+{
+        char tmpl[] = "/tmp/test-util-XXXXXX", path[128];
+        struct stat st;
+
+        ok(string_is_digits("0123") && !string_is_digits("") && !string_is_digits("12a") &&
+                   !string_is_digits("-1"),
+           "string_is_digits");
+        if (!mkdtemp(tmpl)) {
+                ok(0, "mkdtemp");
+                return;
+        }
+        (void)snprintf(path, sizeof path, "%s/a/b/c", tmpl);
+        ok(mkdir_parents(path, 0755) == 0 && stat(path, &st) < 0, "mkdir_parents stops short");
+        ok(mkdir_p(path, 0750) == 0 && stat(path, &st) == 0 && (st.st_mode & 0777) == 0750,
+           "mkdir_p makes the last one with its mode");
+        ok(mkdir_p(path, 0750) == 0, "mkdir_p on an existing directory is fine");
+        (void)snprintf(path, sizeof path, "rm -rf %s", tmpl);
+        (void)!system(path);
+}
+
 int main(void)
 {
         test_strv();
         test_hashmap();
+        test_strings_and_dirs();
         test_spawn_and_signal();
         return tap_done();
 }
