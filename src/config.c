@@ -491,39 +491,26 @@ static int set_string(char **field, const char *value)
         return 0;
 }
 
-static int parse_key_user(struct file_ctx *f, const struct config_key *k, unsigned line,
-                          const char *value, void *field)
+enum { ACCOUNT_USER, ACCOUNT_GROUP };
+
+/* user= / group= (arg: ACCOUNT_*): a name or a number that exists now. */
+static int parse_key_account(struct file_ctx *f, const struct config_key *k, unsigned line,
+                             const char *value, void *field)
 {
         char buf[VALUE_SHOWN_MAX + 4];
+        bool user = k->arg == ACCOUNT_USER;
         uint64_t id;
         bool found;
 
         errno = 0;
         if (string_is_digits(value))
                 found = parse_u64(value, false, &id) == 0 && id < UINT32_MAX &&
-                        getpwuid((uid_t)id);
+                        (user ? (void *)getpwuid((uid_t)id) : (void *)getgrgid((gid_t)id));
         else
-                found = getpwnam(value);
+                found = user ? (void *)getpwnam(value) : (void *)getgrnam(value);
         if (!found)
-                return file_error(f, line, k->name, "unknown user '%s'", shown(value, buf));
-        return set_string(field, value);
-}
-
-static int parse_key_group(struct file_ctx *f, const struct config_key *k, unsigned line,
-                           const char *value, void *field)
-{
-        char buf[VALUE_SHOWN_MAX + 4];
-        uint64_t id;
-        bool found;
-
-        errno = 0;
-        if (string_is_digits(value))
-                found = parse_u64(value, false, &id) == 0 && id < UINT32_MAX &&
-                        getgrgid((gid_t)id);
-        else
-                found = getgrnam(value);
-        if (!found)
-                return file_error(f, line, k->name, "unknown group '%s'", shown(value, buf));
+                return file_error(f, line, k->name, "unknown %s '%s'", user ? "user" : "group",
+                                  shown(value, buf));
         return set_string(field, value);
 }
 
@@ -808,8 +795,8 @@ static const struct config_key service_keys[] = {
         { "start_limit_interval", parse_key_duration, SC(start_limit_interval), "10s", 0, false },
         { "stop_signal", parse_key_signal, SC(stop_signal), "TERM", 0, false },
         { "stop_timeout", parse_key_duration, SC(stop_timeout), "10s", 0, false },
-        { "user", parse_key_user, SC(user), NULL, 0, false },
-        { "group", parse_key_group, SC(group), NULL, 0, false },
+        { "user", parse_key_account, SC(user), NULL, ACCOUNT_USER, false },
+        { "group", parse_key_account, SC(group), NULL, ACCOUNT_GROUP, false },
         { "workdir", parse_key_absolute_path, SC(workdir), NULL, 0, false },
         { "umask", parse_key_umask, SC(umask), NULL, 0, false },
         { "environment", parse_key_environment, SC(environment), NULL, 0, true },
@@ -842,7 +829,7 @@ static const struct config_key tend_keys[] = {
         { "services", parse_key_services, C(services_dir), "services.d", 0, false },
         { "socket", parse_key_socket, C(socket_path), NULL, 0, false },
         { "socket_mode", parse_key_mode, C(socket_mode), "0660", 0, false },
-        { "socket_group", parse_key_group, C(socket_group), NULL, 0, false },
+        { "socket_group", parse_key_account, C(socket_group), NULL, ACCOUNT_GROUP, false },
         { "log_dir", parse_key_relative_path, C(log_dir), NULL, 0, false },
 };
 
