@@ -120,6 +120,10 @@ struct service {
 
         unsigned restarts;     /* automatic restarts since tendd started */
         unsigned backoff_step; /* consecutive quick failures */
+        /* Only during a restart at once (restart_delay 0), else NULL: the exit,
+         * logged in one line with what followed the state it left. */
+        const char *restart_what;
+        enum service_state restart_from;
         usec_t *start_times;   /* ring of the last start_limit_burst automatic starts */
         unsigned n_start_times;
         unsigned start_times_pos;

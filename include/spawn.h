@@ -28,8 +28,11 @@ struct spawn_params {
         size_t n_groups;
         struct config_rlimit limits[_LIMIT_MAX];
         bool no_new_privs;
-        int stdout_fd; /* -1: /dev/null */
-        int stderr_fd; /* -1: /dev/null */
+        /* The child's stdout and stderr, or -1 for /dev/null; pass_fd below
+         * too. Each must be a blocking file: the child shares the open file
+         * description, and with it O_NONBLOCK. */
+        int stdout_fd;
+        int stderr_fd;
         int cgroup_fd; /* -1: tendd's own cgroup; else CLONE_INTO_CGROUP */
         int pass_fd;        /* handed to the child as pass_fd_target (ready_fd) ... */
         int pass_fd_target; /* ... when >= 3; 0: nothing passed */
@@ -47,6 +50,18 @@ void spawn_params_done(struct spawn_params *p);
  * child's -errno is returned with *ret_step naming the step ("exec", "setuid",
  * "chdir", ...). Other -errno: clone3 itself failed (*ret_step = "clone3"). */
 int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, const char **ret_step);
+
+/* Once, before the first spawn, in tendd: it ignores no signal, so that no
+ * child inherits an ignored one and the child resets only its mask, not 64
+ * dispositions. SIGPIPE (a write to a vanished peer must be EPIPE, not death)
+ * and every signal tendd inherited ignored are blocked instead and set back to
+ * SIG_DFL. tendd must not ignore a signal afterwards. */
+int spawn_signals_setup(void);
+
+/* tendd's own user's passwd entry (HOME, USER, SHELL of services without
+ * user=) is read at the first spawn; this makes the next spawn read it again
+ * (on reload). */
+void spawn_forget_self(void);
 
 /* The minimal base environment children get, for uid/home/shell/name. */
 int spawn_base_environment(const char *user, const char *home, const char *shell, char ***ret);

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "manager.h"
 #include "sdnotify.h"
+#include "spawn.h"
 
 static void manager_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -351,6 +352,7 @@ int manager_reload(struct manager *m, char ***ret_errors)
                 sdnotify_reloaded(m->sdnotify);
                 return r;
         }
+        spawn_forget_self(); /* a changed HOME or SHELL of tendd's user counts too */
         manager_apply(m, c);
         sdnotify_reloaded(m->sdnotify);
         return 0;

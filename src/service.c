@@ -187,7 +187,14 @@ static void service_set_state(struct service *s, enum service_state st, const ch
                 s->since_mono = sys->now();
                 s->since_real = now_realtime();
         }
-        if (st == old)
+        if (s->restart_what && st == SERVICE_BACKOFF) {
+                /* Logged with the start that follows at once, see below. */
+        } else if (s->restart_what) {
+                log_service(st == SERVICE_FAILED ? LOG_WARNING : LOG_INFO, s->name,
+                            "%s -> %s (%s; %s)", service_state_to_string(s->restart_from),
+                            service_state_to_string(st), s->restart_what, s->reason);
+                s->restart_what = NULL;
+        } else if (st == old)
                 log_service(LOG_INFO, s->name, "%s: %s", service_state_to_string(st), s->reason);
         else
                 log_service(st == SERVICE_FAILED ? LOG_WARNING : LOG_INFO, s->name,
@@ -553,14 +560,27 @@ static void service_restart_or_give_up(struct service *s, const char *what)
         }
         s->backoff_step++;
         delay = service_backoff_delay(s);
+        if (delay == 0) {
+                /* Nothing to wait for: restart now, not one loop iteration
+                 * later, and log the exit with the new start: one write. */
+                s->restart_what = what;
+                s->restart_from = s->state;
+        }
         service_set_state(s, SERVICE_BACKOFF, "%s; restarting in %s", what,
                           format_duration(d, sizeof d, delay));
-        if (delay == 0 && s->state == SERVICE_BACKOFF) {
-                /* Nothing to wait for: restart now, not one loop iteration later. */
-                service_dispatch(s, SERVICE_EVENT_TIMER);
+        if (delay > 0) {
+                service_arm_timer(s, delay);
                 return;
         }
-        service_arm_timer(s, delay);
+        if (s->state == SERVICE_BACKOFF)
+                service_dispatch(s, SERVICE_EVENT_TIMER);
+        if (s->restart_what) {
+                /* Nothing followed: the exit gets its own line after all. */
+                s->restart_what = NULL;
+                log_service(LOG_INFO, s->name, "%s -> %s (%s)",
+                            service_state_to_string(s->restart_from),
+                            service_state_to_string(s->state), s->reason);
+        }
 }
 
 /* The main process exited on its own while starting or running: apply policy. */

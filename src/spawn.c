@@ -122,27 +122,24 @@ static char *spawn_find_program(const char *name)
         return strdup(name); /* exec reports ENOENT */
 }
 
-/* tendd's own passwd entry, for services without user=. Looked up again only
- * when /etc/passwd changed (inode, size or mtime): a lookup reads the whole
- * file through NSS, which is most of a restart's cost outside the kernel. */
+/* tendd's own passwd entry, for services without user=: looked up at the
+ * first spawn and again after each reload (spawn_forget_self), not at every
+ * spawn, where even a stat() of /etc/passwd is a cost on the restart path. */
 static struct {
         bool valid;
-        struct stat st;
         char *user, *home, *shell;
 } spawn_self;
 
+void spawn_forget_self(void)
+{
+        spawn_self.valid = false;
+}
+
 static void spawn_self_entry(const char **ret_user, const char **ret_home, const char **ret_shell)
 {
-        struct passwd pw, *pwp = NULL;
-        struct stat st;
-        char buf[16384];
-        bool have = stat("/etc/passwd", &st) == 0;
-
-        if (!(spawn_self.valid && have && st.st_ino == spawn_self.st.st_ino &&
-              st.st_size == spawn_self.st.st_size &&
-              st.st_mtim.tv_sec == spawn_self.st.st_mtim.tv_sec &&
-              st.st_mtim.tv_nsec == spawn_self.st.st_mtim.tv_nsec)) {
-                char *u, *h, *sh;
+        if (!spawn_self.valid) {
+                struct passwd pw, *pwp = NULL;
+                char buf[16384], *u, *h, *sh;
 
                 (void)getpwuid_r(geteuid(), &pw, buf, sizeof buf, &pwp);
                 u = strdup(pwp ? pwp->pw_name : "root");
@@ -155,8 +152,7 @@ static void spawn_self_entry(const char **ret_user, const char **ret_home, const
                         spawn_self.user = u;
                         spawn_self.home = h;
                         spawn_self.shell = sh;
-                        spawn_self.st = st;
-                        spawn_self.valid = have;
+                        spawn_self.valid = true;
                 } else {
                         free(u);
                         free(h);
@@ -353,7 +349,6 @@ struct spawn_child_args {
         const struct spawn_params *p;
         int fd_in, fd_out, fd_err, fd_pass;
         int keep;    /* > 0: the fd table is shared (CLONE_FILES); unshare fds below keep */
-        uint64_t sig_ignored; /* bit sig - 1: tendd ignores sig, the child resets it */
         int err;  /* written by the child on failure only */
         int step; /* idem */
 };
@@ -365,27 +360,18 @@ static SPAWN_CHILD_INLINE int spawn_child_fail(struct spawn_child_args *a, long 
         return 127;
 }
 
+/* fd at target, inheritable. O_NONBLOCK is not touched: it lives on the open
+ * file description, which the caller made blocking (see spawn.h). */
 static SPAWN_CHILD_INLINE long spawn_fd_onto(int src, int target)
 {
-        long flags, r;
+        long flags;
 
-        if (src == target) {
-                flags = spawn_sys2(SYS_fcntl, target, F_GETFD);
-                if (flags < 0)
-                        return flags;
-                r = spawn_sys3(SYS_fcntl, target, F_SETFD, flags & ~FD_CLOEXEC);
-        } else {
-                r = spawn_sys3(SYS_dup3, src, target, 0);
-        }
-        if (r < 0)
-                return r;
-        /* O_NONBLOCK lives on the open file description: a service expects blocking stdio. */
-        flags = spawn_sys2(SYS_fcntl, target, F_GETFL);
+        if (src != target)
+                return spawn_sys3(SYS_dup3, src, target, 0);
+        flags = spawn_sys2(SYS_fcntl, target, F_GETFD);
         if (flags < 0)
                 return flags;
-        if (flags & O_NONBLOCK)
-                return spawn_sys3(SYS_fcntl, target, F_SETFL, flags & ~O_NONBLOCK);
-        return 0;
+        return spawn_sys3(SYS_fcntl, target, F_SETFD, flags & ~FD_CLOEXEC);
 }
 
 /* The child: set up and exec; on failure fill the report and return the exit code. */
@@ -393,7 +379,6 @@ static SPAWN_CHILD_CODE int spawn_child_main(void *arg)
 {
         struct spawn_child_args *a = arg;
         const struct spawn_params *p = a->p;
-        const struct spawn_ksigaction dfl = { .handler = (unsigned long)SIG_DFL };
         uint64_t none = 0;
         long out = a->fd_out, err = a->fd_err;
         long r;
@@ -406,12 +391,9 @@ static SPAWN_CHILD_CODE int spawn_child_main(void *arg)
                 if (r < 0)
                         return spawn_child_fail(a, r, STEP_FILES);
         }
-        /* CLONE_CLEAR_SIGHAND reset handled signals; ignored ones survive exec.
-         * Which ones tendd ignores is known (spawn_area_init): no system call
-         * for the others, each one costs here (about 1 us on a VM, 62 of them). */
-        for (int sig = 1; sig <= 64; sig++)
-                if (a->sig_ignored & (UINT64_C(1) << (sig - 1)))
-                        (void)spawn_sys4(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+        /* CLONE_CLEAR_SIGHAND reset handled signals; ignored ones would
+         * survive exec, so tendd ignores none (spawn_signals_setup). Only the
+         * mask is left to reset. */
         r = spawn_sys4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);
         if (r < 0)
                 return spawn_child_fail(a, r, STEP_SIGNALS);
@@ -488,6 +470,38 @@ static SPAWN_CHILD_CODE int spawn_child_main(void *arg)
         return spawn_child_fail(a, r, STEP_EXEC);
 }
 
+/* See spawn.h. Raw rt_sigaction: libc refuses its own real-time signals. */
+int spawn_signals_setup(void)
+{
+        const struct spawn_ksigaction dfl = { .handler = (unsigned long)SIG_DFL };
+        uint64_t ignored = 0;
+        sigset_t block;
+
+        sigemptyset(&block);
+        sigaddset(&block, SIGPIPE);
+        for (int sig = 1; sig <= 64; sig++) {
+                struct spawn_ksigaction old;
+
+                if (sig == SIGKILL || sig == SIGSTOP)
+                        continue;
+                if (spawn_sys4(SYS_rt_sigaction, sig, NULL, &old, 8) == 0 &&
+                    old.handler == (unsigned long)SIG_IGN) {
+                        ignored |= UINT64_C(1) << (sig - 1);
+                        sigaddset(&block, sig);
+                }
+        }
+        /* Blocked first: a default action must not hit tendd in between. */
+        if (sigprocmask(SIG_BLOCK, &block, NULL) < 0)
+                return -errno;
+        for (int sig = 1; sig <= 64; sig++)
+                if (ignored & (UINT64_C(1) << (sig - 1))) {
+                        long r = spawn_sys4(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+                        if (r < 0)
+                                return (int)r;
+                }
+        return 0;
+}
+
 static _Noreturn SPAWN_CHILD_CODE void spawn_child_exit(int code)
 {
         for (;;)
@@ -550,7 +564,6 @@ struct spawn_area {
         int keep;      /* 1 + the highest slot */
         bool no_vm;    /* clone3 refused CLONE_VM: fork-like from now on */
         bool no_files; /* close_range cannot unshare: copy the fd table at clone */
-        uint64_t sig_ignored; /* see spawn_child_args */
 };
 
 static struct spawn_area spawn_area = { .slots = { -1, -1, -1, -1 } };
@@ -566,20 +579,6 @@ static int spawn_area_init(void)
         /* For tests and the benchmark: exercise the fork-like path on x86_64 too. */
         if (getenv("TEND_SPAWN_NO_VM"))
                 sa->no_vm = true;
-        /* The signals tendd ignores: those it inherited ignored and SIGPIPE,
-         * all set before the first spawn; tendd never ignores one later (its
-         * own signals have handlers, which CLONE_CLEAR_SIGHAND resets). Raw
-         * calls: libc refuses its own real-time signals. */
-        sa->sig_ignored = 0;
-        for (int sig = 1; sig <= 64; sig++) {
-                struct spawn_ksigaction old;
-
-                if (sig == SIGKILL || sig == SIGSTOP)
-                        continue;
-                if (spawn_sys4(SYS_rt_sigaction, sig, NULL, &old, 8) == 0 &&
-                    old.handler == (unsigned long)SIG_IGN)
-                        sa->sig_ignored |= UINT64_C(1) << (sig - 1);
-        }
         page = (size_t)sysconf(_SC_PAGESIZE);
         size = page + SPAWN_STACK_SIZE + page;
         base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_STACK,
@@ -652,13 +651,11 @@ static int spawn_once(const struct spawn_params *p, struct spawn_child_args *ca,
 {
         _cleanup_close_ int pidfd = -1;
         struct clone_args args = { 0 };
-        sigset_t all, saved;
         long pid;
 
         ca->err = 0;
         ca->step = 0;
         ca->keep = spawn_area.no_files ? 0 : spawn_area.keep;
-        ca->sig_ignored = spawn_area.sig_ignored;
         args.flags = CLONE_PIDFD | CLONE_VFORK | CLONE_CLEAR_SIGHAND;
         if (ca->keep > 0)
                 args.flags |= CLONE_FILES;
@@ -669,11 +666,10 @@ static int spawn_once(const struct spawn_params *p, struct spawn_child_args *ca,
                 args.cgroup = (uint64_t)p->cgroup_fd;
         }
 
-        /* No handler of ours may run in the child before it resets dispositions. */
-        sigfillset(&all);
-        (void)sigprocmask(SIG_SETMASK, &all, &saved);
+        /* No signal mask dance around clone3: no handler of ours can run in
+         * the child (CLONE_CLEAR_SIGHAND resets them all at clone), and the
+         * suspended parent runs none until the child execs or exits. */
         pid = spawn_clone(&args, ca);
-        (void)sigprocmask(SIG_SETMASK, &saved, NULL);
         if (pid < 0) {
                 ca->step = -1;
                 return (int)pid;

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "manager.h"
 #include "sdnotify.h"
+#include "spawn.h"
 #include "notify.h"
 
 #define TEND_DEFAULT_CONFIG "/etc/tend/tend.ini"
@@ -119,9 +120,13 @@ int main(int argc, char **argv)
                 return 0;
         }
 
-        /* A write to a vanished peer must be an EPIPE, not our death. Children
-         * get every disposition reset before exec. */
-        (void)signal(SIGPIPE, SIG_IGN);
+        /* SIGPIPE and inherited ignored signals blocked, none ignored. */
+        r = spawn_signals_setup();
+        if (r < 0) {
+                log_error_errno(r, "setting up signals");
+                config_free(c);
+                return 1;
+        }
 
         /* Large transient buffers (a control reply listing thousands of services)
          * come from mmap and go back on free; a fixed threshold keeps glibc from
