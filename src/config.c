@@ -30,6 +30,8 @@ struct load_ctx {
         char **errors;
         bool oom;
         char *services_display; /* services dir as shown in messages */
+        char *buf;              /* the file being parsed, whole; reused for each */
+        size_t buf_cap;
 };
 
 struct config_key;
@@ -37,7 +39,10 @@ struct config_key;
 /* One file being parsed. */
 struct file_ctx {
         struct load_ctx *load;
-        FILE *f;
+        bool have_text; /* text holds the file (else: only the defaults apply) */
+        char *text;     /* load->buf: the whole file, NUL-terminated */
+        size_t text_len;
+        size_t pos; /* where the next line starts */
         const char *display; /* path shown in messages */
         const char *dir;     /* absolute directory relative paths are resolved against */
         const char *display_dir;
@@ -48,8 +53,6 @@ struct file_ctx {
         unsigned *seen;
         bool *failed;
 
-        char *line;
-        size_t line_cap;
         unsigned lineno;
         bool in_section;  /* inside the expected section */
         bool bad_section; /* inside an unknown or malformed one: its keys are skipped */
@@ -916,34 +919,94 @@ static int reader_key(struct file_ctx *f, char *p, char *out, int num)
         return 1;
 }
 
+/* Read the open regular file fd whole into l->buf (NUL-terminated): one
+ * read() for a file that fits, since a short read of a regular file is its
+ * end. size is what fstat() said, a hint only. */
+static int file_slurp(struct load_ctx *l, int fd, off_t size, size_t *ret_len)
+{
+        size_t len = 0, want = (size > 0 ? (size_t)size : 0) + 1;
+
+        for (;;) {
+                ssize_t n;
+
+                if (l->buf_cap < len + want + 1) {
+                        size_t cap = len + want + 1;
+                        char *b = realloc(l->buf, cap);
+
+                        if (!b)
+                                return -ENOMEM;
+                        l->buf = b;
+                        l->buf_cap = cap;
+                }
+                n = read(fd, l->buf + len, want);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                len += (size_t)n;
+                if ((size_t)n < want)
+                        break;
+                want = len; /* it grew since fstat(): double */
+        }
+        l->buf[len] = '\0';
+        *ret_len = len;
+        return 0;
+}
+
+/* Open path (relative to dfd) as the file f parses; reports what goes wrong
+ * and returns 0 (the defaults still apply), or -ENOMEM. */
+static int file_open(struct file_ctx *f, int dfd, const char *path)
+{
+        struct stat st;
+        int fd, r;
+
+        /* O_NONBLOCK: a FIFO in its place must not hang the load. */
+        fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                load_error(f->load, f->display, "cannot open: %s", strerror(errno));
+                return f->load->oom ? -ENOMEM : 0;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                (void)close(fd);
+                load_error(f->load, f->display, "not a regular file");
+                return f->load->oom ? -ENOMEM : 0;
+        }
+        r = file_slurp(f->load, fd, st.st_size, &f->text_len);
+        (void)close(fd);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                load_error(f->load, f->display, "read error: %s", strerror(-r));
+                return f->load->oom ? -ENOMEM : 0;
+        }
+        f->text = f->load->buf;
+        f->have_text = true;
+        return 0;
+}
+
 /* inih reader: one meaningful physical line per call, of any length. */
 static char *config_reader(char *str, int num, void *stream)
 {
         struct file_ctx *f = stream;
 
         for (;;) {
-                ssize_t n;
-                char *p;
+                char *p, *nl;
+                size_t n;
                 int r;
 
-                if (f->load->oom)
+                if (f->load->oom || f->pos >= f->text_len)
                         return NULL;
-                errno = 0;
-                n = getline(&f->line, &f->line_cap, f->f);
-                if (n < 0) {
-                        if (errno == ENOMEM)
-                                f->load->oom = true;
-                        else if (ferror(f->f))
-                                file_error(f, f->lineno + 1, NULL, "read error: %s",
-                                           strerror(errno ? errno : EIO));
-                        return NULL;
-                }
+                p = f->text + f->pos;
+                nl = memchr(p, '\n', f->text_len - f->pos);
+                n = nl ? (size_t)(nl - p) : f->text_len - f->pos;
+                p[n] = '\0'; /* the newline, or the terminator already there */
+                f->pos += n + 1;
                 f->lineno++;
-                if (memchr(f->line, 0, (size_t)n)) {
+                if (memchr(p, 0, n)) {
                         file_error(f, f->lineno, NULL, "line contains a NUL byte");
                         continue;
                 }
-                p = f->line;
                 if (f->lineno == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
                         p += 3;
                 /* Leading blanks are dropped: an indented line never continues
@@ -1013,11 +1076,8 @@ static void file_ctx_done(struct file_ctx *f)
         for (size_t i = 0; i < f->n_values; i++)
                 free(f->values[i].value);
         free(f->values);
-        free(f->line);
         free(f->seen);
         free(f->failed);
-        if (f->f)
-                fclose(f->f);
 }
 
 /* Set the table defaults, then parse the open file. */
@@ -1040,7 +1100,7 @@ static int file_parse(struct file_ctx *f)
                 assert(r >= 0);
         }
 
-        if (f->f)
+        if (f->have_text)
                 (void)ini_parse_stream(config_reader, f, config_handler, f);
         return f->load->oom ? -ENOMEM : 0;
 }
@@ -1162,8 +1222,7 @@ static int service_load(struct load_ctx *l, const struct config *c, int dfd, con
         _cleanup_free_ char *fname = NULL, *display = NULL;
         struct file_ctx f = {};
         size_t n_errors = strv_length(l->errors);
-        struct stat st;
-        int fd, r;
+        int r;
 
         *ret = NULL;
         if (asprintf(&fname, "%s.ini", name) < 0)
@@ -1186,22 +1245,6 @@ static int service_load(struct load_ctx *l, const struct config *c, int dfd, con
                            name, SERVICE_NAME_MAX);
                 return l->oom ? -ENOMEM : 0;
         }
-        fd = openat(dfd, fname, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-                load_error(l, display, "cannot open: %s", strerror(errno));
-                return l->oom ? -ENOMEM : 0;
-        }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                (void)close(fd);
-                load_error(l, display, "not a regular file");
-                return l->oom ? -ENOMEM : 0;
-        }
-        f.f = fdopen(fd, "r");
-        if (!f.f) {
-                (void)close(fd);
-                return -ENOMEM;
-        }
-
         f.load = l;
         f.display = display;
         f.dir = c->services_dir;
@@ -1211,6 +1254,11 @@ static int service_load(struct load_ctx *l, const struct config *c, int dfd, con
         f.n_keys = ELEMENTSOF(service_keys);
         f.target = sc;
 
+        r = file_open(&f, dfd, fname);
+        if (r < 0)
+                return r;
+        if (!f.have_text)
+                return 0;
         r = file_parse(&f);
         if (r >= 0)
                 r = service_check(&f, sc);
@@ -1442,10 +1490,9 @@ static int tend_load(struct load_ctx *l, struct config *c, const char *display,
         };
         int r;
 
-        f.f = fopen(c->path, "re");
-        if (!f.f)
-                load_error(l, display, "cannot open: %s", strerror(errno));
-        r = file_parse(&f);
+        r = file_open(&f, AT_FDCWD, c->path);
+        if (r >= 0)
+                r = file_parse(&f);
         if (r >= 0 && !c->socket_path) {
                 r = config_default_socket_path(&c->socket_path);
                 if (r == -ENXIO)
@@ -1504,6 +1551,7 @@ int config_load(const char *path, struct config **ret, char ***ret_errors)
                 r = -EINVAL;
 finish:
         free(l.services_display);
+        free(l.buf);
         if (r == -EINVAL && ret_errors)
                 *ret_errors = TAKE_PTR(l.errors);
         else if (ret_errors)
