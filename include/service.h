@@ -85,7 +85,7 @@ struct service {
         bool want_up;         /* operator intent, kept apart from state */
         bool restart_on_exit; /* stopping as part of a restart */
         bool removed;         /* dropped by reload: free once stopped */
-        char reason[SERVICE_REASON_MAX];
+        char *reason; /* why it is in this state; never NULL, < SERVICE_REASON_MAX */
 
         enum service_stop_cause stop_cause;   /* while stopping */
         enum service_stop_cause stop_pending; /* stop asked, waiting for dependents */

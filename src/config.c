@@ -25,13 +25,26 @@
 #define CONFIG_KEY_NAME_MAX 64
 #define VALUE_SHOWN_MAX 64
 
+/* A value as read, in the file's text (load_ctx.buf), and its line. */
+struct raw_value {
+        const char *value;
+        unsigned line;
+};
+
 /* State shared by every file of one config_load(). */
 struct load_ctx {
         char **errors;
         bool oom;
         char *services_display; /* services dir as shown in messages */
-        char *buf;              /* the file being parsed, whole; reused for each */
+        /* Scratch space of the file being parsed, reused for each file so
+         * that parsing leaves no holes between the configs that are kept. */
+        char *buf; /* the whole file */
         size_t buf_cap;
+        struct raw_value *values;
+        size_t values_cap;
+        unsigned *seen;
+        bool *failed;
+        size_t keys_cap;
 };
 
 struct config_key;
@@ -57,10 +70,7 @@ struct file_ctx {
         bool in_section;  /* inside the expected section */
         bool bad_section; /* inside an unknown or malformed one: its keys are skipped */
 
-        struct raw_value {
-                char *value;
-                unsigned line;
-        } *values;
+        struct raw_value *values; /* load->values */
         size_t n_values;
 };
 
@@ -905,14 +915,19 @@ static int reader_key(struct file_ctx *f, char *p, char *out, int num)
                                   f->section);
         }
 
-        nv = realloc(f->values, (f->n_values + 1) * sizeof *nv);
-        if (!nv)
-                return -ENOMEM;
-        f->values = nv;
-        nv[f->n_values].value = strdup(value);
-        if (!nv[f->n_values].value)
-                return -ENOMEM;
-        nv[f->n_values].line = f->lineno;
+        if (f->n_values == f->load->values_cap) {
+                size_t cap = f->load->values_cap ? 2 * f->load->values_cap : 32;
+
+                nv = realloc(f->load->values, cap * sizeof *nv);
+                if (!nv)
+                        return -ENOMEM;
+                f->load->values = nv;
+                f->load->values_cap = cap;
+        }
+        f->values = f->load->values;
+        nv = &f->values[f->n_values];
+        nv->value = value; /* the file's text stays until the next file */
+        nv->line = f->lineno;
         assert(n + 24 <= (size_t)num);
         snprintf(out, (size_t)num, "%s=@%zu\n", key, f->n_values);
         f->n_values++;
@@ -1073,20 +1088,32 @@ static int config_handler(void *user, const char *section, const char *name, con
 
 static void file_ctx_done(struct file_ctx *f)
 {
-        for (size_t i = 0; i < f->n_values; i++)
-                free(f->values[i].value);
-        free(f->values);
-        free(f->seen);
-        free(f->failed);
+        f->values = NULL;
+        f->n_values = 0;
+        f->seen = NULL;
+        f->failed = NULL;
 }
 
 /* Set the table defaults, then parse the open file. */
 static int file_parse(struct file_ctx *f)
 {
-        f->seen = calloc(f->n_keys, sizeof *f->seen);
-        f->failed = calloc(f->n_keys, sizeof *f->failed);
-        if (!f->seen || !f->failed)
-                return -ENOMEM;
+        struct load_ctx *l = f->load;
+
+        if (l->keys_cap < f->n_keys) {
+                unsigned *seen = realloc(l->seen, f->n_keys * sizeof *seen);
+                bool *failed;
+
+                if (!seen)
+                        return -ENOMEM;
+                l->seen = seen;
+                failed = realloc(l->failed, f->n_keys * sizeof *failed);
+                if (!failed)
+                        return -ENOMEM;
+                l->failed = failed;
+                l->keys_cap = f->n_keys;
+        }
+        f->seen = memset(l->seen, 0, f->n_keys * sizeof *f->seen);
+        f->failed = memset(l->failed, 0, f->n_keys * sizeof *f->failed);
 
         for (size_t i = 0; i < f->n_keys; i++) {
                 const struct config_key *k = &f->keys[i];
@@ -1552,6 +1579,9 @@ int config_load(const char *path, struct config **ret, char ***ret_errors)
 finish:
         free(l.services_display);
         free(l.buf);
+        free(l.values);
+        free(l.seen);
+        free(l.failed);
         if (r == -EINVAL && ret_errors)
                 *ret_errors = TAKE_PTR(l.errors);
         else if (ret_errors)

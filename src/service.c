@@ -134,7 +134,9 @@ int service_new(struct manager *m, struct service_config *sc, struct service **r
         ev_io_init(&s->ready_watcher, service_ready_cb, -1, EV_READ);
         ev_init(&s->timer, service_timer_cb);
         ev_init(&s->reap_retry, service_reap_retry_cb);
-        if (service_alloc_start_times(s) < 0) {
+        s->reason = strdup("");
+        if (!s->reason || service_alloc_start_times(s) < 0) {
+                free(s->reason);
                 free(s);
                 return -ENOMEM;
         }
@@ -162,6 +164,7 @@ struct service *service_free(struct service *s)
         s->ready_fd = safe_close(s->ready_fd);
         free(s->dependents);
         free(s->status_text);
+        free(s->reason);
         service_config_free(s->config);
         service_config_free(s->next_config);
         free(s->start_times);
@@ -172,6 +175,35 @@ struct service *service_free(struct service *s)
 static void service_set_state(struct service *s, enum service_state st, const char *fmt, ...)
         _printf_(3, 4);
 
+/* The reason, allocated to fit (a fixed buffer in each of thousands of
+ * services is most of their memory), at most SERVICE_REASON_MAX - 1 bytes.
+ * Out of memory, the old one stays. */
+static void service_vset_reason(struct service *s, const char *fmt, va_list ap)
+        _printf_(2, 0);
+
+static void service_vset_reason(struct service *s, const char *fmt, va_list ap)
+{
+        char *r;
+
+        if (vasprintf(&r, fmt, ap) < 0)
+                return;
+        if (strlen(r) >= SERVICE_REASON_MAX)
+                r[SERVICE_REASON_MAX - 1] = '\0';
+        free(s->reason);
+        s->reason = r;
+}
+
+static void service_set_reason(struct service *s, const char *fmt, ...) _printf_(2, 3);
+
+static void service_set_reason(struct service *s, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        service_vset_reason(s, fmt, ap);
+        va_end(ap);
+}
+
 static void service_set_state(struct service *s, enum service_state st, const char *fmt, ...)
 {
         enum service_state old = s->state;
@@ -180,7 +212,7 @@ static void service_set_state(struct service *s, enum service_state st, const ch
         /* Each state arms its own timer after entering. */
         ev_timer_stop(s->manager->loop, &s->timer);
         va_start(ap, fmt);
-        (void)vsnprintf(s->reason, sizeof s->reason, fmt, ap);
+        service_vset_reason(s, fmt, ap);
         va_end(ap);
         s->state = st;
         if (st != old) {
@@ -283,6 +315,8 @@ static int service_open_output(struct service *s, int *ret_out, int *ret_err)
         int r;
 
         *ret_out = *ret_err = -1;
+        if (!s->output && output_mode_of(s) == OUTPUT_NULL)
+                return 0; /* nothing to keep for /dev/null */
         if (!s->output) {
                 r = output_new(s, &s->output);
                 if (r < 0)
@@ -805,7 +839,7 @@ void service_dispatch(struct service *s, enum service_event ev)
                         break;
                 case SERVICE_EVENT_TIMER:
                         log_service(LOG_WARNING, s->name, "stop timeout, sending KILL");
-                        (void)snprintf(s->reason, sizeof s->reason, "stop timed out, sent KILL");
+                        service_set_reason(s, "stop timed out, sent KILL");
                         if (s->pidfd >= 0)
                                 (void)sys->pidfd_signal(s->pidfd, SIGKILL,
                                                         s->config->kill_mode != KILL_PROCESS);
@@ -909,7 +943,7 @@ void service_handle_notify(struct service *s, struct service_notify_msg *msg)
                         service_set_state(s, s->state, "reloading (RELOADING=1)");
         }
         if (msg->stopping && service_is_live(s) && s->state != SERVICE_STOPPING)
-                (void)snprintf(s->reason, sizeof s->reason, "stopping on its own (STOPPING=1)");
+                service_set_reason(s, "stopping on its own (STOPPING=1)");
         if (msg->ready) {
                 if (s->reloading && s->state == SERVICE_RUNNING)
                         service_set_state(s, s->state, "reloaded");

@@ -33,6 +33,18 @@ def test_kill9_is_restarted_with_new_pid(tend):
     assert second["want_up"] is True
 
 
+def test_immediate_restart_is_one_log_line(tend):
+    # restart_delay = 0: the exit and the new start are one line, no backoff line.
+    tend.service("a", exec="sleep 1000", restart_delay="0")
+    tend.start()
+    first = tend.wait_running("a")
+    tend.kill(first["pid"], signal.SIGKILL)
+    second = tend.wait_running("a", not_pid=first["pid"])
+    line = f"a: running -> running (killed by signal KILL; started, pid {second['pid']})"
+    wait_for(lambda: line in tend.log.read_text(), what=line)
+    assert "a: running -> backoff" not in tend.log.read_text()
+
+
 def test_exit_code_is_restarted_and_recorded(tend):
     flag = tend.dir / "ran-once"
     tend.service("a", exec=f"sh -c 'if [ -e {flag} ]; then exec sleep 1000; fi; "
