@@ -1,6 +1,7 @@
 /* service.c: the per-service state machine. service_dispatch() decides every
  * (state, event) pair; service_set_state() is the only writer of s->state. */
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -248,6 +249,10 @@ usec_t service_backoff_delay(const struct service *s)
         usec_t d = s->config->restart_delay;
         usec_t cap = s->config->restart_max_delay;
 
+        /* Doubling stops at the cap, and 0 never grows: a crash loop with no
+         * delay must not cost a step per restart it has made. */
+        if (d == 0)
+                return 0;
         for (unsigned i = 1; i < s->backoff_step && d < cap; i++)
                 d = d > cap / 2 ? cap : d * 2;
         return d < cap ? d : cap;
@@ -592,7 +597,8 @@ static void service_restart_or_give_up(struct service *s, const char *what)
                                   format_duration(d, sizeof d, s->config->start_limit_interval));
                 return;
         }
-        s->backoff_step++;
+        if (s->backoff_step < UINT_MAX)
+                s->backoff_step++;
         delay = service_backoff_delay(s);
         if (delay == 0) {
                 /* Nothing to wait for: restart now, not one loop iteration

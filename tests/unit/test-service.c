@@ -1,6 +1,7 @@
 /* test-service: the state machine through the syscall seam. Every (state,
  * event) pair is walked; no real process is spawned and nothing sleeps. */
 #include <ev.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
@@ -284,6 +285,11 @@ static void test_backoff(void)
         fake.now += 2 * USEC_PER_SEC;
         exit_with(s, 1, 0);
         ok(service_backoff_delay(s) == 100 * USEC_PER_MSEC, "stable uptime resets the backoff");
+        /* Far into a crash loop the delay is still the cap, computed at once. */
+        s->backoff_step = UINT_MAX;
+        ok(service_backoff_delay(s) == s->config->restart_max_delay, "step UINT_MAX: the cap");
+        s->config->restart_delay = 0;
+        ok(service_backoff_delay(s) == 0, "restart_delay 0: no delay at any step");
         service_free(s);
 }
 
