@@ -21,6 +21,13 @@ like-for-like floor: everything the kernel and this harness spend on the same
 path (signal delivery, the victim's exit, waking the supervisor, the probes'
 own work, scheduling on this machine) without tendd's own work.
 
+With root, crash -> restart is also traced with ftrace (a few sched and
+signal events, and the probe's clock_gettime) for tendd and the floor
+supervisor alike, and split into phases: SIGKILL -> the victim exits -> the
+supervisor runs -> clone3 returns in it -> exec is done -> the probe's first
+instruction (medians). It shows where the time goes and which part is
+tendd's own. --no-phases skips it; every ftrace setting is restored after.
+
 The crash -> restart step does not poll: the starts "file" is a FIFO the
 driver holds open and blocks on, so the driver sleeps while the kill, the
 restart and the new probe run and does not compete for the CPUs; the end
@@ -31,6 +38,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import resource
 import select
 import signal
@@ -430,6 +438,136 @@ def run_floor(args, mode):
     return {"median_ns": int(med), "p95_ns": int(p), "per_second": float(rate)}
 
 
+# -- crash -> restart, phase by phase (ftrace) -----------------------------------
+
+TRACEFS = Path("/sys/kernel/tracing")
+PHASE_EVENTS = ("sched:sched_switch", "sched:sched_process_exit", "sched:sched_process_exec",
+                "sched:sched_process_fork", "signal:signal_generate", "raw_syscalls:sys_enter")
+PHASES = (("kill", "exit", "SIGKILL -> the victim exits"),
+          ("exit", "wake", "its exit -> the supervisor runs"),
+          ("wake", "fork", "the supervisor runs -> clone3 done"),
+          ("fork", "exec", "clone3 done -> exec done"),
+          ("exec", "first", "exec done -> the probe's first instruction"),
+          ("kill", "first", "SIGKILL -> the probe's first instruction"))
+CLOCK_GETTIME_NR = {"x86_64": 228, "aarch64": 113}.get(os.uname().machine)
+_TRACE_LINE = re.compile(r"^\s*(.+?)-(\d+)\s+\[(\d+)\]\s+\S+\s+([\d.]+): (\w+): (.*)$")
+
+
+class Ftrace:
+    """The few events the phases need, recorded while a step runs; every
+    setting touched is put back afterwards (and tracefs unmounted if this
+    mounted it)."""
+
+    FILES = ("tracing_on", "trace_clock", "buffer_size_kb", "set_event",
+             "events/raw_syscalls/sys_enter/filter")
+
+    def __init__(self):
+        self.mounted = False
+        self.saved = {}
+
+    def __enter__(self):
+        if not (TRACEFS / "trace").exists():
+            r = subprocess.run(["mount", "-t", "tracefs", "nodev", str(TRACEFS)],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"tracefs: {r.stderr.strip() or 'cannot mount'}")
+            self.mounted = True
+        for f in self.FILES:
+            text = (TRACEFS / f).read_text()
+            if f == "trace_clock":
+                text = re.search(r"\[(\w+)\]", text).group(1)
+            elif f == "buffer_size_kb":
+                text = text.split()[0]  # "7 (expanded: 1408)" before first use
+            self.saved[f] = text
+        self.write("tracing_on", "0")
+        self.write("trace", "")
+        self.write("trace_clock", "mono")
+        self.write("buffer_size_kb", "16384")
+        self.write("set_event", "\n".join(PHASE_EVENTS) + "\n")
+        # The probe's first instruction is its clock_gettime system call.
+        self.write("events/raw_syscalls/sys_enter/filter", f"id == {CLOCK_GETTIME_NR}")
+        self.write("tracing_on", "1")
+        return self
+
+    def write(self, f, text):
+        with open(TRACEFS / f, "w") as fh:
+            fh.write(text)
+
+    def read(self):
+        self.write("tracing_on", "0")
+        return (TRACEFS / "trace").read_text()
+
+    def __exit__(self, *exc):
+        self.write("tracing_on", "0")
+        self.write("set_event", "")
+        filt = self.saved.get("events/raw_syscalls/sys_enter/filter", "none").strip()
+        self.write("events/raw_syscalls/sys_enter/filter", "0" if filt == "none" else filt)
+        self.write("trace", "")
+        for f in ("trace_clock", "buffer_size_kb"):
+            self.write(f, self.saved[f].strip())
+        if self.saved["set_event"].strip():
+            with open(TRACEFS / "set_event", "a") as fh:
+                fh.write(self.saved["set_event"])
+        self.write("tracing_on", self.saved["tracing_on"].strip())
+        if self.mounted:
+            subprocess.run(["umount", str(TRACEFS)], capture_output=True)
+        return False
+
+
+def parse_phases(text, supervisor):
+    """Per SIGKILL of a probe: the time of each phase boundary, from the trace."""
+    out, cur = [], None
+    for line in text.splitlines():
+        m = _TRACE_LINE.match(line)
+        if not m:
+            continue
+        pid, t, name, rest = int(m.group(2)), float(m.group(4)), m.group(5), m.group(6)
+        if name == "signal_generate":
+            if "sig=9 " in rest and "comm=probe " in rest:
+                cur = {"kill": t, "victim": int(re.search(r" pid=(\d+)", rest).group(1))}
+            continue
+        if cur is None:
+            continue
+        if name == "sched_process_exit" and pid == cur["victim"] and "exit" not in cur:
+            cur["exit"] = t
+        elif (name == "sched_switch" and "exit" in cur and "wake" not in cur
+              and "fork" not in cur and f"next_comm={supervisor} " in rest):
+            cur["wake"] = t  # no switch-in when it was on a CPU already: no wake
+        elif name == "sched_process_fork" and "exit" in cur and "fork" not in cur:
+            cur["fork"] = t
+            cur["child"] = int(re.search(r"child_pid=(\d+)", rest).group(1))
+        elif name == "sched_process_exec" and pid == cur.get("child") and "exec" not in cur:
+            cur["exec"] = t
+        elif name == "sys_enter" and "exec" in cur and pid == cur["child"]:
+            cur["first"] = t
+            out.append(cur)
+            cur = None
+    res = {"n": len(out)}
+    for a, b, _ in PHASES:
+        res[f"{a}-{b}"] = median([(r[b] - r[a]) * 1e9 for r in out if a in r and b in r])
+    return res
+
+
+def run_phases(args):
+    """crash -> restart traced, tendd and the floor supervisor alike."""
+    if os.geteuid() != 0:
+        return {"skipped": "needs root (ftrace)"}
+    if CLOCK_GETTIME_NR is None:
+        return {"skipped": f"no clock_gettime number for {os.uname().machine}"}
+    res = {}
+    try:
+        for what, comm in (("floor", Path(args.floor).name[:15]), ("tendd", "tendd")):
+            with Ftrace() as ft:
+                r = run_inner(args, "restart", "--what", what, "--restarts", "200")
+                text = ft.read()
+            if "error" in r:
+                return {"error": r["error"]}
+            res[what] = parse_phases(text, comm)
+    except (OSError, RuntimeError) as e:
+        return {"skipped": f"ftrace: {e}"}
+    return res
+
+
 def mean_of(a, b):
     """Two runs of a floor step as one: the mean of each number, or the error."""
     for x in (a, b):
@@ -490,6 +628,7 @@ def outer(args):
     res["restart"]["floor"] = run_floor(args, "vfork")
     res["throughput"] = with_like("throughput")
     res["throughput"]["floor"] = run_floor(args, "vfork")
+    res["phases"] = {"skipped": "--no-phases"} if args.no_phases else run_phases(args)
     res["scale"] = {}
     for i, n in enumerate(sizes):
         floor_before = run_floor(args, "vfork")
@@ -561,6 +700,19 @@ def outer(args):
         elif like:
             t.add("restart throughput, like-for-like floor", f"{like['per_second']:.0f} /s", "",
                   f"{like['per_second'] / rate * 100:.0f}% of {rate:.0f} /s" if rate else "")
+
+    ph = res["phases"]
+    if "skipped" in ph or "error" in ph:
+        t.add("crash -> restart phases (ftrace)",
+              ("not run: " + ph["skipped"]) if "skipped" in ph else "error: " + ph["error"])
+    else:
+        for a, b, what in PHASES:
+            k = f"{a}-{b}"
+            td, fl = ph["tendd"].get(k), ph["floor"].get(k)
+            t.add(f"phase: {what}", "-" if td is None else f"{td / 1e3:.0f} us", "",
+                  "", None, "" if fl is None else f"floor: {fl / 1e3:.0f} us")
+        t.add("phase: restarts traced", f"{ph['tendd']['n']}", "", "", None,
+              f"floor: {ph['floor']['n']}")
 
     pss_target = {1000: 4 * 1024, 10000: 24 * 1024}
     base = None
@@ -638,6 +790,8 @@ def main():
                     help="service counts for the scale step; the first one also runs "
                          "idle, control and stop (default 1000,10000)")
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--no-phases", action="store_true",
+                    help="skip the ftrace breakdown of crash -> restart")
     ap.add_argument("--inner", choices=sorted(STEPS), help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=1000, help=argparse.SUPPRESS)
     ap.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
