@@ -58,6 +58,9 @@ int log_get_max_level(void)
 }
 
 static void log_vline(int level, int err, const char *prefix, const char *fmt, va_list ap)
+        _printf_(4, 0);
+
+static void log_vline(int level, int err, const char *prefix, const char *fmt, va_list ap)
 {
         char buf[2048];
         int n;

@@ -119,9 +119,14 @@ int parse_duration(const char *s, usec_t *ret)
                 if (isalpha((unsigned char)*s))
                         return -EINVAL;
 
-                if (whole >= UINT64_MAX / unit)
+                /* Up to the last microsecond below infinity, which is what
+                 * format_duration() prints for it: no term may fall short. */
+                if (whole > UINT64_MAX / unit)
                         return -ERANGE;
-                term = whole * unit + frac * unit / frac_div;
+                term = whole * unit;
+                if (frac * unit / frac_div > UINT64_MAX - term)
+                        return -ERANGE;
+                term += frac * unit / frac_div;
                 if (term >= USEC_INFINITY - total)
                         return -ERANGE;
                 total += term;

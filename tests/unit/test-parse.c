@@ -61,6 +61,14 @@ static void test_durations(void)
         test_duration_bad("99999999999999999999", -ERANGE);
         test_duration_bad("9999999999999h", -ERANGE);
         test_duration_bad("3000000000h 3000000000h", -ERANGE);
+        test_duration_bad("18446744073709.551615s", -ERANGE); /* that is infinity */
+        {
+                /* The largest finite duration, as format_duration() prints it
+                 * (found by tests/fuzz/fuzz-parse). */
+                usec_t d = 0;
+                ok(parse_duration("18446744073709.551614s", &d) == 0 && d == USEC_INFINITY - 1,
+                   "largest finite duration parses back");
+        }
 
         ok(strcmp(format_duration(buf, sizeof buf, 0), "0") == 0, "format 0");
         ok(strcmp(format_duration(buf, sizeof buf, USEC_INFINITY), "infinity") == 0,
