@@ -568,14 +568,16 @@ def run_phases(args):
     return res
 
 
-def mean_of(a, b):
-    """Two runs of a floor step as one: the mean of each number, or the error."""
-    for x in (a, b):
+def median_of(runs):
+    """Runs of one step as one: the median of each number over the runs that
+    have it (idle, control and stop run in the first only), or an error."""
+    for x in runs:
         if "error" in x:
             return x
-    out = {k: (a[k] + b[k]) / 2 for k in a if isinstance(a.get(k), (int, float))
-           and isinstance(b.get(k), (int, float))}
-    out["runs"] = [a, b]
+    keys = {k for x in runs for k, v in x.items() if isinstance(v, (int, float))}
+    out = {k: median([x[k] for x in runs if isinstance(x.get(k), (int, float))])
+           for k in keys}
+    out["runs"] = runs
     return out
 
 
@@ -613,15 +615,20 @@ def outer(args):
     # tendd step, and each step is compared with the floor next to it.
     res["floor_vfork"] = run_floor(args, "vfork")
     res["floor_fork"] = run_floor(args, "fork")
-    # Each tendd step runs between two runs of the same step with floor.c in
-    # tendd's place ("like": the like-for-like floor, the mean of the two).
+    # Each tendd step runs --rounds times, each run between two runs of the
+    # same step with floor.c in tendd's place ("like": the like-for-like
+    # floor); both sides are the medians of their runs.
     def with_like(step, *extra, full=()):
-        before = run_inner(args, step, *extra, "--what", "floor")
-        r = run_inner(args, step, *extra, *full)
-        if "skipped" in r:
-            return r
-        after = run_inner(args, step, *extra, "--what", "floor")
-        r["like"] = mean_of(before, after)
+        floors, runs = [], []
+        for i in range(args.rounds):
+            floors.append(run_inner(args, step, *extra, "--what", "floor"))
+            r = run_inner(args, step, *extra, *(full if i == 0 else ()))
+            if "skipped" in r:
+                return r
+            runs.append(r)
+        floors.append(run_inner(args, step, *extra, "--what", "floor"))
+        r = median_of(runs)
+        r["like"] = median_of(floors)
         return r
 
     res["restart"] = with_like("restart")
@@ -750,7 +757,7 @@ def outer(args):
         t.add(f"{n} services: tendd Pss", f"{s['pss_kib'] / 1024:.2f} MiB",
               f"<= {tgt // 1024} MiB" if tgt else "", "",
               s["pss_kib"] <= tgt if tgt else None)
-        t.add(f"{n} services: tendd fds", str(s["fds"]))
+        t.add(f"{n} services: tendd fds", str(round(s["fds"])))
         t.add(f"{n} services: bytes per service (Pss / n)",
               f"{s['pss_kib'] * 1024 / n:.0f} B")
         if base is not None and n > base[0]:
@@ -760,17 +767,17 @@ def outer(args):
         if base is None:
             base = (n, s["pss_kib"])
         if "idle_ticks" in s:
-            t.add(f"{n} services idle {s['idle_seconds']:g} s: CPU ticks", str(s["idle_ticks"]),
+            t.add(f"{n} services idle {s['idle_seconds']:g} s: CPU ticks", str(round(s["idle_ticks"])),
                   "0", "", s["idle_ticks"] == 0)
             t.add(f"{n} services idle {s['idle_seconds']:g} s: wakeups",
-                  f"{s['idle_wakeups']} voluntary ctx switches", "0", "",
+                  f"{round(s['idle_wakeups'])} voluntary ctx switches", "0", "",
                   s["idle_wakeups"] == 0)
             t.add(f"{n} services: tendctl status --json median", fmt_ms(s["status_ns"]),
                   "<= 25 ms", "", s["status_ns"] <= 25e6)
             t.add(f"{n} services: tendctl restart median ({args.ctl_restarts} sequential)",
                   fmt_ms(s["restart_ns"]))
             t.add(f"{n} services: SIGTERM -> all gone", fmt_s(s["stop_s"]),
-                  "", f"tendd exit {s['tendd_exit']}")
+                  "", f"tendd exit {round(s['tendd_exit'])}")
     t.print()
     steps = [res["restart"], res["throughput"], *res["scale"].values()]
     failed = any("error" in v for v in (fv, ff, *steps)) or any(
@@ -790,6 +797,9 @@ def main():
                     help="service counts for the scale step; the first one also runs "
                          "idle, control and stop (default 1000,10000)")
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--rounds", type=int,
+                    help="runs of each tendd step, each between floor runs; the table "
+                         "shows medians (default 3, 1 with --quick)")
     ap.add_argument("--no-phases", action="store_true",
                     help="skip the ftrace breakdown of crash -> restart")
     ap.add_argument("--inner", choices=sorted(STEPS), help=argparse.SUPPRESS)
@@ -807,7 +817,8 @@ def main():
     q = args.quick
     for k, full, quick in (("restarts", 300, 30), ("throughput_seconds", 3.0, 1.0),
                            ("idle_seconds", 60.0, 5.0), ("status_runs", 21, 5),
-                           ("ctl_restarts", 100, 10), ("floor_n", 1000, 200)):
+                           ("ctl_restarts", 100, 10), ("floor_n", 1000, 200),
+                           ("rounds", 3, 1)):
         if getattr(args, k) is None:
             setattr(args, k, quick if q else full)
     if args.inner:
