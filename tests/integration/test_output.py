@@ -182,7 +182,7 @@ def test_flood_keeps_memory_bounded_and_others_responsive(tend):
     assert tend.svc("flood")["state"] == "running"
     # A rotation renames flood.log, then creates it again: look between two.
     files = lambda: sorted(p.name for p in tend.log_dir.glob("flood.log*"))
-    wait_for(lambda: files() == ["flood.log", "flood.log.1"], what=f"two files, not {files()}")
+    wait_for(lambda: files() == ["flood.log", "flood.log.1"], what="flood.log and flood.log.1 only")
 
 
 def test_full_disk_is_reported_once_and_survived(tend):
