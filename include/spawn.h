@@ -53,9 +53,11 @@ int spawn_child(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd, co
 
 /* Once, before the first spawn, in tendd: it ignores no signal, so that no
  * child inherits an ignored one and the child resets only its mask, not 64
- * dispositions. SIGPIPE (a write to a vanished peer must be EPIPE, not death)
- * and every signal tendd inherited ignored are blocked instead and set back to
- * SIG_DFL. tendd must not ignore a signal afterwards. */
+ * dispositions. SIGPIPE and SIGXFSZ (a write to a vanished peer or past
+ * RLIMIT_FSIZE must fail with EPIPE or EFBIG, not kill tendd) and every signal
+ * tendd inherited ignored are blocked instead and set back to SIG_DFL: an
+ * inherited SIGCHLD ignore would have the kernel reap children behind tendd's
+ * back. tendd must not ignore a signal afterwards. */
 int spawn_signals_setup(void);
 
 /* tendd's own user's passwd entry (HOME, USER, SHELL of services without

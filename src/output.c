@@ -234,8 +234,9 @@ static bool output_file_ready(struct output *o)
  * write itself. */
 static void output_flush(struct output *o)
 {
+        size_t off = 0;
+        ssize_t n = 0;
         int fd;
-        ssize_t n;
 
         if (o->wlen == 0)
                 return;
@@ -251,27 +252,29 @@ static void output_flush(struct output *o)
                 o->dropped += o->wlines;
                 goto done;
         }
-        do
-                n = write(fd, output_wbuf, o->wlen);
-        while (n < 0 && errno == EINTR);
-        if (n < 0) {
+        /* A short write is followed by one for the rest, which fails with
+         * the reason: ENOSPC, EFBIG (RLIMIT_FSIZE), EAGAIN (the console). */
+        while (off < o->wlen) {
+                n = write(fd, output_wbuf + off, o->wlen - off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                off += (size_t)n;
+        }
+        if (o->mode != OUTPUT_CONSOLE)
+                o->size += off;
+        if (off < o->wlen) {
                 char what[PATH_MAX + 16];
+                int e = n < 0 ? errno : ENOSPC;
+
                 (void)snprintf(what, sizeof what, "writing %s",
                                o->mode == OUTPUT_CONSOLE ? "to the console" : o->path);
-                output_fail(o, errno, what, o->wlines);
-        } else {
-                if (o->mode != OUTPUT_CONSOLE)
-                        o->size += (uint64_t)n;
-                if ((size_t)n < o->wlen) {
-                        char what[PATH_MAX + 16];
-                        (void)snprintf(what, sizeof what, "writing %s",
-                                       o->mode == OUTPUT_CONSOLE ? "to the console" : o->path);
-                        /* A short write to a file means it is full. */
-                        output_fail(o, o->mode == OUTPUT_CONSOLE ? EAGAIN : ENOSPC, what,
-                                    output_count_lines(output_wbuf + n, o->wlen - (size_t)n));
-                } else
-                        output_recovered(o, o->mode == OUTPUT_CONSOLE ? "console" : o->path);
-        }
+                output_fail(o, e, what,
+                            off == 0 ? o->wlines
+                                     : output_count_lines(output_wbuf + off, o->wlen - off));
+        } else
+                output_recovered(o, o->mode == OUTPUT_CONSOLE ? "console" : o->path);
 done:
         o->wlen = 0;
         o->wlines = 0;

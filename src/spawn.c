@@ -479,6 +479,7 @@ int spawn_signals_setup(void)
 
         sigemptyset(&block);
         sigaddset(&block, SIGPIPE);
+        sigaddset(&block, SIGXFSZ); /* a log past RLIMIT_FSIZE: EFBIG, not death */
         for (int sig = 1; sig <= 64; sig++) {
                 struct spawn_ksigaction old;
 

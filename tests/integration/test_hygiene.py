@@ -10,6 +10,7 @@ import os
 import pwd
 import grp
 import signal
+import sys
 
 import pytest
 
@@ -193,3 +194,27 @@ def test_numeric_user_and_group(tend, nobody):
     kv = read_probe(tend, "probe", out)
     assert kv["uid"] == str(nobody.pw_uid) and kv["gid"] == "0", kv
     assert probe_env(kv)["USER"] == "nobody"
+
+
+def test_inherited_sigchld_ignore_keeps_exit_statuses(tend):
+    # Started with SIGCHLD ignored, tendd would have its children reaped by the
+    # kernel and lose their exit statuses; it blocks SIGCHLD instead.
+    tend.service("a", exec="sh -c 'exit 3'", restart="never")
+    tend.service("b", exec="sleep 1000")
+    out = run_probe(tend)
+    # Set right before tendd: unshare --fork resets SIGCHLD, dash will not ignore it.
+    tend.start(wrapper=(sys.executable, "-c", "import os, signal, sys; "
+                        "signal.signal(signal.SIGCHLD, signal.SIG_IGN); "
+                        "os.execv(sys.argv[1], sys.argv[1:])"))
+    st = proc_status(tend.tendd_pid)
+    assert signal.SIGCHLD in sigset_from_mask(st["SigBlk"]), st["SigBlk"]
+    assert sigset_from_mask(st["SigIgn"]) == set(), st["SigIgn"]
+    s = tend.wait_state("a", "failed")
+    assert s["exit_code"] == 3 and "exited with code 3" in s["reason"], s
+    b = tend.wait_running("b")
+    tend.kill(b["pid"], signal.SIGKILL)
+    b2 = tend.wait_running("b", not_pid=b["pid"])
+    assert b2["exit_signal"] == signal.SIGKILL and b2["restarts"] == 1, b2
+    # ... and its services start with SIGCHLD at its default, like every signal.
+    kv = read_probe(tend, "probe", out)
+    assert int_list(kv["sigign"]) == [] and int_list(kv["sigmask"]) == [], kv

@@ -209,6 +209,19 @@ def test_full_disk_is_reported_once_and_survived(tend):
     assert tend.svc("fill")["pid"] == s["pid"]
 
 
+def test_file_size_limit_is_reported_and_survived(tend):
+    # tendd under RLIMIT_FSIZE: a log write past it fails with EFBIG; the
+    # default action of SIGXFSZ would kill tendd (and with it every service).
+    tend.service("fill", exec="sh -c 'i=0; while :; do i=$((i+1)); echo line $i; "
+                 "[ $((i % 200)) = 0 ] && sleep 0.01; done'", log_max_size="10M")
+    tend.start(wrapper=("prlimit", "--fsize=200000", "--"))
+    s = tend.wait_running("fill")
+    big = re.compile(r"fill: output: writing .*File too large")
+    wait_for(lambda: big.search(tend.read_log()), timeout=20, what="the EFBIG report")
+    assert tend.svc("fill")["pid"] == s["pid"] and tend.svc("fill")["state"] == "running"
+    assert tend.proc.poll() is None, "tendd died"
+
+
 def test_deleted_log_dir_is_recreated(tend):
     tend.service("tick", exec="sh -c 'i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done'")
     tend.start()

@@ -86,8 +86,8 @@ static void test_inheritance(void)
                 (void)sigaction(SIGUSR1, NULL, &sa);
                 sigprocmask(SIG_BLOCK, NULL, &now);
                 ok(sa.sa_handler == SIG_DFL && sigismember(&now, SIGUSR1) == 1 &&
-                           sigismember(&now, SIGPIPE) == 1,
-                   "SIGUSR1 (was ignored) and SIGPIPE: blocked, SIG_DFL");
+                           sigismember(&now, SIGPIPE) == 1 && sigismember(&now, SIGXFSZ) == 1,
+                   "SIGUSR1 (was ignored), SIGPIPE and SIGXFSZ: blocked, SIG_DFL");
         }
         sigemptyset(&usr2);
         sigaddset(&usr2, SIGUSR2);
