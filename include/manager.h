@@ -37,6 +37,10 @@ struct manager {
         struct sdnotify *sdnotify; /* to systemd; NULL when not under it; owned by main() */
 
         ev_signal sigterm, sigint, sighup;
+        /* tendd is a subreaper: orphans of services become its children and
+         * are reaped on SIGCHLD (tendd's own children exit with no signal). */
+        ev_signal sigchld;
+        bool orphans_pending; /* reaping waits for a service's main process to be reaped */
         ev_idle gc; /* frees services removed by reload once they are down */
 
         /* Services to re-examine against their dependencies, drained from the
@@ -52,8 +56,13 @@ struct manager {
 int manager_new(struct ev_loop *loop, const char *config_path, struct config *c, struct manager **ret);
 struct manager *manager_free(struct manager *m);
 
-/* Start the ev_signal watchers (TERM, INT, HUP). */
+/* Start the ev_signal watchers (TERM, INT, HUP) and become the subreaper of
+ * everything tendd starts (SIGCHLD: reap what it adopts). */
 int manager_watch_signals(struct manager *m);
+
+/* Reap every adopted child that has exited, except a service's main process
+ * (MAINPID=), which its pidfd reaps with its status; then it runs again. */
+void manager_reap_orphans(struct manager *m);
 
 /* Create services for m->config and start the enabled ones. */
 int manager_start(struct manager *m);

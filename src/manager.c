@@ -2,7 +2,9 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "hashmap.h"
 #include "log.h"
@@ -21,6 +23,11 @@ static void manager_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
                 log_info("%s: stopping all services", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
                 manager_shutdown(m);
         }
+}
+
+static void manager_sigchld_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+        manager_reap_orphans(w->data);
 }
 
 static void manager_gc_cb(struct ev_loop *loop, ev_idle *w, int revents);
@@ -47,7 +54,8 @@ int manager_new(struct ev_loop *loop, const char *config_path, struct config *c,
         ev_signal_init(&m->sigterm, manager_signal_cb, SIGTERM);
         ev_signal_init(&m->sigint, manager_signal_cb, SIGINT);
         ev_signal_init(&m->sighup, manager_signal_cb, SIGHUP);
-        m->sigterm.data = m->sigint.data = m->sighup.data = m;
+        ev_signal_init(&m->sigchld, manager_sigchld_cb, SIGCHLD);
+        m->sigterm.data = m->sigint.data = m->sighup.data = m->sigchld.data = m;
         ev_idle_init(&m->gc, manager_gc_cb);
         ev_idle_init(&m->jobs, manager_jobs_cb);
         *ret = m;
@@ -70,6 +78,7 @@ struct manager *manager_free(struct manager *m)
                 ev_signal_stop(m->loop, &m->sigterm);
                 ev_signal_stop(m->loop, &m->sigint);
                 ev_signal_stop(m->loop, &m->sighup);
+                ev_signal_stop(m->loop, &m->sigchld);
                 ev_idle_stop(m->loop, &m->gc);
                 ev_idle_stop(m->loop, &m->jobs);
         }
@@ -82,10 +91,42 @@ struct manager *manager_free(struct manager *m)
 /* Watch TERM, INT and HUP in the loop (no handler does work). */
 int manager_watch_signals(struct manager *m)
 {
+        int r = 0;
+
         ev_signal_start(m->loop, &m->sigterm);
         ev_signal_start(m->loop, &m->sigint);
         ev_signal_start(m->loop, &m->sighup);
-        return 0;
+        ev_signal_start(m->loop, &m->sigchld);
+        /* A daemon that forks away (MAINPID=) or leaves children behind
+         * stays tendd's: its exit status can be reaped, and none of them
+         * turns into a zombie elsewhere. */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                r = log_warning_errno(-errno, "cannot become a subreaper");
+        manager_reap_orphans(m);
+        return r;
+}
+
+/* See manager.h. */
+void manager_reap_orphans(struct manager *m)
+{
+        m->orphans_pending = false;
+        for (;;) {
+                siginfo_t si = { 0 };
+                struct service *s;
+
+                /* Without __WALL: only children that exit with SIGCHLD, which
+                 * tendd's own never do. WNOWAIT: look before reaping. */
+                if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+                        return;
+                /* A zombie keeps its pid and session: no reuse in between. */
+                s = manager_find_by_session(m, getsid(si.si_pid));
+                if (s && s->pid == si.si_pid && s->pidfd >= 0) {
+                        m->orphans_pending = true;
+                        return;
+                }
+                if (waitid(P_PID, (id_t)si.si_pid, &si, WEXITED | WNOHANG) < 0)
+                        return;
+        }
 }
 
 /* The service called name, or NULL. */

@@ -715,6 +715,8 @@ void service_handle_pidfd(struct service *s)
                 }
         }
         s->reap_tries = 0;
+        if (r > 0 && s->manager->orphans_pending)
+                manager_reap_orphans(s->manager); /* the ones queued behind it */
         if (r < 0) {
                 s->has_exit = false;
                 s->exit_code = -1;

@@ -661,7 +661,10 @@ static int spawn_once(const struct spawn_params *p, struct spawn_child_args *ca,
         if (ca->keep > 0)
                 args.flags |= CLONE_FILES;
         args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-        args.exit_signal = SIGCHLD;
+        /* No SIGCHLD: the pidfd says when it exits, and waitid(P_ALL) without
+         * __WALL, which reaps the orphans tendd adopts as a subreaper, never
+         * sees (and never steals) a child tendd spawned. */
+        args.exit_signal = 0;
         if (p->cgroup_fd >= 0) {
                 args.flags |= CLONE_INTO_CGROUP;
                 args.cgroup = (uint64_t)p->cgroup_fd;
@@ -681,7 +684,8 @@ static int spawn_once(const struct spawn_params *p, struct spawn_child_args *ca,
                 siginfo_t si;
 
                 /* vfork wakes us before the child is a zombie: wait, it is exiting. */
-                while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
+                while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL) < 0 &&
+                       errno == EINTR)
                         ;
                 return -ca->err;
         }

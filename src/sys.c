@@ -32,12 +32,14 @@ int sys_pidfd_send_signal(int pidfd, int sig, bool group)
         return -errno;
 }
 
-/* Reap exactly the child behind pidfd if it has exited: 1 reaped, 0 running. */
+/* Reap exactly the child behind pidfd if it has exited: 1 reaped, 0 running.
+ * __WALL: tendd's own children exit with no signal (see spawn.c), adopted
+ * ones with SIGCHLD; both are reaped here. */
 int sys_reap(int pidfd, siginfo_t *ret)
 {
         siginfo_t si = { 0 };
 
-        if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG) < 0)
+        if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG | __WALL) < 0)
                 return -errno;
         if (si.si_pid == 0)
                 return 0;

@@ -208,6 +208,45 @@ def test_mainpid_inside_the_service_is_followed(tend):
     assert s["exit_signal"] == signal.SIGKILL, s
 
 
+def test_mainpid_is_adopted_and_reaped_by_tendd(tend):
+    # tendd is a subreaper: the daemon the shell handed over becomes tendd's
+    # child once the shell exits, so its exit status comes from waitid itself
+    # (no /proc or PIDFD_INFO_EXIT needed, as on kernels before 6.15).
+    tend.service("handoff", type="notify", restart="never",
+                 exec="sh -c 'sh -c \"exit 7\" & wait_for=$!; sleep 1000 & "
+                      "systemd-notify --ready --pid=$! && exit 0'")
+    tend.start()
+    s = tend.wait_state("handoff", "running")
+    wait_for(lambda: not any(p["comm"] == "sh" for p in tend.live_ns_procs()),
+             what="the shell to exit")
+    s = tend.svc("handoff")
+    daemon = next(p for p in tend.live_ns_procs() if p["pid"] == s["pid"])
+    assert daemon["ppid"] == tend.tendd_pid, (daemon, tend.tendd_pid)
+    tend.kill(s["pid"], signal.SIGKILL)
+    s = tend.wait_state("handoff", "failed")
+    assert s["exit_signal"] == signal.SIGKILL, s
+    # The other child the shell left (it exited 7) was adopted and reaped too.
+    assert not [p for p in tend.ns_procs() if p["state"] == "Z"], tend.ns_procs()
+
+
+def test_orphans_are_adopted_and_reaped(tend):
+    # A service leaves a process behind (its parent exits): tendd adopts it and
+    # reaps it when it exits, so no zombie is left, here or anywhere else.
+    flag = tend.dir / "go"
+    tend.service("leaver", exec=f"sh -c '(sh -c \"while [ ! -e {flag} ]; do sleep 0.05; "
+                                f"done; exit 5\" &); exec sleep 1000'")
+    tend.start()
+    tend.wait_running("leaver")
+    left = wait_for(lambda: [p for p in tend.live_ns_procs()
+                             if p["comm"] == "sh" and p["ppid"] == tend.tendd_pid],
+                    what="the orphan, adopted by tendd")
+    flag.touch()
+    wait_for(lambda: not any(p["hostpid"] == left[0]["hostpid"] for p in tend.ns_procs()),
+             what="the orphan to be reaped")
+    assert not [p for p in tend.ns_procs() if p["state"] == "Z"], tend.ns_procs()
+    assert tend.svc("leaver")["state"] == "running"
+
+
 def test_mainpid_outside_the_service_is_rejected(tend):
     script = tend.dir / "liar.py"
     script.write_text("import os, socket, time\n"
