@@ -1,7 +1,6 @@
 /* fuzz-config: a service file with any content. config_load must never
  * crash, leak or accept garbage silently: it either loads the service or
  * reports every problem as "FILE:LINE: ...", naming the file. */
-#include <assert.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,17 +20,17 @@ static void setup(void)
 
         if (tend_ini)
                 return;
-        assert(mkdtemp(dir));
-        assert(asprintf(&tend_ini, "%s/tend.ini", dir) > 0);
-        assert(asprintf(&svc_ini, "%s/services.d/fuzz.ini", dir) > 0);
+        fuzz_check(mkdtemp(dir));
+        fuzz_check(asprintf(&tend_ini, "%s/tend.ini", dir) > 0);
+        fuzz_check(asprintf(&svc_ini, "%s/services.d/fuzz.ini", dir) > 0);
         f = fopen(tend_ini, "we");
-        assert(f);
+        fuzz_check(f);
         fprintf(f, "[tend]\nsocket = %s/tend.sock\nlog_dir = %s/log\n", dir, dir);
         fclose(f);
         {
                 char *d;
-                assert(asprintf(&d, "%s/services.d", dir) > 0);
-                assert(mkdir_p(d, 0755) >= 0);
+                fuzz_check(asprintf(&d, "%s/services.d", dir) > 0);
+                fuzz_check(mkdir_p(d, 0755) >= 0);
                 free(d);
         }
 }
@@ -44,29 +43,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         setup();
         fd = open(svc_ini, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert(fd >= 0);
-        assert(loop_write(fd, data, size) == 0);
+        fuzz_check(fd >= 0);
+        fuzz_check(loop_write(fd, data, size) == 0);
         close(fd);
 
         r = config_load(tend_ini, &c, &errors);
         if (r == 0) {
-                assert(c->n_services == 1 && strcmp(c->services[0]->name, "fuzz") == 0);
-                assert(c->services[0]->argv && c->services[0]->argv[0]);
+                fuzz_check(c->n_services == 1 && strcmp(c->services[0]->name, "fuzz") == 0);
+                fuzz_check(c->services[0]->argv && c->services[0]->argv[0]);
                 config_free(c);
         } else if (r == -EINVAL) {
-                assert(errors && *errors);
+                fuzz_check(errors && *errors);
                 for (char **e = errors; *e; e++) {
                         /* services.d/fuzz.ini:LINE: ... */
                         const char *p = strstr(*e, "fuzz.ini:");
-                        assert(p);
+                        fuzz_check(p);
                         p += strlen("fuzz.ini:");
-                        assert(*p >= '0' && *p <= '9');
+                        fuzz_check(*p >= '0' && *p <= '9');
                         while (*p >= '0' && *p <= '9')
                                 p++;
-                        assert(*p == ':');
+                        fuzz_check(*p == ':');
                 }
                 strv_free(errors);
         } else
-                assert(r == -ENOMEM);
+                fuzz_check(r == -ENOMEM);
         return 0;
 }

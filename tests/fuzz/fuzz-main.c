@@ -82,8 +82,8 @@ int main(int argc, char **argv)
         qsort(files, n, sizeof *files, names_cmp);
         printf("1..%zu\n", n);
         for (size_t i = 0; i < n; i++) {
-                uint8_t *data;
-                size_t size;
+                uint8_t *data = NULL;
+                size_t size = 0;
                 int r = read_file(files[i], &data, &size);
 
                 if (r < 0) {

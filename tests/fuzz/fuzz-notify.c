@@ -1,6 +1,5 @@
 /* fuzz-notify: any datagram a service (or anyone who can reach the socket)
  * may send goes through notify_parse. */
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,9 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(buf, data, size);
         if (notify_parse(buf, size, &msg) == 0) {
                 /* What it points at stays inside the datagram. */
-                assert(!msg.status || (msg.status >= buf && msg.status <= buf + size));
-                assert(!msg.has_errno || (msg.errno_value >= 0 && msg.errno_value < 4096));
-                assert(msg.mainpid >= 0 && msg.mainpid_fd == -1);
+                fuzz_check(!msg.status || (msg.status >= buf && msg.status <= buf + size));
+                fuzz_check(!msg.has_errno || (msg.errno_value >= 0 && msg.errno_value < 4096));
+                fuzz_check(msg.mainpid >= 0 && msg.mainpid_fd == -1);
         }
         free(buf);
         return 0;

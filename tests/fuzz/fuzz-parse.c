@@ -1,7 +1,6 @@
 /* fuzz-parse: the value parsers every config key goes through. The first
  * byte picks the parser, the rest is the value (NUL-terminated here, as the
  * config reader hands it over). */
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (parse_duration(s, &d) == 0) {
                         /* What status shows parses back to the same duration. */
                         format_duration(buf, sizeof buf, d);
-                        assert(parse_duration(buf, &d2) == 0);
-                        assert(d2 == d);
+                        fuzz_check(parse_duration(buf, &d2) == 0);
+                        fuzz_check(d2 == d);
                 }
                 break;
         case 1:
@@ -38,29 +37,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
         case 2:
                 if (parse_signal(s, &sig) == 0)
-                        assert(sig > 0 && sig < 65);
+                        fuzz_check(sig > 0 && sig < 65);
                 break;
         case 3:
                 (void)parse_bool(s, &b);
                 break;
         case 4:
                 if (parse_umask(s, &m) == 0)
-                        assert(m <= 0777);
+                        fuzz_check(m <= 0777);
                 break;
         case 5:
                 (void)parse_u64(s, true, &u);
                 break;
         case 6:
                 if (shell_split(s, &argv) == 0) {
-                        assert(argv);
+                        fuzz_check(argv);
                         for (char **a = argv; *a; a++)
-                                assert(strlen(*a) <= strlen(s));
+                                fuzz_check(strlen(*a) <= strlen(s));
                         strv_free(argv);
                 }
                 break;
         case 7:
                 if (service_name_is_valid(s))
-                        assert(strlen(s) > 0 && strlen(s) <= SERVICE_NAME_MAX && s[0] != '.' &&
+                        fuzz_check(strlen(s) > 0 && strlen(s) <= SERVICE_NAME_MAX && s[0] != '.' &&
                                !strchr(s, '/'));
                 break;
         }
