@@ -71,8 +71,12 @@ static inline void strv_freep(char ***v)
 size_t strv_length(char *const *v);
 /* Append a copy of s; -ENOMEM on failure (v left valid). */
 int strv_extend(char ***v, const char *s);
-/* Append s taking ownership; frees s on failure. */
+/* Append s taking ownership; frees s on failure. Exact size, O(length):
+ * for the short vectors a config keeps. */
 int strv_push(char ***v, char *s);
+/* The same for building a long vector: *n is its length and *cap its room,
+ * both kept by the caller; the room doubles, so n pushes cost O(n). */
+int strv_append(char ***v, size_t *n, size_t *cap, char *s);
 bool strv_equal(char *const *a, char *const *b);
 char **strv_copy(char *const *v);
 

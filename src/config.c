@@ -1477,21 +1477,11 @@ static int services_load(struct load_ctx *l, struct config *c, const char *tend_
 
                 if (n < 4 || strcmp(de->d_name + n - 4, ".ini") != 0)
                         continue;
-                /* Grown by doubling, not strv_push: 10,000 names must not
-                 * cost 50 million steps of strv_length. */
-                if (n_names + 2 > cap) {
-                        size_t ncap = cap ? 2 * cap : 64;
-                        char **nv = realloc(names, ncap * sizeof *nv);
-
-                        if (!nv)
-                                return -ENOMEM;
-                        names = nv;
-                        cap = ncap;
-                }
-                names[n_names] = strndup(de->d_name, n - 4);
-                if (!names[n_names])
-                        return -ENOMEM;
-                names[++n_names] = NULL;
+                /* Not strv_push: 10,000 names must not cost 50 million
+                 * steps of strv_length. */
+                r = strv_append(&names, &n_names, &cap, strndup(de->d_name, n - 4));
+                if (r < 0)
+                        return r;
         }
 
         if (n_names == 0)

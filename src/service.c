@@ -184,13 +184,15 @@ static void service_vset_reason(struct service *s, const char *fmt, va_list ap)
 
 static void service_vset_reason(struct service *s, const char *fmt, va_list ap)
 {
-        char *r;
+        char buf[SERVICE_REASON_MAX], *r;
+        int n = vsnprintf(buf, sizeof buf, fmt, ap);
+        size_t len = n < 0 ? 0 : strnlen(buf, sizeof buf - 1);
 
-        if (vasprintf(&r, fmt, ap) < 0)
+        buf[len] = '\0';
+        r = realloc(s->reason, len + 1); /* in place while the size class holds */
+        if (!r)
                 return;
-        if (strlen(r) >= SERVICE_REASON_MAX)
-                r[SERVICE_REASON_MAX - 1] = '\0';
-        free(s->reason);
+        memcpy(r, buf, len + 1);
         s->reason = r;
 }
 

@@ -75,6 +75,27 @@ int strv_push(char ***v, char *s)
         return 0;
 }
 
+/* See util.h. */
+int strv_append(char ***v, size_t *n, size_t *cap, char *s)
+{
+        if (!s)
+                return -ENOMEM;
+        if (*n + 2 > *cap) {
+                size_t c = *cap ? 2 * *cap : 16;
+                char **nv = realloc(*v, c * sizeof(char *));
+
+                if (!nv) {
+                        free(s);
+                        return -ENOMEM;
+                }
+                *v = nv;
+                *cap = c;
+        }
+        (*v)[(*n)++] = s;
+        (*v)[*n] = NULL;
+        return 0;
+}
+
 /* Append a copy of s. */
 int strv_extend(char ***v, const char *s)
 {

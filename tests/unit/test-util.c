@@ -22,6 +22,20 @@ static void test_strv(void)
         ok(c && strv_equal(v, c), "strv_copy equals the original");
         ok(strv_push(&c, strdup("x")) == 0 && !strv_equal(v, c), "differs after a push");
         ok(strv_equal(NULL, NULL), "NULL equals NULL");
+        {
+                _cleanup_strv_free_ char **b = NULL;
+                size_t n = 0, cap = 0;
+                bool all = true;
+
+                for (int i = 0; i < 1000; i++) {
+                        char *s;
+                        if (asprintf(&s, "%d", i) < 0 || strv_append(&b, &n, &cap, s) < 0)
+                                all = false;
+                }
+                ok(all && n == 1000 && strv_length(b) == 1000 && cap >= 1001 && cap < 4096 &&
+                           strcmp(b[999], "999") == 0 && !b[1000],
+                   "strv_append: 1000 pushes, NULL-terminated, room doubling (%zu)", cap);
+        }
 }
 
 static void test_hashmap(void)
