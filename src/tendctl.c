@@ -397,36 +397,20 @@ static void print_table(const struct ctl_service *v, size_t n)
 
 static void json_string(const char *s)
 {
+        /* RFC 8259: these by name, other control characters as \u00XX. */
+        static const char *const named[128] = {
+                ['"'] = "\\\"", ['\\'] = "\\\\", ['\n'] = "\\n", ['\r'] = "\\r",
+                ['\t'] = "\\t", ['\b'] = "\\b", ['\f'] = "\\f",
+        };
+
         putchar('"');
         for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-                switch (*p) {
-                case '"':
-                        fputs("\\\"", stdout);
-                        break;
-                case '\\':
-                        fputs("\\\\", stdout);
-                        break;
-                case '\n':
-                        fputs("\\n", stdout);
-                        break;
-                case '\r':
-                        fputs("\\r", stdout);
-                        break;
-                case '\t':
-                        fputs("\\t", stdout);
-                        break;
-                case '\b':
-                        fputs("\\b", stdout);
-                        break;
-                case '\f':
-                        fputs("\\f", stdout);
-                        break;
-                default:
-                        if (*p < 0x20 || *p == 0x7f)
-                                printf("\\u%04x", *p);
-                        else
-                                putchar(*p);
-                }
+                if (*p < 128 && named[*p])
+                        fputs(named[*p], stdout);
+                else if (*p < 0x20 || *p == 0x7f)
+                        printf("\\u%04x", *p);
+                else
+                        putchar(*p);
         }
         putchar('"');
 }

@@ -323,3 +323,20 @@ def test_clients_outside_tendds_pid_namespace(tend):
                             "/org/tend/Manager", "org.tend.Manager1.ListServices"],
                            capture_output=True, text=True, timeout=10)
         assert r.returncode == 0 and '"up"' in r.stdout, r.stderr
+
+
+def test_status_json_escapes(tend):
+    # STATUS= text with what JSON must escape comes back exactly.
+    text = 'say "hi" \\ tab\there \x01 bell\x07 del\x7f é'
+    script = tend.dir / "status.py"
+    script.write_text("import os, socket, time\n"
+                      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+                      f"s.sendto(('READY=1\\nSTATUS=' + {text!r}).encode(), "
+                      "os.environ['NOTIFY_SOCKET'])\n"
+                      "time.sleep(1000)\n")
+    tend.service("talker", type="notify", exec=f"/usr/bin/python3 {script}")
+    tend.start()
+    tend.wait_state("talker", "running")
+    wait_for(lambda: tend.svc("talker")["status"], what="the status")
+    data = json.loads(tend.ctl("status", "--json", "talker", check=0).stdout)
+    assert data[0]["status"] == text, data
