@@ -109,6 +109,45 @@ static int cmp_ll(const void *a, const void *b)
 
 static char floor_stack[64 * 1024] __attribute__((aligned(16)));
 
+#if defined(__x86_64__)
+#define FLOOR_HAVE_VM true
+#else
+#define FLOOR_HAVE_VM false
+#endif
+
+/* clone3 with args, the child execs the probe: vfork-style on floor_stack
+ * (vm, x86_64 only) or fork-like. The pid, or -1 with errno. */
+static long floor_clone(struct clone_args *args, bool vm)
+{
+        long pid;
+
+#if defined(__x86_64__)
+        if (vm) {
+                args->flags |= CLONE_VM | CLONE_VFORK;
+                args->stack = (uint64_t)(uintptr_t)floor_stack;
+                args->stack_size = sizeof floor_stack;
+                pid = floor_clone3_vm(args, sizeof *args, floor_child, NULL);
+                if (pid < 0) {
+                        errno = (int)-pid;
+                        return -1;
+                }
+                return pid;
+        }
+#endif
+        if (vm) {
+                errno = ENOSYS;
+                return -1;
+        }
+        pid = syscall(SYS_clone3, args, sizeof *args);
+        if (pid == 0) {
+                if (unshare_files && syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE) < 0)
+                        _exit(126);
+                execve(probe, probe_argv, probe_envp);
+                _exit(127);
+        }
+        return pid;
+}
+
 /* One child running probe_argv, vfork-style where possible, sharing our fd
  * table until it unshares fds 0-2 (see the top). Returns its pidfd or -1. */
 static int floor_spawn(void)
@@ -121,24 +160,7 @@ static int floor_spawn(void)
         args.pidfd = (uint64_t)(uintptr_t)&pidfd;
         args.exit_signal = SIGCHLD;
         unshare_files = true;
-#if defined(__x86_64__)
-        args.flags |= CLONE_VM;
-        args.stack = (uint64_t)(uintptr_t)floor_stack;
-        args.stack_size = sizeof floor_stack;
-        pid = floor_clone3_vm(&args, sizeof args, floor_child, NULL);
-        if (pid < 0) {
-                errno = (int)-pid;
-                pid = -1;
-        }
-#else
-        pid = syscall(SYS_clone3, &args, sizeof args);
-        if (pid == 0) {
-                if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE) < 0)
-                        _exit(126);
-                execve(probe, probe_argv, probe_envp);
-                _exit(127);
-        }
-#endif
+        pid = floor_clone(&args, FLOOR_HAVE_VM);
         if (pid < 0) {
                 perror("floor: clone3");
                 return -1;
@@ -216,6 +238,10 @@ int main(int argc, char **argv)
                 return 2;
         }
         vm = strcmp(argv[1], "vfork") == 0;
+        if (vm && !FLOOR_HAVE_VM) {
+                fprintf(stderr, "floor: vfork mode needs x86_64\n");
+                return 1;
+        }
         probe = argv[2];
         stack_argv = calloc(3, sizeof *stack_argv);
         if (!stack_argv)
@@ -241,29 +267,7 @@ int main(int argc, char **argv)
                 args.pidfd = (uint64_t)(uintptr_t)&pidfd;
                 args.exit_signal = SIGCHLD;
                 t0[i] = now_ns();
-#if defined(__x86_64__)
-                if (vm) {
-                        args.flags |= CLONE_VM | CLONE_VFORK;
-                        args.stack = (uint64_t)(uintptr_t)floor_stack;
-                        args.stack_size = sizeof floor_stack;
-                        pid = floor_clone3_vm(&args, sizeof args, floor_child, NULL);
-                        if (pid < 0) {
-                                errno = (int)-pid;
-                                pid = -1;
-                        }
-                } else
-#endif
-                {
-                        if (vm) {
-                                fprintf(stderr, "floor: vfork mode needs x86_64\n");
-                                return 1;
-                        }
-                        pid = syscall(SYS_clone3, &args, sizeof args);
-                        if (pid == 0) {
-                                execve(probe, probe_argv, probe_envp);
-                                _exit(127);
-                        }
-                }
+                pid = floor_clone(&args, vm);
                 if (pid < 0) {
                         perror("clone3");
                         return 1;

@@ -140,24 +140,33 @@ static void test_socket(struct manager *m, const char *dir)
         ok(stat(path, &st) < 0, "no socket left behind after a failed setup");
 }
 
+/* A peer-to-peer connection to the control socket at path, as tendctl makes it. */
+static int connect_p2p(const char *path, sd_bus **ret)
+{
+        char addr[300];
+        int r;
+
+        snprintf(addr, sizeof addr, "unix:path=%s", path);
+        r = sd_bus_new(ret);
+        if (r >= 0)
+                r = sd_bus_set_address(*ret, addr);
+        if (r >= 0)
+                r = sd_bus_set_bus_client(*ret, 0);
+        if (r >= 0)
+                r = sd_bus_start(*ret);
+        return r;
+}
+
 /* Child: one line per check, "1" or "0" then a description. */
 static void client(const char *path, int out)
 {
-        char addr[300];
         sd_bus *bus = NULL;
         sd_bus_message *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         const char *xml = NULL;
         int r;
 
-        snprintf(addr, sizeof addr, "unix:path=%s", path);
-        r = sd_bus_new(&bus);
-        if (r >= 0)
-                r = sd_bus_set_address(bus, addr);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(bus, 0);
-        if (r >= 0)
-                r = sd_bus_start(bus);
+        r = connect_p2p(path, &bus);
         dprintf(out, "%d connect\n", r >= 0);
 
         r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "ListServices", &error,
@@ -210,13 +219,7 @@ static void client(const char *path, int out)
 
         /* And the server still answers afterwards. */
         bus = NULL;
-        r = sd_bus_new(&bus);
-        if (r >= 0)
-                r = sd_bus_set_address(bus, addr);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(bus, 0);
-        if (r >= 0)
-                r = sd_bus_start(bus);
+        r = connect_p2p(path, &bus);
         if (r >= 0)
                 r = sd_bus_call_method(bus, NULL, CONTROL_PATH, "org.freedesktop.DBus.Peer",
                                        "Ping", &error, NULL, NULL);
