@@ -21,3 +21,6 @@ int proc_session_of(pid_t pid, pid_t *ret);
 /* Session id of the process behind pidfd, verified against pid reuse: the
  * pidfd is re-checked after /proc was read. */
 int pidfd_session(int pidfd, pid_t *ret_pid, pid_t *ret_sid);
+
+/* Process group of the process behind pidfd, verified the same way. */
+int pidfd_process_group(int pidfd, pid_t *ret_pgrp);

@@ -102,8 +102,14 @@ struct service {
 
         pid_t sid; /* session the spawned process created (= its pid); notify senders must be in it */
         char sid_key[16]; /* its key in manager->by_sid while live */
-        int child_pidfd;  /* the spawned child after MAINPID= moved away: reaped on exit */
-        ev_io child_watcher;
+        /* The process tendd spawned, once MAINPID= named another main process
+         * (-1 before: pidfd is that process). It leads the service's session
+         * and process group; holding its pidfd keeps the group addressable by
+         * pidfd after it exits, so it stays open until the instance ends.
+         * leader_watcher reaps it; leader_stale: the instance ended first. */
+        int leader_pidfd;
+        ev_io leader_watcher;
+        bool leader_stale;
         ev_timer reap_retry; /* a MAINPID= process exited: wait for its parent to reap it */
         unsigned reap_tries;
         int ready_fd;     /* read end of the ready_fd pipe, -1 */
@@ -152,6 +158,11 @@ void service_handle_notify(struct service *s, struct service_notify_msg *msg);
 
 /* Readiness as dependents see it: running, or a oneshot that completed. */
 bool service_is_ready(const struct service *s);
+
+/* Send sig to what kill_mode covers: the main process alone (process), or
+ * the process group tendd created for the service plus the main process if
+ * MAINPID= moved it out of that group (group). -ESRCH: no process left. */
+int service_kill(struct service *s, int sig);
 
 /* Begin a stop that was deferred for dependents (the manager calls it once none blocks). */
 void service_stop_now(struct service *s);

@@ -14,8 +14,8 @@ struct sys_ops {
         int (*spawn)(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd,
                      const char **ret_step);
         /* pidfd_send_signal; group: the process group led by the pidfd's process
-         * (falls back to the process alone where the kernel lacks it). ESRCH
-         * means already gone and is returned as 0. */
+         * (falls back to the process alone where the kernel lacks it). -ESRCH:
+         * the process was reaped, or no process is left in the group. */
         int (*pidfd_signal)(int pidfd, int sig, bool group);
         /* waitid(P_PIDFD, WEXITED|WNOHANG): 1 and *ret filled when reaped, 0 when
          * still running, -errno. */

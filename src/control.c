@@ -22,7 +22,6 @@
 #include "manager.h"
 #include "output.h"
 #include "service.h"
-#include "sys.h"
 #include "util.h"
 
 /* Further connections are accepted and closed at once. */
@@ -542,7 +541,10 @@ static int control_method_kill(sd_bus_message *msg, void *userdata, sd_bus_error
                                          control_service_name(s));
         log_service(LOG_INFO, control_service_name(s), "signal %d requested by uid %u", (int)sig,
                     (unsigned)cn->cred.uid);
-        r = sys->pidfd_signal(s->pidfd, sig, true);
+        r = service_kill(s, sig);
+        if (r == -ESRCH)
+                return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "%s: not running",
+                                         control_service_name(s));
         if (r < 0)
                 return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "%s: cannot signal: %s",
                                          control_service_name(s), strerror(-r));

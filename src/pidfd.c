@@ -79,8 +79,9 @@ int pidfd_exit_status(int pidfd, siginfo_t *ret)
         return 0;
 }
 
-/* Session id of pid from /proc/PID/stat (field 6, after the comm's ')'). */
-int proc_session_of(pid_t pid, pid_t *ret)
+/* Process group and session of pid from /proc/PID/stat (fields 5 and 6,
+ * after the comm's ')'). */
+static int proc_ids_of(pid_t pid, pid_t *ret_pgrp, pid_t *ret_sid)
 {
         char path[64], buf[512];
         const char *p;
@@ -100,12 +101,22 @@ int proc_session_of(pid_t pid, pid_t *ret)
         p = strrchr(buf, ')');
         if (!p || sscanf(p + 1, " %c %*d %d %d", &state, &pgrp, &sid) != 3)
                 return -EIO;
-        *ret = (pid_t)sid;
+        if (ret_pgrp)
+                *ret_pgrp = (pid_t)pgrp;
+        if (ret_sid)
+                *ret_sid = (pid_t)sid;
         return 0;
 }
 
-/* Session of the process behind pidfd; fails if it was reaped meanwhile. */
-int pidfd_session(int pidfd, pid_t *ret_pid, pid_t *ret_sid)
+/* Session id of pid, from /proc. */
+int proc_session_of(pid_t pid, pid_t *ret)
+{
+        return proc_ids_of(pid, NULL, ret);
+}
+
+/* Process group and session of the process behind pidfd; -ESRCH if it was
+ * reaped before or while /proc was read. */
+static int pidfd_ids(int pidfd, pid_t *ret_pid, pid_t *ret_pgrp, pid_t *ret_sid)
 {
         pid_t pid, again;
         int r;
@@ -113,13 +124,26 @@ int pidfd_session(int pidfd, pid_t *ret_pid, pid_t *ret_sid)
         r = pidfd_get_pid(pidfd, &pid);
         if (r < 0)
                 return r;
-        r = proc_session_of(pid, ret_sid);
+        r = proc_ids_of(pid, ret_pgrp, ret_sid);
         if (r < 0)
                 return r == -ENOENT ? -ESRCH : r;
         /* Still the same process? Then /proc described it, not a successor. */
         r = pidfd_get_pid(pidfd, &again);
         if (r < 0 || again != pid)
                 return -ESRCH;
-        *ret_pid = pid;
+        if (ret_pid)
+                *ret_pid = pid;
         return 0;
+}
+
+/* Session of the process behind pidfd; fails if it was reaped meanwhile. */
+int pidfd_session(int pidfd, pid_t *ret_pid, pid_t *ret_sid)
+{
+        return pidfd_ids(pidfd, ret_pid, NULL, ret_sid);
+}
+
+/* Process group of the process behind pidfd, verified like pidfd_session(). */
+int pidfd_process_group(int pidfd, pid_t *ret_pgrp)
+{
+        return pidfd_ids(pidfd, NULL, ret_pgrp, NULL);
 }

@@ -63,17 +63,33 @@ static void service_reap_retry_cb(struct ev_loop *loop, ev_timer *w, int revents
         service_handle_pidfd(container_of(w, struct service, reap_retry));
 }
 
-static void service_child_cb(struct ev_loop *loop, ev_io *w, int revents)
+static void service_leader_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-        struct service *s = container_of(w, struct service, child_watcher);
+        struct service *s = container_of(w, struct service, leader_watcher);
         siginfo_t si;
 
         /* The process we spawned, after MAINPID= named another main process:
-         * reap it so it leaves no zombie; its exit means nothing to the state. */
-        if (sys->reap(s->child_pidfd, &si) == 0)
+         * reap it so it leaves no zombie; its exit means nothing to the state.
+         * Its pidfd stays open while the instance lives: it names the group. */
+        if (sys->reap(s->leader_pidfd, &si) == 0)
                 return;
         ev_io_stop(loop, w);
-        s->child_pidfd = safe_close(s->child_pidfd);
+        if (s->leader_stale) {
+                s->leader_pidfd = safe_close(s->leader_pidfd);
+                s->leader_stale = false;
+        }
+}
+
+/* The instance is over: let go of the group leader's pidfd, at once if it was
+ * reaped, else once it is. */
+static void service_release_leader(struct service *s)
+{
+        if (s->leader_pidfd < 0)
+                return;
+        if (ev_is_active(&s->leader_watcher))
+                s->leader_stale = true;
+        else
+                s->leader_pidfd = safe_close(s->leader_pidfd);
 }
 
 static void service_close_ready_fd(struct service *s)
@@ -128,10 +144,10 @@ int service_new(struct manager *m, struct service_config *sc, struct service **r
         s->exit_code = -1;
         s->since_mono = sys->now();
         s->since_real = now_realtime();
-        s->child_pidfd = -1;
+        s->leader_pidfd = -1;
         s->ready_fd = -1;
         ev_io_init(&s->pidfd_watcher, service_pidfd_cb, -1, EV_READ);
-        ev_io_init(&s->child_watcher, service_child_cb, -1, EV_READ);
+        ev_io_init(&s->leader_watcher, service_leader_cb, -1, EV_READ);
         ev_io_init(&s->ready_watcher, service_ready_cb, -1, EV_READ);
         ev_init(&s->timer, service_timer_cb);
         ev_init(&s->reap_retry, service_reap_retry_cb);
@@ -152,7 +168,7 @@ struct service *service_free(struct service *s)
                 return NULL;
         if (s->manager && s->manager->loop) {
                 ev_io_stop(s->manager->loop, &s->pidfd_watcher);
-                ev_io_stop(s->manager->loop, &s->child_watcher);
+                ev_io_stop(s->manager->loop, &s->leader_watcher);
                 ev_io_stop(s->manager->loop, &s->ready_watcher);
                 ev_timer_stop(s->manager->loop, &s->timer);
                 ev_timer_stop(s->manager->loop, &s->reap_retry);
@@ -161,7 +177,7 @@ struct service *service_free(struct service *s)
                 manager_index_session(s->manager, s, false);
         s->output = output_free(s->output); /* drains what the pipes still hold */
         s->pidfd = safe_close(s->pidfd);
-        s->child_pidfd = safe_close(s->child_pidfd);
+        s->leader_pidfd = safe_close(s->leader_pidfd);
         s->ready_fd = safe_close(s->ready_fd);
         free(s->dependents);
         free(s->status_text);
@@ -483,14 +499,46 @@ static void service_try_start(struct service *s, bool pull)
         service_spawn(s);
 }
 
-static void service_signal(struct service *s, int sig, bool group)
+/* Signal the main process alone, or (group) the process group tendd created
+ * for the service, addressed through the pidfd of the process that leads it,
+ * and the main process too if MAINPID= named one outside that group. A group
+ * nobody is left in (ESRCH) says nothing about the main process: it is then
+ * signalled by its own pidfd, whose ESRCH alone means it is gone. */
+static int service_send_signal(struct service *s, int sig, bool group)
 {
+        int leader = s->leader_pidfd >= 0 ? s->leader_pidfd : s->pidfd;
         int r;
 
+        if (group && s->config->kill_mode != KILL_PROCESS && leader >= 0) {
+                r = sys->pidfd_signal(leader, sig, true);
+                if (r < 0 && r != -ESRCH)
+                        return r;
+                if (r == 0) {
+                        pid_t pgrp;
+                        if (leader == s->pidfd || s->pidfd < 0)
+                                return 0;
+                        if (pidfd_process_group(s->pidfd, &pgrp) >= 0 && pgrp == s->sid)
+                                return 0; /* the main process got it with its group */
+                }
+        }
         if (s->pidfd < 0)
-                return;
-        r = sys->pidfd_signal(s->pidfd, sig, group && s->config->kill_mode != KILL_PROCESS);
-        if (r < 0)
+                return -ESRCH;
+        return sys->pidfd_signal(s->pidfd, sig, false);
+}
+
+/* See service.h. */
+int service_kill(struct service *s, int sig)
+{
+        if (!service_is_live(s))
+                return -ESRCH;
+        return service_send_signal(s, sig, true);
+}
+
+static void service_signal(struct service *s, int sig, bool group)
+{
+        int r = service_send_signal(s, sig, group);
+
+        if (r < 0 && r != -ESRCH)
                 log_service(LOG_WARNING, s->name, "sending %s: %s",
                             signal_to_name(sig) ? signal_to_name(sig) : "signal", strerror(-r));
 }
@@ -734,11 +782,14 @@ void service_handle_pidfd(struct service *s)
                 }
         }
         /* Whatever the main process left in its process group goes with it. The
-         * pidfd still names the group's struct pid, so no pid number is used. */
+         * leader's pidfd still names the group's struct pid after it was reaped,
+         * so no pid number is used. */
         if (s->config->kill_mode != KILL_PROCESS)
-                (void)sys->pidfd_signal(s->pidfd, SIGKILL, true);
+                (void)sys->pidfd_signal(s->leader_pidfd >= 0 ? s->leader_pidfd : s->pidfd,
+                                        SIGKILL, true);
         ev_io_stop(s->manager->loop, &s->pidfd_watcher);
         s->pidfd = safe_close(s->pidfd);
+        service_release_leader(s);
         s->pid = 0;
         service_close_ready_fd(s);
         manager_index_session(s->manager, s, false);
@@ -850,9 +901,7 @@ void service_dispatch(struct service *s, enum service_event ev)
                 case SERVICE_EVENT_TIMER:
                         log_service(LOG_WARNING, s->name, "stop timeout, sending KILL");
                         service_set_reason(s, "stop timed out, sent KILL");
-                        if (s->pidfd >= 0)
-                                (void)sys->pidfd_signal(s->pidfd, SIGKILL,
-                                                        s->config->kill_mode != KILL_PROCESS);
+                        service_signal(s, SIGKILL, true);
                         break;
                 case SERVICE_EVENT_EXIT:
                         service_stopped(s);
@@ -912,10 +961,20 @@ void service_handle_notify(struct service *s, struct service_notify_msg *msg)
                 s->notify_errno = msg->errno_value;
         if (msg->mainpid_fd >= 0 && service_is_live(s)) {
                 /* Keep reaping the process we spawned; watch the new main. */
-                if (s->child_pidfd < 0 && s->pidfd >= 0) {
-                        s->child_pidfd = s->pidfd;
-                        ev_io_set(&s->child_watcher, s->child_pidfd, EV_READ);
-                        ev_io_start(s->manager->loop, &s->child_watcher);
+                if (s->leader_pidfd >= 0 && s->leader_stale) {
+                        /* A previous instance's leader outlived it (kill_mode =
+                         * process); the subreaper's SIGCHLD path cannot see it
+                         * (no exit signal), so look once more, then let go. */
+                        siginfo_t si;
+                        (void)sys->reap(s->leader_pidfd, &si);
+                        ev_io_stop(s->manager->loop, &s->leader_watcher);
+                        s->leader_pidfd = safe_close(s->leader_pidfd);
+                        s->leader_stale = false;
+                }
+                if (s->leader_pidfd < 0 && s->pidfd >= 0) {
+                        s->leader_pidfd = s->pidfd;
+                        ev_io_set(&s->leader_watcher, s->leader_pidfd, EV_READ);
+                        ev_io_start(s->manager->loop, &s->leader_watcher);
                 } else
                         s->pidfd = safe_close(s->pidfd);
                 ev_io_stop(s->manager->loop, &s->pidfd_watcher);

@@ -11,9 +11,10 @@
 #define PIDFD_SIGNAL_PROCESS_GROUP (1U << 2)
 #endif
 
-/* Signal the process behind pidfd, or its process group (kernel ≥ 6.9; older
- * kernels reject the flag with EINVAL and we fall back to the process alone).
- * Gone already (ESRCH) is success: there is nothing left to signal. */
+/* Signal the process behind pidfd, or the process group it leads (kernel ≥
+ * 6.9; older kernels reject the flag with EINVAL and we fall back to the
+ * process alone). -ESRCH is passed on: for a process it means it was reaped,
+ * for a group that no process is in it any more; the caller decides. */
 int sys_pidfd_send_signal(int pidfd, int sig, bool group)
 {
         static bool group_unsupported;
@@ -21,13 +22,11 @@ int sys_pidfd_send_signal(int pidfd, int sig, bool group)
         if (group && !group_unsupported) {
                 if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, PIDFD_SIGNAL_PROCESS_GROUP) == 0)
                         return 0;
-                if (errno == ESRCH)
-                        return 0;
                 if (errno != EINVAL)
                         return -errno;
                 group_unsupported = true;
         }
-        if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0 || errno == ESRCH)
+        if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0)
                 return 0;
         return -errno;
 }

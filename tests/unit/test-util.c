@@ -88,7 +88,8 @@ static void test_spawn_and_signal(void)
         }
         r = sys_reap(pidfd, &si);
         ok(r == 1 && si.si_code == CLD_KILLED && si.si_status == SIGKILL, "reaped: killed by KILL");
-        ok(sys_pidfd_send_signal(pidfd, SIGTERM, false) == 0, "signal after reap: ESRCH is success");
+        ok(sys_pidfd_send_signal(pidfd, SIGTERM, false) == -ESRCH, "signal after reap: -ESRCH, for the caller to judge");
+        ok(sys_pidfd_send_signal(pidfd, SIGTERM, true) == -ESRCH, "group signal with nobody left: -ESRCH");
         pidfd = safe_close(pidfd);
 
         p.path = "/nonexistent/program";
