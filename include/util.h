@@ -97,3 +97,22 @@ int mkdir_p(const char *path, mode_t mode);
 
 /* Write all of buf to a blocking fd, retrying on EINTR. */
 int loop_write(int fd, const void *buf, size_t len);
+
+/* At most burst events per interval; the rest are counted as suppressed.
+ * For logging what others can trigger at will. Zero-initialise, then set
+ * interval and burst. */
+struct ratelimit {
+        usec_t interval;
+        unsigned burst;
+        usec_t begin;
+        unsigned n;
+        unsigned suppressed;
+};
+/* True if this event may be reported; *ret_suppressed is how many were
+ * dropped in the window that just ended (to report once, now), else 0. */
+bool ratelimit_below(struct ratelimit *rl, usec_t now, unsigned *ret_suppressed);
+
+/* Take an exclusive lock on path (created 0600 if missing, never through a
+ * symlink) and return its fd, held for as long as the caller lives; -EBUSY
+ * if another process holds it. */
+int lockfile_acquire(const char *path);

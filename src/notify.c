@@ -8,6 +8,7 @@
 #include <sys/statfs.h>
 #include <sys/un.h>
 
+#include "closer.h"
 #include "log.h"
 #include "notify.h"
 #include "parse.h"
@@ -25,14 +26,21 @@
 #endif
 
 #define NOTIFY_BUFFER_MAX 4096 /* as systemd: PIPE_BUF */
-#define NOTIFY_FD_MAX 16
+/* The kernel's SCM_MAX_FD: room for every fd one datagram can carry. Any the
+ * control buffer had no room for would be released by the kernel in tendd's
+ * own context, where a lingering socket's close sleeps. */
+#define NOTIFY_FD_MAX 253
 #define NOTIFY_BATCH 64 /* datagrams per wakeup, so a flood cannot hold the loop */
+/* Lines about dropped datagrams: anyone may send them, as fast as they like. */
+#define NOTIFY_LOG_INTERVAL (5 * USEC_PER_SEC)
+#define NOTIFY_LOG_BURST 5
 
 struct notify {
         struct manager *manager;
         int fd;
         char *path;
         ev_io io;
+        struct ratelimit log_limit;
 };
 
 static bool notify_key(const char *line, const char *key, const char **ret_value)
@@ -147,6 +155,24 @@ static int notify_open_mainpid(struct service *s, pid_t pid)
         return TAKE_FD(fd);
 }
 
+/* Log about a datagram dropped before it reached a service, rate limited
+ * (any local user can send them) and attributed to the sender as the kernel
+ * names it. */
+static void notify_log_dropped(struct notify *n, const struct ucred *cred, const char *why)
+{
+        unsigned suppressed;
+
+        if (!ratelimit_below(&n->log_limit, now_monotonic(), &suppressed))
+                return;
+        if (suppressed > 0)
+                log_warning("notify: %u more dropped messages not logged", suppressed);
+        if (cred)
+                log_warning("notify: dropped %s from pid %d (uid %u)", why, (int)cred->pid,
+                            (unsigned)cred->uid);
+        else
+                log_warning("notify: dropped %s from an unknown sender", why);
+}
+
 static void notify_handle_one(struct notify *n)
 {
         char buf[NOTIFY_BUFFER_MAX + 1];
@@ -163,7 +189,7 @@ static void notify_handle_one(struct notify *n)
                 .msg_controllen = sizeof control,
         };
         struct ucred *cred = NULL;
-        int fds[NOTIFY_FD_MAX + 1], n_fds = 0, pidfd = -1;
+        int fds[sizeof control / sizeof(int)], n_fds = 0, pidfd = -1;
         struct service_notify_msg msg;
         struct service *s;
         ssize_t len;
@@ -174,6 +200,7 @@ static void notify_handle_one(struct notify *n)
                         log_warning_errno(-errno, "notify socket");
                 return;
         }
+        /* Every fd the kernel installed is ours to close, whatever the count. */
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
                 if (c->cmsg_level != SOL_SOCKET)
                         continue;
@@ -183,13 +210,17 @@ static void notify_handle_one(struct notify *n)
                         memcpy(&pidfd, CMSG_DATA(c), sizeof(int));
                 else if (c->cmsg_type == SCM_RIGHTS) {
                         size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                        for (size_t i = 0; i < k && n_fds < NOTIFY_FD_MAX; i++)
+                        for (size_t i = 0; i < k && (size_t)n_fds < ELEMENTSOF(fds); i++)
                                 memcpy(&fds[n_fds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
                 }
         }
 
-        if ((size_t)len >= sizeof buf || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-                log_warning("notify: dropped an oversized or truncated message");
+        if ((size_t)len >= sizeof buf || (mh.msg_flags & MSG_TRUNC)) {
+                notify_log_dropped(n, cred, "an oversized message");
+                goto done;
+        }
+        if (mh.msg_flags & MSG_CTRUNC) {
+                notify_log_dropped(n, cred, "a message with truncated credentials or fds");
                 goto done;
         }
         s = notify_attribute(n->manager, pidfd, cred);
@@ -216,8 +247,10 @@ static void notify_handle_one(struct notify *n)
         service_handle_notify(s, &msg);
         msg.mainpid_fd = safe_close(msg.mainpid_fd);
 done:
+        /* Passed fds are not used (BARRIER=1's answer is their close), and
+         * closing one can block as long as its sender likes: off the loop. */
         for (int i = 0; i < n_fds; i++)
-                (void)close(fds[i]);
+                closer_close(fds[i]);
         (void)safe_close(pidfd);
 }
 
@@ -247,6 +280,7 @@ int notify_new(struct manager *m, const char *path, struct notify **ret)
         if (!n)
                 return -ENOMEM;
         n->manager = m;
+        n->log_limit = (struct ratelimit){ .interval = NOTIFY_LOG_INTERVAL, .burst = NOTIFY_LOG_BURST };
         n->path = strdup(path);
         n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (!n->path || n->fd < 0) {

@@ -1,4 +1,6 @@
 /* util.c: fd, time and string-vector helpers. */
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -184,4 +186,38 @@ int mkdir_p(const char *path, mode_t mode)
         if (mkdir(path, mode) < 0 && errno != EEXIST)
                 return -errno;
         return 0;
+}
+
+/* See util.h. */
+bool ratelimit_below(struct ratelimit *rl, usec_t now, unsigned *ret_suppressed)
+{
+        *ret_suppressed = 0;
+        if (rl->begin == 0 || now - rl->begin >= rl->interval) {
+                *ret_suppressed = rl->suppressed;
+                rl->begin = now;
+                rl->n = 0;
+                rl->suppressed = 0;
+        }
+        if (rl->n < rl->burst) {
+                rl->n++;
+                return true;
+        }
+        rl->suppressed++;
+        return false;
+}
+
+/* See util.h. */
+int lockfile_acquire(const char *path)
+{
+        int fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
+                      0600);
+
+        if (fd < 0)
+                return -errno;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+                (void)close(fd);
+                return r;
+        }
+        return fd;
 }
