@@ -57,6 +57,33 @@ static void tendd_no_idle_wakeups(struct ev_loop *loop)
         ev_periodic_stop(loop, &p);
 }
 
+/* Each socket tendd binds has a lock next to it (PATH.lock), held for the
+ * daemon's life: a second tendd pointed at the same socket, or at another
+ * socket in the same directory (they share notify.sock), refuses to start
+ * instead of unlinking a live daemon's socket. */
+static int tendd_lock_sockets(const char *control_path, const char *notify_path, int locks[2])
+{
+        const char *paths[2] = { control_path, notify_path };
+
+        for (size_t i = 0; i < 2; i++) {
+                _cleanup_free_ char *lock = NULL;
+                int r;
+
+                if (asprintf(&lock, "%s.lock", paths[i]) < 0)
+                        return log_error_errno(-ENOMEM, "socket lock");
+                r = mkdir_parents(lock, 0755);
+                if (r >= 0)
+                        r = lockfile_acquire(lock);
+                if (r == -EBUSY)
+                        return log_error_errno(r, "%s is in use by another tendd (%s is locked)",
+                                               paths[i], lock);
+                if (r < 0)
+                        return log_error_errno(r, "locking %s", lock);
+                locks[i] = r;
+        }
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         enum { ARG_CHECK = 0x100, ARG_VERSION };
@@ -75,6 +102,7 @@ int main(int argc, char **argv)
         struct control *ctl = NULL;
         struct notify *notify = NULL;
         _cleanup_free_ char *notify_path = NULL;
+        int locks[2] = { -1, -1 };
         struct ev_loop *loop;
         int opt, r;
 
@@ -147,15 +175,18 @@ int main(int argc, char **argv)
                 config_free(c);
                 goto finish;
         }
+        r = notify_default_path(m->config->socket_path, &notify_path);
+        if (r >= 0)
+                r = tendd_lock_sockets(m->config->socket_path, notify_path, locks);
+        if (r < 0)
+                goto finish;
         r = control_new(m, m->config->socket_path, m->config->socket_mode,
                         m->config->socket_group, &ctl);
         if (r < 0) {
                 log_error_errno(r, "control socket %s", m->config->socket_path);
                 goto finish;
         }
-        r = notify_default_path(m->config->socket_path, &notify_path);
-        if (r >= 0)
-                r = notify_new(m, notify_path, &notify);
+        r = notify_new(m, notify_path, &notify);
         if (r < 0) {
                 log_error_errno(r, "notify socket %s", notify_path ? notify_path : "");
                 goto finish;
@@ -179,5 +210,7 @@ finish:
                 m->sdnotify = sdnotify_free(m->sdnotify);
         manager_free(m);
         ev_loop_destroy(loop);
+        for (size_t i = 0; i < ELEMENTSOF(locks); i++)
+                (void)safe_close(locks[i]);
         return r < 0 ? 1 : 0;
 }
