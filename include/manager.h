@@ -41,13 +41,14 @@ struct manager {
          * are reaped on SIGCHLD (tendd's own children exit with no signal). */
         ev_signal sigchld;
         bool orphans_pending; /* reaping waits for a service's main process to be reaped */
-        ev_idle gc; /* frees services removed by reload once they are down */
+        bool gc_pending; /* a service removed by reload is down: free it */
 
         /* Services to re-examine against their dependencies, drained from the
          * loop so a transition never recurses into another service. */
         struct service **queue;
         size_t n_queue, queue_cap;
-        ev_idle jobs;
+        ev_prepare work; /* drains the queue and frees removed services, every iteration */
+        ev_idle wake;    /* while work is queued: the loop does not block */
 
         char *notify_path; /* NOTIFY_SOCKET given to type=notify services; NULL: none */
 };

@@ -30,9 +30,10 @@ static void manager_sigchld_cb(struct ev_loop *loop, ev_signal *w, int revents)
         manager_reap_orphans(w->data);
 }
 
-static void manager_gc_cb(struct ev_loop *loop, ev_idle *w, int revents);
-static void manager_jobs_cb(struct ev_loop *loop, ev_idle *w, int revents);
+static void manager_work_cb(struct ev_loop *loop, ev_prepare *w, int revents);
+static void manager_wake_cb(struct ev_loop *loop, ev_idle *w, int revents);
 static void manager_queue_dependencies(struct manager *m, struct service *s);
+static void manager_wake(struct manager *m);
 
 /* A manager for config c (owned) on loop. */
 int manager_new(struct ev_loop *loop, const char *config_path, struct config *c, struct manager **ret)
@@ -56,8 +57,9 @@ int manager_new(struct ev_loop *loop, const char *config_path, struct config *c,
         ev_signal_init(&m->sighup, manager_signal_cb, SIGHUP);
         ev_signal_init(&m->sigchld, manager_sigchld_cb, SIGCHLD);
         m->sigterm.data = m->sigint.data = m->sighup.data = m->sigchld.data = m;
-        ev_idle_init(&m->gc, manager_gc_cb);
-        ev_idle_init(&m->jobs, manager_jobs_cb);
+        ev_prepare_init(&m->work, manager_work_cb);
+        ev_set_priority(&m->work, EV_MAXPRI);
+        ev_idle_init(&m->wake, manager_wake_cb);
         *ret = m;
         return 0;
 }
@@ -79,8 +81,8 @@ struct manager *manager_free(struct manager *m)
                 ev_signal_stop(m->loop, &m->sigint);
                 ev_signal_stop(m->loop, &m->sighup);
                 ev_signal_stop(m->loop, &m->sigchld);
-                ev_idle_stop(m->loop, &m->gc);
-                ev_idle_stop(m->loop, &m->jobs);
+                ev_prepare_stop(m->loop, &m->work);
+                ev_idle_stop(m->loop, &m->wake);
         }
         config_free(m->config);
         free(m->config_path);
@@ -209,11 +211,9 @@ static void manager_drop(struct manager *m, struct service *s)
 
 /* Frees services that reload removed once they have stopped. Runs from the
  * loop, never from inside a transition. */
-static void manager_gc_cb(struct ev_loop *loop, ev_idle *w, int revents)
+static void manager_gc(struct manager *m)
 {
-        struct manager *m = container_of(w, struct manager, gc);
-
-        ev_idle_stop(loop, w);
+        m->gc_pending = false;
         for (size_t i = 0; i < m->n_services;) {
                 struct service *s = m->services[i];
                 if (s->removed && !service_is_live(s)) {
@@ -255,8 +255,10 @@ void manager_service_state_changed(struct manager *m, struct service *s, enum se
                         manager_queue(m, s->dependents[i]);
                 manager_queue_dependencies(m, s);
         }
-        if (s->removed && !live)
-                ev_idle_start(m->loop, &m->gc);
+        if (s->removed && !live) {
+                m->gc_pending = true;
+                manager_wake(m);
+        }
         manager_check_done(m);
 }
 
@@ -317,8 +319,10 @@ void manager_apply(struct manager *m, struct config *new_config)
                 s->removed = true;
                 removed++;
                 service_dispatch(s, SERVICE_EVENT_STOP);
-                if (!service_is_live(s))
-                        ev_idle_start(m->loop, &m->gc);
+                if (!service_is_live(s)) {
+                        m->gc_pending = true;
+                        manager_wake(m);
+                }
         }
 
         for (size_t i = 0; i < new_config->n_services; i++) {
@@ -558,7 +562,7 @@ void manager_queue(struct manager *m, struct service *s)
         }
         m->queue[m->n_queue++] = s;
         s->queued = true;
-        ev_idle_start(m->loop, &m->jobs);
+        manager_wake(m);
 }
 
 /* Bring one service in line with its dependencies and its pending requests. */
@@ -600,10 +604,8 @@ static void manager_reconcile(struct manager *m, struct service *s)
                 service_start_waiting(s);
 }
 
-static void manager_jobs_cb(struct ev_loop *loop, ev_idle *w, int revents)
+static void manager_drain(struct manager *m)
 {
-        struct manager *m = container_of(w, struct manager, jobs);
-
         /* Reconciling may queue more; drain until nothing is left. */
         for (size_t i = 0; i < m->n_queue; i++) {
                 struct service *s = m->queue[i];
@@ -614,7 +616,39 @@ static void manager_jobs_cb(struct ev_loop *loop, ev_idle *w, int revents)
                 manager_reconcile(m, s);
         }
         m->n_queue = 0;
+        if (m->gc_pending)
+                manager_gc(m);
+}
+
+/* Deferred work runs before the loop polls, in every iteration however many
+ * events keep arriving (an idle watcher alone would starve while services
+ * crash-loop), and first among the prepare watchers, so what it changes is
+ * seen by the others (the control API's re-arming) before the loop sleeps. */
+static void manager_work_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+        struct manager *m = container_of(w, struct manager, work);
+
+        manager_drain(m);
+        ev_idle_stop(loop, &m->wake);
+        ev_prepare_stop(loop, w);
+}
+
+/* Work queued by a watcher that ran after ours in this iteration's prepare
+ * phase: the idle watcher keeps the loop from blocking, the prepare of the
+ * next iteration does it. */
+static void manager_wake_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+        manager_drain(container_of(w, struct manager, wake));
         ev_idle_stop(loop, w);
+}
+
+/* Make sure queued work runs before the loop next sleeps. */
+static void manager_wake(struct manager *m)
+{
+        if (!ev_is_active(&m->work))
+                ev_prepare_start(m->loop, &m->work);
+        if (!ev_is_active(&m->wake))
+                ev_idle_start(m->loop, &m->wake);
 }
 
 /* Recompute dependents from every service's after/requires. */
