@@ -47,7 +47,15 @@ struct manager {
          * loop so a transition never recurses into another service. */
         struct service **queue;
         size_t n_queue, queue_cap;
-        ev_prepare work; /* drains the queue and frees removed services, every iteration */
+        /* Spawns beyond a few ms' worth in one loop iteration wait here, in
+         * order, so a thousand timers expiring together cannot hold the
+         * loop (and the control API) for the time of a thousand spawns. */
+        struct service **spawnq; /* ring */
+        size_t spawnq_head, spawnq_n, spawnq_cap;
+        unsigned spawn_iteration, spawns_this_iteration;
+        usec_t spawn_slice_start;
+
+        ev_prepare work; /* drains the queues and frees removed services, every iteration */
         ev_idle wake;    /* while work is queued: the loop does not block */
 
         char *notify_path; /* NOTIFY_SOCKET given to type=notify services; NULL: none */
@@ -96,6 +104,9 @@ void manager_pull_requirements(struct manager *m, struct service *s);
 /* Live dependents of s that must stop before s (named in buf); asks those that
  * require s to stop. */
 size_t manager_stop_blockers(struct manager *m, struct service *s, char *buf, size_t len);
+/* May s spawn now? True: yes, within this iteration's budget. False: s was
+ * queued (s->spawn_queued) and gets service_start_queued() from the loop. */
+bool manager_spawn_slot(struct manager *m, struct service *s);
 /* Queue s to be re-examined against its dependencies. */
 void manager_queue(struct manager *m, struct service *s);
 /* Recompute every service's dependents (after a config change). */

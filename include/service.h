@@ -94,6 +94,8 @@ struct service {
         bool completed;   /* oneshot ran to success since its last spawn */
         bool queued;      /* in the manager's reconcile queue */
         bool pull_start;  /* a dependent's start asked for this one */
+        bool spawn_queued;  /* in the manager's spawn queue */
+        bool spawn_granted; /* ...and its turn came: spawn without asking again */
 
         char *status_text;  /* last STATUS=, NULL: none (most services never send one) */
         int notify_errno;   /* last ERRNO=, 0 none */
@@ -169,6 +171,9 @@ void service_stop_now(struct service *s);
 
 /* Stop a live service because a requirement went down; it stays wanted up. */
 void service_stop_for_dependency(struct service *s, const char *requirement);
+
+/* Its turn in the manager's spawn queue: spawn if it is still wanted. */
+void service_start_queued(struct service *s);
 
 /* Spawn a service that was waiting for its dependencies. */
 void service_start_waiting(struct service *s);

@@ -34,6 +34,12 @@ static void manager_work_cb(struct ev_loop *loop, ev_prepare *w, int revents);
 static void manager_wake_cb(struct ev_loop *loop, ev_idle *w, int revents);
 static void manager_queue_dependencies(struct manager *m, struct service *s);
 static void manager_wake(struct manager *m);
+static void manager_spawn_queued(struct manager *m);
+
+/* Spawning in one loop iteration stops after this long (or this many), the
+ * rest waits for the next: a client's round trip waits at most about that. */
+#define SPAWN_SLICE (3 * USEC_PER_MSEC)
+#define SPAWN_BATCH 64
 
 /* A manager for config c (owned) on loop. */
 int manager_new(struct ev_loop *loop, const char *config_path, struct config *c, struct manager **ret)
@@ -75,6 +81,7 @@ struct manager *manager_free(struct manager *m)
         hashmap_free(m->by_name);
         hashmap_free(m->by_sid);
         free(m->queue);
+        free(m->spawnq);
         free(m->notify_path);
         if (m->loop) {
                 ev_signal_stop(m->loop, &m->sigterm);
@@ -204,6 +211,9 @@ static void manager_drop(struct manager *m, struct service *s)
         for (size_t k = 0; k < m->n_queue; k++)
                 if (m->queue[k] == s)
                         m->queue[k] = NULL;
+        for (size_t k = 0; s->spawn_queued && k < m->spawnq_n; k++)
+                if (m->spawnq[(m->spawnq_head + k) % m->spawnq_cap] == s)
+                        m->spawnq[(m->spawnq_head + k) % m->spawnq_cap] = NULL;
         if (m->removed_hook)
                 m->removed_hook(s, m->state_hook_userdata);
         service_free(s);
@@ -604,6 +614,67 @@ static void manager_reconcile(struct manager *m, struct service *s)
                 service_start_waiting(s);
 }
 
+/* Room for one more spawn in this loop iteration? The first always fits. */
+static bool manager_spawn_budget(struct manager *m)
+{
+        unsigned it = ev_iteration(m->loop);
+
+        if (m->spawn_iteration != it) {
+                m->spawn_iteration = it;
+                m->spawns_this_iteration = 0;
+                m->spawn_slice_start = now_monotonic();
+        }
+        return m->spawns_this_iteration == 0 ||
+               (m->spawns_this_iteration < SPAWN_BATCH &&
+                now_monotonic() - m->spawn_slice_start < SPAWN_SLICE);
+}
+
+/* See manager.h. First come, first served: nobody overtakes the queue. */
+bool manager_spawn_slot(struct manager *m, struct service *s)
+{
+        if (s->spawn_queued)
+                return false;
+        if (m->spawnq_n == 0 && manager_spawn_budget(m)) {
+                m->spawns_this_iteration++;
+                return true;
+        }
+        if (m->spawnq_n == m->spawnq_cap) {
+                size_t cap = m->spawnq_cap ? m->spawnq_cap * 2 : 64;
+                struct service **q = malloc(cap * sizeof *q);
+                if (!q) {
+                        m->spawns_this_iteration++; /* no room to wait in: over the budget */
+                        return true;
+                }
+                for (size_t i = 0; i < m->spawnq_n; i++)
+                        q[i] = m->spawnq[(m->spawnq_head + i) % m->spawnq_cap];
+                free(m->spawnq);
+                m->spawnq = q;
+                m->spawnq_head = 0;
+                m->spawnq_cap = cap;
+        }
+        m->spawnq[(m->spawnq_head + m->spawnq_n) % m->spawnq_cap] = s;
+        m->spawnq_n++;
+        s->spawn_queued = true;
+        manager_wake(m);
+        return false;
+}
+
+/* As many queued spawns as this iteration's budget allows. */
+static void manager_spawn_queued(struct manager *m)
+{
+        while (m->spawnq_n > 0 && manager_spawn_budget(m)) {
+                struct service *s = m->spawnq[m->spawnq_head];
+
+                m->spawnq_head = (m->spawnq_head + 1) % m->spawnq_cap;
+                m->spawnq_n--;
+                if (!s)
+                        continue; /* dropped by reload meanwhile */
+                s->spawn_queued = false;
+                m->spawns_this_iteration++;
+                service_start_queued(s);
+        }
+}
+
 static void manager_drain(struct manager *m)
 {
         /* Reconciling may queue more; drain until nothing is left. */
@@ -618,6 +689,7 @@ static void manager_drain(struct manager *m)
         m->n_queue = 0;
         if (m->gc_pending)
                 manager_gc(m);
+        manager_spawn_queued(m);
 }
 
 /* Deferred work runs before the loop polls, in every iteration however many
@@ -629,6 +701,8 @@ static void manager_work_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         struct manager *m = container_of(w, struct manager, work);
 
         manager_drain(m);
+        if (m->spawnq_n > 0)
+                return; /* more next iteration, after a look at what else happened */
         ev_idle_stop(loop, &m->wake);
         ev_prepare_stop(loop, w);
 }
@@ -638,8 +712,11 @@ static void manager_work_cb(struct ev_loop *loop, ev_prepare *w, int revents)
  * next iteration does it. */
 static void manager_wake_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
-        manager_drain(container_of(w, struct manager, wake));
-        ev_idle_stop(loop, w);
+        struct manager *m = container_of(w, struct manager, wake);
+
+        manager_drain(m);
+        if (m->spawnq_n == 0)
+                ev_idle_stop(loop, w);
 }
 
 /* Make sure queued work runs before the loop next sleeps. */

@@ -379,6 +379,36 @@ static int service_add_environment(struct service *s, struct spawn_params *p)
 
 /* Spawn the main process and enter starting or running; on any failure enter
  * failed with the reason. */
+/* A spawn that failed for want of a resource is tried again after at least this. */
+#define SPAWN_RETRY_MIN (100 * USEC_PER_MSEC)
+
+/* Out of fds, memory or processes: not the service's fault and not for good. */
+static bool service_error_is_transient(int err)
+{
+        return err == -EMFILE || err == -ENFILE || err == -ENOMEM || err == -EAGAIN ||
+               err == -ENOBUFS;
+}
+
+/* The spawn failed. For want of a resource, it is a failed start the restart
+ * policy retries (with the backoff delay, not counted against the start limit:
+ * nothing started); anything else is for good: failed. */
+static void service_restart_or_give_up(struct service *s, const char *what, bool not_started);
+static void service_spawn_failed(struct service *s, int err, const char *fmt, ...) _printf_(3, 4);
+
+static void service_spawn_failed(struct service *s, int err, const char *fmt, ...)
+{
+        char what[SERVICE_REASON_MAX];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        if (service_error_is_transient(err))
+                service_restart_or_give_up(s, what, true);
+        else
+                service_set_state(s, SERVICE_FAILED, "%s", what);
+}
+
 static void service_spawn(struct service *s)
 {
         struct spawn_params p;
@@ -423,14 +453,14 @@ static void service_spawn(struct service *s)
         }
         if (r < 0) {
                 spawn_params_done(&p);
-                service_set_state(s, SERVICE_FAILED, "setting up: %s", strerror(-r));
+                service_spawn_failed(s, r, "setting up: %s", strerror(-r));
                 return;
         }
         r = service_open_output(s, &out, &err);
         if (r < 0) {
                 spawn_params_done(&p);
-                service_set_state(s, SERVICE_FAILED, "output %s/%s.log: %s",
-                                  s->manager->config->log_dir, s->name, strerror(-r));
+                service_spawn_failed(s, r, "output %s/%s.log: %s", s->manager->config->log_dir,
+                                     s->name, strerror(-r));
                 return;
         }
         p.stdout_fd = out;
@@ -446,8 +476,7 @@ static void service_spawn(struct service *s)
                         service_set_state(s, SERVICE_FAILED, "exec %s: %s", s->config->argv[0],
                                           strerror(-r));
                 else
-                        service_set_state(s, SERVICE_FAILED, "%s: %s", step ? step : "spawn",
-                                          strerror(-r));
+                        service_spawn_failed(s, r, "%s: %s", step ? step : "spawn", strerror(-r));
                 return;
         }
 
@@ -496,7 +525,24 @@ static void service_try_start(struct service *s, bool pull)
                         service_set_state(s, SERVICE_STOPPED, "%s", why);
                 return;
         }
+        if (s->spawn_granted)
+                s->spawn_granted = false;
+        else if (!manager_spawn_slot(s->manager, s))
+                return; /* later, in turn; the state stays what it is */
         service_spawn(s);
+}
+
+/* See service.h. Whatever happened while it waited decides: a stop, a
+ * reload that removed it, shutdown, or a spawn by another path. */
+void service_start_queued(struct service *s)
+{
+        if (!s->want_up || s->removed || s->manager->shutting_down ||
+            (s->state != SERVICE_STOPPED && s->state != SERVICE_FAILED &&
+             s->state != SERVICE_BACKOFF))
+                return;
+        s->spawn_granted = true;
+        service_try_start(s, false);
+        s->spawn_granted = false;
 }
 
 /* Signal the main process alone, or (group) the process group tendd created
@@ -630,7 +676,7 @@ void service_start_waiting(struct service *s)
 
 /* The main process ended and policy may restart it: back off, or give up
  * (restart=never, no longer wanted, start limit hit). */
-static void service_restart_or_give_up(struct service *s, const char *what)
+static void service_restart_or_give_up(struct service *s, const char *what, bool not_started)
 {
         usec_t now = sys->now(), delay;
         char d[32];
@@ -639,7 +685,7 @@ static void service_restart_or_give_up(struct service *s, const char *what)
                 service_set_state(s, SERVICE_FAILED, "%s", what);
                 return;
         }
-        if (now - s->started_mono >= service_stable_after(s))
+        if (!not_started && now - s->started_mono >= service_stable_after(s))
                 s->backoff_step = 0;
         if (service_start_limit_hit(s, now)) {
                 service_set_state(s, SERVICE_FAILED, "%s; start limit hit (%u starts in %s)", what,
@@ -650,6 +696,8 @@ static void service_restart_or_give_up(struct service *s, const char *what)
         if (s->backoff_step < UINT_MAX)
                 s->backoff_step++;
         delay = service_backoff_delay(s);
+        if (not_started && delay < SPAWN_RETRY_MIN)
+                delay = SPAWN_RETRY_MIN; /* the resource may take a while to come back */
         if (delay == 0) {
                 /* Nothing to wait for: restart now, not one loop iteration
                  * later, and log the exit with the new start: one write. */
@@ -691,14 +739,14 @@ static void service_exited(struct service *s)
                 /* Gone before it said it was ready: a failed start, whatever the code. */
                 size_t n = strlen(what);
                 (void)snprintf(what + n, sizeof what - n, " before it was ready");
-                service_restart_or_give_up(s, what);
+                service_restart_or_give_up(s, what, false);
                 return;
         }
         if (success && !(s->want_up && s->config->restart == RESTART_ALWAYS)) {
                 service_set_state(s, SERVICE_STOPPED, "%s", what);
                 return;
         }
-        service_restart_or_give_up(s, what); /* a failure, or restart=always */
+        service_restart_or_give_up(s, what, false); /* a failure, or restart=always */
 }
 
 /* The main process is gone after a stop: what happens next depends on why. */
@@ -721,11 +769,11 @@ static void service_stopped(struct service *s)
         case STOP_CAUSE_READY_TIMEOUT:
                 (void)snprintf(reason, sizeof reason, "not ready within the ready timeout, %s",
                                what);
-                service_restart_or_give_up(s, reason);
+                service_restart_or_give_up(s, reason, false);
                 return;
         case STOP_CAUSE_WATCHDOG:
                 (void)snprintf(reason, sizeof reason, "watchdog timeout, %s", what);
-                service_restart_or_give_up(s, reason);
+                service_restart_or_give_up(s, reason, false);
                 return;
         case STOP_CAUSE_DEPENDENCY:
                 if (s->want_up) {

@@ -115,6 +115,8 @@ static struct service *make_service(enum service_type type, enum restart_policy 
 {
         struct service *s = NULL;
 
+        /* A new loop iteration: a fresh spawn budget (manager_spawn_slot). */
+        ev_run(loop, EVRUN_NOWAIT);
         memset(&fake, 0, sizeof fake);
         fake.now = 1000 * USEC_PER_SEC;
         fake.next_pid = 100;
@@ -444,6 +446,39 @@ static void test_hook(void)
         service_free(s);
 }
 
+/* More spawns in one loop iteration than the budget: the rest wait in order,
+ * keep their state, and go out in later iterations; a stop cancels one. */
+static void test_spawn_budget(void)
+{
+        struct service *s[100];
+        unsigned spawned = 0, rounds = 0;
+
+        ev_run(loop, EVRUN_NOWAIT);
+        memset(&fake, 0, sizeof fake);
+        fake.next_pid = 100;
+        for (size_t i = 0; i < ELEMENTSOF(s); i++) {
+                (void)service_new(mgr, make_config(SERVICE_SIMPLE, RESTART_ON_FAILURE), &s[i]);
+                service_dispatch(s[i], SERVICE_EVENT_START);
+        }
+        ok(fake.spawns > 0 && fake.spawns < ELEMENTSOF(s), "one iteration spawns %u of %zu",
+           fake.spawns, ELEMENTSOF(s));
+        ok(s[ELEMENTSOF(s) - 1]->state == SERVICE_STOPPED && s[ELEMENTSOF(s) - 1]->spawn_queued,
+           "the last one waits, stopped, in the spawn queue");
+        service_dispatch(s[ELEMENTSOF(s) - 2], SERVICE_EVENT_STOP);
+        while (fake.spawns != spawned && rounds++ < 100) {
+                spawned = fake.spawns;
+                ev_run(loop, EVRUN_NOWAIT);
+        }
+        ok(fake.spawns == ELEMENTSOF(s) - 1, "later iterations spawn the rest but the stopped one "
+           "(%u)", fake.spawns);
+        ok(s[ELEMENTSOF(s) - 1]->state == SERVICE_RUNNING && !s[ELEMENTSOF(s) - 1]->spawn_queued,
+           "the last one runs");
+        ok(s[ELEMENTSOF(s) - 2]->state == SERVICE_STOPPED, "the stopped one stays stopped");
+        ok(rounds > 1, "it took %u iterations", rounds);
+        for (size_t i = 0; i < ELEMENTSOF(s); i++)
+                service_free(s[i]);
+}
+
 int main(void)
 {
         struct config *c = calloc(1, sizeof *c);
@@ -462,6 +497,7 @@ int main(void)
         test_policies();
         test_readiness();
         test_hook();
+        test_spawn_budget();
         mgr->n_services = 0;
         manager_free(mgr);
         ev_loop_destroy(loop);
