@@ -215,7 +215,10 @@ def dbus_call(serial, member, signature="", args=(), no_reply=False,
 # -- The harness ------------------------------------------------------------
 
 class Tend:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, build=None):
+        self.build = BUILD if build is None else Path(build)
+        self.tendd = self.build / "tendd"
+        self.tendctl = self.build / "tendctl"
         self.dir = Path(tmp_path)
         self.services_dir = self.dir / "services.d"
         self.services_dir.mkdir(exist_ok=True)
@@ -280,7 +283,7 @@ class Tend:
                 e[k] = v
         cmd = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--",
                str(NSINIT), "-r", str(self.report_path), *wrapper,
-               str(TENDD), "-c", str(self.config), *args]
+               str(self.tendd), "-c", str(self.config), *args]
         self.logf = open(self.log, "ab")
 
         def preexec():
@@ -420,7 +423,7 @@ class Tend:
         e = dict(os.environ)
         e.update(env or {})
         sock = self.socket if socket_path is None else socket_path
-        cmd = [str(TENDCTL)] + (["-s", str(sock)] if sock else []) + [str(a) for a in args]
+        cmd = [str(self.tendctl)] + (["-s", str(sock)] if sock else []) + [str(a) for a in args]
         shown = " ".join(cmd[3:] if sock else cmd[1:])
         if self.nsinit_pid is not None and not outside:
             cmd = self.in_ns_prefix(user) + cmd
@@ -571,9 +574,8 @@ class Tend:
         return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=fds[0])
 
 
-@pytest.fixture
-def tend(tmp_path, request):
-    t = Tend(tmp_path)
+def _tend(tmp_path, request, build=None):
+    t = Tend(tmp_path, build)
     yield t
     problems = t.close()
     failed = getattr(request.node, "rep_call", None)
@@ -585,6 +587,23 @@ def tend(tmp_path, request):
             print(f"$ tendctl {shown} -> {rc}\n{out}{err}")
     if problems:
         pytest.fail("; ".join(problems))
+
+
+@pytest.fixture
+def tend(tmp_path, request):
+    yield from _tend(tmp_path, request)
+
+
+@pytest.fixture
+def tend_release(tmp_path, request):
+    """tendd of an optimized build without sanitizers, for the tests that
+    measure memory or hold a load for a while ($TEND_RELEASE_BUILD_DIR,
+    which tests/run builds; skipped without it)."""
+    d = os.environ.get("TEND_RELEASE_BUILD_DIR")
+    if not d:
+        pytest.skip("TEND_RELEASE_BUILD_DIR is not set")
+    d = Path(d) if Path(d).is_absolute() else REPO / d
+    yield from _tend(tmp_path, request, build=d)
 
 
 @pytest.fixture
