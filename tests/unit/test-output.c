@@ -216,6 +216,36 @@ static void test_rotation(void)
         service_free(s);
 }
 
+/* Rotation walks the files that exist, not log_keep names. */
+static void test_rotation_huge_keep(void)
+{
+        struct service *s = make_service("huge", OUTPUT_FILE, 200, 10 * 1000 * 1000);
+        usec_t t0 = now_monotonic(), took;
+        int out, err;
+        char line[32];
+
+        (void)output_new(s, &s->output);
+        (void)output_open(s->output, &out, &err);
+        for (int i = 0; i < 40; i++) {
+                int n = snprintf(line, sizeof line, "line %02d\n", i);
+                (void)!write(out, line, (size_t)n);
+                pump();
+        }
+        close(out);
+        drain();
+        took = now_monotonic() - t0;
+        {
+                char *p = logpath("huge", 7), *q = logpath("huge", 8);
+                ok(access(p, F_OK) == 0 && access(q, F_OK) < 0,
+                   "log_keep = 10M: 7 rotations, 7 old files");
+                free(p);
+                free(q);
+        }
+        ok(took < 2 * USEC_PER_SEC, "7 rotations with log_keep = 10M took %llu ms",
+           (unsigned long long)(took / USEC_PER_MSEC));
+        service_free(s);
+}
+
 static void test_drain_on_free(void)
 {
         struct service *s = make_service("drain", OUTPUT_FILE, 0, 0);
@@ -347,6 +377,7 @@ int main(void)
         test_file_lines();
         test_long_line();
         test_rotation();
+        test_rotation_huge_keep();
         test_drain_on_free();
         test_null_and_paths();
         test_unwritable_log_dir();
