@@ -141,6 +141,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         tendd_no_idle_wakeups(loop);
+        log_set_loop(loop);
         r = manager_new(loop, config_path, c, &m);
         if (r < 0) {
                 log_error_errno(r, "creating the manager");
@@ -178,6 +179,7 @@ finish:
         if (m)
                 m->sdnotify = sdnotify_free(m->sdnotify);
         manager_free(m);
+        log_set_loop(NULL);
         ev_loop_destroy(loop);
         return r < 0 ? 1 : 0;
 }

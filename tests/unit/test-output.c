@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "log.h"
 #include "manager.h"
 #include "output.h"
 #include "sdnotify.h"
@@ -319,6 +320,70 @@ static void test_unwritable_log_dir(void)
         mgr->config->log_dir = saved;
 }
 
+/* Read what the pipe holds now. */
+static size_t read_all(int fd, char *buf, size_t size)
+{
+        size_t len = 0;
+
+        buf[0] = '\0';
+        ssize_t n;
+
+        while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
+                len += (size_t)n;
+        buf[len] = '\0';
+        return len;
+}
+
+/* tendd's own log on a pipe nobody reads: every call returns at once, what
+ * does not fit is counted, and the count comes with the next line through. */
+static void test_log_stalled_stderr(void)
+{
+        int saved = dup(STDERR_FILENO), fds[2];
+        static char buf[1 << 20];
+        const char *drop, *after;
+        size_t len;
+
+        (void)pipe2(fds, O_CLOEXEC);
+        (void)fcntl(fds[0], F_SETFL, O_NONBLOCK);
+        (void)dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        log_open();
+        alarm(20); /* a blocking log write would hang here: fail instead */
+        for (int i = 0; i < 20000; i++)
+                log_info("flood line %d of a log nobody reads", i);
+        alarm(0);
+        ok(1, "20000 lines into a full pipe: no log call blocked");
+        ok(fcntl(STDERR_FILENO, F_GETFL) >= 0 && !(fcntl(STDERR_FILENO, F_GETFL) & O_NONBLOCK),
+           "fd 2's own file description stays blocking (shared with our parent)");
+        len = read_all(fds[0], buf, sizeof buf);
+        ok(len > 0 && strstr(buf, "tendd: flood line 0 of") != NULL, "the first lines got through");
+        /* What waits in tendd goes out as the pipe is read (here, with no
+         * loop attached, at each new line). */
+        log_info("after the flood");
+        len = 0;
+        for (int i = 0; i < 10 && !strstr(buf, "after the flood"); i++) {
+                len += read_all(fds[0], buf + len, sizeof buf - len);
+                log_info("poke");
+        }
+        drop = strstr(buf, " log lines dropped\n");
+        after = strstr(buf, "tendd: after the flood\n");
+        ok(drop && after && drop < after, "then the drop count, then the new line");
+        if (drop && after) {
+                const char *l = drop;
+                while (l > buf && l[-1] != '\n')
+                        l--;
+                ok(strncmp(l, "tendd: ", 7) == 0 && strtoul(l + 7, NULL, 10) > 0,
+                   "\"%.*s\"", (int)(drop - l) + 18, l);
+        } else {
+                ok(0, "drop count line");
+                diag("%zu bytes: %.300s", len, buf);
+        }
+        (void)dup2(saved, STDERR_FILENO);
+        close(saved);
+        close(fds[0]);
+        log_open();
+}
+
 static void test_sdnotify(void)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -382,6 +447,7 @@ int main(void)
         test_null_and_paths();
         test_unwritable_log_dir();
         test_sdnotify();
+        test_log_stalled_stderr();
         manager_free(mgr);
         ev_loop_destroy(loop);
         (void)asprintf(&p, "rm -rf '%s'", dir);
