@@ -234,3 +234,32 @@ def test_stalled_stderr_does_not_freeze_tendd(tend):
         if w >= 0:
             os.close(w)
         os.close(r)  # an old tendd blocked on the pipe gets EPIPE and can stop
+
+
+def test_stalled_journal_does_not_freeze_tendd(tend):
+    # tendd logs to the journal when its stderr is the stream $JOURNAL_STREAM
+    # names; here a journald that never reads: a datagram socket at the
+    # journal's path, on a tmpfs /run private to tendd's mount namespace,
+    # held open by tendd itself (inherited) and never read.
+    bind = ("import os, socket, sys\n"
+            "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+            "s.bind('/run/systemd/journal/socket')\n"
+            "os.set_inheritable(s.fileno(), True)\n"
+            "os.execv(sys.argv[1], sys.argv[1:])\n")
+    wrap = ("mount -t tmpfs tend-test-run /run && mkdir -p /run/systemd/journal && "
+            "exec /usr/bin/python3 -c \"$0\" \"$@\"")
+    tend.log.touch()
+    st = tend.log.stat()
+    tend.service("crash", exec="sh -c 'exit 3'", restart="always", restart_delay="0",
+                 restart_max_delay="0", start_limit_burst="0")
+    tend.start(wrapper=("sh", "-c", wrap, bind),
+               env={"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
+    first = tend.svc("crash")["restarts"]
+    wait_for(lambda: tend.svc("crash")["restarts"] > first + 500, timeout=30,
+             what="500 more restarts (far more lines than the journal's queue holds)")
+    for _ in range(5):
+        t0 = time.monotonic()
+        tend.ctl("status", "--json", check=0, timeout=5)
+        took = time.monotonic() - t0
+        assert took < 2.0, f"status took {took:.2f}s"
+    assert "crash" not in tend.read_log(), "lines went to stderr, not to the journal"
