@@ -320,6 +320,63 @@ static void test_unwritable_log_dir(void)
         mgr->config->log_dir = saved;
 }
 
+/* log_dir reached through links: followed when root (or tendd's user) made
+ * them, refused when someone else did. */
+static void test_log_dir_links(void)
+{
+        char *saved = mgr->config->log_dir, *real, *link, *file, *errpath, *text;
+        int out, err, saved_stderr = dup(STDERR_FILENO), efd;
+        struct service *s;
+
+        (void)asprintf(&real, "%s/real", dir);
+        (void)asprintf(&link, "%s/link", dir);
+        (void)asprintf(&file, "%s/real/sub/ln.log", dir);
+        (void)mkdir(real, 0750);
+        (void)!symlink(real, link);
+        /* Through the link, a "..", the link again (relative), and created. */
+        (void)asprintf(&mgr->config->log_dir, "%s/link/../link/./sub", dir);
+        s = make_service("ln", OUTPUT_FILE, 0, 0);
+        (void)output_new(s, &s->output);
+        (void)output_open(s->output, &out, &err);
+        (void)!write(out, "through a link\n", 15);
+        close(out);
+        drain();
+        service_free(s);
+        text = slurp(file);
+        ok(strstr(text, " through a link\n") != NULL, "a link of root's on the way is followed");
+        free(text);
+        (void)unlink(file);
+
+        /* The same link made by someone else. */
+        (void)asprintf(&errpath, "%s/stderr-links", dir);
+        efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        (void)dup2(efd, STDERR_FILENO);
+        (void)lchown(link, 65534, 65534);
+        s = make_service("ln", OUTPUT_FILE, 0, 0);
+        (void)output_new(s, &s->output);
+        (void)output_open(s->output, &out, &err);
+        (void)!write(out, "through a link\n", 15);
+        close(out);
+        drain();
+        service_free(s);
+        (void)dup2(saved_stderr, STDERR_FILENO);
+        close(saved_stderr);
+        close(efd);
+        ok(access(file, F_OK) < 0, "a link of another user's on the way is not followed");
+        text = slurp(errpath);
+        ok(strstr(text, "link is a symbolic link owned by uid 65534") != NULL,
+           "and the refusal names it");
+        if (!strstr(text, "uid 65534"))
+                diag("%s", text);
+        free(text);
+        free(errpath);
+        free(mgr->config->log_dir);
+        mgr->config->log_dir = saved;
+        free(real);
+        free(link);
+        free(file);
+}
+
 /* Read what the pipe holds now. */
 static size_t read_all(int fd, char *buf, size_t size)
 {
@@ -446,6 +503,7 @@ int main(void)
         test_drain_on_free();
         test_null_and_paths();
         test_unwritable_log_dir();
+        test_log_dir_links();
         test_sdnotify();
         test_log_stalled_stderr();
         manager_free(mgr);
