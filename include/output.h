@@ -9,7 +9,19 @@
  *            tendd reads it non-blocking in the loop and appends each line to
  *            log_dir/NAME.log behind an RFC 3339 UTC timestamp, rotating to
  *            NAME.log.1 .. NAME.log.<log_keep> before a line would take the file
- *            past log_max_size (0: never rotate).
+ *            past log_max_size (0: never rotate), moving only the rotated
+ *            files that exist.
+ *
+ * Files tendd writes as root: log_dir is opened once as a directory fd (shared
+ * by every output, reopened when a reload changes it or it was removed), found
+ * by a walk from / that checks each directory as sshd's StrictModes does (owned
+ * by root or tendd's user, not writable by group or others unless sticky) and
+ * follows only links root or tendd's user own; anything else refuses log_dir.
+ * NAME.log is opened in it with O_NOFOLLOW, created 0640 (less the umask) by
+ * tendd's user, and written only if it is a regular file of tendd's user with
+ * one link; rotation renames and removes inside the same fd. An inotify watch
+ * (IN_ATTRIB) on each open log file closes it as soon as its last link is
+ * gone, so a deleted file's space comes back without waiting for a line.
  *   console  the same pipe; each line goes to tendd's stdout as "NAME: line".
  *   null     /dev/null.
  *
@@ -20,8 +32,9 @@
  * buffer per service. A write that fails (full disk, deleted or unwritable
  * log dir, console that would block) drops the lines it carried: the failure
  * is logged once, the lines are counted, and the count is logged when writing
- * works again. The log file is reopened (log_dir recreated) when it was
- * deleted. Lines longer than OUTPUT_LINE_MAX are split.
+ * works again; a refused log_dir or log file is reported the same way. The log
+ * file is reopened (log_dir recreated) at the next line after it was deleted.
+ * Lines longer than OUTPUT_LINE_MAX are split.
  *
  * A pipe is read until EOF, also after the service exited, so its last output
  * is never lost; output_free() drains what is left without blocking. */

@@ -2,7 +2,9 @@
  * nowhere; see output.h for the policy. */
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -19,9 +21,17 @@
 #define OUTPUT_STREAMS_MAX 4
 /* Formatted lines are collected up to this many bytes per write(). */
 #define OUTPUT_WBUF_MAX (256 * 1024)
-/* How often a deleted log file is looked for, and how long writing pauses
- * (lines dropped without a system call) after a failure. */
+/* How long writing pauses (lines dropped without a system call) after a
+ * failure, and how often a deleted log file is looked for where inotify is
+ * not available. */
 #define OUTPUT_RETRY_USEC (1 * USEC_PER_SEC)
+/* Symbolic links followed on the way to log_dir, as the kernel's limit. */
+#define OUTPUT_DIR_LINKS_MAX 40
+/* Mode of a log file tendd creates (less its umask), and of log_dir. */
+#define OUTPUT_FILE_MODE 0640
+#define OUTPUT_DIR_MODE 0750
+/* Room for why a log_dir or a log file was refused. */
+#define OUTPUT_WHY_MAX (PATH_MAX + 256)
 /* Reads output_free() makes per pipe before giving up on a writer that
  * keeps writing. */
 #define OUTPUT_DRAIN_READS 64
@@ -49,16 +59,39 @@ struct output {
         time_t ts_sec; /* the cached second of ts */
         char ts[32];
 
-        int fd; /* the log file, -1 when closed */
+        struct output *prev, *next; /* every output, for inotify's events */
+        int fd;                     /* the log file, -1 when closed */
+        int wd;                     /* its inotify watch, -1 when none */
+        unsigned dir_gen;           /* output_dir.gen it was opened in */
         char *path;
         uint64_t size;
-        usec_t next_check; /* monotonic: next nlink check or reopen attempt */
+        usec_t next_check; /* monotonic: next nlink check (no inotify) or reopen attempt */
         usec_t retry_at;   /* monotonic: while failing, drop until then */
 
         bool failing;     /* a write failed; reported, lines dropped since */
         uint64_t dropped; /* lines dropped since failing */
         bool journal_warned;
 };
+
+/* log_dir, opened once for every output (one daemon, one log_dir): log
+ * files are opened, renamed and removed relative to its fd, so nothing can
+ * redirect them once it was checked. Reopened when log_dir changes (reload)
+ * or was removed; closed with the last output. One inotify instance tells
+ * when an open log file loses its last link. */
+static struct output_dir {
+        unsigned users; /* outputs alive */
+        int fd;         /* O_PATH directory, -1 when not open */
+        unsigned gen;   /* bumped at each (re)open */
+        char *path;     /* the log_dir fd (or the refusal) is for */
+        int err;        /* the refusal, 0 when fd is open */
+        char why[OUTPUT_WHY_MAX];
+        usec_t retry_at; /* monotonic: refusal cached until then */
+
+        struct ev_loop *loop;
+        int inotify; /* -1 when unavailable: nlink is checked while writing */
+        ev_io inotify_io;
+        struct output *outputs;
+} output_dir = { .fd = -1, .inotify = -1 };
 
 enum output_mode output_default_mode(void)
 {
@@ -104,15 +137,23 @@ static struct ev_loop *output_loop(const struct output *o)
         return o->service->manager->loop;
 }
 
-/* The first failure is logged; the rest are counted. */
-static void output_fail(struct output *o, int err, const char *what, unsigned lines)
+/* The first failure is logged (what failed and why); the rest are counted. */
+static void output_fail(struct output *o, unsigned lines, const char *fmt, ...) _printf_(3, 4);
+
+static void output_fail(struct output *o, unsigned lines, const char *fmt, ...)
 {
         o->retry_at = now_monotonic() + OUTPUT_RETRY_USEC;
         if (!o->failing) {
+                char why[OUTPUT_WHY_MAX + 64];
+                va_list ap;
+
+                va_start(ap, fmt);
+                (void)vsnprintf(why, sizeof why, fmt, ap);
+                va_end(ap);
                 o->failing = true;
                 o->dropped = 0;
-                log_service(LOG_WARNING, output_name(o), "output: %s: %s; dropping lines until "
-                            "it works again", what, strerror(err));
+                log_service(LOG_WARNING, output_name(o),
+                            "output: %s; dropping lines until it works again", why);
         }
         o->dropped += lines;
 }
@@ -129,64 +170,308 @@ static void output_recovered(struct output *o, const char *what)
 
 static void output_close_file(struct output *o)
 {
+        if (o->wd >= 0) {
+                /* A watch lives on the inode, not the fd: it would outlast it. */
+                (void)inotify_rm_watch(output_dir.inotify, o->wd);
+                o->wd = -1;
+        }
         o->fd = safe_close(o->fd);
 }
 
-/* Open (or reopen) the log file; on failure the caller drops lines. */
-static int output_open_file(struct output *o)
+/* A directory on the way to log_dir must be one only root and tendd's user
+ * can change: owned by one of them, not writable by group or others unless
+ * sticky (then others cannot rename or remove what is not theirs). As
+ * sshd's StrictModes, for the same reason: whoever can replace an entry in
+ * it decides where root writes. */
+static int output_dir_check(int fd, const char *name, char *why, size_t whylen)
 {
-        _cleanup_free_ char *path = output_log_path(o->service);
         struct stat st;
-        int fd;
 
-        if (!path)
-                return -ENOMEM;
-        output_close_file(o);
-        free(o->path);
-        o->path = TAKE_PTR(path);
-        fd = open(o->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-                  0640);
-        if (fd < 0 && errno == ENOENT) {
-                /* The log directory was removed under us: make it again. */
-                if (mkdir_p(o->service->manager->config->log_dir, 0750) == 0)
-                        fd = open(o->path,
-                                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-                                  0640);
-        }
-        if (fd < 0)
+        if (fstat(fd, &st) < 0)
                 return -errno;
-        o->fd = fd;
-        o->size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+        if (st.st_nlink == 0) {
+                (void)snprintf(why, whylen, "%s: %s", name, strerror(ENOENT));
+                return -ENOENT;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                (void)snprintf(why, whylen, "%s: %s", name, strerror(ENOTDIR));
+                return -ENOTDIR;
+        }
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+                (void)snprintf(why, whylen, "%s is owned by uid %u, not by root or tendd's user",
+                               name, (unsigned)st.st_uid);
+                return -EPERM;
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+                (void)snprintf(why, whylen, "%s is writable by %s (mode %04o) and not sticky", name,
+                               (st.st_mode & S_IWGRP) && (st.st_mode & S_IWOTH) ? "group and others"
+                               : st.st_mode & S_IWGRP                           ? "group"
+                                                                                : "others",
+                               (unsigned)(st.st_mode & 07777));
+                return -EPERM;
+        }
         return 0;
 }
 
-/* NAME.log -> NAME.log.1 -> ... -> NAME.log.<keep>; older ones removed. */
-static void output_rotate(struct output *o)
+/* Walk path from / one component at a time, each directory opened with
+ * O_NOFOLLOW and checked (output_dir_check), so no one but root or tendd's
+ * user can have chosen where the walk ends. A symbolic link is followed
+ * only when owned by root or tendd's user (it sits in a checked directory,
+ * so they made it). Missing directories are created, the last one with
+ * OUTPUT_DIR_MODE. On refusal why says which directory and why. */
+static int output_dir_walk(const char *path, char *why, size_t whylen, int *ret_fd)
 {
-        unsigned keep = o->service->config->log_keep;
-        char from[PATH_MAX], to[PATH_MAX];
+        _cleanup_free_ char *todo = NULL;
+        _cleanup_close_ int cur = -1;
+        char done[PATH_MAX] = "", comp[NAME_MAX + 1], target[PATH_MAX];
+        unsigned links = 0;
+        char *p;
+        int r;
+
+        if (path[0] == '/')
+                todo = strdup(path);
+        else {
+                _cleanup_free_ char *cwd = getcwd(NULL, 0);
+                if (!cwd || asprintf(&todo, "%s/%s", cwd, path) < 0)
+                        todo = NULL;
+        }
+        if (!todo)
+                return -ENOMEM;
+        cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (cur < 0)
+                return -errno;
+        r = output_dir_check(cur, "/", why, whylen);
+        if (r < 0)
+                return r;
+        for (p = todo;;) {
+                size_t n, dlen = strlen(done);
+                struct stat st;
+                int fd;
+
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                n = strcspn(p, "/");
+                if (n > NAME_MAX || dlen + 1 + n >= sizeof done)
+                        return -ENAMETOOLONG;
+                memcpy(comp, p, n);
+                comp[n] = '\0';
+                p += n;
+                if (streq_ptr(comp, "."))
+                        continue;
+                if (streq_ptr(comp, "..")) {
+                        char *slash = strrchr(done, '/');
+                        if (slash)
+                                *slash = '\0';
+                        fd = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                } else {
+                        (void)snprintf(done + dlen, sizeof done - dlen, "/%s", comp);
+                        if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                                if (errno != ENOENT)
+                                        return -errno;
+                                if (mkdirat(cur, comp, *p ? 0755 : OUTPUT_DIR_MODE) < 0 &&
+                                    errno != EEXIST)
+                                        return -errno;
+                                if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                                        return -errno;
+                        }
+                        if (S_ISLNK(st.st_mode)) {
+                                _cleanup_free_ char *rest = NULL;
+                                ssize_t tl;
+
+                                if (st.st_uid != 0 && st.st_uid != geteuid()) {
+                                        (void)snprintf(why, whylen, "%s is a symbolic link owned "
+                                                       "by uid %u", done, (unsigned)st.st_uid);
+                                        return -EPERM;
+                                }
+                                if (++links > OUTPUT_DIR_LINKS_MAX)
+                                        return -ELOOP;
+                                tl = readlinkat(cur, comp, target, sizeof target);
+                                if (tl < 0)
+                                        return -errno;
+                                if ((size_t)tl >= sizeof target)
+                                        return -ENAMETOOLONG;
+                                target[tl] = '\0';
+                                if (asprintf(&rest, "%s/%s", target, p) < 0)
+                                        return -ENOMEM;
+                                free(todo);
+                                todo = TAKE_PTR(rest);
+                                p = todo;
+                                done[dlen] = '\0';
+                                if (target[0] == '/') {
+                                        /* / was checked already. */
+                                        closep(&cur);
+                                        cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                                        if (cur < 0)
+                                                return -errno;
+                                        done[0] = '\0';
+                                }
+                                continue;
+                        }
+                        fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                }
+                if (fd < 0) {
+                        r = -errno;
+                        (void)snprintf(why, whylen, "%s: %s", done[0] ? done : "/", strerror(-r));
+                        return r;
+                }
+                closep(&cur);
+                cur = fd;
+                r = output_dir_check(cur, done[0] ? done : "/", why, whylen);
+                if (r < 0)
+                        return r;
+        }
+        *ret_fd = TAKE_FD(cur);
+        return 0;
+}
+
+/* The fd of log_dir for the current config, (re)opened when log_dir changed
+ * or was removed; a refusal is kept OUTPUT_RETRY_USEC, so services failing
+ * on it do not each walk the path at every line. */
+static int output_dir_get(const char *log_dir, const char **ret_why)
+{
+        struct output_dir *d = &output_dir;
+        int fd = -1, r;
+
+        *ret_why = d->why;
+        /* Removed, or made unsafe since (chmod): walk again. */
+        if (d->fd >= 0 && streq_ptr(d->path, log_dir) &&
+            output_dir_check(d->fd, log_dir, d->why, sizeof d->why) == 0)
+                return d->fd;
+        if (d->err < 0 && streq_ptr(d->path, log_dir) && now_monotonic() < d->retry_at)
+                return d->err;
+        d->fd = safe_close(d->fd);
+        if (!streq_ptr(d->path, log_dir)) {
+                free(d->path);
+                d->path = strdup(log_dir);
+                if (!d->path)
+                        return -ENOMEM;
+        }
+        d->why[0] = '\0';
+        r = output_dir_walk(log_dir, d->why, sizeof d->why, &fd);
+        d->gen++;
+        if (r < 0) {
+                if (!d->why[0])
+                        (void)snprintf(d->why, sizeof d->why, "%s", strerror(-r));
+                d->err = r;
+                d->retry_at = now_monotonic() + OUTPUT_RETRY_USEC;
+                return r;
+        }
+        d->err = 0;
+        d->fd = fd;
+        return fd;
+}
+
+/* Watch the open log file for its last link going away (IN_ATTRIB: nlink
+ * changed), so a deleted file is closed at once and its space given back,
+ * not when the service next writes. */
+static void output_watch_file(struct output *o)
+{
+        char p[64];
+
+        if (output_dir.inotify < 0)
+                return;
+        (void)snprintf(p, sizeof p, "/proc/self/fd/%d", o->fd);
+        o->wd = inotify_add_watch(output_dir.inotify, p, IN_ATTRIB);
+}
+
+/* Open (or reopen) the log file in log_dir; on failure the caller drops
+ * lines. The file is never reached through a link and must be a regular
+ * file of tendd's user with one link: anything else was put there by
+ * someone else, and root writing to it would write where they chose. */
+static int output_open_file(struct output *o)
+{
+        const char *log_dir = o->service->manager->config->log_dir, *why;
+        char name[SERVICE_NAME_MAX + 8];
+        struct stat st;
+        int dfd, fd;
 
         output_close_file(o);
+        free(o->path);
+        o->path = output_log_path(o->service);
         if (!o->path)
-                return;
+                return -ENOMEM;
+        dfd = output_dir_get(log_dir, &why);
+        if (dfd < 0) {
+                output_fail(o, 0, "log_dir %s refused: %s", log_dir, why);
+                return dfd;
+        }
+        (void)snprintf(name, sizeof name, "%s.log", output_name(o));
+        fd = openat(dfd, name,
+                    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
+                    OUTPUT_FILE_MODE);
+        if (fd < 0) {
+                int r = -errno;
+                if (r == -ELOOP)
+                        output_fail(o, 0, "%s is a symbolic link: not following it", o->path);
+                else
+                        output_fail(o, 0, "opening %s: %s", o->path, strerror(-r));
+                return r;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            st.st_nlink != 1) {
+                if (!S_ISREG(st.st_mode))
+                        output_fail(o, 0, "%s is not a regular file: not writing to it", o->path);
+                else if (st.st_uid != geteuid())
+                        output_fail(o, 0, "%s is owned by uid %u, not by tendd's user (%u): "
+                                    "not writing to it", o->path, (unsigned)st.st_uid,
+                                    (unsigned)geteuid());
+                else
+                        output_fail(o, 0, "%s has %u links (one made elsewhere?): not writing "
+                                    "to it", o->path, (unsigned)st.st_nlink);
+                (void)close(fd);
+                return -EPERM;
+        }
+        o->fd = fd;
+        o->dir_gen = output_dir.gen;
+        o->size = (uint64_t)st.st_size;
+        output_watch_file(o);
+        return 0;
+}
+
+/* NAME.log -> NAME.log.1 -> ... -> NAME.log.<keep>, inside log_dir's fd
+ * (renameat and unlinkat never follow the names they act on). Only names
+ * that exist are walked: the shift stops at the first missing one, so a
+ * huge log_keep costs nothing until that many files exist. */
+static void output_rotate(struct output *o)
+{
+        unsigned keep = o->service->config->log_keep, n;
+        const char *why;
+        char from[SERVICE_NAME_MAX + 32], to[SERVICE_NAME_MAX + 32], base[SERVICE_NAME_MAX + 8];
+        struct stat st;
+        int dfd;
+
+        output_close_file(o);
+        o->size = 0;
+        dfd = output_dir_get(o->service->manager->config->log_dir, &why);
+        if (dfd < 0 || o->dir_gen != output_dir.gen)
+                return; /* the next open reports it, or starts in the new log_dir */
+        (void)snprintf(base, sizeof base, "%s.log", output_name(o));
         /* Files beyond keep (keep may have been lowered by a reload). */
         for (unsigned i = keep + 1;; i++) {
-                (void)snprintf(to, sizeof to, "%s.%u", o->path, i);
-                if (unlink(to) < 0 && errno == ENOENT)
+                (void)snprintf(to, sizeof to, "%s.%u", base, i);
+                if (unlinkat(dfd, to, 0) < 0 && errno == ENOENT)
                         break;
         }
         if (keep == 0) {
-                (void)unlink(o->path);
-        } else {
-                for (unsigned i = keep - 1; i >= 1; i--) {
-                        (void)snprintf(from, sizeof from, "%s.%u", o->path, i);
-                        (void)snprintf(to, sizeof to, "%s.%u", o->path, i + 1);
-                        (void)rename(from, to);
-                }
-                (void)snprintf(to, sizeof to, "%s.1", o->path);
-                (void)rename(o->path, to);
+                (void)unlinkat(dfd, base, 0);
+                return;
         }
-        o->size = 0;
+        /* The first missing NAME.log.N: only 1..N-1 need to move up. */
+        for (n = 1; n < keep; n++) {
+                (void)snprintf(to, sizeof to, "%s.%u", base, n);
+                if (fstatat(dfd, to, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+                        break;
+        }
+        for (unsigned i = n; i > 1; i--) {
+                (void)snprintf(from, sizeof from, "%s.%u", base, i - 1);
+                (void)snprintf(to, sizeof to, "%s.%u", base, i);
+                (void)renameat(dfd, from, dfd, to);
+        }
+        (void)snprintf(to, sizeof to, "%s.1", base);
+        if (renameat(dfd, base, dfd, to) < 0)
+                (void)unlinkat(dfd, base, 0); /* start afresh rather than rotate at every line */
 }
 
 static unsigned output_count_lines(const char *p, size_t n)
@@ -202,32 +487,26 @@ static unsigned output_count_lines(const char *p, size_t n)
 static bool output_file_ready(struct output *o)
 {
         usec_t now = now_monotonic();
-        _cleanup_free_ char *want = NULL;
         struct stat st;
-        int r;
 
-        if (o->fd >= 0 && now >= o->next_check) {
-                o->next_check = now + OUTPUT_RETRY_USEC;
-                want = output_log_path(o->service);
-                /* Deleted (or log_dir changed by a reload): start a new file. */
-                if ((fstat(o->fd, &st) == 0 && st.st_nlink == 0) ||
-                    (want && !streq_ptr(want, o->path)))
+        if (o->fd >= 0) {
+                /* log_dir changed by a reload, or reopened: a new file there. */
+                if (o->dir_gen != output_dir.gen ||
+                    !streq_ptr(output_dir.path, o->service->manager->config->log_dir))
                         output_close_file(o);
+                /* Deleted: without inotify, looked for at most once a second. */
+                else if (o->wd < 0 && now >= o->next_check) {
+                        o->next_check = now + OUTPUT_RETRY_USEC;
+                        if (fstat(o->fd, &st) == 0 && st.st_nlink == 0)
+                                output_close_file(o);
+                }
         }
         if (o->fd >= 0)
                 return true;
         if (o->failing && now < o->next_check)
                 return false;
         o->next_check = now + OUTPUT_RETRY_USEC;
-        r = output_open_file(o);
-        if (r < 0) {
-                char what[PATH_MAX + 16];
-                (void)snprintf(what, sizeof what, "opening %s",
-                               o->path ? o->path : o->service->name);
-                output_fail(o, -r, what, 0);
-                return false;
-        }
-        return true;
+        return output_open_file(o) == 0;
 }
 
 /* Write the collected lines out, or drop them. Never waits for more than the
@@ -265,14 +544,12 @@ static void output_flush(struct output *o)
         if (o->mode != OUTPUT_CONSOLE)
                 o->size += off;
         if (off < o->wlen) {
-                char what[PATH_MAX + 16];
                 int e = n < 0 ? errno : ENOSPC;
 
-                (void)snprintf(what, sizeof what, "writing %s",
-                               o->mode == OUTPUT_CONSOLE ? "to the console" : o->path);
-                output_fail(o, e, what,
-                            off == 0 ? o->wlines
-                                     : output_count_lines(output_wbuf + off, o->wlen - off));
+                output_fail(o, off == 0 ? o->wlines
+                                        : output_count_lines(output_wbuf + off, o->wlen - off),
+                            "writing %s: %s",
+                            o->mode == OUTPUT_CONSOLE ? "to the console" : o->path, strerror(e));
         } else
                 output_recovered(o, o->mode == OUTPUT_CONSOLE ? "console" : o->path);
 done:
@@ -415,6 +692,89 @@ static void output_stream_drain(struct output_stream *st)
         output_stream_free(st);
 }
 
+/* The log file of o lost a link (or had its attributes changed): if it
+ * has none left, let it go now, so its space comes back; the next line
+ * starts a new file. */
+static void output_check_deleted(struct output *o)
+{
+        struct stat st;
+
+        if (o->fd >= 0 && fstat(o->fd, &st) == 0 && st.st_nlink == 0)
+                output_close_file(o);
+}
+
+static void output_inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        bool overflow = false;
+        ssize_t n;
+
+        while ((n = read(output_dir.inotify, buf, sizeof buf)) > 0)
+                for (char *p = buf; p < buf + n;) {
+                        const struct inotify_event *ev = (const struct inotify_event *)p;
+
+                        if (ev->mask & IN_Q_OVERFLOW)
+                                overflow = true;
+                        else if (ev->mask & IN_ATTRIB)
+                                for (struct output *o = output_dir.outputs; o; o = o->next)
+                                        if (o->wd == ev->wd) {
+                                                output_check_deleted(o);
+                                                break;
+                                        }
+                        p += sizeof *ev + ev->len;
+                }
+        if (overflow)
+                for (struct output *o = output_dir.outputs; o; o = o->next)
+                        output_check_deleted(o);
+}
+
+/* The first output sets up what every output shares; the last one tears it
+ * down. */
+static void output_dir_ref(struct output *o)
+{
+        struct output_dir *d = &output_dir;
+
+        o->next = d->outputs;
+        if (d->outputs)
+                d->outputs->prev = o;
+        d->outputs = o;
+        if (d->users++ > 0)
+                return;
+        d->loop = output_loop(o);
+        d->inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (d->inotify >= 0) {
+                ev_io_init(&d->inotify_io, output_inotify_cb, d->inotify, EV_READ);
+                ev_io_start(d->loop, &d->inotify_io);
+                /* Not a reason for the loop to keep running. */
+                ev_unref(d->loop);
+        }
+}
+
+static void output_dir_unref(struct output *o)
+{
+        struct output_dir *d = &output_dir;
+
+        if (o->prev)
+                o->prev->next = o->next;
+        else
+                d->outputs = o->next;
+        if (o->next)
+                o->next->prev = o->prev;
+        if (--d->users > 0)
+                return;
+        if (d->inotify >= 0) {
+                ev_ref(d->loop);
+                ev_io_stop(d->loop, &d->inotify_io);
+        }
+        d->inotify = safe_close(d->inotify);
+        d->fd = safe_close(d->fd);
+        free(d->path);
+        d->path = NULL;
+        d->err = 0;
+        d->why[0] = '\0';
+        d->loop = NULL;
+}
+
 int output_new(struct service *s, struct output **ret)
 {
         struct output *o = calloc(1, sizeof *o);
@@ -423,7 +783,9 @@ int output_new(struct service *s, struct output **ret)
                 return -ENOMEM;
         o->service = s;
         o->fd = -1;
+        o->wd = -1;
         o->mode = OUTPUT_FILE;
+        output_dir_ref(o);
         *ret = o;
         return 0;
 }
@@ -435,9 +797,10 @@ struct output *output_free(struct output *o)
         while (o->streams)
                 output_stream_drain(o->streams);
         if (o->failing && o->dropped > 0)
-                log_service(LOG_WARNING, output_name(o), "output: %llu lines dropped",
-                            (unsigned long long)o->dropped);
+                log_service(LOG_WARNING, output_name(o), "output: %llu line%s dropped",
+                            (unsigned long long)o->dropped, o->dropped == 1 ? "" : "s");
         output_close_file(o);
+        output_dir_unref(o);
         free(o->path);
         free(o);
         return NULL;

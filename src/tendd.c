@@ -169,6 +169,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         tendd_no_idle_wakeups(loop);
+        log_set_loop(loop);
         r = manager_new(loop, config_path, c, &m);
         if (r < 0) {
                 log_error_errno(r, "creating the manager");
@@ -209,6 +210,7 @@ finish:
         if (m)
                 m->sdnotify = sdnotify_free(m->sdnotify);
         manager_free(m);
+        log_set_loop(NULL);
         ev_loop_destroy(loop);
         for (size_t i = 0; i < ELEMENTSOF(locks); i++)
                 (void)safe_close(locks[i]);

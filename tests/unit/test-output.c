@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "log.h"
 #include "manager.h"
 #include "output.h"
 #include "sdnotify.h"
@@ -216,6 +217,36 @@ static void test_rotation(void)
         service_free(s);
 }
 
+/* Rotation walks the files that exist, not log_keep names. */
+static void test_rotation_huge_keep(void)
+{
+        struct service *s = make_service("huge", OUTPUT_FILE, 200, 10 * 1000 * 1000);
+        usec_t t0 = now_monotonic(), took;
+        int out, err;
+        char line[32];
+
+        (void)output_new(s, &s->output);
+        (void)output_open(s->output, &out, &err);
+        for (int i = 0; i < 40; i++) {
+                int n = snprintf(line, sizeof line, "line %02d\n", i);
+                (void)!write(out, line, (size_t)n);
+                pump();
+        }
+        close(out);
+        drain();
+        took = now_monotonic() - t0;
+        {
+                char *p = logpath("huge", 7), *q = logpath("huge", 8);
+                ok(access(p, F_OK) == 0 && access(q, F_OK) < 0,
+                   "log_keep = 10M: 7 rotations, 7 old files");
+                free(p);
+                free(q);
+        }
+        ok(took < 2 * USEC_PER_SEC, "7 rotations with log_keep = 10M took %llu ms",
+           (unsigned long long)(took / USEC_PER_MSEC));
+        service_free(s);
+}
+
 static void test_drain_on_free(void)
 {
         struct service *s = make_service("drain", OUTPUT_FILE, 0, 0);
@@ -289,6 +320,127 @@ static void test_unwritable_log_dir(void)
         mgr->config->log_dir = saved;
 }
 
+/* log_dir reached through links: followed when root (or tendd's user) made
+ * them, refused when someone else did. */
+static void test_log_dir_links(void)
+{
+        char *saved = mgr->config->log_dir, *real, *link, *file, *errpath, *text;
+        int out, err, saved_stderr = dup(STDERR_FILENO), efd;
+        struct service *s;
+
+        (void)asprintf(&real, "%s/real", dir);
+        (void)asprintf(&link, "%s/link", dir);
+        (void)asprintf(&file, "%s/real/sub/ln.log", dir);
+        (void)mkdir(real, 0750);
+        (void)!symlink(real, link);
+        /* Through the link, a "..", the link again (relative), and created. */
+        (void)asprintf(&mgr->config->log_dir, "%s/link/../link/./sub", dir);
+        s = make_service("ln", OUTPUT_FILE, 0, 0);
+        (void)output_new(s, &s->output);
+        (void)output_open(s->output, &out, &err);
+        (void)!write(out, "through a link\n", 15);
+        close(out);
+        drain();
+        service_free(s);
+        text = slurp(file);
+        ok(strstr(text, " through a link\n") != NULL, "a link of root's on the way is followed");
+        free(text);
+        (void)unlink(file);
+
+        /* The same link made by someone else. */
+        (void)asprintf(&errpath, "%s/stderr-links", dir);
+        efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        (void)dup2(efd, STDERR_FILENO);
+        (void)lchown(link, 65534, 65534);
+        s = make_service("ln", OUTPUT_FILE, 0, 0);
+        (void)output_new(s, &s->output);
+        (void)output_open(s->output, &out, &err);
+        (void)!write(out, "through a link\n", 15);
+        close(out);
+        drain();
+        service_free(s);
+        (void)dup2(saved_stderr, STDERR_FILENO);
+        close(saved_stderr);
+        close(efd);
+        ok(access(file, F_OK) < 0, "a link of another user's on the way is not followed");
+        text = slurp(errpath);
+        ok(strstr(text, "link is a symbolic link owned by uid 65534") != NULL,
+           "and the refusal names it");
+        if (!strstr(text, "uid 65534"))
+                diag("%s", text);
+        free(text);
+        free(errpath);
+        free(mgr->config->log_dir);
+        mgr->config->log_dir = saved;
+        free(real);
+        free(link);
+        free(file);
+}
+
+/* Read what the pipe holds now. */
+static size_t read_all(int fd, char *buf, size_t size)
+{
+        size_t len = 0;
+
+        buf[0] = '\0';
+        ssize_t n;
+
+        while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) > 0)
+                len += (size_t)n;
+        buf[len] = '\0';
+        return len;
+}
+
+/* tendd's own log on a pipe nobody reads: every call returns at once, what
+ * does not fit is counted, and the count comes with the next line through. */
+static void test_log_stalled_stderr(void)
+{
+        int saved = dup(STDERR_FILENO), fds[2];
+        static char buf[1 << 20];
+        const char *drop, *after;
+        size_t len;
+
+        (void)pipe2(fds, O_CLOEXEC);
+        (void)fcntl(fds[0], F_SETFL, O_NONBLOCK);
+        (void)dup2(fds[1], STDERR_FILENO);
+        close(fds[1]);
+        log_open();
+        alarm(20); /* a blocking log write would hang here: fail instead */
+        for (int i = 0; i < 20000; i++)
+                log_info("flood line %d of a log nobody reads", i);
+        alarm(0);
+        ok(1, "20000 lines into a full pipe: no log call blocked");
+        ok(fcntl(STDERR_FILENO, F_GETFL) >= 0 && !(fcntl(STDERR_FILENO, F_GETFL) & O_NONBLOCK),
+           "fd 2's own file description stays blocking (shared with our parent)");
+        len = read_all(fds[0], buf, sizeof buf);
+        ok(len > 0 && strstr(buf, "tendd: flood line 0 of") != NULL, "the first lines got through");
+        /* What waits in tendd goes out as the pipe is read (here, with no
+         * loop attached, at each new line). */
+        log_info("after the flood");
+        len = 0;
+        for (int i = 0; i < 10 && !strstr(buf, "after the flood"); i++) {
+                len += read_all(fds[0], buf + len, sizeof buf - len);
+                log_info("poke");
+        }
+        drop = strstr(buf, " log lines dropped\n");
+        after = strstr(buf, "tendd: after the flood\n");
+        ok(drop && after && drop < after, "then the drop count, then the new line");
+        if (drop && after) {
+                const char *l = drop;
+                while (l > buf && l[-1] != '\n')
+                        l--;
+                ok(strncmp(l, "tendd: ", 7) == 0 && strtoul(l + 7, NULL, 10) > 0,
+                   "\"%.*s\"", (int)(drop - l) + 18, l);
+        } else {
+                ok(0, "drop count line");
+                diag("%zu bytes: %.300s", len, buf);
+        }
+        (void)dup2(saved, STDERR_FILENO);
+        close(saved);
+        close(fds[0]);
+        log_open();
+}
+
 static void test_sdnotify(void)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -347,10 +499,13 @@ int main(void)
         test_file_lines();
         test_long_line();
         test_rotation();
+        test_rotation_huge_keep();
         test_drain_on_free();
         test_null_and_paths();
         test_unwritable_log_dir();
+        test_log_dir_links();
         test_sdnotify();
+        test_log_stalled_stderr();
         manager_free(mgr);
         ev_loop_destroy(loop);
         (void)asprintf(&p, "rm -rf '%s'", dir);
