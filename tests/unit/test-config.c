@@ -468,7 +468,7 @@ static void test_bad_values(void)
                         "30s, 2min, 1h)",
                         "S/bad.ini:7: start_limit_burst: invalid number 'many'",
                         "S/bad.ini:8: start_limit_interval: duration '99999999999999999999' is "
-                        "out of range",
+                        "out of range (at most 24h)",
                         "S/bad.ini:9: stop_signal: invalid signal 'SIGFOO'",
                         "S/bad.ini:10: stop_timeout: invalid duration '1m' (use e.g. 100ms, 30s, "
                         "2min, 1h)",
@@ -484,7 +484,7 @@ static void test_bad_values(void)
                         "console or null)",
                         "S/bad.ini:19: log_max_size: invalid size '10MB' (use e.g. 4096, 512K, "
                         "10M, 1G)",
-                        "S/bad.ini:20: log_keep: invalid number '4294967296'",
+                        "S/bad.ini:20: log_keep: 4294967296 is out of range (at most 1000)",
                         "S/bad.ini:21: enabled: invalid boolean 'maybe' (expected yes or no)",
                         "S/bad.ini:22: kill_mode: kill_mode=cgroup is not supported yet",
                         "S/bad.ini:23: no_new_privs: invalid boolean '2' (expected yes or no)",
@@ -694,7 +694,7 @@ static void test_file_names(void)
                         "A-Z a-z 0-9 _ . @ -, not starting with '.')",
                         "S/a b.ini:0: invalid service name 'a b' (1-64 characters of A-Z a-z 0-9 "
                         "_ . @ -, not starting with '.')",
-                        "S/dir.ini:0: not a regular file",
+                        "S/dir.ini:0: not a regular file (a directory)",
                         "S/nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
                         ".ini:0: "
                         "invalid service name "
@@ -906,7 +906,7 @@ static void test_environment(void)
                       (const char *const[]){
                               e1, e2, e3, e4,
                               "S/b.ini:4: environment_file: duplicate key (first set on line 3)",
-                              "S/b.ini:3: environment_file: cannot open '/no/such/env': No such "
+                              "S/b.ini:3: environment_file: '/no/such/env': cannot open: No such "
                               "file or directory",
                               NULL });
 }
