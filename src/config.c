@@ -25,7 +25,7 @@
 
 #define CONFIG_KEY_NAME_MAX 64
 #define VALUE_SHOWN_MAX 64
-#define CONFIG_ERROR_LEN_MAX 1024
+#define CONFIG_ERROR_LEN_MAX 4096
 /* Room left in execve's budget for what tendd adds to a service's own
  * arguments and environment: PATH, HOME, USER, LOGNAME, SHELL,
  * NOTIFY_SOCKET, WATCHDOG_*, the program's path. */

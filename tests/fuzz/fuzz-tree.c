@@ -213,7 +213,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 for (size_t i = 0; i < n; i++) {
                         const char *p = errors[i];
 
-                        fuzz_check(strlen(p) <= 1024);
+                        fuzz_check(strlen(p) <= 4096);
                         if (i == n - 1 && strncmp(p, "... and ", 8) == 0)
                                 continue;
                         /* FILE:LINE: ... (FILE may hold ':' if tend.ini's
