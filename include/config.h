@@ -12,6 +12,13 @@
 
 #include "util.h"
 
+/* What a configuration may make tendd read and hold; see the README. */
+#define CONFIG_FILE_MAX (1 << 20)          /* bytes of one file (tend.ini, service, environment) */
+#define CONFIG_TREE_MAX (64 << 20)         /* bytes of every file one load reads, together */
+#define CONFIG_ERRORS_MAX 100              /* error messages kept; the rest are counted */
+#define CONFIG_EXEC_STRING_MAX (128 << 10) /* one argument or variable with its NUL (execve) */
+#define CONFIG_EXEC_MAX (1 << 20)          /* arguments and environment together, pointers too */
+
 enum service_type { SERVICE_SIMPLE, SERVICE_NOTIFY, SERVICE_ONESHOT, _SERVICE_TYPE_MAX };
 enum restart_policy { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER, _RESTART_MAX };
 enum output_mode { OUTPUT_JOURNAL, OUTPUT_FILE, OUTPUT_CONSOLE, OUTPUT_NULL, _OUTPUT_MAX };
@@ -58,7 +65,9 @@ struct service_config {
         bool umask_set;
         mode_t umask;
         char **environment; /* "KEY=VALUE", one per key, never NULL: environment_file's
-                             * entries first, then environment= ones (later wins) */
+                             * entries first, then environment= ones; a key keeps its
+                             * first place and its last value. Merged at load, so a
+                             * spawn only copies it */
         char *environment_file; /* absolute; already read into environment */
 
         enum output_mode output;
@@ -100,11 +109,22 @@ struct config {
  *   "FILE:0: key: reason"     a problem with a key as a whole ("exec: required
  *                             key is missing", a default that cannot be made)
  *   "FILE:0: reason"          the file itself (cannot open, not a regular file,
- *                             invalid service name)
+ *                             larger than CONFIG_FILE_MAX, invalid service name)
+ * Only the first CONFIG_ERRORS_MAX are kept; if there were more, a last
+ * string "... and K more errors" says how many, so that a broken tree of
+ * any size costs a reload time linear in its size and bounded memory.
  * FILE is shown relative to path as given (tendd --check -c conf/tend.ini
  * prints conf/services.d/web.ini:3: ...); the struct holds absolute paths.
  * -ENOMEM (or another -errno) on system errors; *ret is untouched on failure.
  * ret_errors may be NULL. Never logs.
+ *
+ * Files: every file (tend.ini, service files, environment files) is opened
+ * O_NONBLOCK|O_NOCTTY, must be a regular file of at most CONFIG_FILE_MAX
+ * bytes, and all of them together at most CONFIG_TREE_MAX: a FIFO, a device
+ * or a huge file is an error, never a wait or unbounded memory. Numbers are
+ * checked against the ranges in the key table (README), and argv with the
+ * environment against what execve() would accept (CONFIG_EXEC_MAX, each
+ * string below CONFIG_EXEC_STRING_MAX, and a quarter of the stack limit).
  *
  * File rules: values are taken literally after trimming surrounding blanks
  * (no inline comments: ';' and '#' inside a value are kept), lines of any

@@ -14,8 +14,10 @@ int parse_duration(const char *s, usec_t *ret);
 /* Format a duration compactly ("1.5s", "100ms", "2min"); buf of at least 32 bytes. */
 const char *format_duration(char *buf, size_t len, usec_t u);
 
-/* "4096", "512K", "10M", "1G" (powers of 1024). */
+/* "4096", "512K", "10M", "1G", "1T" (powers of 1024). */
 int parse_size(const char *s, uint64_t *ret);
+/* Format a size with the largest exact suffix ("4K", "1T", "1000"); buf of at least 32 bytes. */
+const char *format_size(char *buf, size_t len, uint64_t v);
 
 /* "TERM", "SIGTERM", "15", case-insensitive names; real-time "RTMIN+3". */
 int parse_signal(const char *s, int *ret);

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <ini.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,11 @@
 
 #define CONFIG_KEY_NAME_MAX 64
 #define VALUE_SHOWN_MAX 64
+#define CONFIG_ERROR_LEN_MAX 4096
+/* Room left in execve's budget for what tendd adds to a service's own
+ * arguments and environment: PATH, HOME, USER, LOGNAME, SHELL,
+ * NOTIFY_SOCKET, WATCHDOG_*, the program's path. */
+#define EXEC_RESERVE (16 << 10)
 
 /* A value as read, in the file's text (load_ctx.buf), and its line. */
 struct raw_value {
@@ -31,15 +37,26 @@ struct raw_value {
         unsigned line;
 };
 
+/* A growable buffer a file is read into, reused from file to file. */
+struct scratch {
+        char *buf;
+        size_t cap;
+};
+
 /* State shared by every file of one config_load(). */
 struct load_ctx {
+        /* The first CONFIG_ERRORS_MAX messages; the rest are only counted. */
         char **errors;
+        size_t n_errors, errors_cap;
+        size_t n_more;
         bool oom;
         char *services_display; /* services dir as shown in messages */
+        uint64_t bytes_read;    /* by every file so far, against CONFIG_TREE_MAX */
+        uint64_t nr_open;       /* fs.nr_open, read once; 0: not yet */
         /* Scratch space of the file being parsed, reused for each file so
          * that parsing leaves no holes between the configs that are kept. */
-        char *buf; /* the whole file */
-        size_t buf_cap;
+        struct scratch text; /* the whole file */
+        struct scratch env;  /* an environment file */
         struct raw_value *values;
         size_t values_cap;
         unsigned *seen;
@@ -53,7 +70,7 @@ struct config_key;
 struct file_ctx {
         struct load_ctx *load;
         bool have_text; /* text holds the file (else: only the defaults apply) */
-        char *text;     /* load->buf: the whole file, NUL-terminated */
+        char *text;     /* load->text.buf: the whole file, NUL-terminated */
         size_t text_len;
         size_t pos; /* where the next line starts */
         const char *display; /* path shown in messages */
@@ -65,6 +82,7 @@ struct file_ctx {
         void *target; /* struct config or struct service_config */
         unsigned *seen;
         bool *failed;
+        size_t env_n, env_cap; /* length and room of the service's environment= list */
 
         unsigned lineno;
         bool in_section;  /* inside the expected section */
@@ -86,28 +104,78 @@ struct config_key {
         const char *def; /* default, run through parse; NULL: none */
         int arg;
         bool repeatable;
+        uint64_t min, max; /* numbers: range of non-zero values; max 0: none */
 };
 
+/* Errors found so far, kept or only counted. */
+static size_t load_n_errors(const struct load_ctx *l)
+{
+        return l->n_errors + l->n_more;
+}
+
+/* True once no more messages are kept: the caller only counts (and need not
+ * format) the next one. */
+static bool load_full(struct load_ctx *l)
+{
+        return l->n_errors >= CONFIG_ERRORS_MAX;
+}
+
+/* Keep msg (taking it), or count it once the list is full. Messages are cut
+ * at CONFIG_ERROR_LEN_MAX bytes: each is about one line of one file. */
 static void load_push(struct load_ctx *l, char *msg)
 {
-        if (!msg || strv_push(&l->errors, msg) < 0)
+        if (!msg) {
+                l->oom = true;
+                return;
+        }
+        if (load_full(l)) {
+                free(msg);
+                l->n_more++;
+                return;
+        }
+        if (strlen(msg) > CONFIG_ERROR_LEN_MAX)
+                strcpy(msg + CONFIG_ERROR_LEN_MAX - 3, "...");
+        if (strv_append(&l->errors, &l->n_errors, &l->errors_cap, msg) < 0)
                 l->oom = true;
 }
 
-_printf_(3, 4) static void load_error(struct load_ctx *l, const char *display, const char *fmt,
-                                      ...)
+/* Record a message formatted whole by the caller's format. */
+_printf_(2, 3) static void load_errorf(struct load_ctx *l, const char *fmt, ...)
 {
-        _cleanup_free_ char *msg = NULL;
-        char *full = NULL;
+        char *msg;
         va_list ap;
 
+        if (load_full(l)) {
+                l->n_more++;
+                return;
+        }
         va_start(ap, fmt);
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
         va_end(ap);
-        if (msg && asprintf(&full, "%s:0: %s", display, msg) < 0)
-                full = NULL;
-        load_push(l, full);
+        load_push(l, msg);
+}
+
+/* Record "FILE:0: message": a problem with a file as a whole. */
+_printf_(3, 4) static void load_error(struct load_ctx *l, const char *display, const char *fmt,
+                                      ...)
+{
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        if (load_full(l)) {
+                l->n_more++;
+                return;
+        }
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        if (!msg) {
+                l->oom = true;
+                return;
+        }
+        load_errorf(l, "%s:0: %s", display, msg);
 }
 
 /* Record "FILE:LINE: key: message" (or "FILE:LINE: message" without a key). */
@@ -115,23 +183,22 @@ _printf_(4, 5) static int file_error(struct file_ctx *f, unsigned line, const ch
                                      const char *fmt, ...)
 {
         _cleanup_free_ char *msg = NULL;
-        char *full = NULL;
         va_list ap;
-        int r;
 
+        if (load_full(f->load)) {
+                f->load->n_more++;
+                return -EINVAL;
+        }
         va_start(ap, fmt);
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
         va_end(ap);
-        if (msg) {
-                if (key)
-                        r = asprintf(&full, "%s:%u: %s: %s", f->display, line, key, msg);
-                else
-                        r = asprintf(&full, "%s:%u: %s", f->display, line, msg);
-                if (r < 0)
-                        full = NULL;
-        }
-        load_push(f->load, full);
+        if (!msg)
+                f->load->oom = true;
+        else if (key)
+                load_errorf(f->load, "%s:%u: %s: %s", f->display, line, key, msg);
+        else
+                load_errorf(f->load, "%s:%u: %s", f->display, line, msg);
         return f->load->oom ? -ENOMEM : -EINVAL;
 }
 
@@ -274,21 +341,6 @@ static int env_unquote(const char *v, char **ret)
         return 0;
 }
 
-/* Set "KEY=VALUE" in env, replacing an entry with the same key in place.
- * Takes ownership of entry. */
-static int env_set(char ***env, char *entry)
-{
-        size_t klen = strcspn(entry, "=");
-
-        for (char **e = *env; e && *e; e++)
-                if (strncmp(*e, entry, klen) == 0 && (*e)[klen] == '=') {
-                        free(*e);
-                        *e = entry;
-                        return 0;
-                }
-        return strv_push(env, entry);
-}
-
 /* Split "KEY=VALUE", check the name and unquote the value. -EINVAL with a
  * static reason in *ret_reason. */
 static int env_parse_assignment(const char *s, char **ret, const char **ret_reason)
@@ -332,6 +384,7 @@ static int parse_key_exec(struct file_ctx *f, const struct config_key *k, unsign
 {
         struct service_config *sc = f->target;
         _cleanup_strv_free_ char **argv = NULL;
+        char buf[VALUE_SHOWN_MAX + 4];
         char *exec;
         int r;
 
@@ -349,7 +402,13 @@ static int parse_key_exec(struct file_ctx *f, const struct config_key *k, unsign
                 return file_error(f, line, k->name,
                                   "program '%s' must be an absolute path or a bare name "
                                   "searched in PATH",
-                                  argv[0]);
+                                  shown(argv[0], buf));
+        for (size_t i = 0; argv[i]; i++)
+                if (strlen(argv[i]) >= CONFIG_EXEC_STRING_MAX)
+                        return file_error(f, line, k->name,
+                                          "word %zu is longer than 128 KiB (execve's limit for "
+                                          "one argument)",
+                                          i + 1);
         exec = strdup(value);
         if (!exec)
                 return -ENOMEM;
@@ -434,17 +493,19 @@ static int parse_key_enum(struct file_ctx *f, const struct config_key *k, unsign
 static int parse_key_duration(struct file_ctx *f, const struct config_key *k, unsigned line,
                               const char *value, void *field)
 {
-        char buf[VALUE_SHOWN_MAX + 4];
+        char buf[VALUE_SHOWN_MAX + 4], max[32];
+        usec_t u;
         int r;
 
-        r = parse_duration(value, field);
-        if (r == -ERANGE)
-                return file_error(f, line, k->name, "duration '%s' is out of range",
-                                  shown(value, buf));
+        r = parse_duration(value, &u);
+        if (r == -ERANGE || (r >= 0 && k->max && u > k->max))
+                return file_error(f, line, k->name, "duration '%s' is out of range (at most %s)",
+                                  shown(value, buf), format_duration(max, sizeof max, k->max));
         if (r < 0)
                 return file_error(f, line, k->name,
                                   "invalid duration '%s' (use e.g. 100ms, 30s, 2min, 1h)",
                                   shown(value, buf));
+        *(usec_t *)field = u;
         return 0;
 }
 
@@ -454,8 +515,11 @@ static int parse_key_unsigned(struct file_ctx *f, const struct config_key *k, un
         char buf[VALUE_SHOWN_MAX + 4];
         uint64_t v;
 
-        if (parse_u64(value, false, &v) < 0 || v > UINT32_MAX)
+        if (parse_u64(value, false, &v) < 0)
                 return file_error(f, line, k->name, "invalid number '%s'", shown(value, buf));
+        if (v > k->max)
+                return file_error(f, line, k->name, "%s is out of range (at most %llu)",
+                                  shown(value, buf), (unsigned long long)k->max);
         *(unsigned *)field = (unsigned)v;
         return 0;
 }
@@ -463,12 +527,20 @@ static int parse_key_unsigned(struct file_ctx *f, const struct config_key *k, un
 static int parse_key_size(struct file_ctx *f, const struct config_key *k, unsigned line,
                           const char *value, void *field)
 {
-        char buf[VALUE_SHOWN_MAX + 4];
+        char buf[VALUE_SHOWN_MAX + 4], min[32], max[32];
+        uint64_t v;
+        int r;
 
-        if (parse_size(value, field) < 0)
+        r = parse_size(value, &v);
+        if (r == -ERANGE || (r >= 0 && v != 0 && (v < k->min || v > k->max)))
+                return file_error(f, line, k->name, "size '%s' is out of range (0, or %s to %s)",
+                                  shown(value, buf), format_size(min, sizeof min, k->min),
+                                  format_size(max, sizeof max, k->max));
+        if (r < 0)
                 return file_error(f, line, k->name,
                                   "invalid size '%s' (use e.g. 4096, 512K, 10M, 1G)",
                                   shown(value, buf));
+        *(uint64_t *)field = v;
         return 0;
 }
 
@@ -535,6 +607,9 @@ static int parse_key_absolute_path(struct file_ctx *f, const struct config_key *
         if (value[0] != '/')
                 return file_error(f, line, k->name, "'%s' is not an absolute path",
                                   shown(value, buf));
+        if (strlen(value) >= PATH_MAX)
+                return file_error(f, line, k->name, "'%s' is longer than PATH_MAX (%d)",
+                                  shown(value, buf), PATH_MAX - 1);
         return set_string(field, value);
 }
 
@@ -625,7 +700,8 @@ static int parse_key_environment(struct file_ctx *f, const struct config_key *k,
                 return file_error(f, line, k->name, "%s: '%s'", reason, shown(value, buf));
         if (r < 0)
                 return r;
-        return strv_push(field, entry);
+        /* Not strv_push: 30,000 entries must not cost 450 million steps. */
+        return strv_append(field, &f->env_n, &f->env_cap, entry);
 }
 
 static int parse_key_environment_file(struct file_ctx *f, const struct config_key *k,
@@ -678,6 +754,31 @@ static int parse_limit_value(const char *s, enum config_limit l, rlim_t *ret)
         return 0;
 }
 
+/* fs.nr_open, the most open files setrlimit() allows; read once per load.
+ * Unreadable: the largest the kernel can be set to. */
+static uint64_t load_nr_open(struct load_ctx *l)
+{
+        char buf[32] = "";
+        uint64_t v;
+        ssize_t n;
+        int fd;
+
+        if (l->nr_open)
+                return l->nr_open;
+        l->nr_open = 1073741816; /* sysctl_nr_open_max on 64-bit */
+        fd = open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return l->nr_open;
+        n = read(fd, buf, sizeof buf - 1);
+        (void)close(fd);
+        if (n > 0) {
+                buf[n] = 0;
+                if (parse_u64(strip(buf), false, &v) == 0 && v > 0)
+                        l->nr_open = v;
+        }
+        return l->nr_open;
+}
+
 static int parse_key_limit(struct file_ctx *f, const struct config_key *k, unsigned line,
                            const char *value, void *field)
 {
@@ -714,9 +815,52 @@ static int parse_key_limit(struct file_ctx *f, const struct config_key *k, unsig
         if (s > h)
                 return file_error(f, line, k->name, "soft limit is above the hard limit in '%s'",
                                   shown(value, buf));
+        if (k->arg == LIMIT_NOFILE && h > load_nr_open(f->load))
+                return file_error(f, line, k->name,
+                                  "%llu is above fs.nr_open (%llu): the kernel refuses it",
+                                  (unsigned long long)h,
+                                  (unsigned long long)load_nr_open(f->load));
         rl->set = true;
         rl->value.rlim_cur = s;
         rl->value.rlim_max = h;
+        return 0;
+}
+
+static int name_ref_cmp(const void *a, const void *b)
+{
+        char *const *x = *(char **const *)a, *const *y = *(char **const *)b;
+        int c = strcmp(*x, *y);
+
+        return c != 0 ? c : (x > y) - (x < y);
+}
+
+/* Drop repeated names from v (n of them), keeping each first one in place:
+ * sorted by (name, position), every run's first is kept. */
+static int names_dedup(char **v, size_t n)
+{
+        _cleanup_free_ char ***refs = NULL;
+        size_t m = 0;
+
+        if (n < 2)
+                return 0;
+        refs = malloc(n * sizeof *refs);
+        if (!refs)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                refs[i] = &v[i];
+        qsort(refs, n, sizeof *refs, name_ref_cmp);
+        for (size_t i = 0, j; i < n; i = j) {
+                for (j = i + 1; j < n && strcmp(*refs[j], *refs[i]) == 0; j++)
+                        ;
+                for (size_t k = i + 1; k < j; k++) {
+                        free(*refs[k]);
+                        *refs[k] = NULL;
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                if (v[i])
+                        v[m++] = v[i];
+        v[m] = NULL;
         return 0;
 }
 
@@ -728,6 +872,7 @@ static int parse_key_names(struct file_ctx *f, const struct config_key *k, unsig
         _cleanup_strv_free_ char **names = NULL;
         char buf[VALUE_SHOWN_MAX + 4];
         const char *p = value;
+        size_t n_names = 0, cap = 0;
         bool bad = false;
         int r;
 
@@ -754,18 +899,17 @@ static int parse_key_names(struct file_ctx *f, const struct config_key *k, unsig
                         bad = true;
                         continue;
                 }
-                bool dup = false;
-                for (char **q = names; q && *q; q++)
-                        if (strcmp(*q, name) == 0)
-                                dup = true;
-                if (!dup) {
-                        r = strv_push(&names, TAKE_PTR(name));
-                        if (r < 0)
-                                return r;
-                }
+                r = strv_append(&names, &n_names, &cap, TAKE_PTR(name));
+                if (r < 0)
+                        return r;
         }
+        if (f->load->oom)
+                return -ENOMEM;
         if (bad)
                 return -EINVAL;
+        r = names_dedup(names, n_names);
+        if (r < 0)
+                return r;
         strv_free(*(char ***)field);
         *(char ***)field = TAKE_PTR(names);
         if (strcmp(k->name, "after") == 0)
@@ -794,6 +938,14 @@ static int parse_key_ready_fd(struct file_ctx *f, const struct config_key *k, un
         return 0;
 }
 
+/* Ranges (README, "Service files"): large enough for any real use, small
+ * enough that no value makes tendd do or hold much per service. */
+#define DURATION_MAX (24 * USEC_PER_HOUR) /* usec and ev_tstamp alike, no overflow */
+#define START_LIMIT_BURST_MAX 10000         /* a ring of that many timestamps */
+#define LOG_KEEP_MAX 1000                   /* a rotation renames that many files */
+#define LOG_MAX_SIZE_MIN (4ULL << 10)       /* a rotation per few lines at most */
+#define LOG_MAX_SIZE_MAX (1ULL << 40)
+
 #define SC(field) offsetof(struct service_config, field)
 #define LIMIT_KEY(n, l)                                                                            \
         { n, parse_key_limit, SC(limits) + (l) * sizeof(struct config_rlimit), NULL, l, false }
@@ -802,12 +954,16 @@ static const struct config_key service_keys[] = {
         { "exec", parse_key_exec, SC(exec), NULL, 0, false },
         { "type", parse_key_enum, SC(type), "simple", ENUM_TYPE, false },
         { "restart", parse_key_enum, SC(restart), "on-failure", ENUM_RESTART, false },
-        { "restart_delay", parse_key_duration, SC(restart_delay), "100ms", 0, false },
-        { "restart_max_delay", parse_key_duration, SC(restart_max_delay), "30s", 0, false },
-        { "start_limit_burst", parse_key_unsigned, SC(start_limit_burst), "5", 0, false },
-        { "start_limit_interval", parse_key_duration, SC(start_limit_interval), "10s", 0, false },
+        { "restart_delay", parse_key_duration, SC(restart_delay), "100ms", 0, false, 0,
+          DURATION_MAX },
+        { "restart_max_delay", parse_key_duration, SC(restart_max_delay), "30s", 0, false, 0,
+          DURATION_MAX },
+        { "start_limit_burst", parse_key_unsigned, SC(start_limit_burst), "5", 0, false, 0,
+          START_LIMIT_BURST_MAX },
+        { "start_limit_interval", parse_key_duration, SC(start_limit_interval), "10s", 0, false, 0,
+          DURATION_MAX },
         { "stop_signal", parse_key_signal, SC(stop_signal), "TERM", 0, false },
-        { "stop_timeout", parse_key_duration, SC(stop_timeout), "10s", 0, false },
+        { "stop_timeout", parse_key_duration, SC(stop_timeout), "10s", 0, false, 0, DURATION_MAX },
         { "user", parse_key_account, SC(user), NULL, ACCOUNT_USER, false },
         { "group", parse_key_account, SC(group), NULL, ACCOUNT_GROUP, false },
         { "workdir", parse_key_absolute_path, SC(workdir), NULL, 0, false },
@@ -815,8 +971,9 @@ static const struct config_key service_keys[] = {
         { "environment", parse_key_environment, SC(environment), NULL, 0, true },
         { "environment_file", parse_key_environment_file, SC(environment_file), NULL, 0, false },
         { "output", parse_key_enum, SC(output), NULL, ENUM_OUTPUT, false },
-        { "log_max_size", parse_key_size, SC(log_max_size), "10M", 0, false },
-        { "log_keep", parse_key_unsigned, SC(log_keep), "5", 0, false },
+        { "log_max_size", parse_key_size, SC(log_max_size), "10M", 0, false, LOG_MAX_SIZE_MIN,
+          LOG_MAX_SIZE_MAX },
+        { "log_keep", parse_key_unsigned, SC(log_keep), "5", 0, false, 0, LOG_KEEP_MAX },
         { "enabled", parse_key_bool, SC(enabled), "yes", 0, false },
         { "kill_mode", parse_key_enum, SC(kill_mode), "group", ENUM_KILL_MODE, false },
         { "no_new_privs", parse_key_bool, SC(no_new_privs), "no", 0, false },
@@ -829,8 +986,9 @@ static const struct config_key service_keys[] = {
         LIMIT_KEY("limit_fsize", LIMIT_FSIZE),
         LIMIT_KEY("limit_memlock", LIMIT_MEMLOCK),
         LIMIT_KEY("limit_cpu", LIMIT_CPU),
-        { "ready_timeout", parse_key_duration, SC(ready_timeout), "90s", 0, false },
-        { "watchdog", parse_key_duration, SC(watchdog), "0", 0, false },
+        { "ready_timeout", parse_key_duration, SC(ready_timeout), "90s", 0, false, 0,
+          DURATION_MAX },
+        { "watchdog", parse_key_duration, SC(watchdog), "0", 0, false, 0, DURATION_MAX },
         { "after", parse_key_names, SC(after), NULL, 0, false },
         { "requires", parse_key_names, SC(requires), NULL, 0, false },
         { "ready_fd", parse_key_ready_fd, SC(ready_fd), "-1", 0, false },
@@ -934,38 +1092,116 @@ static int reader_key(struct file_ctx *f, char *p, char *out, int num)
         return 1;
 }
 
-/* Read the open regular file fd whole into l->buf (NUL-terminated): one
- * read() for a file that fits, since a short read of a regular file is its
- * end. size is what fstat() said, a hint only. */
-static int file_slurp(struct load_ctx *l, int fd, off_t size, size_t *ret_len)
+static const char *file_type_name(mode_t m)
 {
-        size_t len = 0, want = (size > 0 ? (size_t)size : 0) + 1;
+        if (S_ISDIR(m))
+                return "a directory";
+        if (S_ISFIFO(m))
+                return "a FIFO";
+        if (S_ISCHR(m))
+                return "a character device";
+        if (S_ISBLK(m))
+                return "a block device";
+        if (S_ISSOCK(m))
+                return "a socket";
+        return "a special file";
+}
+
+/* Read the open regular file fd whole into s (NUL-terminated), at most
+ * CONFIG_FILE_MAX bytes: -EFBIG beyond. One read() for a file that fits,
+ * since a short read of a regular file is its end; a file whose size
+ * fstat() shows as 0 (procfs) is read until read() returns 0. */
+static int file_slurp(struct scratch *s, int fd, off_t size, size_t *ret_len)
+{
+        size_t len = 0, want = (size_t)size + 1;
 
         for (;;) {
                 ssize_t n;
 
-                if (l->buf_cap < len + want + 1) {
+                if (want > CONFIG_FILE_MAX + 1 - len)
+                        want = CONFIG_FILE_MAX + 1 - len;
+                if (want == 0)
+                        return -EFBIG;
+                if (s->cap < len + want + 1) {
                         size_t cap = len + want + 1;
-                        char *b = realloc(l->buf, cap);
+                        char *b = realloc(s->buf, cap);
 
                         if (!b)
                                 return -ENOMEM;
-                        l->buf = b;
-                        l->buf_cap = cap;
+                        s->buf = b;
+                        s->cap = cap;
                 }
-                n = read(fd, l->buf + len, want);
+                n = read(fd, s->buf + len, want);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
                         return -errno;
                 }
                 len += (size_t)n;
-                if ((size_t)n < want)
+                if (n == 0 || ((size_t)n < want && size > 0))
                         break;
                 want = len; /* it grew since fstat(): double */
         }
-        l->buf[len] = '\0';
+        s->buf[len] = '\0';
         *ret_len = len;
+        return 0;
+}
+
+/* The one way the config reads a file (tend.ini, service files, environment
+ * files): opened without blocking and without following into a terminal, only
+ * a regular file, at most CONFIG_FILE_MAX bytes and CONFIG_TREE_MAX for every
+ * file of the load together, into s. Returns 0, -ENOMEM, or -EINVAL with the
+ * reason in why. */
+static int config_read_file(struct load_ctx *l, int dfd, const char *path, struct scratch *s,
+                            size_t *ret_len, char *why, size_t why_len)
+{
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        int r;
+
+        /* O_NONBLOCK: a FIFO (or a device) in its place must not hang the
+         * load, which runs inside tendd's loop on a reload. */
+        fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                snprintf(why, why_len, "cannot open: %s", strerror(errno));
+                return -EINVAL;
+        }
+        if (fstat(fd, &st) < 0) {
+                snprintf(why, why_len, "cannot stat: %s", strerror(errno));
+                return -EINVAL;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                snprintf(why, why_len, "not a regular file (%s)", file_type_name(st.st_mode));
+                return -EINVAL;
+        }
+        if (st.st_size > CONFIG_FILE_MAX) {
+                snprintf(why, why_len, "larger than %d MiB", CONFIG_FILE_MAX >> 20);
+                return -EINVAL;
+        }
+        if (l->bytes_read + (uint64_t)st.st_size > CONFIG_TREE_MAX) {
+                snprintf(why, why_len,
+                         "not read: the configuration's files take more than %d MiB together",
+                         CONFIG_TREE_MAX >> 20);
+                return -EINVAL;
+        }
+        r = file_slurp(s, fd, st.st_size, ret_len);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EFBIG) {
+                snprintf(why, why_len, "larger than %d MiB", CONFIG_FILE_MAX >> 20);
+                return -EINVAL;
+        }
+        if (r < 0) {
+                snprintf(why, why_len, "read error: %s", strerror(-r));
+                return -EINVAL;
+        }
+        l->bytes_read += *ret_len;
+        if (l->bytes_read > CONFIG_TREE_MAX) {
+                snprintf(why, why_len,
+                         "not read: the configuration's files take more than %d MiB together",
+                         CONFIG_TREE_MAX >> 20);
+                return -EINVAL;
+        }
         return 0;
 }
 
@@ -973,29 +1209,17 @@ static int file_slurp(struct load_ctx *l, int fd, off_t size, size_t *ret_len)
  * and returns 0 (the defaults still apply), or -ENOMEM. */
 static int file_open(struct file_ctx *f, int dfd, const char *path)
 {
-        struct stat st;
-        int fd, r;
+        char why[256];
+        int r;
 
-        /* O_NONBLOCK: a FIFO in its place must not hang the load. */
-        fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-                load_error(f->load, f->display, "cannot open: %s", strerror(errno));
-                return f->load->oom ? -ENOMEM : 0;
-        }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                (void)close(fd);
-                load_error(f->load, f->display, "not a regular file");
-                return f->load->oom ? -ENOMEM : 0;
-        }
-        r = file_slurp(f->load, fd, st.st_size, &f->text_len);
-        (void)close(fd);
+        r = config_read_file(f->load, dfd, path, &f->load->text, &f->text_len, why, sizeof why);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
-                load_error(f->load, f->display, "read error: %s", strerror(-r));
+                load_error(f->load, f->display, "%s", why);
                 return f->load->oom ? -ENOMEM : 0;
         }
-        f->text = f->load->buf;
+        f->text = f->load->text.buf;
         f->have_text = true;
         return 0;
 }
@@ -1132,84 +1356,146 @@ static int file_parse(struct file_ctx *f)
         return f->load->oom ? -ENOMEM : 0;
 }
 
-/* Read environment_file: KEY=VALUE lines, # comments, blank lines. */
+/* Read environment_file: KEY=VALUE lines, # comments, blank lines; each
+ * entry is appended to env (of length *n, room *cap). */
 static int service_read_environment_file(struct file_ctx *f, unsigned line, const char *path,
-                                         char ***env)
+                                         char ***env, size_t *n, size_t *cap)
 {
-        _cleanup_free_ char *buf = NULL;
-        size_t cap = 0;
-        unsigned n = 0;
-        FILE *e;
-        int r = 0;
+        struct load_ctx *l = f->load;
+        char why[256], *p, *end, *next;
+        unsigned lineno = 0;
+        size_t len;
+        int r;
 
-        e = fopen(path, "re");
-        if (!e)
-                return file_error(f, line, "environment_file", "cannot open '%s': %s", path,
-                                  strerror(errno));
-        for (;;) {
+        r = config_read_file(l, AT_FDCWD, path, &l->env, &len, why, sizeof why);
+        if (r == -EINVAL)
+                return file_error(f, line, "environment_file", "'%s': %s", path, why);
+        if (r < 0)
+                return r;
+        for (p = l->env.buf, end = p + len; p < end; p = next) {
                 const char *reason = NULL;
-                char *p, *entry;
-                ssize_t k;
+                char *nl = memchr(p, '\n', (size_t)(end - p)), *entry = NULL, *t;
+                size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);
 
-                errno = 0;
-                k = getline(&buf, &cap, e);
-                if (k < 0) {
-                        if (errno == ENOMEM)
-                                r = -ENOMEM;
-                        else if (ferror(e))
-                                r = file_error(f, line, "environment_file", "%s: read error: %s",
-                                               path, strerror(errno ? errno : EIO));
-                        break;
-                }
-                n++;
-                if (memchr(buf, 0, (size_t)k))
+                next = p + k + 1;
+                p[k] = '\0'; /* the newline, or the terminator already there */
+                lineno++;
+                if (memchr(p, 0, k))
                         reason = "line contains a NUL byte";
                 else {
-                        p = strip(buf);
-                        if (!*p || *p == '#')
+                        t = strip(p);
+                        if (!*t || *t == '#')
                                 continue;
-                        r = env_parse_assignment(p, &entry, &reason);
-                }
-                if (r == -ENOMEM)
-                        break;
-                if (reason) {
-                        r = file_error(f, line, "environment_file", "%s:%u: %s", path, n, reason);
+                        r = env_parse_assignment(t, &entry, &reason);
                         if (r == -ENOMEM)
-                                break;
+                                return r;
+                        if (r >= 0 && strlen(entry) >= CONFIG_EXEC_STRING_MAX) {
+                                free(entry);
+                                reason = "variable longer than 128 KiB (execve's limit)";
+                        }
+                }
+                if (reason) {
+                        r = file_error(f, line, "environment_file", "%s:%u: %s", path, lineno,
+                                       reason);
+                        if (r == -ENOMEM)
+                                return r;
                         continue;
                 }
-                r = env_set(env, entry);
+                r = strv_append(env, n, cap, entry);
                 if (r < 0)
-                        break;
+                        return r;
         }
-        fclose(e);
-        return r;
+        return 0;
+}
+
+struct env_ref {
+        const char *key;
+        size_t klen;
+        size_t pos;
+};
+
+static int env_ref_cmp(const void *a, const void *b)
+{
+        const struct env_ref *x = a, *y = b;
+        int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+
+        if (c != 0)
+                return c;
+        if (x->klen != y->klen)
+                return x->klen < y->klen ? -1 : 1;
+        return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* One entry per key, in place: each key keeps the place of its first entry
+ * and the value of its last, as replacing in place would, in O(n log n):
+ * the entries sorted by (key, position) give each key's first and last. */
+static int env_dedup(char **env, size_t n, size_t *ret_n)
+{
+        _cleanup_free_ struct env_ref *refs = NULL;
+        _cleanup_free_ char **slot = NULL;
+        size_t m = 0;
+
+        if (n < 2) {
+                *ret_n = n;
+                return 0;
+        }
+        refs = malloc(n * sizeof *refs);
+        slot = calloc(n, sizeof *slot);
+        if (!refs || !slot)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                refs[i] = (struct env_ref){ env[i], strcspn(env[i], "="), i };
+        qsort(refs, n, sizeof *refs, env_ref_cmp);
+        for (size_t i = 0, j; i < n; i = j) {
+                for (j = i + 1; j < n && refs[j].klen == refs[i].klen &&
+                                memcmp(refs[j].key, refs[i].key, refs[i].klen) == 0;
+                     j++)
+                        ;
+                slot[refs[i].pos] = env[refs[j - 1].pos];
+                for (size_t k = i; k + 1 < j; k++)
+                        free(env[refs[k].pos]); /* overridden by a later one */
+        }
+        for (size_t i = 0; i < n; i++)
+                if (slot[i])
+                        env[m++] = slot[i];
+        env[m] = NULL;
+        *ret_n = m;
+        return 0;
 }
 
 /* environment_file first, then environment= in order; one entry per key,
- * later wins. The result is never NULL. */
+ * later wins. Done once here, so that a spawn only copies the result. The
+ * result is never NULL. */
 static int service_merge_environment(struct file_ctx *f, struct service_config *sc)
 {
-        _cleanup_strv_free_ char **env = calloc(1, sizeof(char *));
-        size_t i = file_key_index(f, "environment_file");
-        int r;
+        _cleanup_strv_free_ char **env = NULL;
+        size_t i = file_key_index(f, "environment_file"), n = 0, cap = 0;
+        int r = 0;
 
+        env = calloc(1, sizeof(char *));
         if (!env)
                 return -ENOMEM;
         if (sc->environment_file) {
-                r = service_read_environment_file(f, f->seen[i], sc->environment_file, &env);
+                r = service_read_environment_file(f, f->seen[i], sc->environment_file, &env, &n,
+                                                  &cap);
                 if (r == -ENOMEM)
                         return r;
         }
-        for (char **e = sc->environment; e && *e; e++) {
-                char *c = strdup(*e);
-                if (!c)
-                        return -ENOMEM;
-                r = env_set(&env, c);
-                if (r < 0)
-                        return r;
+        for (size_t k = 0; k < f->env_n; k++) {
+                r = strv_append(&env, &n, &cap, TAKE_PTR(sc->environment[k]));
+                if (r < 0) {
+                        while (++k < f->env_n)
+                                free(sc->environment[k]);
+                        break;
+                }
         }
-        strv_free(sc->environment);
+        free(sc->environment); /* its strings moved to env */
+        sc->environment = NULL;
+        if (r < 0)
+                return r;
+        r = env_dedup(env, n, &n);
+        if (r < 0)
+                return r;
         sc->environment = TAKE_PTR(env);
         return 0;
 }
@@ -1241,6 +1527,53 @@ static int service_check(struct file_ctx *f, struct service_config *sc)
         return f->load->oom ? -ENOMEM : 0;
 }
 
+static uint64_t strv_exec_size(char *const *v)
+{
+        uint64_t n = 0;
+
+        for (; v && *v; v++)
+                n += strlen(*v) + 1 + sizeof(char *);
+        return n;
+}
+
+/* Arguments and environment must fit what execve() takes, or every start
+ * would fail with E2BIG: the kernel allows a quarter of the stack limit
+ * (at least 128 KiB, at most 6 MiB), with the service's limit_stack or
+ * else tendd's own; tend allows at most CONFIG_EXEC_MAX of it. */
+static int service_check_exec_size(struct file_ctx *f, struct service_config *sc)
+{
+        const struct config_rlimit *rl = &sc->limits[LIMIT_STACK];
+        uint64_t argv = strv_exec_size(sc->argv), env = strv_exec_size(sc->environment);
+        uint64_t total = argv + env, kernel, budget;
+        const char *key = "exec";
+        struct rlimit own;
+        rlim_t stack;
+        char b[32];
+
+        if (rl->set)
+                stack = rl->value.rlim_cur;
+        else
+                stack = getrlimit(RLIMIT_STACK, &own) == 0 ? own.rlim_cur : 8 << 20;
+        kernel = stack == RLIM_INFINITY ? 6 << 20 : stack / 4;
+        kernel = kernel > 6 << 20 ? 6 << 20 : kernel < 128 << 10 ? 128 << 10 : kernel;
+        budget = kernel - EXEC_RESERVE < CONFIG_EXEC_MAX ? kernel - EXEC_RESERVE : CONFIG_EXEC_MAX;
+        if (total <= budget)
+                return 0;
+        if (env > argv)
+                key = sc->environment_file ? "environment_file" : "environment";
+        if (budget == CONFIG_EXEC_MAX)
+                return file_error(f, f->seen[file_key_index(f, key)], key,
+                                  "arguments and environment take %llu bytes, more than the "
+                                  "%d MiB a service may have",
+                                  (unsigned long long)total, CONFIG_EXEC_MAX >> 20);
+        return file_error(f, f->seen[file_key_index(f, key)], key,
+                          "arguments and environment take %llu bytes, more than execve allows "
+                          "with %s%s (%llu)",
+                          (unsigned long long)total,
+                          rl->set ? "limit_stack = " : "tendd's stack limit ",
+                          format_size(b, sizeof b, stack), (unsigned long long)budget);
+}
+
 /* Load services/NAME.ini; *ret is NULL when the file had errors. */
 static int service_load(struct load_ctx *l, const struct config *c, int dfd, const char *name,
                         struct service_config **ret)
@@ -1248,7 +1581,7 @@ static int service_load(struct load_ctx *l, const struct config *c, int dfd, con
         _cleanup_(service_config_freep) struct service_config *sc = NULL;
         _cleanup_free_ char *fname = NULL, *display = NULL;
         struct file_ctx f = {};
-        size_t n_errors = strv_length(l->errors);
+        size_t n_errors = load_n_errors(l);
         int r;
 
         *ret = NULL;
@@ -1291,10 +1624,12 @@ static int service_load(struct load_ctx *l, const struct config *c, int dfd, con
                 r = service_check(&f, sc);
         if (r >= 0)
                 r = service_merge_environment(&f, sc);
+        if (r >= 0)
+                r = service_check_exec_size(&f, sc);
         file_ctx_done(&f);
-        if (r < 0)
-                return r;
-        if (strv_length(l->errors) == n_errors)
+        if (r == -ENOMEM || l->oom)
+                return -ENOMEM;
+        if (load_n_errors(l) == n_errors)
                 *ret = TAKE_PTR(sc);
         return 0;
 }
@@ -1310,13 +1645,42 @@ static int name_cmp(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every *.ini in the services directory, in name order. */
-static bool names_contain(char *const *names, const char *name)
+/* True if the n sorted names hold name. */
+static bool names_contain(char *const *names, size_t n, const char *name)
 {
-        for (; names && *names; names++)
-                if (strcmp(*names, name) == 0)
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int cmp = strcmp(name, names[mid]);
+
+                if (cmp == 0)
                         return true;
+                if (cmp < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
         return false;
+}
+
+/* Position of name in the name-sorted services, or SIZE_MAX. */
+static size_t config_index(const struct config *c, const char *name)
+{
+        size_t lo = 0, hi = c->n_services;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int cmp = strcmp(name, c->services[mid]->name);
+
+                if (cmp == 0)
+                        return mid;
+                if (cmp < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return SIZE_MAX;
 }
 
 /* Dependency edges of sc: after, then requires (which implies ordering). */
@@ -1325,99 +1689,117 @@ static char *const *deps_of(const struct service_config *sc, int which)
         return which == 0 ? sc->after : sc->requires;
 }
 
+/* A service on the walk's stack and the edge it is following. */
+struct dep_frame {
+        size_t v;
+        int which; /* 0 after, 1 requires */
+        size_t next; /* index of the next edge in that list */
+};
+
 struct dep_walk {
         struct load_ctx *l;
         struct config *c;
         unsigned char *color; /* 0 white, 1 on the stack, 2 done */
-        size_t *stack;
+        size_t *pos;          /* where a service on the stack is in it */
+        struct dep_frame *stack;
         size_t depth;
 };
 
-static void dep_report_cycle(struct dep_walk *w, size_t from, size_t to)
+/* Hops of a cycle shown in its message; the rest are counted. */
+#define DEP_CYCLE_SHOWN 16
+
+/* The stack from to's place up to the top, and the edge back to to, is a
+ * cycle: report it at the top's edge, at most DEP_CYCLE_SHOWN hops named. */
+static void dep_report_cycle(struct dep_walk *w, size_t to)
 {
+        const struct dep_frame *top = &w->stack[w->depth - 1];
+        const struct service_config *from = w->c->services[top->v];
+        size_t start = w->pos[to], hops = w->depth - start;
+        size_t shown = hops > DEP_CYCLE_SHOWN ? DEP_CYCLE_SHOWN - 1 : hops;
         _cleanup_free_ char *path = NULL, *where = NULL;
-        size_t start = 0;
+        size_t path_len = 0, where_len = 0;
+        FILE *p, *e;
 
-        for (size_t i = 0; i < w->depth; i++)
-                if (w->stack[i] == to)
-                        start = i;
-        for (size_t i = start; i <= w->depth; i++) {
-                const struct service_config *sc = w->c->services[i < w->depth ? w->stack[i] : to];
-                char *n = NULL;
-
-                if (asprintf(&n, "%s%s%s", path ? path : "", path ? " -> " : "", sc->name) < 0) {
-                        w->l->oom = true;
-                        return;
-                }
-                free(path);
-                path = n;
-                if (i < w->depth) {
-                        const char *key = sc->after_line ? "after" : "requires";
-                        unsigned line = sc->after_line ? sc->after_line : sc->requires_line;
-                        /* name the key that holds the next edge */
-                        const struct service_config *next =
-                                w->c->services[i + 1 < w->depth ? w->stack[i + 1] : to];
-                        if (names_contain(sc->requires, next->name)) {
-                                key = "requires";
-                                line = sc->requires_line;
-                        } else {
-                                key = "after";
-                                line = sc->after_line;
-                        }
-                        if (asprintf(&n, "%s%s%s/%s.ini:%u %s", where ? where : "",
-                                     where ? ", " : "", w->l->services_display, sc->name, line,
-                                     key) < 0) {
-                                w->l->oom = true;
-                                return;
-                        }
-                        free(where);
-                        where = n;
-                }
+        if (load_full(w->l)) {
+                w->l->n_more++;
+                return;
         }
-        {
-                const struct service_config *sc = w->c->services[from];
-                bool req = names_contain(sc->requires, w->c->services[to]->name);
-                char *msg;
-
-                if (asprintf(&msg, "%s/%s.ini:%u: %s: dependency cycle %s (%s)",
-                             w->l->services_display, sc->name,
-                             req ? sc->requires_line : sc->after_line, req ? "requires" : "after",
-                             path, where) < 0)
-                        msg = NULL;
-                load_push(w->l, msg);
+        p = open_memstream(&path, &path_len);
+        e = p ? open_memstream(&where, &where_len) : NULL;
+        if (!e) {
+                if (p)
+                        (void)fclose(p);
+                w->l->oom = true;
+                return;
         }
+        for (size_t i = start; i < start + shown; i++) {
+                const struct dep_frame *fr = &w->stack[i];
+                const struct service_config *sc = w->c->services[fr->v];
+
+                fprintf(p, "%s -> ", sc->name);
+                fprintf(e, "%s%s/%s.ini:%u %s", i > start ? ", " : "", w->l->services_display,
+                        sc->name, fr->which ? sc->requires_line : sc->after_line,
+                        fr->which ? "requires" : "after");
+        }
+        if (shown < hops) {
+                fprintf(p, "... (%zu more) -> ", hops - shown);
+                fprintf(e, ", ... (%zu more)", hops - shown);
+        }
+        fprintf(p, "%s", w->c->services[to]->name);
+        if ((fclose(p) | fclose(e)) != 0 || !path || !where) {
+                w->l->oom = true;
+                return;
+        }
+        load_errorf(w->l, "%s/%s.ini:%u: %s: dependency cycle %s (%s)", w->l->services_display,
+                    from->name, top->which ? from->requires_line : from->after_line,
+                    top->which ? "requires" : "after", path, where);
 }
 
-static size_t config_index(const struct config *c, const char *name)
+/* Depth-first from root with a stack of our own: a chain of 100,000
+ * services must not take as many C frames. Each edge is looked at once. */
+static void dep_visit(struct dep_walk *w, size_t root)
 {
-        const struct service_config *sc = config_find(c, name);
+        w->color[root] = 1;
+        w->pos[root] = 0;
+        w->stack[0] = (struct dep_frame){ root, 0, 0 };
+        w->depth = 1;
+        while (w->depth > 0 && !w->l->oom) {
+                struct dep_frame *fr = &w->stack[w->depth - 1];
+                char *const *d = deps_of(w->c->services[fr->v], fr->which);
+                size_t u;
 
-        for (size_t i = 0; sc && i < c->n_services; i++)
-                if (c->services[i] == sc)
-                        return i;
-        return SIZE_MAX;
-}
-
-static void dep_visit(struct dep_walk *w, size_t v)
-{
-        w->color[v] = 1;
-        w->stack[w->depth++] = v;
-        for (int which = 0; which < 2; which++)
-                for (char *const *d = deps_of(w->c->services[v], which); d && *d; d++) {
-                        size_t u = config_index(w->c, *d);
-                        if (u == SIZE_MAX)
+                if (!d || !d[fr->next]) {
+                        if (fr->which == 0) {
+                                fr->which = 1;
+                                fr->next = 0;
                                 continue;
-                        if (w->color[u] == 1)
-                                dep_report_cycle(w, v, u);
-                        else if (w->color[u] == 0)
-                                dep_visit(w, u);
+                        }
+                        w->color[fr->v] = 2;
+                        w->depth--;
+                        continue;
                 }
-        w->depth--;
-        w->color[v] = 2;
+                u = config_index(w->c, d[fr->next]);
+                if (u == SIZE_MAX) {
+                        fr->next++;
+                        continue;
+                }
+                if (w->color[u] == 1)
+                        dep_report_cycle(w, u);
+                if (w->color[u] != 0) {
+                        fr->next++;
+                        continue;
+                }
+                /* Descend; fr->next still names this edge for a report. */
+                w->color[u] = 1;
+                w->pos[u] = w->depth;
+                w->stack[w->depth++] = (struct dep_frame){ u, 0, 0 };
+                fr->next++;
+        }
 }
 
 /* Every after/requires name must be a service file; the graph must be acyclic. */
-static int services_check_dependencies(struct load_ctx *l, struct config *c, char *const *names)
+static int services_check_dependencies(struct load_ctx *l, struct config *c, char *const *names,
+                                       size_t n_names)
 {
         struct dep_walk w = { .l = l, .c = c };
 
@@ -1426,29 +1808,24 @@ static int services_check_dependencies(struct load_ctx *l, struct config *c, cha
 
                 for (int which = 0; which < 2; which++)
                         for (char *const *d = deps_of(sc, which); d && *d; d++) {
-                                char *msg;
-
-                                if (names_contain(names, *d))
+                                if (names_contain(names, n_names, *d))
                                         continue;
-                                if (asprintf(&msg, "%s/%s.ini:%u: %s: unknown service '%s'",
-                                             l->services_display, sc->name,
-                                             which == 0 ? sc->after_line : sc->requires_line,
-                                             which == 0 ? "after" : "requires", *d) < 0)
-                                        msg = NULL;
-                                load_push(l, msg);
+                                load_errorf(l, "%s/%s.ini:%u: %s: unknown service '%s'",
+                                            l->services_display, sc->name,
+                                            which == 0 ? sc->after_line : sc->requires_line,
+                                            which == 0 ? "after" : "requires", *d);
                         }
         }
         w.color = calloc(c->n_services + 1, 1);
-        w.stack = calloc(c->n_services + 1, sizeof(size_t));
-        if (!w.color || !w.stack) {
-                free(w.color);
-                free(w.stack);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < c->n_services; i++)
+        w.pos = calloc(c->n_services + 1, sizeof(size_t));
+        w.stack = calloc(c->n_services + 1, sizeof(struct dep_frame));
+        if (!w.color || !w.pos || !w.stack)
+                l->oom = true;
+        for (size_t i = 0; i < c->n_services && !l->oom; i++)
                 if (w.color[i] == 0)
                         dep_visit(&w, i);
         free(w.color);
+        free(w.pos);
         free(w.stack);
         return l->oom ? -ENOMEM : 0;
 }
@@ -1499,7 +1876,7 @@ static int services_load(struct load_ctx *l, struct config *c, const char *tend_
                 if (sc)
                         c->services[c->n_services++] = sc;
         }
-        return services_check_dependencies(l, c, names);
+        return services_check_dependencies(l, c, names, n_names);
 }
 
 /* Parse tend.ini itself; a missing file is reported, defaults still apply. */
@@ -1575,11 +1952,19 @@ int config_load(const char *path, struct config **ret, char ***ret_errors)
                 r = services_load(&l, c, path, services_line);
         if (r >= 0 && l.oom)
                 r = -ENOMEM;
-        if (r >= 0 && l.errors)
+        if (r >= 0 && l.n_more > 0) {
+                char *msg;
+
+                if (asprintf(&msg, "... and %zu more errors", l.n_more) < 0 ||
+                    strv_append(&l.errors, &l.n_errors, &l.errors_cap, msg) < 0)
+                        r = -ENOMEM;
+        }
+        if (r >= 0 && load_n_errors(&l) > 0)
                 r = -EINVAL;
 finish:
         free(l.services_display);
-        free(l.buf);
+        free(l.text.buf);
+        free(l.env.buf);
         free(l.values);
         free(l.seen);
         free(l.failed);

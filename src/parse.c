@@ -196,6 +196,11 @@ int parse_size(const char *s, uint64_t *ret)
                 mult = 1ULL << 30;
                 s++;
                 break;
+        case 'T':
+        case 't':
+                mult = 1ULL << 40;
+                s++;
+                break;
         default:
                 return -EINVAL;
         }
@@ -205,6 +210,23 @@ int parse_size(const char *s, uint64_t *ret)
                 return -ERANGE;
         *ret = v * mult;
         return 0;
+}
+
+/* Format a byte size with the largest suffix that keeps it exact. */
+const char *format_size(char *buf, size_t len, uint64_t v)
+{
+        static const char suffixes[] = "KMGT";
+        int i = -1;
+
+        while (i < 3 && v >= 1024 && v % 1024 == 0) {
+                v /= 1024;
+                i++;
+        }
+        if (i < 0)
+                snprintf(buf, len, "%llu", (unsigned long long)v);
+        else
+                snprintf(buf, len, "%llu%c", (unsigned long long)v, suffixes[i]);
+        return buf;
 }
 
 static const char *const signal_names[] = {
@@ -366,13 +388,19 @@ static int word_add(struct word *w, char c)
         return 0;
 }
 
-static int word_finish(struct word *w, char ***argv)
+/* The words so far: n of them in room for cap (strv_append). */
+struct words {
+        char **v;
+        size_t n, cap;
+};
+
+static int word_finish(struct word *w, struct words *argv)
 {
         int r;
 
         if (!w->started)
                 return 0;
-        r = strv_push(argv, w->buf ? w->buf : strdup(""));
+        r = strv_append(&argv->v, &argv->n, &argv->cap, w->buf ? w->buf : strdup(""));
         *w = (struct word){};
         return r;
 }
@@ -385,13 +413,14 @@ static bool is_blank(char c)
 /* Split a command line into words; see parse.h for the exact rules. */
 int shell_split(const char *s, char ***ret_argv)
 {
-        _cleanup_strv_free_ char **argv = NULL;
+        struct words argv = {};
         struct word w = {};
         int r = 0;
 
-        argv = calloc(1, sizeof(char *));
-        if (!argv)
+        argv.v = calloc(1, sizeof(char *));
+        if (!argv.v)
                 return -ENOMEM;
+        argv.cap = 1;
 
         for (const char *p = s; *p && r >= 0; p++) {
                 if (is_blank(*p)) {
@@ -437,10 +466,11 @@ int shell_split(const char *s, char ***ret_argv)
         if (r >= 0)
                 r = word_finish(&w, &argv);
         free(w.buf);
-        if (r < 0)
+        if (r < 0) {
+                strv_free(argv.v);
                 return r;
-
-        *ret_argv = TAKE_PTR(argv);
+        }
+        *ret_argv = argv.v;
         return 0;
 }
 

@@ -82,21 +82,34 @@ int spawn_base_environment(const char *user, const char *home, const char *shell
         return 0;
 }
 
-/* Replace or append "KEY=VALUE" in env. */
-static int env_put(char ***env, const char *kv)
+/* True if the entries of env set key (klen bytes). */
+static bool env_has_key(char *const *env, const char *key, size_t klen)
 {
-        size_t klen = strcspn(kv, "=");
+        for (; env && *env; env++)
+                if (strncmp(*env, key, klen) == 0 && (*env)[klen] == '=')
+                        return true;
+        return false;
+}
 
-        for (char **p = *env; p && *p; p++)
-                if (strncmp(*p, kv, klen) == 0 && (*p)[klen] == '=') {
-                        char *c = strdup(kv);
-                        if (!c)
-                                return -ENOMEM;
-                        free(*p);
-                        *p = c;
-                        return 0;
-                }
-        return strv_extend(env, kv);
+/* The base entries the config does not set, then the config's own: the
+ * config already holds one entry per key (merged once, at load), so a spawn
+ * only copies, in time linear in the environment's size. */
+static int spawn_merge_environment(char **base, char *const *env, char ***ret)
+{
+        size_t n_base = strv_length(base), n_env = strv_length(env), n = 0;
+        _cleanup_strv_free_ char **v = calloc(n_base + n_env + 1, sizeof(char *));
+
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_base; i++)
+                if (!env_has_key(env, base[i], strcspn(base[i], "=")) &&
+                    !(v[n++] = strdup(base[i])))
+                        return -ENOMEM;
+        for (size_t i = 0; i < n_env; i++)
+                if (!(v[n++] = strdup(env[i])))
+                        return -ENOMEM;
+        *ret = TAKE_PTR(v);
+        return 0;
 }
 
 /* Resolve a bare program name against PATH as the child would see it. */
@@ -208,6 +221,7 @@ int spawn_prepare(const struct service_config *sc, struct spawn_params *ret, cha
         _cleanup_free_ char *buf = NULL;
         size_t bufsize = 16384;
         const char *user, *home, *shell;
+        char **base = NULL;
         int r;
 
         if (sc->user) {
@@ -254,14 +268,12 @@ int spawn_prepare(const struct service_config *sc, struct spawn_params *ret, cha
                 }
         }
 
-        r = spawn_base_environment(user, home, shell, &p.envp);
+        r = spawn_base_environment(user, home, shell, &base);
+        if (r >= 0)
+                r = spawn_merge_environment(base, sc->environment, &p.envp);
+        base = strv_free(base);
         if (r < 0)
                 goto fail;
-        for (char **e = sc->environment; e && *e; e++) {
-                r = env_put(&p.envp, *e);
-                if (r < 0)
-                        goto fail;
-        }
         p.argv = strv_copy(sc->argv);
         if (!p.argv) {
                 r = -ENOMEM;

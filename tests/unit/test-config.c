@@ -468,7 +468,7 @@ static void test_bad_values(void)
                         "30s, 2min, 1h)",
                         "S/bad.ini:7: start_limit_burst: invalid number 'many'",
                         "S/bad.ini:8: start_limit_interval: duration '99999999999999999999' is "
-                        "out of range",
+                        "out of range (at most 24h)",
                         "S/bad.ini:9: stop_signal: invalid signal 'SIGFOO'",
                         "S/bad.ini:10: stop_timeout: invalid duration '1m' (use e.g. 100ms, 30s, "
                         "2min, 1h)",
@@ -484,7 +484,7 @@ static void test_bad_values(void)
                         "console or null)",
                         "S/bad.ini:19: log_max_size: invalid size '10MB' (use e.g. 4096, 512K, "
                         "10M, 1G)",
-                        "S/bad.ini:20: log_keep: invalid number '4294967296'",
+                        "S/bad.ini:20: log_keep: 4294967296 is out of range (at most 1000)",
                         "S/bad.ini:21: enabled: invalid boolean 'maybe' (expected yes or no)",
                         "S/bad.ini:22: kill_mode: kill_mode=cgroup is not supported yet",
                         "S/bad.ini:23: no_new_privs: invalid boolean '2' (expected yes or no)",
@@ -694,7 +694,7 @@ static void test_file_names(void)
                         "A-Z a-z 0-9 _ . @ -, not starting with '.')",
                         "S/a b.ini:0: invalid service name 'a b' (1-64 characters of A-Z a-z 0-9 "
                         "_ . @ -, not starting with '.')",
-                        "S/dir.ini:0: not a regular file",
+                        "S/dir.ini:0: not a regular file (a directory)",
                         "S/nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
                         ".ini:0: "
                         "invalid service name "
@@ -906,7 +906,7 @@ static void test_environment(void)
                       (const char *const[]){
                               e1, e2, e3, e4,
                               "S/b.ini:4: environment_file: duplicate key (first set on line 3)",
-                              "S/b.ini:3: environment_file: cannot open '/no/such/env': No such "
+                              "S/b.ini:3: environment_file: '/no/such/env': cannot open: No such "
                               "file or directory",
                               NULL });
 }
@@ -1183,6 +1183,203 @@ static void test_dependencies(void)
                               NULL });
 }
 
+/* Files that are not regular files or are too large, numbers out of range,
+ * argv and environment execve() would refuse, error lists of any length. */
+static void test_hostile_input(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        const struct service_config *sc;
+        char ini[1024], want[1][1024];
+        char *big;
+        size_t n;
+        int r;
+
+        /* A FIFO and a device as environment_file: an error, at once. */
+        fresh();
+        if (mkfifo(tpath("env.fifo"), 0644) < 0)
+                abort();
+        snprintf(ini, sizeof ini, "[service]\nexec = x\nenvironment_file = %s\n",
+                 tpath("env.fifo"));
+        wfile("services.d/a.ini", ini);
+        wfile("services.d/b.ini", "[service]\nexec = x\nenvironment_file = /dev/zero\n");
+        r = load(&c, &errors);
+        snprintf(want[0], sizeof want[0],
+                 "S/a.ini:3: environment_file: '%s': not a regular file (a FIFO)",
+                 tpath("env.fifo"));
+        expect_errors("FIFO and device environment files", errors,
+                      (const char *const[]){ want[0],
+                                             "S/b.ini:3: environment_file: '/dev/zero': not a "
+                                             "regular file (a character device)",
+                                             NULL });
+
+        /* Files over 1 MiB: a service file, an environment file. */
+        fresh();
+        n = CONFIG_FILE_MAX + 1;
+        big = malloc(n);
+        memset(big, '#', n);
+        memcpy(big, "[service]\nexec = x\n", 19);
+        big[19] = '#';
+        wfile_len("services.d/big.ini", big, n);
+        memset(big, '\n', n);
+        wfile_len("big.env", big, n);
+        free(big);
+        snprintf(ini, sizeof ini, "[service]\nexec = x\nenvironment_file = %s\n",
+                 tpath("big.env"));
+        wfile("services.d/e.ini", ini);
+        r = load(&c, &errors);
+        snprintf(want[0], sizeof want[0],
+                 "S/e.ini:3: environment_file: '%s': larger than 1 MiB", tpath("big.env"));
+        expect_errors("files over 1 MiB", errors,
+                      (const char *const[]){ "S/big.ini:0: larger than 1 MiB", want[0], NULL });
+
+        /* Ranges: each bound itself is accepted, one past it is not. */
+        fresh();
+        sc = load_one("[service]\nexec = x\nstart_limit_burst = 10000\nlog_keep = 1000\n"
+                      "log_max_size = 4K\nrestart_delay = 24h\nrestart_max_delay = 24h\n"
+                      "stop_timeout = 24h\nready_timeout = 0\nwatchdog = 0\n"
+                      "limit_nofile = 1024\n",
+                      &c, &errors, &r);
+        ok(sc && sc->start_limit_burst == 10000 && sc->log_keep == 1000 &&
+                   sc->log_max_size == 4096 && sc->restart_delay == 24 * USEC_PER_HOUR,
+           "values at the edge of their range load (r=%d)", r);
+        c = config_free(c);
+        wfile("services.d/svc.ini",
+              "[service]\n"                       /* 1 */
+              "exec = x\n"                        /* 2 */
+              "start_limit_burst = 10001\n"       /* 3 */
+              "log_keep = 1001\n"                 /* 4 */
+              "log_max_size = 4095\n"             /* 5 */
+              "restart_max_delay = 24h 1ms\n"     /* 6 */
+              "stop_timeout = infinity\n"         /* 7 */
+              "ready_timeout = 25h\n"             /* 8 */
+              "watchdog = 100h\n"                 /* 9 */
+              "start_limit_interval = 2h 1440min\n" /* 10 */
+              "limit_nofile = 1:99999999999\n"    /* 11 */
+              "workdir = /tmp/x\n");              /* 12 */
+        r = load(&c, &errors);
+        {
+                unsigned long long nr_open = 0;
+                FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+                if (!f || fscanf(f, "%llu", &nr_open) != 1)
+                        abort();
+                fclose(f);
+                snprintf(want[0], sizeof want[0],
+                         "S/svc.ini:11: limit_nofile: 99999999999 is above fs.nr_open (%llu): "
+                         "the kernel refuses it",
+                         nr_open);
+        }
+        expect_errors("out of range", errors,
+                      (const char *const[]){
+                              "S/svc.ini:3: start_limit_burst: 10001 is out of range (at most "
+                              "10000)",
+                              "S/svc.ini:4: log_keep: 1001 is out of range (at most 1000)",
+                              "S/svc.ini:5: log_max_size: size '4095' is out of range (0, or 4K "
+                              "to 1T)",
+                              "S/svc.ini:6: restart_max_delay: duration '24h 1ms' is out of "
+                              "range (at most 24h)",
+                              "S/svc.ini:7: stop_timeout: duration 'infinity' is out of range "
+                              "(at most 24h)",
+                              "S/svc.ini:8: ready_timeout: duration '25h' is out of range (at "
+                              "most 24h)",
+                              "S/svc.ini:9: watchdog: duration '100h' is out of range (at most "
+                              "24h)",
+                              "S/svc.ini:10: start_limit_interval: duration '2h 1440min' is out "
+                              "of range (at most 24h)",
+                              want[0], NULL });
+
+        /* execve()'s limits: one string, and all of them against the stack. */
+        fresh();
+        big = malloc(CONFIG_EXEC_STRING_MAX + 64);
+        n = (size_t)snprintf(big, 64, "[service]\nexec = x y ");
+        memset(big + n, 'z', CONFIG_EXEC_STRING_MAX);
+        strcpy(big + n + CONFIG_EXEC_STRING_MAX, "\nenvironment = A=1\n");
+        wfile("services.d/w.ini", big);
+        free(big);
+        big = malloc(300 * 1024);
+        n = 0;
+        for (int i = 0; n < 290 * 1024; i++)
+                n += (size_t)sprintf(big + n, "V%d=%0200d\n", i, 0);
+        wfile_len("many.env", big, n);
+        free(big);
+        snprintf(ini, sizeof ini,
+                 "[service]\nexec = x\nlimit_stack = 1M\nenvironment_file = %s\n",
+                 tpath("many.env"));
+        wfile("services.d/s.ini", ini);
+        r = load(&c, &errors);
+        ok(r == -EINVAL && strv_length(errors) == 2 &&
+                   strstr(errors[0], "s.ini:4: environment_file: arguments and environment "
+                                     "take ") &&
+                   strstr(errors[0], "more than execve allows with limit_stack = 1M (245760)") &&
+                   strstr(errors[1], "w.ini:2: exec: word 3 is longer than 128 KiB"),
+           "execve limits: %s | %s", errors && errors[0] ? errors[0] : "",
+           errors && errors[0] && errors[1] ? errors[1] : "");
+
+        /* 400,000 errors: the first CONFIG_ERRORS_MAX, then a count. */
+        fresh();
+        n = 2 * 400000;
+        big = malloc(n + 32);
+        strcpy(big, "[service]\nexec = x\n");
+        for (size_t i = 0; i < 400000; i++)
+                memcpy(big + 19 + 2 * i, "x\n", 2);
+        wfile_len("services.d/x.ini", big, 19 + n);
+        free(big);
+        r = load(&c, &errors);
+        n = strv_length(errors);
+        ok(r == -EINVAL && n == CONFIG_ERRORS_MAX + 1 &&
+                   strcmp(errors[n - 1], "... and 399900 more errors") == 0 &&
+                   strstr(errors[n - 2], "x.ini:102: syntax error"),
+           "400,000 errors: %zu kept, then '%s'", n, n ? errors[n - 1] : "");
+
+        /* Environment: each key keeps its first place and its last value,
+         * for many entries; after/requires keep the first of each name. */
+        fresh();
+        big = malloc(64 * 3000 + 256);
+        n = (size_t)sprintf(big, "[service]\nexec = x\nafter = b a b c a\n");
+        for (int i = 0; i < 3000; i++)
+                n += (size_t)sprintf(big + n, "environment = K%d=v%d\n", i % 1000, i);
+        wfile("services.d/svc.ini", big);
+        free(big);
+        wfile("services.d/a.ini", "[service]\nexec = x\n");
+        wfile("services.d/b.ini", "[service]\nexec = x\n");
+        wfile("services.d/c.ini", "[service]\nexec = x\n");
+        r = load(&c, &errors);
+        sc = r == 0 ? config_find(c, "svc") : NULL;
+        ok(sc && strv_length(sc->environment) == 1000 &&
+                   strcmp(sc->environment[0], "K0=v2000") == 0 &&
+                   strcmp(sc->environment[999], "K999=v2999") == 0 &&
+                   strv_length(sc->after) == 3 && strcmp(sc->after[0], "b") == 0 &&
+                   strcmp(sc->after[1], "a") == 0 && strcmp(sc->after[2], "c") == 0,
+           "3000 environment entries merge to 1000 in first-place order, last value; after "
+           "deduplicated in order");
+}
+
+/* A chain of 5000 services closed into one cycle: walked without deep
+ * recursion, reported once with a shortened path. */
+static void test_large_graph(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        char name[64], ini[128];
+        int r;
+
+        fresh();
+        for (int i = 0; i < 5000; i++) {
+                snprintf(name, sizeof name, "services.d/s%04d.ini", i);
+                snprintf(ini, sizeof ini, "[service]\nexec = x\nrequires = s%04d\n",
+                         (i + 1) % 5000);
+                wfile(name, ini);
+        }
+        r = load(&c, &errors);
+        ok(r == -EINVAL && strv_length(errors) == 1 &&
+                   strstr(errors[0], "s4999.ini:3: requires: dependency cycle s0000 -> s0001 -> "
+                                     "s0002 -> ") &&
+                   strstr(errors[0], " -> s0014 -> ... (4985 more) -> s0000 (") &&
+                   strstr(errors[0], ", ... (4985 more))") && strlen(errors[0]) < 4096,
+           "a 5000-service cycle: %.200s", errors ? errors[0] : "");
+}
+
 int main(void)
 {
         test_defaults();
@@ -1200,6 +1397,8 @@ int main(void)
         test_default_paths();
         test_dependencies();
         test_nofile_infinity();
+        test_hostile_input();
+        test_large_graph();
         cleanup_tmp();
         return tap_done();
 }

@@ -118,9 +118,20 @@ static void test_sizes(void)
                 { "10 M", -EINVAL, 0 },
                 { "1.5G", -EINVAL, 0 },
                 { "-1", -EINVAL, 0 },
-                { "1T", -EINVAL, 0 },
+                { "1T", 0, 1ULL << 40 },
+                { "2t", 0, 2ULL << 40 },
+                { "1P", -EINVAL, 0 },
                 { "18446744073709551616", -ERANGE, 0 },
                 { "17179869184G", -ERANGE, 0 },
+                { "16777216T", -ERANGE, 0 },
+        };
+        static const struct {
+                uint64_t v;
+                const char *s;
+        } f[] = {
+                { 0, "0" },      { 1000, "1000" },     { 4096, "4K" },        { 1536, "1536" },
+                { 10 << 20, "10M" }, { 1ULL << 30, "1G" }, { 1ULL << 40, "1T" },
+                { 1ULL << 50, "1024T" }, { (1ULL << 40) + 1024, "1073741825K" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
@@ -128,6 +139,14 @@ static void test_sizes(void)
                 int r = parse_size(t[i].s, &v);
                 ok(r == t[i].r && (r < 0 ? v == 77 : v == t[i].v), "parse_size(\"%s\") r=%d v=%llu",
                    t[i].s, r, (unsigned long long)v);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(f); i++) {
+                char buf[32];
+                uint64_t v;
+
+                format_size(buf, sizeof buf, f[i].v);
+                ok(strcmp(buf, f[i].s) == 0 && parse_size(buf, &v) == 0 && v == f[i].v,
+                   "format_size(%llu) = %s, parses back", (unsigned long long)f[i].v, buf);
         }
 }
 
