@@ -1,8 +1,10 @@
 """The control socket under hostile local users and services: who may change
 state, connection limits and root's reserve, message size, handshake and
-partial-message timeouts, STATUS= floods."""
+partial-message timeouts, STATUS= text on a terminal, STATUS= floods."""
 
+import json
 import os
+import pty
 import re
 import select
 import socket
@@ -328,6 +330,68 @@ def test_handshake_and_partial_message_time_out_idle_followers_stay(tend):
     mute.close()
     half_auth.close()
     partial.close()
+
+
+# -- Text from services --------------------------------------------------------
+
+EVIL = "\x1b[2K\x1b[1A\rup  running  forged\x1b]0;owned\x07\x9b31m\u202eevil"
+
+
+def evil_service(tend):
+    script = tend.dir / "evil.py"
+    script.write_text("import os, socket, time\n"
+                      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+                      f"s.sendto(('READY=1\\nSTATUS=' + {EVIL!r}).encode(), "
+                      "os.environ['NOTIFY_SOCKET'])\n"
+                      "time.sleep(1000)\n")
+    tend.service("evil", type="notify", exec=f"/usr/bin/python3 {script}")
+    tend.service("up", exec="sleep 1000")
+    tend.start()
+    tend.wait_state("evil", "running")
+    wait_for(lambda: tend.svc("evil")["status"], what="the status")
+
+
+def assert_no_controls(text):
+    for ch in text:
+        assert ch == "\n" or (ord(ch) >= 0x20 and ord(ch) != 0x7f and
+                              not 0x80 <= ord(ch) <= 0x9f and ch != "\u202e"), \
+            f"raw control character {ch!r} in {text!r}"
+
+
+def test_status_text_is_escaped_in_the_table(tend):
+    evil_service(tend)
+    out = tend.ctl("status", check=0).stdout
+    assert_no_controls(out)
+    lines = out.splitlines()
+    assert len(lines) == 3, lines          # header, evil, up: no forged row
+    assert "\\x1b" in out
+    # JSON keeps the text exactly, escaped as JSON.
+    out = tend.ctl("status", "--json", "evil", check=0).stdout
+    assert_no_controls(out)
+    assert json.loads(out)[0]["status"] == EVIL
+
+
+def test_status_text_is_escaped_on_a_terminal(tend):
+    evil_service(tend)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv("/usr/bin/nsenter", tend.in_ns_prefix()[:-1] + [
+            "--", str(TENDCTL), "-s", str(tend.socket), "status"])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    text = out.decode("utf-8", "replace").replace("\r\n", "\n")
+    assert_no_controls(text)
+    assert len(text.splitlines()) == 3, text
 
 
 # -- STATUS= floods -----------------------------------------------------------
