@@ -7,7 +7,6 @@ import os
 import pty
 import re
 import select
-import socket
 import struct
 import subprocess
 import time
@@ -296,6 +295,17 @@ def test_half_sent_huge_messages_pin_no_memory(tend):
 
 # -- Timeouts ----------------------------------------------------------------
 
+def wakeups(pid):
+    """Context switches of every thread of pid."""
+    n = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    n += int(line.split()[1])
+    return n
+
+
 def test_handshake_and_partial_message_time_out_idle_followers_stay(tend):
     tend.service("up", exec="sleep 1000")
     tend.start()
@@ -312,6 +322,10 @@ def test_handshake_and_partial_message_time_out_idle_followers_stay(tend):
         assert recv_closed(s, HANDSHAKE_TIMEOUT + 10), "a stalled connection was kept"
     took = time.monotonic() - t0
     assert HANDSHAKE_TIMEOUT - 1 <= took <= HANDSHAKE_TIMEOUT + 5, took
+    # With only an idle follower connected, tendd sleeps: no timer runs for it.
+    before = wakeups(tend.tendd_pid)
+    select.select([follower], [], [], 1.5)
+    assert wakeups(tend.tendd_pid) == before, "tendd woke up with only an idle client"
     # The follower, idle just as long but between messages, is still served:
     # it hears a state change and gets answers.
     tend.ctl("restart", "up", check=0)
