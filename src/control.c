@@ -58,6 +58,7 @@ struct control_conn {
         int relay_fd;    /* our end of the socketpair: checked bytes go in here */
         bool peer_eof;   /* the client sent EOF; passed on to sd-bus */
         struct control_frame frame;
+        unsigned long steps; /* handshake and messages received whole */
         ev_io io;        /* the client's socket: relay input, sd-bus output */
         ev_io bus_io;    /* sd-bus's input has bytes */
         ev_io relay_io;  /* room again on the relay for what is left in buf */
@@ -997,8 +998,10 @@ static int control_conn_relay(struct control_conn *cn, const char **ret_why)
                                           : "not D-Bus";
                 return r;
         }
-        if (r > 0) /* progress: the next message has its own time */
+        if (r > 0) { /* progress: the next message has its own time */
+                cn->steps += (unsigned long)r;
                 ev_timer_stop(cn->control->manager->loop, &cn->stall);
+        }
         cn->buf_len = (size_t)n;
         r = control_conn_flush_relay(cn);
         if (r < 0)
@@ -1033,6 +1036,7 @@ static int control_conn_process(struct control_conn *cn, const char **ret_why)
 
 static void control_conn_run(struct control_conn *cn, bool relay, bool stalled)
 {
+        unsigned long steps = cn->steps;
         const char *why = NULL;
         int r = 0;
 
@@ -1042,7 +1046,7 @@ static void control_conn_run(struct control_conn *cn, bool relay, bool stalled)
                 r = control_conn_relay(cn, &why);
         if (r >= 0)
                 r = control_conn_process(cn, &why);
-        if (r >= 0 && stalled && control_conn_busy(cn)) {
+        if (r >= 0 && stalled && cn->steps == steps && control_conn_busy(cn)) {
                 why = control_frame_idle(&cn->frame) ? "handshake not finished in time"
                                                      : "message not finished in time";
                 r = -ETIMEDOUT;
