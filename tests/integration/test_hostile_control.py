@@ -464,13 +464,17 @@ def test_status_flood_is_coalesced(tend):
         counted += count(0.05)
         assert time.monotonic() - t0 < 30
     wall = time.monotonic() - t0
-    cpu = (cpu_ticks(tend.tendd_pid) - ticks0) / os.sysconf("SC_CLK_TCK") / wall
+    cpu_s = (cpu_ticks(tend.tendd_pid) - ticks0) / os.sysconf("SC_CLK_TCK")
     sent = int(done.read_text())
+    per = cpu_s / sent * 1e6
     wait_for(lambda: tend.svc("flood")["status"] == "final", what="the last STATUS=")
-    print(f"{sent} datagrams in {wall:.1f}s: {counted} signals, tendd cpu {cpu:.0%}")
+    print(f"{sent} datagrams in {wall:.1f}s: {counted} signals, tendd cpu {cpu_s / wall:.0%}, "
+          f"{per:.1f} us per datagram")
     assert sent > 1000
     assert 1 <= counted <= wall / STATUS_SIGNAL_INTERVAL + 10, (counted, sent)
-    assert cpu < 0.8, f"tendd used {cpu:.0%} of a CPU during the flood"
+    # What a datagram costs tendd does not grow with the clients listening
+    # (sanitizer build: about 10 us, 65 us when each became 8 signals).
+    assert per < 30, f"tendd spent {per:.1f} us of CPU per datagram"
     # Once quiet, a single update is signalled once, soon.
     while count(0.3):
         pass
