@@ -12,12 +12,42 @@
  * HasExit b, ExitCode i, ExitSignal i, Reason s, Type s, WantUp b, Output s
  * (the mode in effect: journal, file, console, null), LogPath s (the file
  * output goes to in file mode; rotated ones are LogPath.1 ...).
- * Reads are open to whoever can connect; changes need uid 0 or tendd's uid
- * (from SO_PEERCRED). A client that sends junk, vanishes or never reads is
- * dropped, never waited for. */
+ * ServiceStateChanged is sent at once for every change of state, in order;
+ * updates within a state (STATUS= text, a new reason) are coalesced to at most
+ * one signal per service per CONTROL_STATUS_INTERVAL_USEC, the latest always
+ * sent.
+ *
+ * Authorization, from the peer's credentials at connect time (SO_PEERCRED,
+ * SO_PEERGROUPS): whoever the socket's mode and group let connect may read;
+ * changing state needs uid 0, tendd's own uid, or membership (primary or
+ * supplementary) of socket_group when one is configured.
+ *
+ * Limits: at most CONTROL_CONNECTIONS_MAX connections, of which
+ * CONTROL_CONNECTIONS_RESERVED only root and tendd's uid may use, and
+ * CONTROL_CONNECTIONS_PER_UID per other uid; when the table is full, root or
+ * tendd's uid takes the place of the oldest connection of another user. What a
+ * client sends goes through tendd's own relay before sd-bus sees it: the
+ * handshake is at most CONTROL_AUTH_MAX bytes, a message at most
+ * CONTROL_MESSAGE_MAX (checked on its header, before any of it is buffered),
+ * no fds. A connection that has not finished its handshake, or that sits in
+ * the middle of a message, for CONTROL_STALL_TIMEOUT_USEC is dropped; one idle
+ * between messages (a client waiting for signals) stays. A client that sends
+ * junk, vanishes or never reads is dropped, never waited for. */
 #pragma once
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "manager.h"
+#include "util.h"
+
+#define CONTROL_CONNECTIONS_MAX 256
+#define CONTROL_CONNECTIONS_RESERVED 32
+#define CONTROL_CONNECTIONS_PER_UID 16
+#define CONTROL_AUTH_MAX 4096
+#define CONTROL_MESSAGE_MAX (16 * 1024)
+#define CONTROL_STALL_TIMEOUT_USEC (5 * USEC_PER_SEC)
+#define CONTROL_STATUS_INTERVAL_USEC (100 * USEC_PER_MSEC)
 
 /* ListServicesCompact() -> a(ssuutbiissbsiss): per service Name, State, Pid,
  * Restarts, Since, HasExit, ExitCode, ExitSignal, Reason, Type, WantUp, Status,
@@ -39,6 +69,40 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
                 struct control **ret);
 /* Closes every connection and unlinks the socket. NULL-safe. */
 struct control *control_free(struct control *c);
+
+/* Serve fd, a connected stream socket, as accept() would have handed it over
+ * (tests and the fuzzer use a socketpair). Takes fd; 0 also when the limits
+ * refuse it (closed then). */
+int control_attach(struct control *c, int fd);
+/* Open connections. */
+unsigned control_connections(const struct control *c);
+
+/* The D-Bus framing of what a client sends, checked as it arrives: the SASL
+ * handshake (a NUL, then CRLF lines up to BEGIN), then messages whose size
+ * is known from their 16-byte fixed header. */
+enum control_frame_state {
+        CONTROL_FRAME_NUL,
+        CONTROL_FRAME_AUTH,
+        CONTROL_FRAME_HEADER,
+        CONTROL_FRAME_BODY,
+};
+
+struct control_frame {
+        enum control_frame_state state;
+        size_t auth_len;  /* handshake bytes so far */
+        size_t line_len;  /* bytes of the current handshake line */
+        char line[6];     /* its start: "BEGIN\r" ends the handshake */
+        bool cr;          /* the last byte was a CR */
+        uint8_t header[16];
+        size_t header_len;
+        uint64_t left; /* bytes of the current message still to come */
+};
+
+/* Check n more bytes: the number of messages they complete (the handshake
+ * counts as one), -EBADMSG (not D-Bus), -EMSGSIZE (over a limit). */
+int control_frame_feed(struct control_frame *f, const uint8_t *p, size_t n);
+/* Handshake done and nothing half-sent. */
+bool control_frame_idle(const struct control_frame *f);
 
 /* What a pending Start/Stop/Restart call waits for. */
 enum control_op { CONTROL_OP_START, CONTROL_OP_STOP, CONTROL_OP_RESTART, _CONTROL_OP_MAX };

@@ -1,9 +1,14 @@
 /* control.c: the control API, an sd-bus server on a private unix socket. Each
  * accepted connection is its own sd_bus in server mode, driven from the
- * manager's libev loop: an ev_io on its fd and an ev_timer for sd-bus's own
- * deadlines (authentication), both re-armed from one ev_prepare watcher before
- * the loop sleeps. Start/Stop/Restart calls that must wait keep a reference to
- * the call message and are answered from the manager's state hook. */
+ * manager's libev loop. sd-bus never reads the client's socket itself: tendd
+ * reads it, checks the D-Bus framing (control_frame_feed: handshake and
+ * message sizes, before anything is buffered) and relays the bytes through a
+ * socketpair that is sd-bus's input; sd-bus writes its replies straight to the
+ * client's socket (its output). Watchers (client socket, sd-bus's input, the
+ * relay's write side, sd-bus's own deadline, the stall deadline) are re-armed
+ * from one ev_prepare watcher before the loop sleeps. Start/Stop/Restart calls
+ * that must wait keep a reference to the call message and are answered from
+ * the manager's state hook. */
 #include <errno.h>
 #include <grp.h>
 #include <poll.h>
@@ -24,24 +29,43 @@
 #include "service.h"
 #include "util.h"
 
-/* Further connections are accepted and closed at once. */
-#define CONTROL_CONNECTIONS_MAX 256
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83 /* Linux 6.16: refuse SCM_RIGHTS on this socket */
+#endif
+
 /* A peer with this many messages queued for it is not reading: drop it. */
 #define CONTROL_QUEUED_WRITE_MAX 1024
 #define CONTROL_SOCKET_BUFFER (256 * 1024)
 /* Messages handled per wakeup; the rest is picked up by a zero timeout. */
 #define CONTROL_PROCESS_BATCH 64
 #define CONTROL_ACCEPT_BATCH 64
+/* Bytes read from a client per wakeup, relayed before the next read. */
+#define CONTROL_RELAY_CHUNK 4096
+/* Refused connections are logged at most this often (with a count). */
+#define CONTROL_REFUSE_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
 
 struct control_conn {
         struct control *control;
-        struct control_conn *prev, *next;
+        struct control_conn *prev, *next; /* newest first */
         unsigned id;
         sd_bus *bus;
         struct ucred cred;
-        ev_io io;
-        ev_timer timer;
+        bool privileged; /* root or tendd's uid: the reserve, never evicted for others */
+        bool may_change; /* privileged, or a member of socket_group */
+        int fd;          /* the client's socket: read here, written by sd-bus (owns it) */
+        int bus_fd;      /* sd-bus's input, the socketpair's other end (sd-bus owns it) */
+        int relay_fd;    /* our end of the socketpair: checked bytes go in here */
+        bool peer_eof;   /* the client sent EOF; passed on to sd-bus */
+        struct control_frame frame;
+        unsigned long steps; /* handshake and messages received whole */
+        ev_io io;        /* the client's socket: relay input, sd-bus output */
+        ev_io bus_io;    /* sd-bus's input has bytes */
+        ev_io relay_io;  /* room again on the relay for what is left in buf */
+        ev_timer timer;  /* sd-bus's own deadlines */
+        ev_timer stall;  /* handshake or a message begun, not finished in time */
         bool broken; /* a send failed outside processing: dropped before the loop sleeps */
+        size_t buf_off, buf_len; /* read from the client, not yet relayed */
+        uint8_t buf[CONTROL_RELAY_CHUNK];
 };
 
 struct control_pending {
@@ -57,13 +81,22 @@ struct control {
         struct manager *manager;
         char *path;
         int fd;
+        bool has_group; /* socket_group configured: its members may change state */
+        gid_t group;
         ev_io listen_io;
         ev_timer listen_retry; /* re-enable accepting after EMFILE/ENFILE */
         ev_prepare prepare;
         struct control_conn *conns;
         unsigned n_conns;
+        unsigned n_unprivileged;
         unsigned next_id;
         struct control_pending *pending;
+        /* Services with an update within their state not signalled yet. */
+        struct service **dirty;
+        size_t n_dirty, dirty_cap;
+        ev_timer status_timer;
+        usec_t refuse_logged; /* last time a refusal was logged */
+        unsigned refused;     /* refusals since */
 };
 
 static const char *const control_op_names[_CONTROL_OP_MAX] = {
@@ -161,15 +194,17 @@ static const char *control_service_name(const struct service *s)
         return s->name;
 }
 
-static bool control_is_privileged(const struct control_conn *cn)
-{
-        return cn->cred.uid == 0 || cn->cred.uid == geteuid();
-}
-
 static int control_check_access(const struct control_conn *cn, sd_bus_error *error)
 {
-        if (control_is_privileged(cn))
+        struct control *c = cn->control;
+
+        if (cn->may_change)
                 return 0;
+        if (c->has_group)
+                return sd_bus_error_setf(error, CONTROL_ERROR_ACCESS_DENIED,
+                                         "changing state needs root, tendd's user (uid %u) or "
+                                         "group %u (socket_group)",
+                                         (unsigned)geteuid(), (unsigned)c->group);
         return sd_bus_error_setf(error, CONTROL_ERROR_ACCESS_DENIED,
                                  "changing state needs root or tendd's user (uid %u)",
                                  (unsigned)geteuid());
@@ -259,9 +294,8 @@ static void control_sweep_pending(struct control *c)
         }
 }
 
-static void control_state_hook(struct service *s, enum service_state old, void *userdata)
+static void control_emit(struct control *c, struct service *s)
 {
-        struct control *c = userdata;
         struct control_conn *cn;
         char buf[SERVICE_REASON_MAX * 4 + 8];
         const char *reason = control_utf8(s->reason, buf, sizeof buf);
@@ -274,6 +308,66 @@ static void control_state_hook(struct service *s, enum service_state old, void *
                                        service_state_to_string(s->state), reason) < 0)
                         cn->broken = true;
         }
+}
+
+static bool control_undirty(struct control *c, struct service *s)
+{
+        for (size_t i = 0; i < c->n_dirty; i++)
+                if (c->dirty[i] == s) {
+                        c->dirty[i] = c->dirty[--c->n_dirty];
+                        return true;
+                }
+        return false;
+}
+
+/* An update within s's state: signalled with the next flush, once. */
+static void control_mark_dirty(struct control *c, struct service *s)
+{
+        for (size_t i = 0; i < c->n_dirty; i++)
+                if (c->dirty[i] == s)
+                        return;
+        if (c->n_dirty == c->dirty_cap) {
+                size_t cap = c->dirty_cap ? 2 * c->dirty_cap : 16;
+                struct service **d = reallocarray(c->dirty, cap, sizeof *d);
+
+                if (!d) {
+                        control_emit(c, s); /* no room to defer it: send it now */
+                        return;
+                }
+                c->dirty = d;
+                c->dirty_cap = cap;
+        }
+        c->dirty[c->n_dirty++] = s;
+        if (!ev_is_active(&c->status_timer)) {
+                ev_timer_set(&c->status_timer,
+                             (ev_tstamp)CONTROL_STATUS_INTERVAL_USEC / (ev_tstamp)USEC_PER_SEC, 0.);
+                ev_timer_start(c->manager->loop, &c->status_timer);
+        }
+}
+
+static void control_status_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+        struct control *c = container_of(w, struct control, status_timer);
+
+        /* Each emitted once with what it holds now; marks made meanwhile start
+         * the next interval. */
+        while (c->n_dirty > 0)
+                control_emit(c, c->dirty[--c->n_dirty]);
+}
+
+/* A change of state is signalled at once, in order; an update within a state
+ * (STATUS=, a new reason) is coalesced: a service flooding STATUS= costs each
+ * client at most one signal per CONTROL_STATUS_INTERVAL_USEC. */
+static void control_state_hook(struct service *s, enum service_state old, void *userdata)
+{
+        struct control *c = userdata;
+
+        if (old == s->state)
+                control_mark_dirty(c, s);
+        else {
+                (void)control_undirty(c, s); /* this signal carries the latest */
+                control_emit(c, s);
+        }
         control_check_pending(c, s);
 }
 
@@ -283,6 +377,7 @@ static void control_removed_hook(struct service *s, void *userdata)
         struct control *c = userdata;
         struct control_pending *p, *next;
 
+        (void)control_undirty(c, s);
         for (p = c->pending; p; p = next) {
                 next = p->next;
                 if (p->service == s)
@@ -622,11 +717,116 @@ static const sd_bus_vtable control_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+/* ---- framing ---- */
+
+static uint32_t control_frame_u32(const uint8_t *p, bool little)
+{
+        return little ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                                (uint32_t)p[3] << 24
+                      : (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 |
+                                (uint32_t)p[0] << 24;
+}
+
+/* Check n more bytes of a client's stream; see control.h. */
+int control_frame_feed(struct control_frame *f, const uint8_t *p, size_t n)
+{
+        int done = 0;
+
+        while (n > 0) {
+                switch (f->state) {
+                case CONTROL_FRAME_NUL:
+                        /* SASL starts with one NUL byte (credentials passing, historically). */
+                        if (*p != '\0')
+                                return -EBADMSG;
+                        f->state = CONTROL_FRAME_AUTH;
+                        f->auth_len = 1;
+                        p++;
+                        n--;
+                        break;
+                case CONTROL_FRAME_AUTH:
+                        if (++f->auth_len > CONTROL_AUTH_MAX)
+                                return -EMSGSIZE;
+                        if (*p == '\n' && f->cr) {
+                                /* sd-bus ends the handshake on the line "BEGIN" exactly. */
+                                if (f->line_len == 6 && memcmp(f->line, "BEGIN\r", 6) == 0) {
+                                        f->state = CONTROL_FRAME_HEADER;
+                                        f->header_len = 0;
+                                        done++;
+                                }
+                                f->line_len = 0;
+                        } else {
+                                if (f->line_len < sizeof f->line)
+                                        f->line[f->line_len] = (char)*p;
+                                f->line_len++; /* at most CONTROL_AUTH_MAX */
+                        }
+                        f->cr = *p == '\r';
+                        p++;
+                        n--;
+                        break;
+                case CONTROL_FRAME_HEADER: {
+                        size_t take = sizeof f->header - f->header_len;
+                        uint64_t total;
+                        bool little;
+
+                        if (take > n)
+                                take = n;
+                        memcpy(f->header + f->header_len, p, take);
+                        f->header_len += take;
+                        p += take;
+                        n -= take;
+                        if (f->header_len < sizeof f->header)
+                                break;
+                        /* Endianness, type, flags, version 1; body length at 4,
+                         * header fields' array length at 12 (padded to 8). */
+                        if (f->header[0] != 'l' && f->header[0] != 'B')
+                                return -EBADMSG;
+                        if (f->header[3] != 1)
+                                return -EBADMSG;
+                        little = f->header[0] == 'l';
+                        total = sizeof f->header +
+                                ((uint64_t)control_frame_u32(f->header + 12, little) + 7) / 8 * 8 +
+                                control_frame_u32(f->header + 4, little);
+                        if (total > CONTROL_MESSAGE_MAX)
+                                return -EMSGSIZE;
+                        f->left = total - sizeof f->header;
+                        f->state = CONTROL_FRAME_BODY;
+                        if (f->left == 0) {
+                                f->state = CONTROL_FRAME_HEADER;
+                                f->header_len = 0;
+                                done++;
+                        }
+                        break;
+                }
+                case CONTROL_FRAME_BODY: {
+                        size_t take = f->left < n ? (size_t)f->left : n;
+
+                        f->left -= take;
+                        p += take;
+                        n -= take;
+                        if (f->left == 0) {
+                                f->state = CONTROL_FRAME_HEADER;
+                                f->header_len = 0;
+                                done++;
+                        }
+                        break;
+                }
+                }
+        }
+        return done;
+}
+
+/* Handshake done and nothing half-sent; see control.h. */
+bool control_frame_idle(const struct control_frame *f)
+{
+        return f->state == CONTROL_FRAME_HEADER && f->header_len == 0;
+}
+
 /* ---- connections ---- */
 
 static void control_conn_free(struct control_conn *cn)
 {
         struct control *c = cn->control;
+        struct ev_loop *loop = c->manager->loop;
         struct control_pending *p, *next;
 
         /* Calls from this peer can no longer be answered. */
@@ -635,8 +835,11 @@ static void control_conn_free(struct control_conn *cn)
                 if (p->conn == cn)
                         control_pending_free(c, p);
         }
-        ev_io_stop(c->manager->loop, &cn->io);
-        ev_timer_stop(c->manager->loop, &cn->timer);
+        ev_io_stop(loop, &cn->io);
+        ev_io_stop(loop, &cn->bus_io);
+        ev_io_stop(loop, &cn->relay_io);
+        ev_timer_stop(loop, &cn->timer);
+        ev_timer_stop(loop, &cn->stall);
         if (cn->prev)
                 cn->prev->next = cn->next;
         else
@@ -644,8 +847,12 @@ static void control_conn_free(struct control_conn *cn)
         if (cn->next)
                 cn->next->prev = cn->prev;
         c->n_conns--;
-        /* Closes the fd; never flushes (that could block on a peer that does not read). */
+        if (!cn->privileged)
+                c->n_unprivileged--;
+        /* Closes both of its fds; never flushes (that could block on a peer
+         * that does not read). */
         sd_bus_close_unref(cn->bus);
+        safe_close(cn->relay_fd);
         free(cn);
 }
 
@@ -656,13 +863,30 @@ static void control_conn_drop(struct control_conn *cn, int err, const char *why)
         control_conn_free(cn);
 }
 
-/* Watch what sd-bus currently waits for. A peer not reading its replies or
- * whose connection broke is dropped here. */
+static void control_io_set(struct ev_loop *loop, ev_io *w, int fd, int want)
+{
+        if (ev_is_active(w) && w->fd == fd && (w->events & (EV_READ | EV_WRITE)) == want)
+                return;
+        ev_io_stop(loop, w);
+        if (want) {
+                ev_io_set(w, fd, want);
+                ev_io_start(loop, w);
+        }
+}
+
+/* Handshake unfinished or a message begun: the stall deadline runs. */
+static bool control_conn_busy(struct control_conn *cn)
+{
+        return !control_frame_idle(&cn->frame) || sd_bus_is_ready(cn->bus) <= 0;
+}
+
+/* Watch what sd-bus and the relay currently wait for. A peer not reading its
+ * replies or whose connection broke is dropped here. */
 static int control_conn_arm(struct control_conn *cn)
 {
         struct ev_loop *loop = cn->control->manager->loop;
         uint64_t queued = 0, until;
-        int events, fd, want = 0, r;
+        int events, want = 0, r;
 
         if (cn->broken)
                 return -EPIPE;
@@ -671,24 +895,19 @@ static int control_conn_arm(struct control_conn *cn)
                 return r;
         if (queued > CONTROL_QUEUED_WRITE_MAX)
                 return -ENOBUFS;
-        fd = sd_bus_get_fd(cn->bus);
-        if (fd < 0)
-                return fd;
         events = sd_bus_get_events(cn->bus);
         if (events < 0)
                 return events;
-        if (events & POLLIN)
+        /* The client's next bytes are read once the last ones are relayed and
+         * it has taken its replies: one that does not read gets nothing more
+         * done, and its replies queue up no further. */
+        if (!cn->peer_eof && cn->buf_len == 0 && queued == 0)
                 want |= EV_READ;
         if (events & POLLOUT)
                 want |= EV_WRITE;
-        if (!ev_is_active(&cn->io) || cn->io.fd != fd ||
-            (cn->io.events & (EV_READ | EV_WRITE)) != want) {
-                ev_io_stop(loop, &cn->io);
-                if (want) {
-                        ev_io_set(&cn->io, fd, want);
-                        ev_io_start(loop, &cn->io);
-                }
-        }
+        control_io_set(loop, &cn->io, cn->fd, want);
+        control_io_set(loop, &cn->bus_io, cn->bus_fd, events & POLLIN ? EV_READ : 0);
+        control_io_set(loop, &cn->relay_io, cn->relay_fd, cn->buf_len ? EV_WRITE : 0);
 
         ev_timer_stop(loop, &cn->timer);
         r = sd_bus_get_timeout(cn->bus, &until);
@@ -700,10 +919,101 @@ static int control_conn_arm(struct control_conn *cn)
                 ev_timer_set(&cn->timer, delay, 0.);
                 ev_timer_start(loop, &cn->timer);
         }
+
+        /* No timer at all for a connection idle between messages. */
+        if (!control_conn_busy(cn))
+                ev_timer_stop(loop, &cn->stall);
+        else if (!ev_is_active(&cn->stall)) {
+                ev_timer_set(&cn->stall,
+                             (ev_tstamp)CONTROL_STALL_TIMEOUT_USEC / (ev_tstamp)USEC_PER_SEC, 0.);
+                ev_timer_start(loop, &cn->stall);
+        }
         return 0;
 }
 
-static void control_conn_process(struct control_conn *cn)
+/* Write what is buffered into sd-bus's input; 0 also when it must wait. */
+static int control_conn_flush_relay(struct control_conn *cn)
+{
+        while (cn->buf_len > 0) {
+                ssize_t n = send(cn->relay_fd, cn->buf + cn->buf_off, cn->buf_len,
+                                 MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n < 0)
+                        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+                cn->buf_off += (size_t)n;
+                cn->buf_len -= (size_t)n;
+        }
+        cn->buf_off = 0;
+        return 0;
+}
+
+/* Read one chunk from the client, check its framing, relay it to sd-bus. */
+static int control_conn_relay(struct control_conn *cn, const char **ret_why)
+{
+        union {
+                struct cmsghdr align;
+                uint8_t buf[CMSG_SPACE(sizeof(int) * 8)];
+        } control;
+        struct iovec iov = { .iov_base = cn->buf, .iov_len = sizeof cn->buf };
+        struct msghdr mh = {
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+                .msg_control = &control,
+                .msg_controllen = sizeof control,
+        };
+        bool fds = false;
+        ssize_t n;
+        int r;
+
+        if (cn->buf_len > 0 || cn->peer_eof)
+                return 0;
+        n = recvmsg(cn->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                *ret_why = "reading";
+                return -errno;
+        }
+        /* SO_PASSRIGHTS refuses fds where the kernel has it (6.16); older ones
+         * deliver them: closed, and the sender dropped. */
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+                        int *fd = (int *)(void *)CMSG_DATA(cm);
+                        size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+                        for (size_t i = 0; i < k; i++)
+                                safe_close(fd[i]);
+                        fds = true;
+                }
+        if (fds || (mh.msg_flags & MSG_CTRUNC)) {
+                *ret_why = "passed file descriptors";
+                return -EPERM;
+        }
+        if (n == 0) {
+                /* sd-bus sees the end after what came before it. */
+                cn->peer_eof = true;
+                (void)shutdown(cn->relay_fd, SHUT_WR);
+                return 0;
+        }
+        r = control_frame_feed(&cn->frame, cn->buf, (size_t)n);
+        if (r < 0) {
+                *ret_why = r == -EMSGSIZE ? "message or handshake over the size limit"
+                                          : "not D-Bus";
+                return r;
+        }
+        if (r > 0) { /* progress: the next message has its own time */
+                cn->steps += (unsigned long)r;
+                ev_timer_stop(cn->control->manager->loop, &cn->stall);
+        }
+        cn->buf_len = (size_t)n;
+        r = control_conn_flush_relay(cn);
+        if (r < 0)
+                *ret_why = "relaying";
+        return r;
+}
+
+/* Let sd-bus read, dispatch and write; then re-arm. Returns < 0 with a reason
+ * when the connection must go (the caller drops it). */
+static int control_conn_process(struct control_conn *cn, const char **ret_why)
 {
         int r = 0;
 
@@ -713,48 +1023,191 @@ static void control_conn_process(struct control_conn *cn)
                         break;
         }
         if (r < 0) {
-                control_conn_drop(cn, r, "processing");
-                return;
+                *ret_why = "processing";
+                return r;
         }
         if (sd_bus_is_open(cn->bus) <= 0) {
-                control_conn_drop(cn, 0, "closed");
-                return;
+                *ret_why = "closed";
+                return -ECONNRESET;
         }
         r = control_conn_arm(cn);
         if (r < 0)
-                control_conn_drop(cn, r, "re-arming");
+                *ret_why = "re-arming";
+        return r;
+}
+
+static void control_conn_run(struct control_conn *cn, bool relay, bool stalled)
+{
+        unsigned long steps = cn->steps;
+        const char *why = NULL;
+        int r = 0;
+
+        if (relay)
+                r = control_conn_flush_relay(cn);
+        if (r >= 0 && relay)
+                r = control_conn_relay(cn, &why);
+        if (r >= 0)
+                r = control_conn_process(cn, &why);
+        if (r >= 0 && stalled && cn->steps == steps && control_conn_busy(cn)) {
+                why = control_frame_idle(&cn->frame) ? "handshake not finished in time"
+                                                     : "message not finished in time";
+                r = -ETIMEDOUT;
+        }
+        if (r < 0) {
+                if (r == -EMSGSIZE || r == -EBADMSG || r == -EPERM || r == -ETIMEDOUT)
+                        log_info("control: dropping connection %u of uid %u: %s", cn->id,
+                                 (unsigned)cn->cred.uid, why);
+                control_conn_drop(cn, r, why ? why : "error");
+        }
 }
 
 static void control_conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-        control_conn_process(container_of(w, struct control_conn, io));
+        control_conn_run(container_of(w, struct control_conn, io), revents & EV_READ, false);
+}
+
+static void control_conn_bus_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+        control_conn_run(container_of(w, struct control_conn, bus_io), false, false);
+}
+
+static void control_conn_relay_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+        control_conn_run(container_of(w, struct control_conn, relay_io), true, false);
 }
 
 static void control_conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-        control_conn_process(container_of(w, struct control_conn, timer));
+        control_conn_run(container_of(w, struct control_conn, timer), false, false);
 }
 
-static int control_conn_new(struct control *c, int fd)
+static void control_conn_stall_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-        _cleanup_close_ int cfd = fd;
+        /* What arrived while the loop was busy elsewhere counts: read it first. */
+        control_conn_run(container_of(w, struct control_conn, stall), true, true);
+}
+
+/* Is the peer of fd in group gid (primary or supplementary)? */
+static bool control_peer_in_group(int fd, const struct ucred *cred, gid_t gid)
+{
+        gid_t small[64], *groups = small;
+        socklen_t len = sizeof small;
+        bool found = false;
+
+        if (cred->gid == gid)
+                return true;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+                if (errno != ERANGE)
+                        return false;
+                groups = malloc(len);
+                if (!groups || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0) {
+                        free(groups);
+                        return false;
+                }
+        }
+        for (size_t i = 0; i < len / sizeof(gid_t); i++)
+                if (groups[i] == gid)
+                        found = true;
+        if (groups != small)
+                free(groups);
+        return found;
+}
+
+static void control_log_refusal(struct control *c, const struct ucred *cred, const char *what)
+{
+        usec_t now = now_monotonic();
+
+        c->refused++;
+        if (c->refuse_logged && now - c->refuse_logged < CONTROL_REFUSE_LOG_INTERVAL_USEC)
+                return;
+        log_warning("control: refusing a connection of uid %u: %s (%u refused since the "
+                    "last message)",
+                    (unsigned)cred->uid, what, c->refused);
+        c->refuse_logged = now;
+        c->refused = 0;
+}
+
+/* May a peer with cred come in? Root and tendd's uid take the place of the
+ * oldest other connection when the table is full. */
+static bool control_admit(struct control *c, const struct ucred *cred, bool privileged)
+{
+        struct control_conn *cn, *oldest = NULL;
+        unsigned same = 0;
+        char what[96];
+
+        if (privileged) {
+                if (c->n_conns < CONTROL_CONNECTIONS_MAX)
+                        return true;
+                for (cn = c->conns; cn; cn = cn->next)
+                        if (!cn->privileged)
+                                oldest = cn;
+                if (!oldest) {
+                        control_log_refusal(c, cred, "the table is full of privileged ones");
+                        return false;
+                }
+                log_info("control: %u connections open; dropping connection %u of uid %u for "
+                         "one of uid %u",
+                         c->n_conns, oldest->id, (unsigned)oldest->cred.uid,
+                         (unsigned)cred->uid);
+                control_conn_free(oldest);
+                return true;
+        }
+        for (cn = c->conns; cn; cn = cn->next)
+                same += cn->cred.uid == cred->uid;
+        if (same >= CONTROL_CONNECTIONS_PER_UID) {
+                snprintf(what, sizeof what, "%u connections of uid %u open", same,
+                         (unsigned)cred->uid);
+                control_log_refusal(c, cred, what);
+                return false;
+        }
+        if (c->n_unprivileged >= CONTROL_CONNECTIONS_MAX - CONTROL_CONNECTIONS_RESERVED) {
+                snprintf(what, sizeof what, "%u connections of other users open (the rest is "
+                         "kept for root)", c->n_unprivileged);
+                control_log_refusal(c, cred, what);
+                return false;
+        }
+        return true;
+}
+
+/* Serve fd as a connection; see control.h. */
+int control_attach(struct control *c, int fd)
+{
+        _cleanup_close_ int cfd = fd, relay = -1, bus_in = -1;
         struct control_conn *cn;
-        socklen_t len;
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        bool privileged;
         sd_id128_t id;
-        int r;
+        int sp[2], r;
+
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        privileged = cred.uid == 0 || cred.uid == geteuid();
+        if (!control_admit(c, &cred, privileged))
+                return 0;
+        /* No fds: nothing here takes any, and closing one can block. */
+        (void)setsockopt(cfd, SOL_SOCKET, SO_PASSRIGHTS, &(int){ 0 }, sizeof(int));
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0)
+                return -errno;
+        relay = sp[0];
+        bus_in = sp[1];
 
         cn = calloc(1, sizeof *cn);
         if (!cn)
                 return -ENOMEM;
         cn->control = c;
         cn->id = ++c->next_id;
-        len = sizeof cn->cred;
-        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cn->cred, &len) < 0) {
-                r = -errno;
-                goto fail;
-        }
+        cn->cred = cred;
+        cn->privileged = privileged;
+        cn->may_change = privileged || (c->has_group && control_peer_in_group(cfd, &cred, c->group));
+        cn->fd = cfd;
+        cn->bus_fd = bus_in;
+        cn->relay_fd = -1;
         ev_io_init(&cn->io, control_conn_io_cb, cfd, EV_READ);
+        ev_io_init(&cn->bus_io, control_conn_bus_io_cb, bus_in, EV_READ);
+        ev_io_init(&cn->relay_io, control_conn_relay_io_cb, relay, EV_WRITE);
         ev_timer_init(&cn->timer, control_conn_timer_cb, 0., 0.);
+        ev_timer_init(&cn->stall, control_conn_stall_cb, 0., 0.);
 
         r = sd_bus_new(&cn->bus);
         if (r < 0)
@@ -762,21 +1215,21 @@ static int control_conn_new(struct control *c, int fd)
         r = sd_id128_randomize(&id);
         if (r < 0)
                 goto fail;
-        r = sd_bus_set_fd(cn->bus, cfd, cfd);
+        /* sd-bus reads what the relay checked, and writes to the client. */
+        r = sd_bus_set_fd(cn->bus, bus_in, cfd);
         if (r < 0)
                 goto fail;
-        cfd = -1; /* the bus owns it now */
+        bus_in = cfd = -1; /* the bus owns them now */
         r = sd_bus_set_server(cn->bus, 1, id);
         if (r < 0)
                 goto fail;
-        /* sd-bus checks EXTERNAL against SO_PEERCRED, but a peer in another pid
-         * namespace reports pid 0 and sd-bus then refuses it. Authorization does
-         * not rest on this handshake: every method checks the uid tendd read
-         * with SO_PEERCRED itself, which holds across pid namespaces. */
+        /* sd-bus would check EXTERNAL against its input's SO_PEERCRED: the
+         * relay's, tendd's own. Authorization does not rest on this handshake:
+         * every method checks the credentials read above from the client's
+         * socket, which also hold across pid namespaces. */
         r = sd_bus_set_anonymous(cn->bus, 1);
         if (r < 0)
                 goto fail;
-        /* No fd passing: nothing here takes fds, and queued fds would cost us. */
         (void)sd_bus_negotiate_fds(cn->bus, 0);
         r = sd_bus_add_object_vtable(cn->bus, NULL, CONTROL_PATH, CONTROL_INTERFACE,
                                      control_vtable, cn);
@@ -786,30 +1239,39 @@ static int control_conn_new(struct control *c, int fd)
         if (r < 0)
                 goto fail;
         /* sd-bus asks for 8 MiB socket buffers (forced, as root): far more kernel
-         * memory than a peer of a control socket needs to pin by not reading. */
-        (void)setsockopt(sd_bus_get_fd(cn->bus), SOL_SOCKET, SO_SNDBUF,
-                         &(int){ CONTROL_SOCKET_BUFFER }, sizeof(int));
-        (void)setsockopt(sd_bus_get_fd(cn->bus), SOL_SOCKET, SO_RCVBUF,
-                         &(int){ CONTROL_SOCKET_BUFFER }, sizeof(int));
+         * memory than a peer of a control socket needs to pin by not reading. The
+         * relay holds at most a message or two. */
+        (void)setsockopt(cn->fd, SOL_SOCKET, SO_SNDBUF, &(int){ CONTROL_SOCKET_BUFFER },
+                         sizeof(int));
+        (void)setsockopt(relay, SOL_SOCKET, SO_SNDBUF, &(int){ 2 * CONTROL_MESSAGE_MAX },
+                         sizeof(int));
+        (void)setsockopt(cn->bus_fd, SOL_SOCKET, SO_RCVBUF, &(int){ 2 * CONTROL_MESSAGE_MAX },
+                         sizeof(int));
+        cn->relay_fd = TAKE_FD(relay);
 
         cn->next = c->conns;
         if (c->conns)
                 c->conns->prev = cn;
         c->conns = cn;
         c->n_conns++;
-        r = control_conn_arm(cn);
-        if (r < 0) {
-                control_conn_drop(cn, r, "arming");
-                return 0;
-        }
-        log_debug("control: connection %u from pid %d uid %u", cn->id, (int)cn->cred.pid,
-                  (unsigned)cn->cred.uid);
+        if (!cn->privileged)
+                c->n_unprivileged++;
+        log_debug("control: connection %u from pid %d uid %u%s", cn->id, (int)cn->cred.pid,
+                  (unsigned)cn->cred.uid, cn->may_change ? " (may change state)" : "");
+        /* Bytes may be there already (sent before accept). */
+        control_conn_run(cn, true, false);
         return 0;
 
 fail:
         sd_bus_close_unref(cn->bus);
         free(cn);
         return r;
+}
+
+/* Open connections; see control.h. */
+unsigned control_connections(const struct control *c)
+{
+        return c->n_conns;
 }
 
 static void control_accept(struct control *c)
@@ -835,13 +1297,7 @@ static void control_accept(struct control *c)
                         log_warning_errno(errno, "control: accept failed");
                         return;
                 }
-                if (c->n_conns >= CONTROL_CONNECTIONS_MAX) {
-                        log_warning("control: %u connections open, refusing another",
-                                    c->n_conns);
-                        close(fd);
-                        continue;
-                }
-                r = control_conn_new(c, fd);
+                r = control_attach(c, fd);
                 if (r < 0)
                         log_warning_errno(r, "control: cannot set up connection");
         }
@@ -931,6 +1387,7 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
         ev_io_init(&c->listen_io, control_listen_cb, -1, EV_READ);
         ev_timer_init(&c->listen_retry, control_listen_retry_cb, 1., 0.);
         ev_prepare_init(&c->prepare, control_prepare_cb);
+        ev_timer_init(&c->status_timer, control_status_timer_cb, 0., 0.);
 
         r = mkdir_parents(path, 0755);
         if (r < 0)
@@ -943,6 +1400,10 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
                 r = -errno;
                 goto fail;
         }
+        /* Accepted sockets inherit it, also those a client writes to before
+         * accept(): no fd ever reaches tendd this way (Linux 6.16; older
+         * kernels fail here, and the relay closes what arrives). */
+        (void)setsockopt(c->fd, SOL_SOCKET, SO_PASSRIGHTS, &(int){ 0 }, sizeof(int));
         if (bind(c->fd, (struct sockaddr *)&sa, salen) < 0) {
                 r = -errno;
                 goto fail;
@@ -971,6 +1432,8 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
                         r = -errno;
                         goto fail;
                 }
+                c->has_group = true;
+                c->group = gr->gr_gid;
         }
         if (listen(c->fd, SOMAXCONN) < 0) {
                 r = -errno;
@@ -1008,6 +1471,8 @@ struct control *control_free(struct control *c)
                 control_pending_fail(c, c->pending, "tendd is shutting down");
         while (c->conns)
                 control_conn_free(c->conns);
+        ev_timer_stop(loop, &c->status_timer);
+        free(c->dirty);
         ev_prepare_stop(loop, &c->prepare);
         ev_timer_stop(loop, &c->listen_retry);
         ev_io_stop(loop, &c->listen_io);

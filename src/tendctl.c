@@ -187,10 +187,90 @@ static bool ctl_error_is_connection(const sd_bus_error *e, int r)
                err == ENOENT || err == ESHUTDOWN;
 }
 
+/* One UTF-8 sequence at p: its length and code point, or 0 when invalid
+ * (overlong, surrogate, beyond U+10FFFF, truncated). */
+static size_t utf8_decode(const unsigned char *p, uint32_t *ret)
+{
+        size_t n;
+        uint32_t cp;
+
+        if (*p < 0x80) {
+                *ret = *p;
+                return 1;
+        }
+        if ((*p & 0xe0) == 0xc0) {
+                n = 2;
+                cp = *p & 0x1f;
+        } else if ((*p & 0xf0) == 0xe0) {
+                n = 3;
+                cp = *p & 0x0f;
+        } else if ((*p & 0xf8) == 0xf0) {
+                n = 4;
+                cp = *p & 0x07;
+        } else
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        *ret = cp;
+        return n;
+}
+
+/* Characters a terminal acts on instead of showing: C0, DEL, C1 (a lone 0x9b
+ * is CSI to some terminals), and the bidirectional overrides and isolates
+ * that reorder what follows them on the line. */
+static bool is_control(uint32_t cp)
+{
+        return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+               (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* s as one line of inert text, for a table or a terminal: control characters
+ * as \xNN or \uNNNN, invalid UTF-8 bytes as \xNN, a backslash doubled (so
+ * what looks like an escape is one). Text from tendd may quote services (their
+ * STATUS=, exit reasons): never printed raw. NULL out of memory. */
+static char *ctl_escape(const char *s)
+{
+        const unsigned char *p = (const unsigned char *)(s ? s : "");
+        char *buf = malloc(strlen((const char *)p) * 6 + 1), *o = buf;
+
+        if (!buf)
+                return NULL;
+        while (*p) {
+                uint32_t cp;
+                size_t n = utf8_decode(p, &cp);
+
+                if (n == 0) {
+                        o += sprintf(o, "\\x%02x", *p++);
+                        continue;
+                }
+                if (cp == '\\') {
+                        o = stpcpy(o, "\\\\");
+                } else if (is_control(cp)) {
+                        if (cp < 0x100)
+                                o += sprintf(o, "\\x%02x", (unsigned)cp);
+                        else
+                                o += sprintf(o, "\\u%04x", (unsigned)cp);
+                } else {
+                        memcpy(o, p, n);
+                        o += n;
+                }
+                p += n;
+        }
+        *o = '\0';
+        return buf;
+}
+
 /* Report a failed call about name; returns the exit code it maps to. */
 static int ctl_report(const char *name, const sd_bus_error *e, int r)
 {
-        const char *msg = e && e->message ? e->message : NULL;
+        /* tendd's messages quote services (exit reasons, paths): escaped. */
+        _cleanup_free_ char *msg = e && e->message ? ctl_escape(e->message) : NULL;
         size_t nl = name ? strlen(name) : 0;
 
         if (!name)
@@ -209,13 +289,11 @@ static int ctl_report(const char *name, const sd_bus_error *e, int r)
                         msg ? msg : strerror(r < 0 ? -r : EIO));
                 return EXIT_UNREACHABLE;
         }
-        if (!msg)
-                msg = strerror(r < 0 ? -r : EIO);
         /* tendd's failures already read "NAME: reason". */
-        if (nl && strncmp(msg, name, nl) == 0 && msg[nl] == ':')
+        if (msg && nl && strncmp(msg, name, nl) == 0 && msg[nl] == ':')
                 fprintf(stderr, "tendctl: %s\n", msg);
         else
-                fprintf(stderr, "tendctl: %s: %s\n", name, msg);
+                fprintf(stderr, "tendctl: %s: %s\n", name, msg ? msg : strerror(r < 0 ? -r : EIO));
         return EXIT_FAILED;
 }
 
@@ -358,59 +436,90 @@ static void format_since(char *buf, size_t size, uint64_t since)
                 snprintf(buf, size, "%" PRIu64 "d ago", d / 86400);
 }
 
+/* The columns of one row, escaped. */
+struct ctl_row {
+        char *name, *state, *reason, *status;
+        char pid[16], since[64];
+};
+
 static void print_table(const struct ctl_service *v, size_t n)
 {
         int wname = 4, wstate = 5, wpid = 3, wrest = 8, wsince = 5;
-        char buf[64];
+        struct ctl_row *rows = calloc(n ? n : 1, sizeof *rows);
 
+        if (!rows) {
+                fprintf(stderr, "tendctl: out of memory\n");
+                return;
+        }
         for (size_t i = 0; i < n; i++) {
+                struct ctl_row *row = &rows[i];
                 int l;
 
-                l = (int)strlen(str_or(v[i].name, "-"));
+                row->name = ctl_escape(str_or(v[i].name, "-"));
+                row->state = ctl_escape(str_or(v[i].state, "-"));
+                row->reason = ctl_escape(str_or(v[i].reason, "-"));
+                row->status = ctl_escape(v[i].status);
+                if (!row->name || !row->state || !row->reason || !row->status) {
+                        fprintf(stderr, "tendctl: out of memory\n");
+                        goto finish;
+                }
+                if (v[i].pid)
+                        snprintf(row->pid, sizeof row->pid, "%" PRIu32, v[i].pid);
+                else
+                        snprintf(row->pid, sizeof row->pid, "-");
+                format_since(row->since, sizeof row->since, v[i].since);
+                l = (int)strlen(row->name);
                 wname = l > wname ? l : wname;
-                l = (int)strlen(str_or(v[i].state, "-"));
+                l = (int)strlen(row->state);
                 wstate = l > wstate ? l : wstate;
-                l = snprintf(buf, sizeof buf, "%" PRIu32, v[i].pid);
+                l = (int)strlen(row->pid);
                 wpid = l > wpid ? l : wpid;
-                format_since(buf, sizeof buf, v[i].since);
-                l = (int)strlen(buf);
+                l = (int)strlen(row->since);
                 wsince = l > wsince ? l : wsince;
         }
         printf("%-*s  %-*s  %*s  %*s  %-*s  %s\n", wname, "NAME", wstate, "STATE", wpid, "PID",
                wrest, "RESTARTS", wsince, "SINCE", "REASON");
         for (size_t i = 0; i < n; i++) {
-                char pid[16], since[64];
+                const struct ctl_row *row = &rows[i];
 
-                if (v[i].pid)
-                        snprintf(pid, sizeof pid, "%" PRIu32, v[i].pid);
-                else
-                        snprintf(pid, sizeof pid, "-");
-                format_since(since, sizeof since, v[i].since);
                 /* A service's own STATUS= text says more than tendd's reason. */
-                printf("%-*s  %-*s  %*s  %*" PRIu32 "  %-*s  %s%s%s\n", wname,
-                       str_or(v[i].name, "-"), wstate, str_or(v[i].state, "-"), wpid, pid, wrest,
-                       v[i].restarts, wsince, since, str_or(v[i].reason, "-"),
-                       v[i].status && *v[i].status ? " | status: " : "",
-                       v[i].status ? v[i].status : "");
+                printf("%-*s  %-*s  %*s  %*" PRIu32 "  %-*s  %s%s%s\n", wname, row->name, wstate,
+                       row->state, wpid, row->pid, wrest, v[i].restarts, wsince, row->since,
+                       row->reason, *row->status ? " | status: " : "", row->status);
         }
+finish:
+        for (size_t i = 0; i < n; i++) {
+                free(rows[i].name);
+                free(rows[i].state);
+                free(rows[i].reason);
+                free(rows[i].status);
+        }
+        free(rows);
 }
 
 static void json_string(const char *s)
 {
-        /* RFC 8259: these by name, other control characters as \u00XX. */
+        /* RFC 8259: these by name, other control characters as \u00XX; C1 and
+         * the bidi controls too (valid JSON either way, inert on a terminal). */
         static const char *const named[128] = {
                 ['"'] = "\\\"", ['\\'] = "\\\\", ['\n'] = "\\n", ['\r'] = "\\r",
                 ['\t'] = "\\t", ['\b'] = "\\b", ['\f'] = "\\f",
         };
 
         putchar('"');
-        for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-                if (*p < 128 && named[*p])
-                        fputs(named[*p], stdout);
-                else if (*p < 0x20 || *p == 0x7f)
-                        printf("\\u%04x", *p);
+        for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;) {
+                uint32_t cp;
+                size_t n = utf8_decode(p, &cp);
+
+                if (n == 0) /* not from tendd, which sends UTF-8 only */
+                        printf("\\ufffd");
+                else if (cp < 128 && named[cp])
+                        fputs(named[cp], stdout);
+                else if (is_control(cp))
+                        printf("\\u%04x", (unsigned)cp);
                 else
-                        putchar(*p);
+                        fwrite(p, 1, n, stdout);
+                p += n ? n : 1;
         }
         putchar('"');
 }
@@ -766,7 +875,10 @@ static int cmd_reload(int argc, char **argv)
                 fprintf(stderr, "tendctl: reload: configuration rejected, nothing changed\n");
                 while (*p) {
                         size_t l = strcspn(p, "\n");
-                        fprintf(stderr, "tendctl: %.*s\n", (int)l, p);
+                        _cleanup_free_ char *line = strndup(p, l);
+                        _cleanup_free_ char *safe = line ? ctl_escape(line) : NULL;
+
+                        fprintf(stderr, "tendctl: %s\n", safe ? safe : "(out of memory)");
                         p += l;
                         if (*p == '\n')
                                 p++;

@@ -1,5 +1,5 @@
 /* test-control: the pure verdict function for pending Start/Stop/Restart calls,
- * the control socket's setup rules (mode, stale socket, live socket, unlink on
+ * the framing check of what clients send, the control socket's setup rules (mode, stale socket, live socket, unlink on
  * free) and a D-Bus round trip: a forked sd-bus client against control.c
  * served from a private libev loop. */
 #include <ev.h>
@@ -80,6 +80,109 @@ static void test_evaluate(void)
                 ok(v == cases[i].want, "evaluate case %zu: op %d %s%s -> %d (want %d)", i,
                    (int)cases[i].op, service_state_to_string(cases[i].st),
                    cases[i].roe ? " restart_on_exit" : "", (int)v, (int)cases[i].want);
+        }
+}
+
+/* A message header: endianness, version, body length, header fields length. */
+static void header(uint8_t *h, char endian, uint8_t version, uint32_t body, uint32_t fields)
+{
+        memset(h, 0, 16);
+        h[0] = (uint8_t)endian;
+        h[1] = 1;
+        h[3] = version;
+        for (int i = 0; i < 4; i++) {
+                int shift = endian == 'l' ? 8 * i : 8 * (3 - i);
+                h[4 + i] = (uint8_t)(body >> shift);
+                h[12 + i] = (uint8_t)(fields >> shift);
+        }
+}
+
+static int feed_str(struct control_frame *f, const char *s)
+{
+        return control_frame_feed(f, (const uint8_t *)s, strlen(s) + (s[0] == '\0'));
+}
+
+static void test_frame(void)
+{
+        static const char auth[] = "\0AUTH EXTERNAL 30\r\nNEGOTIATE_UNIX_FD\r\nBEGIN\r\n";
+        struct control_frame f = { 0 };
+        uint8_t h[16], big[CONTROL_AUTH_MAX + 2];
+        size_t fields = 100, body = CONTROL_MESSAGE_MAX - 16 - 104;
+        int r, total = 0;
+
+        ok(!control_frame_idle(&f), "a new connection is not idle: the handshake is due");
+        r = control_frame_feed(&f, (const uint8_t *)auth, sizeof auth - 1);
+        ok(r == 1 && control_frame_idle(&f), "handshake up to BEGIN: one step, idle (%d)", r);
+
+        memset(&f, 0, sizeof f);
+        for (size_t i = 0; i < sizeof auth - 1; i++)
+                total += control_frame_feed(&f, (const uint8_t *)auth + i, 1);
+        ok(total == 1 && control_frame_idle(&f), "the same byte by byte (%d)", total);
+
+        memset(&f, 0, sizeof f);
+        ok(feed_str(&f, "AUTH EXTERNAL 30\r\n") == -EBADMSG, "no leading NUL: not D-Bus");
+        memset(&f, 0, sizeof f);
+        {
+                static const char near[] = "\0XBEGIN\r\nBEGIN\n\r\nBEGINX\r\nBEGIN\r";
+
+                r = control_frame_feed(&f, (const uint8_t *)near, sizeof near - 1);
+        }
+        ok(r == 0 && !control_frame_idle(&f), "only a line BEGIN ends the handshake (%d)", r);
+        memset(&f, 0, sizeof f);
+        memset(big, 'A', sizeof big);
+        big[0] = '\0';
+        ok(control_frame_feed(&f, big, sizeof big) == -EMSGSIZE, "an endless handshake is refused");
+
+        memset(&f, 0, sizeof f);
+        (void)control_frame_feed(&f, (const uint8_t *)auth, sizeof auth - 1);
+        header(h, 'l', 1, (uint32_t)body, (uint32_t)fields);
+        r = control_frame_feed(&f, h, 10);
+        ok(r == 0 && !control_frame_idle(&f), "half a header: waiting");
+        r = control_frame_feed(&f, h + 10, 6);
+        ok(r == 0 && !control_frame_idle(&f), "a header: the rest of the message is due");
+        {
+                uint8_t *rest = calloc(1, CONTROL_MESSAGE_MAX);
+                size_t left = CONTROL_MESSAGE_MAX - 16;
+
+                r = control_frame_feed(&f, rest, left - 1);
+                ok(r == 0 && !control_frame_idle(&f), "all but one byte: waiting");
+                r = control_frame_feed(&f, rest, 1);
+                ok(r == 1 && control_frame_idle(&f), "a message of exactly the limit passes");
+                free(rest);
+        }
+        header(h, 'l', 1, (uint32_t)body + 1, (uint32_t)fields);
+        ok(control_frame_feed(&f, h, 16) == -EMSGSIZE, "one byte over the limit is refused");
+
+        memset(&f, 0, sizeof f);
+        (void)control_frame_feed(&f, (const uint8_t *)auth, sizeof auth - 1);
+        header(h, 'l', 1, UINT32_MAX, UINT32_MAX);
+        ok(control_frame_feed(&f, h, 16) == -EMSGSIZE, "4 GiB lengths: refused, no overflow");
+        memset(&f, 0, sizeof f);
+        (void)control_frame_feed(&f, (const uint8_t *)auth, sizeof auth - 1);
+        header(h, 'B', 1, 0, 0x1000000);
+        ok(control_frame_feed(&f, h, 16) == -EMSGSIZE, "big endian lengths read as such");
+        memset(&f, 0, sizeof f);
+        (void)control_frame_feed(&f, (const uint8_t *)auth, sizeof auth - 1);
+        header(h, 'l', 2, 0, 0);
+        ok(control_frame_feed(&f, h, 16) == -EBADMSG, "protocol version 2 refused");
+        memset(&f, 0, sizeof f);
+        (void)control_frame_feed(&f, (const uint8_t *)auth, sizeof auth - 1);
+        header(h, 'x', 1, 0, 0);
+        ok(control_frame_feed(&f, h, 16) == -EBADMSG, "unknown endianness refused");
+
+        /* Two messages and a half in one read: 8-byte padding of the fields. */
+        memset(&f, 0, sizeof f);
+        (void)control_frame_feed(&f, (const uint8_t *)auth, sizeof auth - 1);
+        {
+                uint8_t stream[3 * 40] = { 0 };
+
+                header(stream, 'l', 1, 4, 17); /* 16 + 24 (17 padded) + 4 */
+                header(stream + 44, 'l', 1, 0, 8);
+                header(stream + 68, 'l', 1, 8, 0);
+                r = control_frame_feed(&f, stream, 80);
+                ok(r == 2 && !control_frame_idle(&f), "two messages and part of a third (%d)", r);
+                r = control_frame_feed(&f, stream + 80, 12);
+                ok(r == 1 && control_frame_idle(&f), "the third completes (%d)", r);
         }
 }
 
@@ -301,6 +404,7 @@ int main(void)
         struct manager m = { 0 };
 
         test_evaluate();
+        test_frame();
 
         if (!mkdtemp(dir)) {
                 diag("mkdtemp: %s", strerror(errno));
