@@ -22,6 +22,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
 
+#include "closer.h"
 #include "control.h"
 #include "log.h"
 #include "manager.h"
@@ -951,7 +952,7 @@ static int control_conn_relay(struct control_conn *cn, const char **ret_why)
 {
         union {
                 struct cmsghdr align;
-                uint8_t buf[CMSG_SPACE(sizeof(int) * 8)];
+                uint8_t buf[CMSG_SPACE(sizeof(int) * 253)]; /* SCM_MAX_FD: none released here */
         } control;
         struct iovec iov = { .iov_base = cn->buf, .iov_len = sizeof cn->buf };
         struct msghdr mh = {
@@ -981,7 +982,7 @@ static int control_conn_relay(struct control_conn *cn, const char **ret_why)
                         size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 
                         for (size_t i = 0; i < k; i++)
-                                safe_close(fd[i]);
+                                closer_close(fd[i]); /* may block: off the loop */
                         fds = true;
                 }
         if (fds || (mh.msg_flags & MSG_CTRUNC)) {
