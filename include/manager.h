@@ -82,8 +82,10 @@ int manager_start(struct manager *m);
  * the errors are logged and returned in *ret_errors (may be NULL). */
 int manager_reload(struct manager *m, char ***ret_errors);
 
-/* Apply new (owned) to the running set; used by manager_reload and tests. */
-void manager_apply(struct manager *m, struct config *new_config);
+/* Apply new (owned) to the running set; used by manager_reload and tests.
+ * Everything it needs is allocated first: out of memory, it fails (-ENOMEM)
+ * with nothing changed and new freed. */
+int manager_apply(struct manager *m, struct config *new_config);
 
 /* Stop every service in parallel; break the loop once none is live. */
 void manager_shutdown(struct manager *m);

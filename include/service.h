@@ -178,9 +178,14 @@ void service_start_queued(struct service *s);
 /* Spawn a service that was waiting for its dependencies. */
 void service_start_waiting(struct service *s);
 
-/* Replace the config. Spawn-relevant changes take effect at the next spawn
- * (the caller restarts a live service); policy changes apply at once. */
-void service_set_config(struct service *s, struct service_config *sc);
+/* What installing sc will allocate (the start-limit ring when sc applies at
+ * once with another size), so that a reload can fail before changing
+ * anything. *ret is NULL when nothing is needed. */
+int service_config_alloc(const struct service *s, const struct service_config *sc, usec_t **ret);
+/* Replace the config, taking sc and ring (from service_config_alloc) over;
+ * cannot fail. Spawn-relevant changes take effect at the next spawn (the
+ * caller restarts a live service); policy changes apply at once. */
+void service_set_config(struct service *s, struct service_config *sc, usec_t *ring);
 
 /* True while a process of this service may exist. */
 bool service_is_live(const struct service *s);

@@ -116,3 +116,13 @@ bool ratelimit_below(struct ratelimit *rl, usec_t now, unsigned *ret_suppressed)
  * symlink) and return its fd, held for as long as the caller lives; -EBUSY
  * if another process holds it. */
 int lockfile_acquire(const char *path);
+
+/* A few fds tendd holds (on /dev/null) so that running out of fds, because
+ * services' spawns took them all, never also costs root its control
+ * connection: the control socket releases them for a connection it could not
+ * set up otherwise, and spawning refills them before it takes any. */
+#define FD_RESERVE 8
+/* Open what is missing of the reserve: 0 when whole, else -EMFILE (or the error). */
+int fd_reserve_fill(void);
+/* Close the reserve for a caller that needs fds now; returns how many it freed. */
+unsigned fd_reserve_release(void);

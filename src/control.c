@@ -1188,8 +1188,14 @@ int control_attach(struct control *c, int fd)
                 return 0;
         /* No fds: nothing here takes any, and closing one can block. */
         (void)setsockopt(cfd, SOL_SOCKET, SO_PASSRIGHTS, &(int){ 0 }, sizeof(int));
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0)
-                return -errno;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0) {
+                /* Out of fds (services took them): root and tendd's uid get
+                 * the reserve, so they are never locked out by that. */
+                if ((errno != EMFILE && errno != ENFILE) || !privileged ||
+                    fd_reserve_release() == 0 ||
+                    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0)
+                        return -errno;
+        }
         relay = sp[0];
         bus_in = sp[1];
 
@@ -1283,6 +1289,8 @@ static void control_accept(struct control *c)
                 int fd, r;
 
                 fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd < 0 && errno == EMFILE && fd_reserve_release() > 0)
+                        fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
                 if (fd < 0) {
                         if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
                                 return;

@@ -164,11 +164,21 @@ static size_t manager_index(const struct manager *m, const char *name, bool *fou
         return lo;
 }
 
+/* Put s, already in by_name, into the sorted list (which has room for it). */
+static void manager_link(struct manager *m, struct service *s)
+{
+        bool found;
+        size_t i = manager_index(m, s->name, &found);
+
+        memmove(m->services + i + 1, m->services + i, (m->n_services - i) * sizeof *m->services);
+        m->services[i] = s;
+        m->n_services++;
+        m->n_in_state[s->state]++;
+}
+
 static int manager_add(struct manager *m, struct service_config *sc, struct service **ret)
 {
         struct service *s = NULL, **nv;
-        bool found;
-        size_t i;
         int r;
 
         r = service_new(m, sc, &s);
@@ -187,11 +197,7 @@ static int manager_add(struct manager *m, struct service_config *sc, struct serv
                 service_free(s);
                 return r;
         }
-        i = manager_index(m, s->name, &found);
-        memmove(m->services + i + 1, m->services + i, (m->n_services - i) * sizeof *nv);
-        m->services[i] = s;
-        m->n_services++;
-        m->n_in_state[s->state]++;
+        manager_link(m, s);
         *ret = s;
         return 0;
 }
@@ -277,9 +283,9 @@ int manager_start(struct manager *m)
 {
         int r;
 
-        r = mkdir_p(m->config->log_dir, 0750);
-        if (r < 0)
-                log_warning_errno(r, "creating log directory %s", m->config->log_dir);
+        /* log_dir is made by output.c when a file log first needs it, checked
+         * directory by directory: never by path here, where a service's user
+         * might have put a link. */
         /* Each service takes its config over; the manager keeps the daemon's part. */
         for (size_t i = 0; i < m->config->n_services; i++) {
                 struct service_config *sc = TAKE_PTR(m->config->services[i]);
@@ -303,24 +309,88 @@ int manager_start(struct manager *m)
         return 0;
 }
 
+/* Everything a reload allocates, made before anything changes: a service
+ * object for each added name (borrowing its config, in by_name, with room in
+ * the list) and the start-limit ring for each changed one. */
+struct manager_plan {
+        struct service **fresh; /* [i]: the new service for new_config->services[i] */
+        usec_t **rings;         /* [i]: for the existing one, or NULL */
+        size_t n, n_fresh, n_put;
+};
+
+static void manager_plan_undo(struct manager *m, struct manager_plan *p)
+{
+        for (size_t i = 0; i < p->n; i++) {
+                if (p->fresh && p->fresh[i]) {
+                        if (hashmap_get(m->by_name, p->fresh[i]->name) == p->fresh[i])
+                                (void)hashmap_remove(m->by_name, p->fresh[i]->name);
+                        p->fresh[i]->config = NULL; /* borrowed */
+                        service_free(p->fresh[i]);
+                }
+                if (p->rings)
+                        free(p->rings[i]);
+        }
+        free(p->fresh);
+        free(p->rings);
+}
+
+static int manager_plan_make(struct manager *m, const struct config *c, struct manager_plan *p)
+{
+        struct service **nv;
+        int r;
+
+        *p = (struct manager_plan){ .n = c->n_services };
+        p->fresh = calloc(p->n + 1, sizeof *p->fresh);
+        p->rings = calloc(p->n + 1, sizeof *p->rings);
+        if (!p->fresh || !p->rings)
+                return -ENOMEM;
+        for (size_t i = 0; i < p->n; i++) {
+                struct service_config *nsc = c->services[i];
+                struct service *s = manager_find(m, nsc->name);
+
+                if (s)
+                        r = service_config_alloc(s, nsc, &p->rings[i]);
+                else {
+                        r = service_new(m, nsc, &p->fresh[i]);
+                        p->n_fresh += r >= 0;
+                }
+                if (r < 0)
+                        return r;
+        }
+        nv = realloc(m->services, (m->n_services + p->n_fresh + 1) * sizeof *nv);
+        if (!nv)
+                return -ENOMEM;
+        m->services = nv;
+        for (size_t i = 0; i < p->n; i++)
+                if (p->fresh[i]) {
+                        r = hashmap_put(m->by_name, p->fresh[i]->name, p->fresh[i]);
+                        if (r < 0)
+                                return r;
+                }
+        return 0;
+}
+
 /* Apply new_config (owned) to the running set; see manager.h. */
-void manager_apply(struct manager *m, struct config *new_config)
+int manager_apply(struct manager *m, struct config *new_config)
 {
         struct config *old = m->config;
         unsigned added = 0, removed = 0, restarted = 0, updated = 0;
+        struct manager_plan plan;
         int r;
 
+        r = manager_plan_make(m, new_config, &plan);
+        if (r < 0) {
+                manager_plan_undo(m, &plan);
+                config_free(new_config);
+                return log_error_errno(r, "reload of %s failed, nothing changed", m->config_path);
+        }
+        /* From here on nothing can fail. */
         if (!streq_ptr(old->socket_path, new_config->socket_path))
                 log_warning("reload: socket changed to %s; the old one stays until tendd restarts",
                             new_config->socket_path);
-        if (!streq_ptr(old->log_dir, new_config->log_dir)) {
-                r = mkdir_p(new_config->log_dir, 0750);
-                if (r < 0)
-                        log_warning_errno(r, "creating log directory %s", new_config->log_dir);
-        }
         m->config = new_config;
 
-        /* Removed services: stop, free once down (the gc idle watcher). */
+        /* Removed services: stop, free once down (by manager_gc). */
         for (size_t i = 0; i < m->n_services; i++) {
                 struct service *s = m->services[i];
 
@@ -337,43 +407,42 @@ void manager_apply(struct manager *m, struct config *new_config)
 
         for (size_t i = 0; i < new_config->n_services; i++) {
                 const struct service_config *nsc = new_config->services[i];
-                struct service *s = manager_find(m, nsc->name);
+                struct service *s = plan.fresh[i] ? plan.fresh[i] : manager_find(m, nsc->name);
                 struct service_config *copy;
+                usec_t *ring = TAKE_PTR(plan.rings[i]);
 
-                if (s && s->removed) {
-                        /* Came back before the old one stopped: revive it. */
-                        s->removed = false;
-                        removed--;
-                }
-                if (s && service_config_equal(s->config, nsc) && !s->next_config)
-                        continue;
-                copy = TAKE_PTR(new_config->services[i]); /* the service takes it over */
-                if (!s) {
-                        char name[SERVICE_NAME_MAX + 1];
-
-                        (void)snprintf(name, sizeof name, "%s", copy->name);
-                        r = manager_add(m, copy, &s);
-                        if (r < 0) {
-                                log_service(LOG_ERR, name, "reload: adding: %s", strerror(-r));
-                                continue;
-                        }
+                if (plan.fresh[i]) {
+                        plan.fresh[i] = NULL;
+                        new_config->services[i] = NULL; /* the service had it already */
+                        manager_link(m, s);
                         added++;
                         if (s->config->enabled)
                                 service_dispatch(s, SERVICE_EVENT_START);
                         continue;
                 }
+                if (s->removed) {
+                        /* Came back before the old one stopped: revive it. */
+                        s->removed = false;
+                        removed--;
+                }
+                if (service_config_equal(s->config, nsc) && !s->next_config) {
+                        free(ring);
+                        continue;
+                }
+                copy = TAKE_PTR(new_config->services[i]); /* the service takes it over */
                 if (service_config_spawn_equal(s->config, copy)) {
-                        service_set_config(s, copy);
+                        service_set_config(s, copy, ring);
                         updated++;
                         continue;
                 }
-                service_set_config(s, copy);
+                service_set_config(s, copy, ring);
                 restarted++;
                 if (service_is_live(s) && s->want_up)
                         service_dispatch(s, SERVICE_EVENT_RESTART);
                 else if (!service_is_live(s) && s->state != SERVICE_BACKOFF && s->want_up)
                         service_dispatch(s, SERVICE_EVENT_START);
         }
+        manager_plan_undo(m, &plan); /* only the emptied arrays are left */
         config_drop_services(new_config);
         if (manager_rebuild_graph(m) < 0)
                 log_error("reload: out of memory building the dependency graph");
@@ -383,6 +452,7 @@ void manager_apply(struct manager *m, struct config *new_config)
                  m->config_path, added, removed, restarted, updated);
         config_free(old);
         (void)malloc_trim(0);
+        return 0;
 }
 
 /* Reload the config file; a config with any error changes nothing. */
@@ -408,9 +478,15 @@ int manager_reload(struct manager *m, char ***ret_errors)
                 return r;
         }
         spawn_forget_self(); /* a changed HOME or SHELL of tendd's user counts too */
-        manager_apply(m, c);
+        r = manager_apply(m, c);
+        if (r < 0 && ret_errors) {
+                char *e = NULL;
+                if (asprintf(&e, "%s: reload failed, nothing changed: %s", m->config_path,
+                             strerror(-r)) >= 0)
+                        (void)strv_push(ret_errors, e);
+        }
         sdnotify_reloaded(m->sdnotify);
-        return 0;
+        return r;
 }
 
 /* Stop everything in parallel; the loop ends when nothing is live. */

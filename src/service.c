@@ -433,6 +433,13 @@ static void service_spawn(struct service *s)
         s->notify_errno = 0;
         s->watchdog_usec = s->config->watchdog;
 
+        /* The control socket's fds first: a spawn never takes the last ones. */
+        r = fd_reserve_fill();
+        if (r < 0) {
+                service_spawn_failed(s, r, "spawn: %s (the last %d are kept for the control "
+                                     "socket)", strerror(-r), FD_RESERVE);
+                return;
+        }
         r = spawn_prepare(s->config, &p, &why);
         if (r < 0) {
                 service_set_state(s, SERVICE_FAILED, "%s", why ? why : strerror(-r));
@@ -1069,12 +1076,31 @@ void service_handle_notify(struct service *s, struct service_notify_msg *msg)
         }
 }
 
-/* Install a new config; spawn-relevant parts wait for the next spawn. */
-void service_set_config(struct service *s, struct service_config *sc)
+/* A new config replaces the current one at once unless it changes how a live
+ * service is spawned: then it waits for the next spawn. */
+static bool service_config_now(const struct service *s, const struct service_config *sc)
+{
+        return !service_is_live(s) || service_config_spawn_equal(s->config, sc);
+}
+
+/* See service.h. */
+int service_config_alloc(const struct service *s, const struct service_config *sc, usec_t **ret)
+{
+        *ret = NULL;
+        if (!service_config_now(s, sc) || sc->start_limit_burst == s->config->start_limit_burst ||
+            sc->start_limit_burst == 0)
+                return 0;
+        *ret = calloc(sc->start_limit_burst, sizeof(usec_t));
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* See service.h. */
+void service_set_config(struct service *s, struct service_config *sc, usec_t *ring)
 {
         bool burst_changed = sc->start_limit_burst != s->config->start_limit_burst;
 
-        if (service_is_live(s) && !service_config_spawn_equal(s->config, sc)) {
+        if (!service_config_now(s, sc)) {
+                free(ring);
                 service_config_free(s->next_config);
                 s->next_config = sc;
                 return;
@@ -1083,6 +1109,10 @@ void service_set_config(struct service *s, struct service_config *sc)
         s->config = sc;
         service_config_free(s->next_config);
         s->next_config = NULL;
-        if (burst_changed && service_alloc_start_times(s) < 0)
-                log_service(LOG_WARNING, s->name, "out of memory: start limit not tracked");
+        if (burst_changed) {
+                free(s->start_times);
+                s->start_times = ring;
+                s->n_start_times = s->start_times_pos = 0;
+        } else
+                free(ring);
 }
