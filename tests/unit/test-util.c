@@ -2,9 +2,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "closer.h"
 #include "hashmap.h"
 #include "spawn.h"
 #include "sys.h"
@@ -126,11 +130,79 @@ static void test_strings_and_dirs(void)
         (void)!system(path);
 }
 
+static bool fd_is_open(int fd)
+{
+        return fcntl(fd, F_GETFD) >= 0;
+}
+
+/* A pipe is closed at once; anything else by a worker, which closer_drain() waits for. */
+static void test_closer(void)
+{
+        int p[2], sp[2];
+
+        ok(pipe2(p, O_CLOEXEC) == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0,
+           "a pipe and a socketpair");
+        closer_close(p[0]);
+        ok(!fd_is_open(p[0]), "a pipe is closed inline");
+        closer_close(sp[0]);
+        closer_drain();
+        ok(!fd_is_open(sp[0]) && closer_pending() == 0, "a socket is closed by a worker");
+        for (int i = 0; i < 100; i++) {
+                int fd = dup(sp[1]);
+                closer_close(fd);
+        }
+        closer_drain();
+        ok(closer_pending() == 0, "100 more, all closed");
+        closer_close(-1);
+        (void)close(p[1]);
+        (void)close(sp[1]);
+}
+
+/* A rate limit lets burst through per interval and counts the rest. */
+static void test_ratelimit(void)
+{
+        struct ratelimit rl = { .interval = 5 * USEC_PER_SEC, .burst = 3 };
+        unsigned passed = 0, suppressed = 0;
+
+        for (int i = 0; i < 10; i++)
+                passed += ratelimit_below(&rl, USEC_PER_SEC + (usec_t)i, &suppressed);
+        ok(passed == 3 && suppressed == 0, "3 of 10 in one interval");
+        ok(ratelimit_below(&rl, 7 * USEC_PER_SEC, &suppressed) && suppressed == 7,
+           "the next interval reports the 7 suppressed");
+}
+
+/* A held lock file makes the second taker fail with -EBUSY. */
+static void test_lockfile(void)
+{
+        char dir[] = "/tmp/test-util-XXXXXX", path[64];
+        int a, b;
+
+        ok(mkdtemp(dir) != NULL, "temp dir");
+        (void)snprintf(path, sizeof path, "%s/x.lock", dir);
+        a = lockfile_acquire(path);
+        b = lockfile_acquire(path);
+        ok(a >= 0 && b == -EBUSY, "second acquire: -EBUSY (%d)", b);
+        (void)close(a);
+        b = lockfile_acquire(path);
+        ok(b >= 0, "free again once the holder closed it");
+        (void)close(b);
+        (void)snprintf(path, sizeof path, "%s/link.lock", dir);
+        ok(symlink("/nonexistent", path) == 0 && lockfile_acquire(path) == -ELOOP,
+           "never through a symlink");
+        (void)unlink(path);
+        (void)snprintf(path, sizeof path, "%s/x.lock", dir);
+        (void)unlink(path);
+        (void)rmdir(dir);
+}
+
 int main(void)
 {
         test_strv();
         test_hashmap();
         test_strings_and_dirs();
         test_spawn_and_signal();
+        test_closer();
+        test_ratelimit();
+        test_lockfile();
         return tap_done();
 }
