@@ -109,6 +109,19 @@ def proc_status(pid):
         return None
 
 
+def pss_kb(pid):
+    """Proportional set size of a process, in kB."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise AssertionError("no Pss")
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def sigset_from_mask(hexmask):
     m = int(hexmask, 16)
     return {i + 1 for i in range(64) if m >> i & 1}

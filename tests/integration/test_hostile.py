@@ -2,18 +2,13 @@
 the notify socket, its own process tree and its neighbours, and tendd keeping
 its promises under load. Each test reproduces an attack that once worked."""
 
-import os
 import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import TENDD, Tend, wait_for
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
+from conftest import TENDD, Tend, fd_count, wait_for
 
 
 def run_py(tend, code, *args, user=None, timeout=60):

@@ -4,25 +4,11 @@ stays responsive while 1000 services crash-loop, 100,000 restarts leave no fd
 or memory behind, and a tight fd limit gives clear errors and recovers."""
 
 import os
-import signal
-import subprocess
 import time
 
-from conftest import wait_for
+from conftest import fd_count, pss_kb, wait_for
 
 LOAD_SECONDS = float(os.environ.get("TEND_LOAD_SECONDS", "60"))
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def pss_kb(pid):
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    raise AssertionError("no Pss")
 
 
 def test_status_answers_while_1000_services_crash_loop(tend_release):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TENDCTL, wait_for
+from conftest import TENDCTL, pss_kb, wait_for
 
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z "
 TS_RE = re.compile("^(" + TS + ")(.*)$")
@@ -146,14 +146,6 @@ def test_null_discards(tend):
     assert "n1" not in tend.read_log().replace("n1:", "")  # no output leaked into tendd's log
 
 
-def pss_kib(pid):
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    raise AssertionError("no Pss")
-
-
 def test_flood_keeps_memory_bounded_and_others_responsive(tend):
     tend.service("flood", exec="yes", log_max_size="4M", log_keep="1")
     tend.service("tick", exec="sh -c 'i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.05; done'")
@@ -162,7 +154,7 @@ def test_flood_keeps_memory_bounded_and_others_responsive(tend):
     tick = tend.log_dir / "tick.log"
     wait_for(lambda: tick.exists() and tick.stat().st_size > 0, what="tick output")
     time.sleep(1)  # let the flood reach its steady state before the baseline
-    base = pss_kib(tend.tendd_pid)
+    base = pss_kb(tend.tendd_pid)
     worst_status = 0.0
     last_tick = 0
     for _ in range(8):
@@ -173,7 +165,7 @@ def test_flood_keeps_memory_bounded_and_others_responsive(tend):
         assert n > last_tick, "tick's output stalled during the flood"
         last_tick = n
         time.sleep(0.5)
-    grown = pss_kib(tend.tendd_pid) - base
+    grown = pss_kb(tend.tendd_pid) - base
     flood_bytes = sum(p.stat().st_size for p in tend.log_dir.glob("flood.log*"))
     print(f"flood: Pss {base} KiB -> +{grown} KiB, status worst {worst_status * 1000:.0f} ms, "
           f"flood log {flood_bytes} bytes")
