@@ -139,21 +139,34 @@ static void load_push(struct load_ctx *l, char *msg)
                 l->oom = true;
 }
 
+/* The message, formatted, unless the list is full (then it is only
+ * counted, never formatted); NULL then or out of memory. */
+_printf_(2, 0) static char *load_vformat(struct load_ctx *l, const char *fmt, va_list ap)
+{
+        char *msg;
+
+        if (load_full(l)) {
+                l->n_more++;
+                return NULL;
+        }
+        if (vasprintf(&msg, fmt, ap) < 0) {
+                l->oom = true;
+                return NULL;
+        }
+        return msg;
+}
+
 /* Record a message formatted whole by the caller's format. */
 _printf_(2, 3) static void load_errorf(struct load_ctx *l, const char *fmt, ...)
 {
         char *msg;
         va_list ap;
 
-        if (load_full(l)) {
-                l->n_more++;
-                return;
-        }
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        msg = load_vformat(l, fmt, ap);
         va_end(ap);
-        load_push(l, msg);
+        if (msg)
+                load_push(l, msg);
 }
 
 /* Record "FILE:0: message": a problem with a file as a whole. */
@@ -163,19 +176,11 @@ _printf_(3, 4) static void load_error(struct load_ctx *l, const char *display, c
         _cleanup_free_ char *msg = NULL;
         va_list ap;
 
-        if (load_full(l)) {
-                l->n_more++;
-                return;
-        }
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        msg = load_vformat(l, fmt, ap);
         va_end(ap);
-        if (!msg) {
-                l->oom = true;
-                return;
-        }
-        load_errorf(l, "%s:0: %s", display, msg);
+        if (msg)
+                load_errorf(l, "%s:0: %s", display, msg);
 }
 
 /* Record "FILE:LINE: key: message" (or "FILE:LINE: message" without a key). */
@@ -185,19 +190,12 @@ _printf_(4, 5) static int file_error(struct file_ctx *f, unsigned line, const ch
         _cleanup_free_ char *msg = NULL;
         va_list ap;
 
-        if (load_full(f->load)) {
-                f->load->n_more++;
-                return -EINVAL;
-        }
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        msg = load_vformat(f->load, fmt, ap);
         va_end(ap);
-        if (!msg)
-                f->load->oom = true;
-        else if (key)
+        if (msg && key)
                 load_errorf(f->load, "%s:%u: %s: %s", f->display, line, key, msg);
-        else
+        else if (msg)
                 load_errorf(f->load, "%s:%u: %s", f->display, line, msg);
         return f->load->oom ? -ENOMEM : -EINVAL;
 }

@@ -221,7 +221,7 @@ static int output_dir_check(int fd, const char *name, char *why, size_t whylen)
  * OUTPUT_DIR_MODE. On refusal why says which directory and why. */
 static int output_dir_walk(const char *path, char *why, size_t whylen, int *ret_fd)
 {
-        _cleanup_free_ char *todo = NULL;
+        _cleanup_free_ char *walk = NULL;
         _cleanup_close_ int cur = -1;
         char done[PATH_MAX] = "", comp[NAME_MAX + 1], target[PATH_MAX];
         unsigned links = 0;
@@ -229,13 +229,13 @@ static int output_dir_walk(const char *path, char *why, size_t whylen, int *ret_
         int r;
 
         if (path[0] == '/')
-                todo = strdup(path);
+                walk = strdup(path);
         else {
                 _cleanup_free_ char *cwd = getcwd(NULL, 0);
-                if (!cwd || asprintf(&todo, "%s/%s", cwd, path) < 0)
-                        todo = NULL;
+                if (!cwd || asprintf(&walk, "%s/%s", cwd, path) < 0)
+                        walk = NULL;
         }
-        if (!todo)
+        if (!walk)
                 return -ENOMEM;
         cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (cur < 0)
@@ -243,7 +243,7 @@ static int output_dir_walk(const char *path, char *why, size_t whylen, int *ret_
         r = output_dir_check(cur, "/", why, whylen);
         if (r < 0)
                 return r;
-        for (p = todo;;) {
+        for (p = walk;;) {
                 size_t n, dlen = strlen(done);
                 struct stat st;
                 int fd;
@@ -295,9 +295,9 @@ static int output_dir_walk(const char *path, char *why, size_t whylen, int *ret_
                                 target[tl] = '\0';
                                 if (asprintf(&rest, "%s/%s", target, p) < 0)
                                         return -ENOMEM;
-                                free(todo);
-                                todo = TAKE_PTR(rest);
-                                p = todo;
+                                free(walk);
+                                walk = TAKE_PTR(rest);
+                                p = walk;
                                 done[dlen] = '\0';
                                 if (target[0] == '/') {
                                         /* / was checked already. */

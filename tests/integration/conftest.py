@@ -109,13 +109,22 @@ def proc_status(pid):
         return None
 
 
+def _proc_kb(path, field):
+    with open(path) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} in {path}")
+
+
 def pss_kb(pid):
     """Proportional set size of a process, in kB."""
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    raise AssertionError("no Pss")
+    return _proc_kb(f"/proc/{pid}/smaps_rollup", "Pss")
+
+
+def rss_kb(pid):
+    """Resident set size of a process, in kB."""
+    return _proc_kb(f"/proc/{pid}/status", "VmRSS")
 
 
 def fd_count(pid):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import TENDCTL, dbus_auth, dbus_call, wait_for
+from conftest import TENDCTL, dbus_auth, dbus_call, rss_kb, wait_for
 
 # What control.h documents.
 HANDSHAKE_TIMEOUT = 5.0
@@ -237,14 +237,6 @@ def test_idle_connections_of_other_users_do_not_lock_out_root(tend):
 
 
 # -- Memory ------------------------------------------------------------------
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
 
 def test_half_sent_huge_messages_pin_no_memory(tend):
     tend.service("up", exec="sleep 1000")

@@ -179,21 +179,29 @@ static void test_long_line(void)
         service_free(s);
 }
 
-static void test_rotation(void)
+/* s's output writes "line 00" ... one line per loop turn, then ends; all drained. */
+static void write_lines(struct service *s, int n_lines)
 {
-        struct service *s = make_service("rot", OUTPUT_FILE, 200, 2);
-        int out, err, sizes_ok = 1;
+        int out, err;
         char line[32];
 
         (void)output_new(s, &s->output);
         (void)output_open(s->output, &out, &err);
-        for (int i = 0; i < 50; i++) {
+        for (int i = 0; i < n_lines; i++) {
                 int n = snprintf(line, sizeof line, "line %02d\n", i);
                 (void)!write(out, line, (size_t)n);
                 pump();
         }
         close(out);
         drain();
+}
+
+static void test_rotation(void)
+{
+        struct service *s = make_service("rot", OUTPUT_FILE, 200, 2);
+        int sizes_ok = 1;
+
+        write_lines(s, 50);
         for (int k = 0; k <= 3; k++) {
                 char *p = logpath("rot", k);
                 struct stat st;
@@ -222,18 +230,8 @@ static void test_rotation_huge_keep(void)
 {
         struct service *s = make_service("huge", OUTPUT_FILE, 200, 10 * 1000 * 1000);
         usec_t t0 = now_monotonic(), took;
-        int out, err;
-        char line[32];
 
-        (void)output_new(s, &s->output);
-        (void)output_open(s->output, &out, &err);
-        for (int i = 0; i < 40; i++) {
-                int n = snprintf(line, sizeof line, "line %02d\n", i);
-                (void)!write(out, line, (size_t)n);
-                pump();
-        }
-        close(out);
-        drain();
+        write_lines(s, 40);
         took = now_monotonic() - t0;
         {
                 char *p = logpath("huge", 7), *q = logpath("huge", 8);
