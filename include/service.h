@@ -161,6 +161,23 @@ void service_handle_notify(struct service *s, struct service_notify_msg *msg);
 /* Readiness as dependents see it: running, or a oneshot that completed. */
 bool service_is_ready(const struct service *s);
 
+/* Where an operator's request stands, from the service's state alone. */
+enum service_outcome {
+        SERVICE_OUTCOME_PENDING, /* still on its way */
+        SERVICE_OUTCOME_DONE,    /* it got there */
+        SERVICE_OUTCOME_FAILED,  /* it cannot get there (failed, or asked otherwise since) */
+};
+/* A start or restart: running, or a oneshot that ran to success. A restart
+ * in progress passes through stopping and stopped: pending, not an answer. */
+enum service_outcome service_start_outcome(const struct service *s);
+/* A stop: stopped or failed, with no restart or dependents' stop under way. */
+enum service_outcome service_stop_outcome(const struct service *s);
+
+/* Settled for tendd's own readiness (READY=1 to systemd): disabled, or in a
+ * state it will stay in without an operator (running, failed, backoff, or
+ * stopped and not waiting to start). */
+bool service_is_settled(const struct service *s);
+
 /* Send sig to what kill_mode covers: the main process alone (process), or
  * the process group tendd created for the service plus the main process if
  * MAINPID= moved it out of that group (group). -ESRCH: no process left. */

@@ -106,41 +106,16 @@ static const char *const control_op_names[_CONTROL_OP_MAX] = {
         [CONTROL_OP_RESTART] = "restart",
 };
 
-/* Decide a pending call from the service's fields alone; see control.h. */
+/* Decide a pending call from the service's state; see control.h. */
 enum control_verdict control_evaluate(enum control_op op, const struct service *s)
 {
-        if (op == CONTROL_OP_STOP) {
-                /* restart_on_exit: the stop is a step of a restart, not the end. */
-                if (s->state == SERVICE_STOPPING || s->restart_on_exit ||
-                    s->stop_pending != STOP_CAUSE_NONE)
-                        return CONTROL_WAIT; /* or waiting for dependents to stop first */
-                if (s->state == SERVICE_STOPPED || s->state == SERVICE_FAILED)
-                        return CONTROL_DONE;
-                return CONTROL_FAIL; /* started again (or restarting) before it stopped */
-        }
+        static const enum control_verdict verdict[] = {
+                [SERVICE_OUTCOME_PENDING] = CONTROL_WAIT,
+                [SERVICE_OUTCOME_DONE] = CONTROL_DONE,
+                [SERVICE_OUTCOME_FAILED] = CONTROL_FAIL,
+        };
 
-        /* Start and restart: running, or a oneshot that ran to success. A
-         * restart in progress passes through stopping/stopped: not an answer. */
-        if (s->restart_on_exit)
-                return CONTROL_WAIT;
-        switch (s->state) {
-        case SERVICE_RUNNING:
-                return CONTROL_DONE;
-        case SERVICE_STARTING:
-        case SERVICE_STOPPING:
-                return CONTROL_WAIT;
-        case SERVICE_STOPPED:
-                if (s->completed)
-                        return CONTROL_DONE; /* a oneshot that ran to success */
-                if (s->want_up && s->waiting)
-                        /* waiting for its dependencies, unless one of them failed */
-                        return s->dep_failed ? CONTROL_FAIL : CONTROL_WAIT;
-                return CONTROL_FAIL;
-        case SERVICE_BACKOFF:
-        case SERVICE_FAILED:
-        default:
-                return CONTROL_FAIL;
-        }
+        return verdict[op == CONTROL_OP_STOP ? service_stop_outcome(s) : service_start_outcome(s)];
 }
 
 /* D-Bus strings must be UTF-8; reasons may quote arbitrary bytes (paths,

@@ -22,22 +22,6 @@ struct sdnotify {
         ev_timer watchdog;
 };
 
-static bool sdnotify_settled(const struct service *s)
-{
-        if (!s->config->enabled)
-                return true;
-        switch (s->state) {
-        case SERVICE_RUNNING:
-        case SERVICE_FAILED:
-        case SERVICE_BACKOFF:
-                return true;
-        case SERVICE_STOPPED:
-                return !s->want_up || s->has_exit;
-        default:
-                return false;
-        }
-}
-
 int sdnotify_send(struct sdnotify *n, const char *msg)
 {
         ssize_t r;
@@ -69,7 +53,7 @@ static void sdnotify_update(struct sdnotify *n)
         /* Only until READY=1 is out: afterwards the manager's counts suffice,
          * so a restart costs nothing per other service. */
         for (size_t i = 0; !n->ready_sent && i < m->n_services; i++)
-                if (!sdnotify_settled(m->services[i])) {
+                if (!service_is_settled(m->services[i])) {
                         settled = false;
                         break;
                 }

@@ -1000,6 +1000,61 @@ bool service_is_ready(const struct service *s)
                (s->state == SERVICE_STOPPED && s->completed);
 }
 
+/* See service.h. */
+enum service_outcome service_start_outcome(const struct service *s)
+{
+        if (s->restart_on_exit)
+                return SERVICE_OUTCOME_PENDING;
+        switch (s->state) {
+        case SERVICE_RUNNING:
+                return SERVICE_OUTCOME_DONE;
+        case SERVICE_STARTING:
+        case SERVICE_STOPPING:
+                return SERVICE_OUTCOME_PENDING;
+        case SERVICE_STOPPED:
+                if (s->completed)
+                        return SERVICE_OUTCOME_DONE; /* a oneshot that ran to success */
+                if (s->want_up && s->waiting)
+                        /* waiting for its dependencies, unless one of them failed */
+                        return s->dep_failed ? SERVICE_OUTCOME_FAILED : SERVICE_OUTCOME_PENDING;
+                return SERVICE_OUTCOME_FAILED;
+        case SERVICE_BACKOFF:
+        case SERVICE_FAILED:
+        default:
+                return SERVICE_OUTCOME_FAILED;
+        }
+}
+
+/* See service.h. */
+enum service_outcome service_stop_outcome(const struct service *s)
+{
+        /* restart_on_exit: the stop is a step of a restart, not the end;
+         * stop_pending: waiting for dependents to stop first. */
+        if (s->state == SERVICE_STOPPING || s->restart_on_exit ||
+            s->stop_pending != STOP_CAUSE_NONE)
+                return SERVICE_OUTCOME_PENDING;
+        if (s->state == SERVICE_STOPPED || s->state == SERVICE_FAILED)
+                return SERVICE_OUTCOME_DONE;
+        return SERVICE_OUTCOME_FAILED; /* started again (or restarting) before it stopped */
+}
+
+/* See service.h. */
+bool service_is_settled(const struct service *s)
+{
+        if (!s->config->enabled)
+                return true;
+        switch (s->state) {
+        case SERVICE_RUNNING:
+        case SERVICE_FAILED:
+        case SERVICE_BACKOFF:
+                return true;
+        case SERVICE_STOPPED:
+                return !s->want_up || s->has_exit;
+        default:
+                return false;
+        }
+}
+
 /* Apply one notify message from a verified sender of this service. */
 void service_handle_notify(struct service *s, struct service_notify_msg *msg)
 {
