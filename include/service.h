@@ -211,5 +211,9 @@ bool service_is_live(const struct service *s);
  * consecutive quick failure up to restart_max_delay. */
 usec_t service_backoff_delay(const struct service *s);
 
+/* "running", "backoff", ...; NULL out of range. from: -EINVAL unknown. */
 const char *service_state_to_string(enum service_state st);
+int service_state_from_string(const char *s);
+/* "start", "exit", ... */
 const char *service_event_to_string(enum service_event ev);
+int service_event_from_string(const char *s);

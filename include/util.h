@@ -19,6 +19,21 @@ typedef uint64_t usec_t;
 #define USEC_PER_HOUR (60ULL * USEC_PER_MINUTE)
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+/* name##_to_string() and name##_from_string() over name##_table, an array
+ * of strings indexed by an enum: NULL (to) or -EINVAL (from) when out of
+ * range, unknown or a hole in the table. */
+#define DEFINE_STRING_TABLE_LOOKUP(name, type)                                                     \
+        const char *name##_to_string(type v)                                                       \
+        {                                                                                          \
+                return (size_t)v < ELEMENTSOF(name##_table) ? name##_table[v] : NULL;              \
+        }                                                                                          \
+        int name##_from_string(const char *s)                                                      \
+        {                                                                                          \
+                for (size_t i = 0; s && i < ELEMENTSOF(name##_table); i++)                         \
+                        if (name##_table[i] && strcmp(name##_table[i], s) == 0)                    \
+                                return (int)i;                                                     \
+                return -EINVAL;                                                                    \
+        }
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define _unused_ __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
@@ -78,6 +93,8 @@ int strv_push(char ***v, char *s);
  * both kept by the caller; the room doubles, so n pushes cost O(n). */
 int strv_append(char ***v, size_t *n, size_t *cap, char *s);
 bool strv_equal(char *const *a, char *const *b);
+/* True if the NULL-terminated v (may be NULL) holds s. */
+bool strv_contains(char *const *v, const char *s);
 char **strv_copy(char *const *v);
 
 static inline bool streq_ptr(const char *a, const char *b)

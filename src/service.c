@@ -14,29 +14,19 @@
 #include "service.h"
 #include "sys.h"
 
-static const char *const service_state_names[_SERVICE_STATE_MAX] = {
+static const char *const service_state_table[_SERVICE_STATE_MAX] = {
         [SERVICE_STOPPED] = "stopped", [SERVICE_STARTING] = "starting",
         [SERVICE_RUNNING] = "running", [SERVICE_STOPPING] = "stopping",
         [SERVICE_BACKOFF] = "backoff", [SERVICE_FAILED] = "failed",
 };
+DEFINE_STRING_TABLE_LOOKUP(service_state, enum service_state)
 
-static const char *const service_event_names[_SERVICE_EVENT_MAX] = {
+static const char *const service_event_table[_SERVICE_EVENT_MAX] = {
         [SERVICE_EVENT_START] = "start", [SERVICE_EVENT_STOP] = "stop",
         [SERVICE_EVENT_RESTART] = "restart", [SERVICE_EVENT_EXIT] = "exit",
         [SERVICE_EVENT_TIMER] = "timer", [SERVICE_EVENT_READY] = "ready",
 };
-
-/* "running", "backoff", ... */
-const char *service_state_to_string(enum service_state st)
-{
-        return st >= 0 && st < _SERVICE_STATE_MAX ? service_state_names[st] : "invalid";
-}
-
-/* "start", "exit", ... */
-const char *service_event_to_string(enum service_event ev)
-{
-        return ev >= 0 && ev < _SERVICE_EVENT_MAX ? service_event_names[ev] : "invalid";
-}
+DEFINE_STRING_TABLE_LOOKUP(service_event, enum service_event)
 
 /* A process may exist in these states, and only in these. */
 bool service_is_live(const struct service *s)

@@ -115,6 +115,15 @@ bool strv_equal(char *const *a, char *const *b)
         return (!a || !a[i]) && (!b || !b[i]);
 }
 
+/* See util.h. */
+bool strv_contains(char *const *v, const char *s)
+{
+        for (; v && *v; v++)
+                if (strcmp(*v, s) == 0)
+                        return true;
+        return false;
+}
+
 /* Deep copy; NULL in gives an empty vector; NULL on OOM. */
 char **strv_copy(char *const *v)
 {
