@@ -11,6 +11,7 @@
 #include "service.h"
 
 struct hashmap;
+struct intmap;
 struct sdnotify;
 
 typedef void (*manager_state_hook)(struct service *s, enum service_state old, void *userdata);
@@ -22,7 +23,7 @@ struct manager {
         struct config *config;
         char *config_path;
         struct hashmap *by_name;
-        struct hashmap *by_sid; /* live services by the session their process created */
+        struct intmap *by_sid;  /* live services by the session their process created */
         struct service **services; /* sorted by name, for listing */
         size_t n_services;
 
@@ -58,7 +59,7 @@ struct manager {
         ev_prepare work; /* drains the queues and frees removed services, every iteration */
         ev_idle wake;    /* while work is queued: the loop does not block */
 
-        char *notify_path; /* NOTIFY_SOCKET given to type=notify services; NULL: none */
+        struct service_host host; /* what every service is given; see service.h */
 };
 
 /* Create a manager on loop for the config at path; takes ownership of c. */
@@ -92,27 +93,10 @@ void manager_shutdown(struct manager *m);
 
 struct service *manager_find(struct manager *m, const char *name);
 
-/* Maintain the session index notify senders are looked up in. */
-void manager_index_session(struct manager *m, struct service *s, bool add);
+/* The live service whose process created session sid, or NULL. */
 struct service *manager_find_by_session(struct manager *m, pid_t sid);
 
-/* Dependencies of s (after and requires) not ready yet, as "waiting for a, b"
- * (or "requirement a failed") in buf; returns their number. *ret_failed: one
- * of them is a required service in failed state. */
-size_t manager_unmet_dependencies(struct manager *m, struct service *s, char *buf, size_t len,
-                                  bool *ret_failed);
-/* Ask s's required services to start (queued). */
-void manager_pull_requirements(struct manager *m, struct service *s);
-/* Live dependents of s that must stop before s (named in buf); asks those that
- * require s to stop. */
-size_t manager_stop_blockers(struct manager *m, struct service *s, char *buf, size_t len);
-/* May s spawn now? True: yes, within this iteration's budget. False: s was
- * queued (s->spawn_queued) and gets service_start_queued() from the loop. */
-bool manager_spawn_slot(struct manager *m, struct service *s);
 /* Queue s to be re-examined against its dependencies. */
 void manager_queue(struct manager *m, struct service *s);
-/* Recompute every service's dependents (after a config change). */
+/* Resolve every service's dependencies into edges (after a config change). */
 int manager_rebuild_graph(struct manager *m);
-
-/* Called by service_set_state(); runs the hook and the shutdown/removal bookkeeping. */
-void manager_service_state_changed(struct manager *m, struct service *s, enum service_state old);

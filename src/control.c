@@ -378,7 +378,7 @@ struct control_record {
 
 static void control_record_fill(struct control_record *rec, const struct service *s)
 {
-        _cleanup_free_ char *log_path = s->config && s->manager ? output_log_path(s) : NULL;
+        _cleanup_free_ char *log_path = s->config && s->host ? output_log_path(s) : NULL;
 
         rec->name = control_service_name(s);
         rec->state = service_state_to_string(s->state);

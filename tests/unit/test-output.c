@@ -42,7 +42,7 @@ static struct service *make_service(const char *name, enum output_mode mode, uin
         sc->log_max_size = max;
         sc->log_keep = keep;
         sc->ready_fd = -1;
-        if (service_new(mgr, sc, &s) < 0)
+        if (service_new(&mgr->host, sc, &s) < 0)
                 abort();
         return s;
 }
@@ -294,6 +294,7 @@ static void test_unwritable_log_dir(void)
         efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         (void)dup2(efd, STDERR_FILENO);
         mgr->config->log_dir = strdup("/dev/null/not-a-dir");
+        mgr->host.log_dir = mgr->config->log_dir;
         (void)output_new(s, &s->output);
         ok(output_open(s->output, &out, &err) == 0 && out >= 0,
            "an unwritable log dir is not an error for the spawn");
@@ -316,6 +317,7 @@ static void test_unwritable_log_dir(void)
         free(errpath);
         free(mgr->config->log_dir);
         mgr->config->log_dir = saved;
+        mgr->host.log_dir = mgr->config->log_dir;
 }
 
 /* log_dir reached through links: followed when root (or tendd's user) made
@@ -333,6 +335,7 @@ static void test_log_dir_links(void)
         (void)!symlink(real, link);
         /* Through the link, a "..", the link again (relative), and created. */
         (void)asprintf(&mgr->config->log_dir, "%s/link/../link/./sub", dir);
+        mgr->host.log_dir = mgr->config->log_dir;
         s = make_service("ln", OUTPUT_FILE, 0, 0);
         (void)output_new(s, &s->output);
         (void)output_open(s->output, &out, &err);
@@ -370,6 +373,7 @@ static void test_log_dir_links(void)
         free(errpath);
         free(mgr->config->log_dir);
         mgr->config->log_dir = saved;
+        mgr->host.log_dir = mgr->config->log_dir;
         free(real);
         free(link);
         free(file);
