@@ -1,7 +1,9 @@
 /* manager.h: the set of services, by name, and the daemon's lifecycle:
  * applying a config (first load and reloads, diffed per service), the signal
- * watchers (TERM/INT: stop everything and leave the loop; HUP: reload), and the
- * state-change hook the control API listens on. */
+ * watchers (TERM/INT: stop everything and leave the loop; HUP: reload), and
+ * the listeners (the control API, sdnotify) that hear of every change. The
+ * manager is the services' host (service.h) and calls its listeners only
+ * through the pointers they registered: nothing above it is called by name. */
 #pragma once
 
 #include <ev.h>
@@ -12,11 +14,26 @@
 
 struct hashmap;
 struct intmap;
-struct sdnotify;
 
-typedef void (*manager_state_hook)(struct service *s, enum service_state old, void *userdata);
-/* Called just before a service removed by reload is freed. */
-typedef void (*manager_removed_hook)(struct service *s, void *userdata);
+/* The daemon's own steps, as listeners hear them. */
+enum manager_phase {
+        MANAGER_RELOADING, /* a reload begins */
+        MANAGER_RELOADED,  /* ...and is over, applied or rejected */
+        MANAGER_STOPPING,  /* shutdown began */
+};
+
+/* One listener; any callback may be NULL. Registered with manager_listen(). */
+struct manager_listener {
+        /* After every change of a service's state or reason (old == s->state:
+         * a new reason or STATUS= text). */
+        void (*state_changed)(struct service *s, enum service_state old, void *userdata);
+        /* s is about to be freed (a reload removed it and it is down). */
+        void (*removed)(struct service *s, void *userdata);
+        void (*phase)(enum manager_phase phase, void *userdata);
+        void *userdata;
+};
+
+#define MANAGER_LISTENERS_MAX 4
 
 struct manager {
         struct ev_loop *loop; /* from ev_loop_new(), never the default loop */
@@ -32,10 +49,8 @@ struct manager {
         bool shutting_down;
         int exit_code;
 
-        manager_state_hook state_hook;
-        manager_removed_hook removed_hook;
-        void *state_hook_userdata; /* passed to both hooks */
-        struct sdnotify *sdnotify; /* to systemd; NULL when not under it; owned by main() */
+        const struct manager_listener *listeners[MANAGER_LISTENERS_MAX]; /* in order */
+        size_t n_listeners;
 
         ev_signal sigterm, sigint, sighup;
         /* tendd is a subreaper: orphans of services become its children and
@@ -65,6 +80,11 @@ struct manager {
 /* Create a manager on loop for the config at path; takes ownership of c. */
 int manager_new(struct ev_loop *loop, const char *config_path, struct config *c, struct manager **ret);
 struct manager *manager_free(struct manager *m);
+
+/* Add l (kept by the caller until manager_unlisten()); -ENOSPC beyond
+ * MANAGER_LISTENERS_MAX. Listeners are called in the order they came. */
+int manager_listen(struct manager *m, const struct manager_listener *l);
+void manager_unlisten(struct manager *m, const struct manager_listener *l);
 
 /* Start the ev_signal watchers (TERM, INT, HUP) and become the subreaper of
  * everything tendd starts (SIGCHLD: reap what it adopts). */

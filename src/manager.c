@@ -11,7 +11,6 @@
 #include "intmap.h"
 #include "log.h"
 #include "manager.h"
-#include "sdnotify.h"
 #include "spawn.h"
 
 static void manager_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -102,6 +101,34 @@ struct manager *manager_free(struct manager *m)
         free(m->config_path);
         free(m);
         return NULL;
+}
+
+/* See manager.h. */
+int manager_listen(struct manager *m, const struct manager_listener *l)
+{
+        if (m->n_listeners == MANAGER_LISTENERS_MAX)
+                return -ENOSPC;
+        m->listeners[m->n_listeners++] = l;
+        return 0;
+}
+
+/* See manager.h. */
+void manager_unlisten(struct manager *m, const struct manager_listener *l)
+{
+        for (size_t i = 0; i < m->n_listeners; i++)
+                if (m->listeners[i] == l) {
+                        memmove(m->listeners + i, m->listeners + i + 1,
+                                (m->n_listeners - i - 1) * sizeof *m->listeners);
+                        m->n_listeners--;
+                        return;
+                }
+}
+
+static void manager_announce_phase(struct manager *m, enum manager_phase phase)
+{
+        for (size_t i = 0; i < m->n_listeners; i++)
+                if (m->listeners[i]->phase)
+                        m->listeners[i]->phase(phase, m->listeners[i]->userdata);
 }
 
 /* Watch TERM, INT and HUP in the loop (no handler does work). */
@@ -227,8 +254,9 @@ static void manager_drop(struct manager *m, struct service *s)
         for (size_t k = 0; s->spawn_queued && k < m->spawnq_n; k++)
                 if (m->spawnq[(m->spawnq_head + k) % m->spawnq_cap] == s)
                         m->spawnq[(m->spawnq_head + k) % m->spawnq_cap] = NULL;
-        if (m->removed_hook)
-                m->removed_hook(s, m->state_hook_userdata);
+        for (size_t k = 0; k < m->n_listeners; k++)
+                if (m->listeners[k]->removed)
+                        m->listeners[k]->removed(s, m->listeners[k]->userdata);
         service_free(s);
 }
 
@@ -276,9 +304,9 @@ static void manager_service_state_changed(struct service *s, enum service_state 
                 m->n_live--;
         else if (!was_live && live)
                 m->n_live++;
-        if (m->state_hook)
-                m->state_hook(s, old, m->state_hook_userdata);
-        sdnotify_state_changed(m->sdnotify);
+        for (size_t i = 0; i < m->n_listeners; i++)
+                if (m->listeners[i]->state_changed)
+                        m->listeners[i]->state_changed(s, old, m->listeners[i]->userdata);
         if (old != s->state)
                 /* Dependents may start or must stop; dependencies may now stop. */
                 deps_queue_neighbours(s, manager_queue_cb, m);
@@ -476,7 +504,7 @@ int manager_reload(struct manager *m, char ***ret_errors)
 
         if (m->shutting_down)
                 return -ECANCELED;
-        sdnotify_reloading(m->sdnotify);
+        manager_announce_phase(m, MANAGER_RELOADING);
         r = config_load(m->config_path, &c, &errors);
         if (r < 0) {
                 log_error("reload of %s rejected, nothing changed:", m->config_path);
@@ -486,7 +514,7 @@ int manager_reload(struct manager *m, char ***ret_errors)
                         log_error_errno(r, "  loading %s", m->config_path);
                 if (ret_errors)
                         *ret_errors = TAKE_PTR(errors);
-                sdnotify_reloaded(m->sdnotify);
+                manager_announce_phase(m, MANAGER_RELOADED);
                 return r;
         }
         spawn_forget_self(); /* a changed HOME or SHELL of tendd's user counts too */
@@ -497,7 +525,7 @@ int manager_reload(struct manager *m, char ***ret_errors)
                              strerror(-r)) >= 0)
                         (void)strv_push(ret_errors, e);
         }
-        sdnotify_reloaded(m->sdnotify);
+        manager_announce_phase(m, MANAGER_RELOADED);
         return r;
 }
 
@@ -505,7 +533,7 @@ int manager_reload(struct manager *m, char ***ret_errors)
 void manager_shutdown(struct manager *m)
 {
         m->shutting_down = true;
-        sdnotify_stopping(m->sdnotify);
+        manager_announce_phase(m, MANAGER_STOPPING);
         for (size_t i = 0; i < m->n_services; i++)
                 service_dispatch(m->services[i], SERVICE_EVENT_STOP);
         manager_check_done(m);

@@ -18,6 +18,8 @@ static void hook(struct service *s, enum service_state old, void *userdata)
         hook_last_old = old;
 }
 
+static const struct manager_listener hook_listener = { .state_changed = hook };
+
 /* A manager over a config of the given services (name, then requires,
  * after; NULL ends), none started. */
 static struct manager *make_manager(const char *const (*svcs)[3], size_t n)
@@ -40,7 +42,7 @@ static struct manager *make_manager(const char *const (*svcs)[3], size_t n)
         fake_reset();
         if (manager_new(loop, "/nonexistent/tend.ini", c, &m) < 0 || manager_start(m) < 0)
                 return NULL;
-        m->state_hook = hook;
+        (void)manager_listen(m, &hook_listener);
         return m;
 }
 

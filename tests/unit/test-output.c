@@ -443,6 +443,14 @@ static void test_log_stalled_stderr(void)
         log_open();
 }
 
+/* What the manager tells its listeners at a reload or shutdown. */
+static void announce(enum manager_phase phase)
+{
+        for (size_t i = 0; i < mgr->n_listeners; i++)
+                if (mgr->listeners[i]->phase)
+                        mgr->listeners[i]->phase(phase, mgr->listeners[i]->userdata);
+}
+
 static void test_sdnotify(void)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -458,22 +466,22 @@ static void test_sdnotify(void)
         sdnotify_started(n); /* NULL-safe */
         setenv("NOTIFY_SOCKET", sa.sun_path, 1);
         ok(sdnotify_new(mgr, &n) == 0 && n != NULL, "NOTIFY_SOCKET: a notifier");
-        sdnotify_reloading(n);
+        announce(MANAGER_RELOADING);
         ok(recv(fd, buf, sizeof buf, 0) < 0, "no RELOADING=1 before READY=1");
         sdnotify_started(n);
         ev_run(loop, EVRUN_NOWAIT);
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
         ok(strncmp(buf, "READY=1\nSTATUS=0 services: ", 27) == 0, "READY=1 with STATUS: %s", buf);
-        sdnotify_reloading(n);
+        announce(MANAGER_RELOADING);
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
         ok(strncmp(buf, "RELOADING=1\nMONOTONIC_USEC=", 27) == 0, "RELOADING=1: %s", buf);
-        sdnotify_reloaded(n);
+        announce(MANAGER_RELOADED);
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
         ok(strcmp(buf, "READY=1") == 0, "READY=1 after the reload");
-        sdnotify_stopping(n);
+        announce(MANAGER_STOPPING);
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
         ok(strcmp(buf, "STOPPING=1") == 0, "STOPPING=1");
