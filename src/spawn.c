@@ -21,7 +21,6 @@
 #include <sys/wait.h>
 
 #include "spawn.h"
-#include "sys.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
