@@ -25,7 +25,7 @@ struct graph {
         size_t n;                 /* nodes */
         struct graph_edge *edges; /* by from; within one, after= order, then requires= */
         size_t n_edges;
-        size_t *first;            /* edges of node i: [first[i], first[i + 1]); n + 1 entries */
+        size_t *first; /* edges of node i: [first[i], first[i + 1]); n + 1 entries */
 };
 
 /* The node called name, or SIZE_MAX. */

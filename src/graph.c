@@ -43,10 +43,11 @@ static int graph_add_node(struct graph *g, size_t from, const struct service_con
                         g->edges[g->n_edges++] = (struct graph_edge){
                                 .from = (uint32_t)from,
                                 .to = (uint32_t)to,
-                                .kind = (uint8_t)(kind | (kind == DEP_AFTER &&
-                                                          strv_contains(sc->requires, *names)
-                                                                  ? DEP_REQUIRES
-                                                                  : 0)),
+                                .kind = (uint8_t)(kind |
+                                                  (kind == DEP_AFTER && strv_contains(sc->requires,
+                                                                                      *names)
+                                                           ? DEP_REQUIRES
+                                                           : 0)),
                         };
                 }
         }

@@ -11,16 +11,16 @@
 /* The fake kernel. */
 static struct {
         usec_t now;
-        int spawn_err;      /* -errno to fail the next spawns with */
+        int spawn_err; /* -errno to fail the next spawns with */
         const char *spawn_step;
         unsigned spawns;
         pid_t next_pid;
-        int exit_code;      /* reap result: exit code, or -1 for signal */
+        int exit_code; /* reap result: exit code, or -1 for signal */
         int exit_signal;
-        unsigned signals;   /* pidfd_signal calls */
+        unsigned signals; /* pidfd_signal calls */
         int last_signal;
         bool last_group;
-        int reap_result;    /* 1 reaped, 0 running */
+        int reap_result; /* 1 reaped, 0 running */
 } fake;
 
 static int fake_spawn(const struct spawn_params *p, pid_t *ret_pid, int *ret_pidfd,
@@ -100,7 +100,7 @@ static struct service_config *make_named_config(const char *name, enum service_t
 }
 
 _unused_ static struct service_config *make_config(enum service_type type,
-                                                  enum restart_policy restart)
+                                                   enum restart_policy restart)
 {
         return make_named_config("svc", type, restart);
 }

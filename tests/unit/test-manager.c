@@ -115,7 +115,9 @@ static void test_spawn_budget(void)
 static void test_edges(void)
 {
         static const char *const svcs[][3] = {
-                { "app", "db", "db" }, { "db", NULL, NULL }, { "web", NULL, "app" },
+                { "app", "db", "db" },
+                { "db", NULL, NULL },
+                { "web", NULL, "app" },
         };
         struct manager *m = make_manager(svcs, ELEMENTSOF(svcs));
         struct service *app = manager_find(m, "app"), *db = manager_find(m, "db"),
