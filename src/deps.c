@@ -8,24 +8,19 @@ struct deps_sorted {
         size_t n;
 };
 
+static int deps_name_cmp(const void *name, const void *elem)
+{
+        return strcmp(name, (*(struct service *const *)elem)->name);
+}
+
 /* Binary search of the name-sorted services. */
 static size_t deps_lookup(const char *name, void *userdata)
 {
         const struct deps_sorted *d = userdata;
-        size_t lo = 0, hi = d->n;
+        struct service *const *hit = bsearch(name, d->services, d->n, sizeof *d->services,
+                                             deps_name_cmp);
 
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                int c = strcmp(name, d->services[mid]->name);
-
-                if (c == 0)
-                        return mid;
-                if (c < 0)
-                        hi = mid;
-                else
-                        lo = mid + 1;
-        }
-        return SIZE_MAX;
+        return hit ? (size_t)(hit - d->services) : SIZE_MAX;
 }
 
 static const struct service_config *deps_config_of(const struct service *s)

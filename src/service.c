@@ -209,17 +209,6 @@ static void service_vset_reason(struct service *s, const char *fmt, va_list ap)
         s->reason = r;
 }
 
-static void service_set_reason(struct service *s, const char *fmt, ...) _printf_(2, 3);
-
-static void service_set_reason(struct service *s, const char *fmt, ...)
-{
-        va_list ap;
-
-        va_start(ap, fmt);
-        service_vset_reason(s, fmt, ap);
-        va_end(ap);
-}
-
 /* What the state's timer is set to on entry; USEC_INFINITY: none. */
 static usec_t service_state_timeout(const struct service *s)
 {
@@ -277,17 +266,17 @@ static void service_set_state(struct service *s, enum service_state st, const ch
         s->host->ops->state_changed(s, old, s->host->userdata);
 }
 
-/* A new reason within the same state: its timer runs on. */
-static void service_update(struct service *s, const char *fmt, ...) _printf_(2, 3);
+/* A new reason within the same state, logged at level: its timer runs on. */
+static void service_update(struct service *s, int level, const char *fmt, ...) _printf_(3, 4);
 
-static void service_update(struct service *s, const char *fmt, ...)
+static void service_update(struct service *s, int level, const char *fmt, ...)
 {
         va_list ap;
 
         va_start(ap, fmt);
         service_vset_reason(s, fmt, ap);
         va_end(ap);
-        log_service(LOG_INFO, s->name, "%s: %s", service_state_to_string(s->state), s->reason);
+        log_service(level, s->name, "%s: %s", service_state_to_string(s->state), s->reason);
         s->host->ops->state_changed(s, s->state, s->host->userdata);
 }
 
@@ -681,8 +670,8 @@ static void service_request_stop(struct service *s, enum service_stop_cause caus
         s->restart_on_exit = cause == STOP_CAUSE_RESTART;
         if (s->host->ops->stop_blockers(s, who, sizeof who, s->host->userdata) > 0) {
                 s->stop_pending = cause;
-                service_update(s, "%s after %s", cause == STOP_CAUSE_RESTART ? "restarting" : "stopping",
-                               who);
+                service_update(s, LOG_INFO, "%s after %s",
+                               cause == STOP_CAUSE_RESTART ? "restarting" : "stopping", who);
                 return;
         }
         service_begin_stop(s, cause, NULL);
@@ -986,9 +975,8 @@ void service_dispatch(struct service *s, enum service_event ev)
                         s->restart_on_exit = false;
                         break;
                 case SERVICE_EVENT_TIMER:
-                        log_service(LOG_WARNING, s->name, "stop timeout, sending KILL");
-                        service_set_reason(s, "stop timed out, sent KILL");
                         service_signal(s, SIGKILL, true);
+                        service_update(s, LOG_WARNING, "stop timed out, sent KILL");
                         break;
                 case SERVICE_EVENT_EXIT:
                         service_stopped(s);
@@ -1146,13 +1134,13 @@ void service_handle_notify(struct service *s, struct service_notify_msg *msg)
         if (msg->reloading) {
                 s->reloading = true;
                 if (s->state == SERVICE_RUNNING)
-                        service_update(s, "reloading (RELOADING=1)");
+                        service_update(s, LOG_INFO, "reloading (RELOADING=1)");
         }
         if (msg->stopping && service_is_live(s) && s->state != SERVICE_STOPPING)
-                service_set_reason(s, "stopping on its own (STOPPING=1)");
+                service_update(s, LOG_INFO, "stopping on its own (STOPPING=1)");
         if (msg->ready) {
                 if (s->reloading && s->state == SERVICE_RUNNING)
-                        service_update(s, "reloaded");
+                        service_update(s, LOG_INFO, "reloaded");
                 s->reloading = false;
                 service_dispatch(s, SERVICE_EVENT_READY);
         }
