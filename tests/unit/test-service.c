@@ -142,6 +142,42 @@ static void feed(struct service *s, enum service_event ev)
                 service_dispatch(s, ev);
 }
 
+/* The invariants of the state machine and the flags beside it (listed in
+ * doc/DESIGN.md); NULL if they hold, else the first one broken. */
+static const char *broken_invariant(const struct service *s)
+{
+        bool timed = s->state == SERVICE_STARTING || s->state == SERVICE_RUNNING ||
+                     s->state == SERVICE_STOPPING || s->state == SERVICE_BACKOFF;
+
+        if (service_is_live(s) != (s->pidfd >= 0))
+                return "a pidfd exactly when live";
+        if (ev_is_active(&s->timer) && !timed)
+                return "a timer only in starting, running, stopping, backoff";
+        if (s->state == SERVICE_STOPPING && !ev_is_active(&s->timer))
+                return "stopping always has its stop timeout";
+        if ((s->stop_cause != STOP_CAUSE_NONE) != (s->state == SERVICE_STOPPING))
+                return "a stop cause exactly while stopping";
+        if (s->stop_pending != STOP_CAUSE_NONE &&
+            s->state != SERVICE_STARTING && s->state != SERVICE_RUNNING)
+                return "a deferred stop only while starting or running";
+        if (s->restart_on_exit && s->state != SERVICE_STOPPING &&
+            s->stop_pending != STOP_CAUSE_RESTART)
+                return "restart_on_exit only in a stop (or a deferred restart)";
+        if (s->waiting && (s->state != SERVICE_STOPPED || !s->want_up))
+                return "waiting only stopped and wanted up";
+        if (s->dep_failed && !s->waiting)
+                return "dep_failed only while waiting";
+        if (s->completed && (s->state != SERVICE_STOPPED || s->config->type != SERVICE_ONESHOT))
+                return "completed only for a stopped oneshot";
+        if (s->ready_fd >= 0 && !service_is_live(s))
+                return "a ready fd only while live";
+        if (s->spawn_granted)
+                return "spawn_granted only inside service_start_queued()";
+        if (!s->reason)
+                return "a reason, always";
+        return NULL;
+}
+
 static void test_every_pair(void)
 {
         /* expected[state][event]: START STOP RESTART EXIT TIMER READY */
@@ -176,10 +212,10 @@ static void test_every_pair(void)
                            service_event_to_string((enum service_event)ev),
                            service_state_to_string(want), service_state_to_string(s->state),
                            s->reason);
-                        ok(service_is_live(s) == (s->pidfd >= 0),
-                           "%s + %s: a pidfd exactly when live",
+                        ok(!broken_invariant(s), "%s + %s: the invariants hold (%s)",
                            service_state_to_string((enum service_state)st),
-                           service_event_to_string((enum service_event)ev));
+                           service_event_to_string((enum service_event)ev),
+                           broken_invariant(s) ? broken_invariant(s) : "all");
                         service_free(s);
                 }
 }
