@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "output.h"
 #include "parse.h"
 #include "util.h"
 
@@ -1072,17 +1073,13 @@ static int cmd_logs(int argc, char **argv)
                 unsigned k = 0;
                 char path[4096 + 16];
 
-                for (;;) {
-                        (void)snprintf(path, sizeof path, "%s.%u", s.log_path, k + 1);
-                        if (stat(path, &st) < 0)
-                                break;
+                while (output_rotated_path(path, sizeof path, s.log_path, k + 1) == 0 &&
+                       stat(path, &st) == 0)
                         k++;
-                }
-                for (; k > 0; k--) {
-                        (void)snprintf(path, sizeof path, "%s.%u", s.log_path, k);
-                        if (ctl_tail_file(path, &t, NULL, NULL) == 0)
+                for (; k > 0; k--)
+                        if (output_rotated_path(path, sizeof path, s.log_path, k) == 0 &&
+                            ctl_tail_file(path, &t, NULL, NULL) == 0)
                                 any = true;
-                }
         }
         if (ctl_tail_file(s.log_path, &t, &follow_fd, &follow_from) == 0)
                 any = true;
