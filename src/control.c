@@ -24,6 +24,7 @@
 
 #include "closer.h"
 #include "control.h"
+#include "list.h"
 #include "log.h"
 #include "manager.h"
 #include "output.h"
@@ -47,7 +48,7 @@
 
 struct control_conn {
         struct control *control;
-        struct control_conn *prev, *next; /* newest first */
+        struct list_head link; /* in control->conns, newest first */
         unsigned id;
         sd_bus *bus;
         struct ucred cred;
@@ -70,7 +71,7 @@ struct control_conn {
 };
 
 struct control_pending {
-        struct control_pending *prev, *next;
+        struct list_head link; /* in control->pending */
         struct control_conn *conn;
         struct service *service; /* compared by address, dereferenced only from the hook */
         char *name;
@@ -87,11 +88,11 @@ struct control {
         ev_io listen_io;
         ev_timer listen_retry; /* re-enable accepting after EMFILE/ENFILE */
         ev_prepare prepare;
-        struct control_conn *conns;
+        struct list_head conns;
         unsigned n_conns;
         unsigned n_unprivileged;
         unsigned next_id;
-        struct control_pending *pending;
+        struct list_head pending;
         /* Services with an update within their state not signalled yet. */
         struct service **dirty;
         size_t n_dirty, dirty_cap;
@@ -190,12 +191,7 @@ static int control_check_access(const struct control_conn *cn, sd_bus_error *err
 
 static void control_pending_free(struct control *c, struct control_pending *p)
 {
-        if (p->prev)
-                p->prev->next = p->next;
-        else
-                c->pending = p->next;
-        if (p->next)
-                p->next->prev = p->prev;
+        list_del(&p->link);
         sd_bus_message_unref(p->msg);
         free(p->name);
         free(p);
@@ -240,10 +236,9 @@ static void control_check_pending(struct control *c, struct service *s)
         struct control_pending *p, *next;
         char buf[SERVICE_REASON_MAX + 64];
 
-        for (p = c->pending; p; p = next) {
+        list_for_each_entry_safe(p, next, &c->pending, link) {
                 enum control_verdict v;
 
-                next = p->next;
                 if (p->service != s || !streq_ptr(p->name, control_service_name(s)))
                         continue;
                 v = control_evaluate(p->op, s);
@@ -263,8 +258,7 @@ static void control_sweep_pending(struct control *c)
 {
         struct control_pending *p, *next;
 
-        for (p = c->pending; p; p = next) {
-                next = p->next;
+        list_for_each_entry_safe(p, next, &c->pending, link) {
                 if (manager_find(c->manager, p->name) != p->service)
                         control_pending_fail(c, p, "removed");
         }
@@ -276,7 +270,7 @@ static void control_emit(struct control *c, struct service *s)
         char buf[SERVICE_REASON_MAX * 4 + 8];
         const char *reason = control_utf8(s->reason, buf, sizeof buf);
 
-        for (cn = c->conns; cn; cn = cn->next) {
+        list_for_each_entry(cn, &c->conns, link) {
                 if (cn->broken || sd_bus_is_ready(cn->bus) <= 0)
                         continue;
                 if (sd_bus_emit_signal(cn->bus, CONTROL_PATH, CONTROL_INTERFACE,
@@ -354,8 +348,7 @@ static void control_removed_hook(struct service *s, void *userdata)
         struct control_pending *p, *next;
 
         (void)control_undirty(c, s);
-        for (p = c->pending; p; p = next) {
-                next = p->next;
+        list_for_each_entry_safe(p, next, &c->pending, link) {
                 if (p->service == s)
                         control_pending_fail(c, p, "removed");
         }
@@ -569,10 +562,7 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
         p->service = s;
         p->op = op;
         p->msg = sd_bus_message_ref(msg);
-        p->next = c->pending;
-        if (c->pending)
-                c->pending->prev = p;
-        c->pending = p;
+        list_add(&p->link, &c->pending);
         return 1;
 }
 
@@ -806,8 +796,7 @@ static void control_conn_free(struct control_conn *cn)
         struct control_pending *p, *next;
 
         /* Calls from this peer can no longer be answered. */
-        for (p = c->pending; p; p = next) {
-                next = p->next;
+        list_for_each_entry_safe(p, next, &c->pending, link) {
                 if (p->conn == cn)
                         control_pending_free(c, p);
         }
@@ -816,12 +805,7 @@ static void control_conn_free(struct control_conn *cn)
         ev_io_stop(loop, &cn->relay_io);
         ev_timer_stop(loop, &cn->timer);
         ev_timer_stop(loop, &cn->stall);
-        if (cn->prev)
-                cn->prev->next = cn->next;
-        else
-                c->conns = cn->next;
-        if (cn->next)
-                cn->next->prev = cn->prev;
+        list_del(&cn->link);
         c->n_conns--;
         if (!cn->privileged)
                 c->n_unprivileged--;
@@ -1114,7 +1098,7 @@ static bool control_admit(struct control *c, const struct ucred *cred, bool priv
         if (privileged) {
                 if (c->n_conns < CONTROL_CONNECTIONS_MAX)
                         return true;
-                for (cn = c->conns; cn; cn = cn->next)
+                list_for_each_entry(cn, &c->conns, link)
                         if (!cn->privileged)
                                 oldest = cn;
                 if (!oldest) {
@@ -1128,7 +1112,7 @@ static bool control_admit(struct control *c, const struct ucred *cred, bool priv
                 control_conn_free(oldest);
                 return true;
         }
-        for (cn = c->conns; cn; cn = cn->next)
+        list_for_each_entry(cn, &c->conns, link)
                 same += cn->cred.uid == cred->uid;
         if (same >= CONTROL_CONNECTIONS_PER_UID) {
                 snprintf(what, sizeof what, "%u connections of uid %u open", same,
@@ -1231,10 +1215,7 @@ int control_attach(struct control *c, int fd)
                          sizeof(int));
         cn->relay_fd = TAKE_FD(relay);
 
-        cn->next = c->conns;
-        if (c->conns)
-                c->conns->prev = cn;
-        c->conns = cn;
+        list_add(&cn->link, &c->conns);
         c->n_conns++;
         if (!cn->privileged)
                 c->n_unprivileged++;
@@ -1307,12 +1288,11 @@ static void control_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         struct control *c = container_of(w, struct control, prepare);
         struct control_conn *cn, *next;
 
-        if (c->pending)
+        if (!list_empty(&c->pending))
                 control_sweep_pending(c);
-        for (cn = c->conns; cn; cn = next) {
+        list_for_each_entry_safe(cn, next, &c->conns, link) {
                 int r;
 
-                next = cn->next;
                 r = control_conn_arm(cn);
                 if (r < 0)
                         control_conn_drop(cn, r, cn->broken ? "send failed" : "not reading");
@@ -1368,6 +1348,8 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
                 return -ENOMEM;
         c->manager = m;
         c->fd = -1;
+        list_init(&c->conns);
+        list_init(&c->pending);
         ev_io_init(&c->listen_io, control_listen_cb, -1, EV_READ);
         ev_timer_init(&c->listen_retry, control_listen_retry_cb, 1., 0.);
         ev_prepare_init(&c->prepare, control_prepare_cb);
@@ -1451,10 +1433,11 @@ struct control *control_free(struct control *c)
                 c->manager->removed_hook = NULL;
                 c->manager->state_hook_userdata = NULL;
         }
-        while (c->pending)
-                control_pending_fail(c, c->pending, "tendd is shutting down");
-        while (c->conns)
-                control_conn_free(c->conns);
+        while (!list_empty(&c->pending))
+                control_pending_fail(c, list_first_entry(&c->pending, struct control_pending, link),
+                                     "tendd is shutting down");
+        while (!list_empty(&c->conns))
+                control_conn_free(list_first_entry(&c->conns, struct control_conn, link));
         ev_timer_stop(loop, &c->status_timer);
         free(c->dirty);
         ev_prepare_stop(loop, &c->prepare);
