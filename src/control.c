@@ -119,53 +119,6 @@ enum control_verdict control_evaluate(enum control_op op, const struct service *
         return verdict[op == CONTROL_OP_STOP ? service_stop_outcome(s) : service_start_outcome(s)];
 }
 
-/* D-Bus strings must be UTF-8; reasons may quote arbitrary bytes (paths,
- * program output). Copy s into buf replacing each invalid byte with '?'. */
-static const char *control_utf8(const char *s, char *buf, size_t size)
-{
-        const unsigned char *p = (const unsigned char *)s;
-        size_t o = 0;
-
-        while (*p && o + 5 < size) {
-                unsigned n, cp, i;
-
-                if (*p < 0x80) {
-                        buf[o++] = (char)*p++;
-                        continue;
-                }
-                if ((*p & 0xe0) == 0xc0) {
-                        n = 1;
-                        cp = *p & 0x1f;
-                } else if ((*p & 0xf0) == 0xe0) {
-                        n = 2;
-                        cp = *p & 0x0f;
-                } else if ((*p & 0xf8) == 0xf0) {
-                        n = 3;
-                        cp = *p & 0x07;
-                } else {
-                        buf[o++] = '?';
-                        p++;
-                        continue;
-                }
-                for (i = 1; i <= n; i++) {
-                        if ((p[i] & 0xc0) != 0x80)
-                                break;
-                        cp = (cp << 6) | (p[i] & 0x3f);
-                }
-                if (i <= n || (n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-                    (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-                        buf[o++] = '?';
-                        p++;
-                        continue;
-                }
-                memcpy(buf + o, p, n + 1);
-                o += n + 1;
-                p += n + 1;
-        }
-        buf[o] = '\0';
-        return buf;
-}
-
 static const char *control_service_name(const struct service *s)
 {
         return s->name;
@@ -178,11 +131,11 @@ static int control_check_access(const struct control_conn *cn, sd_bus_error *err
         if (cn->may_change)
                 return 0;
         if (c->has_group)
-                return sd_bus_error_setf(error, CONTROL_ERROR_ACCESS_DENIED,
+                return sd_bus_error_setf(error, WIRE_ERROR_ACCESS_DENIED,
                                          "changing state needs root, tendd's user (uid %u) or "
                                          "group %u (socket_group)",
                                          (unsigned)geteuid(), (unsigned)c->group);
-        return sd_bus_error_setf(error, CONTROL_ERROR_ACCESS_DENIED,
+        return sd_bus_error_setf(error, WIRE_ERROR_ACCESS_DENIED,
                                  "changing state needs root or tendd's user (uid %u)",
                                  (unsigned)geteuid());
 }
@@ -208,8 +161,8 @@ static void control_pending_reply(struct control *c, struct control_pending *p, 
 static void control_pending_fail(struct control *c, struct control_pending *p, const char *what)
 {
         char buf[SERVICE_REASON_MAX * 4 + 8];
-        int r = sd_bus_reply_method_errorf(p->msg, CONTROL_ERROR_FAILED, "%s: %s", p->name,
-                                           control_utf8(what, buf, sizeof buf));
+        int r = sd_bus_reply_method_errorf(p->msg, WIRE_ERROR_FAILED, "%s: %s", p->name,
+                                           wire_utf8(what, buf, sizeof buf));
         if (r < 0 && p->conn)
                 p->conn->broken = true;
         control_pending_free(c, p);
@@ -268,13 +221,13 @@ static void control_emit(struct control *c, struct service *s)
 {
         struct control_conn *cn;
         char buf[SERVICE_REASON_MAX * 4 + 8];
-        const char *reason = control_utf8(s->reason, buf, sizeof buf);
+        const char *reason = wire_utf8(s->reason, buf, sizeof buf);
 
         list_for_each_entry(cn, &c->conns, link) {
                 if (cn->broken || sd_bus_is_ready(cn->bus) <= 0)
                         continue;
-                if (sd_bus_emit_signal(cn->bus, CONTROL_PATH, CONTROL_INTERFACE,
-                                       "ServiceStateChanged", "sss", control_service_name(s),
+                if (sd_bus_emit_signal(cn->bus, WIRE_PATH, WIRE_INTERFACE,
+                                       WIRE_SIGNAL_STATE_CHANGED, "sss", control_service_name(s),
                                        service_state_to_string(s->state), reason) < 0)
                         cn->broken = true;
         }
@@ -356,116 +309,92 @@ static void control_removed_hook(struct service *s, void *userdata)
 
 /* ---- methods ---- */
 
-/* One service as the API shows it; strings point into the record's buffers
- * or static text, valid while the record lives. */
+/* One service as the API shows it (struct wire_service, filled from the
+ * table in wire.h), with room for what the service does not hold as such. */
 struct control_record {
-        const char *name, *state, *reason, *type, *status, *output, *log_path;
-        uint32_t pid, restarts;
-        uint64_t since;
-        int has_exit, want_up;
-        int32_t exit_code, exit_signal, notify_errno;
-        char reason_buf[SERVICE_REASON_MAX * 4 + 8];
-        char status_buf[SERVICE_STATUS_MAX * 4 + 8];
-        char path_buf[4096 * 4 + 8];
+        struct wire_service wire;
+        char log_path[WIRE_STRING_MAX];
 };
+
+static const char *control_state(const struct service *s)
+{
+        return service_state_to_string(s->state);
+}
+
+/* The main process while it lives and tendd holds its pidfd, else 0. */
+static uint32_t control_pid(const struct service *s)
+{
+        return service_is_live(s) && s->pidfd >= 0 && s->pid > 0 ? (uint32_t)s->pid : 0;
+}
+
+static const char *control_type(const struct service *s)
+{
+        return s->config ? service_type_to_string(s->config->type) : "";
+}
+
+static const char *control_output(const struct service *s)
+{
+        return s->config ? output_mode_to_string(output_mode_in_use(s)) : "";
+}
+
+static const char *control_logfile(const struct service *s, struct control_record *rec)
+{
+        _cleanup_free_ char *path = s->config && s->manager ? output_log_path(s) : NULL;
+
+        if (!path)
+                return "";
+        (void)snprintf(rec->log_path, sizeof rec->log_path, "%s", path);
+        return rec->log_path;
+}
 
 static void control_record_fill(struct control_record *rec, const struct service *s)
 {
-        _cleanup_free_ char *log_path = s->config && s->manager ? output_log_path(s) : NULL;
-
-        rec->name = control_service_name(s);
-        rec->state = service_state_to_string(s->state);
-        rec->pid = service_is_live(s) && s->pidfd >= 0 && s->pid > 0 ? (uint32_t)s->pid : 0;
-        rec->restarts = s->restarts;
-        rec->since = s->since_real;
-        rec->has_exit = s->has_exit;
-        rec->exit_code = s->exit_code;
-        rec->exit_signal = s->exit_signal;
-        rec->reason = control_utf8(s->reason, rec->reason_buf, sizeof rec->reason_buf);
-        rec->type = s->config ? service_type_to_string(s->config->type) : "";
-        rec->want_up = s->want_up;
-        rec->status = control_utf8(s->status_text ? s->status_text : "", rec->status_buf,
-                                   sizeof rec->status_buf);
-        rec->notify_errno = s->notify_errno;
-        rec->output = s->config ? output_mode_to_string(output_mode_in_use(s)) : "";
-        rec->log_path = log_path ? control_utf8(log_path, rec->path_buf, sizeof rec->path_buf)
-                                 : "";
+#define CONTROL_FILL(member, bus, kind, json, form, value) rec->wire.member = (value);
+        WIRE_SERVICE_FIELDS(CONTROL_FILL)
+#undef CONTROL_FILL
 }
 
-static int control_append_service(sd_bus_message *m, const struct service *s)
+/* The reply to msg: every service, or the one named, each appended by append. */
+static int control_reply_services(sd_bus_message *msg, struct control_conn *cn,
+                                  struct service *one,
+                                  int (*append)(sd_bus_message *m, const struct wire_service *w,
+                                                char *scratch),
+                                  const char *array)
 {
-        struct control_record rec;
-        int r;
-
-        control_record_fill(&rec, s);
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(
-                m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name", "s",
-                rec.name, "State", "s", rec.state, "Pid", "u", rec.pid, "Restarts", "u",
-                rec.restarts, "Since", "t", rec.since, "HasExit", "b", rec.has_exit, "ExitCode",
-                "i", rec.exit_code, "ExitSignal", "i", rec.exit_signal, "Reason", "s", rec.reason,
-                "Type", "s", rec.type, "WantUp", "b", rec.want_up, "Status", "s", rec.status,
-                "NotifyErrno", "i", rec.notify_errno, "Output", "s", rec.output, "LogPath", "s",
-                rec.log_path);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
-}
-
-static int control_method_list(sd_bus_message *msg, void *userdata, sd_bus_error *error)
-{
-        struct control_conn *cn = userdata;
         struct manager *m = cn->control->manager;
+        _cleanup_free_ struct control_record *rec = malloc(sizeof *rec);
+        _cleanup_free_ char *scratch = malloc(WIRE_STRING_MAX);
         sd_bus_message *reply = NULL;
         int r;
 
+        if (!rec || !scratch)
+                return -ENOMEM;
         r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        for (size_t i = 0; r >= 0 && i < m->n_services; i++)
-                r = control_append_service(reply, m->services[i]);
-        if (r >= 0)
+        if (r >= 0 && array)
+                r = sd_bus_message_open_container(reply, 'a', array);
+        for (size_t i = 0; r >= 0 && i < (one ? 1 : m->n_services); i++) {
+                control_record_fill(rec, one ? one : m->services[i]);
+                r = append(reply, &rec->wire, scratch);
+        }
+        if (r >= 0 && array)
                 r = sd_bus_message_close_container(reply);
         if (r >= 0)
                 r = sd_bus_send(NULL, reply, NULL);
         sd_bus_message_unref(reply);
         return r;
+}
+
+static int control_method_list(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        return control_reply_services(msg, userdata, NULL, wire_service_append, "a{sv}");
 }
 
 /* The same fields as ListServices, as fixed structs: no variants to build or
  * parse, several times faster for thousands of services (tendctl status). */
 static int control_method_list_compact(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        struct control_conn *cn = userdata;
-        struct manager *m = cn->control->manager;
-        sd_bus_message *reply = NULL;
-        struct control_record *rec;
-        int r;
-
-        rec = malloc(sizeof *rec);
-        if (!rec)
-                return -ENOMEM;
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', CONTROL_COMPACT_SIGNATURE);
-        for (size_t i = 0; r >= 0 && i < m->n_services; i++) {
-                control_record_fill(rec, m->services[i]);
-                r = sd_bus_message_append(reply, CONTROL_COMPACT_SIGNATURE, rec->name, rec->state,
-                                          rec->pid, rec->restarts, rec->since, rec->has_exit,
-                                          rec->exit_code, rec->exit_signal, rec->reason,
-                                          rec->type, rec->want_up, rec->status,
-                                          rec->notify_errno, rec->output, rec->log_path);
-        }
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        sd_bus_message_unref(reply);
-        free(rec);
-        return r;
+        return control_reply_services(msg, userdata, NULL, wire_service_append_compact,
+                                      WIRE_SERVICE_SIGNATURE);
 }
 
 static int control_read_service(sd_bus_message *msg, struct control_conn *cn, bool write,
@@ -485,7 +414,7 @@ static int control_read_service(sd_bus_message *msg, struct control_conn *cn, bo
                 return r;
         s = manager_find(cn->control->manager, name);
         if (!s)
-                return sd_bus_error_setf(error, CONTROL_ERROR_NO_SUCH_SERVICE,
+                return sd_bus_error_setf(error, WIRE_ERROR_NO_SUCH_SERVICE,
                                          "unknown service %s", name);
         *ret = s;
         return 0;
@@ -493,22 +422,13 @@ static int control_read_service(sd_bus_message *msg, struct control_conn *cn, bo
 
 static int control_method_get(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        struct control_conn *cn = userdata;
-        sd_bus_message *reply = NULL;
         struct service *s = NULL;
         int r;
 
-        r = control_read_service(msg, cn, false, error, &s);
+        r = control_read_service(msg, userdata, false, error, &s);
         if (r < 0)
                 return r;
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = control_append_service(reply, s);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        sd_bus_message_unref(reply);
-        return r;
+        return control_reply_services(msg, userdata, s, wire_service_append, NULL);
 }
 
 /* Dispatch op to s, then answer at once or park the call until the state hook
@@ -546,7 +466,7 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
         if (v == CONTROL_DONE)
                 return sd_bus_reply_method_return(msg, "s", service_state_to_string(s->state));
         if (v == CONTROL_FAIL)
-                return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "%s: %s",
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: %s",
                                          control_service_name(s),
                                          control_failure_reason(op, s, buf, sizeof buf));
 
@@ -598,16 +518,16 @@ static int control_method_kill(sd_bus_message *msg, void *userdata, sd_bus_error
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "invalid signal %d",
                                          (int)sig);
         if (!service_is_live(s) || s->pidfd < 0)
-                return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "%s: not running",
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: not running",
                                          control_service_name(s));
         log_service(LOG_INFO, control_service_name(s), "signal %d requested by uid %u", (int)sig,
                     (unsigned)cn->cred.uid);
         r = service_kill(s, sig);
         if (r == -ESRCH)
-                return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "%s: not running",
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: not running",
                                          control_service_name(s));
         if (r < 0)
-                return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "%s: cannot signal: %s",
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: cannot signal: %s",
                                          control_service_name(s), strerror(-r));
         return sd_bus_reply_method_return(msg, NULL);
 }
@@ -629,7 +549,7 @@ static int control_method_reload(sd_bus_message *msg, void *userdata, sd_bus_err
         if (r >= 0)
                 return sd_bus_reply_method_return(msg, NULL);
         if (!errors || !errors[0])
-                return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "reload failed: %s",
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "reload failed: %s",
                                          strerror(-r));
 
         for (char **e = errors; *e; e++)
@@ -650,35 +570,37 @@ static int control_method_reload(sd_bus_message *msg, void *userdata, sd_bus_err
                 _cleanup_free_ char *clean = malloc(len * 4 + 8);
                 if (!clean)
                         return -ENOMEM;
-                return sd_bus_error_set(error, CONTROL_ERROR_INVALID_CONFIG,
-                                        control_utf8(text, clean, len * 4 + 8));
+                return sd_bus_error_set(error, WIRE_ERROR_INVALID_CONFIG,
+                                        wire_utf8(text, clean, len * 4 + 8));
         }
 }
 
 static const sd_bus_vtable control_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD_WITH_ARGS("ListServices", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", services),
-                                control_method_list, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("ListServicesCompact", SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("a" CONTROL_COMPACT_SIGNATURE, services),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_LIST, SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("aa{sv}", services), control_method_list,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_LIST_COMPACT, SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a" WIRE_SERVICE_SIGNATURE, services),
                                 control_method_list_compact, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("GetService", SD_BUS_ARGS("s", name),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_GET, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("a{sv}", service), control_method_get,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("StartService", SD_BUS_ARGS("s", name),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_START, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("s", state), control_method_start,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("StopService", SD_BUS_ARGS("s", name), SD_BUS_RESULT("s", state),
-                                control_method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("RestartService", SD_BUS_ARGS("s", name),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_STOP, SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("s", state), control_method_stop,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RESTART, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("s", state), control_method_restart,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("KillService", SD_BUS_ARGS("s", name, "i", signal),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_KILL, SD_BUS_ARGS("s", name, "i", signal),
                                 SD_BUS_NO_RESULT, control_method_kill,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, control_method_reload,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_SIGNAL_WITH_ARGS("ServiceStateChanged",
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RELOAD, SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                control_method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS(WIRE_SIGNAL_STATE_CHANGED,
                                 SD_BUS_ARGS("s", name, "s", state, "s", reason), 0),
         SD_BUS_VTABLE_END,
 };
@@ -1197,7 +1119,7 @@ int control_attach(struct control *c, int fd)
         if (r < 0)
                 goto fail;
         (void)sd_bus_negotiate_fds(cn->bus, 0);
-        r = sd_bus_add_object_vtable(cn->bus, NULL, CONTROL_PATH, CONTROL_INTERFACE,
+        r = sd_bus_add_object_vtable(cn->bus, NULL, WIRE_PATH, WIRE_INTERFACE,
                                      control_vtable, cn);
         if (r < 0)
                 goto fail;

@@ -272,7 +272,7 @@ static void client(const char *path, int out)
         r = connect_p2p(path, &bus);
         dprintf(out, "%d connect\n", r >= 0);
 
-        r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "ListServices", &error,
+        r = sd_bus_call_method(bus, NULL, WIRE_PATH, WIRE_INTERFACE, "ListServices", &error,
                                &reply, NULL);
         if (r >= 0)
                 r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
@@ -282,24 +282,24 @@ static void client(const char *path, int out)
         reply = sd_bus_message_unref(reply);
         sd_bus_error_free(&error);
 
-        r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "GetService", &error,
+        r = sd_bus_call_method(bus, NULL, WIRE_PATH, WIRE_INTERFACE, "GetService", &error,
                                NULL, "s", "nope");
         dprintf(out, "%d GetService(nope) fails with NoSuchService\n",
-                r < 0 && sd_bus_error_has_name(&error, CONTROL_ERROR_NO_SUCH_SERVICE));
+                r < 0 && sd_bus_error_has_name(&error, WIRE_ERROR_NO_SUCH_SERVICE));
         sd_bus_error_free(&error);
 
-        r = sd_bus_call_method(bus, NULL, CONTROL_PATH, CONTROL_INTERFACE, "StartService", &error,
+        r = sd_bus_call_method(bus, NULL, WIRE_PATH, WIRE_INTERFACE, "StartService", &error,
                                NULL, "s", "nope");
         dprintf(out, "%d StartService(nope) fails with NoSuchService\n",
-                r < 0 && sd_bus_error_has_name(&error, CONTROL_ERROR_NO_SUCH_SERVICE));
+                r < 0 && sd_bus_error_has_name(&error, WIRE_ERROR_NO_SUCH_SERVICE));
         sd_bus_error_free(&error);
 
-        r = sd_bus_call_method(bus, NULL, CONTROL_PATH, "org.freedesktop.DBus.Introspectable",
+        r = sd_bus_call_method(bus, NULL, WIRE_PATH, "org.freedesktop.DBus.Introspectable",
                                "Introspect", &error, &reply, NULL);
         if (r >= 0)
                 r = sd_bus_message_read(reply, "s", &xml);
         dprintf(out, "%d Introspect names the interface and the signal\n",
-                r >= 0 && xml && strstr(xml, CONTROL_INTERFACE) &&
+                r >= 0 && xml && strstr(xml, WIRE_INTERFACE) &&
                         strstr(xml, "ServiceStateChanged"));
         reply = sd_bus_message_unref(reply);
         sd_bus_error_free(&error);
@@ -324,7 +324,7 @@ static void client(const char *path, int out)
         bus = NULL;
         r = connect_p2p(path, &bus);
         if (r >= 0)
-                r = sd_bus_call_method(bus, NULL, CONTROL_PATH, "org.freedesktop.DBus.Peer",
+                r = sd_bus_call_method(bus, NULL, WIRE_PATH, "org.freedesktop.DBus.Peer",
                                        "Ping", &error, NULL, NULL);
         dprintf(out, "%d server answers after junk\n", r >= 0);
         sd_bus_error_free(&error);
