@@ -47,7 +47,8 @@
  * Reason: why it is in its state. Type: simple, notify, oneshot. WantUp: the
  * operator's intent. Status: its last STATUS=. NotifyErrno: its last ERRNO=,
  * 0 none. Output: the output mode in effect (journal, file, console, null).
- * LogPath: the file output goes to in file mode (rotated: LogPath.1 ...). */
+ * LogPath: the file output goes to in file mode (rotated: LogPath.1 ...).
+ * Started: realtime usec of its last spawn, 0 never. */
 /* clang-format off */
 #define WIRE_SERVICE_FIELDS(X)                                                                     \
         X(name,         "Name",        STR,  "name",         STRING,      s->name)                 \
@@ -62,9 +63,10 @@
         X(type,         "Type",        STR,  "type",         STRING,      control_type(s))         \
         X(want_up,      "WantUp",      BOOL, "want_up",      BOOL,        s->want_up)              \
         X(status,       "Status",      STR,  "status",       STRING_NULL, s->status_text)          \
-        X(notify_errno, "NotifyErrno", I32,  NULL,           NONE,        s->notify_errno)         \
+        X(notify_errno, "NotifyErrno", I32,  "notify_errno", NUMBER_NULL, s->notify_errno)         \
         X(output,       "Output",      STR,  NULL,           NONE,        control_output(s))       \
         X(log_path,     "LogPath",     STR,  NULL,           NONE,        control_logfile(s, rec)) \
+        X(started,      "Started",     U64,  "started",      SECONDS,     control_started(s))      \
         /* new fields go last, above this line: the compact struct grows at its end */
 /* clang-format on */
 

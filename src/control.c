@@ -347,6 +347,18 @@ static const char *control_logfile(const struct service *s, struct control_recor
         return rec->log_path;
 }
 
+/* The realtime of the last spawn, 0 never: spawns are timed on the
+ * monotonic clock, this is now's realtime less the monotonic time since. */
+static uint64_t control_started(const struct service *s)
+{
+        usec_t now_mono = now_monotonic(), now_real = now_realtime(), ago;
+
+        if (s->started_mono == 0 || s->started_mono > now_mono)
+                return 0;
+        ago = now_mono - s->started_mono;
+        return ago < now_real ? now_real - ago : 0;
+}
+
 static void control_record_fill(struct control_record *rec, const struct service *s)
 {
 #define CONTROL_FILL(member, bus, kind, json, form, value) rec->wire.member = (value);
