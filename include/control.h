@@ -1,17 +1,16 @@
 /* control.h: the control API. D-Bus served with sd-bus on a private unix socket
  * (peer to peer, no bus daemon), every connection integrated in the libev loop.
- * Object /org/tend/Manager, interface org.tend.Manager1:
+ * Object WIRE_PATH, interface WIRE_INTERFACE (names in wire.h):
  *   ListServices() -> aa{sv}         GetService(s) -> a{sv}
+ *   ListServicesCompact() -> a(...)  (WIRE_SERVICE_SIGNATURE)
  *   StartService(s) -> s             StopService(s) -> s
  *   RestartService(s) -> s           KillService(si)
  *   Reload()                         signal ServiceStateChanged(sss): name, state, reason
  * Start/Stop/Restart reply once the target state is reached (the reply carries
- * the state reached) or fail with org.tend.Error.Failed naming the service and
- * the reason; a call flagged no-reply-expected returns at once. Service dicts
- * hold Name s, State s, Pid u (0: none), Restarts u, Since t (realtime usec),
- * HasExit b, ExitCode i, ExitSignal i, Reason s, Type s, WantUp b, Output s
- * (the mode in effect: journal, file, console, null), LogPath s (the file
- * output goes to in file mode; rotated ones are LogPath.1 ...).
+ * the state reached) or fail with WIRE_ERROR_FAILED naming the service and
+ * the reason; a call flagged no-reply-expected returns at once. A service is
+ * the record of WIRE_SERVICE_FIELDS: a dict of its fields by member name, or
+ * in the compact listing a struct of them in table order.
  * ServiceStateChanged is sent at once for every change of state, in order;
  * updates within a state (STATUS= text, a new reason) are coalesced to at most
  * one signal per service per CONTROL_STATUS_INTERVAL_USEC, the latest always
@@ -40,6 +39,7 @@
 
 #include "manager.h"
 #include "util.h"
+#include "wire.h"
 
 #define CONTROL_CONNECTIONS_MAX 256
 #define CONTROL_CONNECTIONS_RESERVED 32
@@ -48,18 +48,6 @@
 #define CONTROL_MESSAGE_MAX (16 * 1024)
 #define CONTROL_STALL_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define CONTROL_STATUS_INTERVAL_USEC (100 * USEC_PER_MSEC)
-
-/* ListServicesCompact() -> a(ssuutbiissbsiss): per service Name, State, Pid,
- * Restarts, Since, HasExit, ExitCode, ExitSignal, Reason, Type, WantUp, Status,
- * NotifyErrno, Output, LogPath; the ListServices fields as fixed structs. */
-#define CONTROL_COMPACT_SIGNATURE "(ssuutbiissbsiss)"
-
-#define CONTROL_INTERFACE "org.tend.Manager1"
-#define CONTROL_PATH "/org/tend/Manager"
-#define CONTROL_ERROR_FAILED "org.tend.Error.Failed"
-#define CONTROL_ERROR_NO_SUCH_SERVICE "org.tend.Error.NoSuchService"
-#define CONTROL_ERROR_ACCESS_DENIED "org.freedesktop.DBus.Error.AccessDenied"
-#define CONTROL_ERROR_INVALID_CONFIG "org.tend.Error.InvalidConfig"
 
 struct control;
 

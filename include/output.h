@@ -59,6 +59,10 @@ enum output_mode output_mode_of(const struct service *s);
 enum output_mode output_mode_in_use(const struct service *s);
 /* log_dir/NAME.log for s; NULL on ENOMEM. Caller frees. */
 char *output_log_path(const struct service *s);
+/* The name NAME.log's n-th rotated file has: "base.n" into buf (tendd
+ * rotates with it, tendctl logs reads by it); -ENAMETOOLONG when it does
+ * not fit in size. */
+int output_rotated_path(char *buf, size_t size, const char *base, unsigned n);
 
 int output_new(struct service *s, struct output **ret);
 /* Drain every pipe without blocking, write what was read, close. NULL-safe. */

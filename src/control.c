@@ -24,6 +24,7 @@
 
 #include "closer.h"
 #include "control.h"
+#include "list.h"
 #include "log.h"
 #include "manager.h"
 #include "output.h"
@@ -47,7 +48,7 @@
 
 struct control_conn {
         struct control *control;
-        struct control_conn *prev, *next; /* newest first */
+        struct list_head link; /* in control->conns, newest first */
         unsigned id;
         sd_bus *bus;
         struct ucred cred;
@@ -70,7 +71,7 @@ struct control_conn {
 };
 
 struct control_pending {
-        struct control_pending *prev, *next;
+        struct list_head link; /* in control->pending */
         struct control_conn *conn;
         struct service *service; /* compared by address, dereferenced only from the hook */
         char *name;
@@ -87,11 +88,11 @@ struct control {
         ev_io listen_io;
         ev_timer listen_retry; /* re-enable accepting after EMFILE/ENFILE */
         ev_prepare prepare;
-        struct control_conn *conns;
+        struct list_head conns;
         unsigned n_conns;
         unsigned n_unprivileged;
         unsigned next_id;
-        struct control_pending *pending;
+        struct list_head pending;
         /* Services with an update within their state not signalled yet. */
         struct service **dirty;
         size_t n_dirty, dirty_cap;
@@ -120,53 +121,6 @@ enum control_verdict control_evaluate(enum control_op op, const struct service *
         return verdict[op == CONTROL_OP_STOP ? service_stop_outcome(s) : service_start_outcome(s)];
 }
 
-/* D-Bus strings must be UTF-8; reasons may quote arbitrary bytes (paths,
- * program output). Copy s into buf replacing each invalid byte with '?'. */
-static const char *control_utf8(const char *s, char *buf, size_t size)
-{
-        const unsigned char *p = (const unsigned char *)s;
-        size_t o = 0;
-
-        while (*p && o + 5 < size) {
-                unsigned n, cp, i;
-
-                if (*p < 0x80) {
-                        buf[o++] = (char)*p++;
-                        continue;
-                }
-                if ((*p & 0xe0) == 0xc0) {
-                        n = 1;
-                        cp = *p & 0x1f;
-                } else if ((*p & 0xf0) == 0xe0) {
-                        n = 2;
-                        cp = *p & 0x0f;
-                } else if ((*p & 0xf8) == 0xf0) {
-                        n = 3;
-                        cp = *p & 0x07;
-                } else {
-                        buf[o++] = '?';
-                        p++;
-                        continue;
-                }
-                for (i = 1; i <= n; i++) {
-                        if ((p[i] & 0xc0) != 0x80)
-                                break;
-                        cp = (cp << 6) | (p[i] & 0x3f);
-                }
-                if (i <= n || (n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
-                    (n == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-                        buf[o++] = '?';
-                        p++;
-                        continue;
-                }
-                memcpy(buf + o, p, n + 1);
-                o += n + 1;
-                p += n + 1;
-        }
-        buf[o] = '\0';
-        return buf;
-}
-
 static const char *control_service_name(const struct service *s)
 {
         return s->name;
@@ -179,11 +133,11 @@ static int control_check_access(const struct control_conn *cn, sd_bus_error *err
         if (cn->may_change)
                 return 0;
         if (c->has_group)
-                return sd_bus_error_setf(error, CONTROL_ERROR_ACCESS_DENIED,
+                return sd_bus_error_setf(error, WIRE_ERROR_ACCESS_DENIED,
                                          "changing state needs root, tendd's user (uid %u) or "
                                          "group %u (socket_group)",
                                          (unsigned)geteuid(), (unsigned)c->group);
-        return sd_bus_error_setf(error, CONTROL_ERROR_ACCESS_DENIED,
+        return sd_bus_error_setf(error, WIRE_ERROR_ACCESS_DENIED,
                                  "changing state needs root or tendd's user (uid %u)",
                                  (unsigned)geteuid());
 }
@@ -192,12 +146,7 @@ static int control_check_access(const struct control_conn *cn, sd_bus_error *err
 
 static void control_pending_free(struct control *c, struct control_pending *p)
 {
-        if (p->prev)
-                p->prev->next = p->next;
-        else
-                c->pending = p->next;
-        if (p->next)
-                p->next->prev = p->prev;
+        list_del(&p->link);
         sd_bus_message_unref(p->msg);
         free(p->name);
         free(p);
@@ -214,8 +163,8 @@ static void control_pending_reply(struct control *c, struct control_pending *p, 
 static void control_pending_fail(struct control *c, struct control_pending *p, const char *what)
 {
         char buf[SERVICE_REASON_MAX * 4 + 8];
-        int r = sd_bus_reply_method_errorf(p->msg, CONTROL_ERROR_FAILED, "%s: %s", p->name,
-                                           control_utf8(what, buf, sizeof buf));
+        int r = sd_bus_reply_method_errorf(p->msg, WIRE_ERROR_FAILED, "%s: %s", p->name,
+                                           wire_utf8(what, buf, sizeof buf));
         if (r < 0 && p->conn)
                 p->conn->broken = true;
         control_pending_free(c, p);
@@ -242,10 +191,9 @@ static void control_check_pending(struct control *c, struct service *s)
         struct control_pending *p, *next;
         char buf[SERVICE_REASON_MAX + 64];
 
-        for (p = c->pending; p; p = next) {
+        list_for_each_entry_safe(p, next, &c->pending, link) {
                 enum control_verdict v;
 
-                next = p->next;
                 if (p->service != s || !streq_ptr(p->name, control_service_name(s)))
                         continue;
                 v = control_evaluate(p->op, s);
@@ -265,8 +213,7 @@ static void control_sweep_pending(struct control *c)
 {
         struct control_pending *p, *next;
 
-        for (p = c->pending; p; p = next) {
-                next = p->next;
+        list_for_each_entry_safe(p, next, &c->pending, link) {
                 if (manager_find(c->manager, p->name) != p->service)
                         control_pending_fail(c, p, "removed");
         }
@@ -276,13 +223,13 @@ static void control_emit(struct control *c, struct service *s)
 {
         struct control_conn *cn;
         char buf[SERVICE_REASON_MAX * 4 + 8];
-        const char *reason = control_utf8(s->reason, buf, sizeof buf);
+        const char *reason = wire_utf8(s->reason, buf, sizeof buf);
 
-        for (cn = c->conns; cn; cn = cn->next) {
+        list_for_each_entry(cn, &c->conns, link) {
                 if (cn->broken || sd_bus_is_ready(cn->bus) <= 0)
                         continue;
-                if (sd_bus_emit_signal(cn->bus, CONTROL_PATH, CONTROL_INTERFACE,
-                                       "ServiceStateChanged", "sss", control_service_name(s),
+                if (sd_bus_emit_signal(cn->bus, WIRE_PATH, WIRE_INTERFACE,
+                                       WIRE_SIGNAL_STATE_CHANGED, "sss", control_service_name(s),
                                        service_state_to_string(s->state), reason) < 0)
                         cn->broken = true;
         }
@@ -356,8 +303,7 @@ static void control_removed_hook(struct service *s, void *userdata)
         struct control_pending *p, *next;
 
         (void)control_undirty(c, s);
-        for (p = c->pending; p; p = next) {
-                next = p->next;
+        list_for_each_entry_safe(p, next, &c->pending, link) {
                 if (p->service == s)
                         control_pending_fail(c, p, "removed");
         }
@@ -365,116 +311,104 @@ static void control_removed_hook(struct service *s, void *userdata)
 
 /* ---- methods ---- */
 
-/* One service as the API shows it; strings point into the record's buffers
- * or static text, valid while the record lives. */
+/* One service as the API shows it (struct wire_service, filled from the
+ * table in wire.h), with room for what the service does not hold as such. */
 struct control_record {
-        const char *name, *state, *reason, *type, *status, *output, *log_path;
-        uint32_t pid, restarts;
-        uint64_t since;
-        int has_exit, want_up;
-        int32_t exit_code, exit_signal, notify_errno;
-        char reason_buf[SERVICE_REASON_MAX * 4 + 8];
-        char status_buf[SERVICE_STATUS_MAX * 4 + 8];
-        char path_buf[4096 * 4 + 8];
+        struct wire_service wire;
+        char log_path[WIRE_STRING_MAX];
 };
+
+static const char *control_state(const struct service *s)
+{
+        return service_state_to_string(s->state);
+}
+
+/* The main process while it lives and tendd holds its pidfd, else 0. */
+static uint32_t control_pid(const struct service *s)
+{
+        return service_is_live(s) && s->pidfd >= 0 && s->pid > 0 ? (uint32_t)s->pid : 0;
+}
+
+static const char *control_type(const struct service *s)
+{
+        return s->config ? service_type_to_string(s->config->type) : "";
+}
+
+static const char *control_output(const struct service *s)
+{
+        return s->config ? output_mode_to_string(output_mode_in_use(s)) : "";
+}
+
+static const char *control_logfile(const struct service *s, struct control_record *rec)
+{
+        _cleanup_free_ char *path = s->config && s->host ? output_log_path(s) : NULL;
+
+        if (!path)
+                return "";
+        (void)snprintf(rec->log_path, sizeof rec->log_path, "%s", path);
+        return rec->log_path;
+}
+
+/* The realtime of the last spawn, 0 never: spawns are timed on the
+ * monotonic clock, this is now's realtime less the monotonic time since. */
+static uint64_t control_started(const struct service *s)
+{
+        usec_t now_mono = now_monotonic(), now_real = now_realtime(), ago;
+
+        if (s->started_mono == 0 || s->started_mono > now_mono)
+                return 0;
+        ago = now_mono - s->started_mono;
+        return ago < now_real ? now_real - ago : 0;
+}
 
 static void control_record_fill(struct control_record *rec, const struct service *s)
 {
-        _cleanup_free_ char *log_path = s->config && s->host ? output_log_path(s) : NULL;
-
-        rec->name = control_service_name(s);
-        rec->state = service_state_to_string(s->state);
-        rec->pid = service_is_live(s) && s->pidfd >= 0 && s->pid > 0 ? (uint32_t)s->pid : 0;
-        rec->restarts = s->restarts;
-        rec->since = s->since_real;
-        rec->has_exit = s->has_exit;
-        rec->exit_code = s->exit_code;
-        rec->exit_signal = s->exit_signal;
-        rec->reason = control_utf8(s->reason, rec->reason_buf, sizeof rec->reason_buf);
-        rec->type = s->config ? service_type_to_string(s->config->type) : "";
-        rec->want_up = s->want_up;
-        rec->status = control_utf8(s->status_text ? s->status_text : "", rec->status_buf,
-                                   sizeof rec->status_buf);
-        rec->notify_errno = s->notify_errno;
-        rec->output = s->config ? output_mode_to_string(output_mode_in_use(s)) : "";
-        rec->log_path = log_path ? control_utf8(log_path, rec->path_buf, sizeof rec->path_buf)
-                                 : "";
+#define CONTROL_FILL(member, bus, kind, json, form, value) rec->wire.member = (value);
+        WIRE_SERVICE_FIELDS(CONTROL_FILL)
+#undef CONTROL_FILL
 }
 
-static int control_append_service(sd_bus_message *m, const struct service *s)
+/* The reply to msg: every service, or the one named, each appended by append. */
+static int control_reply_services(sd_bus_message *msg, struct control_conn *cn,
+                                  struct service *one,
+                                  int (*append)(sd_bus_message *m, const struct wire_service *w,
+                                                char *scratch),
+                                  const char *array)
 {
-        struct control_record rec;
-        int r;
-
-        control_record_fill(&rec, s);
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        r = sd_bus_message_append(
-                m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}", "Name", "s",
-                rec.name, "State", "s", rec.state, "Pid", "u", rec.pid, "Restarts", "u",
-                rec.restarts, "Since", "t", rec.since, "HasExit", "b", rec.has_exit, "ExitCode",
-                "i", rec.exit_code, "ExitSignal", "i", rec.exit_signal, "Reason", "s", rec.reason,
-                "Type", "s", rec.type, "WantUp", "b", rec.want_up, "Status", "s", rec.status,
-                "NotifyErrno", "i", rec.notify_errno, "Output", "s", rec.output, "LogPath", "s",
-                rec.log_path);
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
-}
-
-static int control_method_list(sd_bus_message *msg, void *userdata, sd_bus_error *error)
-{
-        struct control_conn *cn = userdata;
         struct manager *m = cn->control->manager;
+        _cleanup_free_ struct control_record *rec = malloc(sizeof *rec);
+        _cleanup_free_ char *scratch = malloc(WIRE_STRING_MAX);
         sd_bus_message *reply = NULL;
         int r;
 
+        if (!rec || !scratch)
+                return -ENOMEM;
         r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        for (size_t i = 0; r >= 0 && i < m->n_services; i++)
-                r = control_append_service(reply, m->services[i]);
-        if (r >= 0)
+        if (r >= 0 && array)
+                r = sd_bus_message_open_container(reply, 'a', array);
+        for (size_t i = 0; r >= 0 && i < (one ? 1 : m->n_services); i++) {
+                control_record_fill(rec, one ? one : m->services[i]);
+                r = append(reply, &rec->wire, scratch);
+        }
+        if (r >= 0 && array)
                 r = sd_bus_message_close_container(reply);
         if (r >= 0)
                 r = sd_bus_send(NULL, reply, NULL);
         sd_bus_message_unref(reply);
         return r;
+}
+
+static int control_method_list(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        return control_reply_services(msg, userdata, NULL, wire_service_append, "a{sv}");
 }
 
 /* The same fields as ListServices, as fixed structs: no variants to build or
  * parse, several times faster for thousands of services (tendctl status). */
 static int control_method_list_compact(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        struct control_conn *cn = userdata;
-        struct manager *m = cn->control->manager;
-        sd_bus_message *reply = NULL;
-        struct control_record *rec;
-        int r;
-
-        rec = malloc(sizeof *rec);
-        if (!rec)
-                return -ENOMEM;
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', CONTROL_COMPACT_SIGNATURE);
-        for (size_t i = 0; r >= 0 && i < m->n_services; i++) {
-                control_record_fill(rec, m->services[i]);
-                r = sd_bus_message_append(reply, CONTROL_COMPACT_SIGNATURE, rec->name, rec->state,
-                                          rec->pid, rec->restarts, rec->since, rec->has_exit,
-                                          rec->exit_code, rec->exit_signal, rec->reason,
-                                          rec->type, rec->want_up, rec->status,
-                                          rec->notify_errno, rec->output, rec->log_path);
-        }
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        sd_bus_message_unref(reply);
-        free(rec);
-        return r;
+        return control_reply_services(msg, userdata, NULL, wire_service_append_compact,
+                                      WIRE_SERVICE_SIGNATURE);
 }
 
 static int control_read_service(sd_bus_message *msg, struct control_conn *cn, bool write,
@@ -494,7 +428,7 @@ static int control_read_service(sd_bus_message *msg, struct control_conn *cn, bo
                 return r;
         s = manager_find(cn->control->manager, name);
         if (!s)
-                return sd_bus_error_setf(error, CONTROL_ERROR_NO_SUCH_SERVICE,
+                return sd_bus_error_setf(error, WIRE_ERROR_NO_SUCH_SERVICE,
                                          "unknown service %s", name);
         *ret = s;
         return 0;
@@ -502,22 +436,13 @@ static int control_read_service(sd_bus_message *msg, struct control_conn *cn, bo
 
 static int control_method_get(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
-        struct control_conn *cn = userdata;
-        sd_bus_message *reply = NULL;
         struct service *s = NULL;
         int r;
 
-        r = control_read_service(msg, cn, false, error, &s);
+        r = control_read_service(msg, userdata, false, error, &s);
         if (r < 0)
                 return r;
-        r = sd_bus_message_new_method_return(msg, &reply);
-        if (r < 0)
-                return r;
-        r = control_append_service(reply, s);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        sd_bus_message_unref(reply);
-        return r;
+        return control_reply_services(msg, userdata, s, wire_service_append, NULL);
 }
 
 /* Dispatch op to s, then answer at once or park the call until the state hook
@@ -555,7 +480,7 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
         if (v == CONTROL_DONE)
                 return sd_bus_reply_method_return(msg, "s", service_state_to_string(s->state));
         if (v == CONTROL_FAIL)
-                return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "%s: %s",
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: %s",
                                          control_service_name(s),
                                          control_failure_reason(op, s, buf, sizeof buf));
 
@@ -571,10 +496,7 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
         p->service = s;
         p->op = op;
         p->msg = sd_bus_message_ref(msg);
-        p->next = c->pending;
-        if (c->pending)
-                c->pending->prev = p;
-        c->pending = p;
+        list_add(&p->link, &c->pending);
         return 1;
 }
 
@@ -610,16 +532,16 @@ static int control_method_kill(sd_bus_message *msg, void *userdata, sd_bus_error
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "invalid signal %d",
                                          (int)sig);
         if (!service_is_live(s) || s->pidfd < 0)
-                return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "%s: not running",
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: not running",
                                          control_service_name(s));
         log_service(LOG_INFO, control_service_name(s), "signal %d requested by uid %u", (int)sig,
                     (unsigned)cn->cred.uid);
         r = service_kill(s, sig);
         if (r == -ESRCH)
-                return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "%s: not running",
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: not running",
                                          control_service_name(s));
         if (r < 0)
-                return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "%s: cannot signal: %s",
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: cannot signal: %s",
                                          control_service_name(s), strerror(-r));
         return sd_bus_reply_method_return(msg, NULL);
 }
@@ -641,7 +563,7 @@ static int control_method_reload(sd_bus_message *msg, void *userdata, sd_bus_err
         if (r >= 0)
                 return sd_bus_reply_method_return(msg, NULL);
         if (!errors || !errors[0])
-                return sd_bus_error_setf(error, CONTROL_ERROR_FAILED, "reload failed: %s",
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "reload failed: %s",
                                          strerror(-r));
 
         for (char **e = errors; *e; e++)
@@ -662,35 +584,37 @@ static int control_method_reload(sd_bus_message *msg, void *userdata, sd_bus_err
                 _cleanup_free_ char *clean = malloc(len * 4 + 8);
                 if (!clean)
                         return -ENOMEM;
-                return sd_bus_error_set(error, CONTROL_ERROR_INVALID_CONFIG,
-                                        control_utf8(text, clean, len * 4 + 8));
+                return sd_bus_error_set(error, WIRE_ERROR_INVALID_CONFIG,
+                                        wire_utf8(text, clean, len * 4 + 8));
         }
 }
 
 static const sd_bus_vtable control_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD_WITH_ARGS("ListServices", SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", services),
-                                control_method_list, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("ListServicesCompact", SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("a" CONTROL_COMPACT_SIGNATURE, services),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_LIST, SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("aa{sv}", services), control_method_list,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_LIST_COMPACT, SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a" WIRE_SERVICE_SIGNATURE, services),
                                 control_method_list_compact, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("GetService", SD_BUS_ARGS("s", name),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_GET, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("a{sv}", service), control_method_get,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("StartService", SD_BUS_ARGS("s", name),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_START, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("s", state), control_method_start,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("StopService", SD_BUS_ARGS("s", name), SD_BUS_RESULT("s", state),
-                                control_method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("RestartService", SD_BUS_ARGS("s", name),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_STOP, SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("s", state), control_method_stop,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RESTART, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("s", state), control_method_restart,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("KillService", SD_BUS_ARGS("s", name, "i", signal),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_KILL, SD_BUS_ARGS("s", name, "i", signal),
                                 SD_BUS_NO_RESULT, control_method_kill,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, control_method_reload,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_SIGNAL_WITH_ARGS("ServiceStateChanged",
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RELOAD, SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                control_method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS(WIRE_SIGNAL_STATE_CHANGED,
                                 SD_BUS_ARGS("s", name, "s", state, "s", reason), 0),
         SD_BUS_VTABLE_END,
 };
@@ -808,8 +732,7 @@ static void control_conn_free(struct control_conn *cn)
         struct control_pending *p, *next;
 
         /* Calls from this peer can no longer be answered. */
-        for (p = c->pending; p; p = next) {
-                next = p->next;
+        list_for_each_entry_safe(p, next, &c->pending, link) {
                 if (p->conn == cn)
                         control_pending_free(c, p);
         }
@@ -818,12 +741,7 @@ static void control_conn_free(struct control_conn *cn)
         ev_io_stop(loop, &cn->relay_io);
         ev_timer_stop(loop, &cn->timer);
         ev_timer_stop(loop, &cn->stall);
-        if (cn->prev)
-                cn->prev->next = cn->next;
-        else
-                c->conns = cn->next;
-        if (cn->next)
-                cn->next->prev = cn->prev;
+        list_del(&cn->link);
         c->n_conns--;
         if (!cn->privileged)
                 c->n_unprivileged--;
@@ -1116,7 +1034,7 @@ static bool control_admit(struct control *c, const struct ucred *cred, bool priv
         if (privileged) {
                 if (c->n_conns < CONTROL_CONNECTIONS_MAX)
                         return true;
-                for (cn = c->conns; cn; cn = cn->next)
+                list_for_each_entry(cn, &c->conns, link)
                         if (!cn->privileged)
                                 oldest = cn;
                 if (!oldest) {
@@ -1130,7 +1048,7 @@ static bool control_admit(struct control *c, const struct ucred *cred, bool priv
                 control_conn_free(oldest);
                 return true;
         }
-        for (cn = c->conns; cn; cn = cn->next)
+        list_for_each_entry(cn, &c->conns, link)
                 same += cn->cred.uid == cred->uid;
         if (same >= CONTROL_CONNECTIONS_PER_UID) {
                 snprintf(what, sizeof what, "%u connections of uid %u open", same,
@@ -1215,7 +1133,7 @@ int control_attach(struct control *c, int fd)
         if (r < 0)
                 goto fail;
         (void)sd_bus_negotiate_fds(cn->bus, 0);
-        r = sd_bus_add_object_vtable(cn->bus, NULL, CONTROL_PATH, CONTROL_INTERFACE,
+        r = sd_bus_add_object_vtable(cn->bus, NULL, WIRE_PATH, WIRE_INTERFACE,
                                      control_vtable, cn);
         if (r < 0)
                 goto fail;
@@ -1233,10 +1151,7 @@ int control_attach(struct control *c, int fd)
                          sizeof(int));
         cn->relay_fd = TAKE_FD(relay);
 
-        cn->next = c->conns;
-        if (c->conns)
-                c->conns->prev = cn;
-        c->conns = cn;
+        list_add(&cn->link, &c->conns);
         c->n_conns++;
         if (!cn->privileged)
                 c->n_unprivileged++;
@@ -1309,12 +1224,11 @@ static void control_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         struct control *c = container_of(w, struct control, prepare);
         struct control_conn *cn, *next;
 
-        if (c->pending)
+        if (!list_empty(&c->pending))
                 control_sweep_pending(c);
-        for (cn = c->conns; cn; cn = next) {
+        list_for_each_entry_safe(cn, next, &c->conns, link) {
                 int r;
 
-                next = cn->next;
                 r = control_conn_arm(cn);
                 if (r < 0)
                         control_conn_drop(cn, r, cn->broken ? "send failed" : "not reading");
@@ -1370,6 +1284,8 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
                 return -ENOMEM;
         c->manager = m;
         c->fd = -1;
+        list_init(&c->conns);
+        list_init(&c->pending);
         ev_io_init(&c->listen_io, control_listen_cb, -1, EV_READ);
         ev_timer_init(&c->listen_retry, control_listen_retry_cb, 1., 0.);
         ev_prepare_init(&c->prepare, control_prepare_cb);
@@ -1456,10 +1372,11 @@ struct control *control_free(struct control *c)
         loop = c->manager->loop;
         if (c->listening)
                 manager_unlisten(c->manager, &c->listener);
-        while (c->pending)
-                control_pending_fail(c, c->pending, "tendd is shutting down");
-        while (c->conns)
-                control_conn_free(c->conns);
+        while (!list_empty(&c->pending))
+                control_pending_fail(c, list_first_entry(&c->pending, struct control_pending, link),
+                                     "tendd is shutting down");
+        while (!list_empty(&c->conns))
+                control_conn_free(list_first_entry(&c->conns, struct control_conn, link));
         ev_timer_stop(loop, &c->status_timer);
         free(c->dirty);
         ev_prepare_stop(loop, &c->prepare);

@@ -429,6 +429,14 @@ static int output_open_file(struct output *o)
         return 0;
 }
 
+/* base's n-th rotated name; see output.h. */
+int output_rotated_path(char *buf, size_t size, const char *base, unsigned n)
+{
+        int len = snprintf(buf, size, "%s.%u", base, n);
+
+        return len < 0 || (size_t)len >= size ? -ENAMETOOLONG : 0;
+}
+
 /* NAME.log -> NAME.log.1 -> ... -> NAME.log.<keep>, inside log_dir's fd
  * (renameat and unlinkat never follow the names they act on). Only names
  * that exist are walked: the shift stops at the first missing one, so a
@@ -449,7 +457,7 @@ static void output_rotate(struct output *o)
         (void)snprintf(base, sizeof base, "%s.log", output_name(o));
         /* Files beyond keep (keep may have been lowered by a reload). */
         for (unsigned i = keep + 1;; i++) {
-                (void)snprintf(to, sizeof to, "%s.%u", base, i);
+                (void)output_rotated_path(to, sizeof to, base, i);
                 if (unlinkat(dfd, to, 0) < 0 && errno == ENOENT)
                         break;
         }
@@ -459,16 +467,16 @@ static void output_rotate(struct output *o)
         }
         /* The first missing NAME.log.N: only 1..N-1 need to move up. */
         for (n = 1; n < keep; n++) {
-                (void)snprintf(to, sizeof to, "%s.%u", base, n);
+                (void)output_rotated_path(to, sizeof to, base, n);
                 if (fstatat(dfd, to, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
                         break;
         }
         for (unsigned i = n; i > 1; i--) {
-                (void)snprintf(from, sizeof from, "%s.%u", base, i - 1);
-                (void)snprintf(to, sizeof to, "%s.%u", base, i);
+                (void)output_rotated_path(from, sizeof from, base, i - 1);
+                (void)output_rotated_path(to, sizeof to, base, i);
                 (void)renameat(dfd, from, dfd, to);
         }
-        (void)snprintf(to, sizeof to, "%s.1", base);
+        (void)output_rotated_path(to, sizeof to, base, 1);
         if (renameat(dfd, base, dfd, to) < 0)
                 (void)unlinkat(dfd, base, 0); /* start afresh rather than rotate at every line */
 }

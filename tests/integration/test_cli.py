@@ -340,3 +340,36 @@ def test_status_json_escapes(tend):
     wait_for(lambda: tend.svc("talker")["status"], what="the status")
     data = json.loads(tend.ctl("status", "--json", "talker", check=0).stdout)
     assert data[0]["status"] == text, data
+
+
+def test_status_json_notify_errno_and_started(tend):
+    # ERRNO= and the time of the last spawn come back in status --json: the
+    # service writes its own clock at start, which the spawn precedes.
+    clock = tend.dir / "clock"
+    script = tend.dir / "errno.py"
+    script.write_text("import os, socket, time\n"
+                      f"open({str(clock)!r}, 'w').write(repr(time.time()))\n"
+                      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+                      "s.sendto(b'READY=1\\nERRNO=5', os.environ['NOTIFY_SOCKET'])\n"
+                      "time.sleep(1000)\n")
+    tend.service("talker", type="notify", exec=f"/usr/bin/python3 {script}")
+    tend.service("idle", exec="sleep 1000", enabled="no")
+    tend.start()
+    tend.wait_state("talker", "running")
+    s = wait_for(lambda: (lambda s: s["notify_errno"] and s)(tend.svc("talker")),
+                 what="ERRNO= in status")
+    assert s["notify_errno"] == 5, s
+    own = float(clock.read_text())
+    assert isinstance(s["started"], int) and own - 2 < s["started"] <= own, (s, own)
+    assert s["started"] <= s["since"], s
+    idle = tend.svc("idle")
+    assert idle["started"] is None and idle["notify_errno"] is None, idle
+    up = json.loads(tend.ctl("status", "--json", "talker", check=0).stdout)[0]
+    assert up["notify_errno"] == 5 and up["started"] == s["started"], up
+    # A new spawn is a new start time, the new process's.
+    tend.ctl("restart", "talker", check=0)
+    again = tend.svc("talker")
+    own = float(wait_for(lambda: clock.read_text() != repr(own) and clock.read_text(),
+                         what="the new process's clock"))
+    assert again["pid"] != s["pid"], (s, again)
+    assert s["started"] <= again["started"] and own - 2 < again["started"] <= own, (again, own)

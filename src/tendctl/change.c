@@ -1,0 +1,178 @@
+/* change.c: the verbs that change state: start, stop, restart (every call
+ * sent at once, then each answered as tendd replies, or not waited for with
+ * --no-block), kill and reload. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tendctl.h"
+
+/* One Start/Stop/RestartService call and its outcome. */
+struct change_call {
+        const char *name;
+        sd_bus_slot *slot;
+        bool done;
+        int code;
+};
+
+static int change_done_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        struct change_call *call = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        call->done = true;
+        if (e)
+                call->code = ctl_report(call->name, e, -sd_bus_error_get_errno(e));
+        return 1;
+}
+
+/* Send method(call->name): answered into call, or (no_block) sent with no
+ * reply expected after checking that the name is known. */
+static void change_send(sd_bus *bus, const char *method, bool no_block, struct change_call *call)
+{
+        sd_bus_message *m = NULL;
+        int r;
+
+        call->done = true;
+        if (no_block) {
+                /* The call itself will not report anything: check the name first. */
+                struct wire_service s = {};
+                r = ctl_get_service(bus, call->name, &s);
+                wire_service_done(&s);
+                if (r != EXIT_OK) {
+                        call->code = r;
+                        return;
+                }
+        }
+        r = sd_bus_message_new_method_call(bus, &m, NULL, WIRE_PATH, WIRE_INTERFACE, method);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", call->name);
+        if (r >= 0 && no_block)
+                r = sd_bus_message_set_expect_reply(m, 0);
+        if (r >= 0) {
+                /* No timeout: a stop may legitimately take stop_timeout and more. */
+                if (no_block)
+                        r = sd_bus_send(bus, m, NULL);
+                else
+                        r = sd_bus_call_async(bus, &call->slot, m, change_done_cb, call,
+                                              UINT64_MAX);
+        }
+        sd_bus_message_unref(m);
+        if (r < 0) {
+                sd_bus_error none = SD_BUS_ERROR_NULL;
+                call->code = ctl_report(call->name, &none, r);
+                return;
+        }
+        call->done = no_block;
+}
+
+/* Process replies until every call is answered; an exit code for the connection. */
+static int change_wait(sd_bus *bus, struct change_call *calls, int n)
+{
+        for (;;) {
+                int pending = 0, r = sd_bus_process(bus, NULL);
+
+                if (r < 0) {
+                        fprintf(stderr, "tendctl: lost connection to tendd: %s\n", strerror(-r));
+                        return EXIT_UNREACHABLE;
+                }
+                for (int i = 0; i < n; i++)
+                        pending += !calls[i].done;
+                if (pending == 0)
+                        return EXIT_OK;
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(bus, UINT64_MAX);
+                if (r < 0 && r != -EINTR) {
+                        fprintf(stderr, "tendctl: lost connection to tendd: %s\n", strerror(-r));
+                        return EXIT_UNREACHABLE;
+                }
+        }
+}
+
+/* start|stop|restart [--no-block] NAME...; see tendctl.h. */
+int ctl_change(struct ctl_args *a)
+{
+        int n = a->n_operands, code = EXIT_OK, r, pending = 0;
+        struct change_call *calls = calloc((size_t)n, sizeof *calls);
+
+        if (!calls) {
+                fprintf(stderr, "tendctl: out of memory\n");
+                return EXIT_FAILED;
+        }
+        for (int i = 0; i < n; i++) {
+                calls[i].name = a->operands[i];
+                change_send(a->bus, a->verb->method, a->no_block, &calls[i]);
+                pending += !calls[i].done;
+        }
+        if (a->no_block) {
+                r = sd_bus_flush(a->bus);
+                if (r < 0) {
+                        fprintf(stderr, "tendctl: cannot send to tendd: %s\n", strerror(-r));
+                        code = EXIT_UNREACHABLE;
+                }
+        }
+        if (pending > 0)
+                code = change_wait(a->bus, calls, n);
+        for (int i = 0; i < n; i++) {
+                if (calls[i].code > code)
+                        code = calls[i].code;
+                sd_bus_slot_unref(calls[i].slot);
+        }
+        free(calls);
+        return code;
+}
+
+/* kill [-s SIGNAL] NAME...; see tendctl.h. */
+int ctl_kill(struct ctl_args *a)
+{
+        int code = EXIT_OK;
+
+        for (int i = 0; i < a->n_operands; i++) {
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                int r = sd_bus_call_method(a->bus, NULL, WIRE_PATH, WIRE_INTERFACE,
+                                           WIRE_METHOD_KILL, &error, NULL, "si", a->operands[i],
+                                           (int32_t)a->signal);
+                if (r < 0) {
+                        r = ctl_report(a->operands[i], &error, r);
+                        if (r > code)
+                                code = r;
+                }
+                sd_bus_error_free(&error);
+        }
+        return code;
+}
+
+/* Each line of tendd's InvalidConfig message (its config errors), escaped. */
+static void change_print_config_errors(const char *p)
+{
+        fprintf(stderr, "tendctl: reload: configuration rejected, nothing changed\n");
+        while (*p) {
+                size_t l = strcspn(p, "\n");
+                _cleanup_free_ char *line = strndup(p, l);
+                _cleanup_free_ char *safe = line ? ctl_escape(line) : NULL;
+
+                fprintf(stderr, "tendctl: %s\n", safe ? safe : "(out of memory)");
+                p += l;
+                if (*p == '\n')
+                        p++;
+        }
+}
+
+/* reload; see tendctl.h. */
+int ctl_reload(struct ctl_args *a)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r, code = EXIT_OK;
+
+        r = sd_bus_call_method(a->bus, NULL, WIRE_PATH, WIRE_INTERFACE, WIRE_METHOD_RELOAD,
+                               &error, NULL, NULL);
+        if (r < 0 && sd_bus_error_has_name(&error, WIRE_ERROR_INVALID_CONFIG)) {
+                change_print_config_errors(error.message ? error.message : "");
+                code = EXIT_FAILED;
+        } else if (r < 0)
+                code = ctl_report("reload", &error, r);
+        sd_bus_error_free(&error);
+        return code;
+}

@@ -1,0 +1,256 @@
+/* main.c: tendctl's command line. The verbs are data (ctl_verbs: name, help,
+ * options, how many operands, what runs them): the global options, each
+ * verb's options, -h/--help, the operand count and the connection to tendd
+ * are handled here once, for every verb, before the verb runs. */
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+#include "tendctl.h"
+
+#ifndef TEND_VERSION
+#define TEND_VERSION "unknown"
+#endif
+
+/* Options without a short form: values beyond any character. */
+enum {
+        OPT_JSON = 0x100,
+        OPT_NO_BLOCK,
+};
+
+static const struct option status_options[] = {
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+static const struct option change_options[] = {
+        { "no-block", no_argument, NULL, OPT_NO_BLOCK },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+static const struct option kill_options[] = {
+        { "signal", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+static const struct option logs_options[] = {
+        { "lines", required_argument, NULL, 'n' },
+        { "follow", no_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+/* clang-format off */
+static const struct ctl_verb ctl_verbs[] = {
+        { "status", "status [--json] [NAME...]",
+          "Show services (exit 3: a named one is\nnot running)",
+          "h", status_options, 0, UINT_MAX, NULL, ctl_status },
+        { "start", "start [--no-block] NAME...", "Start and wait until running",
+          "h", change_options, 1, UINT_MAX, WIRE_METHOD_START, ctl_change },
+        { "stop", "stop [--no-block] NAME...", "Stop and wait until stopped",
+          "h", change_options, 1, UINT_MAX, WIRE_METHOD_STOP, ctl_change },
+        { "restart", "restart [--no-block] NAME...", "Restart and wait until running again",
+          "h", change_options, 1, UINT_MAX, WIRE_METHOD_RESTART, ctl_change },
+        { "kill", "kill [-s SIGNAL] NAME...", "Send a signal (default TERM)",
+          "s:h", kill_options, 1, UINT_MAX, NULL, ctl_kill },
+        { "reload", "reload", "Reload the configuration",
+          NULL, NULL, 0, 0, NULL, ctl_reload },
+        { "logs", "logs [-n N] [-f] NAME",
+          "Show a service's output (the last N\nlines; -f: follow). File output is read\n"
+          "from its log files, journal output with\njournalctl -t NAME",
+          "n:fh", logs_options, 1, 1, NULL, ctl_logs },
+};
+/* clang-format on */
+
+/* A verb's help: its synopsis, then its text in a column, continued lines
+ * indented to that column. */
+static void help_verb(FILE *f, const struct ctl_verb *v)
+{
+        const char *p = v->help;
+
+        fprintf(f, "  %-35s", v->synopsis);
+        for (;;) {
+                size_t l = strcspn(p, "\n");
+
+                fprintf(f, "%.*s\n", (int)l, p);
+                if (!p[l])
+                        break;
+                p += l + 1;
+                fprintf(f, "%37s", "");
+        }
+}
+
+static void help(FILE *f)
+{
+        fprintf(f, "Usage: tendctl [-s|--socket PATH] COMMAND ...\n"
+                   "\n"
+                   "Control tendd, the tend process supervisor.\n"
+                   "\n"
+                   "Commands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(ctl_verbs); i++)
+                help_verb(f, &ctl_verbs[i]);
+        fprintf(f, "\n"
+                   "Options:\n"
+                   "  -s, --socket PATH   Control socket (default: $TEND_SOCKET, else the\n"
+                   "                      daemon's default)\n"
+                   "  -h, --help          Show this help\n"
+                   "      --version       Show the version\n"
+                   "\n"
+                   "Exit status: 0 ok, 1 operation failed, 2 usage, 3 not running,\n"
+                   "4 daemon unreachable.\n");
+}
+
+_printf_(1, 2) static int usage_error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "tendctl: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry 'tendctl --help'.\n");
+        return EXIT_USAGE;
+}
+
+/* logs -n: a line count, 0 to 10^9. */
+static int parse_lines(const char *s, unsigned long long *ret)
+{
+        char *end;
+
+        errno = 0;
+        *ret = strtoull(s, &end, 10);
+        return errno || !*s || *end || s[0] == '-' || *ret > 1000000000 ? -EINVAL : 0;
+}
+
+/* One option c of verb argv[0] into a: -1 to go on, else the exit code. */
+static int parse_option(int c, char **argv, struct ctl_args *a)
+{
+        switch (c) {
+        case OPT_JSON:
+                a->json = true;
+                return -1;
+        case OPT_NO_BLOCK:
+                a->no_block = true;
+                return -1;
+        case 's':
+                if (parse_signal(optarg, &a->signal) < 0)
+                        return usage_error("invalid signal: %s", optarg);
+                return -1;
+        case 'n':
+                if (parse_lines(optarg, &a->lines) < 0)
+                        return usage_error("%s: invalid line count: %s", argv[0], optarg);
+                return -1;
+        case 'f':
+                a->follow = true;
+                return -1;
+        case 'h':
+                help(stdout);
+                return EXIT_OK;
+        default:
+                return usage_error("%s: invalid option %s", argv[0], argv[optind - 1]);
+        }
+}
+
+/* The verb's options (a verb without options only knows -h or --help as its
+ * first argument); -1 to go on with the operands from optind, else the exit code. */
+static int parse_options(const struct ctl_verb *v, int argc, char **argv, struct ctl_args *a)
+{
+        int c, r;
+
+        optind = 0; /* restart getopt on the verb's own arguments */
+        opterr = 0;
+        if (!v->options) {
+                if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+                        return parse_option('h', argv, a);
+                optind = 1;
+                return -1;
+        }
+        while ((c = getopt_long(argc, argv, v->short_options, v->options, NULL)) >= 0) {
+                r = parse_option(c, argv, a);
+                if (r >= 0)
+                        return r;
+        }
+        return -1;
+}
+
+/* The operand count against the verb's: -1 when it fits, else the exit code. */
+static int check_operands(const struct ctl_verb *v, const struct ctl_args *a)
+{
+        unsigned n = (unsigned)a->n_operands;
+
+        if (v->min_operands == 1 && v->max_operands == 1 && n != 1)
+                return usage_error("%s: name exactly one service", a->name);
+        if (n < v->min_operands)
+                return usage_error("%s: no service named", a->name);
+        if (n > v->max_operands)
+                return usage_error("%s: unexpected argument %s", a->name,
+                                   a->operands[v->max_operands]);
+        return -1;
+}
+
+/* Parse argv (the verb first), connect, run the verb; its exit code. */
+static int run_verb(const struct ctl_verb *v, const char *socket_path, int argc, char **argv)
+{
+        struct ctl_args a = { .verb = v, .name = argv[0], .signal = SIGTERM };
+        int code;
+
+        code = parse_options(v, argc, argv, &a);
+        if (code >= 0)
+                return code;
+        a.operands = argv + optind;
+        a.n_operands = argc - optind;
+        code = check_operands(v, &a);
+        if (code >= 0)
+                return code;
+        code = ctl_connect(socket_path, &a.bus);
+        if (code != EXIT_OK)
+                return code;
+        code = v->run(&a);
+        sd_bus_flush_close_unref(a.bus);
+        return code;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, 's' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        const char *socket_path = NULL;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "+s:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 's':
+                        socket_path = optarg;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return EXIT_OK;
+                case 'V':
+                        printf("tendctl " TEND_VERSION "\n");
+                        return EXIT_OK;
+                default:
+                        fprintf(stderr, "Try 'tendctl --help'.\n");
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc) {
+                help(stderr);
+                return EXIT_USAGE;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(ctl_verbs); i++)
+                if (strcmp(ctl_verbs[i].name, argv[optind]) == 0)
+                        return run_verb(&ctl_verbs[i], socket_path, argc - optind, argv + optind);
+        return usage_error("unknown command: %s", argv[optind]);
+}

@@ -1,0 +1,69 @@
+/* tendctl.h: what the client's files share. main.c holds the verb table and
+ * parses every command line into struct ctl_args, connects, and runs the
+ * verb; bus.c connects and reports; each verb group has its own file
+ * (status.c, change.c, logs.c). The commands and exit codes are README.md's
+ * "tendctl"; the API they call is wire.h's. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <systemd/sd-bus.h>
+
+#include "util.h"
+#include "wire.h"
+
+enum {
+        EXIT_OK = 0,
+        EXIT_FAILED = 1,
+        EXIT_USAGE = 2,
+        EXIT_NOT_RUNNING = 3,
+        EXIT_UNREACHABLE = 4,
+};
+
+struct ctl_verb;
+
+/* One command line, parsed. */
+struct ctl_args {
+        const struct ctl_verb *verb;
+        const char *name;  /* the verb as typed */
+        char **operands;   /* what follows the options */
+        int n_operands;
+        bool json;         /* status --json */
+        bool no_block;     /* start/stop/restart --no-block */
+        bool follow;       /* logs -f */
+        int signal;        /* kill -s, SIGTERM */
+        unsigned long long lines; /* logs -n, 0: all */
+        sd_bus *bus;       /* connected before the verb runs; a verb may close it (NULL) */
+};
+
+/* A verb: its name, its help line, its options and operands, what it runs. */
+struct ctl_verb {
+        const char *name;
+        const char *synopsis; /* "status [--json] [NAME...]" */
+        const char *help;     /* lines after the first indented under it */
+        const char *short_options; /* for getopt_long ('h' included); NULL: takes no options */
+        const struct option *options;
+        unsigned min_operands, max_operands; /* max UINT_MAX: any number */
+        const char *method; /* the WIRE_METHOD_ a change verb calls */
+        int (*run)(struct ctl_args *a);
+};
+
+/* The verbs (status.c, change.c, logs.c): an exit code. */
+int ctl_status(struct ctl_args *a);
+int ctl_change(struct ctl_args *a);
+int ctl_kill(struct ctl_args *a);
+int ctl_reload(struct ctl_args *a);
+int ctl_logs(struct ctl_args *a);
+
+/* Connect to tendd at socket_path (NULL: $TEND_SOCKET; either empty: the
+ * daemon's default); an exit code, the failure printed. */
+int ctl_connect(const char *socket_path, sd_bus **ret);
+/* Report a failed call about name (NULL: tendd itself); the exit code it maps to. */
+int ctl_report(const char *name, const sd_bus_error *e, int r);
+/* GetService(name) into ret (zeroed; wire_service_done() it); an exit code,
+ * the failure printed. */
+int ctl_get_service(sd_bus *bus, const char *name, struct wire_service *ret);
+/* Characters a terminal acts on instead of showing (C0, DEL, C1, bidi). */
+bool ctl_is_control(uint32_t cp);
+/* s as one line of inert text for a terminal (see bus.c); NULL out of memory. */
+char *ctl_escape(const char *s);
