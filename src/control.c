@@ -453,7 +453,6 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
         struct control *c = cn->control;
         struct control_pending *p;
         struct service *s = NULL;
-        enum service_state before;
         enum control_verdict v;
         char buf[SERVICE_REASON_MAX + 64];
         int r;
@@ -464,7 +463,6 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
 
         log_service(LOG_INFO, control_service_name(s), "%s requested by uid %u",
                     control_op_names[op], (unsigned)cn->cred.uid);
-        before = s->state;
         service_dispatch(s, op == CONTROL_OP_START  ? SERVICE_EVENT_START
                             : op == CONTROL_OP_STOP ? SERVICE_EVENT_STOP
                                                     : SERVICE_EVENT_RESTART);
@@ -472,11 +470,6 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
                 return 1;
 
         v = control_evaluate(op, s);
-        /* Starting a service waiting in backoff may leave it there until its
-         * timer: that is not a failure of this call. */
-        if (v == CONTROL_FAIL && op != CONTROL_OP_STOP && before == SERVICE_BACKOFF &&
-            s->state == SERVICE_BACKOFF)
-                v = CONTROL_WAIT;
         if (v == CONTROL_DONE)
                 return sd_bus_reply_method_return(msg, "s", service_state_to_string(s->state));
         if (v == CONTROL_FAIL)

@@ -1023,7 +1023,9 @@ bool service_is_ready(const struct service *s)
 /* See service.h. */
 enum service_outcome service_start_outcome(const struct service *s)
 {
-        if (s->restart_on_exit)
+        /* A restart under way, or a spawn waiting for its turn in whatever
+         * state it was asked in (stopped, failed, backoff). */
+        if (s->restart_on_exit || (s->spawn_queued && s->want_up))
                 return SERVICE_OUTCOME_PENDING;
         switch (s->state) {
         case SERVICE_RUNNING:

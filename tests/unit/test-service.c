@@ -479,12 +479,25 @@ static void test_host(void)
         service_dispatch(s, SERVICE_EVENT_START);
         ok(s->state == SERVICE_STOPPED && s->want_up && fake.spawns == 0,
            "no spawn slot: it waits in its state, wanted up");
+        ok(service_start_outcome(s) == SERVICE_OUTCOME_PENDING,
+           "a start waiting for its spawn turn is pending, not failed");
         host_log.spawn_denied = false;
         s->spawn_queued = false;
         service_start_queued(s);
         ok(s->state == SERVICE_RUNNING && fake.spawns == 1 && host_log.slot_asks == 1,
            "its turn: spawned without asking again");
         service_free(s);
+
+        /* The same from failed and from backoff. */
+        for (int from = 0; from < 2; from++) {
+                s = reach(from == 0 ? SERVICE_FAILED : SERVICE_BACKOFF);
+                host_log.spawn_denied = true;
+                service_dispatch(s, SERVICE_EVENT_START);
+                ok(s->spawn_queued && service_start_outcome(s) == SERVICE_OUTCOME_PENDING,
+                   "a start of a %s service waiting for its turn is pending",
+                   from == 0 ? "failed" : "backing off");
+                service_free(s);
+        }
 }
 
 /* Each state sets its own timer on entry; a new reason keeps it running. */
