@@ -45,26 +45,36 @@
 #define OUTPUT_LINE_MAX (16 * 1024)
 #define OUTPUT_READ_MAX (64 * 1024)
 
+struct ev_loop;
 struct output;
-struct service;
+
+/* What an output reads of its service, at each use (a reload may swap the
+ * config or move log_dir); borrowed: the service outlives its output. */
+struct output_owner {
+        const char *name;
+        struct ev_loop *loop;
+        const char *const *log_dir;           /* where file logs go */
+        struct service_config *const *config; /* the config in effect */
+};
 
 /* The mode for services that set none: journal when tendd runs under systemd
  * (booted with systemd, started by it: JOURNAL_STREAM or INVOCATION_ID set)
  * and journald's stream socket is there, else file. Decided once. */
 enum output_mode output_default_mode(void);
-/* The mode s uses: its configured one, else the default. */
-enum output_mode output_mode_of(const struct service *s);
-/* The mode s's output actually went to at its last spawn: as output_mode_of(),
- * except file when journald could not be reached. */
-enum output_mode output_mode_in_use(const struct service *s);
-/* log_dir/NAME.log for s; NULL on ENOMEM. Caller frees. */
-char *output_log_path(const struct service *s);
+/* The mode a service with config sc uses: its configured one, else the default. */
+enum output_mode output_mode_of(const struct service_config *sc);
+/* The mode its output o (NULL: none yet) actually went to at the last spawn:
+ * as output_mode_of(), except file when journald could not be reached. */
+enum output_mode output_mode_in_use(const struct output *o, const struct service_config *sc);
+/* log_dir/NAME.log; NULL on ENOMEM. Caller frees. */
+char *output_log_path(const char *log_dir, const char *name);
 /* The name NAME.log's n-th rotated file has: "base.n" into buf (tendd
  * rotates with it, tendctl logs reads by it); -ENAMETOOLONG when it does
  * not fit in size. */
 int output_rotated_path(char *buf, size_t size, const char *base, unsigned n);
 
-int output_new(struct service *s, struct output **ret);
+/* A new output for the service owner describes (copied). */
+int output_new(const struct output_owner *owner, struct output **ret);
 /* Drain every pipe without blocking, write what was read, close. NULL-safe. */
 struct output *output_free(struct output *o);
 

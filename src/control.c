@@ -336,12 +336,12 @@ static const char *control_type(const struct service *s)
 
 static const char *control_output(const struct service *s)
 {
-        return s->config ? output_mode_to_string(output_mode_in_use(s)) : "";
+        return s->config ? output_mode_to_string(output_mode_in_use(s->output, s->config)) : "";
 }
 
 static const char *control_logfile(const struct service *s, struct control_record *rec)
 {
-        _cleanup_free_ char *path = s->config && s->host ? output_log_path(s) : NULL;
+        _cleanup_free_ char *path = s->host ? output_log_path(s->host->log_dir, s->name) : NULL;
 
         if (!path)
                 return "";

@@ -10,10 +10,11 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 #include <time.h>
+#include <ev.h>
 
 #include "log.h"
 #include "output.h"
-#include "service.h"
+#include "parse.h"
 
 /* Pipes of earlier spawns still open (a descendant holds the write end) are
  * kept up to this many; the oldest is drained and closed beyond. */
@@ -49,7 +50,7 @@ struct output_stream {
 static char output_wbuf[OUTPUT_WBUF_MAX];
 
 struct output {
-        struct service *service;
+        struct output_owner owner;
         struct output_stream *streams; /* newest first */
         enum output_mode mode;         /* of the last spawn (file or console when piped) */
 
@@ -105,35 +106,35 @@ enum output_mode output_default_mode(void)
         return (enum output_mode)mode;
 }
 
-enum output_mode output_mode_of(const struct service *s)
+enum output_mode output_mode_of(const struct service_config *sc)
 {
-        return s->config->output_set ? s->config->output : output_default_mode();
+        return sc->output_set ? sc->output : output_default_mode();
 }
 
-enum output_mode output_mode_in_use(const struct service *s)
+enum output_mode output_mode_in_use(const struct output *o, const struct service_config *sc)
 {
-        enum output_mode m = output_mode_of(s);
+        enum output_mode m = output_mode_of(sc);
 
-        return m == OUTPUT_JOURNAL && s->output && s->output->journal_warned ? OUTPUT_FILE : m;
+        return m == OUTPUT_JOURNAL && o && o->journal_warned ? OUTPUT_FILE : m;
 }
 
-char *output_log_path(const struct service *s)
+char *output_log_path(const char *log_dir, const char *name)
 {
         char *p;
 
-        if (asprintf(&p, "%s/%s.log", s->host->log_dir, s->name) < 0)
+        if (asprintf(&p, "%s/%s.log", log_dir, name) < 0)
                 return NULL;
         return p;
 }
 
 static const char *output_name(const struct output *o)
 {
-        return o->service->name;
+        return o->owner.name;
 }
 
 static struct ev_loop *output_loop(const struct output *o)
 {
-        return o->service->host->loop;
+        return o->owner.loop;
 }
 
 /* The first failure is logged (what failed and why); the rest are counted. */
@@ -381,14 +382,14 @@ static void output_watch_file(struct output *o)
  * someone else, and root writing to it would write where they chose. */
 static int output_open_file(struct output *o)
 {
-        const char *log_dir = o->service->host->log_dir, *why;
+        const char *log_dir = *o->owner.log_dir, *why;
         char name[SERVICE_NAME_MAX + 8];
         struct stat st;
         int dfd, fd;
 
         output_close_file(o);
         free(o->path);
-        o->path = output_log_path(o->service);
+        o->path = output_log_path(log_dir, o->owner.name);
         if (!o->path)
                 return -ENOMEM;
         dfd = output_dir_get(log_dir, &why);
@@ -443,7 +444,7 @@ int output_rotated_path(char *buf, size_t size, const char *base, unsigned n)
  * huge log_keep costs nothing until that many files exist. */
 static void output_rotate(struct output *o)
 {
-        unsigned keep = o->service->config->log_keep, n;
+        unsigned keep = (*o->owner.config)->log_keep, n;
         const char *why;
         char from[SERVICE_NAME_MAX + 32], to[SERVICE_NAME_MAX + 32], base[SERVICE_NAME_MAX + 8];
         struct stat st;
@@ -451,7 +452,7 @@ static void output_rotate(struct output *o)
 
         output_close_file(o);
         o->size = 0;
-        dfd = output_dir_get(o->service->host->log_dir, &why);
+        dfd = output_dir_get(*o->owner.log_dir, &why);
         if (dfd < 0 || o->dir_gen != output_dir.gen)
                 return; /* the next open reports it, or starts in the new log_dir */
         (void)snprintf(base, sizeof base, "%s.log", output_name(o));
@@ -499,7 +500,7 @@ static bool output_file_ready(struct output *o)
         if (o->fd >= 0) {
                 /* log_dir changed by a reload, or reopened: a new file there. */
                 if (o->dir_gen != output_dir.gen ||
-                    !streq_ptr(output_dir.path, o->service->host->log_dir))
+                    !streq_ptr(output_dir.path, *o->owner.log_dir))
                         output_close_file(o);
                 /* Deleted: without inotify, looked for at most once a second. */
                 else if (o->wd < 0 && now >= o->next_check) {
@@ -590,7 +591,7 @@ static void output_line(struct output *o, const char *p, size_t n)
         char prefix[SERVICE_NAME_MAX + 64];
         size_t plen = output_prefix(o, prefix, sizeof prefix);
         size_t need = plen + n + 1;
-        uint64_t max = o->service->config->log_max_size;
+        uint64_t max = (*o->owner.config)->log_max_size;
 
         if (o->wlen + need > OUTPUT_WBUF_MAX)
                 output_flush(o);
@@ -782,13 +783,13 @@ static void output_dir_unref(struct output *o)
         d->loop = NULL;
 }
 
-int output_new(struct service *s, struct output **ret)
+int output_new(const struct output_owner *owner, struct output **ret)
 {
         struct output *o = calloc(1, sizeof *o);
 
         if (!o)
                 return -ENOMEM;
-        o->service = s;
+        o->owner = *owner;
         o->fd = -1;
         o->wd = -1;
         o->mode = OUTPUT_FILE;
@@ -872,7 +873,7 @@ static int output_journal(struct output *o, int *ret_out, int *ret_err)
 
 int output_open(struct output *o, int *ret_out, int *ret_err)
 {
-        enum output_mode mode = output_mode_of(o->service);
+        enum output_mode mode = output_mode_of(*o->owner.config);
         int r;
 
         *ret_out = *ret_err = -1;

@@ -364,10 +364,16 @@ static int service_open_output(struct service *s, int *ret_out, int *ret_err)
         int r;
 
         *ret_out = *ret_err = -1;
-        if (!s->output && output_mode_of(s) == OUTPUT_NULL)
+        if (!s->output && output_mode_of(s->config) == OUTPUT_NULL)
                 return 0; /* nothing to keep for /dev/null */
         if (!s->output) {
-                r = output_new(s, &s->output);
+                const struct output_owner owner = {
+                        .name = s->name,
+                        .loop = s->host->loop,
+                        .log_dir = &s->host->log_dir,
+                        .config = &s->config,
+                };
+                r = output_new(&owner, &s->output);
                 if (r < 0)
                         return r;
         }

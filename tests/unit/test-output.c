@@ -47,6 +47,19 @@ static struct service *make_service(const char *name, enum output_mode mode, uin
         return s;
 }
 
+/* Give s its output, as its first spawn would. */
+static int output_attach(struct service *s)
+{
+        const struct output_owner owner = {
+                .name = s->name,
+                .loop = s->host->loop,
+                .log_dir = &s->host->log_dir,
+                .config = &s->config,
+        };
+
+        return output_new(&owner, &s->output);
+}
+
 static char *slurp(const char *path)
 {
         FILE *f = fopen(path, "re");
@@ -123,7 +136,7 @@ static void test_file_lines(void)
         int out, err;
         char *p = logpath("lines", 0), *text;
 
-        ok(output_new(s, &s->output) == 0, "output_new");
+        ok(output_attach(s) == 0, "output_new");
         ok(output_open(s->output, &out, &err) == 0 && out >= 0 && err == out,
            "file: one pipe for stdout and stderr");
         ok(access(p, F_OK) == 0, "the log file exists once the service is spawned");
@@ -150,7 +163,7 @@ static void test_long_line(void)
 
         memset(buf, 'x', n);
         buf[n] = '\n';
-        (void)output_new(s, &s->output);
+        (void)output_attach(s);
         (void)output_open(s->output, &out, &err);
         /* More than a pipe holds: write from a child, read in the loop. */
         if (fork() == 0) {
@@ -185,7 +198,7 @@ static void write_lines(struct service *s, int n_lines)
         int out, err;
         char line[32];
 
-        (void)output_new(s, &s->output);
+        (void)output_attach(s);
         (void)output_open(s->output, &out, &err);
         for (int i = 0; i < n_lines; i++) {
                 int n = snprintf(line, sizeof line, "line %02d\n", i);
@@ -252,7 +265,7 @@ static void test_drain_on_free(void)
         int out, err;
         char *p = logpath("drain", 0), *text;
 
-        (void)output_new(s, &s->output);
+        (void)output_attach(s);
         (void)output_open(s->output, &out, &err);
         (void)!write(out, "before\nexit", 11);
         /* No loop iteration: output_free must read what the pipe holds. */
@@ -268,16 +281,16 @@ static void test_null_and_paths(void)
 {
         struct service *s = make_service("nul", OUTPUT_NULL, 0, 0);
         int out, err;
-        char *p = output_log_path(s), *want = logpath("nul", 0);
+        char *p = output_log_path(s->host->log_dir, s->name), *want = logpath("nul", 0);
 
-        (void)output_new(s, &s->output);
+        (void)output_attach(s);
         ok(output_open(s->output, &out, &err) == 0 && out == -1 && err == -1,
            "null: /dev/null for both");
         ok(p && strcmp(p, want) == 0, "output_log_path: log_dir/NAME.log");
-        ok(output_mode_of(s) == OUTPUT_NULL && output_mode_in_use(s) == OUTPUT_NULL,
+        ok(output_mode_of(s->config) == OUTPUT_NULL && output_mode_in_use(s->output, s->config) == OUTPUT_NULL,
            "mode of and in use");
         s->config->output_set = false;
-        ok(output_mode_of(s) == output_default_mode(), "unset: the default mode");
+        ok(output_mode_of(s->config) == output_default_mode(), "unset: the default mode");
         free(p);
         free(want);
         service_free(s);
@@ -295,7 +308,7 @@ static void test_unwritable_log_dir(void)
         (void)dup2(efd, STDERR_FILENO);
         mgr->config->log_dir = strdup("/dev/null/not-a-dir");
         mgr->host.log_dir = mgr->config->log_dir;
-        (void)output_new(s, &s->output);
+        (void)output_attach(s);
         ok(output_open(s->output, &out, &err) == 0 && out >= 0,
            "an unwritable log dir is not an error for the spawn");
         (void)!write(out, "dropped 1\n", 10);
@@ -337,7 +350,7 @@ static void test_log_dir_links(void)
         (void)asprintf(&mgr->config->log_dir, "%s/link/../link/./sub", dir);
         mgr->host.log_dir = mgr->config->log_dir;
         s = make_service("ln", OUTPUT_FILE, 0, 0);
-        (void)output_new(s, &s->output);
+        (void)output_attach(s);
         (void)output_open(s->output, &out, &err);
         (void)!write(out, "through a link\n", 15);
         close(out);
@@ -354,7 +367,7 @@ static void test_log_dir_links(void)
         (void)dup2(efd, STDERR_FILENO);
         (void)lchown(link, 65534, 65534);
         s = make_service("ln", OUTPUT_FILE, 0, 0);
-        (void)output_new(s, &s->output);
+        (void)output_attach(s);
         (void)output_open(s->output, &out, &err);
         (void)!write(out, "through a link\n", 15);
         close(out);
