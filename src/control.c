@@ -323,10 +323,10 @@ static const char *control_state(const struct service *s)
         return service_state_to_string(s->state);
 }
 
-/* The main process while it lives and tendd holds its pidfd, else 0. */
+/* The main process while it lives (tendd holds its pidfd), else 0. */
 static uint32_t control_pid(const struct service *s)
 {
-        return service_is_live(s) && s->pidfd >= 0 && s->pid > 0 ? (uint32_t)s->pid : 0;
+        return service_is_live(s) && s->pid > 0 ? (uint32_t)s->pid : 0;
 }
 
 static const char *control_type(const struct service *s)
@@ -524,12 +524,10 @@ static int control_method_kill(sd_bus_message *msg, void *userdata, sd_bus_error
         if (sig <= 0 || sig >= NSIG)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "invalid signal %d",
                                          (int)sig);
-        if (!service_is_live(s) || s->pidfd < 0)
-                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: not running",
-                                         control_service_name(s));
-        log_service(LOG_INFO, control_service_name(s), "signal %d requested by uid %u", (int)sig,
-                    (unsigned)cn->cred.uid);
         r = service_kill(s, sig);
+        if (r != -ESRCH)
+                log_service(LOG_INFO, control_service_name(s), "signal %d requested by uid %u",
+                            (int)sig, (unsigned)cn->cred.uid);
         if (r == -ESRCH)
                 return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: not running",
                                          control_service_name(s));
