@@ -34,7 +34,7 @@ int env_parse_file(char *text, size_t len, env_line_cb cb, void *userdata);
  * *cap, kept as strv_append() keeps them), replacing in place: each key
  * keeps the place of its first entry and the value of its last, also among
  * add's own. Takes add (the vector and its strings; NULL is empty) whatever
- * happens. O((n + m) log(n + m)) for m added, so that tens of thousands of
- * entries cost no quadratic time. -ENOMEM leaves *envp valid, some of add
- * perhaps not in it. */
+ * happens. O(n + m) for m added: tens of thousands of entries cost no
+ * quadratic time. -ENOMEM leaves *envp valid, some of add perhaps not in it
+ * and keys perhaps set twice. */
 int env_merge(char ***envp, size_t *n, size_t *cap, char **add);

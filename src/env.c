@@ -129,58 +129,50 @@ int env_parse_file(char *text, size_t len, env_line_cb cb, void *userdata)
         return 0;
 }
 
-/* An entry's key and where the entry stands, for sorting. */
-struct env_ref {
-        const char *key;
-        size_t klen;
-        size_t pos;
-};
-
-static int env_ref_cmp(const void *a, const void *b)
+/* FNV-1a of entry's key (what comes before '='), and the key's length. */
+static size_t env_key_hash(const char *entry, size_t *ret_klen)
 {
-        const struct env_ref *x = a, *y = b;
-        int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+        size_t h = 14695981039346656037ULL, k;
 
-        if (c != 0)
-                return c;
-        if (x->klen != y->klen)
-                return x->klen < y->klen ? -1 : 1;
-        return x->pos < y->pos ? -1 : x->pos > y->pos;
+        for (k = 0; entry[k] && entry[k] != '='; k++)
+                h = (h ^ (unsigned char)entry[k]) * 1099511628211ULL;
+        *ret_klen = k;
+        return h;
 }
 
 /* One entry per key, in place: each key keeps the place of its first entry
- * and the value of its last, as replacing in place would, in O(n log n):
- * the entries sorted by (key, position) give each key's first and last. */
+ * and the value of its last, as replacing in place one by one would, in
+ * O(n): an open-addressing table of the kept entries finds each key's. */
 static int env_dedup(char **env, size_t n, size_t *ret_n)
 {
-        _cleanup_free_ struct env_ref *refs = NULL;
-        _cleanup_free_ char **slot = NULL;
-        size_t m = 0;
+        _cleanup_free_ size_t *slot = NULL; /* 1 + index of a kept entry; 0: empty */
+        size_t size = 2, m = 0;
 
-        if (n < 2) {
-                *ret_n = n;
-                return 0;
-        }
-        refs = malloc(n * sizeof *refs);
-        slot = calloc(n, sizeof *slot);
-        if (!refs || !slot)
+        while (size < 2 * n)
+                size *= 2;
+        slot = calloc(size, sizeof *slot);
+        if (!slot)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                refs[i] = (struct env_ref){ env[i], strcspn(env[i], "="), i };
-        qsort(refs, n, sizeof *refs, env_ref_cmp);
-        for (size_t i = 0, j; i < n; i = j) {
-                for (j = i + 1; j < n && refs[j].klen == refs[i].klen &&
-                                memcmp(refs[j].key, refs[i].key, refs[i].klen) == 0;
-                     j++)
-                        ;
-                slot[refs[i].pos] = env[refs[j - 1].pos];
-                for (size_t k = i; k + 1 < j; k++)
-                        free(env[refs[k].pos]); /* overridden by a later one */
+        for (size_t i = 0; i < n; i++) {
+                size_t klen, h = env_key_hash(env[i], &klen) & (size - 1);
+                char **kept;
+
+                for (;; h = (h + 1) & (size - 1)) {
+                        if (!slot[h]) {
+                                slot[h] = m + 1;
+                                env[m++] = env[i]; /* m <= i: that place was read */
+                                break;
+                        }
+                        kept = &env[slot[h] - 1];
+                        if (strncmp(*kept, env[i], klen) == 0 && (*kept)[klen] == env[i][klen]) {
+                                free(*kept); /* overridden by a later one */
+                                *kept = env[i];
+                                break;
+                        }
+                }
         }
-        for (size_t i = 0; i < n; i++)
-                if (slot[i])
-                        env[m++] = slot[i];
-        env[m] = NULL;
+        if (n > 0)
+                env[m] = NULL;
         *ret_n = m;
         return 0;
 }
