@@ -1,7 +1,9 @@
 /* manager.h: the set of services, by name, and the daemon's lifecycle:
  * applying a config (first load and reloads, diffed per service), the signal
- * watchers (TERM/INT: stop everything and leave the loop; HUP: reload), and the
- * state-change hook the control API listens on. */
+ * watchers (TERM/INT: stop everything and leave the loop; HUP: reload), and
+ * the listeners (the control API, sdnotify) that hear of every change. The
+ * manager is the services' host (service.h) and calls its listeners only
+ * through the pointers they registered: nothing above it is called by name. */
 #pragma once
 
 #include <ev.h>
@@ -11,18 +13,34 @@
 #include "service.h"
 
 struct hashmap;
-struct sdnotify;
+struct intmap;
 
-typedef void (*manager_state_hook)(struct service *s, enum service_state old, void *userdata);
-/* Called just before a service removed by reload is freed. */
-typedef void (*manager_removed_hook)(struct service *s, void *userdata);
+/* The daemon's own steps, as listeners hear them. */
+enum manager_phase {
+        MANAGER_RELOADING, /* a reload begins */
+        MANAGER_RELOADED,  /* ...and is over, applied or rejected */
+        MANAGER_STOPPING,  /* shutdown began */
+};
+
+/* One listener; any callback may be NULL. Registered with manager_listen(). */
+struct manager_listener {
+        /* After every change of a service's state or reason (old == s->state:
+         * a new reason or STATUS= text). */
+        void (*state_changed)(struct service *s, enum service_state old, void *userdata);
+        /* s is about to be freed (a reload removed it and it is down). */
+        void (*removed)(struct service *s, void *userdata);
+        void (*phase)(enum manager_phase phase, void *userdata);
+        void *userdata;
+};
+
+#define MANAGER_LISTENERS_MAX 4
 
 struct manager {
         struct ev_loop *loop; /* from ev_loop_new(), never the default loop */
         struct config *config;
         char *config_path;
         struct hashmap *by_name;
-        struct hashmap *by_sid; /* live services by the session their process created */
+        struct intmap *by_sid;  /* live services by the session their process created */
         struct service **services; /* sorted by name, for listing */
         size_t n_services;
 
@@ -31,10 +49,8 @@ struct manager {
         bool shutting_down;
         int exit_code;
 
-        manager_state_hook state_hook;
-        manager_removed_hook removed_hook;
-        void *state_hook_userdata; /* passed to both hooks */
-        struct sdnotify *sdnotify; /* to systemd; NULL when not under it; owned by main() */
+        const struct manager_listener *listeners[MANAGER_LISTENERS_MAX]; /* in order */
+        size_t n_listeners;
 
         ev_signal sigterm, sigint, sighup;
         /* tendd is a subreaper: orphans of services become its children and
@@ -58,12 +74,17 @@ struct manager {
         ev_prepare work; /* drains the queues and frees removed services, every iteration */
         ev_idle wake;    /* while work is queued: the loop does not block */
 
-        char *notify_path; /* NOTIFY_SOCKET given to type=notify services; NULL: none */
+        struct service_host host; /* what every service is given; see service.h */
 };
 
 /* Create a manager on loop for the config at path; takes ownership of c. */
 int manager_new(struct ev_loop *loop, const char *config_path, struct config *c, struct manager **ret);
 struct manager *manager_free(struct manager *m);
+
+/* Add l (kept by the caller until manager_unlisten()); -ENOSPC beyond
+ * MANAGER_LISTENERS_MAX. Listeners are called in the order they came. */
+int manager_listen(struct manager *m, const struct manager_listener *l);
+void manager_unlisten(struct manager *m, const struct manager_listener *l);
 
 /* Start the ev_signal watchers (TERM, INT, HUP) and become the subreaper of
  * everything tendd starts (SIGCHLD: reap what it adopts). */
@@ -92,27 +113,10 @@ void manager_shutdown(struct manager *m);
 
 struct service *manager_find(struct manager *m, const char *name);
 
-/* Maintain the session index notify senders are looked up in. */
-void manager_index_session(struct manager *m, struct service *s, bool add);
+/* The live service whose process created session sid, or NULL. */
 struct service *manager_find_by_session(struct manager *m, pid_t sid);
 
-/* Dependencies of s (after and requires) not ready yet, as "waiting for a, b"
- * (or "requirement a failed") in buf; returns their number. *ret_failed: one
- * of them is a required service in failed state. */
-size_t manager_unmet_dependencies(struct manager *m, struct service *s, char *buf, size_t len,
-                                  bool *ret_failed);
-/* Ask s's required services to start (queued). */
-void manager_pull_requirements(struct manager *m, struct service *s);
-/* Live dependents of s that must stop before s (named in buf); asks those that
- * require s to stop. */
-size_t manager_stop_blockers(struct manager *m, struct service *s, char *buf, size_t len);
-/* May s spawn now? True: yes, within this iteration's budget. False: s was
- * queued (s->spawn_queued) and gets service_start_queued() from the loop. */
-bool manager_spawn_slot(struct manager *m, struct service *s);
 /* Queue s to be re-examined against its dependencies. */
 void manager_queue(struct manager *m, struct service *s);
-/* Recompute every service's dependents (after a config change). */
+/* Resolve every service's dependencies into edges (after a config change). */
 int manager_rebuild_graph(struct manager *m);
-
-/* Called by service_set_state(); runs the hook and the shutdown/removal bookkeeping. */
-void manager_service_state_changed(struct manager *m, struct service *s, enum service_state old);

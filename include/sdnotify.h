@@ -26,19 +26,13 @@
 struct manager;
 struct sdnotify;
 
-/* NULL in *ret (and 0) when NOTIFY_SOCKET is unset. */
+/* NULL in *ret (and 0) when NOTIFY_SOCKET is unset. Listens to m until freed. */
 int sdnotify_new(struct manager *m, struct sdnotify **ret);
 struct sdnotify *sdnotify_free(struct sdnotify *n);
 
-/* The manager started every enabled service; READY=1 may follow. */
+/* The manager started every enabled service; READY=1 may follow. Changes
+ * of state, reloads and shutdown it hears as a listener of the manager. */
 void sdnotify_started(struct sdnotify *n);
-/* A service changed state: recount (at the next loop iteration). */
-void sdnotify_state_changed(struct sdnotify *n);
-/* Around manager_reload(). */
-void sdnotify_reloading(struct sdnotify *n);
-void sdnotify_reloaded(struct sdnotify *n);
-/* Shutdown began. */
-void sdnotify_stopping(struct sdnotify *n);
 
 /* Send one message now ("KEY=VALUE\n..."); -errno. For the above and tests. */
 int sdnotify_send(struct sdnotify *n, const char *msg);

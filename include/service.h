@@ -12,6 +12,10 @@
  *    `------- stop ----'(backoff/failed go straight to stopped)
  *
  * starting: spawned, not yet ready (oneshot: until it exits 0).
+ * Each state sets its one timer on entry: starting the ready timeout,
+ * running the watchdog, stopping the stop timeout (then KILL), backoff the
+ * restart delay; the others none. Within a state only the watchdog's
+ * keep-alives and EXTEND_TIMEOUT_USEC= move it.
  * All fields are plain data except the watchers and the pidfd.
  */
 #pragma once
@@ -22,10 +26,11 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "graph.h"
 #include "parse.h"
 
-struct manager;
 struct output;
+struct service;
 
 enum service_state {
         SERVICE_STOPPED,
@@ -61,6 +66,47 @@ enum service_stop_cause {
         _STOP_CAUSE_MAX
 };
 
+/* What a service asks of whoever holds it (the manager; a stub in unit
+ * tests). A service reaches nothing else outside itself: the holder learns
+ * of every change through state_changed and decides everything that
+ * involves other services. */
+struct service_host_ops {
+        /* After every change of state or reason, and of STATUS= text (then
+         * old == s->state). */
+        void (*state_changed)(struct service *s, enum service_state old, void *userdata);
+        /* Dependencies not ready yet, described in buf ("waiting for a, b" or
+         * "requirement a failed"); their number. *ret_failed: a required one
+         * failed. */
+        size_t (*unmet_dependencies)(struct service *s, char *buf, size_t len, bool *ret_failed,
+                                     void *userdata);
+        /* An operator's start: its requirements are wanted up too. */
+        void (*pull_requirements)(struct service *s, void *userdata);
+        /* Live dependents that must stop before s (named in buf); their number. */
+        size_t (*stop_blockers)(struct service *s, char *buf, size_t len, void *userdata);
+        /* May s spawn now? False: it waits its turn and gets
+         * service_start_queued() later. */
+        bool (*spawn_slot)(struct service *s, void *userdata);
+        /* s->sid names the session of a live instance (live), or no longer. */
+        void (*session)(struct service *s, bool live, void *userdata);
+        /* s's main process was reaped: other children may be now. */
+        void (*reaped)(struct service *s, void *userdata);
+};
+
+/* Given to a service at creation; the holder keeps it alive and current. */
+struct service_host {
+        struct ev_loop *loop;
+        const char *log_dir;     /* where output = file logs go */
+        const char *notify_path; /* NOTIFY_SOCKET for type = notify; NULL: none */
+        const struct service_host_ops *ops;
+        void *userdata;
+};
+
+/* One resolved dependency (see graph.h): from depends on to. */
+struct service_dep {
+        struct service *from, *to;
+        unsigned kind; /* enum dep_kind bits */
+};
+
 /* One parsed sd_notify datagram, already attributed to a service. */
 struct service_notify_msg {
         bool ready, reloading, stopping, watchdog, watchdog_trigger;
@@ -76,7 +122,7 @@ struct service_notify_msg {
 };
 
 struct service {
-        struct manager *manager;
+        const struct service_host *host;
         char name[SERVICE_NAME_MAX + 1]; /* hash key; stable across config changes */
         struct service_config *config; /* owned */
         struct service_config *next_config; /* owned; replaces config at the next spawn */
@@ -103,7 +149,7 @@ struct service {
         usec_t watchdog_usec; /* effective interval (WATCHDOG_USEC= may change it) */
 
         pid_t sid; /* session the spawned process created (= its pid); notify senders must be in it */
-        char sid_key[16]; /* its key in manager->by_sid while live */
+        bool sid_indexed; /* host->ops->session() was told it is live */
         /* The process tendd spawned, once MAINPID= named another main process
          * (-1 before: pidfd is that process). It leads the service's session
          * and process group; holding its pidfd keeps the group addressable by
@@ -117,7 +163,9 @@ struct service {
         int ready_fd;     /* read end of the ready_fd pipe, -1 */
         ev_io ready_watcher;
 
-        struct service **dependents; /* services with this one in after or requires */
+        struct service_dep *deps;        /* what it depends on (owned), set by deps_link() */
+        size_t n_deps;
+        struct service_dep **dependents; /* edges of others to this one */
         size_t n_dependents;
 
         pid_t pid; /* for display only; never used to signal or reap */
@@ -128,6 +176,7 @@ struct service {
 
         unsigned restarts;     /* automatic restarts since tendd started */
         unsigned backoff_step; /* consecutive quick failures */
+        usec_t retry_delay;    /* backoff: how long it waits this time */
         /* Only during a restart at once (restart_delay 0), else NULL: the exit,
          * logged in one line with what followed the state it left. */
         const char *restart_what;
@@ -145,8 +194,9 @@ struct service {
         struct output *output; /* stdout/stderr handling, made at the first spawn */
 };
 
-/* Allocate a service in state stopped, owning sc. Does not start it. */
-int service_new(struct manager *m, struct service_config *sc, struct service **ret);
+/* Allocate a service in state stopped, owning sc, held by host. Does not
+ * start it. */
+int service_new(const struct service_host *host, struct service_config *sc, struct service **ret);
 /* Stops the watchers and closes the pidfd; never signals. NULL-safe. */
 struct service *service_free(struct service *s);
 
@@ -183,13 +233,13 @@ bool service_is_settled(const struct service *s);
  * MAINPID= moved it out of that group (group). -ESRCH: no process left. */
 int service_kill(struct service *s, int sig);
 
-/* Begin a stop that was deferred for dependents (the manager calls it once none blocks). */
+/* Begin a stop that was deferred for dependents (the host calls it once none blocks). */
 void service_stop_now(struct service *s);
 
 /* Stop a live service because a requirement went down; it stays wanted up. */
 void service_stop_for_dependency(struct service *s, const char *requirement);
 
-/* Its turn in the manager's spawn queue: spawn if it is still wanted. */
+/* Its turn in the host's spawn queue: spawn if it is still wanted. */
 void service_start_queued(struct service *s);
 
 /* Spawn a service that was waiting for its dependencies. */

@@ -98,6 +98,8 @@ struct control {
         ev_timer status_timer;
         usec_t refuse_logged; /* last time a refusal was logged */
         unsigned refused;     /* refusals since */
+        struct manager_listener listener;
+        bool listening;
 };
 
 static const char *const control_op_names[_CONTROL_OP_MAX] = {
@@ -378,7 +380,7 @@ struct control_record {
 
 static void control_record_fill(struct control_record *rec, const struct service *s)
 {
-        _cleanup_free_ char *log_path = s->config && s->manager ? output_log_path(s) : NULL;
+        _cleanup_free_ char *log_path = s->config && s->host ? output_log_path(s) : NULL;
 
         rec->name = control_service_name(s);
         rec->state = service_state_to_string(s->state);
@@ -1427,9 +1429,15 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
         ev_io_set(&c->listen_io, c->fd, EV_READ);
         ev_io_start(m->loop, &c->listen_io);
         ev_prepare_start(m->loop, &c->prepare);
-        m->state_hook = control_state_hook;
-        m->removed_hook = control_removed_hook;
-        m->state_hook_userdata = c;
+        c->listener = (struct manager_listener){
+                .state_changed = control_state_hook,
+                .removed = control_removed_hook,
+                .userdata = c,
+        };
+        r = manager_listen(m, &c->listener);
+        if (r < 0)
+                goto fail;
+        c->listening = true;
         *ret = c;
         return 0;
 
@@ -1446,11 +1454,8 @@ struct control *control_free(struct control *c)
         if (!c)
                 return NULL;
         loop = c->manager->loop;
-        if (c->manager->state_hook_userdata == c) {
-                c->manager->state_hook = NULL;
-                c->manager->removed_hook = NULL;
-                c->manager->state_hook_userdata = NULL;
-        }
+        if (c->listening)
+                manager_unlisten(c->manager, &c->listener);
         while (c->pending)
                 control_pending_fail(c, c->pending, "tendd is shutting down");
         while (c->conns)

@@ -6,10 +6,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "deps.h"
 #include "hashmap.h"
+#include "intmap.h"
 #include "log.h"
 #include "manager.h"
-#include "sdnotify.h"
 #include "spawn.h"
 
 static void manager_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -32,9 +33,9 @@ static void manager_sigchld_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
 static void manager_work_cb(struct ev_loop *loop, ev_prepare *w, int revents);
 static void manager_wake_cb(struct ev_loop *loop, ev_idle *w, int revents);
-static void manager_queue_dependencies(struct manager *m, struct service *s);
 static void manager_wake(struct manager *m);
 static void manager_spawn_queued(struct manager *m);
+static const struct service_host_ops manager_host_ops;
 
 /* Spawning in one loop iteration stops after this long (or this many), the
  * rest waits for the next: a client's round trip waits at most about that. */
@@ -52,7 +53,7 @@ int manager_new(struct ev_loop *loop, const char *config_path, struct config *c,
         m->config = c;
         m->config_path = strdup(config_path);
         m->by_name = hashmap_new();
-        m->by_sid = hashmap_new();
+        m->by_sid = intmap_new();
         if (!m->config_path || !m->by_name || !m->by_sid) {
                 m->config = NULL;
                 manager_free(m);
@@ -66,6 +67,12 @@ int manager_new(struct ev_loop *loop, const char *config_path, struct config *c,
         ev_prepare_init(&m->work, manager_work_cb);
         ev_set_priority(&m->work, EV_MAXPRI);
         ev_idle_init(&m->wake, manager_wake_cb);
+        m->host = (struct service_host){
+                .loop = loop,
+                .log_dir = c->log_dir,
+                .ops = &manager_host_ops,
+                .userdata = m,
+        };
         *ret = m;
         return 0;
 }
@@ -79,10 +86,9 @@ struct manager *manager_free(struct manager *m)
                 service_free(m->services[i]);
         free(m->services);
         hashmap_free(m->by_name);
-        hashmap_free(m->by_sid);
+        intmap_free(m->by_sid);
         free(m->queue);
         free(m->spawnq);
-        free(m->notify_path);
         if (m->loop) {
                 ev_signal_stop(m->loop, &m->sigterm);
                 ev_signal_stop(m->loop, &m->sigint);
@@ -95,6 +101,34 @@ struct manager *manager_free(struct manager *m)
         free(m->config_path);
         free(m);
         return NULL;
+}
+
+/* See manager.h. */
+int manager_listen(struct manager *m, const struct manager_listener *l)
+{
+        if (m->n_listeners == MANAGER_LISTENERS_MAX)
+                return -ENOSPC;
+        m->listeners[m->n_listeners++] = l;
+        return 0;
+}
+
+/* See manager.h. */
+void manager_unlisten(struct manager *m, const struct manager_listener *l)
+{
+        for (size_t i = 0; i < m->n_listeners; i++)
+                if (m->listeners[i] == l) {
+                        memmove(m->listeners + i, m->listeners + i + 1,
+                                (m->n_listeners - i - 1) * sizeof *m->listeners);
+                        m->n_listeners--;
+                        return;
+                }
+}
+
+static void manager_announce_phase(struct manager *m, enum manager_phase phase)
+{
+        for (size_t i = 0; i < m->n_listeners; i++)
+                if (m->listeners[i]->phase)
+                        m->listeners[i]->phase(phase, m->listeners[i]->userdata);
 }
 
 /* Watch TERM, INT and HUP in the loop (no handler does work). */
@@ -181,7 +215,7 @@ static int manager_add(struct manager *m, struct service_config *sc, struct serv
         struct service *s = NULL, **nv;
         int r;
 
-        r = service_new(m, sc, &s);
+        r = service_new(&m->host, sc, &s);
         if (r < 0) {
                 service_config_free(sc);
                 return r;
@@ -220,8 +254,9 @@ static void manager_drop(struct manager *m, struct service *s)
         for (size_t k = 0; s->spawn_queued && k < m->spawnq_n; k++)
                 if (m->spawnq[(m->spawnq_head + k) % m->spawnq_cap] == s)
                         m->spawnq[(m->spawnq_head + k) % m->spawnq_cap] = NULL;
-        if (m->removed_hook)
-                m->removed_hook(s, m->state_hook_userdata);
+        for (size_t k = 0; k < m->n_listeners; k++)
+                if (m->listeners[k]->removed)
+                        m->listeners[k]->removed(s, m->listeners[k]->userdata);
         service_free(s);
 }
 
@@ -249,9 +284,16 @@ static void manager_check_done(struct manager *m)
         }
 }
 
-/* Bookkeeping after every state change, then the listeners' hook. */
-void manager_service_state_changed(struct manager *m, struct service *s, enum service_state old)
+static void manager_queue_cb(struct service *s, void *userdata)
 {
+        manager_queue(userdata, s);
+}
+
+/* Bookkeeping after every state change, then the listeners' hook. */
+static void manager_service_state_changed(struct service *s, enum service_state old,
+                                          void *userdata)
+{
+        struct manager *m = userdata;
         bool was_live = old == SERVICE_STARTING || old == SERVICE_RUNNING ||
                         old == SERVICE_STOPPING;
         bool live = service_is_live(s);
@@ -262,15 +304,12 @@ void manager_service_state_changed(struct manager *m, struct service *s, enum se
                 m->n_live--;
         else if (!was_live && live)
                 m->n_live++;
-        if (m->state_hook)
-                m->state_hook(s, old, m->state_hook_userdata);
-        sdnotify_state_changed(m->sdnotify);
-        if (old != s->state) {
+        for (size_t i = 0; i < m->n_listeners; i++)
+                if (m->listeners[i]->state_changed)
+                        m->listeners[i]->state_changed(s, old, m->listeners[i]->userdata);
+        if (old != s->state)
                 /* Dependents may start or must stop; dependencies may now stop. */
-                for (size_t i = 0; i < s->n_dependents; i++)
-                        manager_queue(m, s->dependents[i]);
-                manager_queue_dependencies(m, s);
-        }
+                deps_queue_neighbours(s, manager_queue_cb, m);
         if (s->removed && !live) {
                 m->gc_pending = true;
                 manager_wake(m);
@@ -351,7 +390,7 @@ static int manager_plan_make(struct manager *m, const struct config *c, struct m
                 if (s)
                         r = service_config_alloc(s, nsc, &p->rings[i]);
                 else {
-                        r = service_new(m, nsc, &p->fresh[i]);
+                        r = service_new(&m->host, nsc, &p->fresh[i]);
                         p->n_fresh += r >= 0;
                 }
                 if (r < 0)
@@ -389,6 +428,7 @@ int manager_apply(struct manager *m, struct config *new_config)
                 log_warning("reload: socket changed to %s; the old one stays until tendd restarts",
                             new_config->socket_path);
         m->config = new_config;
+        m->host.log_dir = new_config->log_dir;
 
         /* Removed services: stop, free once down (by manager_gc). */
         for (size_t i = 0; i < m->n_services; i++) {
@@ -464,7 +504,7 @@ int manager_reload(struct manager *m, char ***ret_errors)
 
         if (m->shutting_down)
                 return -ECANCELED;
-        sdnotify_reloading(m->sdnotify);
+        manager_announce_phase(m, MANAGER_RELOADING);
         r = config_load(m->config_path, &c, &errors);
         if (r < 0) {
                 log_error("reload of %s rejected, nothing changed:", m->config_path);
@@ -474,7 +514,7 @@ int manager_reload(struct manager *m, char ***ret_errors)
                         log_error_errno(r, "  loading %s", m->config_path);
                 if (ret_errors)
                         *ret_errors = TAKE_PTR(errors);
-                sdnotify_reloaded(m->sdnotify);
+                manager_announce_phase(m, MANAGER_RELOADED);
                 return r;
         }
         spawn_forget_self(); /* a changed HOME or SHELL of tendd's user counts too */
@@ -485,7 +525,7 @@ int manager_reload(struct manager *m, char ***ret_errors)
                              strerror(-r)) >= 0)
                         (void)strv_push(ret_errors, e);
         }
-        sdnotify_reloaded(m->sdnotify);
+        manager_announce_phase(m, MANAGER_RELOADED);
         return r;
 }
 
@@ -493,142 +533,62 @@ int manager_reload(struct manager *m, char ***ret_errors)
 void manager_shutdown(struct manager *m)
 {
         m->shutting_down = true;
-        sdnotify_stopping(m->sdnotify);
+        manager_announce_phase(m, MANAGER_STOPPING);
         for (size_t i = 0; i < m->n_services; i++)
                 service_dispatch(m->services[i], SERVICE_EVENT_STOP);
         manager_check_done(m);
 }
 
-static void manager_pid_key(pid_t pid, char buf[static 16])
+/* The host's session index: live services by the session their process
+ * created, where notify senders are looked up. */
+static void manager_index_session(struct service *s, bool live, void *userdata)
 {
-        (void)snprintf(buf, 16, "%d", (int)pid);
-}
+        struct manager *m = userdata;
+        int r;
 
-/* Add s under its session id, or remove it. */
-void manager_index_session(struct manager *m, struct service *s, bool add)
-{
-        if (s->sid_key[0]) {
-                if (hashmap_get(m->by_sid, s->sid_key) == s)
-                        (void)hashmap_remove(m->by_sid, s->sid_key);
-                s->sid_key[0] = '\0';
-        }
-        if (!add || s->sid <= 0)
+        if (!live) {
+                if (intmap_get(m->by_sid, (uint64_t)s->sid) == s)
+                        (void)intmap_remove(m->by_sid, (uint64_t)s->sid);
                 return;
-        manager_pid_key(s->sid, s->sid_key);
-        if (hashmap_put(m->by_sid, s->sid_key, s) < 0)
-                s->sid_key[0] = '\0'; /* notify from it will be dropped; logged by the caller */
+        }
+        r = intmap_put(m->by_sid, (uint64_t)s->sid, s);
+        if (r < 0)
+                log_service(LOG_WARNING, s->name,
+                            "session %d not indexed (%s): its notify messages will be dropped",
+                            (int)s->sid, strerror(-r));
 }
 
 /* The live service whose process created session sid, or NULL. */
 struct service *manager_find_by_session(struct manager *m, pid_t sid)
 {
-        char key[16];
-
-        manager_pid_key(sid, key);
-        return hashmap_get(m->by_sid, key);
+        return sid > 0 ? intmap_get(m->by_sid, (uint64_t)sid) : NULL;
 }
 
-static bool names_have(char *const *names, const char *name)
+static size_t manager_unmet_dependencies(struct service *s, char *buf, size_t len,
+                                         bool *ret_failed, void *userdata)
 {
-        for (; names && *names; names++)
-                if (strcmp(*names, name) == 0)
-                        return true;
-        return false;
+        return deps_unmet(s, buf, len, ret_failed);
 }
 
-static void buf_append(char *buf, size_t len, size_t *n, const char *sep, const char *s)
+static void manager_pull_requirements(struct service *s, void *userdata)
 {
-        int k;
-
-        if (*n >= len)
-                return;
-        k = snprintf(buf + *n, len - *n, "%s%s", *n ? sep : "", s);
-        if (k > 0)
-                *n += (size_t)k;
+        deps_pull_requirements(s, manager_queue_cb, userdata);
 }
 
-/* Dependencies of s that are not ready, described in buf. */
-size_t manager_unmet_dependencies(struct manager *m, struct service *s, char *buf, size_t len,
-                                  bool *ret_failed)
+static size_t manager_stop_blockers(struct service *s, char *buf, size_t len, void *userdata)
 {
-        char names[SERVICE_REASON_MAX] = "", failed[SERVICE_REASON_MAX] = "";
-        size_t n = 0, nn = 0, nf = 0;
+        struct manager *m = userdata;
 
-        for (int which = 0; which < 2; which++)
-                for (char **d = which ? s->config->requires : s->config->after; d && *d; d++) {
-                        struct service *dep = manager_find(m, *d);
-
-                        if (which == 1 && names_have(s->config->after, *d))
-                                continue; /* counted once */
-                        if (!dep || dep->removed || service_is_ready(dep))
-                                continue;
-                        n++;
-                        if (which == 1 || names_have(s->config->requires, *d)) {
-                                if (dep->state == SERVICE_FAILED) {
-                                        buf_append(failed, sizeof failed, &nf, ", ", *d);
-                                        continue;
-                                }
-                        }
-                        buf_append(names, sizeof names, &nn, ", ", *d);
-                }
-        *ret_failed = nf > 0;
-        if (nf > 0)
-                (void)snprintf(buf, len, "requirement %s failed", failed);
-        else if (n > 0)
-                (void)snprintf(buf, len, "waiting for %s", names);
-        return n;
+        return deps_stop_blockers(s, m->shutting_down, buf, len, manager_queue_cb, m);
 }
 
-/* Operator start of s: its requirements are wanted up too. */
-void manager_pull_requirements(struct manager *m, struct service *s)
+/* A main process was reaped: the orphans waiting behind it can be now. */
+static void manager_service_reaped(struct service *s, void *userdata)
 {
-        for (char **d = s->config->requires; d && *d; d++) {
-                struct service *dep = manager_find(m, *d);
+        struct manager *m = userdata;
 
-                if (!dep || dep->removed)
-                        continue;
-                if (!dep->want_up || dep->state == SERVICE_FAILED) {
-                        dep->pull_start = true;
-                        manager_queue(m, dep);
-                }
-        }
-}
-
-/* Does d (a dependent of s) have to be down before s stops? */
-static bool manager_blocks_stop(struct manager *m, struct service *d, struct service *s)
-{
-        if (!service_is_live(d))
-                return false;
-        return names_have(d->config->requires, s->name) || !d->want_up || m->shutting_down ||
-               d->stop_pending != STOP_CAUSE_NONE;
-}
-
-/* Live dependents that must stop before s; ask the ones requiring s to stop. */
-size_t manager_stop_blockers(struct manager *m, struct service *s, char *buf, size_t len)
-{
-        size_t n = 0, nb = 0;
-
-        buf[0] = '\0';
-        for (size_t i = 0; i < s->n_dependents; i++) {
-                struct service *d = s->dependents[i];
-
-                if (!manager_blocks_stop(m, d, s))
-                        continue;
-                n++;
-                buf_append(buf, len, &nb, ", ", d->name);
-                manager_queue(m, d);
-        }
-        return n;
-}
-
-static void manager_queue_dependencies(struct manager *m, struct service *s)
-{
-        for (int which = 0; which < 2; which++)
-                for (char **d = which ? s->config->requires : s->config->after; d && *d; d++) {
-                        struct service *dep = manager_find(m, *d);
-                        if (dep)
-                                manager_queue(m, dep);
-                }
+        if (m->orphans_pending)
+                manager_reap_orphans(m);
 }
 
 /* Queue s for manager_reconcile() from the loop. */
@@ -655,25 +615,20 @@ void manager_queue(struct manager *m, struct service *s)
 static void manager_reconcile(struct manager *m, struct service *s)
 {
         char why[SERVICE_REASON_MAX];
+        struct service *dep;
 
         if (s->removed)
                 return;
         if (service_is_live(s) && s->state != SERVICE_STOPPING) {
                 if (s->stop_pending != STOP_CAUSE_NONE) {
-                        if (manager_stop_blockers(m, s, why, sizeof why) == 0)
+                        if (manager_stop_blockers(s, why, sizeof why, m) == 0)
                                 service_stop_now(s);
                         return;
                 }
                 /* A requirement that is down, or on its way down, takes s with it. */
-                for (char **d = s->config->requires; d && *d; d++) {
-                        struct service *dep = manager_find(m, *d);
-                        if (dep && !dep->removed &&
-                            (!service_is_ready(dep) || dep->stop_pending != STOP_CAUSE_NONE)) {
-                                if (s->state == SERVICE_STARTING || s->state == SERVICE_RUNNING)
-                                        service_stop_for_dependency(s, dep->name);
-                                return;
-                        }
-                }
+                dep = deps_requirement_down(s);
+                if (dep && (s->state == SERVICE_STARTING || s->state == SERVICE_RUNNING))
+                        service_stop_for_dependency(s, dep->name);
                 return;
         }
         if (m->shutting_down)
@@ -705,9 +660,13 @@ static bool manager_spawn_budget(struct manager *m)
                 now_monotonic() - m->spawn_slice_start < SPAWN_SLICE);
 }
 
-/* See manager.h. First come, first served: nobody overtakes the queue. */
-bool manager_spawn_slot(struct manager *m, struct service *s)
+/* May s spawn now? False: it was queued (s->spawn_queued) and gets
+ * service_start_queued() from the loop. First come, first served: nobody
+ * overtakes the queue. */
+static bool manager_spawn_slot(struct service *s, void *userdata)
 {
+        struct manager *m = userdata;
+
         if (s->spawn_queued)
                 return false;
         if (m->spawnq_n == 0 && manager_spawn_budget(m)) {
@@ -746,6 +705,8 @@ static void manager_spawn_queued(struct manager *m)
                 if (!s)
                         continue; /* dropped by reload meanwhile */
                 s->spawn_queued = false;
+                if (m->shutting_down)
+                        continue;
                 m->spawns_this_iteration++;
                 service_start_queued(s);
         }
@@ -804,30 +765,18 @@ static void manager_wake(struct manager *m)
                 ev_idle_start(m->loop, &m->wake);
 }
 
-/* Recompute dependents from every service's after/requires. */
+/* Resolve every service's dependencies into edges again. */
 int manager_rebuild_graph(struct manager *m)
 {
-        for (size_t i = 0; i < m->n_services; i++) {
-                free(m->services[i]->dependents);
-                m->services[i]->dependents = NULL;
-                m->services[i]->n_dependents = 0;
-        }
-        for (size_t i = 0; i < m->n_services; i++) {
-                struct service *s = m->services[i];
-
-                for (int which = 0; which < 2; which++)
-                        for (char **d = which ? s->config->requires : s->config->after; d && *d;
-                             d++) {
-                                struct service *dep = manager_find(m, *d), **v;
-
-                                if (!dep || (which == 1 && names_have(s->config->after, *d)))
-                                        continue;
-                                v = realloc(dep->dependents, (dep->n_dependents + 1) * sizeof *v);
-                                if (!v)
-                                        return -ENOMEM;
-                                dep->dependents = v;
-                                dep->dependents[dep->n_dependents++] = s;
-                        }
-        }
-        return 0;
+        return deps_link(m->services, m->n_services);
 }
+
+static const struct service_host_ops manager_host_ops = {
+        .state_changed = manager_service_state_changed,
+        .unmet_dependencies = manager_unmet_dependencies,
+        .pull_requirements = manager_pull_requirements,
+        .stop_blockers = manager_stop_blockers,
+        .spawn_slot = manager_spawn_slot,
+        .session = manager_index_session,
+        .reaped = manager_service_reaped,
+};

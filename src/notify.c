@@ -296,11 +296,7 @@ int notify_new(struct manager *m, const char *path, struct notify **ret)
         }
         /* The sender's pidfd, where the kernel has it (6.5): no pid-reuse race. */
         (void)setsockopt(n->fd, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof one);
-        m->notify_path = strdup(path);
-        if (!m->notify_path) {
-                r = -ENOMEM;
-                goto fail;
-        }
+        m->host.notify_path = n->path; /* what type = notify services are given */
         ev_io_init(&n->io, notify_io_cb, n->fd, EV_READ);
         /* Before pidfd events of the same iteration: a READY=1 sent just
          * before exiting is seen before the exit. */
@@ -324,9 +320,9 @@ struct notify *notify_free(struct notify *n)
         ev_io_stop(n->manager->loop, &n->io);
         (void)close(n->fd);
         (void)unlink(n->path);
+        if (n->manager->host.notify_path == n->path)
+                n->manager->host.notify_path = NULL;
         free(n->path);
-        free(n->manager->notify_path);
-        n->manager->notify_path = NULL;
         free(n);
         return NULL;
 }

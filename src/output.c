@@ -12,7 +12,6 @@
 #include <time.h>
 
 #include "log.h"
-#include "manager.h"
 #include "output.h"
 #include "service.h"
 
@@ -122,7 +121,7 @@ char *output_log_path(const struct service *s)
 {
         char *p;
 
-        if (asprintf(&p, "%s/%s.log", s->manager->config->log_dir, s->name) < 0)
+        if (asprintf(&p, "%s/%s.log", s->host->log_dir, s->name) < 0)
                 return NULL;
         return p;
 }
@@ -134,7 +133,7 @@ static const char *output_name(const struct output *o)
 
 static struct ev_loop *output_loop(const struct output *o)
 {
-        return o->service->manager->loop;
+        return o->service->host->loop;
 }
 
 /* The first failure is logged (what failed and why); the rest are counted. */
@@ -382,7 +381,7 @@ static void output_watch_file(struct output *o)
  * someone else, and root writing to it would write where they chose. */
 static int output_open_file(struct output *o)
 {
-        const char *log_dir = o->service->manager->config->log_dir, *why;
+        const char *log_dir = o->service->host->log_dir, *why;
         char name[SERVICE_NAME_MAX + 8];
         struct stat st;
         int dfd, fd;
@@ -444,7 +443,7 @@ static void output_rotate(struct output *o)
 
         output_close_file(o);
         o->size = 0;
-        dfd = output_dir_get(o->service->manager->config->log_dir, &why);
+        dfd = output_dir_get(o->service->host->log_dir, &why);
         if (dfd < 0 || o->dir_gen != output_dir.gen)
                 return; /* the next open reports it, or starts in the new log_dir */
         (void)snprintf(base, sizeof base, "%s.log", output_name(o));
@@ -492,7 +491,7 @@ static bool output_file_ready(struct output *o)
         if (o->fd >= 0) {
                 /* log_dir changed by a reload, or reopened: a new file there. */
                 if (o->dir_gen != output_dir.gen ||
-                    !streq_ptr(output_dir.path, o->service->manager->config->log_dir))
+                    !streq_ptr(output_dir.path, o->service->host->log_dir))
                         output_close_file(o);
                 /* Deleted: without inotify, looked for at most once a second. */
                 else if (o->wd < 0 && now >= o->next_check) {

@@ -20,7 +20,16 @@ struct sdnotify {
         char status[256];
         ev_prepare prepare; /* recount once per iteration, not per transition */
         ev_timer watchdog;
+        struct manager_listener listener;
 };
+
+static void sdnotify_state_changed(struct sdnotify *n);
+static void sdnotify_phase(enum manager_phase phase, void *userdata);
+
+static void sdnotify_service_changed(struct service *s, enum service_state old, void *userdata)
+{
+        sdnotify_state_changed(userdata);
+}
 
 int sdnotify_send(struct sdnotify *n, const char *msg)
 {
@@ -127,6 +136,15 @@ int sdnotify_new(struct manager *m, struct sdnotify **ret)
                 ev_timer_again(m->loop, &n->watchdog);
                 log_info("watchdog: pinging systemd every %.3fs", n->watchdog.repeat);
         }
+        n->listener = (struct manager_listener){
+                .state_changed = sdnotify_service_changed,
+                .phase = sdnotify_phase,
+                .userdata = n,
+        };
+        if (manager_listen(m, &n->listener) < 0) {
+                (void)sdnotify_free(n);
+                return -ENOSPC;
+        }
         *ret = n;
         return 0;
 }
@@ -135,6 +153,7 @@ struct sdnotify *sdnotify_free(struct sdnotify *n)
 {
         if (!n)
                 return NULL;
+        manager_unlisten(n->manager, &n->listener);
         ev_prepare_stop(n->manager->loop, &n->prepare);
         ev_timer_stop(n->manager->loop, &n->watchdog);
         safe_close(n->fd);
@@ -150,13 +169,14 @@ void sdnotify_started(struct sdnotify *n)
         sdnotify_state_changed(n);
 }
 
-void sdnotify_state_changed(struct sdnotify *n)
+/* A service changed state: recount (at the next loop iteration). */
+static void sdnotify_state_changed(struct sdnotify *n)
 {
         if (n && n->started)
                 ev_prepare_start(n->manager->loop, &n->prepare);
 }
 
-void sdnotify_reloading(struct sdnotify *n)
+static void sdnotify_reloading(struct sdnotify *n)
 {
         char msg[64];
 
@@ -167,7 +187,7 @@ void sdnotify_reloading(struct sdnotify *n)
         (void)sdnotify_send(n, msg);
 }
 
-void sdnotify_reloaded(struct sdnotify *n)
+static void sdnotify_reloaded(struct sdnotify *n)
 {
         if (!n)
                 return;
@@ -177,10 +197,25 @@ void sdnotify_reloaded(struct sdnotify *n)
         sdnotify_state_changed(n);
 }
 
-void sdnotify_stopping(struct sdnotify *n)
+static void sdnotify_stopping(struct sdnotify *n)
 {
         if (!n)
                 return;
         (void)sdnotify_send(n, "STOPPING=1");
         sdnotify_state_changed(n);
+}
+
+static void sdnotify_phase(enum manager_phase phase, void *userdata)
+{
+        switch (phase) {
+        case MANAGER_RELOADING:
+                sdnotify_reloading(userdata);
+                break;
+        case MANAGER_RELOADED:
+                sdnotify_reloaded(userdata);
+                break;
+        case MANAGER_STOPPING:
+                sdnotify_stopping(userdata);
+                break;
+        }
 }

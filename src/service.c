@@ -8,7 +8,6 @@
 #include <sys/wait.h>
 
 #include "log.h"
-#include "manager.h"
 #include "output.h"
 #include "pidfd.h"
 #include "service.h"
@@ -35,7 +34,6 @@ bool service_is_live(const struct service *s)
                s->state == SERVICE_STOPPING;
 }
 
-static void service_arm_watchdog(struct service *s);
 static void service_arm_timer(struct service *s, usec_t delay);
 
 static void service_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -86,7 +84,7 @@ static void service_close_ready_fd(struct service *s)
 {
         if (s->ready_fd < 0)
                 return;
-        ev_io_stop(s->manager->loop, &s->ready_watcher);
+        ev_io_stop(s->host->loop, &s->ready_watcher);
         s->ready_fd = safe_close(s->ready_fd);
 }
 
@@ -119,14 +117,23 @@ static int service_alloc_start_times(struct service *s)
         return s->start_times ? 0 : -ENOMEM;
 }
 
+/* Tell the host whether s->sid names a live instance's session. */
+static void service_index_session(struct service *s, bool live)
+{
+        if (s->sid_indexed == live)
+                return;
+        s->sid_indexed = live;
+        s->host->ops->session(s, live, s->host->userdata);
+}
+
 /* A new stopped service owning sc. */
-int service_new(struct manager *m, struct service_config *sc, struct service **ret)
+int service_new(const struct service_host *host, struct service_config *sc, struct service **ret)
 {
         struct service *s = calloc(1, sizeof *s);
 
         if (!s)
                 return -ENOMEM;
-        s->manager = m;
+        s->host = host;
         s->config = sc;
         (void)snprintf(s->name, sizeof s->name, "%s", sc->name);
         s->state = SERVICE_STOPPED;
@@ -156,19 +163,19 @@ struct service *service_free(struct service *s)
 {
         if (!s)
                 return NULL;
-        if (s->manager && s->manager->loop) {
-                ev_io_stop(s->manager->loop, &s->pidfd_watcher);
-                ev_io_stop(s->manager->loop, &s->leader_watcher);
-                ev_io_stop(s->manager->loop, &s->ready_watcher);
-                ev_timer_stop(s->manager->loop, &s->timer);
-                ev_timer_stop(s->manager->loop, &s->reap_retry);
+        if (s->host->loop) {
+                ev_io_stop(s->host->loop, &s->pidfd_watcher);
+                ev_io_stop(s->host->loop, &s->leader_watcher);
+                ev_io_stop(s->host->loop, &s->ready_watcher);
+                ev_timer_stop(s->host->loop, &s->timer);
+                ev_timer_stop(s->host->loop, &s->reap_retry);
         }
-        if (s->manager && s->sid_key[0])
-                manager_index_session(s->manager, s, false);
+        service_index_session(s, false);
         s->output = output_free(s->output); /* drains what the pipes still hold */
         s->pidfd = safe_close(s->pidfd);
         s->leader_pidfd = safe_close(s->leader_pidfd);
         s->ready_fd = safe_close(s->ready_fd);
+        free(s->deps);
         free(s->dependents);
         free(s->status_text);
         free(s->reason);
@@ -202,24 +209,34 @@ static void service_vset_reason(struct service *s, const char *fmt, va_list ap)
         s->reason = r;
 }
 
-static void service_set_reason(struct service *s, const char *fmt, ...) _printf_(2, 3);
-
-static void service_set_reason(struct service *s, const char *fmt, ...)
+/* What the state's timer is set to on entry; USEC_INFINITY: none. */
+static usec_t service_state_timeout(const struct service *s)
 {
-        va_list ap;
-
-        va_start(ap, fmt);
-        service_vset_reason(s, fmt, ap);
-        va_end(ap);
+        switch (s->state) {
+        case SERVICE_STARTING:
+                return s->config->type != SERVICE_ONESHOT && s->config->ready_timeout > 0
+                               ? s->config->ready_timeout
+                               : USEC_INFINITY;
+        case SERVICE_RUNNING:
+                return s->watchdog_usec > 0 ? s->watchdog_usec : USEC_INFINITY;
+        case SERVICE_STOPPING:
+                return s->config->stop_timeout;
+        case SERVICE_BACKOFF:
+                /* 0: the restart follows at once, without the loop. */
+                return s->retry_delay > 0 ? s->retry_delay : USEC_INFINITY;
+        default:
+                return USEC_INFINITY;
+        }
 }
 
+/* Enter st (again, if it is the state already) with a reason: the state's
+ * timer is set afresh, the change logged and the host told. */
 static void service_set_state(struct service *s, enum service_state st, const char *fmt, ...)
 {
         enum service_state old = s->state;
+        usec_t timeout;
         va_list ap;
 
-        /* Each state arms its own timer after entering. */
-        ev_timer_stop(s->manager->loop, &s->timer);
         va_start(ap, fmt);
         service_vset_reason(s, fmt, ap);
         va_end(ap);
@@ -228,6 +245,11 @@ static void service_set_state(struct service *s, enum service_state st, const ch
                 s->since_mono = sys->now();
                 s->since_real = now_realtime();
         }
+        timeout = service_state_timeout(s);
+        if (timeout != USEC_INFINITY)
+                service_arm_timer(s, timeout);
+        else
+                ev_timer_stop(s->host->loop, &s->timer);
         if (s->restart_what && st == SERVICE_BACKOFF) {
                 /* Logged with the start that follows at once, see below. */
         } else if (s->restart_what) {
@@ -241,14 +263,28 @@ static void service_set_state(struct service *s, enum service_state st, const ch
                 log_service(st == SERVICE_FAILED ? LOG_WARNING : LOG_INFO, s->name,
                             "%s -> %s (%s)", service_state_to_string(old),
                             service_state_to_string(st), s->reason);
-        manager_service_state_changed(s->manager, s, old);
+        s->host->ops->state_changed(s, old, s->host->userdata);
+}
+
+/* A new reason within the same state, logged at level: its timer runs on. */
+static void service_update(struct service *s, int level, const char *fmt, ...) _printf_(3, 4);
+
+static void service_update(struct service *s, int level, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        service_vset_reason(s, fmt, ap);
+        va_end(ap);
+        log_service(level, s->name, "%s: %s", service_state_to_string(s->state), s->reason);
+        s->host->ops->state_changed(s, s->state, s->host->userdata);
 }
 
 static void service_arm_timer(struct service *s, usec_t delay)
 {
-        ev_timer_stop(s->manager->loop, &s->timer); /* set on an active watcher is undefined */
+        ev_timer_stop(s->host->loop, &s->timer); /* set on an active watcher is undefined */
         ev_timer_set(&s->timer, (double)delay / (double)USEC_PER_SEC, 0.);
-        ev_timer_start(s->manager->loop, &s->timer);
+        ev_timer_start(s->host->loop, &s->timer);
 }
 
 /* Delay before the next automatic restart. */
@@ -344,9 +380,9 @@ static int service_add_environment(struct service *s, struct spawn_params *p)
         char buf[64];
         int r;
 
-        if (s->config->type == SERVICE_NOTIFY && s->manager->notify_path) {
+        if (s->config->type == SERVICE_NOTIFY && s->host->notify_path) {
                 _cleanup_free_ char *e = NULL;
-                if (asprintf(&e, "NOTIFY_SOCKET=%s", s->manager->notify_path) < 0)
+                if (asprintf(&e, "NOTIFY_SOCKET=%s", s->host->notify_path) < 0)
                         return -ENOMEM;
                 r = strv_push(&p->envp, TAKE_PTR(e));
                 if (r < 0)
@@ -456,7 +492,7 @@ static void service_spawn(struct service *s)
         r = service_open_output(s, &out, &err);
         if (r < 0) {
                 spawn_params_done(&p);
-                service_spawn_failed(s, r, "output %s/%s.log: %s", s->manager->config->log_dir,
+                service_spawn_failed(s, r, "output %s/%s.log: %s", s->host->log_dir,
                                      s->name, strerror(-r));
                 return;
         }
@@ -483,25 +519,22 @@ static void service_spawn(struct service *s)
         s->pidfd = pidfd;
         s->started_mono = now;
         service_record_start(s, now);
-        manager_index_session(s->manager, s, true);
+        service_index_session(s, true);
         ev_io_set(&s->pidfd_watcher, pidfd, EV_READ);
-        ev_io_start(s->manager->loop, &s->pidfd_watcher);
+        ev_io_start(s->host->loop, &s->pidfd_watcher);
         if (ready_read >= 0) {
                 s->ready_fd = TAKE_FD(ready_read);
                 ev_io_set(&s->ready_watcher, s->ready_fd, EV_READ);
-                ev_io_start(s->manager->loop, &s->ready_watcher);
+                ev_io_start(s->host->loop, &s->ready_watcher);
         }
         if (s->config->type == SERVICE_SIMPLE && s->ready_fd < 0) {
                 service_set_state(s, SERVICE_RUNNING, "started, pid %d", (int)pid);
-                service_arm_watchdog(s);
                 return;
         }
         service_set_state(s, SERVICE_STARTING, "started, pid %d, waiting for %s", (int)pid,
                           s->config->type == SERVICE_ONESHOT ? "it to finish"
                           : s->ready_fd >= 0                 ? "the ready fd"
                                                              : "READY=1");
-        if (s->config->type != SERVICE_ONESHOT && s->config->ready_timeout > 0)
-                service_arm_timer(s, s->config->ready_timeout);
 }
 
 /* Start if every dependency is ready, else wait (stopped, wanted up) with the
@@ -512,8 +545,8 @@ static void service_try_start(struct service *s, bool pull)
         bool failed = false;
 
         if (pull)
-                manager_pull_requirements(s->manager, s);
-        if (manager_unmet_dependencies(s->manager, s, why, sizeof why, &failed) > 0) {
+                s->host->ops->pull_requirements(s, s->host->userdata);
+        if (s->host->ops->unmet_dependencies(s, why, sizeof why, &failed, s->host->userdata) > 0) {
                 bool again = s->waiting && s->dep_failed == failed && s->state == SERVICE_STOPPED &&
                              strcmp(s->reason, why) == 0;
                 s->waiting = true;
@@ -524,7 +557,7 @@ static void service_try_start(struct service *s, bool pull)
         }
         if (s->spawn_granted)
                 s->spawn_granted = false;
-        else if (!manager_spawn_slot(s->manager, s))
+        else if (!s->host->ops->spawn_slot(s, s->host->userdata))
                 return; /* later, in turn; the state stays what it is */
         service_spawn(s);
 }
@@ -533,7 +566,7 @@ static void service_try_start(struct service *s, bool pull)
  * reload that removed it, shutdown, or a spawn by another path. */
 void service_start_queued(struct service *s)
 {
-        if (!s->want_up || s->removed || s->manager->shutting_down ||
+        if (!s->want_up || s->removed ||
             (s->state != SERVICE_STOPPED && s->state != SERVICE_FAILED &&
              s->state != SERVICE_BACKOFF))
                 return;
@@ -626,21 +659,19 @@ static void service_begin_stop(struct service *s, enum service_stop_cause cause,
                                   service_signal_name(sig));
                 break;
         }
-        service_arm_timer(s, s->config->stop_timeout);
 }
 
 /* Stop a live service, unless services that depend on it must stop first:
- * then remember the request; the manager calls service_stop_now() later. */
+ * then remember the request; the host calls service_stop_now() later. */
 static void service_request_stop(struct service *s, enum service_stop_cause cause)
 {
         char who[SERVICE_REASON_MAX];
 
         s->restart_on_exit = cause == STOP_CAUSE_RESTART;
-        if (manager_stop_blockers(s->manager, s, who, sizeof who) > 0) {
+        if (s->host->ops->stop_blockers(s, who, sizeof who, s->host->userdata) > 0) {
                 s->stop_pending = cause;
-                service_set_state(s, s->state, "%s after %s", cause == STOP_CAUSE_RESTART
-                                                                      ? "restarting"
-                                                                      : "stopping", who);
+                service_update(s, LOG_INFO, "%s after %s",
+                               cause == STOP_CAUSE_RESTART ? "restarting" : "stopping", who);
                 return;
         }
         service_begin_stop(s, cause, NULL);
@@ -695,6 +726,7 @@ static void service_restart_or_give_up(struct service *s, const char *what, bool
         delay = service_backoff_delay(s);
         if (not_started && delay < SPAWN_RETRY_MIN)
                 delay = SPAWN_RETRY_MIN; /* the resource may take a while to come back */
+        s->retry_delay = delay;
         if (delay == 0) {
                 /* Nothing to wait for: restart now, not one loop iteration
                  * later, and log the exit with the new start: one write. */
@@ -703,10 +735,8 @@ static void service_restart_or_give_up(struct service *s, const char *what, bool
         }
         service_set_state(s, SERVICE_BACKOFF, "%s; restarting in %s", what,
                           format_duration(d, sizeof d, delay));
-        if (delay > 0) {
-                service_arm_timer(s, delay);
-                return;
-        }
+        if (delay > 0)
+                return; /* the state's timer */
         if (s->state == SERVICE_BACKOFF)
                 service_dispatch(s, SERVICE_EVENT_TIMER);
         if (s->restart_what) {
@@ -803,15 +833,13 @@ void service_handle_pidfd(struct service *s)
                  * then it is a zombie: look again shortly (1ms doubling, ~2s). */
                 r = pidfd_exit_status(s->pidfd, &si);
                 if (r == -ENODATA && s->reap_tries < 12) {
-                        ev_io_stop(s->manager->loop, &s->pidfd_watcher);
+                        ev_io_stop(s->host->loop, &s->pidfd_watcher);
                         ev_timer_set(&s->reap_retry, 0.001 * (1 << s->reap_tries++), 0.);
-                        ev_timer_start(s->manager->loop, &s->reap_retry);
+                        ev_timer_start(s->host->loop, &s->reap_retry);
                         return;
                 }
         }
         s->reap_tries = 0;
-        if (r > 0 && s->manager->orphans_pending)
-                manager_reap_orphans(s->manager); /* the ones queued behind it */
         if (r < 0) {
                 s->has_exit = false;
                 s->exit_code = -1;
@@ -832,19 +860,24 @@ void service_handle_pidfd(struct service *s)
         if (s->config->kill_mode != KILL_PROCESS)
                 (void)sys->pidfd_signal(s->leader_pidfd >= 0 ? s->leader_pidfd : s->pidfd,
                                         SIGKILL, true);
-        ev_io_stop(s->manager->loop, &s->pidfd_watcher);
+        ev_io_stop(s->host->loop, &s->pidfd_watcher);
         s->pidfd = safe_close(s->pidfd);
         service_release_leader(s);
         s->pid = 0;
         service_close_ready_fd(s);
-        manager_index_session(s->manager, s, false);
+        service_index_session(s, false);
+        if (r > 0)
+                s->host->ops->reaped(s, s->host->userdata); /* children queued behind it */
         service_dispatch(s, SERVICE_EVENT_EXIT);
 }
 
-static void service_arm_watchdog(struct service *s)
+/* A WATCHDOG=1 or a new WATCHDOG_USEC=: the interval starts again. */
+static void service_rearm_watchdog(struct service *s)
 {
-        if (s->state == SERVICE_RUNNING && s->watchdog_usec > 0)
+        if (s->watchdog_usec > 0)
                 service_arm_timer(s, s->watchdog_usec);
+        else
+                ev_timer_stop(s->host->loop, &s->timer);
 }
 
 static void service_operator_start(struct service *s)
@@ -910,10 +943,8 @@ void service_dispatch(struct service *s, enum service_event ev)
                                 service_exited(s);
                         break;
                 case SERVICE_EVENT_READY:
-                        if (s->state == SERVICE_STARTING) {
+                        if (s->state == SERVICE_STARTING)
                                 service_set_state(s, SERVICE_RUNNING, "ready");
-                                service_arm_watchdog(s);
-                        }
                         break;
                 case SERVICE_EVENT_TIMER:
                         if (s->state == SERVICE_STARTING) {
@@ -944,9 +975,8 @@ void service_dispatch(struct service *s, enum service_event ev)
                         s->restart_on_exit = false;
                         break;
                 case SERVICE_EVENT_TIMER:
-                        log_service(LOG_WARNING, s->name, "stop timeout, sending KILL");
-                        service_set_reason(s, "stop timed out, sent KILL");
                         service_signal(s, SIGKILL, true);
+                        service_update(s, LOG_WARNING, "stop timed out, sent KILL");
                         break;
                 case SERVICE_EVENT_EXIT:
                         service_stopped(s);
@@ -1054,8 +1084,7 @@ void service_handle_notify(struct service *s, struct service_notify_msg *msg)
                         free(s->status_text);
                         s->status_text = t;
                 }
-                if (s->manager->state_hook)
-                        s->manager->state_hook(s, s->state, s->manager->state_hook_userdata);
+                s->host->ops->state_changed(s, s->state, s->host->userdata);
         }
         if (msg->has_errno)
                 s->notify_errno = msg->errno_value;
@@ -1067,34 +1096,32 @@ void service_handle_notify(struct service *s, struct service_notify_msg *msg)
                          * (no exit signal), so look once more, then let go. */
                         siginfo_t si;
                         (void)sys->reap(s->leader_pidfd, &si);
-                        ev_io_stop(s->manager->loop, &s->leader_watcher);
+                        ev_io_stop(s->host->loop, &s->leader_watcher);
                         s->leader_pidfd = safe_close(s->leader_pidfd);
                         s->leader_stale = false;
                 }
                 if (s->leader_pidfd < 0 && s->pidfd >= 0) {
                         s->leader_pidfd = s->pidfd;
                         ev_io_set(&s->leader_watcher, s->leader_pidfd, EV_READ);
-                        ev_io_start(s->manager->loop, &s->leader_watcher);
+                        ev_io_start(s->host->loop, &s->leader_watcher);
                 } else
                         s->pidfd = safe_close(s->pidfd);
-                ev_io_stop(s->manager->loop, &s->pidfd_watcher);
+                ev_io_stop(s->host->loop, &s->pidfd_watcher);
                 s->pidfd = TAKE_FD(msg->mainpid_fd);
                 s->pid = msg->mainpid;
                 ev_io_set(&s->pidfd_watcher, s->pidfd, EV_READ);
-                ev_io_start(s->manager->loop, &s->pidfd_watcher);
+                ev_io_start(s->host->loop, &s->pidfd_watcher);
                 log_service(LOG_INFO, s->name, "main process is now %d (MAINPID=)", (int)s->pid);
         }
         if (msg->has_watchdog_usec) {
                 s->watchdog_usec = msg->watchdog_usec;
-                if (s->state == SERVICE_RUNNING) {
-                        ev_timer_stop(s->manager->loop, &s->timer);
-                        service_arm_watchdog(s);
-                }
+                if (s->state == SERVICE_RUNNING)
+                        service_rearm_watchdog(s);
         }
         if (msg->has_extend && (s->state == SERVICE_STARTING || s->state == SERVICE_STOPPING ||
                                 s->state == SERVICE_RUNNING)) {
                 /* EXTEND_TIMEOUT_USEC: the current timeout ends no sooner than now + extend. */
-                ev_tstamp left = ev_timer_remaining(s->manager->loop, &s->timer);
+                ev_tstamp left = ev_timer_remaining(s->host->loop, &s->timer);
                 if (!ev_is_active(&s->timer) || left * 1e6 < (double)msg->extend_usec)
                         service_arm_timer(s, msg->extend_usec);
         }
@@ -1102,20 +1129,18 @@ void service_handle_notify(struct service *s, struct service_notify_msg *msg)
                 service_begin_stop(s, STOP_CAUSE_WATCHDOG, NULL);
                 return;
         }
-        if (msg->watchdog && s->state == SERVICE_RUNNING && s->watchdog_usec > 0) {
-                ev_timer_stop(s->manager->loop, &s->timer);
-                service_arm_watchdog(s);
-        }
+        if (msg->watchdog && s->state == SERVICE_RUNNING && s->watchdog_usec > 0)
+                service_rearm_watchdog(s);
         if (msg->reloading) {
                 s->reloading = true;
                 if (s->state == SERVICE_RUNNING)
-                        service_set_state(s, s->state, "reloading (RELOADING=1)");
+                        service_update(s, LOG_INFO, "reloading (RELOADING=1)");
         }
         if (msg->stopping && service_is_live(s) && s->state != SERVICE_STOPPING)
-                service_set_reason(s, "stopping on its own (STOPPING=1)");
+                service_update(s, LOG_INFO, "stopping on its own (STOPPING=1)");
         if (msg->ready) {
                 if (s->reloading && s->state == SERVICE_RUNNING)
-                        service_set_state(s, s->state, "reloaded");
+                        service_update(s, LOG_INFO, "reloaded");
                 s->reloading = false;
                 service_dispatch(s, SERVICE_EVENT_READY);
         }

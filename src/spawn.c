@@ -22,7 +22,6 @@
 
 #include "env.h"
 #include "spawn.h"
-#include "sys.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3

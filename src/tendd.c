@@ -100,6 +100,7 @@ int main(int argc, char **argv)
         _cleanup_strv_free_ char **errors = NULL;
         struct manager *m = NULL;
         struct control *ctl = NULL;
+        struct sdnotify *sdn = NULL;
         struct notify *notify = NULL;
         _cleanup_free_ char *notify_path = NULL;
         int locks[2] = { -1, -1 };
@@ -192,14 +193,14 @@ int main(int argc, char **argv)
                 log_error_errno(r, "notify socket %s", notify_path ? notify_path : "");
                 goto finish;
         }
-        r = sdnotify_new(m, &m->sdnotify);
+        r = sdnotify_new(m, &sdn);
         if (r < 0)
                 log_warning_errno(r, "not notifying systemd");
         (void)manager_watch_signals(m);
         r = manager_start(m);
         if (r < 0)
                 goto finish;
-        sdnotify_started(m->sdnotify);
+        sdnotify_started(sdn);
         log_info("started, %zu service%s, control socket %s", m->n_services,
                  m->n_services == 1 ? "" : "s", m->config->socket_path);
         ev_run(loop, 0);
@@ -207,8 +208,7 @@ int main(int argc, char **argv)
 finish:
         notify_free(notify);
         control_free(ctl);
-        if (m)
-                m->sdnotify = sdnotify_free(m->sdnotify);
+        sdnotify_free(sdn);
         manager_free(m);
         log_set_loop(NULL);
         ev_loop_destroy(loop);

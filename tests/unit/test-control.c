@@ -209,10 +209,12 @@ static void test_socket(struct manager *m, const char *dir)
         ok(r == 0, "control_new creates missing parents (%d)", r);
         ok(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600,
            "socket exists with mode 0600");
-        ok(m->state_hook != NULL && m->state_hook_userdata == c, "state hook installed");
+        ok(m->n_listeners == 1 && m->listeners[0]->state_changed &&
+                   m->listeners[0]->userdata == c,
+           "state hook installed");
         c = control_free(c);
         ok(stat(path, &st) < 0 && errno == ENOENT, "control_free unlinks the socket");
-        ok(m->state_hook == NULL && m->removed_hook == NULL, "hooks cleared");
+        ok(m->n_listeners == 0, "hooks cleared");
 
         /* A stale socket (nobody listening) is replaced. */
         fd = listen_at(path);

@@ -42,7 +42,7 @@ static struct service *make_service(const char *name, enum output_mode mode, uin
         sc->log_max_size = max;
         sc->log_keep = keep;
         sc->ready_fd = -1;
-        if (service_new(mgr, sc, &s) < 0)
+        if (service_new(&mgr->host, sc, &s) < 0)
                 abort();
         return s;
 }
@@ -294,6 +294,7 @@ static void test_unwritable_log_dir(void)
         efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         (void)dup2(efd, STDERR_FILENO);
         mgr->config->log_dir = strdup("/dev/null/not-a-dir");
+        mgr->host.log_dir = mgr->config->log_dir;
         (void)output_new(s, &s->output);
         ok(output_open(s->output, &out, &err) == 0 && out >= 0,
            "an unwritable log dir is not an error for the spawn");
@@ -316,6 +317,7 @@ static void test_unwritable_log_dir(void)
         free(errpath);
         free(mgr->config->log_dir);
         mgr->config->log_dir = saved;
+        mgr->host.log_dir = mgr->config->log_dir;
 }
 
 /* log_dir reached through links: followed when root (or tendd's user) made
@@ -333,6 +335,7 @@ static void test_log_dir_links(void)
         (void)!symlink(real, link);
         /* Through the link, a "..", the link again (relative), and created. */
         (void)asprintf(&mgr->config->log_dir, "%s/link/../link/./sub", dir);
+        mgr->host.log_dir = mgr->config->log_dir;
         s = make_service("ln", OUTPUT_FILE, 0, 0);
         (void)output_new(s, &s->output);
         (void)output_open(s->output, &out, &err);
@@ -370,6 +373,7 @@ static void test_log_dir_links(void)
         free(errpath);
         free(mgr->config->log_dir);
         mgr->config->log_dir = saved;
+        mgr->host.log_dir = mgr->config->log_dir;
         free(real);
         free(link);
         free(file);
@@ -439,6 +443,14 @@ static void test_log_stalled_stderr(void)
         log_open();
 }
 
+/* What the manager tells its listeners at a reload or shutdown. */
+static void announce(enum manager_phase phase)
+{
+        for (size_t i = 0; i < mgr->n_listeners; i++)
+                if (mgr->listeners[i]->phase)
+                        mgr->listeners[i]->phase(phase, mgr->listeners[i]->userdata);
+}
+
 static void test_sdnotify(void)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -454,22 +466,22 @@ static void test_sdnotify(void)
         sdnotify_started(n); /* NULL-safe */
         setenv("NOTIFY_SOCKET", sa.sun_path, 1);
         ok(sdnotify_new(mgr, &n) == 0 && n != NULL, "NOTIFY_SOCKET: a notifier");
-        sdnotify_reloading(n);
+        announce(MANAGER_RELOADING);
         ok(recv(fd, buf, sizeof buf, 0) < 0, "no RELOADING=1 before READY=1");
         sdnotify_started(n);
         ev_run(loop, EVRUN_NOWAIT);
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
         ok(strncmp(buf, "READY=1\nSTATUS=0 services: ", 27) == 0, "READY=1 with STATUS: %s", buf);
-        sdnotify_reloading(n);
+        announce(MANAGER_RELOADING);
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
         ok(strncmp(buf, "RELOADING=1\nMONOTONIC_USEC=", 27) == 0, "RELOADING=1: %s", buf);
-        sdnotify_reloaded(n);
+        announce(MANAGER_RELOADED);
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
         ok(strcmp(buf, "READY=1") == 0, "READY=1 after the reload");
-        sdnotify_stopping(n);
+        announce(MANAGER_STOPPING);
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
         ok(strcmp(buf, "STOPPING=1") == 0, "STOPPING=1");

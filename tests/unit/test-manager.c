@@ -1,0 +1,177 @@
+/* test-manager: the manager as the services' host, through the syscall
+ * seam: its counts, the spawn queue, and dependencies resolved into edges. */
+#include <ev.h>
+#include <stdio.h>
+
+#include "deps.h"
+#include "fake-sys.h"
+#include "manager.h"
+#include "tap.h"
+
+static struct ev_loop *loop;
+static enum service_state hook_last_old;
+static unsigned hook_calls;
+
+static void hook(struct service *s, enum service_state old, void *userdata)
+{
+        hook_calls++;
+        hook_last_old = old;
+}
+
+static const struct manager_listener hook_listener = { .state_changed = hook };
+
+/* A manager over a config of the given services (name, then requires,
+ * after; NULL ends), none started. */
+static struct manager *make_manager(const char *const (*svcs)[3], size_t n)
+{
+        struct config *c = calloc(1, sizeof *c);
+        struct manager *m = NULL;
+
+        c->log_dir = strdup("/nonexistent");
+        c->services = calloc(n + 1, sizeof *c->services);
+        for (size_t i = 0; i < n; i++) {
+                struct service_config *sc =
+                        make_named_config(svcs[i][0], SERVICE_SIMPLE, RESTART_ON_FAILURE);
+                if (svcs[i][1])
+                        (void)strv_extend(&sc->requires, svcs[i][1]);
+                if (svcs[i][2])
+                        (void)strv_extend(&sc->after, svcs[i][2]);
+                sc->enabled = false;
+                c->services[c->n_services++] = sc;
+        }
+        fake_reset();
+        if (manager_new(loop, "/nonexistent/tend.ini", c, &m) < 0 || manager_start(m) < 0)
+                return NULL;
+        (void)manager_listen(m, &hook_listener);
+        return m;
+}
+
+/* Run the loop until the queues are drained. */
+static void settle(void)
+{
+        for (int i = 0; i < 10; i++)
+                ev_run(loop, EVRUN_NOWAIT);
+}
+
+static void test_hook(void)
+{
+        static const char *const svcs[][3] = { { "svc", NULL, NULL } };
+        struct manager *m = make_manager(svcs, 1);
+        struct service *s = manager_find(m, "svc");
+
+        hook_calls = 0;
+        service_dispatch(s, SERVICE_EVENT_START);
+        ok(hook_calls == 1 && hook_last_old == SERVICE_STOPPED, "state hook sees old state");
+        ok(m->n_live == 1 && m->n_in_state[SERVICE_RUNNING] == 1, "manager counts live services");
+        ok(manager_find_by_session(m, s->sid) == s, "and indexes its session (%d)", (int)s->sid);
+        service_dispatch(s, SERVICE_EVENT_STOP);
+        fake.exit_code = 0;
+        service_handle_pidfd(s);
+        ok(m->n_live == 0 && m->n_in_state[SERVICE_STOPPED] == 1, "and stops counting them");
+        ok(!manager_find_by_session(m, s->sid), "the session is gone from the index");
+        manager_free(m);
+}
+
+/* More spawns in one loop iteration than the budget: the rest wait in order,
+ * keep their state, and go out in later iterations; a stop cancels one. */
+static void test_spawn_budget(void)
+{
+        const char *svcs[100][3];
+        char names[100][8];
+        struct manager *m;
+        struct service *last, *stopped;
+        unsigned spawned = 0, rounds = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(svcs); i++) {
+                (void)snprintf(names[i], sizeof names[i], "s%03zu", i);
+                svcs[i][0] = names[i];
+                svcs[i][1] = svcs[i][2] = NULL;
+        }
+        m = make_manager((const char *const(*)[3])svcs, ELEMENTSOF(svcs));
+        ev_run(loop, EVRUN_NOWAIT); /* a fresh iteration: a fresh budget */
+        for (size_t i = 0; i < ELEMENTSOF(svcs); i++)
+                service_dispatch(manager_find(m, names[i]), SERVICE_EVENT_START);
+        last = manager_find(m, names[ELEMENTSOF(svcs) - 1]);
+        stopped = manager_find(m, names[ELEMENTSOF(svcs) - 2]);
+        ok(fake.spawns > 0 && fake.spawns < ELEMENTSOF(svcs), "one iteration spawns %u of %zu",
+           fake.spawns, ELEMENTSOF(svcs));
+        ok(last->state == SERVICE_STOPPED && last->spawn_queued,
+           "the last one waits, stopped, in the spawn queue");
+        service_dispatch(stopped, SERVICE_EVENT_STOP);
+        while (fake.spawns != spawned && rounds++ < 100) {
+                spawned = fake.spawns;
+                ev_run(loop, EVRUN_NOWAIT);
+        }
+        ok(fake.spawns == ELEMENTSOF(svcs) - 1,
+           "later iterations spawn the rest but the stopped one (%u)", fake.spawns);
+        ok(last->state == SERVICE_RUNNING && !last->spawn_queued, "the last one runs");
+        ok(stopped->state == SERVICE_STOPPED, "the stopped one stays stopped");
+        ok(rounds > 1, "it took %u iterations", rounds);
+        manager_free(m);
+}
+
+/* Names are resolved once into edges, both ways; a name in both lists is
+ * one edge with both kinds. */
+static void test_edges(void)
+{
+        static const char *const svcs[][3] = {
+                { "app", "db", "db" },
+                { "db", NULL, NULL },
+                { "web", NULL, "app" },
+        };
+        struct manager *m = make_manager(svcs, ELEMENTSOF(svcs));
+        struct service *app = manager_find(m, "app"), *db = manager_find(m, "db"),
+                       *web = manager_find(m, "web");
+
+        ok(app->n_deps == 1 && app->deps[0].to == db &&
+                   app->deps[0].kind == (DEP_AFTER | DEP_REQUIRES),
+           "app -> db: one edge, after and requires");
+        ok(db->n_dependents == 1 && db->dependents[0]->from == app, "db knows app depends on it");
+        ok(web->n_deps == 1 && web->deps[0].kind == DEP_AFTER && app->n_dependents == 1,
+           "web -> app: after only");
+        manager_free(m);
+}
+
+/* A start pulls requirements through the edges and waits for them; a
+ * requirement going down takes its dependents with it. */
+static void test_dependencies(void)
+{
+        static const char *const svcs[][3] = { { "app", "db", NULL }, { "db", NULL, NULL } };
+        struct manager *m = make_manager(svcs, ELEMENTSOF(svcs));
+        struct service *app = manager_find(m, "app"), *db = manager_find(m, "db");
+
+        service_dispatch(app, SERVICE_EVENT_START);
+        ok(app->state == SERVICE_STOPPED && strcmp(app->reason, "waiting for db") == 0,
+           "app waits for db (%s)", app->reason);
+        settle();
+        ok(db->state == SERVICE_RUNNING && app->state == SERVICE_RUNNING,
+           "db was pulled up, then app started (%s, %s)", db->reason, app->reason);
+        service_dispatch(db, SERVICE_EVENT_STOP);
+        ok(db->state == SERVICE_RUNNING && db->stop_pending == STOP_CAUSE_OPERATOR &&
+                   strcmp(db->reason, "stopping after app") == 0,
+           "db's stop waits for app (%s)", db->reason);
+        settle();
+        ok(app->state == SERVICE_STOPPING && app->stop_cause == STOP_CAUSE_DEPENDENCY,
+           "app is stopped for it (%s)", app->reason);
+        service_handle_pidfd(app);
+        settle();
+        ok(db->state == SERVICE_STOPPING, "then db stops (%s)", db->reason);
+        service_handle_pidfd(db);
+        settle();
+        ok(db->state == SERVICE_STOPPED && app->state == SERVICE_STOPPED && app->want_up &&
+                   strcmp(app->reason, "waiting for db") == 0,
+           "app stays wanted, waiting for db (%s)", app->reason);
+        manager_free(m);
+}
+
+int main(void)
+{
+        loop = ev_loop_new(EVFLAG_AUTO);
+        sys_set(&fake_ops);
+        test_hook();
+        test_spawn_budget();
+        test_edges();
+        test_dependencies();
+        ev_loop_destroy(loop);
+        return tap_done();
+}
