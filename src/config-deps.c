@@ -1,10 +1,15 @@
 /* config-deps.c: the checks of after= and requires= across services: every
  * name must be a service file of the directory, and the graph of the loaded
- * services must have no cycle. Each problem is reported at the file:line of
- * the key, a cycle once with its path and the file:line of every edge. */
+ * services (graph.h) must have no cycle. Each problem is reported at the
+ * file:line of the key, a cycle once with its path and the file:line of
+ * every edge. */
 #include <stdio.h>
 
 #include "config-internal.h"
+#include "graph.h"
+
+/* Hops of a cycle shown in its message; the rest are counted. */
+#define CONFIG_DEPS_CYCLE_SHOWN 16
 
 static int config_deps_name_cmp(const void *a, const void *b)
 {
@@ -17,120 +22,6 @@ static bool config_deps_name_known(char *const *names, size_t n, const char *nam
         return n > 0 && bsearch(&name, names, n, sizeof *names, config_deps_name_cmp);
 }
 
-/* Dependency edges of sc: after, then requires (which implies ordering). */
-static char *const *config_deps_of(const struct service_config *sc, int which)
-{
-        return which == 0 ? sc->after : sc->requires;
-}
-
-/* A service on the walk's stack and the edge it is following. */
-struct config_deps_frame {
-        size_t v;
-        int which;   /* 0 after, 1 requires */
-        size_t next; /* index of the next edge in that list */
-};
-
-struct config_deps_walk {
-        struct config_load_ctx *l;
-        const struct config *c;
-        unsigned char *color; /* 0 white, 1 on the stack, 2 done */
-        size_t *pos;          /* where a service on the stack is in it */
-        struct config_deps_frame *stack;
-        size_t depth;
-};
-
-/* Hops of a cycle shown in its message; the rest are counted. */
-#define CONFIG_DEPS_CYCLE_SHOWN 16
-
-/* The stack from to's place up to the top, and the edge back to to, is a
- * cycle: report it at the top's edge, at most CONFIG_DEPS_CYCLE_SHOWN hops named. */
-static void config_deps_report_cycle(struct config_deps_walk *w, size_t to)
-{
-        const struct config_deps_frame *top = &w->stack[w->depth - 1];
-        const struct service_config *from = w->c->services[top->v];
-        size_t start = w->pos[to], hops = w->depth - start;
-        size_t shown = hops > CONFIG_DEPS_CYCLE_SHOWN ? CONFIG_DEPS_CYCLE_SHOWN - 1 : hops;
-        _cleanup_free_ char *path = NULL, *where = NULL;
-        size_t path_len = 0, where_len = 0;
-        FILE *p, *e;
-
-        if (config_errors_full(w->l)) {
-                w->l->n_more++;
-                return;
-        }
-        p = open_memstream(&path, &path_len);
-        e = p ? open_memstream(&where, &where_len) : NULL;
-        if (!e) {
-                if (p)
-                        (void)fclose(p);
-                w->l->oom = true;
-                return;
-        }
-        for (size_t i = start; i < start + shown; i++) {
-                const struct config_deps_frame *fr = &w->stack[i];
-                const struct service_config *sc = w->c->services[fr->v];
-
-                fprintf(p, "%s -> ", sc->name);
-                fprintf(e, "%s%s/%s.ini:%u %s", i > start ? ", " : "", w->l->services_display,
-                        sc->name, fr->which ? sc->requires_line : sc->after_line,
-                        fr->which ? "requires" : "after");
-        }
-        if (shown < hops) {
-                fprintf(p, "... (%zu more) -> ", hops - shown);
-                fprintf(e, ", ... (%zu more)", hops - shown);
-        }
-        fprintf(p, "%s", w->c->services[to]->name);
-        if ((fclose(p) | fclose(e)) != 0 || !path || !where) {
-                w->l->oom = true;
-                return;
-        }
-        config_errorf(w->l, "%s/%s.ini:%u: %s: dependency cycle %s (%s)", w->l->services_display,
-                      from->name, top->which ? from->requires_line : from->after_line,
-                      top->which ? "requires" : "after", path, where);
-}
-
-/* Depth-first from root with a stack of our own: a chain of 100,000
- * services must not take as many C frames. Each edge is looked at once. */
-static void config_deps_visit(struct config_deps_walk *w, size_t root)
-{
-        w->color[root] = 1;
-        w->pos[root] = 0;
-        w->stack[0] = (struct config_deps_frame){ root, 0, 0 };
-        w->depth = 1;
-        while (w->depth > 0 && !w->l->oom) {
-                struct config_deps_frame *fr = &w->stack[w->depth - 1];
-                char *const *d = config_deps_of(w->c->services[fr->v], fr->which);
-                size_t u;
-
-                if (!d || !d[fr->next]) {
-                        if (fr->which == 0) {
-                                fr->which = 1;
-                                fr->next = 0;
-                                continue;
-                        }
-                        w->color[fr->v] = 2;
-                        w->depth--;
-                        continue;
-                }
-                u = config_index(w->c, d[fr->next]);
-                if (u == SIZE_MAX) {
-                        fr->next++;
-                        continue;
-                }
-                if (w->color[u] == 1)
-                        config_deps_report_cycle(w, u);
-                if (w->color[u] != 0) {
-                        fr->next++;
-                        continue;
-                }
-                /* Descend; fr->next still names this edge for a report. */
-                w->color[u] = 1;
-                w->pos[u] = w->depth;
-                w->stack[w->depth++] = (struct config_deps_frame){ u, 0, 0 };
-                fr->next++;
-        }
-}
-
 /* Report every after/requires name that is not one of the n sorted names. */
 static void config_deps_check_names(struct config_load_ctx *l, const struct config *c,
                                     char *const *names, size_t n_names)
@@ -139,7 +30,7 @@ static void config_deps_check_names(struct config_load_ctx *l, const struct conf
                 const struct service_config *sc = c->services[i];
 
                 for (int which = 0; which < 2; which++)
-                        for (char *const *d = config_deps_of(sc, which); d && *d; d++) {
+                        for (char *const *d = which == 0 ? sc->after : sc->requires; d && *d; d++) {
                                 if (config_deps_name_known(names, n_names, *d))
                                         continue;
                                 config_errorf(l, "%s/%s.ini:%u: %s: unknown service '%s'",
@@ -150,29 +41,97 @@ static void config_deps_check_names(struct config_load_ctx *l, const struct conf
         }
 }
 
-/* Report every cycle among c's services. */
-static void config_deps_check_cycles(struct config_load_ctx *l, const struct config *c)
+/* The key an edge was written with: after= when it is in both, as the walk
+ * (after= first) follows it that way. */
+static const char *config_deps_key(const struct graph_edge *e)
 {
-        struct config_deps_walk w = { .l = l, .c = c };
+        return e->kind & DEP_AFTER ? "after" : "requires";
+}
 
-        w.color = calloc(c->n_services + 1, 1);
-        w.pos = calloc(c->n_services + 1, sizeof(size_t));
-        w.stack = calloc(c->n_services + 1, sizeof(struct config_deps_frame));
-        if (!w.color || !w.pos || !w.stack)
-                l->oom = true;
-        for (size_t i = 0; i < c->n_services && !l->oom; i++)
-                if (w.color[i] == 0)
-                        config_deps_visit(&w, i);
-        free(w.color);
-        free(w.pos);
-        free(w.stack);
+static unsigned config_deps_line(const struct service_config *sc, const struct graph_edge *e)
+{
+        return e->kind & DEP_AFTER ? sc->after_line : sc->requires_line;
+}
+
+struct config_deps_cycles {
+        struct config_load_ctx *l;
+        const struct config *c;
+};
+
+/* Write the cycle's path ("a -> b -> ... -> a") to p and its edges
+ * ("dir/a.ini:3 after, ...") to e, at most CONFIG_DEPS_CYCLE_SHOWN hops. */
+static void config_deps_write_cycle(const struct config_deps_cycles *x,
+                                    const struct graph_edge *const *path, size_t hops, FILE *p,
+                                    FILE *e)
+{
+        size_t shown = hops > CONFIG_DEPS_CYCLE_SHOWN ? CONFIG_DEPS_CYCLE_SHOWN - 1 : hops;
+
+        for (size_t i = 0; i < shown; i++) {
+                const struct service_config *sc = x->c->services[path[i]->from];
+
+                fprintf(p, "%s -> ", sc->name);
+                fprintf(e, "%s%s/%s.ini:%u %s", i > 0 ? ", " : "", x->l->services_display, sc->name,
+                        config_deps_line(sc, path[i]), config_deps_key(path[i]));
+        }
+        if (shown < hops) {
+                fprintf(p, "... (%zu more) -> ", hops - shown);
+                fprintf(e, ", ... (%zu more)", hops - shown);
+        }
+        fprintf(p, "%s", x->c->services[path[hops - 1]->to]->name);
+}
+
+/* graph_find_cycles() callback: report the cycle at its closing edge. */
+static void config_deps_cycle(const struct graph_edge *const *path, size_t hops, void *userdata)
+{
+        const struct config_deps_cycles *x = userdata;
+        const struct graph_edge *last = path[hops - 1];
+        const struct service_config *from = x->c->services[last->from];
+        _cleanup_free_ char *text = NULL, *where = NULL;
+        size_t text_len = 0, where_len = 0;
+        FILE *p, *e;
+
+        if (config_errors_full(x->l)) {
+                x->l->n_more++;
+                return;
+        }
+        p = open_memstream(&text, &text_len);
+        e = p ? open_memstream(&where, &where_len) : NULL;
+        if (!e) {
+                if (p)
+                        (void)fclose(p);
+                x->l->oom = true;
+                return;
+        }
+        config_deps_write_cycle(x, path, hops, p, e);
+        if ((fclose(p) | fclose(e)) != 0 || !text || !where) {
+                x->l->oom = true;
+                return;
+        }
+        config_errorf(x->l, "%s/%s.ini:%u: %s: dependency cycle %s (%s)", x->l->services_display,
+                      from->name, config_deps_line(from, last), config_deps_key(last), text, where);
+}
+
+static size_t config_deps_lookup(const char *name, void *userdata)
+{
+        return config_index(userdata, name);
 }
 
 /* See config-internal.h. */
 int config_deps_check(struct config_load_ctx *l, const struct config *c, char *const *names,
                       size_t n_names)
 {
+        struct config_deps_cycles x = { l, c };
+        struct graph g;
+        int r;
+
         config_deps_check_names(l, c, names, n_names);
-        config_deps_check_cycles(l, c);
-        return l->oom ? -ENOMEM : 0;
+        r = graph_build(&g, (const struct service_config *const *)c->services, c->n_services,
+                        config_deps_lookup, NULL, (void *)c);
+        if (r < 0)
+                return r;
+        r = graph_find_cycles(&g, config_deps_cycle, &x);
+        graph_done(&g);
+        if (r >= 0 && l->oom)
+                r = -ENOMEM;
+        return r;
 }
