@@ -15,6 +15,16 @@
 #include "env.h"
 #include "parse.h"
 
+/* Report "invalid WHAT 'VALUE'HINT" for k, the value cut when long. */
+static int config_keys_invalid(struct config_file_ctx *f, const struct config_key *k, unsigned line,
+                               const char *what, const char *value, const char *hint)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+
+        return config_file_error(f, line, k->name, "invalid %s '%s'%s", what,
+                                 config_shown(value, buf), hint);
+}
+
 static CONFIG_KEY_PARSER(config_keys_exec)
 {
         struct service_config *sc = f->target;
@@ -141,9 +151,8 @@ static CONFIG_KEY_PARSER(config_keys_duration)
                         f, line, k->name, "duration '%s' is out of range (at most %s)",
                         config_shown(value, buf), format_duration(max, sizeof max, k->max));
         if (r < 0)
-                return config_file_error(f, line, k->name,
-                                         "invalid duration '%s' (use e.g. 100ms, 30s, 2min, 1h)",
-                                         config_shown(value, buf));
+                return config_keys_invalid(f, k, line, "duration", value,
+                                           " (use e.g. 100ms, 30s, 2min, 1h)");
         *(usec_t *)field = u;
         return 0;
 }
@@ -154,8 +163,7 @@ static CONFIG_KEY_PARSER(config_keys_unsigned)
         uint64_t v;
 
         if (parse_u64(value, false, &v) < 0)
-                return config_file_error(f, line, k->name, "invalid number '%s'",
-                                         config_shown(value, buf));
+                return config_keys_invalid(f, k, line, "number", value, "");
         if (v > k->max)
                 return config_file_error(f, line, k->name, "%s is out of range (at most %llu)",
                                          config_shown(value, buf), (unsigned long long)k->max);
@@ -176,31 +184,23 @@ static CONFIG_KEY_PARSER(config_keys_size)
                         config_shown(value, buf), format_size(min, sizeof min, k->min),
                         format_size(max, sizeof max, k->max));
         if (r < 0)
-                return config_file_error(f, line, k->name,
-                                         "invalid size '%s' (use e.g. 4096, 512K, 10M, 1G)",
-                                         config_shown(value, buf));
+                return config_keys_invalid(f, k, line, "size", value,
+                                           " (use e.g. 4096, 512K, 10M, 1G)");
         *(uint64_t *)field = v;
         return 0;
 }
 
 static CONFIG_KEY_PARSER(config_keys_signal)
 {
-        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
-
         if (parse_signal(value, field) < 0)
-                return config_file_error(f, line, k->name, "invalid signal '%s'",
-                                         config_shown(value, buf));
+                return config_keys_invalid(f, k, line, "signal", value, "");
         return 0;
 }
 
 static CONFIG_KEY_PARSER(config_keys_bool)
 {
-        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
-
         if (parse_bool(value, field) < 0)
-                return config_file_error(f, line, k->name,
-                                         "invalid boolean '%s' (expected yes or no)",
-                                         config_shown(value, buf));
+                return config_keys_invalid(f, k, line, "boolean", value, " (expected yes or no)");
         return 0;
 }
 
@@ -301,11 +301,8 @@ static CONFIG_KEY_PARSER(config_keys_socket)
 
 static CONFIG_KEY_PARSER(config_keys_mode)
 {
-        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
-
         if (parse_umask(value, field) < 0)
-                return config_file_error(f, line, k->name, "invalid octal mode '%s' (at most 0777)",
-                                         config_shown(value, buf));
+                return config_keys_invalid(f, k, line, "octal mode", value, " (at most 0777)");
         return 0;
 }
 
@@ -553,7 +550,6 @@ static CONFIG_KEY_PARSER(config_keys_names)
 
 static CONFIG_KEY_PARSER(config_keys_ready_fd)
 {
-        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
         uint64_t v;
 
         if (strcmp(value, "-1") == 0) { /* the default: none */
@@ -561,10 +557,9 @@ static CONFIG_KEY_PARSER(config_keys_ready_fd)
                 return 0;
         }
         if (parse_u64(value, false, &v) < 0 || v < 3 || v > 1023)
-                return config_file_error(f, line, k->name,
-                                         "invalid fd '%s' (expected a number from 3 to 1023; "
-                                         "0-2 are the service's stdio)",
-                                         config_shown(value, buf));
+                return config_keys_invalid(f, k, line, "fd", value,
+                                           " (expected a number from 3 to 1023; 0-2 are the "
+                                           "service's stdio)");
         *(int *)field = (int)v;
         return 0;
 }
