@@ -84,8 +84,9 @@ int spawn_base_environment(const char *user, const char *home, const char *shell
 }
 
 /* The base entries, each one's value replaced where the config sets its
- * key, then the config's other entries: the config already holds one entry
- * per key (merged once, at load), so a spawn copies and sorts a few. */
+ * key, then the config's other entries (env_merge), in time linear in the
+ * environment's size: the config already holds one entry per key (merged
+ * once, at load), so a spawn only copies and replaces. */
 static int spawn_merge_environment(char **base, char *const *env, char ***ret)
 {
         _cleanup_strv_free_ char **v = strv_copy(base);
