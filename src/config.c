@@ -349,8 +349,8 @@ static const struct inifile_ops config_file_ops = {
         .error = config_file_syntax,
 };
 
-/* Set the table defaults, then parse the open file. */
-static int config_file_parse(struct config_file_ctx *f)
+/* Zero the per-key state of f (seen, failed), then set the table's defaults. */
+static int config_file_defaults(struct config_file_ctx *f)
 {
         struct config_load_ctx *l = f->load;
 
@@ -369,7 +369,6 @@ static int config_file_parse(struct config_file_ctx *f)
         }
         f->seen = memset(l->seen, 0, f->n_keys * sizeof *f->seen);
         f->failed = memset(l->failed, 0, f->n_keys * sizeof *f->failed);
-
         for (size_t i = 0; i < f->n_keys; i++) {
                 const struct config_key *k = &f->keys[i];
                 int r;
@@ -379,9 +378,18 @@ static int config_file_parse(struct config_file_ctx *f)
                 r = k->parse(f, k, 0, k->def, (char *)f->target + k->offset);
                 if (r == -ENOMEM)
                         return r;
-                assert(r >= 0);
+                assert(r >= 0); /* a default the table's own parser rejects */
         }
+        return 0;
+}
 
+/* Set the table defaults, then parse the open file. */
+static int config_file_parse(struct config_file_ctx *f)
+{
+        int r = config_file_defaults(f);
+
+        if (r < 0)
+                return r;
         if (f->have_text)
                 (void)inifile_parse_buffer(f->text, f->text_len, &config_file_ops, f);
         return config_file_status(f);
