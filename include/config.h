@@ -174,7 +174,13 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 int config_default_socket_path(char **ret);
 int config_default_log_dir(char **ret);
 
+/* Names as written in service files: NULL (to) or -EINVAL (from) when
+ * unknown. */
 const char *service_type_to_string(enum service_type t);
+int service_type_from_string(const char *s);
 const char *restart_policy_to_string(enum restart_policy r);
+int restart_policy_from_string(const char *s);
 const char *output_mode_to_string(enum output_mode o);
+int output_mode_from_string(const char *s);
 const char *kill_mode_to_string(enum kill_mode k);
+int kill_mode_from_string(const char *s);

@@ -107,6 +107,27 @@ static inline bool streq_ptr(const char *a, const char *b)
 /* True for a non-empty string of ASCII digits only. */
 bool string_is_digits(const char *s);
 
+/* ASCII classes, independent of the locale. */
+static inline bool ascii_isalnum(char c)
+{
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+static inline bool ascii_isspace(char c)
+{
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+/* Cut ASCII blanks off both ends of s in place; returns where s now starts. */
+char *string_strip(char *s);
+
+/* Drop "." components and repeated or trailing slashes, in place ("./a//b/"
+ * -> "a/b"; "" -> "."). ".." is kept: resolving it needs the file system. */
+void path_simplify(char *p);
+/* dir + "/" + rel, or rel alone when it is absolute or dir is NULL or empty,
+ * simplified; NULL on OOM. */
+char *path_join(const char *dir, const char *rel);
+/* Directory part of path ("." when there is none, "/" for "/x"); NULL on OOM. */
+char *path_dirname(const char *path);
+
 /* Create every missing directory above path (not path itself) with mode. */
 int mkdir_parents(const char *path, mode_t mode);
 /* mkdir_parents(path, 0755), then path itself with mode; existing ones are fine. */

@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "env.h"
 #include "spawn.h"
 
 #ifndef P_PIDFD
@@ -59,7 +60,8 @@ struct spawn_report {
         int step;
 };
 
-static int env_set(char ***env, const char *key, const char *value)
+/* Append "key=value" to env. */
+static int spawn_env_push(char ***env, const char *key, const char *value)
 {
         char *s;
 
@@ -73,40 +75,32 @@ int spawn_base_environment(const char *user, const char *home, const char *shell
 {
         _cleanup_strv_free_ char **env = NULL;
 
-        if (env_set(&env, "PATH", SPAWN_DEFAULT_PATH) < 0 || env_set(&env, "HOME", home) < 0 ||
-            env_set(&env, "USER", user) < 0 || env_set(&env, "LOGNAME", user) < 0 ||
-            env_set(&env, "SHELL", shell) < 0)
+        if (spawn_env_push(&env, "PATH", SPAWN_DEFAULT_PATH) < 0 ||
+            spawn_env_push(&env, "HOME", home) < 0 || spawn_env_push(&env, "USER", user) < 0 ||
+            spawn_env_push(&env, "LOGNAME", user) < 0 || spawn_env_push(&env, "SHELL", shell) < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(env);
         return 0;
 }
 
-/* True if the entries of env set key (klen bytes). */
-static bool env_has_key(char *const *env, const char *key, size_t klen)
-{
-        for (; env && *env; env++)
-                if (strncmp(*env, key, klen) == 0 && (*env)[klen] == '=')
-                        return true;
-        return false;
-}
-
-/* The base entries the config does not set, then the config's own: the
- * config already holds one entry per key (merged once, at load), so a spawn
- * only copies, in time linear in the environment's size. */
+/* The base entries, each one's value replaced where the config sets its
+ * key, then the config's other entries (env_merge), in time linear in the
+ * environment's size: the config already holds one entry per key (merged
+ * once, at load), so a spawn only copies and replaces. */
 static int spawn_merge_environment(char **base, char *const *env, char ***ret)
 {
-        size_t n_base = strv_length(base), n_env = strv_length(env), n = 0;
-        _cleanup_strv_free_ char **v = calloc(n_base + n_env + 1, sizeof(char *));
+        _cleanup_strv_free_ char **v = strv_copy(base);
+        size_t n = strv_length(base), cap = n + 1;
+        char **add = strv_copy(env);
+        int r;
 
-        if (!v)
+        if (!v || !add) {
+                strv_free(add);
                 return -ENOMEM;
-        for (size_t i = 0; i < n_base; i++)
-                if (!env_has_key(env, base[i], strcspn(base[i], "=")) &&
-                    !(v[n++] = strdup(base[i])))
-                        return -ENOMEM;
-        for (size_t i = 0; i < n_env; i++)
-                if (!(v[n++] = strdup(env[i])))
-                        return -ENOMEM;
+        }
+        r = env_merge(&v, &n, &cap, add);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(v);
         return 0;
 }

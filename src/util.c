@@ -1,5 +1,6 @@
-/* util.c: fd, time and string-vector helpers. */
+/* util.c: fd, time, string, string-vector and path helpers. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -167,6 +168,72 @@ bool string_is_digits(const char *s)
                 if (*s < '0' || *s > '9')
                         return false;
         return true;
+}
+
+/* See util.h. */
+char *string_strip(char *s)
+{
+        size_t n;
+
+        while (ascii_isspace(*s))
+                s++;
+        n = strlen(s);
+        while (n > 0 && ascii_isspace(s[n - 1]))
+                s[--n] = 0;
+        return s;
+}
+
+/* See util.h. */
+void path_simplify(char *p)
+{
+        char *out = p, *in = p;
+        bool absolute = *p == '/';
+
+        while (*in) {
+                size_t n;
+
+                while (*in == '/')
+                        in++;
+                n = strcspn(in, "/");
+                if (n == 0 || (n == 1 && in[0] == '.')) {
+                        in += n;
+                        continue;
+                }
+                if (out > p || absolute)
+                        *out++ = '/';
+                memmove(out, in, n);
+                out += n;
+                in += n;
+        }
+        if (out == p)
+                *out++ = absolute ? '/' : '.';
+        *out = 0;
+}
+
+/* See util.h. */
+char *path_join(const char *dir, const char *rel)
+{
+        char *p;
+
+        if (rel[0] == '/' || !dir || !*dir)
+                p = strdup(rel);
+        else if (asprintf(&p, "%s/%s", dir, rel) < 0)
+                p = NULL;
+        if (p)
+                path_simplify(p);
+        return p;
+}
+
+/* See util.h. */
+char *path_dirname(const char *path)
+{
+        const char *slash = strrchr(path, '/');
+
+        if (!slash)
+                return strdup(".");
+        if (slash == path)
+                return strdup("/");
+        return strndup(path, (size_t)(slash - path));
 }
 
 /* Create every missing directory above path with mode. */

@@ -1380,6 +1380,26 @@ static void test_large_graph(void)
            "a 5000-service cycle: %.200s", errors ? errors[0] : "");
 }
 
+/* A name in both after= and requires= is one edge: a cycle through it is
+ * reported once, as after=, the way it is followed first. */
+static void test_cycle_both_keys(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_free_ char *want = NULL;
+
+        fresh();
+        wfile("services.d/a.ini", "[service]\nexec = x\nafter = b\n");
+        wfile("services.d/b.ini", "[service]\nexec = x\nrequires = a\nafter = a\n");
+        if (asprintf(&want,
+                     "%1$s/services.d/b.ini:4: after: dependency cycle a -> b -> a "
+                     "(%1$s/services.d/a.ini:3 after, %1$s/services.d/b.ini:4 after)",
+                     tmp) < 0)
+                abort();
+        ok(load(&c, &errors) == -EINVAL && !c, "a cycle through after and requires is rejected");
+        expect_errors("one cycle, one message", errors, (const char *const[]){ want, NULL });
+}
+
 int main(void)
 {
         test_defaults();
@@ -1399,6 +1419,7 @@ int main(void)
         test_nofile_infinity();
         test_hostile_input();
         test_large_graph();
+        test_cycle_both_keys();
         cleanup_tmp();
         return tap_done();
 }

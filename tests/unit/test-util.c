@@ -109,6 +109,33 @@ static void test_spawn_and_signal(void)
         ok(r == -ENOENT && strcmp(step, "chdir") == 0, "bad workdir: -ENOENT at chdir");
 }
 
+static void test_paths(void)
+{
+        static const struct {
+                const char *dir, *rel, *joined, *dirname;
+        } cases[] = {
+                { "/etc/tend", "services.d", "/etc/tend/services.d", "/etc/tend" },
+                { "conf", "./a//b/", "conf/a/b", "conf/a" },
+                { "/x", "/abs/./p", "/abs/p", "/abs" },
+                { NULL, "rel", "rel", "." },
+                { "", ".", ".", "." },
+                { "/", "..//", "/..", "/" },
+        };
+        char buf[] = "  \t a b \r\n";
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *j = path_join(cases[i].dir, cases[i].rel);
+                _cleanup_free_ char *d = cases[i].dir ? path_dirname(cases[i].joined) : NULL;
+
+                ok(j && strcmp(j, cases[i].joined) == 0, "path_join(%s, %s) = %s (got %s)",
+                   cases[i].dir ? cases[i].dir : "NULL", cases[i].rel, cases[i].joined, j ? j : "-");
+                if (cases[i].dir)
+                        ok(d && strcmp(d, cases[i].dirname) == 0, "path_dirname(%s) = %s (got %s)",
+                           cases[i].joined, cases[i].dirname, d ? d : "-");
+        }
+        ok(strcmp(string_strip(buf), "a b") == 0, "string_strip cuts blanks at both ends");
+}
+
 static void test_strings_and_dirs(void)
 {
         char tmpl[] = "/tmp/test-util-XXXXXX", path[128];
@@ -199,6 +226,7 @@ int main(void)
 {
         test_strv();
         test_hashmap();
+        test_paths();
         test_strings_and_dirs();
         test_spawn_and_signal();
         test_closer();

@@ -1,0 +1,112 @@
+/* config-internal.h: what the parts of config_load() share, and nothing
+ * outside src/config*.c uses: the state of one load and its error list
+ * (config.c), the file being parsed, the key tables and their parsers
+ * (config-keys.c), the dependency check (config-deps.c). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* Longest value quoted whole in a message; longer ones end in "...". */
+#define CONFIG_VALUE_SHOWN_MAX 64
+
+/* A growable buffer a file is read into, reused from file to file. */
+struct config_scratch {
+        char *buf;
+        size_t cap;
+};
+
+/* State shared by every file of one config_load(). */
+struct config_load_ctx {
+        /* The first CONFIG_ERRORS_MAX messages; the rest are only counted. */
+        char **errors;
+        size_t n_errors, errors_cap;
+        size_t n_more;
+        bool oom;
+        char *services_display; /* services dir as shown in messages */
+        uint64_t bytes_read;    /* by every file so far, against CONFIG_TREE_MAX */
+        uint64_t nr_open;       /* fs.nr_open, read once; 0: not yet */
+        /* Scratch space of the file being parsed, reused for each file so
+         * that parsing leaves no holes between the configs that are kept. */
+        struct config_scratch text; /* the whole file */
+        struct config_scratch env;  /* an environment file */
+        unsigned *seen;
+        bool *failed;
+        size_t keys_cap;
+};
+
+struct config_key;
+
+/* One file being parsed. */
+struct config_file_ctx {
+        struct config_load_ctx *load;
+        bool have_text; /* text holds the file (else: only the defaults apply) */
+        char *text;     /* load->text.buf: the whole file, NUL-terminated */
+        size_t text_len;
+        const char *display; /* path shown in messages */
+        const char *dir;     /* absolute directory relative paths are resolved against */
+        const char *display_dir;
+        const char *section; /* the only section this kind of file may have */
+        const struct config_key *keys;
+        size_t n_keys;
+        void *target;          /* struct config or struct service_config */
+        unsigned *seen;        /* per key: line it was first set on; 0: not set */
+        bool *failed;          /* per key: its value was rejected */
+        size_t env_n, env_cap; /* length and room of the service's environment= list */
+};
+
+/* Parse value (line 0: the table's default) into field; report problems
+ * with config_file_error(). Returns 0, or -EINVAL after reporting, or
+ * -ENOMEM. Declared as systemd declares its parsers: */
+#define CONFIG_KEY_PARSER(name)                                                                    \
+        int name(struct config_file_ctx *f, const struct config_key *k, unsigned line,             \
+                 const char *value, void *field)
+typedef CONFIG_KEY_PARSER((*config_key_parser));
+
+/* One key of a file: its parser, where it goes, its default. */
+struct config_key {
+        const char *name;
+        config_key_parser parse;
+        size_t offset;   /* of the field in f->target */
+        const char *def; /* default, run through parse; NULL: none */
+        int arg;         /* parser-specific */
+        bool repeatable;
+        uint64_t min, max; /* numbers: range of non-zero values; max 0: none */
+};
+
+/* config.c: the error list. */
+
+/* True once no more messages are kept: the caller only counts (and need not
+ * format) the next one. */
+bool config_errors_full(struct config_load_ctx *l);
+/* Record a message formatted whole by the caller's format. */
+_printf_(2, 3) void config_errorf(struct config_load_ctx *l, const char *fmt, ...);
+/* Record "FILE:LINE: key: message" (or "FILE:LINE: message" without a key).
+ * Returns -EINVAL, or -ENOMEM once memory ran out. */
+_printf_(4, 5) int config_file_error(struct config_file_ctx *f, unsigned line, const char *key,
+                                     const char *fmt, ...);
+/* v as shown in a message: cut after CONFIG_VALUE_SHOWN_MAX bytes into buf. */
+const char *config_shown(const char *v, char buf[static CONFIG_VALUE_SHOWN_MAX + 4]);
+/* Position of name in c's name-sorted services, or SIZE_MAX. */
+size_t config_index(const struct config *c, const char *name);
+
+/* config-keys.c: the keys of tend.ini and of service files. */
+extern const struct config_key config_keys_tend[];
+extern const size_t config_keys_n_tend;
+extern const struct config_key config_keys_service[];
+extern const size_t config_keys_n_service;
+/* Set what a service config holds before any key: each limit's RLIMIT_*. */
+void config_keys_init_limits(struct service_config *sc);
+/* Report (under key, at line) a path too long for a unix socket. */
+int config_keys_check_socket_path(struct config_file_ctx *f, unsigned line, const char *key,
+                                  const char *path);
+
+/* config-deps.c */
+/* Every after/requires name of c's services must be one of the n_names
+ * sorted names (the service files found, loaded or not); the graph of the
+ * loaded ones must be acyclic. Reports each problem; -ENOMEM, else 0. */
+int config_deps_check(struct config_load_ctx *l, const struct config *c, char *const *names,
+                      size_t n_names);

@@ -1,0 +1,641 @@
+/* config-keys.c: the keys of tend.ini and of service files, and a parser
+ * for each kind of value. A parser checks one value, stores it in its field
+ * of the config being built and reports what is wrong as
+ * "FILE:LINE: key: reason"; the table gives each key its parser, field and
+ * default (which runs through the same parser). */
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+
+#include "config-internal.h"
+#include "env.h"
+#include "parse.h"
+
+/* Report "invalid WHAT 'VALUE'HINT" for k, the value cut when long. */
+static int config_keys_invalid(struct config_file_ctx *f, const struct config_key *k, unsigned line,
+                               const char *what, const char *value, const char *hint)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+
+        return config_file_error(f, line, k->name, "invalid %s '%s'%s", what,
+                                 config_shown(value, buf), hint);
+}
+
+static CONFIG_KEY_PARSER(config_keys_exec)
+{
+        struct service_config *sc = f->target;
+        _cleanup_strv_free_ char **argv = NULL;
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        char *exec;
+        int r;
+
+        r = shell_split(value, &argv);
+        if (r == -EINVAL)
+                return config_file_error(
+                        f, line, k->name,
+                        "unterminated quote or trailing backslash in command line");
+        if (r < 0)
+                return r;
+        if (!argv[0])
+                return config_file_error(f, line, k->name, "empty command line");
+        if (!argv[0][0])
+                return config_file_error(f, line, k->name, "empty program name");
+        if (argv[0][0] != '/' && strchr(argv[0], '/'))
+                return config_file_error(f, line, k->name,
+                                         "program '%s' must be an absolute path or a bare name "
+                                         "searched in PATH",
+                                         config_shown(argv[0], buf));
+        for (size_t i = 0; argv[i]; i++)
+                if (strlen(argv[i]) >= CONFIG_EXEC_STRING_MAX)
+                        return config_file_error(
+                                f, line, k->name,
+                                "word %zu is longer than 128 KiB (execve's limit for "
+                                "one argument)",
+                                i + 1);
+        exec = strdup(value);
+        if (!exec)
+                return -ENOMEM;
+        free(sc->exec);
+        sc->exec = exec;
+        strv_free(sc->argv);
+        sc->argv = TAKE_PTR(argv);
+        return 0;
+}
+
+enum { ENUM_TYPE, ENUM_RESTART, ENUM_OUTPUT, ENUM_KILL_MODE };
+
+static const char *const service_type_table[_SERVICE_TYPE_MAX] = {
+        [SERVICE_SIMPLE] = "simple",
+        [SERVICE_NOTIFY] = "notify",
+        [SERVICE_ONESHOT] = "oneshot",
+};
+static const char *const restart_policy_table[_RESTART_MAX] = {
+        [RESTART_ALWAYS] = "always",
+        [RESTART_ON_FAILURE] = "on-failure",
+        [RESTART_NEVER] = "never",
+};
+static const char *const output_mode_table[_OUTPUT_MAX] = {
+        [OUTPUT_JOURNAL] = "journal",
+        [OUTPUT_FILE] = "file",
+        [OUTPUT_CONSOLE] = "console",
+        [OUTPUT_NULL] = "null",
+};
+static const char *const kill_mode_table[_KILL_MODE_MAX] = {
+        [KILL_CGROUP] = "cgroup",
+        [KILL_GROUP] = "group",
+        [KILL_PROCESS] = "process",
+};
+
+/* Names as written in service files. */
+DEFINE_STRING_TABLE_LOOKUP(service_type, enum service_type)
+DEFINE_STRING_TABLE_LOOKUP(restart_policy, enum restart_policy)
+DEFINE_STRING_TABLE_LOOKUP(output_mode, enum output_mode)
+DEFINE_STRING_TABLE_LOOKUP(kill_mode, enum kill_mode)
+
+static const struct {
+        int (*from_string)(const char *s);
+        unsigned unsupported; /* bit mask of values this stage rejects */
+        const char *expected;
+} config_keys_enums[] = {
+        [ENUM_TYPE] = { service_type_from_string, 0, "simple, notify or oneshot" },
+        [ENUM_RESTART] = { restart_policy_from_string, 0, "always, on-failure or never" },
+        [ENUM_OUTPUT] = { output_mode_from_string, 0, "journal, file, console or null" },
+        [ENUM_KILL_MODE] = { kill_mode_from_string, 1U << KILL_CGROUP, "group or process" },
+};
+
+static CONFIG_KEY_PARSER(config_keys_enum)
+{
+        struct service_config *sc = f->target;
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        int i = config_keys_enums[k->arg].from_string(value);
+
+        if (i < 0)
+                return config_file_error(f, line, k->name, "invalid value '%s' (expected %s)",
+                                         config_shown(value, buf),
+                                         config_keys_enums[k->arg].expected);
+        if (config_keys_enums[k->arg].unsupported & (1U << i))
+                return config_file_error(f, line, k->name, "%s=%s is not supported yet", k->name,
+                                         value);
+
+        switch (k->arg) {
+        case ENUM_TYPE:
+                sc->type = (enum service_type)i;
+                break;
+        case ENUM_RESTART:
+                sc->restart = (enum restart_policy)i;
+                break;
+        case ENUM_OUTPUT:
+                sc->output = (enum output_mode)i;
+                sc->output_set = true;
+                break;
+        case ENUM_KILL_MODE:
+                sc->kill_mode = (enum kill_mode)i;
+                break;
+        }
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_duration)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4], max[32];
+        usec_t u;
+        int r;
+
+        r = parse_duration(value, &u);
+        if (r == -ERANGE || (r >= 0 && k->max && u > k->max))
+                return config_file_error(
+                        f, line, k->name, "duration '%s' is out of range (at most %s)",
+                        config_shown(value, buf), format_duration(max, sizeof max, k->max));
+        if (r < 0)
+                return config_keys_invalid(f, k, line, "duration", value,
+                                           " (use e.g. 100ms, 30s, 2min, 1h)");
+        *(usec_t *)field = u;
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_unsigned)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        uint64_t v;
+
+        if (parse_u64(value, false, &v) < 0)
+                return config_keys_invalid(f, k, line, "number", value, "");
+        if (v > k->max)
+                return config_file_error(f, line, k->name, "%s is out of range (at most %llu)",
+                                         config_shown(value, buf), (unsigned long long)k->max);
+        *(unsigned *)field = (unsigned)v;
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_size)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4], min[32], max[32];
+        uint64_t v;
+        int r;
+
+        r = parse_size(value, &v);
+        if (r == -ERANGE || (r >= 0 && v != 0 && (v < k->min || v > k->max)))
+                return config_file_error(
+                        f, line, k->name, "size '%s' is out of range (0, or %s to %s)",
+                        config_shown(value, buf), format_size(min, sizeof min, k->min),
+                        format_size(max, sizeof max, k->max));
+        if (r < 0)
+                return config_keys_invalid(f, k, line, "size", value,
+                                           " (use e.g. 4096, 512K, 10M, 1G)");
+        *(uint64_t *)field = v;
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_signal)
+{
+        if (parse_signal(value, field) < 0)
+                return config_keys_invalid(f, k, line, "signal", value, "");
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_bool)
+{
+        if (parse_bool(value, field) < 0)
+                return config_keys_invalid(f, k, line, "boolean", value, " (expected yes or no)");
+        return 0;
+}
+
+static int config_keys_set_string(char **field, const char *value)
+{
+        char *s = strdup(value);
+
+        if (!s)
+                return -ENOMEM;
+        free(*field);
+        *field = s;
+        return 0;
+}
+
+enum { ACCOUNT_USER, ACCOUNT_GROUP };
+
+/* user= / group= (arg: ACCOUNT_*): a name or a number that exists now. */
+static CONFIG_KEY_PARSER(config_keys_account)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        bool user = k->arg == ACCOUNT_USER;
+        uint64_t id;
+        bool found;
+
+        errno = 0;
+        if (string_is_digits(value))
+                found = parse_u64(value, false, &id) == 0 && id < UINT32_MAX &&
+                        (user ? (void *)getpwuid((uid_t)id) : (void *)getgrgid((gid_t)id));
+        else
+                found = user ? (void *)getpwnam(value) : (void *)getgrnam(value);
+        if (!found)
+                return config_file_error(f, line, k->name, "unknown %s '%s'",
+                                         user ? "user" : "group", config_shown(value, buf));
+        return config_keys_set_string(field, value);
+}
+
+static CONFIG_KEY_PARSER(config_keys_absolute_path)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+
+        if (value[0] != '/')
+                return config_file_error(f, line, k->name, "'%s' is not an absolute path",
+                                         config_shown(value, buf));
+        if (strlen(value) >= PATH_MAX)
+                return config_file_error(f, line, k->name, "'%s' is longer than PATH_MAX (%d)",
+                                         config_shown(value, buf), PATH_MAX - 1);
+        return config_keys_set_string(field, value);
+}
+
+/* A path relative to the file's directory, stored absolute. */
+static CONFIG_KEY_PARSER(config_keys_relative_path)
+{
+        char *p = path_join(f->dir, value);
+
+        if (!p)
+                return -ENOMEM;
+        free(*(char **)field);
+        *(char **)field = p;
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_services)
+{
+        char *d = path_join(f->display_dir, value);
+
+        if (!d)
+                return -ENOMEM;
+        free(f->load->services_display);
+        f->load->services_display = d;
+        return config_keys_relative_path(f, k, line, value, field);
+}
+
+/* See config-internal.h. */
+int config_keys_check_socket_path(struct config_file_ctx *f, unsigned line, const char *key,
+                                  const char *p)
+{
+        if (strlen(p) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+                return config_file_error(
+                        f, line, key, "path '%s' is too long for a unix socket (at most %zu bytes)",
+                        p, sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_socket)
+{
+        _cleanup_free_ char *p = path_join(f->dir, value);
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        r = config_keys_check_socket_path(f, line, k->name, p);
+        if (r < 0)
+                return r;
+        free(*(char **)field);
+        *(char **)field = TAKE_PTR(p);
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_mode)
+{
+        if (parse_umask(value, field) < 0)
+                return config_keys_invalid(f, k, line, "octal mode", value, " (at most 0777)");
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_umask)
+{
+        struct service_config *sc = f->target;
+        int r;
+
+        r = config_keys_mode(f, k, line, value, field);
+        if (r < 0)
+                return r;
+        sc->umask_set = true;
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_environment)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        const char *reason = NULL;
+        char *entry;
+        int r;
+
+        r = env_parse_assignment(value, &entry, &reason);
+        if (r == -EINVAL)
+                return config_file_error(f, line, k->name, "%s: '%s'", reason,
+                                         config_shown(value, buf));
+        if (r < 0)
+                return r;
+        /* Not strv_push: 30,000 entries must not cost 450 million steps. */
+        return strv_append(field, &f->env_n, &f->env_cap, entry);
+}
+
+static CONFIG_KEY_PARSER(config_keys_environment_file)
+{
+        /* Read after the whole file is parsed, see config_merge_environment(). */
+        return config_keys_relative_path(f, k, line, value, field);
+}
+
+static const int config_keys_limit_resources[_LIMIT_MAX] = {
+        [LIMIT_NOFILE] = RLIMIT_NOFILE, [LIMIT_NPROC] = RLIMIT_NPROC,
+        [LIMIT_CORE] = RLIMIT_CORE,     [LIMIT_AS] = RLIMIT_AS,
+        [LIMIT_DATA] = RLIMIT_DATA,     [LIMIT_STACK] = RLIMIT_STACK,
+        [LIMIT_FSIZE] = RLIMIT_FSIZE,   [LIMIT_MEMLOCK] = RLIMIT_MEMLOCK,
+        [LIMIT_CPU] = RLIMIT_CPU,
+};
+
+static int config_keys_limit_value(const char *s, enum config_limit l, rlim_t *ret)
+{
+        uint64_t v;
+        usec_t u;
+        int r;
+
+        if (strcmp(s, "infinity") == 0) {
+                *ret = RLIM_INFINITY;
+                return 0;
+        }
+        switch (l) {
+        case LIMIT_NOFILE:
+        case LIMIT_NPROC:
+                r = parse_u64(s, false, &v);
+                break;
+        case LIMIT_CPU:
+                r = parse_u64(s, false, &v);
+                if (r != -EINVAL)
+                        break;
+                r = parse_duration(s, &u);
+                if (r < 0)
+                        break;
+                if (u == USEC_INFINITY || u % USEC_PER_SEC != 0)
+                        return -EINVAL;
+                v = u / USEC_PER_SEC;
+                break;
+        default:
+                r = parse_size(s, &v);
+        }
+        if (r < 0)
+                return r;
+        *ret = (rlim_t)v;
+        return 0;
+}
+
+/* fs.nr_open, the most open files setrlimit() allows; read once per load.
+ * Unreadable: the largest the kernel can be set to. */
+static uint64_t config_keys_nr_open(struct config_load_ctx *l)
+{
+        char buf[32] = "";
+        uint64_t v;
+        ssize_t n;
+        int fd;
+
+        if (l->nr_open)
+                return l->nr_open;
+        l->nr_open = 1073741816; /* sysctl_nr_open_max on 64-bit */
+        fd = open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return l->nr_open;
+        n = read(fd, buf, sizeof buf - 1);
+        (void)close(fd);
+        if (n > 0) {
+                buf[n] = 0;
+                if (parse_u64(string_strip(buf), false, &v) == 0 && v > 0)
+                        l->nr_open = v;
+        }
+        return l->nr_open;
+}
+
+static CONFIG_KEY_PARSER(config_keys_limit)
+{
+        static const char *const hints[_LIMIT_MAX] = {
+                [LIMIT_NOFILE] = "a number", [LIMIT_NPROC] = "a number",
+                [LIMIT_CPU] = "whole seconds", [LIMIT_CORE] = "a size",
+                [LIMIT_AS] = "a size", [LIMIT_DATA] = "a size",
+                [LIMIT_STACK] = "a size", [LIMIT_FSIZE] = "a size",
+                [LIMIT_MEMLOCK] = "a size",
+        };
+        struct config_rlimit *rl = field;
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        _cleanup_free_ char *soft = strdup(value);
+        char *hard;
+        rlim_t s, h;
+
+        if (!soft)
+                return -ENOMEM;
+        hard = strchr(soft, ':');
+        if (hard)
+                *hard++ = 0;
+        if (config_keys_limit_value(soft, (enum config_limit)k->arg, &s) < 0 ||
+            (hard && config_keys_limit_value(hard, (enum config_limit)k->arg, &h) < 0))
+                return config_file_error(f, line, k->name,
+                                         "invalid limit '%s' (expected N, SOFT:HARD or infinity; "
+                                         "values are %s)",
+                                         config_shown(value, buf), hints[k->arg]);
+        if (!hard)
+                h = s;
+        if (k->arg == LIMIT_NOFILE && (s == RLIM_INFINITY || h == RLIM_INFINITY))
+                return config_file_error(f, line, k->name,
+                                         "infinity is not possible for open files (the kernel caps "
+                                         "them at fs.nr_open): give a number");
+        if (s > h)
+                return config_file_error(f, line, k->name,
+                                         "soft limit is above the hard limit in '%s'",
+                                         config_shown(value, buf));
+        if (k->arg == LIMIT_NOFILE && h > config_keys_nr_open(f->load))
+                return config_file_error(
+                        f, line, k->name, "%llu is above fs.nr_open (%llu): the kernel refuses it",
+                        (unsigned long long)h, (unsigned long long)config_keys_nr_open(f->load));
+        rl->set = true;
+        rl->value.rlim_cur = s;
+        rl->value.rlim_max = h;
+        return 0;
+}
+
+static int config_keys_name_ref_cmp(const void *a, const void *b)
+{
+        char *const *x = *(char **const *)a, *const *y = *(char **const *)b;
+        int c = strcmp(*x, *y);
+
+        return c != 0 ? c : (x > y) - (x < y);
+}
+
+/* Drop repeated names from v (n of them), keeping each first one in place:
+ * sorted by (name, position), every run's first is kept. */
+static int config_keys_names_dedup(char **v, size_t n)
+{
+        _cleanup_free_ char ***refs = NULL;
+        size_t m = 0;
+
+        if (n < 2)
+                return 0;
+        refs = malloc(n * sizeof *refs);
+        if (!refs)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                refs[i] = &v[i];
+        qsort(refs, n, sizeof *refs, config_keys_name_ref_cmp);
+        for (size_t i = 0, j; i < n; i = j) {
+                for (j = i + 1; j < n && strcmp(*refs[j], *refs[i]) == 0; j++)
+                        ;
+                for (size_t k = i + 1; k < j; k++) {
+                        free(*refs[k]);
+                        *refs[k] = NULL;
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                if (v[i])
+                        v[m++] = v[i];
+        v[m] = NULL;
+        return 0;
+}
+
+/* after/requires: blank-separated service names, deduplicated. */
+static CONFIG_KEY_PARSER(config_keys_names)
+{
+        struct service_config *sc = f->target;
+        _cleanup_strv_free_ char **names = NULL;
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        const char *p = value;
+        size_t n_names = 0, cap = 0;
+        bool bad = false;
+        int r;
+
+        while (*p) {
+                size_t n = strcspn(p, " \t");
+                _cleanup_free_ char *name = NULL;
+
+                if (n == 0) {
+                        p++;
+                        continue;
+                }
+                name = strndup(p, n);
+                if (!name)
+                        return -ENOMEM;
+                p += n;
+                if (!service_name_is_valid(name)) {
+                        (void)config_file_error(f, line, k->name, "invalid service name '%s'",
+                                                config_shown(name, buf));
+                        bad = true;
+                        continue;
+                }
+                if (strcmp(name, sc->name) == 0) {
+                        (void)config_file_error(f, line, k->name,
+                                                "a service cannot depend on itself");
+                        bad = true;
+                        continue;
+                }
+                r = strv_append(&names, &n_names, &cap, TAKE_PTR(name));
+                if (r < 0)
+                        return r;
+        }
+        if (f->load->oom)
+                return -ENOMEM;
+        if (bad)
+                return -EINVAL;
+        r = config_keys_names_dedup(names, n_names);
+        if (r < 0)
+                return r;
+        strv_free(*(char ***)field);
+        *(char ***)field = TAKE_PTR(names);
+        if (strcmp(k->name, "after") == 0)
+                sc->after_line = line;
+        else
+                sc->requires_line = line;
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_ready_fd)
+{
+        uint64_t v;
+
+        if (strcmp(value, "-1") == 0) { /* the default: none */
+                *(int *)field = -1;
+                return 0;
+        }
+        if (parse_u64(value, false, &v) < 0 || v < 3 || v > 1023)
+                return config_keys_invalid(f, k, line, "fd", value,
+                                           " (expected a number from 3 to 1023; 0-2 are the "
+                                           "service's stdio)");
+        *(int *)field = (int)v;
+        return 0;
+}
+
+/* Ranges (README, "Service files"): large enough for any real use, small
+ * enough that no value makes tendd do or hold much per service. */
+#define DURATION_MAX (24 * USEC_PER_HOUR) /* usec and ev_tstamp alike, no overflow */
+#define START_LIMIT_BURST_MAX 10000         /* a ring of that many timestamps */
+#define LOG_KEEP_MAX 1000                   /* a rotation renames that many files */
+#define LOG_MAX_SIZE_MIN (4ULL << 10)       /* a rotation per few lines at most */
+#define LOG_MAX_SIZE_MAX (1ULL << 40)
+
+#define SC(field) offsetof(struct service_config, field)
+#define LIMIT_KEY(n, l)                                                                            \
+        { n, config_keys_limit, SC(limits) + (l) * sizeof(struct config_rlimit), NULL, l, false }
+
+const struct config_key config_keys_service[] = {
+        { "exec", config_keys_exec, SC(exec), NULL, 0, false },
+        { "type", config_keys_enum, SC(type), "simple", ENUM_TYPE, false },
+        { "restart", config_keys_enum, SC(restart), "on-failure", ENUM_RESTART, false },
+        { "restart_delay", config_keys_duration, SC(restart_delay), "100ms", 0, false, 0,
+          DURATION_MAX },
+        { "restart_max_delay", config_keys_duration, SC(restart_max_delay), "30s", 0, false, 0,
+          DURATION_MAX },
+        { "start_limit_burst", config_keys_unsigned, SC(start_limit_burst), "5", 0, false, 0,
+          START_LIMIT_BURST_MAX },
+        { "start_limit_interval", config_keys_duration, SC(start_limit_interval), "10s", 0, false,
+          0, DURATION_MAX },
+        { "stop_signal", config_keys_signal, SC(stop_signal), "TERM", 0, false },
+        { "stop_timeout", config_keys_duration, SC(stop_timeout), "10s", 0, false, 0,
+          DURATION_MAX },
+        { "user", config_keys_account, SC(user), NULL, ACCOUNT_USER, false },
+        { "group", config_keys_account, SC(group), NULL, ACCOUNT_GROUP, false },
+        { "workdir", config_keys_absolute_path, SC(workdir), NULL, 0, false },
+        { "umask", config_keys_umask, SC(umask), NULL, 0, false },
+        { "environment", config_keys_environment, SC(environment), NULL, 0, true },
+        { "environment_file", config_keys_environment_file, SC(environment_file), NULL, 0, false },
+        { "output", config_keys_enum, SC(output), NULL, ENUM_OUTPUT, false },
+        { "log_max_size", config_keys_size, SC(log_max_size), "10M", 0, false, LOG_MAX_SIZE_MIN,
+          LOG_MAX_SIZE_MAX },
+        { "log_keep", config_keys_unsigned, SC(log_keep), "5", 0, false, 0, LOG_KEEP_MAX },
+        { "enabled", config_keys_bool, SC(enabled), "yes", 0, false },
+        { "kill_mode", config_keys_enum, SC(kill_mode), "group", ENUM_KILL_MODE, false },
+        { "no_new_privs", config_keys_bool, SC(no_new_privs), "no", 0, false },
+        LIMIT_KEY("limit_nofile", LIMIT_NOFILE),
+        LIMIT_KEY("limit_nproc", LIMIT_NPROC),
+        LIMIT_KEY("limit_core", LIMIT_CORE),
+        LIMIT_KEY("limit_as", LIMIT_AS),
+        LIMIT_KEY("limit_data", LIMIT_DATA),
+        LIMIT_KEY("limit_stack", LIMIT_STACK),
+        LIMIT_KEY("limit_fsize", LIMIT_FSIZE),
+        LIMIT_KEY("limit_memlock", LIMIT_MEMLOCK),
+        LIMIT_KEY("limit_cpu", LIMIT_CPU),
+        { "ready_timeout", config_keys_duration, SC(ready_timeout), "90s", 0, false, 0,
+          DURATION_MAX },
+        { "watchdog", config_keys_duration, SC(watchdog), "0", 0, false, 0, DURATION_MAX },
+        { "after", config_keys_names, SC(after), NULL, 0, false },
+        { "requires", config_keys_names, SC(requires), NULL, 0, false },
+        { "ready_fd", config_keys_ready_fd, SC(ready_fd), "-1", 0, false },
+};
+
+#define C(field) offsetof(struct config, field)
+
+const struct config_key config_keys_tend[] = {
+        { "services", config_keys_services, C(services_dir), "services.d", 0, false },
+        { "socket", config_keys_socket, C(socket_path), NULL, 0, false },
+        { "socket_mode", config_keys_mode, C(socket_mode), "0660", 0, false },
+        { "socket_group", config_keys_account, C(socket_group), NULL, ACCOUNT_GROUP, false },
+        { "log_dir", config_keys_relative_path, C(log_dir), NULL, 0, false },
+};
+const size_t config_keys_n_tend = ELEMENTSOF(config_keys_tend);
+const size_t config_keys_n_service = ELEMENTSOF(config_keys_service);
+
+/* See config-internal.h. */
+void config_keys_init_limits(struct service_config *sc)
+{
+        for (unsigned i = 0; i < _LIMIT_MAX; i++)
+                sc->limits[i].resource = config_keys_limit_resources[i];
+}
