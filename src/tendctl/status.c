@@ -134,21 +134,28 @@ static void status_json_string(const char *s)
                 ['\t'] = "\\t", ['\b'] = "\\b", ['\f'] = "\\f",
         };
 
+        const unsigned char *run = (const unsigned char *)(s ? s : ""), *p = run;
+
         putchar('"');
-        for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;) {
+        while (*p) {
                 uint32_t cp;
                 size_t n = wire_utf8_decode(p, &cp);
 
+                if (n > 0 && !(cp < 128 && named[cp]) && !ctl_is_control(cp)) {
+                        p += n; /* plain text: written with the rest of its run */
+                        continue;
+                }
+                fwrite(run, 1, (size_t)(p - run), stdout);
                 if (n == 0) /* not from tendd, which sends UTF-8 only */
-                        printf("\\ufffd");
+                        fputs("\\ufffd", stdout);
                 else if (cp < 128 && named[cp])
                         fputs(named[cp], stdout);
-                else if (ctl_is_control(cp))
-                        printf("\\u%04x", (unsigned)cp);
                 else
-                        fwrite(p, 1, n, stdout);
+                        printf("\\u%04x", (unsigned)cp);
                 p += n ? n : 1;
+                run = p;
         }
+        fwrite(run, 1, (size_t)(p - run), stdout);
         putchar('"');
 }
 
@@ -203,7 +210,10 @@ static void status_print_json(const struct wire_service *v, size_t n)
 
                         if (f->json_form == WIRE_JSON_NONE)
                                 continue;
-                        printf("%s\"%s\": ", sep, f->json);
+                        fputs(sep, stdout);
+                        putchar('"');
+                        fputs(f->json, stdout);
+                        fputs("\": ", stdout);
                         status_json_value(&v[i], f);
                         sep = ", ";
                 }
