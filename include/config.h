@@ -77,6 +77,7 @@ struct service_config {
 
         bool enabled;
         enum kill_mode kill_mode;
+        bool kill_mode_set; /* false: cgroup where tend has a cgroup subtree, else group */
 
         usec_t ready_timeout; /* notify/ready_fd: time to readiness; 0: none */
         usec_t watchdog;      /* notify: WATCHDOG=1 interval; 0: off */
@@ -95,6 +96,7 @@ struct config {
         mode_t socket_mode;  /* who may connect; changing state also needs root or tendd's uid */
         char *socket_group;  /* NULL: tendd's group */
         char *log_dir;
+        char *cgroup_path;   /* [tend] cgroup: tend's cgroup v2 subtree; NULL: find one */
         struct service_config **services; /* sorted by name */
         size_t n_services;
 };
@@ -134,11 +136,10 @@ struct config {
  * directory; environment_file in a service file is relative to the services
  * directory. environment= and environment_file values may be wrapped in one
  * pair of quotes ('...' literal, "..." with \" \\ \$ \` escapes).
- * Not supported yet, and rejected as such: kill_mode=cgroup. after/requires
- * must name service files of the same directory and form no cycle; each
- * cycle is reported once with its path and the file:line of every edge. The
- * program in exec is not looked up: a missing binary is a runtime failure,
- * not a config error. */
+ * after/requires must name service files of the same directory and form no
+ * cycle; each cycle is reported once with its path and the file:line of
+ * every edge. The program in exec is not looked up: a missing binary is a
+ * runtime failure, not a config error. */
 int config_load(const char *path, struct config **ret, char ***ret_errors);
 struct config *config_free(struct config *c);
 static inline void config_freep(struct config **c)

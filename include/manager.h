@@ -12,6 +12,7 @@
 #include "config.h"
 #include "service.h"
 
+struct cgroup_tree;
 struct hashmap;
 struct intmap;
 
@@ -75,6 +76,13 @@ struct manager {
         ev_idle wake;    /* while work is queued: the loop does not block */
 
         struct service_host host; /* what every service is given; see service.h */
+
+        /* tend's cgroup subtree (owned), NULL: none, and why (host.cgroup_why). */
+        struct cgroup_tree *cgroup;
+        char cgroup_why[256];
+        int cgroup_ino;          /* inotify on the services' cgroup.events, -1 */
+        ev_io cgroup_io;
+        struct intmap *by_wd;    /* services by their inotify watch */
 };
 
 /* Create a manager on loop for the config at path; takes ownership of c. */
@@ -85,6 +93,12 @@ struct manager *manager_free(struct manager *m);
  * MANAGER_LISTENERS_MAX. Listeners are called in the order they came. */
 int manager_listen(struct manager *m, const struct manager_listener *l);
 void manager_unlisten(struct manager *m, const struct manager_listener *l);
+
+/* Use t (owned) as tend's cgroup subtree: services default to kill_mode =
+ * cgroup and get a cgroup each. -errno (inotify) leaves t unused, freed. */
+int manager_set_cgroup(struct manager *m, struct cgroup_tree *t);
+/* No cgroup subtree, and why (for a service that asks for kill_mode = cgroup). */
+void manager_no_cgroup(struct manager *m, const char *why);
 
 /* Start the ev_signal watchers (TERM, INT, HUP) and become the subreaper of
  * everything tendd starts (SIGCHLD: reap what it adopts). */

@@ -29,6 +29,7 @@
 #include "graph.h"
 #include "parse.h"
 
+struct cgroup_tree;
 struct output;
 struct service;
 
@@ -90,6 +91,10 @@ struct service_host_ops {
         void (*session)(struct service *s, bool live, void *userdata);
         /* s's main process was reaped: other children may be now. */
         void (*reaped)(struct service *s, void *userdata);
+        /* Watch the cgroup of s (dfd) for "populated" changes and call
+         * service_cgroup_changed(); the watch's id, or -errno. */
+        int (*cgroup_watch)(struct service *s, int dfd, void *userdata);
+        void (*cgroup_unwatch)(struct service *s, int wd, void *userdata);
 };
 
 /* Given to a service at creation; the holder keeps it alive and current. */
@@ -97,6 +102,8 @@ struct service_host {
         struct ev_loop *loop;
         const char *log_dir;     /* where output = file logs go */
         const char *notify_path; /* NOTIFY_SOCKET for type = notify; NULL: none */
+        const struct cgroup_tree *cgroup; /* tend's cgroup subtree; NULL: none */
+        const char *cgroup_why;  /* ...and why there is none */
         const struct service_host_ops *ops;
         void *userdata;
 };
@@ -189,6 +196,14 @@ struct service {
         int exit_code;   /* CLD_EXITED: code, else -1 */
         int exit_signal; /* CLD_KILLED/DUMPED: signal, else 0 */
 
+        /* Its cgroup (kill_mode = cgroup): made at the first spawn, kept across
+         * restarts, removed once it is stopped or failed. */
+        int cgroup_fd;  /* -1: none */
+        int cgroup_wd;  /* the host's watch on it, -1 none */
+        bool draining;  /* main process reaped, processes left in the cgroup: the
+                         * instance ends when the cgroup is empty */
+        bool cgroup_killed; /* cgroup.kill was used: made anew before the next spawn */
+
         ev_io pidfd_watcher;
         ev_timer timer;
         struct output *output; /* stdout/stderr handling, made at the first spawn */
@@ -232,6 +247,14 @@ bool service_is_settled(const struct service *s);
  * the process group tendd created for the service plus the main process if
  * MAINPID= moved it out of that group (group). -ESRCH: no process left. */
 int service_kill(struct service *s, int sig);
+
+/* The cgroup's "populated" may have changed (the host's watch): a
+ * draining instance ends once it is empty. */
+void service_cgroup_changed(struct service *s);
+
+/* The kill_mode in effect: as configured, else cgroup where the host has a
+ * cgroup subtree, else group. */
+enum kill_mode service_kill_mode(const struct service *s);
 
 /* Begin a stop that was deferred for dependents (the host calls it once none blocks). */
 void service_stop_now(struct service *s);

@@ -104,7 +104,7 @@ static const struct {
         [ENUM_TYPE] = { service_type_from_string, 0, "simple, notify or oneshot" },
         [ENUM_RESTART] = { restart_policy_from_string, 0, "always, on-failure or never" },
         [ENUM_OUTPUT] = { output_mode_from_string, 0, "journal, file, console or null" },
-        [ENUM_KILL_MODE] = { kill_mode_from_string, 1U << KILL_CGROUP, "group or process" },
+        [ENUM_KILL_MODE] = { kill_mode_from_string, 0, "cgroup, group or process" },
 };
 
 static CONFIG_KEY_PARSER(config_keys_enum)
@@ -134,6 +134,7 @@ static CONFIG_KEY_PARSER(config_keys_enum)
                 break;
         case ENUM_KILL_MODE:
                 sc->kill_mode = (enum kill_mode)i;
+                sc->kill_mode_set = true;
                 break;
         }
         return 0;
@@ -602,7 +603,7 @@ const struct config_key config_keys_service[] = {
           LOG_MAX_SIZE_MAX },
         { "log_keep", config_keys_unsigned, SC(log_keep), "5", 0, false, 0, LOG_KEEP_MAX },
         { "enabled", config_keys_bool, SC(enabled), "yes", 0, false },
-        { "kill_mode", config_keys_enum, SC(kill_mode), "group", ENUM_KILL_MODE, false },
+        { "kill_mode", config_keys_enum, SC(kill_mode), NULL, ENUM_KILL_MODE, false },
         { "no_new_privs", config_keys_bool, SC(no_new_privs), "no", 0, false },
         LIMIT_KEY("limit_nofile", LIMIT_NOFILE),
         LIMIT_KEY("limit_nproc", LIMIT_NPROC),
@@ -629,6 +630,7 @@ const struct config_key config_keys_tend[] = {
         { "socket_mode", config_keys_mode, C(socket_mode), "0660", 0, false },
         { "socket_group", config_keys_account, C(socket_group), NULL, ACCOUNT_GROUP, false },
         { "log_dir", config_keys_relative_path, C(log_dir), NULL, 0, false },
+        { "cgroup", config_keys_absolute_path, C(cgroup_path), NULL, 0, false },
 };
 const size_t config_keys_n_tend = ELEMENTSOF(config_keys_tend);
 const size_t config_keys_n_service = ELEMENTSOF(config_keys_service);

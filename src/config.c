@@ -834,6 +834,7 @@ struct config *config_free(struct config *c)
         free(c->socket_path);
         free(c->socket_group);
         free(c->log_dir);
+        free(c->cgroup_path);
         free(c);
         return NULL;
 }
@@ -920,6 +921,7 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                streq_ptr(a->environment_file, b->environment_file) &&
                a->log_max_size == b->log_max_size && a->log_keep == b->log_keep &&
                a->enabled == b->enabled && a->kill_mode == b->kill_mode &&
+               a->kill_mode_set == b->kill_mode_set &&
                a->ready_timeout == b->ready_timeout && strv_equal(a->after, b->after) &&
                strv_equal(a->requires, b->requires);
 }

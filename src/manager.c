@@ -2,10 +2,12 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "cgroup.h"
 #include "deps.h"
 #include "hashmap.h"
 #include "intmap.h"
@@ -54,7 +56,9 @@ int manager_new(struct ev_loop *loop, const char *config_path, struct config *c,
         m->config_path = strdup(config_path);
         m->by_name = hashmap_new();
         m->by_sid = intmap_new();
-        if (!m->config_path || !m->by_name || !m->by_sid) {
+        m->by_wd = intmap_new();
+        m->cgroup_ino = -1;
+        if (!m->config_path || !m->by_name || !m->by_sid || !m->by_wd) {
                 m->config = NULL;
                 manager_free(m);
                 return -ENOMEM;
@@ -87,6 +91,7 @@ struct manager *manager_free(struct manager *m)
         free(m->services);
         hashmap_free(m->by_name);
         intmap_free(m->by_sid);
+        intmap_free(m->by_wd);
         free(m->queue);
         free(m->spawnq);
         if (m->loop) {
@@ -96,7 +101,10 @@ struct manager *manager_free(struct manager *m)
                 ev_signal_stop(m->loop, &m->sigchld);
                 ev_prepare_stop(m->loop, &m->work);
                 ev_idle_stop(m->loop, &m->wake);
+                ev_io_stop(m->loop, &m->cgroup_io);
         }
+        safe_close(m->cgroup_ino);
+        cgroup_tree_free(m->cgroup);
         config_free(m->config);
         free(m->config_path);
         free(m);
@@ -129,6 +137,72 @@ static void manager_announce_phase(struct manager *m, enum manager_phase phase)
         for (size_t i = 0; i < m->n_listeners; i++)
                 if (m->listeners[i]->phase)
                         m->listeners[i]->phase(phase, m->listeners[i]->userdata);
+}
+
+/* Some service's cgroup.events changed: tell the services watched. */
+static void manager_cgroup_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+        struct manager *m = container_of(w, struct manager, cgroup_io);
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        ssize_t n;
+
+        while ((n = read(m->cgroup_ino, buf, sizeof buf)) > 0)
+                for (char *p = buf; p < buf + n;) {
+                        const struct inotify_event *e = (const struct inotify_event *)p;
+                        struct service *s = intmap_get(m->by_wd, (uint64_t)e->wd);
+
+                        p += sizeof *e + e->len;
+                        if (s && (e->mask & IN_MODIFY))
+                                service_cgroup_changed(s);
+                }
+}
+
+/* See manager.h. */
+int manager_set_cgroup(struct manager *m, struct cgroup_tree *t)
+{
+        m->cgroup_ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (m->cgroup_ino < 0) {
+                int r = -errno;
+                cgroup_tree_free(t);
+                (void)snprintf(m->cgroup_why, sizeof m->cgroup_why, "inotify: %s", strerror(-r));
+                m->host.cgroup_why = m->cgroup_why;
+                return r;
+        }
+        ev_io_init(&m->cgroup_io, manager_cgroup_cb, m->cgroup_ino, EV_READ);
+        ev_io_start(m->loop, &m->cgroup_io);
+        m->cgroup = t;
+        m->host.cgroup = t;
+        return 0;
+}
+
+/* See manager.h. */
+void manager_no_cgroup(struct manager *m, const char *why)
+{
+        (void)snprintf(m->cgroup_why, sizeof m->cgroup_why, "%s", why);
+        m->host.cgroup_why = m->cgroup_why;
+}
+
+static int manager_cgroup_watch(struct service *s, int dfd, void *userdata)
+{
+        struct manager *m = userdata;
+        int wd = cgroup_unit_watch(m->cgroup_ino, dfd), r;
+
+        if (wd < 0)
+                return wd;
+        r = intmap_put(m->by_wd, (uint64_t)wd, s);
+        if (r < 0) {
+                (void)inotify_rm_watch(m->cgroup_ino, wd);
+                return r;
+        }
+        return wd;
+}
+
+static void manager_cgroup_unwatch(struct service *s, int wd, void *userdata)
+{
+        struct manager *m = userdata;
+
+        (void)intmap_remove(m->by_wd, (uint64_t)wd);
+        (void)inotify_rm_watch(m->cgroup_ino, wd);
 }
 
 /* Watch TERM, INT and HUP in the loop (no handler does work). */
@@ -779,4 +853,6 @@ static const struct service_host_ops manager_host_ops = {
         .spawn_slot = manager_spawn_slot,
         .session = manager_index_session,
         .reaped = manager_service_reaped,
+        .cgroup_watch = manager_cgroup_watch,
+        .cgroup_unwatch = manager_cgroup_unwatch,
 };

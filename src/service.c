@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "cgroup.h"
 #include "log.h"
 #include "output.h"
 #include "pidfd.h"
@@ -126,6 +127,58 @@ static void service_index_session(struct service *s, bool live)
         s->host->ops->session(s, live, s->host->userdata);
 }
 
+/* See service.h. */
+enum kill_mode service_kill_mode(const struct service *s)
+{
+        if (s->config->kill_mode_set)
+                return s->config->kill_mode;
+        return s->host->cgroup ? KILL_CGROUP : KILL_GROUP;
+}
+
+static void service_release_cgroup(struct service *s);
+
+/* Its cgroup, made and watched at the first spawn that needs it. */
+static int service_open_cgroup(struct service *s)
+{
+        int r;
+
+        /* The kernel kills a child that CLONE_INTO_CGROUP puts into a cgroup
+         * that cgroup.kill was written to (6.18): a killed one is made anew. */
+        if (s->cgroup_killed)
+                service_release_cgroup(s);
+        if (s->cgroup_fd >= 0)
+                return 0;
+        r = cgroup_unit_open(s->host->cgroup, s->name, &s->cgroup_fd);
+        if (r < 0)
+                return r;
+        r = s->host->ops->cgroup_watch(s, s->cgroup_fd, s->host->userdata);
+        if (r < 0) {
+                s->cgroup_fd = safe_close(s->cgroup_fd);
+                return r;
+        }
+        s->cgroup_wd = r;
+        return 0;
+}
+
+/* Let go of the cgroup and remove it; one that still holds a process (it
+ * moved itself out of reach of the watch) stays. */
+static void service_release_cgroup(struct service *s)
+{
+        int r;
+
+        if (s->cgroup_fd < 0)
+                return;
+        if (s->cgroup_wd >= 0)
+                s->host->ops->cgroup_unwatch(s, s->cgroup_wd, s->host->userdata);
+        s->cgroup_wd = -1;
+        s->cgroup_fd = safe_close(s->cgroup_fd);
+        s->cgroup_killed = false;
+        r = cgroup_unit_remove(s->host->cgroup, s->name);
+        if (r < 0)
+                log_service(LOG_WARNING, s->name, "cannot remove its cgroup %s/%s.service: %s",
+                            s->host->cgroup->path, s->name, strerror(-r));
+}
+
 /* A new stopped service owning sc. */
 int service_new(const struct service_host *host, struct service_config *sc, struct service **ret)
 {
@@ -143,6 +196,8 @@ int service_new(const struct service_host *host, struct service_config *sc, stru
         s->since_real = now_realtime();
         s->leader_pidfd = -1;
         s->ready_fd = -1;
+        s->cgroup_fd = -1;
+        s->cgroup_wd = -1;
         ev_io_init(&s->pidfd_watcher, service_pidfd_cb, -1, EV_READ);
         ev_io_init(&s->leader_watcher, service_leader_cb, -1, EV_READ);
         ev_io_init(&s->ready_watcher, service_ready_cb, -1, EV_READ);
@@ -171,6 +226,7 @@ struct service *service_free(struct service *s)
                 ev_timer_stop(s->host->loop, &s->reap_retry);
         }
         service_index_session(s, false);
+        service_release_cgroup(s);
         s->output = output_free(s->output); /* drains what the pipes still hold */
         s->pidfd = safe_close(s->pidfd);
         s->leader_pidfd = safe_close(s->leader_pidfd);
@@ -245,6 +301,8 @@ static void service_set_state(struct service *s, enum service_state st, const ch
                 s->since_mono = sys->now();
                 s->since_real = now_realtime();
         }
+        if (st == SERVICE_STOPPED || st == SERVICE_FAILED)
+                service_release_cgroup(s); /* empty: the instance ended with it */
         timeout = service_state_timeout(s);
         if (timeout != USEC_INFINITY)
                 service_arm_timer(s, timeout);
@@ -441,6 +499,29 @@ static void service_spawn_failed(struct service *s, int err, const char *fmt, ..
                 service_set_state(s, SERVICE_FAILED, "%s", what);
 }
 
+/* With kill_mode = cgroup, spawn into the service's cgroup; without a
+ * cgroup subtree that is a failed start, with the reason. */
+static int service_spawn_cgroup(struct service *s, struct spawn_params *p)
+{
+        int r;
+
+        if (service_kill_mode(s) != KILL_CGROUP)
+                return 0;
+        if (!s->host->cgroup) {
+                service_set_state(s, SERVICE_FAILED, "kill_mode = cgroup, but tend has no cgroup: %s",
+                                  s->host->cgroup_why ? s->host->cgroup_why : "none set up");
+                return -ENOENT;
+        }
+        r = service_open_cgroup(s);
+        if (r < 0) {
+                service_spawn_failed(s, r, "cgroup %s/%s.service: %s", s->host->cgroup->path,
+                                     s->name, strerror(-r));
+                return r;
+        }
+        p->cgroup_fd = s->cgroup_fd;
+        return 0;
+}
+
 static void service_spawn(struct service *s)
 {
         struct spawn_params p;
@@ -494,6 +575,11 @@ static void service_spawn(struct service *s)
                 spawn_params_done(&p);
                 service_spawn_failed(s, r, "setting up: %s", strerror(-r));
                 return;
+        }
+        r = service_spawn_cgroup(s, &p);
+        if (r < 0) {
+                spawn_params_done(&p);
+                return; /* failed, with the reason */
         }
         r = service_open_output(s, &out, &err);
         if (r < 0) {
@@ -586,12 +672,33 @@ void service_start_queued(struct service *s)
  * and the main process too if MAINPID= named one outside that group. A group
  * nobody is left in (ESRCH) says nothing about the main process: it is then
  * signalled by its own pidfd, whose ESRCH alone means it is gone. */
+/* Signal every process of the cgroup. */
+static int service_cgroup_signal(struct service *s, int sig)
+{
+        int r = cgroup_unit_signal(s->host->cgroup, s->name, s->cgroup_fd, sig);
+
+        if (sig == SIGKILL && r == 0)
+                s->cgroup_killed = true;
+        return r;
+}
+
 static int service_send_signal(struct service *s, int sig, bool group)
 {
         int leader = s->leader_pidfd >= 0 ? s->leader_pidfd : s->pidfd;
+        enum kill_mode mode = service_kill_mode(s);
         int r;
 
-        if (group && s->config->kill_mode != KILL_PROCESS && leader >= 0) {
+        if (group && mode == KILL_CGROUP && s->cgroup_fd >= 0) {
+                /* Every process of the cgroup; the main process too if
+                 * MAINPID= named one outside it. */
+                r = service_cgroup_signal(s, sig);
+                if ((r < 0 && r != -ESRCH) || s->pidfd < 0)
+                        return r;
+                if (r == 0 && cgroup_unit_holds(s->host->cgroup, s->name, s->pid))
+                        return 0;
+                return sys->pidfd_signal(s->pidfd, sig, false);
+        }
+        if (group && mode != KILL_PROCESS && leader >= 0) {
                 r = sys->pidfd_signal(leader, sig, true);
                 if (r < 0 && r != -ESRCH)
                         return r;
@@ -822,6 +929,22 @@ static void service_stopped(struct service *s)
         service_set_state(s, SERVICE_STOPPED, "stopped, %s", what);
 }
 
+/* The main process is gone: what it left behind goes too, at once, unless it
+ * was being stopped (then the rest has its stop timeout, as it had). The
+ * group: the leader's pidfd still names the group's struct pid after it was
+ * reaped, so no pid number is used. The cgroup: cgroup.kill. */
+static void service_kill_leftovers(struct service *s)
+{
+        enum kill_mode mode = service_kill_mode(s);
+
+        if (mode == KILL_CGROUP && s->cgroup_fd >= 0) {
+                if (s->state != SERVICE_STOPPING)
+                        (void)service_cgroup_signal(s, SIGKILL);
+        } else if (mode != KILL_PROCESS)
+                (void)sys->pidfd_signal(s->leader_pidfd >= 0 ? s->leader_pidfd : s->pidfd,
+                                        SIGKILL, true);
+}
+
 /* Reap the main process once its pidfd is readable and dispatch EXIT. */
 void service_handle_pidfd(struct service *s)
 {
@@ -860,12 +983,7 @@ void service_handle_pidfd(struct service *s)
                         s->exit_signal = si.si_status;
                 }
         }
-        /* Whatever the main process left in its process group goes with it. The
-         * leader's pidfd still names the group's struct pid after it was reaped,
-         * so no pid number is used. */
-        if (s->config->kill_mode != KILL_PROCESS)
-                (void)sys->pidfd_signal(s->leader_pidfd >= 0 ? s->leader_pidfd : s->pidfd,
-                                        SIGKILL, true);
+        service_kill_leftovers(s);
         ev_io_stop(s->host->loop, &s->pidfd_watcher);
         s->pidfd = safe_close(s->pidfd);
         service_release_leader(s);
@@ -874,6 +992,23 @@ void service_handle_pidfd(struct service *s)
         service_index_session(s, false);
         if (r > 0)
                 s->host->ops->reaped(s, s->host->userdata); /* children queued behind it */
+        if (service_kill_mode(s) == KILL_CGROUP && s->cgroup_fd >= 0 &&
+            cgroup_unit_populated(s->cgroup_fd) > 0) {
+                /* The instance ends with the last process of its cgroup. */
+                s->draining = true;
+                service_update(s, LOG_INFO, "main process %s, waiting for the rest of its cgroup",
+                               s->has_exit && s->exit_signal == 0 ? "exited" : "ended");
+                return;
+        }
+        service_dispatch(s, SERVICE_EVENT_EXIT);
+}
+
+/* See service.h. */
+void service_cgroup_changed(struct service *s)
+{
+        if (!s->draining || cgroup_unit_populated(s->cgroup_fd) > 0)
+                return;
+        s->draining = false;
         service_dispatch(s, SERVICE_EVENT_EXIT);
 }
 

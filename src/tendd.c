@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "cgroup.h"
 #include "config.h"
 #include "control.h"
 #include "log.h"
@@ -81,6 +82,39 @@ static int tendd_lock_sockets(const char *control_path, const char *notify_path,
                         return log_error_errno(r, "locking %s", lock);
                 locks[i] = r;
         }
+        return 0;
+}
+
+/* tend's cgroup subtree: [tend] cgroup, or tendd's own delegated cgroup.
+ * Configured and unusable is an error; not configured, tendd goes on
+ * without (kill_mode defaults to group) and says why once. */
+static int tendd_setup_cgroup(struct manager *m)
+{
+        const char *configured = m->config->cgroup_path;
+        struct cgroup_tree *t = NULL;
+        char why[256] = "";
+        int r;
+
+        r = cgroup_tree_open(configured, &t, why, sizeof why);
+        if (r >= 0) {
+                r = cgroup_tree_enter(t);
+                if (r < 0)
+                        (void)snprintf(why, sizeof why, "cannot move tendd into %s/supervisor: %s",
+                                       t->path, strerror(-r));
+        }
+        if (r >= 0)
+                r = manager_set_cgroup(m, TAKE_PTR(t));
+        if (r >= 0) {
+                log_info("cgroup %s: each service in a cgroup of its own", m->cgroup->path);
+                return 0;
+        }
+        cgroup_tree_free(t);
+        if (!why[0])
+                (void)snprintf(why, sizeof why, "%s", m->cgroup_why);
+        if (configured)
+                return log_error_errno(r, "cgroup %s: %s", configured, why);
+        log_info("no cgroup for services (%s): kill_mode defaults to group", why);
+        manager_no_cgroup(m, why);
         return 0;
 }
 
@@ -177,6 +211,9 @@ int main(int argc, char **argv)
                 config_free(c);
                 goto finish;
         }
+        r = tendd_setup_cgroup(m);
+        if (r < 0)
+                goto finish;
         r = notify_default_path(m->config->socket_path, &notify_path);
         if (r >= 0)
                 r = tendd_lock_sockets(m->config->socket_path, notify_path, locks);

@@ -122,6 +122,12 @@ def pss_kb(pid):
     return _proc_kb(f"/proc/{pid}/smaps_rollup", "Pss")
 
 
+def anon_kb(pid):
+    """Anonymous memory of a process (heap, anonymous maps, written library
+    pages), in kB: what it allocated itself, whatever else maps its libraries."""
+    return _proc_kb(f"/proc/{pid}/smaps_rollup", "Anonymous")
+
+
 def rss_kb(pid):
     """Resident set size of a process, in kB."""
     return _proc_kb(f"/proc/{pid}/status", "VmRSS")

@@ -178,7 +178,7 @@ static void test_defaults(void)
         ok(sc->log_max_size == 10 * 1024 * 1024, "log_max_size=10M");
         ok(sc->log_keep == 5, "log_keep=5");
         ok(sc->enabled, "enabled=yes");
-        ok(sc->kill_mode == KILL_GROUP, "kill_mode=group");
+        ok(!sc->kill_mode_set, "kill_mode unset: cgroup where tend has a cgroup, else group");
         ok(!sc->no_new_privs, "no_new_privs=no");
         bool none = true;
         for (unsigned i = 0; i < _LIMIT_MAX; i++)
@@ -353,7 +353,7 @@ static void test_all_keys(void)
         ok(sc->output_set && sc->output == OUTPUT_CONSOLE, "output console");
         ok(sc->log_max_size == 512 * 1024 && sc->log_keep == 0, "log_max_size, log_keep");
         ok(!sc->enabled, "enabled no");
-        ok(sc->kill_mode == KILL_PROCESS, "kill_mode process");
+        ok(sc->kill_mode == KILL_PROCESS && sc->kill_mode_set, "kill_mode process");
         ok(sc->no_new_privs, "no_new_privs");
         ok(sc->limits[LIMIT_NOFILE].set && sc->limits[LIMIT_NOFILE].value.rlim_cur == 1024 &&
                    sc->limits[LIMIT_NOFILE].value.rlim_max == 4096,
@@ -405,6 +405,9 @@ static void test_all_keys(void)
         c = config_free(c);
         sc = load_one("[service]\nexec = prog\noutput = null\n", &c, &errors, &r);
         ok(sc && sc->output == OUTPUT_NULL, "output=null");
+        c = config_free(c);
+        sc = load_one("[service]\nexec = prog\nkill_mode = cgroup\n", &c, &errors, &r);
+        ok(sc && sc->kill_mode == KILL_CGROUP && sc->kill_mode_set, "kill_mode=cgroup");
 }
 
 static void test_bad_values(void)
@@ -436,7 +439,7 @@ static void test_bad_values(void)
               "log_max_size = 10MB\n"                          /* 19 */
               "log_keep = 4294967296\n"                        /* 20 */
               "enabled = maybe\n"                              /* 21 */
-              "kill_mode = cgroup\n"                           /* 22 */
+              "kill_mode = Cgroup\n"                           /* 22 */
               "no_new_privs = 2\n"                             /* 23 */
               "limit_nofile = 10K\n"                           /* 24 */
               "limit_nproc = 5:4\n"                            /* 25 */
@@ -486,7 +489,8 @@ static void test_bad_values(void)
                         "10M, 1G)",
                         "S/bad.ini:20: log_keep: 4294967296 is out of range (at most 1000)",
                         "S/bad.ini:21: enabled: invalid boolean 'maybe' (expected yes or no)",
-                        "S/bad.ini:22: kill_mode: kill_mode=cgroup is not supported yet",
+                        "S/bad.ini:22: kill_mode: invalid value 'Cgroup' (expected cgroup, group "
+                        "or process)",
                         "S/bad.ini:23: no_new_privs: invalid boolean '2' (expected yes or no)",
                         "S/bad.ini:24: limit_nofile: invalid limit '10K' (expected N, SOFT:HARD "
                         "or infinity; values are a number)",
@@ -530,8 +534,8 @@ static void test_bad_values(void)
                               "oneshot)",
                               "S/e.ini:4: output: invalid value 'Bogus' (expected journal, file, "
                               "console or null)",
-                              "S/e.ini:5: kill_mode: invalid value 'all' (expected group or "
-                              "process)",
+                              "S/e.ini:5: kill_mode: invalid value 'all' (expected cgroup, group "
+                              "or process)",
                               "S/e.ini:6: restart: empty value",
                               NULL });
 }

@@ -241,6 +241,7 @@ static void test_stop_and_kill(void)
 
         s = reach(SERVICE_RUNNING);
         s->config->kill_mode = KILL_PROCESS;
+        s->config->kill_mode_set = true;
         s->config->stop_signal = SIGINT;
         service_dispatch(s, SERVICE_EVENT_STOP);
         ok(fake.last_signal == SIGINT && !fake.last_group, "kill_mode=process signals the process only");
