@@ -932,23 +932,31 @@ static void service_stopped(struct service *s)
 /* The main process is gone: what it left behind goes too, at once, unless it
  * was being stopped (then the rest has its stop timeout, as it had). The
  * group: the leader's pidfd still names the group's struct pid after it was
- * reaped, so no pid number is used. The cgroup: cgroup.kill. */
-static void service_kill_leftovers(struct service *s)
+ * reaped, so no pid number is used. The cgroup: cgroup.kill, if anything is
+ * left in it (one read of cgroup.events when nothing is). True: processes
+ * are left in the cgroup. */
+static bool service_kill_leftovers(struct service *s)
 {
         enum kill_mode mode = service_kill_mode(s);
 
         if (mode == KILL_CGROUP && s->cgroup_fd >= 0) {
+                if (cgroup_unit_populated(s->cgroup_fd) <= 0)
+                        return false;
                 if (s->state != SERVICE_STOPPING)
                         (void)service_cgroup_signal(s, SIGKILL);
-        } else if (mode != KILL_PROCESS)
+                return true;
+        }
+        if (mode != KILL_PROCESS)
                 (void)sys->pidfd_signal(s->leader_pidfd >= 0 ? s->leader_pidfd : s->pidfd,
                                         SIGKILL, true);
+        return false;
 }
 
 /* Reap the main process once its pidfd is readable and dispatch EXIT. */
 void service_handle_pidfd(struct service *s)
 {
         siginfo_t si = { 0 };
+        bool left;
         int r;
 
         if (s->pidfd < 0)
@@ -983,7 +991,7 @@ void service_handle_pidfd(struct service *s)
                         s->exit_signal = si.si_status;
                 }
         }
-        service_kill_leftovers(s);
+        left = service_kill_leftovers(s);
         ev_io_stop(s->host->loop, &s->pidfd_watcher);
         s->pidfd = safe_close(s->pidfd);
         service_release_leader(s);
@@ -992,8 +1000,7 @@ void service_handle_pidfd(struct service *s)
         service_index_session(s, false);
         if (r > 0)
                 s->host->ops->reaped(s, s->host->userdata); /* children queued behind it */
-        if (service_kill_mode(s) == KILL_CGROUP && s->cgroup_fd >= 0 &&
-            cgroup_unit_populated(s->cgroup_fd) > 0) {
+        if (left && cgroup_unit_populated(s->cgroup_fd) > 0) {
                 /* The instance ends with the last process of its cgroup. */
                 s->draining = true;
                 service_update(s, LOG_INFO, "main process %s, waiting for the rest of its cgroup",

@@ -196,7 +196,8 @@ class Tendd:
         (self.dir / "services.d").mkdir(parents=True, exist_ok=True)
         (self.dir / "tend.ini").write_text(
             "[tend]\nservices = services.d\n"
-            f"socket = {self.socket}\nlog_dir = {self.dir / 'log'}\n")
+            f"socket = {self.socket}\nlog_dir = {self.dir / 'log'}\n"
+            + (f"cgroup = {args.cgroup}\n" if getattr(args, "cgroup", None) else ""))
 
     def service(self, name, exec_line, **keys):
         lines = ["[service]", f"exec = {exec_line}", "output = null"]
@@ -384,6 +385,7 @@ def step_scale(args, work):
                 raise RuntimeError(f"tendctl restart failed: {r.stderr.decode()}")
         res["restart_ns"] = median(lat)
 
+    if args.full or args.stop:
         # Stop: SIGTERM to tendd, until every process is gone.
         reap_orphans()
         a = now_ns()
@@ -426,6 +428,53 @@ def run_inner(args, step, *extra):
     if r.returncode != 0 or not lines:
         return {"error": f"step {step} exited {r.returncode}: {r.stderr.strip()[-300:]}"}
     return json.loads(lines[-1])
+
+
+def cgroup2_mount():
+    """A cgroup2 mount tendd may make cgroups under, or None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[0] == "cgroup2":
+                mnt = Path(left.split()[4])
+                return mnt if os.access(mnt / "cgroup.procs", os.W_OK) else None
+    return None
+
+
+def remove_cgroup(d):
+    """rmdir d and the cgroups below it (tendd has exited: they are empty)."""
+    for sub in sorted((p for p in d.iterdir() if p.is_dir()), reverse=True):
+        remove_cgroup(sub)
+    for _ in range(1000):
+        try:
+            os.rmdir(d)
+            return
+        except OSError:
+            time.sleep(0.001)  # the last exits are still being accounted
+    os.rmdir(d)
+
+
+def run_cgroup_pairs(args, n):
+    """restart, throughput and start/stop of n services, each run in the
+    default (group) mode and then with a cgroup subtree (kill_mode = cgroup),
+    pair by pair, so that a noisy machine treats both alike."""
+    mnt = cgroup2_mount()
+    if mnt is None:
+        return {"skipped": "no writable cgroup2 mount"}
+    out = {}
+    for step, extra in (("restart", ()), ("throughput", ()),
+                        ("scale", ("--n", str(n), "--stop"))):
+        group, cg = [], []
+        for i in range(args.rounds):
+            group.append(run_inner(args, step, *extra))
+            d = mnt / f"tend-bench-{os.getpid()}-{step}-{i}"
+            d.mkdir()
+            try:
+                cg.append(run_inner(args, step, *extra, "--cgroup", str(d)))
+            finally:
+                remove_cgroup(d)
+        out[step] = {"group": median_of(group), "cgroup": median_of(cg)}
+    return out
 
 
 def run_floor(args, mode):
@@ -607,6 +656,31 @@ class Table:
             print(line.format(*r).rstrip())
 
 
+def cgroup_rows(t, cg, n):
+    """kill_mode = cgroup against the default group mode, run in pairs."""
+    if "skipped" in cg:
+        t.add("cgroup mode", "not run: " + cg["skipped"])
+        return
+    rows = (("restart", "crash -> restart: median", "median_ns", fmt_ms, 1.1, False),
+            ("throughput", "restart throughput", "per_second", lambda v: f"{v:.0f} /s", None,
+             True),
+            ("scale", f"{n} services: start all", "start_s", fmt_s, 1.5, False),
+            ("scale", f"{n} services: SIGTERM -> all gone", "stop_s", fmt_s, 1.0, False))
+    for step, what, key, fmt, limit, higher in rows:
+        g, c = cg[step]["group"], cg[step]["cgroup"]
+        if "error" in g or "error" in c:
+            t.add(f"cgroup mode: {what}", "error: " + (c.get("error") or g.get("error")))
+            continue
+        if not g.get(key) or not c.get(key):
+            t.add(f"cgroup mode: {what}", "error: no result")
+            continue
+        ratio = c[key] / g[key]
+        target = f"{'>=' if higher else '<='} {limit}x group mode" if limit else ""
+        met = (ratio >= limit if higher else ratio <= limit) if limit else None
+        t.add(f"cgroup mode: {what}", fmt(c[key]), target,
+              f"{ratio:.2f}x of group: {fmt(g[key])}", met)
+
+
 def outer(args):
     sizes = [int(x) for x in args.sizes.split(",") if x]
     res = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -641,6 +715,8 @@ def outer(args):
         floor_before = run_floor(args, "vfork")
         res["scale"][n] = with_like("scale", "--n", str(n), full=["--full"] if i == 0 else [])
         res["scale"][n]["floor"] = floor_before
+    res["cgroup"] = ({"skipped": "--no-cgroup"} if args.no_cgroup
+                     else run_cgroup_pairs(args, sizes[0]))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
 
@@ -778,6 +854,7 @@ def outer(args):
                   fmt_ms(s["restart_ns"]))
             t.add(f"{n} services: SIGTERM -> all gone", fmt_s(s["stop_s"]),
                   "", f"tendd exit {round(s['tendd_exit'])}")
+    cgroup_rows(t, res["cgroup"], sizes[0])
     t.print()
     steps = [res["restart"], res["throughput"], *res["scale"].values()]
     failed = any("error" in v for v in (fv, ff, *steps)) or any(
@@ -797,6 +874,8 @@ def main():
                     help="service counts for the scale step; the first one also runs "
                          "idle, control and stop (default 1000,10000)")
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--no-cgroup", action="store_true",
+                    help="skip the steps run again with a cgroup subtree (kill_mode = cgroup)")
     ap.add_argument("--rounds", type=int,
                     help="runs of each tendd step, each between floor runs; the table "
                          "shows medians (default 3, 1 with --quick)")
@@ -805,6 +884,8 @@ def main():
     ap.add_argument("--inner", choices=sorted(STEPS), help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=1000, help=argparse.SUPPRESS)
     ap.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--stop", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--cgroup", help=argparse.SUPPRESS)
     ap.add_argument("--what", choices=("tendd", "floor"), default="tendd",
                     help=argparse.SUPPRESS)
     ap.add_argument("--restarts", type=int)
