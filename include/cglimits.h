@@ -74,7 +74,9 @@ int cglimits_check(const struct service_config *sc, unsigned available, char *wh
  *   -ENOENT: the file is missing, so the controller is not there:
  *     "memory_max: the memory controller is not available in tend's cgroup
  *     (cgroup.controllers: hugetlb)" (read from unit_dfd's parent), or
- *     "... is not enabled for tend's services (cgroup.subtree_control: cpu)";
+ *     "... is not enabled for tend's services (cgroup.subtree_control: cpu)",
+ *     or "io_weight: the io controller is enabled but this kernel has no
+ *     io.weight" (io.weight needs blk-iocost);
  *   else the kernel refused the value: "cpu_max: writing '50000 100000' to
  *     cpu.max failed: Invalid argument". */
 int cglimits_apply(int unit_dfd, const struct service_config *old, const struct service_config *sc,

@@ -229,10 +229,12 @@ static void cglimits_show_parent_file(int unit_dfd, const char *file, char *buf,
 }
 
 /* Say why k's file is missing: its controller is not available in tend's
- * cgroup, or it is but was not enabled for its children. */
+ * cgroup, or it is but was not enabled for its children, or it is enabled
+ * and this kernel lacks the file (io.weight needs blk-iocost). */
 static void cglimits_why_missing(int unit_dfd, const struct cglimits_key *k, char *why, size_t len)
 {
-        unsigned available = 0;
+        const char *name = cglimits_controller_to_string(k->controller);
+        unsigned available = 0, enabled = 0;
         char detail[300];
 
         if (cglimits_read_controllers(unit_dfd, "../cgroup.controllers", &available) < 0 ||
@@ -241,9 +243,15 @@ static void cglimits_why_missing(int unit_dfd, const struct cglimits_key *k, cha
                 cglimits_why_unavailable(why, len, k, detail);
                 return;
         }
+        if (cglimits_read_controllers(unit_dfd, "../cgroup.subtree_control", &enabled) == 0 &&
+            (enabled & k->controller)) {
+                cglimits_why(why, len, "%s: the %s controller is enabled but this kernel has no %s",
+                             k->key, name, k->file);
+                return;
+        }
         cglimits_show_parent_file(unit_dfd, "cgroup.subtree_control", detail, sizeof detail);
         cglimits_why(why, len, "%s: the %s controller is not enabled for tend's services%s", k->key,
-                     cglimits_controller_to_string(k->controller), detail);
+                     name, detail);
 }
 
 /* k's value v as its file takes it. */

@@ -242,6 +242,16 @@ static void test_apply_missing(void)
                                        "tend's services (cgroup.subtree_control: cpu)") == 0,
            "available but not enabled: %s", why);
 
+        sc = (struct service_config){ .cgroup.io_weight = 50 };
+        put("cgroup.controllers", "io\n");
+        put("cgroup.subtree_control", "io\n");
+        rm("svc/io.weight");
+        r = cglimits_apply(unit_dfd, NULL, &sc, why, sizeof why);
+        ok(r == -ENOENT && strcmp(why, "io_weight: the io controller is enabled but this kernel "
+                                       "has no io.weight") == 0,
+           "enabled, file missing: %s", why);
+
+        sc = (struct service_config){ .cgroup.memory_high = 1 << 20 };
         rm("cgroup.controllers");
         r = cglimits_apply(unit_dfd, NULL, &sc, why, sizeof why);
         ok(r == -ENOENT && strcmp(why, "memory_high: the memory controller is not available in "
