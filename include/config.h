@@ -48,7 +48,7 @@ struct config_rlimit {
  * applied live on reload. 0 is unset: nothing is written, the kernel's
  * default stays; CONFIG_CGROUP_MAX is "max" (no limit). */
 #define CONFIG_CGROUP_MAX UINT64_MAX
-#define CONFIG_CPU_MAX_PERIOD_USEC 100000 /* cpu_max is CPU time per this period */
+#define CONFIG_CPU_MAX_PERIOD_USEC 100000U /* cpu_max is CPU time per this period */
 struct config_cgroup {
         uint64_t memory_max;  /* memory_max: bytes */
         uint64_t memory_high; /* memory_high: bytes */

@@ -187,7 +187,7 @@ int cglimits_enable(int tree_dfd, unsigned want, unsigned *ret_enabled)
         return written;
 }
 
-/* The clause for k when its controller is not there (without details). */
+/* The clause for k when its controller is not available, detail appended. */
 static void cglimits_why_unavailable(char *why, size_t len, const struct cglimits_key *k,
                                      const char *detail)
 {
