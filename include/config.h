@@ -44,6 +44,20 @@ struct config_rlimit {
         struct rlimit value;
 };
 
+/* A service's cgroup v2 limits, written into its cgroup by cglimits.c and
+ * applied live on reload. 0 is unset: nothing is written, the kernel's
+ * default stays; CONFIG_CGROUP_MAX is "max" (no limit). */
+#define CONFIG_CGROUP_MAX UINT64_MAX
+#define CONFIG_CPU_MAX_PERIOD_USEC 100000U /* cpu_max is CPU time per this period */
+struct config_cgroup {
+        uint64_t memory_max;  /* memory_max: bytes */
+        uint64_t memory_high; /* memory_high: bytes */
+        uint64_t tasks_max;   /* tasks_max: processes and threads */
+        uint64_t cpu_weight;  /* cpu_weight: 1..10000 */
+        uint64_t cpu_max;     /* cpu_max: usec per CONFIG_CPU_MAX_PERIOD_USEC */
+        uint64_t io_weight;   /* io_weight: 1..10000 */
+};
+
 struct service_config {
         char *name; /* file name without .ini */
         char *file; /* path of NAME.ini */
@@ -87,6 +101,7 @@ struct service_config {
         unsigned after_line, requires_line; /* where they were set, for messages */
         bool no_new_privs;
         struct config_rlimit limits[_LIMIT_MAX];
+        struct config_cgroup cgroup;
 };
 
 struct config {
@@ -164,7 +179,8 @@ const struct service_config *config_find(const struct config *c, const char *nam
 /* True if a and b spawn the same process (a change needs a restart): argv
  * (not the exec line as written), type, user, group, workdir, umask,
  * environment, output mode, no_new_privs and limits. Restart policy,
- * timeouts, stop signal, log rotation, enabled and kill_mode can change live. */
+ * timeouts, stop signal, log rotation, enabled, kill_mode and the cgroup
+ * limits (memory_max, cpu_weight, ...) can change live. */
 bool service_config_spawn_equal(const struct service_config *a, const struct service_config *b);
 /* True if every field is equal. */
 bool service_config_equal(const struct service_config *a, const struct service_config *b);

@@ -456,6 +456,81 @@ static CONFIG_KEY_PARSER(config_keys_limit)
         return 0;
 }
 
+enum { CGROUP_SIZE, CGROUP_COUNT, CGROUP_WEIGHT, CGROUP_CPU };
+
+static int config_keys_count(const char *s, uint64_t *ret)
+{
+        return parse_u64(s, false, ret);
+}
+
+/* "50%": a whole number of percent of one CPU. */
+static int config_keys_percent(const char *s, uint64_t *ret)
+{
+        size_t n = strspn(s, "0123456789");
+        char digits[32];
+
+        if (n == 0 || strcmp(s + n, "%") != 0)
+                return -EINVAL;
+        if (n >= sizeof digits)
+                return -ERANGE;
+        memcpy(digits, s, n);
+        digits[n] = 0;
+        return parse_u64(digits, false, ret);
+}
+
+/* Each kind of cgroup value (a key's arg): how it reads, whether "max" is
+ * allowed, what an invalid one is called. Ranges are the key's min, max in
+ * the units written (percent for cpu_max, stored as usec per period). */
+static const struct {
+        int (*parse)(const char *s, uint64_t *ret);
+        bool max;
+        const char *what, *hint;
+} config_keys_cgroup_kinds[] = {
+        [CGROUP_SIZE] = { parse_size, true, "size", " (use e.g. 512M, 2G or max)" },
+        [CGROUP_COUNT] = { config_keys_count, true, "number", " (expected a number or max)" },
+        [CGROUP_WEIGHT] = { config_keys_count, false, "weight", " (expected a number)" },
+        [CGROUP_CPU] = { config_keys_percent, true, "CPU share",
+                         " (expected e.g. 50% or 200% of one CPU, or max)" },
+};
+
+static const char *config_keys_cgroup_format(char *buf, size_t len, int kind, uint64_t v)
+{
+        if (kind == CGROUP_SIZE)
+                return format_size(buf, len, v);
+        (void)snprintf(buf, len, kind == CGROUP_CPU ? "%llu%%" : "%llu", (unsigned long long)v);
+        return buf;
+}
+
+/* memory_max, tasks_max, cpu_weight, ... (arg: CGROUP_*): a number in
+ * [min, max], or "max"/"infinity" where the kind allows it. */
+static CONFIG_KEY_PARSER(config_keys_cgroup)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4], min[32], max[32];
+        uint64_t v;
+        int r;
+
+        if (config_keys_cgroup_kinds[k->arg].max &&
+            (strcmp(value, "max") == 0 || strcmp(value, "infinity") == 0)) {
+                *(uint64_t *)field = CONFIG_CGROUP_MAX;
+                return 0;
+        }
+        r = config_keys_cgroup_kinds[k->arg].parse(value, &v);
+        if (r == -ERANGE || (r >= 0 && (v < k->min || v > k->max)))
+                return config_file_error(f, line, k->name, "%s '%s' is out of range (%s to %s%s)",
+                                         config_keys_cgroup_kinds[k->arg].what,
+                                         config_shown(value, buf),
+                                         config_keys_cgroup_format(min, sizeof min, k->arg, k->min),
+                                         config_keys_cgroup_format(max, sizeof max, k->arg, k->max),
+                                         config_keys_cgroup_kinds[k->arg].max ? ", or max" : "");
+        if (r < 0)
+                return config_keys_invalid(f, k, line, config_keys_cgroup_kinds[k->arg].what, value,
+                                           config_keys_cgroup_kinds[k->arg].hint);
+        if (k->arg == CGROUP_CPU)
+                v = v * CONFIG_CPU_MAX_PERIOD_USEC / 100;
+        *(uint64_t *)field = v;
+        return 0;
+}
+
 static int config_keys_name_ref_cmp(const void *a, const void *b)
 {
         char *const *x = *(char **const *)a, *const *y = *(char **const *)b;
@@ -572,8 +647,15 @@ static CONFIG_KEY_PARSER(config_keys_ready_fd)
 #define LOG_KEEP_MAX 1000                   /* a rotation renames that many files */
 #define LOG_MAX_SIZE_MIN (4ULL << 10)       /* a rotation per few lines at most */
 #define LOG_MAX_SIZE_MAX (1ULL << 40)
+#define MEMORY_MIN (4ULL << 10) /* a page: the kernel rounds down to pages */
+#define MEMORY_MAX (1ULL << 50)
+#define TASKS_MAX_MAX 4194304  /* PID_MAX_LIMIT: pids.max takes no more */
+#define WEIGHT_MAX 10000       /* cpu.weight, io.weight */
+#define CPU_PERCENT_MAX 100000 /* a thousand CPUs */
 
 #define SC(field) offsetof(struct service_config, field)
+#define CGROUP_KEY(n, field, kind, min, max)                                                       \
+        { n, config_keys_cgroup, SC(cgroup.field), NULL, kind, false, min, max }
 #define LIMIT_KEY(n, l)                                                                            \
         { n, config_keys_limit, SC(limits) + (l) * sizeof(struct config_rlimit), NULL, l, false }
 
@@ -614,6 +696,12 @@ const struct config_key config_keys_service[] = {
         LIMIT_KEY("limit_fsize", LIMIT_FSIZE),
         LIMIT_KEY("limit_memlock", LIMIT_MEMLOCK),
         LIMIT_KEY("limit_cpu", LIMIT_CPU),
+        CGROUP_KEY("memory_max", memory_max, CGROUP_SIZE, MEMORY_MIN, MEMORY_MAX),
+        CGROUP_KEY("memory_high", memory_high, CGROUP_SIZE, MEMORY_MIN, MEMORY_MAX),
+        CGROUP_KEY("tasks_max", tasks_max, CGROUP_COUNT, 1, TASKS_MAX_MAX),
+        CGROUP_KEY("cpu_weight", cpu_weight, CGROUP_WEIGHT, 1, WEIGHT_MAX),
+        CGROUP_KEY("cpu_max", cpu_max, CGROUP_CPU, 1, CPU_PERCENT_MAX),
+        CGROUP_KEY("io_weight", io_weight, CGROUP_WEIGHT, 1, WEIGHT_MAX),
         { "ready_timeout", config_keys_duration, SC(ready_timeout), "90s", 0, false, 0,
           DURATION_MAX },
         { "watchdog", config_keys_duration, SC(watchdog), "0", 0, false, 0, DURATION_MAX },

@@ -895,6 +895,13 @@ static bool config_limits_equal(const struct config_rlimit *a, const struct conf
         return true;
 }
 
+static bool config_cgroup_equal(const struct config_cgroup *a, const struct config_cgroup *b)
+{
+        return a->memory_max == b->memory_max && a->memory_high == b->memory_high &&
+               a->tasks_max == b->tasks_max && a->cpu_weight == b->cpu_weight &&
+               a->cpu_max == b->cpu_max && a->io_weight == b->io_weight;
+}
+
 /* Fields that shape the spawned process: a change needs a restart. */
 bool service_config_spawn_equal(const struct service_config *a, const struct service_config *b)
 {
@@ -923,7 +930,7 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                a->enabled == b->enabled && a->kill_mode == b->kill_mode &&
                a->kill_mode_set == b->kill_mode_set &&
                a->ready_timeout == b->ready_timeout && strv_equal(a->after, b->after) &&
-               strv_equal(a->requires, b->requires);
+               strv_equal(a->requires, b->requires) && config_cgroup_equal(&a->cgroup, &b->cgroup);
 }
 
 static int config_default_path(const char *root_path, const char *user_rel, char **ret)

@@ -1404,6 +1404,105 @@ static void test_cycle_both_keys(void)
         expect_errors("one cycle, one message", errors, (const char *const[]){ want, NULL });
 }
 
+#define CG_MAX CONFIG_CGROUP_MAX
+/* Good values of the cgroup keys and what they load as. */
+static const struct {
+        const char *what, *lines;
+        struct config_cgroup want;
+} good_cgroup_values[] = {
+        { "unset (0) by default", "", { 0 } },
+        { "sizes, count, weights, 50% = 50000 usec per 100000",
+          "memory_max = 1G\nmemory_high = 512M\ntasks_max = 100\ncpu_weight = 1\n"
+          "cpu_max = 50%\nio_weight = 10000\n",
+          { 1ULL << 30, 512ULL << 20, 100, 1, 50000, 10000 } },
+        { "max and infinity",
+          "memory_max = max\nmemory_high = infinity\ntasks_max = max\ncpu_max = max\n",
+          { CG_MAX, CG_MAX, CG_MAX, 0, CG_MAX, 0 } },
+        { "the range ends",
+          "memory_max = 4K\nmemory_high = 1024T\ntasks_max = 4194304\ncpu_max = 100000%\n"
+          "cpu_weight = 10000\nio_weight = 1\n",
+          { 4096, 1ULL << 50, 4194304, 10000, 100000000, 1 } },
+        { "cpu_max 1% is 1 ms per 100 ms", "cpu_max = 1%\n", { .cpu_max = 1000 } },
+};
+#undef CG_MAX
+
+/* A bad value of a cgroup key and its message. */
+static const char *const bad_cgroup_values[][2] = {
+        { "memory_max = 1K", "memory_max: size '1K' is out of range (4K to 1024T, or max)" },
+        { "memory_max = 1025T", "memory_max: size '1025T' is out of range (4K to 1024T, or max)" },
+        { "memory_high = 99999999999999999999",
+          "memory_high: size '99999999999999999999' is out of range (4K to 1024T, or max)" },
+        { "memory_high = 10MB", "memory_high: invalid size '10MB' (use e.g. 512M, 2G or max)" },
+        { "tasks_max = 0", "tasks_max: number '0' is out of range (1 to 4194304, or max)" },
+        { "tasks_max = 4194305",
+          "tasks_max: number '4194305' is out of range (1 to 4194304, or max)" },
+        { "tasks_max = 1.5", "tasks_max: invalid number '1.5' (expected a number or max)" },
+        { "cpu_weight = 0", "cpu_weight: weight '0' is out of range (1 to 10000)" },
+        { "cpu_weight = 10001", "cpu_weight: weight '10001' is out of range (1 to 10000)" },
+        { "cpu_max = 50",
+          "cpu_max: invalid CPU share '50' (expected e.g. 50% or 200% of one CPU, or max)" },
+        { "cpu_max = 50 %",
+          "cpu_max: invalid CPU share '50 %' (expected e.g. 50% or 200% of one CPU, or max)" },
+        { "cpu_max = 0%", "cpu_max: CPU share '0%' is out of range (1% to 100000%, or max)" },
+        { "cpu_max = 100001%",
+          "cpu_max: CPU share '100001%' is out of range (1% to 100000%, or max)" },
+        { "cpu_max = 99999999999999999999999999999999999%",
+          "cpu_max: CPU share '99999999999999999999999999999999999%' is out of range (1% to "
+          "100000%, or max)" },
+        { "io_weight = max", "io_weight: invalid weight 'max' (expected a number)" },
+        { "io_weight = -1", "io_weight: invalid weight '-1' (expected a number)" },
+};
+
+/* memory_max, memory_high, tasks_max, cpu_weight, cpu_max, io_weight. */
+static void test_cgroup_keys(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        const struct service_config *sc;
+        struct service_config *b;
+        int r;
+
+        fresh();
+        for (size_t i = 0; i < ELEMENTSOF(good_cgroup_values); i++) {
+                char file[256];
+
+                snprintf(file, sizeof file, "[service]\nexec = x\n%s", good_cgroup_values[i].lines);
+                sc = load_one(file, &c, &errors, &r);
+                ok(sc && memcmp(&sc->cgroup, &good_cgroup_values[i].want, sizeof sc->cgroup) == 0,
+                   "cgroup keys: %s", good_cgroup_values[i].what);
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(bad_cgroup_values); i++) {
+                char file[128], want[256];
+
+                snprintf(file, sizeof file, "[service]\nexec = x\n%s\n", bad_cgroup_values[i][0]);
+                snprintf(want, sizeof want, "S/svc.ini:3: %s", bad_cgroup_values[i][1]);
+                wfile("services.d/svc.ini", file);
+                r = load(&c, &errors);
+                expect_errors(bad_cgroup_values[i][0], errors, (const char *const[]){ want, NULL });
+        }
+
+        /* Policy, not spawn: a reload writes them into the live cgroup. */
+        sc = load_one("[service]\nexec = x\nmemory_max = 1G\n", &c, &errors, &r);
+        if (!ok(sc != NULL, "load for equal"))
+                return;
+#define CHECK(field)                                                                               \
+        do {                                                                                       \
+                b = service_config_copy(sc);                                                       \
+                b->cgroup.field++;                                                                 \
+                ok(!service_config_equal(b, sc) && service_config_spawn_equal(b, sc),              \
+                   #field ": not equal, spawn_equal");                                             \
+                service_config_free(b);                                                            \
+        } while (0)
+        CHECK(memory_max);
+        CHECK(memory_high);
+        CHECK(tasks_max);
+        CHECK(cpu_weight);
+        CHECK(cpu_max);
+        CHECK(io_weight);
+#undef CHECK
+}
+
 int main(void)
 {
         test_defaults();
@@ -1424,6 +1523,7 @@ int main(void)
         test_hostile_input();
         test_large_graph();
         test_cycle_both_keys();
+        test_cgroup_keys();
         cleanup_tmp();
         return tap_done();
 }
