@@ -1,6 +1,6 @@
 /* manager.h: the set of services, by name, and the daemon's lifecycle:
  * applying a config (first load and reloads, diffed per service), the signal
- * watchers (TERM/INT: stop everything and leave the loop; HUP: reload), and
+ * watchers (TERM/INT/QUIT: stop everything and leave the loop; HUP: reload), and
  * the listeners (the control API, sdnotify) that hear of every change. The
  * manager is the services' host (service.h) and calls its listeners only
  * through the pointers they registered: nothing above it is called by name. */
@@ -52,7 +52,9 @@ struct manager {
         const struct manager_listener *listeners[MANAGER_LISTENERS_MAX]; /* in order */
         size_t n_listeners;
 
-        ev_signal sigterm, sigint, sighup;
+        /* QUIT too: as PID 1 of a container a signal nobody watches is
+         * ignored, and container runtimes stop with TERM or QUIT. */
+        ev_signal sigterm, sigint, sigquit, sighup;
         /* tendd is a subreaper: orphans of services become its children and
          * are reaped on SIGCHLD (tendd's own children exit with no signal). */
         ev_signal sigchld;
@@ -86,7 +88,7 @@ struct manager *manager_free(struct manager *m);
 int manager_listen(struct manager *m, const struct manager_listener *l);
 void manager_unlisten(struct manager *m, const struct manager_listener *l);
 
-/* Start the ev_signal watchers (TERM, INT, HUP) and become the subreaper of
+/* Start the ev_signal watchers (TERM, INT, QUIT, HUP) and become the subreaper of
  * everything tendd starts (SIGCHLD: reap what it adopts). */
 int manager_watch_signals(struct manager *m);
 
