@@ -95,6 +95,8 @@ struct config {
         mode_t socket_mode;  /* who may connect; changing state also needs root or tendd's uid */
         char *socket_group;  /* NULL: tendd's group */
         char *log_dir;
+        char *exit_with;         /* service whose end ends tendd; NULL: none */
+        unsigned exit_with_line; /* where it was set, for messages */
         struct service_config **services; /* sorted by name */
         size_t n_services;
 };
@@ -136,7 +138,8 @@ struct config {
  * pair of quotes ('...' literal, "..." with \" \\ \$ \` escapes).
  * Not supported yet, and rejected as such: kill_mode=cgroup. after/requires
  * must name service files of the same directory and form no cycle; each
- * cycle is reported once with its path and the file:line of every edge. The
+ * cycle is reported once with its path and the file:line of every edge;
+ * exit_with too must name a service file of the directory. The
  * program in exec is not looked up: a missing binary is a runtime failure,
  * not a config error. */
 int config_load(const char *path, struct config **ret, char ***ret_errors);
