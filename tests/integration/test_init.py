@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from conftest import PR_SET_PDEATHSIG, TENDD, Tend, _children, _comm, _libc, wait_for
+from conftest import (PR_SET_PDEATHSIG, TENDD, Tend, _children, _comm, _libc, _tend,
+                      wait_for)
 
 # Writes FILE when told to stop; says it is ready (ready_fd = 3) only once the
 # trap is set, so a stop can never come before it.
@@ -76,15 +77,7 @@ class Init(Tend):
 
 @pytest.fixture
 def init(tmp_path, request):
-    t = Init(tmp_path)
-    yield t
-    problems = t.close()
-    failed = getattr(request.node, "rep_call", None)
-    if (failed is not None and failed.failed) or problems:
-        print(f"---- tendd log ({t.log}) ----")
-        print(t.read_log()[-20000:])
-    if problems:
-        pytest.fail("; ".join(problems))
+    yield from _tend(tmp_path, request, harness=Init)
 
 
 ORPHANS = """\
