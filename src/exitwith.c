@@ -38,16 +38,18 @@ static void exitwith_state_changed(struct service *s, enum service_state old, vo
 {
         struct exitwith *e = userdata;
         const char *name = exitwith_name(e);
-        bool was_live = old == SERVICE_STARTING || old == SERVICE_RUNNING ||
-                        old == SERVICE_STOPPING;
+        bool was_live =
+                old == SERVICE_STARTING || old == SERVICE_RUNNING || old == SERVICE_STOPPING;
 
         if (e->status >= 0 || e->manager->shutting_down || !name || strcmp(s->name, name) != 0 ||
             !exitwith_ended(s, old))
                 return;
         /* Not started this time: an exit seen before says nothing about it. */
         e->status = was_live ? exitwith_status_of(s) : 1;
-        log_service(LOG_NOTICE, s->name, "exit_with service ended (%s): stopping all services, "
-                    "tendd exits with %d", s->reason, e->status);
+        log_service(LOG_NOTICE, s->name,
+                    "exit_with service ended (%s): stopping all services, "
+                    "tendd exits with %d",
+                    s->reason, e->status);
         ev_timer_start(e->manager->loop, &e->later);
 }
 

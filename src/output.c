@@ -103,8 +103,8 @@ void output_set_default_mode(enum output_mode mode)
 enum output_mode output_default_mode(void)
 {
         if (output_mode_default < 0) {
-                bool under = sd_booted() > 0 &&
-                             (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"));
+                bool under =
+                        sd_booted() > 0 && (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"));
                 output_mode_default = under && access("/run/systemd/journal/stdout", W_OK) == 0
                                               ? OUTPUT_JOURNAL
                                               : OUTPUT_FILE;
