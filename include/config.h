@@ -112,6 +112,8 @@ struct config {
         char *socket_group;  /* NULL: tendd's group */
         char *log_dir;
         char *cgroup_path;   /* [tend] cgroup: tend's cgroup v2 subtree; NULL: find one */
+        char *exit_with;         /* service whose end ends tendd; NULL: none */
+        unsigned exit_with_line; /* where it was set, for messages */
         struct service_config **services; /* sorted by name */
         size_t n_services;
 };
@@ -153,8 +155,9 @@ struct config {
  * pair of quotes ('...' literal, "..." with \" \\ \$ \` escapes).
  * after/requires must name service files of the same directory and form no
  * cycle; each cycle is reported once with its path and the file:line of
- * every edge. The program in exec is not looked up: a missing binary is a
- * runtime failure, not a config error. */
+ * every edge; exit_with too must name a service file of the directory. The
+ * program in exec is not looked up: a missing binary is a runtime failure,
+ * not a config error. */
 int config_load(const char *path, struct config **ret, char ***ret_errors);
 struct config *config_free(struct config *c);
 static inline void config_freep(struct config **c)

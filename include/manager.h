@@ -1,6 +1,6 @@
 /* manager.h: the set of services, by name, and the daemon's lifecycle:
  * applying a config (first load and reloads, diffed per service), the signal
- * watchers (TERM/INT: stop everything and leave the loop; HUP: reload), and
+ * watchers (TERM/INT/QUIT: stop everything and leave the loop; HUP: reload), and
  * the listeners (the control API, sdnotify) that hear of every change. The
  * manager is the services' host (service.h) and calls its listeners only
  * through the pointers they registered: nothing above it is called by name. */
@@ -34,7 +34,7 @@ struct manager_listener {
         void *userdata;
 };
 
-#define MANAGER_LISTENERS_MAX 4
+#define MANAGER_LISTENERS_MAX 8
 
 struct manager {
         struct ev_loop *loop; /* from ev_loop_new(), never the default loop */
@@ -48,12 +48,13 @@ struct manager {
         size_t n_live; /* services in starting, running or stopping */
         size_t n_in_state[_SERVICE_STATE_MAX]; /* services per state, kept as they change */
         bool shutting_down;
-        int exit_code;
 
         const struct manager_listener *listeners[MANAGER_LISTENERS_MAX]; /* in order */
         size_t n_listeners;
 
-        ev_signal sigterm, sigint, sighup;
+        /* QUIT too: as PID 1 of a container a signal nobody watches is
+         * ignored, and container runtimes stop with TERM or QUIT. */
+        ev_signal sigterm, sigint, sigquit, sighup;
         /* tendd is a subreaper: orphans of services become its children and
          * are reaped on SIGCHLD (tendd's own children exit with no signal). */
         ev_signal sigchld;
@@ -100,7 +101,7 @@ int manager_set_cgroup(struct manager *m, struct cgroup_tree *t);
 /* No cgroup subtree, and why (for a service that asks for kill_mode = cgroup). */
 void manager_no_cgroup(struct manager *m, const char *why);
 
-/* Start the ev_signal watchers (TERM, INT, HUP) and become the subreaper of
+/* Start the ev_signal watchers (TERM, INT, QUIT, HUP) and become the subreaper of
  * everything tendd starts (SIGCHLD: reap what it adopts). */
 int manager_watch_signals(struct manager *m);
 

@@ -61,6 +61,8 @@ struct output_owner {
  * (booted with systemd, started by it: JOURNAL_STREAM or INVOCATION_ID set)
  * and journald's stream socket is there, else file. Decided once. */
 enum output_mode output_default_mode(void);
+/* Decide the default instead (tendd --console: console); before the first spawn. */
+void output_set_default_mode(enum output_mode mode);
 /* The mode a service with config sc uses: its configured one, else the default. */
 enum output_mode output_mode_of(const struct service_config *sc);
 /* The mode its output o (NULL: none yet) actually went to at the last spawn:

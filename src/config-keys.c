@@ -624,6 +624,20 @@ static CONFIG_KEY_PARSER(config_keys_names)
         return 0;
 }
 
+/* exit_with: a service name; that a file has it is checked once the
+ * services are loaded (config.c). */
+static CONFIG_KEY_PARSER(config_keys_exit_with)
+{
+        struct config *c = f->target;
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+
+        if (!service_name_is_valid(value))
+                return config_file_error(f, line, k->name, "invalid service name '%s'",
+                                         config_shown(value, buf));
+        c->exit_with_line = line;
+        return config_keys_set_string(field, value);
+}
+
 static CONFIG_KEY_PARSER(config_keys_ready_fd)
 {
         uint64_t v;
@@ -719,6 +733,7 @@ const struct config_key config_keys_tend[] = {
         { "socket_group", config_keys_account, C(socket_group), NULL, ACCOUNT_GROUP, false },
         { "log_dir", config_keys_relative_path, C(log_dir), NULL, 0, false },
         { "cgroup", config_keys_absolute_path, C(cgroup_path), NULL, 0, false },
+        { "exit_with", config_keys_exit_with, C(exit_with), NULL, 0, false },
 };
 const size_t config_keys_n_tend = ELEMENTSOF(config_keys_tend);
 const size_t config_keys_n_service = ELEMENTSOF(config_keys_service);

@@ -643,6 +643,17 @@ size_t config_index(const struct config *c, const char *name)
         return SIZE_MAX;
 }
 
+/* exit_with must name one of the n_names sorted service file names. */
+static void config_check_exit_with(struct config_load_ctx *l, const struct config *c,
+                                   const char *tend_display, char *const *names, size_t n_names)
+{
+        if (!c->exit_with ||
+            (n_names > 0 && bsearch(&c->exit_with, names, n_names, sizeof *names, config_name_cmp)))
+                return;
+        config_errorf(l, "%s:%u: exit_with: no service '%s' (no %s/%s.ini)", tend_display,
+                      c->exit_with_line, c->exit_with, l->services_display, c->exit_with);
+}
+
 static int config_load_services(struct config_load_ctx *l, struct config *c,
                                 const char *tend_display, unsigned services_line)
 {
@@ -673,9 +684,11 @@ static int config_load_services(struct config_load_ctx *l, struct config *c,
                         return r;
         }
 
+        if (n_names > 0)
+                qsort(names, n_names, sizeof(char *), config_name_cmp);
+        config_check_exit_with(l, c, tend_display, names, n_names);
         if (n_names == 0)
                 return 0;
-        qsort(names, n_names, sizeof(char *), config_name_cmp);
         c->services = calloc(n_names, sizeof *c->services);
         if (!c->services)
                 return -ENOMEM;
@@ -835,6 +848,7 @@ struct config *config_free(struct config *c)
         free(c->socket_group);
         free(c->log_dir);
         free(c->cgroup_path);
+        free(c->exit_with);
         free(c);
         return NULL;
 }

@@ -23,7 +23,7 @@ static void manager_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
                 log_info("SIGHUP: reloading %s", m->config_path);
                 (void)manager_reload(m, NULL);
         } else {
-                log_info("%s: stopping all services", w->signum == SIGTERM ? "SIGTERM" : "SIGINT");
+                log_info("SIG%s: stopping all services", signal_to_name(w->signum));
                 manager_shutdown(m);
         }
 }
@@ -65,9 +65,11 @@ int manager_new(struct ev_loop *loop, const char *config_path, struct config *c,
         }
         ev_signal_init(&m->sigterm, manager_signal_cb, SIGTERM);
         ev_signal_init(&m->sigint, manager_signal_cb, SIGINT);
+        ev_signal_init(&m->sigquit, manager_signal_cb, SIGQUIT);
         ev_signal_init(&m->sighup, manager_signal_cb, SIGHUP);
         ev_signal_init(&m->sigchld, manager_sigchld_cb, SIGCHLD);
-        m->sigterm.data = m->sigint.data = m->sighup.data = m->sigchld.data = m;
+        m->sigterm.data = m->sigint.data = m->sigquit.data = m->sighup.data = m;
+        m->sigchld.data = m;
         ev_prepare_init(&m->work, manager_work_cb);
         ev_set_priority(&m->work, EV_MAXPRI);
         ev_idle_init(&m->wake, manager_wake_cb);
@@ -97,6 +99,7 @@ struct manager *manager_free(struct manager *m)
         if (m->loop) {
                 ev_signal_stop(m->loop, &m->sigterm);
                 ev_signal_stop(m->loop, &m->sigint);
+                ev_signal_stop(m->loop, &m->sigquit);
                 ev_signal_stop(m->loop, &m->sighup);
                 ev_signal_stop(m->loop, &m->sigchld);
                 ev_prepare_stop(m->loop, &m->work);
@@ -205,13 +208,14 @@ static void manager_cgroup_unwatch(struct service *s, int wd, void *userdata)
         (void)inotify_rm_watch(m->cgroup_ino, wd);
 }
 
-/* Watch TERM, INT and HUP in the loop (no handler does work). */
+/* Watch TERM, INT, QUIT and HUP in the loop (no handler does work). */
 int manager_watch_signals(struct manager *m)
 {
         int r = 0;
 
         ev_signal_start(m->loop, &m->sigterm);
         ev_signal_start(m->loop, &m->sigint);
+        ev_signal_start(m->loop, &m->sigquit);
         ev_signal_start(m->loop, &m->sighup);
         ev_signal_start(m->loop, &m->sigchld);
         /* A daemon that forks away (MAINPID=) or leaves children behind

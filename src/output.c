@@ -93,17 +93,23 @@ static struct output_dir {
         struct output *outputs;
 } output_dir = { .fd = -1, .inotify = -1 };
 
+static int output_mode_default = -1; /* -1: not decided yet */
+
+void output_set_default_mode(enum output_mode mode)
+{
+        output_mode_default = mode;
+}
+
 enum output_mode output_default_mode(void)
 {
-        static int mode = -1;
-
-        if (mode < 0) {
-                bool under = sd_booted() > 0 &&
-                             (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"));
-                mode = under && access("/run/systemd/journal/stdout", W_OK) == 0 ? OUTPUT_JOURNAL
-                                                                                   : OUTPUT_FILE;
+        if (output_mode_default < 0) {
+                bool under =
+                        sd_booted() > 0 && (getenv("JOURNAL_STREAM") || getenv("INVOCATION_ID"));
+                output_mode_default = under && access("/run/systemd/journal/stdout", W_OK) == 0
+                                              ? OUTPUT_JOURNAL
+                                              : OUTPUT_FILE;
         }
-        return (enum output_mode)mode;
+        return (enum output_mode)output_mode_default;
 }
 
 enum output_mode output_mode_of(const struct service_config *sc)

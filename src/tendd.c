@@ -4,12 +4,15 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "cgroup.h"
 #include "config.h"
 #include "control.h"
+#include "exitwith.h"
 #include "log.h"
 #include "manager.h"
+#include "output.h"
 #include "sdnotify.h"
 #include "spawn.h"
 #include "notify.h"
@@ -18,15 +21,21 @@
 
 static void tendd_help(void)
 {
-        printf("Usage: tendd [-c|--config FILE] [--check]\n"
+        printf("Usage: tendd [-c|--config FILE] [--check] [--exit-with NAME] [--console]\n"
                "\n"
                "Supervise the services defined in FILE (default %s) and the\n"
                "services directory it names. Runs in the foreground.\n"
                "\n"
-               "  -c, --config FILE  daemon configuration\n"
-               "      --check        validate the configuration and exit (0 ok, 1 errors)\n"
-               "  -h, --help         show this help\n"
-               "      --version      show the version\n",
+               "  -c, --config FILE    daemon configuration\n"
+               "      --check          validate the configuration and exit (0 ok, 1 errors)\n"
+               "      --exit-with NAME when service NAME ends, stop everything and exit\n"
+               "                       with its exit code (128+N if killed by signal N);\n"
+               "                       overrides [tend] exit_with\n"
+               "      --console        services that set no output write to tendd's stdout\n"
+               "                       as 'NAME: line' (the default as PID 1 when stdout\n"
+               "                       is a terminal or a pipe)\n"
+               "  -h, --help           show this help\n"
+               "      --version        show the version\n",
                TEND_DEFAULT_CONFIG);
 }
 
@@ -39,6 +48,29 @@ static void tendd_sanitize_stdio(void)
                         if (n >= 0 && n != fd)
                                 (void)close(n);
                 }
+}
+
+/* Services that set no output go to the console when asked (--console), or
+ * when tendd is a container's PID 1 whose stdout someone reads (a terminal,
+ * a pipe to the container runtime's log): there is no journal, and a log
+ * directory inside the container is seen by nobody. */
+static void tendd_pick_output(bool console)
+{
+        struct stat st;
+
+        if (!console && getpid() == 1 && fstat(STDOUT_FILENO, &st) == 0)
+                console = isatty(STDOUT_FILENO) || S_ISFIFO(st.st_mode);
+        if (console)
+                output_set_default_mode(OUTPUT_CONSOLE);
+}
+
+/* --exit-with must name a service of the config; reports it if not. */
+static bool tendd_check_exit_with(const struct config *c, const char *name)
+{
+        if (!name || config_find(c, name))
+                return true;
+        fprintf(stderr, "tendd: --exit-with: no service '%s' in %s\n", name, c->services_dir);
+        return false;
 }
 
 static void tendd_periodic_cb(struct ev_loop *loop, ev_periodic *w, int revents)
@@ -120,21 +152,25 @@ static int tendd_setup_cgroup(struct manager *m)
 
 int main(int argc, char **argv)
 {
-        enum { ARG_CHECK = 0x100, ARG_VERSION };
+        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_EXIT_WITH, ARG_CONSOLE };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "check", no_argument, NULL, ARG_CHECK },
+                { "exit-with", required_argument, NULL, ARG_EXIT_WITH },
+                { "console", no_argument, NULL, ARG_CONSOLE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
         const char *config_path = TEND_DEFAULT_CONFIG;
-        bool check = false;
+        const char *exit_with = NULL;
+        bool check = false, console = false;
         struct config *c = NULL;
         _cleanup_strv_free_ char **errors = NULL;
         struct manager *m = NULL;
         struct control *ctl = NULL;
         struct sdnotify *sdn = NULL;
+        struct exitwith *ew = NULL;
         struct notify *notify = NULL;
         _cleanup_free_ char *notify_path = NULL;
         int locks[2] = { -1, -1 };
@@ -148,6 +184,12 @@ int main(int argc, char **argv)
                         break;
                 case ARG_CHECK:
                         check = true;
+                        break;
+                case ARG_EXIT_WITH:
+                        exit_with = optarg;
+                        break;
+                case ARG_CONSOLE:
+                        console = true;
                         break;
                 case 'h':
                         tendd_help();
@@ -174,6 +216,10 @@ int main(int argc, char **argv)
                         fprintf(stderr, "%s\n", *e);
                 if (!errors)
                         fprintf(stderr, "%s: %s\n", config_path, strerror(-r));
+                return 1;
+        }
+        if (!tendd_check_exit_with(c, exit_with)) {
+                config_free(c);
                 return 1;
         }
         if (check) {
@@ -233,6 +279,12 @@ int main(int argc, char **argv)
         r = sdnotify_new(m, &sdn);
         if (r < 0)
                 log_warning_errno(r, "not notifying systemd");
+        r = exitwith_new(m, exit_with, &ew);
+        if (r < 0) {
+                log_error_errno(r, "exit_with");
+                goto finish;
+        }
+        tendd_pick_output(console);
         (void)manager_watch_signals(m);
         r = manager_start(m);
         if (r < 0)
@@ -241,8 +293,9 @@ int main(int argc, char **argv)
         log_info("started, %zu service%s, control socket %s", m->n_services,
                  m->n_services == 1 ? "" : "s", m->config->socket_path);
         ev_run(loop, 0);
-        r = 0;
+        r = exitwith_status(ew) >= 0 ? exitwith_status(ew) : 0;
 finish:
+        exitwith_free(ew);
         notify_free(notify);
         control_free(ctl);
         sdnotify_free(sdn);
@@ -251,5 +304,5 @@ finish:
         ev_loop_destroy(loop);
         for (size_t i = 0; i < ELEMENTSOF(locks); i++)
                 (void)safe_close(locks[i]);
-        return r < 0 ? 1 : 0;
+        return r < 0 ? 1 : r;
 }

@@ -602,8 +602,8 @@ class Tend:
         return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=fds[0])
 
 
-def _tend(tmp_path, request, build=None):
-    t = Tend(tmp_path, build)
+def _tend(tmp_path, request, build=None, harness=None):
+    t = (harness or Tend)(tmp_path, build)
     yield t
     problems = t.close()
     failed = getattr(request.node, "rep_call", None)

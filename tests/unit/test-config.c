@@ -287,6 +287,44 @@ static void test_tend_ini(void)
                                              NULL });
 }
 
+/* exit_with names a service file of the directory; one that has errors of its
+ * own is not reported twice. */
+static void test_exit_with(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        char p[512];
+        int r;
+
+        fresh();
+        wfile("tend.ini", "[tend]\nexit_with = web\n");
+        wfile("services.d/web.ini", "[service]\nexec = web\n");
+        r = load(&c, &errors);
+        ok(r == 0 && c && streq_ptr(c->exit_with, "web") && c->exit_with_line == 2,
+           "exit_with = web loads");
+
+        wfile("services.d/web.ini", "[service]\nexec = web\nrestart = sometimes\n");
+        r = load(&c, &errors);
+        expect_errors("exit_with naming a broken service", errors,
+                      (const char *const[]){ "S/web.ini:3: restart: invalid value 'sometimes' "
+                                             "(expected always, on-failure or never)",
+                                             NULL });
+
+        fresh();
+        wfile("tend.ini", "[tend]\nexit_with = nope\n");
+        r = load(&c, &errors);
+        snprintf(p, sizeof p, "T:2: exit_with: no service 'nope' (no %s/services.d/nope.ini)",
+                 tmp);
+        expect_errors("exit_with without a service", errors, (const char *const[]){ p, NULL });
+
+        wfile("tend.ini", "[tend]\nexit_with = bad/name\n");
+        r = load(&c, &errors);
+        ok(r == -EINVAL, "exit_with = bad/name fails");
+        expect_errors("exit_with with a bad name", errors,
+                      (const char *const[]){
+                              "T:2: exit_with: invalid service name 'bad/name'", NULL });
+}
+
 static void test_all_keys(void)
 {
         _cleanup_(config_freep) struct config *c = NULL;
@@ -1507,6 +1545,7 @@ int main(void)
 {
         test_defaults();
         test_tend_ini();
+        test_exit_with();
         test_all_keys();
         test_bad_values();
         test_structure_errors();
