@@ -203,6 +203,8 @@ struct service {
         bool draining;  /* main process reaped, processes left in the cgroup: the
                          * instance ends when the cgroup is empty */
         bool cgroup_killed; /* cgroup.kill was used: made anew before the next spawn */
+        uint64_t oom_seen;  /* memory.events oom_kill count last seen */
+        bool oom_killed;    /* the last instance lost a process to the OOM killer */
 
         ev_io pidfd_watcher;
         ev_timer timer;

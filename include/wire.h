@@ -48,7 +48,9 @@
  * operator's intent. Status: its last STATUS=. NotifyErrno: its last ERRNO=,
  * 0 none. Output: the output mode in effect (journal, file, console, null).
  * LogPath: the file output goes to in file mode (rotated: LogPath.1 ...).
- * Started: realtime usec of its last spawn, 0 never. */
+ * Started: realtime usec of its last spawn, 0 never. CPUUsageUSec,
+ * MemoryCurrent: what its cgroup used (cpu.stat usage_usec, memory.current),
+ * UINT64_MAX when not known (no cgroup, or no memory controller). */
 /* clang-format off */
 #define WIRE_SERVICE_FIELDS(X)                                                                     \
         X(name,         "Name",        STR,  "name",         STRING,      s->name)                 \
@@ -67,6 +69,8 @@
         X(output,       "Output",      STR,  NULL,           NONE,        control_output(s))       \
         X(log_path,     "LogPath",     STR,  NULL,           NONE,        control_logfile(s, rec)) \
         X(started,      "Started",     U64,  "started",      SECONDS,     control_started(s))      \
+        X(cpu_usec,     "CPUUsageUSec", U64, "cpu_usec",     KNOWN,       control_usage(s, rec)->cpu_usec) \
+        X(memory_bytes, "MemoryCurrent", U64, "memory_bytes", KNOWN,      control_usage(s, rec)->memory_bytes) \
         /* new fields go last, above this line: the compact struct grows at its end */
 /* clang-format on */
 
@@ -104,6 +108,7 @@ enum wire_json {
         WIRE_JSON_BOOL,        /* true or false */
         WIRE_JSON_EXIT_CODE,   /* an integer with HasExit and >= 0, else null */
         WIRE_JSON_EXIT_SIGNAL, /* an integer with HasExit and > 0, else null */
+        WIRE_JSON_KNOWN,       /* an integer, null when UINT64_MAX (not known) */
 };
 
 struct wire_field {

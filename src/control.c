@@ -23,6 +23,7 @@
 #include <systemd/sd-id128.h>
 
 #include "closer.h"
+#include "cglimits.h"
 #include "control.h"
 #include "list.h"
 #include "log.h"
@@ -316,6 +317,8 @@ static void control_removed_hook(struct service *s, void *userdata)
 struct control_record {
         struct wire_service wire;
         char log_path[WIRE_STRING_MAX];
+        bool usage_read;
+        struct cglimits_usage usage;
 };
 
 static const char *control_state(const struct service *s)
@@ -361,8 +364,23 @@ static uint64_t control_started(const struct service *s)
         return ago < now_real ? now_real - ago : 0;
 }
 
+/* What the service's cgroup used, read once per record; unknown without one. */
+static const struct cglimits_usage *control_usage(const struct service *s,
+                                                  struct control_record *rec)
+{
+        if (!rec->usage_read) {
+                rec->usage_read = true;
+                rec->usage = (struct cglimits_usage){ CGLIMITS_UNKNOWN, CGLIMITS_UNKNOWN,
+                                                      CGLIMITS_UNKNOWN };
+                if (s->cgroup_fd >= 0 && cglimits_usage(s->cgroup_fd, &rec->usage) < 0)
+                        rec->usage.cpu_usec = rec->usage.memory_bytes = CGLIMITS_UNKNOWN;
+        }
+        return &rec->usage;
+}
+
 static void control_record_fill(struct control_record *rec, const struct service *s)
 {
+        rec->usage_read = false;
 #define CONTROL_FILL(member, bus, kind, json, form, value) rec->wire.member = (value);
         WIRE_SERVICE_FIELDS(CONTROL_FILL)
 #undef CONTROL_FILL

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "cglimits.h"
 #include "cgroup.h"
 #include "deps.h"
 #include "hashmap.h"
@@ -395,6 +396,26 @@ static void manager_service_state_changed(struct service *s, enum service_state 
         manager_check_done(m);
 }
 
+/* Hand the controllers the services' limits need down to their cgroups
+ * (cgroup.subtree_control of tend's subtree), at start and at each reload. */
+static void manager_enable_controllers(struct manager *m, const struct config *c)
+{
+        unsigned want = 0, enabled = 0;
+        int r;
+
+        if (!m->cgroup)
+                return;
+        for (size_t i = 0; i < c->n_services; i++)
+                want |= cglimits_needed(c->services[i]);
+        if (want == 0)
+                return;
+        r = cglimits_enable(m->cgroup->dfd, want, &enabled);
+        if (r < 0 || (want & ~enabled))
+                log_warning("cgroup %s: some controllers for the services' limits are not "
+                            "available (%s): services that need them fail to start with why",
+                            m->cgroup->path, r < 0 ? strerror(-r) : "not offered by the parent");
+}
+
 /* Create the services of the current config and start the enabled ones. */
 int manager_start(struct manager *m)
 {
@@ -403,6 +424,7 @@ int manager_start(struct manager *m)
         /* log_dir is made by output.c when a file log first needs it, checked
          * directory by directory: never by path here, where a service's user
          * might have put a link. */
+        manager_enable_controllers(m, m->config);
         /* Each service takes its config over; the manager keeps the daemon's part. */
         for (size_t i = 0; i < m->config->n_services; i++) {
                 struct service_config *sc = TAKE_PTR(m->config->services[i]);
@@ -502,6 +524,7 @@ int manager_apply(struct manager *m, struct config *new_config)
                 return log_error_errno(r, "reload of %s failed, nothing changed", m->config_path);
         }
         /* From here on nothing can fail. */
+        manager_enable_controllers(m, new_config);
         if (!streq_ptr(old->socket_path, new_config->socket_path))
                 log_warning("reload: socket changed to %s; the old one stays until tendd restarts",
                             new_config->socket_path);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "cglimits.h"
 #include "cgroup.h"
 #include "log.h"
 #include "output.h"
@@ -157,6 +158,7 @@ static int service_open_cgroup(struct service *s)
                 return r;
         }
         s->cgroup_wd = r;
+        s->oom_seen = 0;
         return 0;
 }
 
@@ -409,6 +411,11 @@ static void service_format_exit(const struct service *s, char *buf, size_t len)
                         (void)snprintf(buf, len, "killed by signal %d", s->exit_signal);
         } else
                 (void)snprintf(buf, len, "exited with code %d", s->exit_code);
+        if (s->oom_killed) {
+                size_t n = strlen(buf);
+                (void)snprintf(buf + n, len - n, " (the OOM killer killed a process of it%s)",
+                               s->config->cgroup.memory_max ? ": memory_max" : "");
+        }
         if (s->notify_errno > 0) {
                 /* The service said why (ERRNO=): worth more than the code. */
                 size_t n = strlen(buf);
@@ -503,10 +510,17 @@ static void service_spawn_failed(struct service *s, int err, const char *fmt, ..
  * cgroup subtree that is a failed start, with the reason. */
 static int service_spawn_cgroup(struct service *s, struct spawn_params *p)
 {
+        char why[CGLIMITS_WHY_MAX];
         int r;
 
-        if (service_kill_mode(s) != KILL_CGROUP)
-                return 0;
+        if (service_kill_mode(s) != KILL_CGROUP) {
+                if (cglimits_needed(s->config) == 0)
+                        return 0;
+                service_set_state(s, SERVICE_FAILED,
+                                  "resource limits need the service's cgroup: kill_mode = %s",
+                                  kill_mode_to_string(service_kill_mode(s)));
+                return -EINVAL;
+        }
         if (!s->host->cgroup) {
                 service_set_state(s, SERVICE_FAILED, "kill_mode = cgroup, but tend has no cgroup: %s",
                                   s->host->cgroup_why ? s->host->cgroup_why : "none set up");
@@ -516,6 +530,12 @@ static int service_spawn_cgroup(struct service *s, struct spawn_params *p)
         if (r < 0) {
                 service_spawn_failed(s, r, "cgroup %s/%s.service: %s", s->host->cgroup->path,
                                      s->name, strerror(-r));
+                return r;
+        }
+        /* Before the first process: written again into a cgroup made anew. */
+        r = cglimits_apply(s->cgroup_fd, NULL, s->config, why, sizeof why);
+        if (r < 0) {
+                service_set_state(s, SERVICE_FAILED, "%s", why);
                 return r;
         }
         p->cgroup_fd = s->cgroup_fd;
@@ -991,6 +1011,7 @@ void service_handle_pidfd(struct service *s)
                         s->exit_signal = si.si_status;
                 }
         }
+        s->oom_killed = s->cgroup_fd >= 0 && cglimits_oom_killed(s->cgroup_fd, &s->oom_seen);
         left = service_kill_leftovers(s);
         ev_io_stop(s->host->loop, &s->pidfd_watcher);
         s->pidfd = safe_close(s->pidfd);
@@ -1314,6 +1335,21 @@ int service_config_alloc(const struct service *s, const struct service_config *s
         return *ret ? 0 : -ENOMEM;
 }
 
+/* A reload changed the limits of a service that has its cgroup: written at
+ * once (a removed one back to the kernel's default). The service runs on if
+ * the kernel refuses; the next spawn into a new cgroup fails with why. */
+static void service_apply_limits(struct service *s, const struct service_config *sc)
+{
+        char why[CGLIMITS_WHY_MAX];
+
+        if (s->cgroup_fd < 0 || memcmp(&s->config->cgroup, &sc->cgroup, sizeof sc->cgroup) == 0)
+                return;
+        if (cglimits_apply(s->cgroup_fd, s->config, sc, why, sizeof why) < 0)
+                log_service(LOG_WARNING, s->name, "reload: %s", why);
+        else
+                log_service(LOG_INFO, s->name, "reload: resource limits updated");
+}
+
 /* See service.h. */
 void service_set_config(struct service *s, struct service_config *sc, usec_t *ring)
 {
@@ -1325,6 +1361,7 @@ void service_set_config(struct service *s, struct service_config *sc, usec_t *ri
                 s->next_config = sc;
                 return;
         }
+        service_apply_limits(s, sc);
         service_config_free(s->config);
         s->config = sc;
         service_config_free(s->next_config);

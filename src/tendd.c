@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "cglimits.h"
 #include "cgroup.h"
 #include "config.h"
 #include "control.h"
@@ -117,6 +118,42 @@ static int tendd_lock_sockets(const char *control_path, const char *notify_path,
         return 0;
 }
 
+/* --check: warn about each service whose resource limits need a controller
+ * that tend's cgroup does not offer (or that has no cgroup to go in). Looks
+ * only: a configured cgroup that does not exist yet is not made. */
+static void tendd_check_limits(const struct config *c)
+{
+        unsigned needed = 0, available = 0;
+        struct cgroup_tree *t = NULL;
+        char why[CGLIMITS_WHY_MAX] = "";
+        int r = -ENOENT;
+
+        for (size_t i = 0; i < c->n_services; i++)
+                needed |= cglimits_needed(c->services[i]);
+        if (needed == 0)
+                return;
+        if (!c->cgroup_path || access(c->cgroup_path, F_OK) == 0)
+                r = cgroup_tree_open(c->cgroup_path, &t, why, sizeof why);
+        else
+                (void)snprintf(why, sizeof why, "%s does not exist yet (tendd makes it)",
+                               c->cgroup_path);
+        if (r >= 0)
+                r = cglimits_available(t->dfd, &available);
+        for (size_t i = 0; i < c->n_services; i++) {
+                const struct service_config *sc = c->services[i];
+                char what[CGLIMITS_WHY_MAX];
+
+                if (cglimits_needed(sc) == 0)
+                        continue;
+                if (r < 0)
+                        fprintf(stderr, "%s: warning: resource limits, but no cgroup to check "
+                                "them against: %s\n", sc->file, why);
+                else if (cglimits_check(sc, available, what, sizeof what) < 0)
+                        fprintf(stderr, "%s: warning: %s\n", sc->file, what);
+        }
+        cgroup_tree_free(t);
+}
+
 /* tend's cgroup subtree: [tend] cgroup, or tendd's own delegated cgroup.
  * Configured and unusable is an error; not configured, tendd goes on
  * without (kill_mode defaults to group) and says why once. */
@@ -223,6 +260,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         if (check) {
+                tendd_check_limits(c);
                 printf("%s: ok, %zu service%s\n", config_path, c->n_services,
                        c->n_services == 1 ? "" : "s");
                 config_free(c);

@@ -184,7 +184,8 @@ static void status_json_value(const struct wire_service *w, const struct wire_fi
                     ((f->json_form == WIRE_JSON_NUMBER_NULL || f->json_form == WIRE_JSON_SECONDS) &&
                      v == 0) ||
                     (f->json_form == WIRE_JSON_EXIT_CODE && !(w->has_exit && v >= 0)) ||
-                    (f->json_form == WIRE_JSON_EXIT_SIGNAL && !(w->has_exit && v > 0));
+                    (f->json_form == WIRE_JSON_EXIT_SIGNAL && !(w->has_exit && v > 0)) ||
+                    (f->json_form == WIRE_JSON_KNOWN && *(const uint64_t *)p == UINT64_MAX);
 
         if (null)
                 fputs("null", stdout);

@@ -3,6 +3,7 @@ straight into it, stopped as a whole, and what happens without one. Each test
 makes its own directory under the cgroup2 mount (the machine's v1 trees are
 never touched) and removes it."""
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -211,3 +212,41 @@ def test_configured_but_unusable_cgroup_is_an_error(tmp_path):
         assert "not under a cgroup2 mount" in t.read_log()
     finally:
         t.close()
+
+
+def test_limit_without_its_controller_fails_clearly(ctend):
+    """The memory controller is not there: the service does not start, and
+    the reason names the key and the controller; --check warns."""
+    ctend.service("mem", exec="sleep 1000", output="null", memory_max="64M")
+    ctend.service("ok", exec="sleep 1000", output="null")
+    r = subprocess.run([str(ctend.tendd), "--check", "-c", str(ctend.config)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ctend.start()
+    wait_for(lambda: ctend.svc("mem")["state"] == "failed")
+    reason = ctend.svc("mem")["reason"]
+    if "memory" in (ctend.cgroot / "cgroup.controllers").read_text().split():
+        pytest.skip("this machine's cgroup2 has the memory controller")
+    assert reason.startswith("memory_max: the memory controller is not"), reason
+    assert "mem.ini: warning: memory_max: the memory controller" in r.stderr, r.stderr
+    assert ctend.svc("ok")["state"] == "running"
+
+
+def test_limits_need_the_cgroup(ctend):
+    ctend.service("grp", exec="sleep 1000", output="null", kill_mode="group", tasks_max="10")
+    ctend.start()
+    wait_for(lambda: ctend.svc("grp")["state"] == "failed")
+    assert ctend.svc("grp")["reason"] == \
+        "resource limits need the service's cgroup: kill_mode = group"
+
+
+def test_cpu_usage_is_shown(ctend):
+    """cpu.stat works without the cpu controller: the CPU a service used
+    shows in status; memory shows only with the memory controller."""
+    ctend.service("busy", output="null",
+                  exec="sh -c 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 1000'")
+    ctend.service("grp", exec="sleep 1000", output="null", kill_mode="group")
+    ctend.start()
+    wait_for(lambda: (ctend.svc("busy")["cpu_usec"] or 0) > 1000, what="CPU used")
+    g = ctend.svc("grp")
+    assert g["cpu_usec"] is None and g["memory_bytes"] is None, g
