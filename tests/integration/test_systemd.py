@@ -247,6 +247,7 @@ def container(tmp_path, request):
 WEB_V1 = ("[service]\n"
           "exec = sh -c 'echo hello-from-web; echo warn-from-web >&2; exec sleep 1000001'\n")
 WEB_V2 = "[service]\nexec = sh -c 'echo hello-v2; exec sleep 1000002'\n"
+ESCAPE = "[service]\nexec = sh -c 'setsid sleep 1000003 & exec sleep 1000004'\n"
 SLOW = ("[service]\ntype = oneshot\nrestart = never\n"
         "exec = sh -c 'sleep 2; date +%s%N > /run/slow.done'\n")
 
@@ -268,6 +269,7 @@ def test_tend_service_under_systemd(container):
     c.write("/etc/tend/tend.ini", "[tend]\nservices = services.d\n")
     c.write("/etc/tend/services.d/web.ini", WEB_V1)
     c.write("/etc/tend/services.d/slow.ini", SLOW)
+    c.write("/etc/tend/services.d/esc.ini", ESCAPE)
     c.run("systemctl", "daemon-reload")
 
     # Active only once every service has been started: the oneshot has run.
@@ -281,6 +283,19 @@ def test_tend_service_under_systemd(container):
     st = tend_status(c)
     assert st["web"]["state"] == "running" and st["slow"]["state"] == "stopped"
     assert "running" in c.show("tend.service", "StatusText")
+
+    # Delegate=yes: tendd moved itself into a leaf of its cgroup, each service
+    # runs in a cgroup of its own below it, and a stop takes all of it, the
+    # process that left with setsid too.
+    cg = "/sys/fs/cgroup" + c.show("tend.service", "ControlGroup")
+    tendd_pid = c.show("tend.service", "MainPID")
+    assert c.run("cat", f"{cg}/supervisor/cgroup.procs").stdout.split() == [tendd_pid]
+    assert str(st["web"]["pid"]) in c.run("cat", f"{cg}/web.service/cgroup.procs").stdout.split()
+    wait_for(lambda: len(c.run("cat", f"{cg}/esc.service/cgroup.procs").stdout.split()) == 2,
+             what="esc and the process it left with setsid")
+    c.run("tendctl", "stop", "esc")
+    assert c.run("pgrep", "-f", "sleep 100000[34]", check=False).returncode == 1
+    assert c.run("test", "-e", f"{cg}/esc.service", check=False).returncode != 0
 
     # Service output is in the journal under the service's name; stderr at
     # warning, stdout below.
