@@ -99,6 +99,7 @@ int cglimits_usage(int unit_dfd, struct cglimits_usage *ret);
 /* True if the OOM killer killed a process of the cgroup since *counter
  * (memory.events oom_kill, the count last seen: 0 for a new cgroup), which
  * it then updates. False when the count is not known (no memory
- * controller). For an exit reason such as "killed by the OOM killer
+ * controller): *counter is then CGLIMITS_UNKNOWN, and a caller need not ask
+ * again until the controller may have come. For an exit reason such as "killed by the OOM killer
  * (memory_max)". */
 bool cglimits_oom_killed(int unit_dfd, uint64_t *counter);

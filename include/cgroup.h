@@ -40,16 +40,16 @@ int cgroup_unit_remove(const struct cgroup_tree *t, const char *name);
 
 /* 1 if a process is in the unit (cgroup.events "populated 1"), 0 if not. */
 int cgroup_unit_populated(int dfd);
-/* Watch the unit's cgroup.events (IN_MODIFY: populated changed) on inotify
- * fd ino: the watch descriptor, or -errno. */
-int cgroup_unit_watch(int ino, int dfd);
-
-/* Is pid in NAME.service? */
-bool cgroup_unit_holds(const struct cgroup_tree *t, const char *name, pid_t pid);
+/* Watch NAME.service's cgroup.events (IN_MODIFY: populated changed) on
+ * inotify fd ino: the watch descriptor, or -errno. */
+int cgroup_unit_watch(const struct cgroup_tree *t, const char *name, int ino);
 
 /* Send sig to every process in NAME.service: SIGKILL through cgroup.kill
  * (the kernel kills the whole tree, forks in flight included); any other
  * signal process by process, each through a pidfd opened and checked to be
- * in the unit still, so a reused pid is never signalled. 0, or -ESRCH when
- * no process was there. */
-int cgroup_unit_signal(const struct cgroup_tree *t, const char *name, int dfd, int sig);
+ * in the unit still, so a reused pid is never signalled; main (with its
+ * pidfd main_pidfd, or main 0) is one the caller holds a pidfd of already,
+ * signalled through it without a check. 1: main was among them; 0: others
+ * were (or SIGKILL went through cgroup.kill); -ESRCH: no process was there. */
+int cgroup_unit_signal(const struct cgroup_tree *t, const char *name, int dfd, int sig,
+                       pid_t main, int main_pidfd);

@@ -91,10 +91,12 @@ struct service_host_ops {
         void (*session)(struct service *s, bool live, void *userdata);
         /* s's main process was reaped: other children may be now. */
         void (*reaped)(struct service *s, void *userdata);
-        /* Watch the cgroup of s (dfd) for "populated" changes and call
+        /* Watch the cgroup of s for "populated" changes and call
          * service_cgroup_changed(); the watch's id, or -errno. */
-        int (*cgroup_watch)(struct service *s, int dfd, void *userdata);
-        void (*cgroup_unwatch)(struct service *s, int wd, void *userdata);
+        int (*cgroup_watch)(struct service *s, void *userdata);
+        /* The watch is over; removed: the cgroup was removed, and the watch
+         * with it. */
+        void (*cgroup_unwatch)(struct service *s, int wd, bool removed, void *userdata);
 };
 
 /* Given to a service at creation; the holder keeps it alive and current. */
@@ -104,6 +106,7 @@ struct service_host {
         const char *notify_path; /* NOTIFY_SOCKET for type = notify; NULL: none */
         const struct cgroup_tree *cgroup; /* tend's cgroup subtree; NULL: none */
         const char *cgroup_why;  /* ...and why there is none */
+        bool cgroup_memory;      /* the services' cgroups have the memory controller */
         const struct service_host_ops *ops;
         void *userdata;
 };

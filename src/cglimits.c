@@ -382,8 +382,10 @@ bool cglimits_oom_killed(int unit_dfd, uint64_t *counter)
         bool killed;
 
         if (cglimits_read_field(unit_dfd, "memory.events", "oom_kill", &n) < 0 ||
-            n == CGLIMITS_UNKNOWN)
+            n == CGLIMITS_UNKNOWN) {
+                *counter = CGLIMITS_UNKNOWN;
                 return false;
+        }
         killed = n > *counter;
         *counter = n;
         return killed;

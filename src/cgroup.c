@@ -1,5 +1,6 @@
 /* cgroup.c: tend's cgroup v2 subtree and the services' cgroups in it. */
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,6 +35,10 @@ static ssize_t cgroup_read(int dfd, const char *file, char *buf, size_t size)
                 if (k == 0)
                         break;
                 n += (size_t)k;
+                /* cgroupfs fills a read as far as whole lines fit: far from
+                 * full, this was the end (one read(), not two, per file). */
+                if ((size_t)k + 64 < size - 1 - (n - (size_t)k))
+                        break;
         }
         buf[n] = '\0';
         return (ssize_t)n;
@@ -309,12 +314,14 @@ int cgroup_unit_populated(int dfd)
 }
 
 /* See cgroup.h. */
-int cgroup_unit_watch(int ino, int dfd)
+int cgroup_unit_watch(const struct cgroup_tree *t, const char *name, int ino)
 {
-        char path[64];
+        char path[PATH_MAX];
         int wd;
 
-        (void)snprintf(path, sizeof path, "/proc/self/fd/%d/cgroup.events", dfd);
+        if (snprintf(path, sizeof path, "%s/%s" CGROUP_UNIT_SUFFIX "/cgroup.events", t->path,
+                     name) >= (int)sizeof path)
+                return -ENAMETOOLONG;
         wd = inotify_add_watch(ino, path, IN_MODIFY);
         return wd < 0 ? -errno : wd;
 }
@@ -339,47 +346,63 @@ static bool cgroup_holds(const char *rel, const char *dir, pid_t pid)
         return hit && (hit == buf || hit[-1] == '\n');
 }
 
-/* Signal each process cgroup.procs lists, through a pidfd, checked. */
-static int cgroup_signal_each(const struct cgroup_tree *t, const char *dir, int dfd, int sig)
+/* One pid of cgroup.procs: through main_pidfd if it is main, else through
+ * a pidfd opened and checked. True if it was signalled. */
+static bool cgroup_signal_one(const struct cgroup_tree *t, const char *dir, pid_t pid, int sig,
+                              pid_t main, int main_pidfd)
 {
-        _cleanup_free_ char *buf = NULL;
-        size_t cap = 64 * 1024;
-        bool any = false;
+        _cleanup_close_ int pidfd = -1;
+
+        if (pid == main && main_pidfd >= 0)
+                return sys_pidfd_send_signal(main_pidfd, sig, false) == 0;
+        pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0 || !cgroup_holds(t->rel, dir, pid))
+                return false;
+        return sys_pidfd_send_signal(pidfd, sig, false) == 0;
+}
+
+/* Signal each process cgroup.procs lists. Read into a small buffer first:
+ * most cgroups hold a process or two. */
+static int cgroup_signal_each(const struct cgroup_tree *t, const char *dir, int dfd, int sig,
+                              pid_t main, int main_pidfd)
+{
+        char small[512], *buf = small;
+        _cleanup_free_ char *big = NULL;
+        size_t cap = sizeof small;
+        bool any = false, got_main = false;
         ssize_t n;
 
-        buf = malloc(cap);
-        if (!buf)
-                return -ENOMEM;
-        n = cgroup_read(dfd, "cgroup.procs", buf, cap);
-        if (n < 0)
-                return (int)n;
+        for (;;) {
+                n = cgroup_read(dfd, "cgroup.procs", buf, cap);
+                if (n < 0)
+                        return (int)n;
+                if ((size_t)n < cap - 1 || cap >= (64U << 20))
+                        break;
+                free(big);
+                cap *= 16;
+                big = malloc(cap);
+                if (!big)
+                        return -ENOMEM;
+                buf = big;
+        }
         for (char *p = buf, *end; *p; p = end) {
                 long pid = strtol(p, &end, 10);
-                _cleanup_close_ int pidfd = -1;
 
                 if (end == p)
                         break;
                 while (*end == '\n')
                         end++;
-                pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-                if (pidfd < 0 || !cgroup_holds(t->rel, dir, (pid_t)pid))
-                        continue;
-                if (sys_pidfd_send_signal(pidfd, sig, false) == 0)
+                if (cgroup_signal_one(t, dir, (pid_t)pid, sig, main, main_pidfd)) {
                         any = true;
+                        got_main |= pid == main;
+                }
         }
-        return any ? 0 : -ESRCH;
+        return got_main ? 1 : any ? 0 : -ESRCH;
 }
 
 /* See cgroup.h. */
-bool cgroup_unit_holds(const struct cgroup_tree *t, const char *name, pid_t pid)
-{
-        char dir[256];
-
-        return cgroup_unit_dir(name, dir) == 0 && cgroup_holds(t->rel, dir, pid);
-}
-
-/* See cgroup.h. */
-int cgroup_unit_signal(const struct cgroup_tree *t, const char *name, int dfd, int sig)
+int cgroup_unit_signal(const struct cgroup_tree *t, const char *name, int dfd, int sig,
+                       pid_t main, int main_pidfd)
 {
         char dir[256];
         int r = cgroup_unit_dir(name, dir);
@@ -394,5 +417,5 @@ int cgroup_unit_signal(const struct cgroup_tree *t, const char *name, int dfd, i
                 if (r != -ENOENT)
                         return r; /* before 5.14 there is no cgroup.kill: one by one */
         }
-        return cgroup_signal_each(t, dir, dfd, sig);
+        return cgroup_signal_each(t, dir, dfd, sig, main, main_pidfd);
 }

@@ -186,10 +186,10 @@ void manager_no_cgroup(struct manager *m, const char *why)
         m->host.cgroup_why = m->cgroup_why;
 }
 
-static int manager_cgroup_watch(struct service *s, int dfd, void *userdata)
+static int manager_cgroup_watch(struct service *s, void *userdata)
 {
         struct manager *m = userdata;
-        int wd = cgroup_unit_watch(m->cgroup_ino, dfd), r;
+        int wd = cgroup_unit_watch(m->cgroup, s->name, m->cgroup_ino), r;
 
         if (wd < 0)
                 return wd;
@@ -201,12 +201,13 @@ static int manager_cgroup_watch(struct service *s, int dfd, void *userdata)
         return wd;
 }
 
-static void manager_cgroup_unwatch(struct service *s, int wd, void *userdata)
+static void manager_cgroup_unwatch(struct service *s, int wd, bool removed, void *userdata)
 {
         struct manager *m = userdata;
 
         (void)intmap_remove(m->by_wd, (uint64_t)wd);
-        (void)inotify_rm_watch(m->cgroup_ino, wd);
+        if (!removed)
+                (void)inotify_rm_watch(m->cgroup_ino, wd);
 }
 
 /* Watch TERM, INT, QUIT and HUP in the loop (no handler does work). */
@@ -407,10 +408,10 @@ static void manager_enable_controllers(struct manager *m, const struct config *c
                 return;
         for (size_t i = 0; i < c->n_services; i++)
                 want |= cglimits_needed(c->services[i]);
-        if (want == 0)
-                return;
+        /* With nothing wanted it only reads what the services' cgroups get. */
         r = cglimits_enable(m->cgroup->dfd, want, &enabled);
-        if (r < 0 || (want & ~enabled))
+        m->host.cgroup_memory = enabled & CGLIMITS_MEMORY;
+        if (want != 0 && (r < 0 || (want & ~enabled)))
                 log_warning("cgroup %s: some controllers for the services' limits are not "
                             "available (%s): services that need them fail to start with why",
                             m->cgroup->path, r < 0 ? strerror(-r) : "not offered by the parent");

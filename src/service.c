@@ -152,13 +152,14 @@ static int service_open_cgroup(struct service *s)
         r = cgroup_unit_open(s->host->cgroup, s->name, &s->cgroup_fd);
         if (r < 0)
                 return r;
-        r = s->host->ops->cgroup_watch(s, s->cgroup_fd, s->host->userdata);
+        r = s->host->ops->cgroup_watch(s, s->host->userdata);
         if (r < 0) {
                 s->cgroup_fd = safe_close(s->cgroup_fd);
                 return r;
         }
         s->cgroup_wd = r;
-        s->oom_seen = 0;
+        /* Without the memory controller there is no memory.events to read. */
+        s->oom_seen = s->host->cgroup_memory ? 0 : CGLIMITS_UNKNOWN;
         return 0;
 }
 
@@ -170,15 +171,16 @@ static void service_release_cgroup(struct service *s)
 
         if (s->cgroup_fd < 0)
                 return;
-        if (s->cgroup_wd >= 0)
-                s->host->ops->cgroup_unwatch(s, s->cgroup_wd, s->host->userdata);
-        s->cgroup_wd = -1;
         s->cgroup_fd = safe_close(s->cgroup_fd);
         s->cgroup_killed = false;
         r = cgroup_unit_remove(s->host->cgroup, s->name);
         if (r < 0)
                 log_service(LOG_WARNING, s->name, "cannot remove its cgroup %s/%s.service: %s",
                             s->host->cgroup->path, s->name, strerror(-r));
+        /* Removing the directory removed the watch with it. */
+        if (s->cgroup_wd >= 0)
+                s->host->ops->cgroup_unwatch(s, s->cgroup_wd, r >= 0, s->host->userdata);
+        s->cgroup_wd = -1;
 }
 
 /* A new stopped service owning sc. */
@@ -695,9 +697,9 @@ void service_start_queued(struct service *s)
 /* Signal every process of the cgroup. */
 static int service_cgroup_signal(struct service *s, int sig)
 {
-        int r = cgroup_unit_signal(s->host->cgroup, s->name, s->cgroup_fd, sig);
+        int r = cgroup_unit_signal(s->host->cgroup, s->name, s->cgroup_fd, sig, s->pid, s->pidfd);
 
-        if (sig == SIGKILL && r == 0)
+        if (sig == SIGKILL && r >= 0)
                 s->cgroup_killed = true;
         return r;
 }
@@ -713,9 +715,9 @@ static int service_send_signal(struct service *s, int sig, bool group)
                  * MAINPID= named one outside it. */
                 r = service_cgroup_signal(s, sig);
                 if ((r < 0 && r != -ESRCH) || s->pidfd < 0)
-                        return r;
-                if (r == 0 && cgroup_unit_holds(s->host->cgroup, s->name, s->pid))
-                        return 0;
+                        return r < 0 ? r : 0;
+                if (r == 1)
+                        return 0; /* the main process was in it */
                 return sys->pidfd_signal(s->pidfd, sig, false);
         }
         if (group && mode != KILL_PROCESS && leader >= 0) {
@@ -1011,7 +1013,8 @@ void service_handle_pidfd(struct service *s)
                         s->exit_signal = si.si_status;
                 }
         }
-        s->oom_killed = s->cgroup_fd >= 0 && cglimits_oom_killed(s->cgroup_fd, &s->oom_seen);
+        s->oom_killed = s->cgroup_fd >= 0 && s->oom_seen != CGLIMITS_UNKNOWN &&
+                        cglimits_oom_killed(s->cgroup_fd, &s->oom_seen);
         left = service_kill_leftovers(s);
         ev_io_stop(s->host->loop, &s->pidfd_watcher);
         s->pidfd = safe_close(s->pidfd);
@@ -1344,6 +1347,7 @@ static void service_apply_limits(struct service *s, const struct service_config 
 
         if (s->cgroup_fd < 0 || memcmp(&s->config->cgroup, &sc->cgroup, sizeof sc->cgroup) == 0)
                 return;
+        s->oom_seen = s->host->cgroup_memory ? 0 : CGLIMITS_UNKNOWN;
         if (cglimits_apply(s->cgroup_fd, s->config, sc, why, sizeof why) < 0)
                 log_service(LOG_WARNING, s->name, "reload: %s", why);
         else
