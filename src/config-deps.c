@@ -5,7 +5,7 @@
  * every edge. */
 #include <stdio.h>
 
-#include "config-internal.h"
+#include "config-deps.h"
 #include "graph.h"
 
 /* Hops of a cycle shown in its message; the rest are counted. */
@@ -116,7 +116,7 @@ static size_t config_deps_lookup(const char *name, void *userdata)
         return config_index(userdata, name);
 }
 
-/* See config-internal.h. */
+/* See config-deps.h. */
 int config_deps_check(struct config_load_ctx *l, const struct config *c, char *const *names,
                       size_t n_names)
 {

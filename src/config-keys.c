@@ -11,7 +11,7 @@
 #include <sys/resource.h>
 #include <sys/un.h>
 
-#include "config-internal.h"
+#include "config-keys.h"
 #include "env.h"
 #include "parse.h"
 
@@ -274,7 +274,7 @@ static CONFIG_KEY_PARSER(config_keys_services)
         return config_keys_relative_path(f, k, line, value, field);
 }
 
-/* See config-internal.h. */
+/* See config-keys.h. */
 int config_keys_check_socket_path(struct config_file_ctx *f, unsigned line, const char *key,
                                   const char *p)
 {
@@ -738,7 +738,7 @@ const struct config_key config_keys_tend[] = {
 const size_t config_keys_n_tend = ELEMENTSOF(config_keys_tend);
 const size_t config_keys_n_service = ELEMENTSOF(config_keys_service);
 
-/* See config-internal.h. */
+/* See config-keys.h. */
 void config_keys_init_limits(struct service_config *sc)
 {
         for (unsigned i = 0; i < _LIMIT_MAX; i++)

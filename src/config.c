@@ -16,119 +16,17 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include "config-internal.h"
+#include "config-deps.h"
+#include "config-keys.h"
+#include "config-load.h"
 #include "env.h"
 #include "inifile.h"
 #include "parse.h"
 
-#define CONFIG_ERROR_LEN_MAX 4096
 /* Room left in execve's budget for what tendd adds to a service's own
  * arguments and environment: PATH, HOME, USER, LOGNAME, SHELL,
  * NOTIFY_SOCKET, WATCHDOG_*, the program's path. */
 #define EXEC_RESERVE (16 << 10)
-
-/* Errors found so far, kept or only counted. */
-static size_t config_errors_count(const struct config_load_ctx *l)
-{
-        return l->n_errors + l->n_more;
-}
-
-/* See config-internal.h. */
-bool config_errors_full(struct config_load_ctx *l)
-{
-        return l->n_errors >= CONFIG_ERRORS_MAX;
-}
-
-/* Keep msg (taking it), or count it once the list is full. Messages are cut
- * at CONFIG_ERROR_LEN_MAX bytes: each is about one line of one file. */
-static void config_error_push(struct config_load_ctx *l, char *msg)
-{
-        if (!msg) {
-                l->oom = true;
-                return;
-        }
-        if (config_errors_full(l)) {
-                free(msg);
-                l->n_more++;
-                return;
-        }
-        if (strlen(msg) > CONFIG_ERROR_LEN_MAX)
-                strcpy(msg + CONFIG_ERROR_LEN_MAX - 3, "...");
-        if (strv_append(&l->errors, &l->n_errors, &l->errors_cap, msg) < 0)
-                l->oom = true;
-}
-
-/* The message, formatted, unless the list is full (then it is only
- * counted, never formatted); NULL then or out of memory. */
-_printf_(2, 0) static char *config_error_vformat(struct config_load_ctx *l, const char *fmt,
-                                                 va_list ap)
-{
-        char *msg;
-
-        if (config_errors_full(l)) {
-                l->n_more++;
-                return NULL;
-        }
-        if (vasprintf(&msg, fmt, ap) < 0) {
-                l->oom = true;
-                return NULL;
-        }
-        return msg;
-}
-
-/* See config-internal.h. */
-void config_errorf(struct config_load_ctx *l, const char *fmt, ...)
-{
-        char *msg;
-        va_list ap;
-
-        va_start(ap, fmt);
-        msg = config_error_vformat(l, fmt, ap);
-        va_end(ap);
-        if (msg)
-                config_error_push(l, msg);
-}
-
-/* Record "FILE:0: message": a problem with a file as a whole. */
-_printf_(3, 4) static void config_whole_file_error(struct config_load_ctx *l, const char *display,
-                                                   const char *fmt, ...)
-{
-        _cleanup_free_ char *msg = NULL;
-        va_list ap;
-
-        va_start(ap, fmt);
-        msg = config_error_vformat(l, fmt, ap);
-        va_end(ap);
-        if (msg)
-                config_errorf(l, "%s:0: %s", display, msg);
-}
-
-/* See config-internal.h. */
-int config_file_error(struct config_file_ctx *f, unsigned line, const char *key, const char *fmt,
-                      ...)
-{
-        _cleanup_free_ char *msg = NULL;
-        va_list ap;
-
-        va_start(ap, fmt);
-        msg = config_error_vformat(f->load, fmt, ap);
-        va_end(ap);
-        if (msg && key)
-                config_errorf(f->load, "%s:%u: %s: %s", f->display, line, key, msg);
-        else if (msg)
-                config_errorf(f->load, "%s:%u: %s", f->display, line, msg);
-        return f->load->oom ? -ENOMEM : -EINVAL;
-}
-
-/* See config-internal.h. */
-const char *config_shown(const char *v, char buf[static CONFIG_VALUE_SHOWN_MAX + 4])
-{
-        if (strlen(v) <= CONFIG_VALUE_SHOWN_MAX)
-                return v;
-        memcpy(buf, v, CONFIG_VALUE_SHOWN_MAX);
-        strcpy(buf + CONFIG_VALUE_SHOWN_MAX, "...");
-        return buf;
-}
 
 /* Position of the key called name in f's table, or SIZE_MAX. */
 static size_t config_key_index(const struct config_file_ctx *f, const char *name)
@@ -624,25 +522,6 @@ static int config_name_cmp(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* See config-internal.h. */
-size_t config_index(const struct config *c, const char *name)
-{
-        size_t lo = 0, hi = c ? c->n_services : 0;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                int cmp = strcmp(name, c->services[mid]->name);
-
-                if (cmp == 0)
-                        return mid;
-                if (cmp < 0)
-                        hi = mid;
-                else
-                        lo = mid + 1;
-        }
-        return SIZE_MAX;
-}
-
 /* exit_with must name one of the n_names sorted service file names. */
 static void config_check_exit_with(struct config_load_ctx *l, const struct config *c,
                                    const char *tend_display, char *const *names, size_t n_names)
@@ -665,11 +544,9 @@ static int config_load_services(struct config_load_ctx *l, struct config *c,
 
         d = opendir(c->services_dir);
         if (!d) {
-                char *msg;
-                if (asprintf(&msg, "%s:%u: services: cannot open directory '%s': %s", tend_display,
-                             services_line, l->services_display, strerror(errno)) < 0)
-                        msg = NULL;
-                config_error_push(l, msg);
+                int e = errno;
+                config_errorf(l, "%s:%u: services: cannot open directory '%s': %s", tend_display,
+                              services_line, l->services_display, strerror(e));
                 return l->oom ? -ENOMEM : 0;
         }
         while ((errno = 0, de = readdir(d))) {

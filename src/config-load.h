@@ -1,7 +1,9 @@
-/* config-internal.h: what the parts of config_load() share, and nothing
- * outside src/config*.c uses: the state of one load and its error list
- * (config.c), the file being parsed, the key tables and their parsers
- * (config-keys.c), the dependency check (config-deps.c). */
+/* config-load.h: what the parts of config_load() share, and nothing outside
+ * src/config*.c uses: the state of one load, the file being parsed, the
+ * shape of a key table and its parsers, and the error list every part
+ * appends to (config-load.c). config.c reads the files and drives the load;
+ * config-keys.c (the tables) and config-deps.c (dependencies) sit beside it,
+ * and all three report here. */
 #pragma once
 
 #include <stdbool.h>
@@ -77,11 +79,16 @@ struct config_key {
         uint64_t min, max; /* numbers: range of non-zero values; max 0: none */
 };
 
-/* config.c: the error list. */
+/* config-load.c: the error list. */
 
 /* True once no more messages are kept: the caller only counts (and need not
  * format) the next one. */
 bool config_errors_full(struct config_load_ctx *l);
+/* Errors found so far, kept or only counted. */
+size_t config_errors_count(const struct config_load_ctx *l);
+/* Record "FILE:0: message": a problem with a file as a whole. */
+_printf_(3, 4) void config_whole_file_error(struct config_load_ctx *l, const char *display,
+                                            const char *fmt, ...);
 /* Record a message formatted whole by the caller's format. */
 _printf_(2, 3) void config_errorf(struct config_load_ctx *l, const char *fmt, ...);
 /* Record "FILE:LINE: key: message" (or "FILE:LINE: message" without a key).
@@ -92,21 +99,3 @@ _printf_(4, 5) int config_file_error(struct config_file_ctx *f, unsigned line, c
 const char *config_shown(const char *v, char buf[static CONFIG_VALUE_SHOWN_MAX + 4]);
 /* Position of name in c's name-sorted services, or SIZE_MAX. */
 size_t config_index(const struct config *c, const char *name);
-
-/* config-keys.c: the keys of tend.ini and of service files. */
-extern const struct config_key config_keys_tend[];
-extern const size_t config_keys_n_tend;
-extern const struct config_key config_keys_service[];
-extern const size_t config_keys_n_service;
-/* Set what a service config holds before any key: each limit's RLIMIT_*. */
-void config_keys_init_limits(struct service_config *sc);
-/* Report (under key, at line) a path too long for a unix socket. */
-int config_keys_check_socket_path(struct config_file_ctx *f, unsigned line, const char *key,
-                                  const char *path);
-
-/* config-deps.c */
-/* Every after/requires name of c's services must be one of the n_names
- * sorted names (the service files found, loaded or not); the graph of the
- * loaded ones must be acyclic. Reports each problem; -ENOMEM, else 0. */
-int config_deps_check(struct config_load_ctx *l, const struct config *c, char *const *names,
-                      size_t n_names);

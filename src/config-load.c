@@ -1,0 +1,130 @@
+/* config-load.c: the error list of one config_load(), and lookups the
+ * parts of a load share. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "config-load.h"
+
+/* A message is cut at this many bytes. */
+#define CONFIG_ERROR_LEN_MAX 4096
+
+/* See config-load.h. */
+size_t config_errors_count(const struct config_load_ctx *l)
+{
+        return l->n_errors + l->n_more;
+}
+
+/* See config-load.h. */
+bool config_errors_full(struct config_load_ctx *l)
+{
+        return l->n_errors >= CONFIG_ERRORS_MAX;
+}
+
+/* Keep msg (taking it), or count it once the list is full. Messages are cut
+ * at CONFIG_ERROR_LEN_MAX bytes: each is about one line of one file. */
+static void config_error_push(struct config_load_ctx *l, char *msg)
+{
+        if (!msg) {
+                l->oom = true;
+                return;
+        }
+        if (config_errors_full(l)) {
+                free(msg);
+                l->n_more++;
+                return;
+        }
+        if (strlen(msg) > CONFIG_ERROR_LEN_MAX)
+                strcpy(msg + CONFIG_ERROR_LEN_MAX - 3, "...");
+        if (strv_append(&l->errors, &l->n_errors, &l->errors_cap, msg) < 0)
+                l->oom = true;
+}
+
+/* The message, formatted, unless the list is full (then it is only
+ * counted, never formatted); NULL then or out of memory. */
+_printf_(2, 0) static char *config_error_vformat(struct config_load_ctx *l, const char *fmt,
+                                                 va_list ap)
+{
+        char *msg;
+
+        if (config_errors_full(l)) {
+                l->n_more++;
+                return NULL;
+        }
+        if (vasprintf(&msg, fmt, ap) < 0) {
+                l->oom = true;
+                return NULL;
+        }
+        return msg;
+}
+
+/* See config-load.h. */
+void config_errorf(struct config_load_ctx *l, const char *fmt, ...)
+{
+        char *msg;
+        va_list ap;
+
+        va_start(ap, fmt);
+        msg = config_error_vformat(l, fmt, ap);
+        va_end(ap);
+        if (msg)
+                config_error_push(l, msg);
+}
+
+/* See config-load.h. */
+void config_whole_file_error(struct config_load_ctx *l, const char *display, const char *fmt, ...)
+{
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        msg = config_error_vformat(l, fmt, ap);
+        va_end(ap);
+        if (msg)
+                config_errorf(l, "%s:0: %s", display, msg);
+}
+
+/* See config-load.h. */
+int config_file_error(struct config_file_ctx *f, unsigned line, const char *key, const char *fmt,
+                      ...)
+{
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        msg = config_error_vformat(f->load, fmt, ap);
+        va_end(ap);
+        if (msg && key)
+                config_errorf(f->load, "%s:%u: %s: %s", f->display, line, key, msg);
+        else if (msg)
+                config_errorf(f->load, "%s:%u: %s", f->display, line, msg);
+        return f->load->oom ? -ENOMEM : -EINVAL;
+}
+
+/* See config-load.h. */
+const char *config_shown(const char *v, char buf[static CONFIG_VALUE_SHOWN_MAX + 4])
+{
+        if (strlen(v) <= CONFIG_VALUE_SHOWN_MAX)
+                return v;
+        memcpy(buf, v, CONFIG_VALUE_SHOWN_MAX);
+        strcpy(buf + CONFIG_VALUE_SHOWN_MAX, "...");
+        return buf;
+}
+
+/* See config-load.h. */
+size_t config_index(const struct config *c, const char *name)
+{
+        size_t lo = 0, hi = c ? c->n_services : 0;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int cmp = strcmp(name, c->services[mid]->name);
+
+                if (cmp == 0)
+                        return mid;
+                if (cmp < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return SIZE_MAX;
+}
