@@ -250,3 +250,26 @@ def test_cpu_usage_is_shown(ctend):
     wait_for(lambda: (ctend.svc("busy")["cpu_usec"] or 0) > 1000, what="CPU used")
     g = ctend.svc("grp")
     assert g["cpu_usec"] is None and g["memory_bytes"] is None, g
+
+
+def test_waiting_for_the_cgroup_to_empty_takes_no_wakeups(ctend):
+    """While a stop waits 1 s for the last process of a cgroup, tendd sleeps:
+    the end comes through inotify on cgroup.events, not from polling."""
+    trace = ctend.world_dir() / "trace"
+    linger = LINGER.replace("sleep 0.5", "sleep 1")
+    ctend.service("slow", output="null", stop_timeout="20s",
+                  exec=script(ctend, "slow.sh", linger.format(trace=trace)))
+    log = ctend.dir / "strace.log"
+    ctend.start(wrapper=("strace", "-qq", "-ttt", "-e", "trace=epoll_wait", "-o", str(log)))
+    unit = ctend.cgroot / "slow.service"
+    wait_for(lambda: len(cgroup_procs(unit)) >= 3, what="the service and its children")
+    t0 = time.time()
+    ctend.ctl("stop", "slow", check=0)
+    t1 = time.time()
+    assert t1 - t0 >= 0.9 and "old-gone" in trace.read_text()
+    waits = [float(l.split()[0]) for l in log.read_text().splitlines() if "epoll_wait" in l]
+    during = [t for t in waits if t0 <= t <= t1]
+    # The stop request, its reply, the main process's exit, the cgroup's
+    # events: a handful, whatever the wait lasts.
+    print(f"{len(during)} wakeups in {t1 - t0:.2f} s")
+    assert len(during) < 30, f"{len(during)} wakeups in {t1 - t0:.2f} s"
