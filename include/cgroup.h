@@ -32,6 +32,11 @@ int cgroup_tree_open(const char *configured, struct cgroup_tree **ret, char *why
 int cgroup_tree_enter(struct cgroup_tree *t);
 struct cgroup_tree *cgroup_tree_free(struct cgroup_tree *t);
 
+/* Read a cgroup file of dfd (at most size - 1 bytes) into buf as a string;
+ * its length, or -errno. One read() for what fits with room to spare:
+ * cgroupfs fills a read as far as whole lines fit. */
+ssize_t cgroup_read(int dfd, const char *file, char *buf, size_t size);
+
 /* Make (if missing) and open NAME.service: its directory fd in *ret_dfd
  * (O_RDONLY|O_DIRECTORY|O_CLOEXEC), for CLONE_INTO_CGROUP and the calls below. */
 int cgroup_unit_open(const struct cgroup_tree *t, const char *name, int *ret_dfd);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "cglimits.h"
+#include "cgroup.h"
 #include "parse.h"
 
 /* Indexed by the bit number of CGLIMITS_*. */
@@ -87,24 +88,9 @@ _printf_(3, 4) static void cglimits_why(char *why, size_t len, const char *fmt, 
 /* Read dfd/file, at most len - 1 bytes, into buf as a string. */
 static int cglimits_read(int dfd, const char *file, char *buf, size_t len)
 {
-        _cleanup_close_ int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        size_t n = 0;
-        ssize_t k;
+        ssize_t n = cgroup_read(dfd, file, buf, len);
 
-        if (fd < 0)
-                return -errno;
-        while (n < len - 1) {
-                k = read(fd, buf + n, len - 1 - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n += (size_t)k;
-        }
-        buf[n] = 0;
-        return 0;
+        return n < 0 ? (int)n : 0;
 }
 
 /* The CGLIMITS_* bits of a blank-separated list of controller names. */

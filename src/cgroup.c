@@ -18,8 +18,8 @@
 #define CGROUP_LEAF "supervisor"
 #define CGROUP_UNIT_SUFFIX ".service"
 
-/* Read a small file of dfd whole into buf (NUL-terminated); its length. */
-static ssize_t cgroup_read(int dfd, const char *file, char *buf, size_t size)
+/* See cgroup.h. */
+ssize_t cgroup_read(int dfd, const char *file, char *buf, size_t size)
 {
         _cleanup_close_ int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         size_t n = 0;
