@@ -529,6 +529,10 @@ int manager_apply(struct manager *m, struct config *new_config)
         if (!streq_ptr(old->socket_path, new_config->socket_path))
                 log_warning("reload: socket changed to %s; the old one stays until tendd restarts",
                             new_config->socket_path);
+        if (!streq_ptr(old->cgroup_path, new_config->cgroup_path))
+                log_warning("reload: cgroup changed to %s; the services stay where they are "
+                            "until tendd restarts",
+                            new_config->cgroup_path ? new_config->cgroup_path : "(none)");
         m->config = new_config;
         m->host.log_dir = new_config->log_dir;
 
