@@ -191,18 +191,20 @@ static int cgroup_locate(const char *configured, char **ret_path, char **ret_rel
         r = cgroup_own(&own);
         if (r < 0)
                 return cgroup_fail(why, why_len, r, "cannot read /proc/self/cgroup");
-        if (strcmp(own, "/") == 0)
-                return cgroup_fail(why, why_len, -EPERM,
-                                   "tendd runs in the root cgroup, which is not delegated to it; "
-                                   "set cgroup in [tend] or run it under Delegate=yes");
+        if (strcmp(own, "/") == 0) {
+                (void)snprintf(why, why_len, "tendd runs in the root cgroup, which is not "
+                               "delegated to it; set cgroup in [tend] or run it under "
+                               "Delegate=yes");
+                return -EPERM;
+        }
         if (asprintf(ret_path, "%s%s", strcmp(mnt, "/") == 0 ? "" : mnt, own) < 0)
                 return -ENOMEM;
         *ret_rel = TAKE_PTR(own);
-        if (!cgroup_delegated(*ret_path))
-                return cgroup_fail(why, why_len, -EPERM,
-                                   "tendd's cgroup %s is not delegated to it; run it under "
-                                   "Delegate=yes or set cgroup in [tend]",
-                                   *ret_path);
+        if (!cgroup_delegated(*ret_path)) {
+                (void)snprintf(why, why_len, "tendd's cgroup %s is not delegated to it; run it "
+                               "under Delegate=yes or set cgroup in [tend]", *ret_path);
+                return -EPERM;
+        }
         return 0;
 }
 

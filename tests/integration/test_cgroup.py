@@ -199,6 +199,7 @@ def test_without_cgroup_group_is_the_default_and_cgroup_fails_clearly(tmp_path):
         wait_for(lambda: t.svc("wants")["state"] == "failed")
         assert "kill_mode = cgroup, but tend has no cgroup" in t.svc("wants")["reason"]
         assert t.read_log().count("no cgroup for services") == 1
+        assert "not delegated to it" in t.read_log()
     finally:
         assert not t.close()
 
