@@ -248,9 +248,11 @@ enum service_outcome service_stop_outcome(const struct service *s);
  * stopped and not waiting to start). */
 bool service_is_settled(const struct service *s);
 
-/* Send sig to what kill_mode covers: the main process alone (process), or
- * the process group tendd created for the service plus the main process if
- * MAINPID= moved it out of that group (group). -ESRCH: no process left. */
+/* Send sig to what kill_mode covers: the main process alone (process); the
+ * process group tendd created for the service plus the main process if
+ * MAINPID= moved it out of that group (group); every process of the
+ * service's cgroup plus the main process if it is outside (cgroup; SIGKILL
+ * through cgroup.kill). -ESRCH: no process left. */
 int service_kill(struct service *s, int sig);
 
 /* The cgroup's "populated" may have changed (the host's watch): a

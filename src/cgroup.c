@@ -16,6 +16,8 @@
 #include "util.h"
 
 #define CGROUP_LEAF "supervisor"
+/* A read of a cgroupfs file returns at most a page. */
+#define CGROUP_READ_CHUNK 4096
 #define CGROUP_UNIT_SUFFIX ".service"
 
 /* See cgroup.h. */
@@ -35,9 +37,10 @@ ssize_t cgroup_read(int dfd, const char *file, char *buf, size_t size)
                 if (k == 0)
                         break;
                 n += (size_t)k;
-                /* cgroupfs fills a read as far as whole lines fit: far from
-                 * full, this was the end (one read(), not two, per file). */
-                if ((size_t)k + 64 < size - 1 - (n - (size_t)k))
+                /* cgroupfs fills a read as far as whole lines fit, at most a
+                 * page: far short of both, this was the end (one read(), not
+                 * two, for the small files). */
+                if ((size_t)k + 64 < CGROUP_READ_CHUNK && (size_t)k + 64 < size - 1 - (n - (size_t)k))
                         break;
         }
         buf[n] = '\0';
@@ -177,13 +180,22 @@ static int cgroup_locate(const char *configured, char **ret_path, char **ret_rel
                 if (configured[0] != '/')
                         return cgroup_fail(why, why_len, -EINVAL, "%s: not an absolute path",
                                            configured);
-                r = cgroup_find_mount(configured, &mnt);
+                /* As the kernel shows it: no "//", "." or trailing "/", or
+                 * the match against /proc/PID/cgroup would fail. */
+                *ret_path = strdup(configured);
+                if (!*ret_path)
+                        return -ENOMEM;
+                path_simplify(*ret_path);
+                r = cgroup_find_mount(*ret_path, &mnt);
                 if (r < 0)
                         return cgroup_fail(why, why_len, r, "%s: not under a cgroup2 mount",
                                            configured);
-                *ret_path = strdup(configured);
-                *ret_rel = strdup(configured + (strlen(mnt) == 1 ? 0 : strlen(mnt)));
-                return *ret_path && *ret_rel ? 0 : -ENOMEM;
+                *ret_rel = strdup(*ret_path + (strlen(mnt) == 1 ? 0 : strlen(mnt)));
+                if (*ret_rel && !**ret_rel) {
+                        free(*ret_rel);
+                        *ret_rel = strdup("/");
+                }
+                return *ret_rel ? 0 : -ENOMEM;
         }
         r = cgroup_find_mount(NULL, &mnt);
         if (r < 0)

@@ -27,11 +27,12 @@ static const char *exitwith_name(const struct exitwith *e)
         return e->name ? e->name : e->manager->config->exit_with;
 }
 
-/* Stopped or failed, still wanted up, not waiting: nothing will start it. */
+/* Stopped or failed, still wanted up, not waiting for dependencies or its
+ * spawn turn: nothing will start it. */
 static bool exitwith_ended(const struct service *s, enum service_state old)
 {
         return old != s->state && (s->state == SERVICE_STOPPED || s->state == SERVICE_FAILED) &&
-               s->want_up && !s->waiting;
+               s->want_up && !s->waiting && !s->spawn_queued;
 }
 
 static void exitwith_state_changed(struct service *s, enum service_state old, void *userdata)

@@ -143,6 +143,14 @@ static void manager_announce_phase(struct manager *m, enum manager_phase phase)
                         m->listeners[i]->phase(phase, m->listeners[i]->userdata);
 }
 
+/* Every draining service looks at its cgroup again. */
+static void manager_cgroups_changed(struct manager *m)
+{
+        for (size_t i = 0; i < m->n_services; i++)
+                if (m->services[i]->draining)
+                        service_cgroup_changed(m->services[i]);
+}
+
 /* Some service's cgroup.events changed: tell the services watched. */
 static void manager_cgroup_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -156,7 +164,9 @@ static void manager_cgroup_cb(struct ev_loop *loop, ev_io *w, int revents)
                         struct service *s = intmap_get(m->by_wd, (uint64_t)e->wd);
 
                         p += sizeof *e + e->len;
-                        if (s && (e->mask & IN_MODIFY))
+                        if (e->mask & IN_Q_OVERFLOW)
+                                manager_cgroups_changed(m); /* events were lost: look at all */
+                        else if (s && (e->mask & IN_MODIFY))
                                 service_cgroup_changed(s);
                 }
 }
@@ -344,6 +354,23 @@ static void manager_drop(struct manager *m, struct service *s)
  * loop, never from inside a transition. */
 static void manager_gc(struct manager *m)
 {
+        struct service **keep = malloc((m->n_services + 1) * sizeof *keep);
+        size_t n_keep = 0;
+
+        /* The others' edges are linked anew without the dropped services
+         * first: an edge must never point at a freed one. Out of memory, it
+         * waits for the next pass. */
+        if (!keep)
+                return;
+        for (size_t i = 0; i < m->n_services; i++)
+                if (!(m->services[i]->removed && !service_is_live(m->services[i])))
+                        keep[n_keep++] = m->services[i];
+        if (n_keep == m->n_services || deps_link(keep, n_keep) < 0) {
+                free(keep);
+                m->gc_pending = n_keep != m->n_services;
+                return;
+        }
+        free(keep);
         m->gc_pending = false;
         for (size_t i = 0; i < m->n_services;) {
                 struct service *s = m->services[i];
@@ -353,7 +380,6 @@ static void manager_gc(struct manager *m)
                 } else
                         i++;
         }
-        (void)manager_rebuild_graph(m);
 }
 
 static void manager_check_done(struct manager *m)
@@ -456,6 +482,10 @@ struct manager_plan {
         struct service **fresh; /* [i]: the new service for new_config->services[i] */
         usec_t **rings;         /* [i]: for the existing one, or NULL */
         size_t n, n_fresh, n_put;
+        /* Starts and restarts, dispatched once the new edges are linked. */
+        struct service **todo;
+        enum service_event *todo_ev;
+        size_t n_todo;
 };
 
 static void manager_plan_undo(struct manager *m, struct manager_plan *p)
@@ -472,6 +502,8 @@ static void manager_plan_undo(struct manager *m, struct manager_plan *p)
         }
         free(p->fresh);
         free(p->rings);
+        free(p->todo);
+        free(p->todo_ev);
 }
 
 static int manager_plan_make(struct manager *m, const struct config *c, struct manager_plan *p)
@@ -482,7 +514,9 @@ static int manager_plan_make(struct manager *m, const struct config *c, struct m
         *p = (struct manager_plan){ .n = c->n_services };
         p->fresh = calloc(p->n + 1, sizeof *p->fresh);
         p->rings = calloc(p->n + 1, sizeof *p->rings);
-        if (!p->fresh || !p->rings)
+        p->todo = calloc(p->n + 1, sizeof *p->todo);
+        p->todo_ev = calloc(p->n + 1, sizeof *p->todo_ev);
+        if (!p->fresh || !p->rings || !p->todo || !p->todo_ev)
                 return -ENOMEM;
         for (size_t i = 0; i < p->n; i++) {
                 struct service_config *nsc = c->services[i];
@@ -508,6 +542,13 @@ static int manager_plan_make(struct manager *m, const struct config *c, struct m
                                 return r;
                 }
         return 0;
+}
+
+/* Remember a start or restart for once the edges are linked. */
+static void manager_plan_dispatch(struct manager_plan *p, struct service *s, enum service_event ev)
+{
+        p->todo[p->n_todo] = s;
+        p->todo_ev[p->n_todo++] = ev;
 }
 
 /* Apply new_config (owned) to the running set; see manager.h. */
@@ -563,7 +604,7 @@ int manager_apply(struct manager *m, struct config *new_config)
                         manager_link(m, s);
                         added++;
                         if (s->config->enabled)
-                                service_dispatch(s, SERVICE_EVENT_START);
+                                manager_plan_dispatch(&plan, s, SERVICE_EVENT_START);
                         continue;
                 }
                 if (s->removed) {
@@ -584,14 +625,17 @@ int manager_apply(struct manager *m, struct config *new_config)
                 service_set_config(s, copy, ring);
                 restarted++;
                 if (service_is_live(s) && s->want_up)
-                        service_dispatch(s, SERVICE_EVENT_RESTART);
+                        manager_plan_dispatch(&plan, s, SERVICE_EVENT_RESTART);
                 else if (!service_is_live(s) && s->state != SERVICE_BACKOFF && s->want_up)
-                        service_dispatch(s, SERVICE_EVENT_START);
+                        manager_plan_dispatch(&plan, s, SERVICE_EVENT_START);
         }
-        manager_plan_undo(m, &plan); /* only the emptied arrays are left */
-        config_drop_services(new_config);
+        /* Edges first: a start looks at the dependencies of the new config. */
         if (manager_rebuild_graph(m) < 0)
                 log_error("reload: out of memory building the dependency graph");
+        for (size_t i = 0; i < plan.n_todo; i++)
+                service_dispatch(plan.todo[i], plan.todo_ev[i]);
+        manager_plan_undo(m, &plan); /* only the emptied arrays are left */
+        config_drop_services(new_config);
         for (size_t i = 0; i < m->n_services; i++)
                 manager_queue(m, m->services[i]);
         log_info("reloaded %s: %u added, %u removed, %u restarted, %u updated in place",

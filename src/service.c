@@ -138,6 +138,18 @@ enum kill_mode service_kill_mode(const struct service *s)
 
 static void service_release_cgroup(struct service *s);
 
+/* Start counting OOM kills from the cgroup's count now (it lives across
+ * restarts, and may be an old one found again); unknown without the memory
+ * controller, and then not read at all. */
+static void service_sync_oom(struct service *s)
+{
+        s->oom_seen = 0;
+        if (!s->host->cgroup_memory || s->cgroup_fd < 0)
+                s->oom_seen = CGLIMITS_UNKNOWN;
+        else
+                (void)cglimits_oom_killed(s->cgroup_fd, &s->oom_seen);
+}
+
 /* Its cgroup, made and watched at the first spawn that needs it. */
 static int service_open_cgroup(struct service *s)
 {
@@ -159,7 +171,7 @@ static int service_open_cgroup(struct service *s)
         }
         s->cgroup_wd = r;
         /* Without the memory controller there is no memory.events to read. */
-        s->oom_seen = s->host->cgroup_memory ? 0 : CGLIMITS_UNKNOWN;
+        service_sync_oom(s);
         return 0;
 }
 
@@ -671,8 +683,14 @@ static void service_try_start(struct service *s, bool pull)
         }
         if (s->spawn_granted)
                 s->spawn_granted = false;
-        else if (!s->host->ops->spawn_slot(s, s->host->userdata))
-                return; /* later, in turn; the state stays what it is */
+        else if (!s->host->ops->spawn_slot(s, s->host->userdata)) {
+                /* Later, in turn. A restart's old instance is gone: it waits
+                 * stopped (a queued spawn starts from stopped, failed or
+                 * backoff); other states stay what they are. */
+                if (s->state == SERVICE_STOPPING)
+                        service_set_state(s, SERVICE_STOPPED, "waiting for its turn to spawn");
+                return;
+        }
         service_spawn(s);
 }
 
@@ -1343,12 +1361,15 @@ int service_config_alloc(const struct service *s, const struct service_config *s
  * the kernel refuses; the next spawn into a new cgroup fails with why. */
 static void service_apply_limits(struct service *s, const struct service_config *sc)
 {
+        /* What the cgroup has now: an earlier reload may have written a
+         * config that still waits for the spawn. */
+        const struct service_config *old = s->next_config ? s->next_config : s->config;
         char why[CGLIMITS_WHY_MAX];
 
-        if (s->cgroup_fd < 0 || memcmp(&s->config->cgroup, &sc->cgroup, sizeof sc->cgroup) == 0)
+        if (s->cgroup_fd < 0 || memcmp(&old->cgroup, &sc->cgroup, sizeof sc->cgroup) == 0)
                 return;
-        s->oom_seen = s->host->cgroup_memory ? 0 : CGLIMITS_UNKNOWN;
-        if (cglimits_apply(s->cgroup_fd, s->config, sc, why, sizeof why) < 0)
+        service_sync_oom(s);
+        if (cglimits_apply(s->cgroup_fd, old, sc, why, sizeof why) < 0)
                 log_service(LOG_WARNING, s->name, "reload: %s", why);
         else
                 log_service(LOG_INFO, s->name, "reload: resource limits updated");
@@ -1360,6 +1381,8 @@ void service_set_config(struct service *s, struct service_config *sc, usec_t *ri
         bool burst_changed = sc->start_limit_burst != s->config->start_limit_burst;
 
         if (!service_config_now(s, sc)) {
+                /* Limits are policy: at once, whatever waits for the spawn. */
+                service_apply_limits(s, sc);
                 free(ring);
                 service_config_free(s->next_config);
                 s->next_config = sc;

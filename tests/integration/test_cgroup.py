@@ -278,3 +278,20 @@ def test_waiting_for_the_cgroup_to_empty_takes_no_wakeups(ctend):
     # events: a handful, whatever the wait lasts.
     print(f"{len(during)} wakeups in {t1 - t0:.2f} s")
     assert len(during) < 30, f"{len(during)} wakeups in {t1 - t0:.2f} s"
+
+
+def test_stop_signal_reaches_a_cgroup_of_1500_processes(ctend):
+    """cgroup.procs longer than a page (1500 pids) is read whole: every
+    process gets stop_signal at once, none waits for the KILL at
+    stop_timeout."""
+    ctend.service("many", output="null", stop_timeout="30s",
+                  exec=script(ctend, "many.sh", "i=0\nwhile [ $i -lt 1500 ]; do sleep 1000 & "
+                                                "i=$((i+1)); done\nexec sleep 1000\n"))
+    ctend.start()
+    unit = ctend.cgroot / "many.service"
+    wait_for(lambda: len(cgroup_procs(unit)) >= 1501, timeout=60, what="1501 processes")
+    t0 = time.monotonic()
+    ctend.ctl("stop", "many", check=0, timeout=60)
+    took = time.monotonic() - t0
+    assert took < 15, f"the stop took {took:.1f} s: some processes waited for the KILL"
+    assert "timed out" not in ctend.svc("many")["reason"]

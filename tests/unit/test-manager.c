@@ -164,6 +164,63 @@ static void test_dependencies(void)
         manager_free(m);
 }
 
+/* A reload that adds a service waiting for an existing one: the new one
+ * starts only once the edge exists, so it waits. */
+static void test_reload_adds_dependent(void)
+{
+        static const char *const svcs[][3] = { { "db", NULL, NULL } };
+        struct manager *m = make_manager(svcs, ELEMENTSOF(svcs));
+        struct config *c = calloc(1, sizeof *c);
+        struct service_config *db = make_named_config("db", SERVICE_SIMPLE, RESTART_ON_FAILURE);
+        struct service_config *app = make_named_config("app", SERVICE_SIMPLE, RESTART_ON_FAILURE);
+        struct service *a;
+
+        db->enabled = false;
+        (void)strv_extend(&app->after, "db");
+        c->log_dir = strdup("/nonexistent");
+        c->services = calloc(3, sizeof *c->services);
+        c->services[c->n_services++] = app;
+        c->services[c->n_services++] = db;
+        ev_run(loop, EVRUN_NOWAIT);
+        ok(manager_apply(m, c) == 0, "reload applied");
+        a = manager_find(m, "app");
+        ok(a->state == SERVICE_STOPPED && a->n_deps == 1 && strcmp(a->reason, "waiting for db") == 0,
+           "the added service waits for db (%s, %s)", service_state_to_string(a->state), a->reason);
+        manager_free(m);
+}
+
+/* Restarts of many services whose exits arrive in one loop iteration: those
+ * beyond the spawn budget wait their turn, and all come back. */
+static void test_restart_budget(void)
+{
+        const char *svcs[100][3];
+        char names[100][8];
+        struct manager *m;
+        unsigned stuck = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(svcs); i++) {
+                (void)snprintf(names[i], sizeof names[i], "r%03zu", i);
+                svcs[i][0] = names[i];
+                svcs[i][1] = svcs[i][2] = NULL;
+        }
+        m = make_manager((const char *const(*)[3])svcs, ELEMENTSOF(svcs));
+        for (size_t i = 0; i < ELEMENTSOF(svcs); i++) {
+                service_dispatch(manager_find(m, names[i]), SERVICE_EVENT_START);
+                settle();
+        }
+        ev_run(loop, EVRUN_NOWAIT);
+        for (size_t i = 0; i < ELEMENTSOF(svcs); i++)
+                service_dispatch(manager_find(m, names[i]), SERVICE_EVENT_RESTART);
+        for (size_t i = 0; i < ELEMENTSOF(svcs); i++)
+                service_handle_pidfd(manager_find(m, names[i]));
+        for (int k = 0; k < 200; k++)
+                ev_run(loop, EVRUN_NOWAIT);
+        for (size_t i = 0; i < ELEMENTSOF(svcs); i++)
+                stuck += manager_find(m, names[i])->state != SERVICE_RUNNING;
+        ok(stuck == 0, "all restarted (%u not running)", stuck);
+        manager_free(m);
+}
+
 int main(void)
 {
         loop = ev_loop_new(EVFLAG_AUTO);
@@ -172,6 +229,8 @@ int main(void)
         test_spawn_budget();
         test_edges();
         test_dependencies();
+        test_reload_adds_dependent();
+        test_restart_budget();
         ev_loop_destroy(loop);
         return tap_done();
 }
