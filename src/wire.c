@@ -67,8 +67,12 @@ size_t wire_utf8_decode(const unsigned char *p, uint32_t *ret)
                         return 0;
                 cp = cp << 6 | (p[i] & 0x3f);
         }
+        /* Overlong, beyond Unicode, surrogates, and the noncharacters
+         * (U+FDD0..U+FDEF, U+xFFFE/U+xFFFF) that sd-bus refuses in a string:
+         * one would make the whole message unsendable. */
         if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0xfdd0 && cp <= 0xfdef) ||
+            (cp & 0xfffe) == 0xfffe)
                 return 0;
         *ret = cp;
         return n;
