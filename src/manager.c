@@ -483,9 +483,9 @@ struct manager_plan {
         usec_t **rings;         /* [i]: for the existing one, or NULL */
         size_t n, n_fresh, n_put;
         /* Starts and restarts, dispatched once the new edges are linked. */
-        struct service **todo;
-        enum service_event *todo_ev;
-        size_t n_todo;
+        struct service **deferred;
+        enum service_event *deferred_ev;
+        size_t n_deferred;
 };
 
 static void manager_plan_undo(struct manager *m, struct manager_plan *p)
@@ -502,8 +502,8 @@ static void manager_plan_undo(struct manager *m, struct manager_plan *p)
         }
         free(p->fresh);
         free(p->rings);
-        free(p->todo);
-        free(p->todo_ev);
+        free(p->deferred);
+        free(p->deferred_ev);
 }
 
 static int manager_plan_make(struct manager *m, const struct config *c, struct manager_plan *p)
@@ -514,9 +514,9 @@ static int manager_plan_make(struct manager *m, const struct config *c, struct m
         *p = (struct manager_plan){ .n = c->n_services };
         p->fresh = calloc(p->n + 1, sizeof *p->fresh);
         p->rings = calloc(p->n + 1, sizeof *p->rings);
-        p->todo = calloc(p->n + 1, sizeof *p->todo);
-        p->todo_ev = calloc(p->n + 1, sizeof *p->todo_ev);
-        if (!p->fresh || !p->rings || !p->todo || !p->todo_ev)
+        p->deferred = calloc(p->n + 1, sizeof *p->deferred);
+        p->deferred_ev = calloc(p->n + 1, sizeof *p->deferred_ev);
+        if (!p->fresh || !p->rings || !p->deferred || !p->deferred_ev)
                 return -ENOMEM;
         for (size_t i = 0; i < p->n; i++) {
                 struct service_config *nsc = c->services[i];
@@ -547,8 +547,8 @@ static int manager_plan_make(struct manager *m, const struct config *c, struct m
 /* Remember a start or restart for once the edges are linked. */
 static void manager_plan_dispatch(struct manager_plan *p, struct service *s, enum service_event ev)
 {
-        p->todo[p->n_todo] = s;
-        p->todo_ev[p->n_todo++] = ev;
+        p->deferred[p->n_deferred] = s;
+        p->deferred_ev[p->n_deferred++] = ev;
 }
 
 /* Apply new_config (owned) to the running set; see manager.h. */
@@ -632,8 +632,8 @@ int manager_apply(struct manager *m, struct config *new_config)
         /* Edges first: a start looks at the dependencies of the new config. */
         if (manager_rebuild_graph(m) < 0)
                 log_error("reload: out of memory building the dependency graph");
-        for (size_t i = 0; i < plan.n_todo; i++)
-                service_dispatch(plan.todo[i], plan.todo_ev[i]);
+        for (size_t i = 0; i < plan.n_deferred; i++)
+                service_dispatch(plan.deferred[i], plan.deferred_ev[i]);
         manager_plan_undo(m, &plan); /* only the emptied arrays are left */
         config_drop_services(new_config);
         for (size_t i = 0; i < m->n_services; i++)
