@@ -175,6 +175,17 @@ static int service_open_cgroup(struct service *s)
         return 0;
 }
 
+/* Close the cgroup and drop its watch; removed: the directory is gone, and
+ * the watch went with it. */
+static void service_forget_cgroup(struct service *s, bool removed)
+{
+        s->cgroup_fd = safe_close(s->cgroup_fd);
+        s->cgroup_killed = false;
+        if (s->cgroup_wd >= 0)
+                s->host->ops->cgroup_unwatch(s, s->cgroup_wd, removed, s->host->userdata);
+        s->cgroup_wd = -1;
+}
+
 /* Let go of the cgroup and remove it; one that still holds a process (it
  * moved itself out of reach of the watch) stays. */
 static void service_release_cgroup(struct service *s)
@@ -183,16 +194,11 @@ static void service_release_cgroup(struct service *s)
 
         if (s->cgroup_fd < 0)
                 return;
-        s->cgroup_fd = safe_close(s->cgroup_fd);
-        s->cgroup_killed = false;
         r = cgroup_unit_remove(s->host->cgroup, s->name);
         if (r < 0)
                 log_service(LOG_WARNING, s->name, "cannot remove its cgroup %s/%s.service: %s",
                             s->host->cgroup->path, s->name, strerror(-r));
-        /* Removing the directory removed the watch with it. */
-        if (s->cgroup_wd >= 0)
-                s->host->ops->cgroup_unwatch(s, s->cgroup_wd, r >= 0, s->host->userdata);
-        s->cgroup_wd = -1;
+        service_forget_cgroup(s, r >= 0);
 }
 
 /* A new stopped service owning sc. */
@@ -969,6 +975,13 @@ static void service_stopped(struct service *s)
         service_set_state(s, SERVICE_STOPPED, "stopped, %s", what);
 }
 
+/* Stopping, and it ends stopped: no restart follows the exit. */
+static bool service_stop_is_final(const struct service *s)
+{
+        return s->state == SERVICE_STOPPING && !s->want_up && !s->restart_on_exit &&
+               s->stop_cause != STOP_CAUSE_READY_TIMEOUT && s->stop_cause != STOP_CAUSE_WATCHDOG;
+}
+
 /* The main process is gone: what it left behind goes too, at once, unless it
  * was being stopped (then the rest has its stop timeout, as it had). The
  * group: the leader's pidfd still names the group's struct pid after it was
@@ -980,6 +993,18 @@ static bool service_kill_leftovers(struct service *s)
         enum kill_mode mode = service_kill_mode(s);
 
         if (mode == KILL_CGROUP && s->cgroup_fd >= 0) {
+                if (service_stop_is_final(s)) {
+                        /* The cgroup goes with the stop: rmdir is the test,
+                         * refused (EBUSY) while a process is left in it. */
+                        int r = cgroup_unit_remove(s->host->cgroup, s->name);
+
+                        if (r == 0) {
+                                service_forget_cgroup(s, true);
+                                return false;
+                        }
+                        if (r == -EBUSY)
+                                return true;
+                }
                 if (cgroup_unit_populated(s->cgroup_fd) <= 0)
                         return false;
                 if (s->state != SERVICE_STOPPING)
