@@ -1358,6 +1358,32 @@ static void test_hostile_input(void)
            "execve limits: %s | %s", errors && errors[0] ? errors[0] : "",
            errors && errors[0] && errors[1] ? errors[1] : "");
 
+        /* One environment= variable of 128 KiB with its NUL is the most
+         * execve takes (MAX_ARG_STRLEN); a byte more is an error, not an
+         * E2BIG at every start. */
+        for (size_t extra = 0; extra < 2; extra++) {
+                size_t len = CONFIG_EXEC_STRING_MAX - 1 + extra; /* of "A=...", without NUL */
+
+                fresh();
+                big = malloc(len + 128);
+                n = (size_t)sprintf(big, "[service]\nexec = x\nlimit_stack = 8M\n"
+                                         "environment = B=1\nenvironment = A=");
+                memset(big + n, 'z', len - 2);
+                strcpy(big + n + len - 2, "\n");
+                wfile("services.d/v.ini", big);
+                free(big);
+                r = load(&c, &errors);
+                if (extra == 0)
+                        ok(r == 0 && strv_length(config_find(c, "v")->environment) == 2,
+                           "environment: a variable of 128 KiB with its NUL loads (r=%d)", r);
+                else
+                        expect_errors("environment: a variable over 128 KiB", errors,
+                                      (const char *const[]){
+                                              "S/v.ini:5: environment: variable longer than "
+                                              "128 KiB (execve's limit)",
+                                              NULL });
+        }
+
         /* 400,000 errors: the first CONFIG_ERRORS_MAX, then a count. */
         fresh();
         n = 2 * 400000;
