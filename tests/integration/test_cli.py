@@ -60,6 +60,26 @@ def test_help_and_version(tend):
     assert r.returncode != 0
 
 
+@pytest.mark.parametrize("args, message", [
+    (["logs", "-xf", "w"], "logs: invalid option -x"),
+    (["logs", "-fx", "w"], "logs: invalid option -x"),
+    (["logs", "-fn"], "logs: option -n needs a value"),
+    (["logs", "--lines"], "logs: option --lines needs a value"),
+    (["kill", "-s"], "kill: option -s needs a value"),
+    (["kill", "--signal"], "kill: option --signal needs a value"),
+    (["status", "--bogus=1"], "status: invalid option --bogus"),
+    (["status", "--json=1"], "status: option --json takes no value"),
+    (["status", "-s", "x"], "status: invalid option -s"),
+    (["-x", "status"], "invalid option -x"),
+    (["--bogus", "status"], "invalid option --bogus"),
+    (["-s"], "option -s needs a value"),
+])
+def test_usage_errors_name_the_option(tend, args, message):
+    # Decided before connecting: no tendd needed.
+    r = tend.ctl(*args, socket_path="", check=2)
+    assert r.stderr.splitlines()[0] == "tendctl: " + message, r.stderr
+
+
 def test_status_table_and_json(tend):
     two_services(tend)
     tend.service("gone", exec="/nonexistent/x")
