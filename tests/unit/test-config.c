@@ -2,6 +2,8 @@
  * directory per case: every key good and bad, the exact "FILE:LINE: key:
  * reason" of each error, all errors in one pass, and the libinih traps (long
  * lines, " ;", '#', indented lines, CRLF). */
+#include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
@@ -15,6 +17,33 @@
 #include "tap.h"
 
 static char tmp[64];
+
+/* readdir() for the whole program, config.c's calls included (a definition
+ * in the executable comes before libc's): the real one, then, once armed and
+ * after readdir_fail_after more entries, a failure with EIO, as a failing
+ * disk or file system would make it. -1: never fails. */
+static int readdir_fail_after = -1;
+
+#ifdef __USE_FILE_OFFSET64
+#define READDIR_SYMBOL "readdir64" /* what dirent.h makes readdir call */
+#else
+#define READDIR_SYMBOL "readdir"
+#endif
+
+struct dirent *readdir(DIR *d)
+{
+        static struct dirent *(*real)(DIR *);
+
+        if (readdir_fail_after == 0) {
+                errno = EIO;
+                return NULL;
+        }
+        if (readdir_fail_after > 0)
+                readdir_fail_after--;
+        if (!real)
+                real = (struct dirent * (*)(DIR *)) dlsym(RTLD_NEXT, READDIR_SYMBOL);
+        return real(d);
+}
 
 static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -1423,6 +1452,29 @@ static void test_hostile_input(void)
            "deduplicated in order");
 }
 
+/* A directory that cannot be read to its end is an error naming it, not
+ * a shorter list of services. */
+static void test_readdir_error(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        char want[512];
+        int r;
+
+        fresh();
+        wfile("services.d/a.ini", "[service]\nexec = x\n");
+        wfile("services.d/b.ini", "[service]\nexec = x\n");
+        readdir_fail_after = 1;
+        r = load(&c, &errors);
+        readdir_fail_after = -1;
+        snprintf(want, sizeof want,
+                 "T:0: services: cannot read directory '%s/services.d': Input/output error", tmp);
+        ok(r == -EINVAL && !c, "a readdir error fails the load (r=%d)", r);
+        expect_errors("readdir error", errors, (const char *const[]){ want, NULL });
+        r = load(&c, &errors);
+        ok(r == 0 && c && c->n_services == 2, "read again, both services load (r=%d)", r);
+}
+
 /* A chain of 5000 services closed into one cycle: walked without deep
  * recursion, reported once with a shortened path. */
 static void test_large_graph(void)
@@ -1586,6 +1638,7 @@ int main(void)
         test_dependencies();
         test_nofile_infinity();
         test_hostile_input();
+        test_readdir_error();
         test_large_graph();
         test_cycle_both_keys();
         test_cgroup_keys();
