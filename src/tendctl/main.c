@@ -140,14 +140,16 @@ static int usage_bad_option(const char *verb, int c, char **argv, int at)
         return usage_error("%s%sinvalid option %.*s", v, sep, n, name);
 }
 
-/* logs -n: a line count, 0 to 10^9. */
+/* logs -n: a line count, 0 (all) to LINES_MAX. */
+#define LINES_MAX 1000000000
+
 static int parse_lines(const char *s, unsigned long long *ret)
 {
         char *end;
 
         errno = 0;
         *ret = strtoull(s, &end, 10);
-        return errno || !*s || *end || s[0] == '-' || *ret > 1000000000 ? -EINVAL : 0;
+        return errno || !*s || *end || s[0] == '-' || *ret > LINES_MAX ? -EINVAL : 0;
 }
 
 /* One option c of verb argv[0] into a (at: optind before getopt_long
@@ -167,7 +169,8 @@ static int parse_option(int c, char **argv, int at, struct ctl_args *a)
                 return -1;
         case 'n':
                 if (parse_lines(optarg, &a->lines) < 0)
-                        return usage_error("%s: invalid line count: %s", argv[0], optarg);
+                        return usage_error("%s: invalid line count: %s (0 to %d; 0: all)", argv[0],
+                                           optarg, LINES_MAX);
                 return -1;
         case 'f':
                 a->follow = true;
