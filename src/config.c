@@ -637,6 +637,8 @@ int config_load(const char *path, struct config **ret, char ***ret_errors)
         unsigned services_line = 0;
         int r;
 
+        if (ret_errors)
+                *ret_errors = NULL; /* set again at the end, whatever returns first */
         c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;

@@ -1475,6 +1475,30 @@ static void test_readdir_error(void)
         ok(r == 0 && c && c->n_services == 2, "read again, both services load (r=%d)", r);
 }
 
+/* Every failure sets *ret_errors, to NULL when it is no config error: here
+ * a relative path whose working directory was removed. */
+static void test_errors_always_set(void)
+{
+        struct config *c = NULL;
+        char *sentinel[] = { (char *)"not set", NULL }, **errors = sentinel, gone[128];
+        int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+        fresh();
+        snprintf(gone, sizeof gone, "%s/gone", tmp);
+        if (cwd < 0 || mkdir(gone, 0755) < 0 || chdir(gone) < 0 || rmdir(gone) < 0) {
+                ok(false, "a removed working directory: %s", strerror(errno));
+                return;
+        }
+        r = config_load("tend.ini", &c, &errors);
+        if (fchdir(cwd) < 0)
+                abort();
+        (void)close(cwd);
+        ok(r == -ENOENT && !c && !errors, "no working directory: -ENOENT, errors NULL (r=%d, %s)",
+           r, errors == sentinel ? "errors not set" : "errors set");
+        if (errors != sentinel)
+                strv_free(errors);
+}
+
 /* A chain of 5000 services closed into one cycle: walked without deep
  * recursion, reported once with a shortened path. */
 static void test_large_graph(void)
@@ -1639,6 +1663,7 @@ int main(void)
         test_nofile_infinity();
         test_hostile_input();
         test_readdir_error();
+        test_errors_always_set();
         test_large_graph();
         test_cycle_both_keys();
         test_cgroup_keys();
