@@ -134,8 +134,8 @@ struct config {
  * any size costs a reload time linear in its size and bounded memory.
  * FILE is shown relative to path as given (tendd --check -c conf/tend.ini
  * prints conf/services.d/web.ini:3: ...); the struct holds absolute paths.
- * -ENOMEM (or another -errno) on system errors; *ret is untouched on failure.
- * ret_errors may be NULL. Never logs.
+ * -ENOMEM (or another -errno) on system errors, *ret_errors NULL; *ret is
+ * untouched on failure. ret_errors may be NULL. Never logs.
  *
  * Files: every file (tend.ini, service files, environment files) is opened
  * O_NONBLOCK|O_NOCTTY, must be a regular file of at most CONFIG_FILE_MAX

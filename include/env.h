@@ -26,7 +26,8 @@ typedef int (*env_line_cb)(unsigned line, char *entry, const char *reason, void 
 
 /* Parse the text of an environment file, len bytes followed by a NUL (cut up
  * in place): KEY=VALUE lines as env_parse_assignment() takes them, blank
- * lines and lines starting with '#' skipped, a line with a NUL byte bad.
+ * lines and lines starting with '#' skipped, a line with a NUL byte bad, a
+ * UTF-8 byte order mark opening the text skipped.
  * Returns 0, -ENOMEM, or the first negative value cb returned. */
 int env_parse_file(char *text, size_t len, env_line_cb cb, void *userdata);
 

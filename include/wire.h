@@ -140,7 +140,11 @@ int wire_service_append_compact(sd_bus_message *m, const struct wire_service *w,
 
 /* Read one a{sv} dict (members not in the table are skipped; Name is
  * required: -EBADMSG without it) or one compact struct into w, which must
- * start zeroed; on failure w holds what was read (wire_service_done it). */
+ * start zeroed; on failure w holds what was read (wire_service_done it).
+ * A compact struct may come from another version of tendd: an older one's
+ * fields are the start of the table's, a newer one's start with them (more
+ * are skipped); any other struct is -EBADMSG. A field the record lacks is not
+ * known: NULL, 0, or UINT64_MAX for a WIRE_JSON_KNOWN one. */
 int wire_service_read(sd_bus_message *m, struct wire_service *w);
 int wire_service_read_compact(sd_bus_message *m, struct wire_service *w);
 

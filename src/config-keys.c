@@ -332,6 +332,11 @@ static CONFIG_KEY_PARSER(config_keys_environment)
                                          config_shown(value, buf));
         if (r < 0)
                 return r;
+        if (strlen(entry) >= CONFIG_EXEC_STRING_MAX) {
+                free(entry);
+                return config_file_error(f, line, k->name,
+                                         "variable longer than 128 KiB (execve's limit)");
+        }
         /* Not strv_push: 30,000 entries must not cost 450 million steps. */
         return strv_append(field, &f->env_n, &f->env_cap, entry);
 }

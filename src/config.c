@@ -560,6 +560,13 @@ static int config_load_services(struct config_load_ctx *l, struct config *c,
                 if (r < 0)
                         return r;
         }
+        if (errno != 0) {
+                /* Not the end: a list cut short would load as fewer services. */
+                int e = errno;
+                config_errorf(l, "%s:%u: services: cannot read directory '%s': %s", tend_display,
+                              services_line, l->services_display, strerror(e));
+                return l->oom ? -ENOMEM : 0;
+        }
 
         if (n_names > 0)
                 qsort(names, n_names, sizeof(char *), config_name_cmp);
@@ -630,6 +637,8 @@ int config_load(const char *path, struct config **ret, char ***ret_errors)
         unsigned services_line = 0;
         int r;
 
+        if (ret_errors)
+                *ret_errors = NULL; /* set again at the end, whatever returns first */
         c = calloc(1, sizeof *c);
         if (!c)
                 return -ENOMEM;

@@ -103,6 +103,9 @@ int env_parse_file(char *text, size_t len, env_line_cb cb, void *userdata)
         char *p = text, *end = text + len, *next;
         unsigned line = 0;
 
+        /* A UTF-8 byte order mark, which some editors write; systemd skips it too. */
+        if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+                p += 3;
         for (; p < end; p = next) {
                 char *nl = memchr(p, '\n', (size_t)(end - p)), *entry = NULL, *t;
                 size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);

@@ -138,8 +138,11 @@ int wire_service_append(sd_bus_message *m, const struct wire_service *w, char *s
         return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
-/* The signature of the compact struct's contents, without the parentheses. */
+/* The signature of the compact struct's contents, without the parentheses:
+ * one character per field, so field i is character i. */
 #define WIRE_SERVICE_CONTENTS WIRE_SERVICE_FIELDS(WIRE_SIG_FIELD)
+_Static_assert(sizeof(WIRE_SERVICE_CONTENTS) - 1 == ELEMENTSOF(wire_service_fields),
+               "one signature character per field");
 
 /* Append w as one compact struct; see wire.h. */
 int wire_service_append_compact(sd_bus_message *m, const struct wire_service *w, char *scratch)
@@ -180,6 +183,16 @@ static const struct wire_field *wire_field_by_bus(const char *bus)
         return NULL;
 }
 
+/* Before a reader: the fields a record may lack (from an older tendd) read as
+ * not known, UINT64_MAX where a value says so, NULL or 0 otherwise. */
+static void wire_service_unknown(struct wire_service *w)
+{
+        for (size_t i = 0; i < wire_service_n_fields; i++)
+                if (wire_service_fields[i].json_form == WIRE_JSON_KNOWN)
+                        *(uint64_t *)(void *)((char *)w + wire_service_fields[i].offset) =
+                                UINT64_MAX;
+}
+
 /* One {sv} entry: a field of the table, or skipped. */
 static int wire_read_entry(sd_bus_message *m, struct wire_service *w)
 {
@@ -210,6 +223,7 @@ int wire_service_read(sd_bus_message *m, struct wire_service *w)
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
         if (r <= 0)
                 return r < 0 ? r : -EBADMSG;
+        wire_service_unknown(w);
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 r = wire_read_entry(m, w);
                 if (r >= 0)
@@ -227,15 +241,35 @@ int wire_service_read(sd_bus_message *m, struct wire_service *w)
 /* Read one compact struct; see wire.h. */
 int wire_service_read_compact(sd_bus_message *m, struct wire_service *w)
 {
+        const char *contents;
+        size_t n, common;
+        char type;
         int r;
 
-        r = sd_bus_message_enter_container(m, 'r', WIRE_SERVICE_CONTENTS);
+        r = sd_bus_message_peek_type(m, &type, &contents);
         if (r <= 0)
                 return r < 0 ? r : -EBADMSG;
-        for (size_t i = 0; i < wire_service_n_fields; i++) {
+        if (type != 'r')
+                return -EBADMSG;
+        /* Fields are only ever added at the end: an older tendd's record is
+         * the start of ours, a newer one's starts with ours. */
+        n = strlen(contents);
+        common = n < wire_service_n_fields ? n : wire_service_n_fields;
+        if (common == 0 || strncmp(contents, WIRE_SERVICE_CONTENTS, common) != 0)
+                return -EBADMSG;
+        r = sd_bus_message_enter_container(m, 'r', contents);
+        if (r <= 0)
+                return r < 0 ? r : -EBADMSG;
+        wire_service_unknown(w);
+        for (size_t i = 0; i < common; i++) {
                 r = wire_read_value(m, w, &wire_service_fields[i]);
                 if (r <= 0)
                         return r < 0 ? r : -EBADMSG;
+        }
+        if (n > common) {
+                r = sd_bus_message_skip(m, contents + common);
+                if (r < 0)
+                        return r;
         }
         return sd_bus_message_exit_container(m);
 }

@@ -14,11 +14,44 @@
 #include "tendctl.h"
 
 /* The lines of one file, newest last, into a ring of the last n (n == 0: print
- * as they come). */
+ * as they come). The ring grows with the lines up to n slots: a large n costs
+ * what the files hold, not n slots. */
 struct logs_tail {
         char **ring;
-        size_t n, pos, count;
+        size_t n, cap, pos, count;
 };
+
+/* Keep a copy of line in t, the oldest dropped once t holds n. */
+static int logs_tail_push(struct logs_tail *t, const char *line)
+{
+        char *copy = strdup(line);
+
+        if (!copy)
+                return -ENOMEM;
+        if (t->count == t->n) { /* full: the ring has n slots, pos is the oldest */
+                free(t->ring[t->pos]);
+                t->ring[t->pos] = copy;
+                t->pos = (t->pos + 1) % t->n;
+                return 0;
+        }
+        if (t->count == t->cap) { /* not full, so not wrapped yet: grow */
+                size_t cap = t->cap ? 2 * t->cap : 64;
+                char **ring;
+
+                if (cap > t->n)
+                        cap = t->n;
+                ring = reallocarray(t->ring, cap, sizeof *ring);
+                if (!ring) {
+                        free(copy);
+                        return -ENOMEM;
+                }
+                t->ring = ring;
+                t->cap = cap;
+        }
+        t->ring[t->count++] = copy;
+        t->pos = t->count % t->n;
+        return 0;
+}
 
 /* Read path (or, with keep, the file behind *keep, opened here and left open
  * for following, its end in *ret_end: nothing appended meanwhile is lost). */
@@ -30,6 +63,7 @@ static int logs_tail_file(const char *path, struct logs_tail *t, int *keep, off_
         size_t cap = 0;
         ssize_t len;
         off_t end = 0;
+        int r = 0;
 
         if (fd < 0)
                 return -errno;
@@ -44,23 +78,20 @@ static int logs_tail_file(const char *path, struct logs_tail *t, int *keep, off_
                 (void)close(fd);
                 return -ENOMEM;
         }
-        while ((len = getline(&line, &cap, f)) > 0) {
+        while ((errno = 0, len = getline(&line, &cap, f)) > 0) {
                 end += len;
-                if (t->n == 0) {
+                if (t->n == 0)
                         fwrite(line, 1, (size_t)len, stdout);
-                        continue;
-                }
-                free(t->ring[t->pos]);
-                t->ring[t->pos] = strdup(line);
-                t->pos = (t->pos + 1) % t->n;
-                if (t->count < t->n)
-                        t->count++;
+                else if ((r = logs_tail_push(t, line)) < 0)
+                        break;
         }
+        if (len < 0 && errno == ENOMEM)
+                r = -ENOMEM;
         free(line);
         fclose(f);
         if (ret_end)
                 *ret_end = end;
-        return 0;
+        return r;
 }
 
 /* Copy what is appended to fd (path's file) from offset on; follow rotation and
@@ -130,32 +161,35 @@ static int logs_journal(const struct ctl_args *a, const char *name)
 }
 
 /* Feed the rotated files into t, oldest first: LogPath.K ... LogPath.1.
- * True if any was read. */
-static bool logs_tail_rotated(const char *log_path, struct logs_tail *t)
+ * 1 if any was read, 0 if none, -ENOMEM. */
+static int logs_tail_rotated(const char *log_path, struct logs_tail *t)
 {
         char path[4096 + 16];
         struct stat st;
         unsigned k = 0;
-        bool any = false;
+        int any = 0, r;
 
         while (output_rotated_path(path, sizeof path, log_path, k + 1) == 0 &&
                stat(path, &st) == 0)
                 k++;
-        for (; k > 0; k--)
-                if (output_rotated_path(path, sizeof path, log_path, k) == 0 &&
-                    logs_tail_file(path, t, NULL, NULL) == 0)
-                        any = true;
+        for (; k > 0; k--) {
+                if (output_rotated_path(path, sizeof path, log_path, k) < 0)
+                        continue;
+                r = logs_tail_file(path, t, NULL, NULL);
+                if (r == -ENOMEM)
+                        return r;
+                if (r >= 0)
+                        any = 1;
+        }
         return any;
 }
 
-/* Print the ring's lines, oldest first, and free it. */
-static void logs_tail_flush(struct logs_tail *t)
+/* Free the ring; with print, print its lines first, oldest first. */
+static void logs_tail_flush(struct logs_tail *t, bool print)
 {
-        for (size_t i = 0; i < t->count; i++) {
-                size_t j = (t->pos + t->n - t->count + i) % t->n;
-                fputs(t->ring[j], stdout);
-        }
-        for (size_t i = 0; i < t->n; i++)
+        for (size_t i = 0; print && i < t->count; i++)
+                fputs(t->ring[(t->pos + t->n - t->count + i) % t->n], stdout);
+        for (size_t i = 0; i < t->count; i++)
                 free(t->ring[i]);
         free(t->ring);
         fflush(stdout);
@@ -164,21 +198,25 @@ static void logs_tail_flush(struct logs_tail *t)
 /* File output: the last lines of every log file, then (-f) what follows. */
 static int logs_file(const struct ctl_args *a, const char *name, const char *log_path)
 {
-        struct logs_tail t = {};
-        int follow_fd = -1;
+        struct logs_tail t = { .n = (size_t)a->lines };
+        int follow_fd = -1, r;
         off_t follow_from = 0;
         bool any;
 
-        if (a->lines > 0) {
-                t.n = (size_t)a->lines;
-                t.ring = calloc(t.n, sizeof *t.ring);
-                if (!t.ring)
-                        return EXIT_FAILED;
+        r = logs_tail_rotated(log_path, &t);
+        any = r > 0;
+        if (r >= 0) {
+                r = logs_tail_file(log_path, &t, &follow_fd, &follow_from);
+                any = any || r >= 0;
         }
-        any = logs_tail_rotated(log_path, &t);
-        if (logs_tail_file(log_path, &t, &follow_fd, &follow_from) == 0)
-                any = true;
-        logs_tail_flush(&t);
+        logs_tail_flush(&t, r != -ENOMEM);
+        if (r == -ENOMEM) {
+                if (follow_fd >= 0)
+                        (void)close(follow_fd);
+                fprintf(stderr, "tendctl: logs: %s: out of memory holding the last %llu lines\n",
+                        name, a->lines);
+                return EXIT_FAILED;
+        }
         if (!any && !a->follow) {
                 fprintf(stderr, "tendctl: logs: %s: no log file at %s\n", name, log_path);
                 return EXIT_FAILED;

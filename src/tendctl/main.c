@@ -52,21 +52,21 @@ static const struct option logs_options[] = {
 static const struct ctl_verb ctl_verbs[] = {
         { "status", "status [--json] [NAME...]",
           "Show services (exit 3: a named one is\nnot running)",
-          "h", status_options, 0, UINT_MAX, NULL, ctl_status },
+          ":h", status_options, 0, UINT_MAX, NULL, ctl_status },
         { "start", "start [--no-block] NAME...", "Start and wait until running",
-          "h", change_options, 1, UINT_MAX, WIRE_METHOD_START, ctl_change },
+          ":h", change_options, 1, UINT_MAX, WIRE_METHOD_START, ctl_change },
         { "stop", "stop [--no-block] NAME...", "Stop and wait until stopped",
-          "h", change_options, 1, UINT_MAX, WIRE_METHOD_STOP, ctl_change },
+          ":h", change_options, 1, UINT_MAX, WIRE_METHOD_STOP, ctl_change },
         { "restart", "restart [--no-block] NAME...", "Restart and wait until running again",
-          "h", change_options, 1, UINT_MAX, WIRE_METHOD_RESTART, ctl_change },
+          ":h", change_options, 1, UINT_MAX, WIRE_METHOD_RESTART, ctl_change },
         { "kill", "kill [-s SIGNAL] NAME...", "Send a signal (default TERM)",
-          "s:h", kill_options, 1, UINT_MAX, NULL, ctl_kill },
+          ":s:h", kill_options, 1, UINT_MAX, NULL, ctl_kill },
         { "reload", "reload", "Reload the configuration",
           NULL, NULL, 0, 0, NULL, ctl_reload },
         { "logs", "logs [-n N] [-f] NAME",
           "Show a service's output (the last N\nlines; -f: follow). File output is read\n"
           "from its log files, journal output with\njournalctl -t NAME",
-          "n:fh", logs_options, 1, 1, NULL, ctl_logs },
+          ":n:fh", logs_options, 1, 1, NULL, ctl_logs },
 };
 /* clang-format on */
 
@@ -120,18 +120,41 @@ _printf_(1, 2) static int usage_error(const char *fmt, ...)
         return EXIT_USAGE;
 }
 
-/* logs -n: a line count, 0 to 10^9. */
+/* What getopt_long refused (c: '?' unknown or given a value it does not
+ * take, ':' missing its value; optopt), naming the option as typed: a long
+ * one is the word getopt just passed (at: optind before the call), a short
+ * one may be inside a cluster (-xf). verb NULL: a global option. */
+static int usage_bad_option(const char *verb, int c, char **argv, int at)
+{
+        const char *word = optind > at ? argv[optind - 1] : "", *v = verb ? verb : "",
+                   *sep = verb ? ": " : "";
+        char short_name[] = { '-', (char)optopt, '\0' };
+        bool is_long = strncmp(word, "--", 2) == 0;
+        const char *name = is_long ? word : short_name;
+        int n = (int)strcspn(name, "=");
+
+        if (c == ':')
+                return usage_error("%s%soption %.*s needs a value", v, sep, n, name);
+        if (is_long && optopt != 0)
+                return usage_error("%s%soption %.*s takes no value", v, sep, n, name);
+        return usage_error("%s%sinvalid option %.*s", v, sep, n, name);
+}
+
+/* logs -n: a line count, 0 (all) to LINES_MAX. */
+#define LINES_MAX 1000000000
+
 static int parse_lines(const char *s, unsigned long long *ret)
 {
         char *end;
 
         errno = 0;
         *ret = strtoull(s, &end, 10);
-        return errno || !*s || *end || s[0] == '-' || *ret > 1000000000 ? -EINVAL : 0;
+        return errno || !*s || *end || s[0] == '-' || *ret > LINES_MAX ? -EINVAL : 0;
 }
 
-/* One option c of verb argv[0] into a: -1 to go on, else the exit code. */
-static int parse_option(int c, char **argv, struct ctl_args *a)
+/* One option c of verb argv[0] into a (at: optind before getopt_long
+ * returned it): -1 to go on, else the exit code. */
+static int parse_option(int c, char **argv, int at, struct ctl_args *a)
 {
         switch (c) {
         case OPT_JSON:
@@ -146,7 +169,8 @@ static int parse_option(int c, char **argv, struct ctl_args *a)
                 return -1;
         case 'n':
                 if (parse_lines(optarg, &a->lines) < 0)
-                        return usage_error("%s: invalid line count: %s", argv[0], optarg);
+                        return usage_error("%s: invalid line count: %s (0 to %d; 0: all)", argv[0],
+                                           optarg, LINES_MAX);
                 return -1;
         case 'f':
                 a->follow = true;
@@ -155,7 +179,7 @@ static int parse_option(int c, char **argv, struct ctl_args *a)
                 help(stdout);
                 return EXIT_OK;
         default:
-                return usage_error("%s: invalid option %s", argv[0], argv[optind - 1]);
+                return usage_bad_option(argv[0], c, argv, at);
         }
 }
 
@@ -163,18 +187,22 @@ static int parse_option(int c, char **argv, struct ctl_args *a)
  * first argument); -1 to go on with the operands from optind, else the exit code. */
 static int parse_options(const struct ctl_verb *v, int argc, char **argv, struct ctl_args *a)
 {
-        int c, r;
+        int at, c, r;
 
         optind = 0; /* restart getopt on the verb's own arguments */
         opterr = 0;
         if (!v->options) {
                 if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
-                        return parse_option('h', argv, a);
+                        return parse_option('h', argv, 1, a);
                 optind = 1;
                 return -1;
         }
-        while ((c = getopt_long(argc, argv, v->short_options, v->options, NULL)) >= 0) {
-                r = parse_option(c, argv, a);
+        for (;;) {
+                at = optind;
+                c = getopt_long(argc, argv, v->short_options, v->options, NULL);
+                if (c < 0)
+                        break;
+                r = parse_option(c, argv, at, a);
                 if (r >= 0)
                         return r;
         }
@@ -227,9 +255,10 @@ int main(int argc, char **argv)
                 {},
         };
         const char *socket_path = NULL;
-        int c;
+        int at, c;
 
-        while ((c = getopt_long(argc, argv, "+s:h", options, NULL)) >= 0) {
+        opterr = 0;
+        while ((at = optind, c = getopt_long(argc, argv, "+:s:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 's':
                         socket_path = optarg;
@@ -241,8 +270,7 @@ int main(int argc, char **argv)
                         printf("tendctl " TEND_VERSION "\n");
                         return EXIT_OK;
                 default:
-                        fprintf(stderr, "Try 'tendctl --help'.\n");
-                        return EXIT_USAGE;
+                        return usage_bad_option(NULL, c, argv, at);
                 }
         }
         if (optind >= argc) {

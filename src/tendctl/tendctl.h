@@ -41,7 +41,7 @@ struct ctl_verb {
         const char *name;
         const char *synopsis; /* "status [--json] [NAME...]" */
         const char *help;     /* lines after the first indented under it */
-        const char *short_options; /* for getopt_long ('h' included); NULL: takes no options */
+        const char *short_options; /* getopt_long's, ':' first, 'h' included; NULL: no options */
         const struct option *options;
         unsigned min_operands, max_operands; /* max UINT_MAX: any number */
         const char *method; /* the WIRE_METHOD_ a change verb calls */

@@ -5,12 +5,14 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
+import threading
 import time
 
 import pytest
 
-from conftest import STATES, TENDCTL, TENDD, dbus_auth, dbus_call, wait_for
+from conftest import STATES, TENDCTL, TENDD, _Wire, dbus_auth, dbus_call, wait_for
 
 SLOW_STOP = "sh -c 'trap \"\" TERM; while :; do sleep 0.05; done'"
 
@@ -58,6 +60,26 @@ def test_help_and_version(tend):
     r = subprocess.run([str(TENDD), "--no-such-option"], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode != 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["logs", "-xf", "w"], "logs: invalid option -x"),
+    (["logs", "-fx", "w"], "logs: invalid option -x"),
+    (["logs", "-fn"], "logs: option -n needs a value"),
+    (["logs", "--lines"], "logs: option --lines needs a value"),
+    (["kill", "-s"], "kill: option -s needs a value"),
+    (["kill", "--signal"], "kill: option --signal needs a value"),
+    (["status", "--bogus=1"], "status: invalid option --bogus"),
+    (["status", "--json=1"], "status: option --json takes no value"),
+    (["status", "-s", "x"], "status: invalid option -s"),
+    (["-x", "status"], "invalid option -x"),
+    (["--bogus", "status"], "invalid option --bogus"),
+    (["-s"], "option -s needs a value"),
+])
+def test_usage_errors_name_the_option(tend, args, message):
+    # Decided before connecting: no tendd needed.
+    r = tend.ctl(*args, socket_path="", check=2)
+    assert r.stderr.splitlines()[0] == "tendctl: " + message, r.stderr
 
 
 def test_status_table_and_json(tend):
@@ -373,3 +395,114 @@ def test_status_json_notify_errno_and_started(tend):
                          what="the new process's clock"))
     assert again["pid"] != s["pid"], (s, again)
     assert s["started"] <= again["started"] and own - 2 < again["started"] <= own, (again, own)
+
+
+def _record(w, sig, values):
+    """Marshal one struct of signature sig (little endian) onto _Wire w."""
+    w.pad(8)
+    for t, v in zip(sig, values, strict=True):
+        if t == "s":
+            w.string(v)
+        elif t in "ub":
+            w.u32(v)
+        elif t == "i":
+            w.i32(v)
+        else:
+            w.pad(8)
+            w.b += struct.pack("<Q" if t == "t" else "<q", v)
+
+
+def serve_listing(path, sig, records):
+    """A tendd of another version on the unix socket at path: answers one call
+    with an array of structs of signature sig. Returns the serving thread."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(1)
+    srv.settimeout(10)
+
+    def run():
+        conn, _ = srv.accept()
+        conn.settimeout(10)
+        buf = b""
+
+        def need(pred):
+            nonlocal buf
+            while not pred(buf):
+                chunk = conn.recv(65536)
+                assert chunk, "tendctl hung up"
+                buf += chunk
+
+        with srv, conn:
+            # sd-bus sends AUTH EXTERNAL, DATA and BEGIN at once.
+            need(lambda b: b"BEGIN\r\n" in b)
+            conn.sendall(b"DATA\r\nOK " + b"0" * 32 + b"\r\n")
+            buf = buf[buf.index(b"BEGIN\r\n") + 7:]
+            need(lambda b: len(b) >= 16)
+            body_len, serial, fields_len = struct.unpack_from("<III", buf, 4)
+            need(lambda b: len(b) >= 16 + (fields_len + 7) // 8 * 8 + body_len)
+            body = _Wire()
+            body.u32(0)  # the array's length, patched below
+            body.pad(8)
+            for r in records:
+                _record(body, sig, r)
+            struct.pack_into("<I", body.b, 0, len(body.b) - 8)
+            w = _Wire()
+            w.b += b"l" + bytes([2, 1, 1])  # a method return, no reply expected
+            w.u32(len(body.b))
+            w.u32(1)
+            w.u32(0)  # header field array length, patched below
+            for code, t, v in ((5, "u", serial), (8, "g", f"a({sig})")):
+                w.pad(8)
+                w.byte(code)
+                w.sig(t)
+                if t == "u":
+                    w.u32(v)
+                else:
+                    w.sig(v)
+            struct.pack_into("<I", w.b, 12, len(w.b) - 16)
+            w.pad(8)
+            conn.sendall(bytes(w.b + body.b))
+            conn.recv(1)  # until tendctl hangs up
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+OLDER = "ssuutbiissbsisst"  # the record before CPUUsageUSec and MemoryCurrent
+OLDER_WEB = ("web", "running", 42, 1, 1700000000_000000, 0, 0, 0, "started", "simple", 1, "",
+             0, "file", "/l/web.log", 1700000000_500000)
+WEB_JSON = {"name": "web", "state": "running", "pid": 42, "restarts": 1, "since": 1700000000,
+            "exit_code": None, "exit_signal": None, "reason": "started", "type": "simple",
+            "want_up": True, "status": None, "notify_errno": None, "started": 1700000000,
+            "cpu_usec": None, "memory_bytes": None}
+
+
+@pytest.mark.parametrize("sig, values, extra", [
+    (OLDER, OLDER_WEB, {}),
+    (OLDER + "tt" + "xsu", OLDER_WEB + (5, 6, -1, "later", 7), {"cpu_usec": 5,
+                                                               "memory_bytes": 6}),
+])
+def test_status_reads_another_versions_listing(tmp_path, sig, values, extra):
+    # An older tendd sends fewer fields (the rest are not known), a newer one
+    # more at the end (skipped).
+    for args in (["status", "--json"], ["status"]):
+        path = tmp_path / f"tend{len(args)}.sock"
+        t = serve_listing(path, sig, [values, values[:1] + ("db",) + values[2:]])
+        r = subprocess.run([str(TENDCTL), "-s", str(path)] + args, capture_output=True,
+                           text=True, timeout=20)
+        t.join(20)
+        assert r.returncode == 0, r.stderr
+        if "--json" in args:
+            assert json.loads(r.stdout) == [WEB_JSON | extra, WEB_JSON | extra | {"state": "db"}]
+        else:
+            rows = [l.split()[:3] for l in r.stdout.splitlines()[1:]]
+            assert rows == [["web", "running", "42"], ["web", "db", "42"]], r.stdout
+
+
+def test_status_refuses_a_listing_of_something_else(tmp_path):
+    t = serve_listing(tmp_path / "tend.sock", "ssx", [("web", "running", 42)])
+    r = subprocess.run([str(TENDCTL), "-s", str(tmp_path / "tend.sock"), "status"],
+                       capture_output=True, text=True, timeout=20)
+    t.join(20)
+    assert r.returncode == 1 and "bad reply from tendd" in r.stderr, (r.returncode, r.stderr)

@@ -3,6 +3,7 @@ and what a flood, a full disk or a deleted log directory do to tendd."""
 
 import os
 import re
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -48,6 +49,10 @@ def test_file_lines_complete_ordered_timestamped(tend):
     # tendctl logs reads the same lines back.
     r = tend.ctl("logs", "w", "-n", "3", check=0)
     assert [TS_RE.match(l).group(2) for l in r.stdout.splitlines()] == texts[-3:]
+    # Around the sizes the kept lines grow through, and beyond the file.
+    for n in (64, 65, 129, 1001, 1002, 5000):
+        r = tend.ctl("logs", "w", "-n", n, check=0)
+        assert [TS_RE.match(l).group(2) for l in r.stdout.splitlines()] == texts[-n:], n
 
 
 def test_long_line_is_split_not_lost(tend):
@@ -118,6 +123,35 @@ def test_logs_follow_across_rotation(tend):
     finally:
         p.kill()
         p.wait()
+
+
+def test_logs_line_count_out_of_range_says_the_range(tend):
+    for n in ("1000000001", "99999999999999999999999", "-1", "x"):
+        r = tend.ctl("logs", "-n", n, "w", socket_path="", check=2)
+        assert r.stderr.splitlines()[0] == (
+            f"tendctl: logs: invalid line count: {n} (0 to 1000000000; 0: all)"), r.stderr
+
+
+def test_logs_largest_line_count_costs_no_memory_of_its_own(tend_release):
+    # -n 1000000000 in 1 GiB of address space: what is kept costs the lines
+    # the files hold, not a slot for each of N (8 GB).
+    tend = tend_release
+    tend.service("w", exec="sh -c 'echo one; echo two; echo three'", restart="never")
+    tend.start()
+    tend.wait_state("w", "stopped")
+    log = tend.log_dir / "w.log"
+    wait_for(lambda: log.exists() and "three" in log.read_text(), what="log")
+
+    def small():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    r = subprocess.run(tend.in_ns_prefix(None) + [str(tend.tendctl), "-s", str(tend.socket),
+                                                   "logs", "-n", "1000000000", "w"],
+                       capture_output=True, text=True, timeout=30, preexec_fn=small)
+    assert r.returncode == 0, r.stderr
+    assert [TS_RE.match(l).group(2) for l in r.stdout.splitlines()] == ["one", "two", "three"]
+    r = tend.ctl("logs", "-n", "2", "w", check=0)
+    assert [TS_RE.match(l).group(2) for l in r.stdout.splitlines()] == ["two", "three"]
 
 
 def test_console_prefixes_name(tend):

@@ -2,6 +2,8 @@
  * directory per case: every key good and bad, the exact "FILE:LINE: key:
  * reason" of each error, all errors in one pass, and the libinih traps (long
  * lines, " ;", '#', indented lines, CRLF). */
+#include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
@@ -15,6 +17,33 @@
 #include "tap.h"
 
 static char tmp[64];
+
+/* readdir() for the whole program, config.c's calls included (a definition
+ * in the executable comes before libc's): the real one, then, once armed and
+ * after readdir_fail_after more entries, a failure with EIO, as a failing
+ * disk or file system would make it. -1: never fails. */
+static int readdir_fail_after = -1;
+
+#ifdef __USE_FILE_OFFSET64
+#define READDIR_SYMBOL "readdir64" /* what dirent.h makes readdir call */
+#else
+#define READDIR_SYMBOL "readdir"
+#endif
+
+struct dirent *readdir(DIR *d)
+{
+        static struct dirent *(*real)(DIR *);
+
+        if (readdir_fail_after == 0) {
+                errno = EIO;
+                return NULL;
+        }
+        if (readdir_fail_after > 0)
+                readdir_fail_after--;
+        if (!real)
+                real = (struct dirent * (*)(DIR *)) dlsym(RTLD_NEXT, READDIR_SYMBOL);
+        return real(d);
+}
 
 static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -1358,6 +1387,32 @@ static void test_hostile_input(void)
            "execve limits: %s | %s", errors && errors[0] ? errors[0] : "",
            errors && errors[0] && errors[1] ? errors[1] : "");
 
+        /* One environment= variable of 128 KiB with its NUL is the most
+         * execve takes (MAX_ARG_STRLEN); a byte more is an error, not an
+         * E2BIG at every start. */
+        for (size_t extra = 0; extra < 2; extra++) {
+                size_t len = CONFIG_EXEC_STRING_MAX - 1 + extra; /* of "A=...", without NUL */
+
+                fresh();
+                big = malloc(len + 128);
+                n = (size_t)sprintf(big, "[service]\nexec = x\nlimit_stack = 8M\n"
+                                         "environment = B=1\nenvironment = A=");
+                memset(big + n, 'z', len - 2);
+                strcpy(big + n + len - 2, "\n");
+                wfile("services.d/v.ini", big);
+                free(big);
+                r = load(&c, &errors);
+                if (extra == 0)
+                        ok(r == 0 && strv_length(config_find(c, "v")->environment) == 2,
+                           "environment: a variable of 128 KiB with its NUL loads (r=%d)", r);
+                else
+                        expect_errors("environment: a variable over 128 KiB", errors,
+                                      (const char *const[]){
+                                              "S/v.ini:5: environment: variable longer than "
+                                              "128 KiB (execve's limit)",
+                                              NULL });
+        }
+
         /* 400,000 errors: the first CONFIG_ERRORS_MAX, then a count. */
         fresh();
         n = 2 * 400000;
@@ -1395,6 +1450,53 @@ static void test_hostile_input(void)
                    strcmp(sc->after[1], "a") == 0 && strcmp(sc->after[2], "c") == 0,
            "3000 environment entries merge to 1000 in first-place order, last value; after "
            "deduplicated in order");
+}
+
+/* A directory that cannot be read to its end is an error naming it, not
+ * a shorter list of services. */
+static void test_readdir_error(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        char want[512];
+        int r;
+
+        fresh();
+        wfile("services.d/a.ini", "[service]\nexec = x\n");
+        wfile("services.d/b.ini", "[service]\nexec = x\n");
+        readdir_fail_after = 1;
+        r = load(&c, &errors);
+        readdir_fail_after = -1;
+        snprintf(want, sizeof want,
+                 "T:0: services: cannot read directory '%s/services.d': Input/output error", tmp);
+        ok(r == -EINVAL && !c, "a readdir error fails the load (r=%d)", r);
+        expect_errors("readdir error", errors, (const char *const[]){ want, NULL });
+        r = load(&c, &errors);
+        ok(r == 0 && c && c->n_services == 2, "read again, both services load (r=%d)", r);
+}
+
+/* Every failure sets *ret_errors, to NULL when it is no config error: here
+ * a relative path whose working directory was removed. */
+static void test_errors_always_set(void)
+{
+        struct config *c = NULL;
+        char *sentinel[] = { (char *)"not set", NULL }, **errors = sentinel, gone[128];
+        int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+        fresh();
+        snprintf(gone, sizeof gone, "%s/gone", tmp);
+        if (cwd < 0 || mkdir(gone, 0755) < 0 || chdir(gone) < 0 || rmdir(gone) < 0) {
+                ok(false, "a removed working directory: %s", strerror(errno));
+                return;
+        }
+        r = config_load("tend.ini", &c, &errors);
+        if (fchdir(cwd) < 0)
+                abort();
+        (void)close(cwd);
+        ok(r == -ENOENT && !c && !errors, "no working directory: -ENOENT, errors NULL (r=%d, %s)",
+           r, errors == sentinel ? "errors not set" : "errors set");
+        if (errors != sentinel)
+                strv_free(errors);
 }
 
 /* A chain of 5000 services closed into one cycle: walked without deep
@@ -1560,6 +1662,8 @@ int main(void)
         test_dependencies();
         test_nofile_infinity();
         test_hostile_input();
+        test_readdir_error();
+        test_errors_always_set();
         test_large_graph();
         test_cycle_both_keys();
         test_cgroup_keys();

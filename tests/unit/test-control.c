@@ -489,6 +489,157 @@ static void test_wire(void)
         sd_bus_close_unref(bus);
 }
 
+/* Append a record of the struct signature contents, field i's value made
+ * from i: "f<i>" for a string, i + 100 for a number ('x' is no field of ours). */
+static int append_record(sd_bus_message *m, const char *contents)
+{
+        int r = sd_bus_message_open_container(m, 'r', contents);
+
+        for (size_t i = 0; r >= 0 && contents[i]; i++) {
+                char s[24];
+                uint32_t u = (uint32_t)i + 100;
+                uint64_t t = i + 100;
+                int32_t v = (int32_t)i + 100;
+                int b = (int)(i & 1);
+
+                snprintf(s, sizeof s, "f%zu", i);
+                switch (contents[i]) {
+                case 's':
+                        r = sd_bus_message_append_basic(m, 's', s);
+                        break;
+                case 'u':
+                        r = sd_bus_message_append_basic(m, 'u', &u);
+                        break;
+                case 'b':
+                        r = sd_bus_message_append_basic(m, 'b', &b);
+                        break;
+                case 'i':
+                        r = sd_bus_message_append_basic(m, 'i', &v);
+                        break;
+                default: /* 't', 'x' */
+                        r = sd_bus_message_append_basic(m, contents[i], &t);
+                }
+        }
+        return r < 0 ? r : sd_bus_message_close_container(m);
+}
+
+/* Did w get field i as append_record() made it, or, for a field the record
+ * lacked, not known: NULL, 0, or UINT64_MAX where that means not known? */
+static bool record_field_is(const struct wire_service *w, size_t i, bool sent)
+{
+        const struct wire_field *f = &wire_service_fields[i];
+        const void *p = wire_field_ptr(w, f);
+        uint64_t unknown = f->json_form == WIRE_JSON_KNOWN ? UINT64_MAX : 0;
+        char s[24];
+
+        snprintf(s, sizeof s, "f%zu", i);
+        switch (f->type) {
+        case 's':
+                return sent ? streq_ptr(*(const char *const *)p, s) : !*(const char *const *)p;
+        case 'u':
+                return *(const uint32_t *)p == (sent ? i + 100 : 0);
+        case 'b':
+                return *(const int *)p == (sent ? (int)(i & 1) : 0);
+        case 'i':
+                return *(const int32_t *)p == (sent ? (int32_t)i + 100 : 0);
+        default:
+                return *(const uint64_t *)p == (sent ? i + 100 : unknown);
+        }
+}
+
+/* Two records of signature contents, read back: the fields both know. */
+static int read_records(sd_bus *bus, const char *contents, struct wire_service out[2])
+{
+        sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, NULL, WIRE_PATH, WIRE_INTERFACE,
+                                           WIRE_METHOD_GET);
+        for (int k = 0; k < 2 && r >= 0; k++)
+                r = append_record(m, contents);
+        if (r >= 0)
+                r = sd_bus_message_seal(m, 1, 0);
+        if (r >= 0)
+                r = sd_bus_message_rewind(m, true);
+        for (int k = 0; k < 2 && r >= 0; k++)
+                r = wire_service_read_compact(m, &out[k]);
+        sd_bus_message_unref(m);
+        return r;
+}
+
+/* A compact record from an older tendd (fewer fields) or a newer one (more,
+ * at the end) is read for the fields both know, the others not known; a
+ * record that is neither is refused. */
+static void test_wire_versions(void)
+{
+        char ours[64], newer[sizeof ours + 3];
+        const char *older = "ssuutbiissbsisst"; /* before CPUUsageUSec, MemoryCurrent */
+        const struct {
+                const char *contents;
+                int r;
+        } cases[] = {
+                { older, 0 },
+                { "s", 0 },
+                { ours, 0 },
+                { newer, 0 },
+                { "x", -EBADMSG },
+                { "ssx", -EBADMSG },
+                { "ssuutbiissbsisss", -EBADMSG },
+        };
+        sd_bus *bus = NULL;
+        int sp[2];
+
+        snprintf(ours, sizeof ours, "%.*s", (int)strlen(WIRE_SERVICE_SIGNATURE) - 2,
+                 WIRE_SERVICE_SIGNATURE + 1);
+        snprintf(newer, sizeof newer, "%sxsu", ours);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 || sd_bus_new(&bus) < 0 ||
+            sd_bus_set_fd(bus, sp[0], sp[1]) < 0 || sd_bus_start(bus) < 0) {
+                ok(false, "a bus to build messages on");
+                return;
+        }
+        for (size_t c = 0; c < ELEMENTSOF(cases); c++) {
+                struct wire_service out[2] = { 0 };
+                size_t sent = strlen(cases[c].contents);
+                int r = read_records(bus, cases[c].contents, out);
+                bool same = true;
+
+                for (size_t k = 0; cases[c].r == 0 && k < 2; k++)
+                        for (size_t i = 0; i < wire_service_n_fields; i++)
+                                same &= record_field_is(&out[k], i, i < sent);
+                ok(r >= 0 ? cases[c].r == 0 && same : r == cases[c].r,
+                   "compact record (%s): %s (%d)", cases[c].contents,
+                   cases[c].r == 0 ? "the fields both know read, the others not known" : "refused",
+                   r);
+                wire_service_done(&out[0]);
+                wire_service_done(&out[1]);
+        }
+
+        /* A dict without the newer members: they are not known either. */
+        {
+                sd_bus_message *m = NULL;
+                struct wire_service w = { 0 };
+                int r;
+
+                r = sd_bus_message_new_method_call(bus, &m, NULL, WIRE_PATH, WIRE_INTERFACE,
+                                                   WIRE_METHOD_GET);
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "a{sv}", 2, "Name", "s", "web", "Pid", "u",
+                                                  42);
+                if (r >= 0)
+                        r = sd_bus_message_seal(m, 1, 0);
+                if (r >= 0)
+                        r = sd_bus_message_rewind(m, true);
+                if (r >= 0)
+                        r = wire_service_read(m, &w);
+                ok(r >= 0 && streq_ptr(w.name, "web") && w.pid == 42 && !w.state &&
+                           w.cpu_usec == UINT64_MAX && w.memory_bytes == UINT64_MAX,
+                   "a dict without CPUUsageUSec and MemoryCurrent: not known (%d)", r);
+                wire_service_done(&w);
+                sd_bus_message_unref(m);
+        }
+        sd_bus_close_unref(bus);
+}
+
 int main(void)
 {
         char dir[] = "/tmp/test-control-XXXXXX";
@@ -497,6 +648,7 @@ int main(void)
         test_evaluate();
         test_frame();
         test_wire();
+        test_wire_versions();
 
         if (!mkdtemp(dir)) {
                 diag("mkdtemp: %s", strerror(errno));

@@ -56,6 +56,7 @@ static void test_file(void)
 {
         char text[] = "A=1\n\n  # comment\nB = 'x y'\r\nbad\nC\0=1\n; not a comment\nD=4";
         char stop[] = "\n\n\n\n\n\n\n\nA=1\nB=2\n";
+        char bom[] = "\357\273\277A=1\n\357\273\277B=2\n"; /* EF BB BF: the mark */
         _cleanup_free_ char *log = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&log, &len);
@@ -72,6 +73,15 @@ static void test_file(void)
         r = env_parse_file(stop, sizeof stop - 1, collect, f);
         fclose(f);
         ok(r == -ECANCELED && strcmp(log, "9 A=1|") == 0, "the callback's error stops it");
+        free(TAKE_PTR(log));
+
+        /* A UTF-8 byte order mark opening the file is skipped (as systemd
+         * does); anywhere else it is text, here a bad name. */
+        f = open_memstream(&log, &len);
+        r = env_parse_file(bom, sizeof bom - 1, collect, f);
+        fclose(f);
+        ok(r == 0 && strcmp(log, "1 A=1|2 invalid variable name|") == 0,
+           "env_parse_file: a leading byte order mark is skipped (%s)", log);
 }
 
 /* envp from the NULL-terminated list, with its length and room. */
