@@ -339,10 +339,13 @@ def step_scale(args, work):
         return {"skipped": why}
     if args.what == "floor":
         t = FloorSupervisor(args, work)
-        t0 = t.start("start", str(t.starts), str(n))
+        t0 = t.start("start", str(t.starts), str(n), *([args.cgroup] if args.cgroup else []))
         wait_until(lambda: count_lines(t.starts) >= n, max(60, n * 0.02), interval=0.005,
                    what=f"{n} probes", proc=t.proc)
         res = start_times(read_starts(t.starts), t0)
+        if args.stop:
+            time.sleep(0.5)
+            res.update(stop_all(t.proc))
         t.stop()
         return res
     t = Tendd(args, work)
@@ -386,19 +389,22 @@ def step_scale(args, work):
         res["restart_ns"] = median(lat)
 
     if args.full or args.stop:
-        # Stop: SIGTERM to tendd, until every process is gone.
-        reap_orphans()
-        a = now_ns()
-        t.proc.send_signal(signal.SIGTERM)
-        while True:
-            reap_orphans()
-            if t.proc.poll() is not None and not other_processes():
-                break
-            time.sleep(0.0005)
-        res["stop_s"] = (now_ns() - a) / 1e9
-        res["tendd_exit"] = t.proc.returncode
+        res.update(stop_all(t.proc))
     t.stop()
     return res
+
+
+def stop_all(proc):
+    """SIGTERM to the supervisor, until every process is gone."""
+    reap_orphans()
+    a = now_ns()
+    proc.send_signal(signal.SIGTERM)
+    while True:
+        reap_orphans()
+        if proc.poll() is not None and not other_processes():
+            break
+        time.sleep(0.0005)
+    return {"stop_s": (now_ns() - a) / 1e9, "tendd_exit": proc.returncode}
 
 
 STEPS = {"restart": step_restart, "throughput": step_throughput, "scale": step_scale}
@@ -464,16 +470,25 @@ def run_cgroup_pairs(args, n):
     out = {}
     for step, extra in (("restart", ()), ("throughput", ()),
                         ("scale", ("--n", str(n), "--stop"))):
-        group, cg = [], []
+        # The stop is also run with floor.c in tendd's place, in both modes:
+        # what any supervisor pays for the cgroups (see floor_start).
+        whats = ("tendd", "floor") if step == "scale" else ("tendd",)
+        runs = {(what, mode): [] for what in whats for mode in ("group", "cgroup")}
         for i in range(args.rounds):
-            group.append(run_inner(args, step, *extra))
-            d = mnt / f"tend-bench-{os.getpid()}-{step}-{i}"
-            d.mkdir()
-            try:
-                cg.append(run_inner(args, step, *extra, "--cgroup", str(d)))
-            finally:
-                remove_cgroup(d)
-        out[step] = {"group": median_of(group), "cgroup": median_of(cg)}
+            for what in whats:
+                runs[what, "group"].append(run_inner(args, step, *extra, "--what", what))
+                d = mnt / f"tend-bench-{os.getpid()}-{step}-{what}-{i}"
+                d.mkdir()
+                try:
+                    runs[what, "cgroup"].append(run_inner(args, step, *extra, "--what", what,
+                                                          "--cgroup", str(d)))
+                finally:
+                    remove_cgroup(d)
+        out[step] = {"group": median_of(runs["tendd", "group"]),
+                     "cgroup": median_of(runs["tendd", "cgroup"])}
+        if "floor" in whats:
+            out[step]["floor_group"] = median_of(runs["floor", "group"])
+            out[step]["floor_cgroup"] = median_of(runs["floor", "cgroup"])
     return out
 
 
@@ -679,6 +694,10 @@ def cgroup_rows(t, cg, n):
         met = (ratio >= limit if higher else ratio <= limit) if limit else None
         t.add(f"cgroup mode: {what}", fmt(c[key]), target,
               f"{ratio:.2f}x of group: {fmt(g[key])}", met)
+        fg, fc = cg[step].get("floor_group", {}), cg[step].get("floor_cgroup", {})
+        if key == "stop_s" and fg.get(key) and fc.get(key):
+            t.add(f"cgroup mode: {what}, floor", fmt(fc[key]), "",
+                  f"{fc[key] / fg[key]:.2f}x of group: {fmt(fg[key])}", None)
 
 
 def outer(args):

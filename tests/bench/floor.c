@@ -12,15 +12,18 @@
  *     running, waits for its pidfd with epoll, reaps it with waitid(P_PIDFD)
  *     and spawns the next one at once. Runs until killed; the benchmark
  *     measures it exactly as it measures tendd (crash -> restart, throughput).
- *   floor start PROBE FILE N
+ *   floor start PROBE FILE N [CGROUP]
  *     N "PROBE FILE sleep" spawned back to back, their pidfds kept, then waits
- *     until killed; measured as tendd's "start all".
+ *     for SIGTERM and stops them as tendd does; measured as tendd's "start
+ *     all" and "SIGTERM -> all gone". With CGROUP, each probe in a cgroup of
+ *     its own below it, as tendd's cgroup mode (see floor_start).
  * respawn and start spawn vfork-style (fork-like off x86_64) with tendd's
  * fd-table trick: CLONE_FILES, and the child unshares only fds 0-2
  * (close_range(3, ~0, CLOSE_RANGE_UNSHARE)), so N kept pidfds are not copied
  * at each spawn. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -30,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -197,14 +201,119 @@ static int floor_respawn(void)
         }
 }
 
-/* floor start PROBE FILE N: N sleeping probes back to back, then wait. */
-static int floor_start(int n)
+/* Read a cgroup file at dfd/file into buf (NUL-terminated); its length or -1. */
+static ssize_t floor_read(int dfd, const char *file, char *buf, size_t size)
 {
-        for (int i = 0; i < n; i++)
-                if (floor_spawn() < 0)
+        int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC);
+        ssize_t n, got = 0;
+
+        if (fd < 0)
+                return -1;
+        while (got < (ssize_t)size - 1 && (n = read(fd, buf + got, size - 1 - (size_t)got)) > 0)
+                got += n;
+        close(fd);
+        buf[got] = '\0';
+        return got;
+}
+
+/* floor start PROBE FILE N [CGROUP]: N sleeping probes back to back, then
+ * wait for SIGTERM and stop them all the way tendd does, with nothing else:
+ * without CGROUP, the stop signal through each pidfd; with CGROUP (a cgroup2
+ * directory of our own), each probe is spawned into a cgroup of its own
+ * (CLONE_INTO_CGROUP) and the stop reads its cgroup.procs and signals every
+ * process there, and each cgroup is removed once its probe is reaped. */
+static int floor_start(int n, const char *cgroup)
+{
+        struct epoll_event ev = { .events = EPOLLIN };
+        int *pidfd = calloc((size_t)n, sizeof *pidfd), *cgfd = calloc((size_t)n, sizeof *cgfd);
+        pid_t *pid = calloc((size_t)n, sizeof *pid);
+        int ep = epoll_create1(EPOLL_CLOEXEC), root = -1, sig, left = n;
+        char name[32], buf[4096];
+        sigset_t term;
+
+        if (!pidfd || !cgfd || !pid || ep < 0)
+                return 1;
+        if (cgroup) {
+                /* Ourselves into a leaf, the probes into cgroups beside it. */
+                root = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (root < 0 || (mkdirat(root, "floor", 0755) < 0 && errno != EEXIST))
                         return 1;
-        for (;;)
-                pause();
+                int fd = openat(root, "floor/cgroup.procs", O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || dprintf(fd, "%d\n", (int)getpid()) < 0)
+                        return 1;
+                close(fd);
+        }
+        for (int i = 0; i < n; i++) {
+                struct clone_args args = { 0 };
+                long p;
+
+                args.flags = CLONE_PIDFD | CLONE_VFORK | CLONE_FILES;
+                args.pidfd = (uint64_t)(uintptr_t)&pidfd[i];
+                args.exit_signal = SIGCHLD;
+                cgfd[i] = -1;
+                if (cgroup) {
+                        (void)snprintf(name, sizeof name, "p%d", i);
+                        if (mkdirat(root, name, 0755) < 0)
+                                return 1;
+                        cgfd[i] = openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        if (cgfd[i] < 0)
+                                return 1;
+                        args.flags |= CLONE_INTO_CGROUP;
+                        args.cgroup = (uint64_t)cgfd[i];
+                }
+                unshare_files = true;
+                p = floor_clone(&args, FLOOR_HAVE_VM);
+                if (p < 0) {
+                        perror("floor: clone3");
+                        return 1;
+                }
+                pid[i] = (pid_t)p;
+                ev.data.u32 = (uint32_t)i;
+                if (epoll_ctl(ep, EPOLL_CTL_ADD, pidfd[i], &ev) < 0)
+                        return 1;
+        }
+        /* Blocked only now: the probes must not inherit the mask. */
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        if (sigprocmask(SIG_BLOCK, &term, NULL) < 0)
+                return 1;
+        while (sigwait(&term, &sig) != 0)
+                ;
+        for (int i = 0; i < n; i++) {
+                (void)syscall(SYS_pidfd_send_signal, pidfd[i], SIGTERM, NULL, 0);
+                if (!cgroup || floor_read(cgfd[i], "cgroup.procs", buf, sizeof buf) < 0)
+                        continue;
+                for (char *p = buf, *end; *p; p = end) {
+                        long other = strtol(p, &end, 10);
+
+                        if (end == p)
+                                break;
+                        while (*end == '\n')
+                                end++;
+                        if (other != pid[i])
+                                (void)kill((pid_t)other, SIGTERM);
+                }
+        }
+        while (left > 0) {
+                siginfo_t si;
+                int i;
+
+                if (epoll_wait(ep, &ev, 1, -1) < 1)
+                        continue;
+                i = (int)ev.data.u32;
+                if (waitid((idtype_t)P_PIDFD, (id_t)pidfd[i], &si, WEXITED) < 0)
+                        return 1;
+                (void)epoll_ctl(ep, EPOLL_CTL_DEL, pidfd[i], NULL);
+                close(pidfd[i]);
+                if (cgroup) {
+                        (void)snprintf(name, sizeof name, "p%d", i);
+                        if (unlinkat(root, name, AT_REMOVEDIR) < 0)
+                                perror("floor: rmdir");
+                        close(cgfd[i]);
+                }
+                left--;
+        }
+        return 0;
 }
 
 int main(int argc, char **argv)
@@ -220,7 +329,7 @@ int main(int argc, char **argv)
                 probe_argv = argv + 2;
                 return floor_respawn();
         }
-        if (argc == 5 && strcmp(argv[1], "start") == 0) {
+        if ((argc == 5 || argc == 6) && strcmp(argv[1], "start") == 0) {
                 static char *start_argv[4];
 
                 probe = argv[2];
@@ -229,7 +338,7 @@ int main(int argc, char **argv)
                 start_argv[2] = (char *)"sleep";
                 probe_argv = start_argv;
                 n = atoi(argv[4]);
-                return n > 0 ? floor_start(n) : 2;
+                return n > 0 ? floor_start(n, argc == 6 ? argv[5] : NULL) : 2;
         }
         if (argc != 5 || (strcmp(argv[1], "vfork") && strcmp(argv[1], "fork"))) {
                 fprintf(stderr, "usage: floor vfork|fork PROBE FILE N\n"
