@@ -564,7 +564,9 @@ static void announce(enum manager_phase phase)
 static void test_sdnotify(void)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        struct sdnotify *n = NULL;
+        struct sdnotify *n = NULL, *n2 = NULL;
+        struct state_writer w;
+        struct state_reader v;
         char buf[512];
         ssize_t len;
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -591,6 +593,29 @@ static void test_sdnotify(void)
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
         ok(strcmp(buf, "READY=1") == 0, "READY=1 after the reload");
+        /* A re-execution: RELOADING=1 from the old image, READY=1 from the
+         * new one as soon as it started, then its STATUS=. */
+        sdnotify_reloading(n);
+        len = recv(fd, buf, sizeof buf - 1, 0);
+        buf[len > 0 ? len : 0] = '\0';
+        ok(strncmp(buf, "RELOADING=1\nMONOTONIC_USEC=", 27) == 0,
+           "sdnotify_reloading before a re-execution");
+        state_writer_init(&w);
+        ok(sdnotify_state_put(n, &w, 9) == 0 && sdnotify_state_put(NULL, &w, 10) == 0,
+           "sdnotify_state_put");
+        ok(sdnotify_new(mgr, &n2) == 0 && n2 && state_find(&w, 9, &v) == 0 &&
+                   sdnotify_state_get(n2, &v) == 0,
+           "sdnotify_state_get in the new image");
+        sdnotify_started(n2);
+        len = recv(fd, buf, sizeof buf - 1, 0);
+        buf[len > 0 ? len : 0] = '\0';
+        ok(strcmp(buf, "READY=1") == 0, "READY=1 at once from the new image");
+        ev_run(loop, EVRUN_NOWAIT);
+        len = recv(fd, buf, sizeof buf - 1, 0);
+        buf[len > 0 ? len : 0] = '\0';
+        ok(strncmp(buf, "STATUS=0 services", 17) == 0, "then its STATUS=");
+        n2 = sdnotify_free(n2);
+        state_writer_free(&w);
         announce(MANAGER_STOPPING);
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
