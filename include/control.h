@@ -5,7 +5,8 @@
  *   ListServicesCompact() -> a(...)  (WIRE_SERVICE_SIGNATURE)
  *   StartService(s) -> s             StopService(s) -> s
  *   RestartService(s) -> s           KillService(si)
- *   Reload()                         signal ServiceStateChanged(sss): name, state, reason
+ *   Reload()                         Reexec()
+ *   signal ServiceStateChanged(sss): name, state, reason
  * Start/Stop/Restart reply once the target state is reached (the reply carries
  * the state reached) or fail with WIRE_ERROR_FAILED naming the service and
  * the reason; a call flagged no-reply-expected returns at once. A service is
@@ -16,10 +17,20 @@
  * one signal per service per CONTROL_STATUS_INTERVAL_USEC, the latest always
  * sent.
  *
+ * Reexec() replies at once, then (from the loop, once the reply has left, at
+ * most CONTROL_REEXEC_FLUSH_USEC later) calls the callback control_set_reexec()
+ * gave, which re-executes tendd; without one it fails with WIRE_ERROR_FAILED.
+ * Across the re-execution the listening socket is kept open by number
+ * (control_state_put, control_new_from_state): a client that connects
+ * meanwhile waits in its backlog and is served by the new image. Open
+ * connections are closed, calls still waiting failed first; a client
+ * connects again.
+ *
  * Authorization, from the peer's credentials at connect time (SO_PEERCRED,
  * SO_PEERGROUPS): whoever the socket's mode and group let connect may read;
- * changing state needs uid 0, tendd's own uid, or membership (primary or
- * supplementary) of socket_group when one is configured.
+ * changing state (Start, Stop, Restart, Kill, Reload, Reexec) needs uid 0,
+ * tendd's own uid, or membership (primary or supplementary) of socket_group
+ * when one is configured.
  *
  * Limits: at most CONTROL_CONNECTIONS_MAX connections, of which
  * CONTROL_CONNECTIONS_RESERVED only root and tendd's uid may use, and
@@ -48,8 +59,11 @@
 #define CONTROL_MESSAGE_MAX (16 * 1024)
 #define CONTROL_STALL_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define CONTROL_STATUS_INTERVAL_USEC (100 * USEC_PER_MSEC)
+#define CONTROL_REEXEC_FLUSH_USEC (1 * USEC_PER_SEC)
 
 struct control;
+struct state_reader;
+struct state_writer;
 
 /* Bind and listen on path (parent directory created 0755, stale socket
  * replaced, mode/group applied) and install the manager's state hook. */
@@ -57,6 +71,22 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
                 struct control **ret);
 /* Closes every connection and unlinks the socket. NULL-safe. */
 struct control *control_free(struct control *c);
+
+/* What Reexec() runs once its reply is out: fn(userdata), from the loop
+ * (never inside a call's handling). NULL: Reexec() fails. */
+void control_set_reexec(struct control *c, void (*fn)(void *userdata), void *userdata);
+/* Put c into w under tag for a re-execution: the listening socket (kept
+ * across execve), its path and socket_group's gid. Calls still waiting are
+ * failed ("tendd is re-executing"; their requests stand) and every
+ * connection is closed; c keeps listening. -errno only for an error of w. */
+int control_state_put(struct control *c, struct state_writer *w, uint16_t tag);
+/* As control_new() on the socket a previous image put (v: the tag's value):
+ * nothing bound, chmod'ed or unlinked, the inherited socket claimed and its
+ * backlog served; the path and group are the previous image's (a changed
+ * socket_path or socket_group takes effect at a restart, as with a reload).
+ * -EBADMSG for a malformed value, -ENOTSOCK when the fd is not a listening
+ * unix stream socket (it is closed then, the path left alone). */
+int control_new_from_state(struct manager *m, const struct state_reader *v, struct control **ret);
 
 /* Serve fd, a connected stream socket, as accept() would have handed it over
  * (tests and the fuzzer use a socketpair). Takes fd; 0 also when the limits

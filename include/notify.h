@@ -4,18 +4,33 @@
  * kernel has it, SO_PASSCRED otherwise): it counts only if the sender is in the
  * session the service's spawned process created, checked through the pidfd so
  * a reused pid cannot pass. Anything else is dropped. Passed fds (BARRIER=1)
- * are closed after the message was handled, which is what the barrier waits for. */
+ * are closed after the message was handled, which is what the barrier waits for.
+ *
+ * Across a re-execution of tendd (state.h) the bound socket is kept open by
+ * number: datagrams sent meanwhile wait in its queue for the new image, and
+ * services keep the NOTIFY_SOCKET path they were given. */
 #pragma once
 
 #include "manager.h"
 #include "service.h"
 
 struct notify;
+struct state_reader;
+struct state_writer;
 
 /* Bind path (stale socket replaced, mode 0666: access is decided per message)
  * and watch it in m's loop. Sets m->notify_path. */
 int notify_new(struct manager *m, const char *path, struct notify **ret);
 struct notify *notify_free(struct notify *n);
+
+/* Put n into w under tag: the socket (kept across execve) and its path. n is
+ * unchanged and keeps serving; -errno only for an error of w. */
+int notify_state_put(const struct notify *n, struct state_writer *w, uint16_t tag);
+/* As notify_new() on the socket a previous image put (v: the tag's value):
+ * nothing bound or unlinked, the inherited socket claimed and watched, its
+ * path the one services were given. -EBADMSG for a malformed value,
+ * -ENOTSOCK when the fd is not a unix datagram socket. */
+int notify_new_from_state(struct manager *m, const struct state_reader *v, struct notify **ret);
 
 /* Parse one datagram (newline-separated KEY=VALUE) into msg; msg->status points
  * into buf, which is modified. Unknown keys are ignored, as systemd does.

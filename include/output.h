@@ -37,7 +37,17 @@
  * Lines longer than OUTPUT_LINE_MAX are split.
  *
  * A pipe is read until EOF, also after the service exited, so its last output
- * is never lost; output_free() drains what is left without blocking. */
+ * is never lost; output_free() drains what is left without blocking.
+ *
+ * Across a re-execution of tendd (state.h) an output keeps its pipes: each
+ * read end is kept open by number with its unfinished line, in order, and
+ * what the pipe still holds stays in it for the new image to read, so no
+ * line is lost, split or written twice. The log file is not kept: the new
+ * image opens it again at the next line, through the same checks as any
+ * open (log_dir walked again, NAME.log appended to), which finds it where
+ * it is, or a new one if it was deleted or rotated away meanwhile. Nothing
+ * is buffered in between: every entry point writes its lines out before it
+ * returns. */
 #pragma once
 
 #include "config.h"
@@ -47,6 +57,8 @@
 
 struct ev_loop;
 struct output;
+struct state_reader;
+struct state_writer;
 
 /* What an output reads of its service, at each use (a reload may swap the
  * config or move log_dir); borrowed: the service outlives its output. */
@@ -85,3 +97,14 @@ struct output *output_free(struct output *o);
  * *ret_out). Only a pipe that cannot be made is an error (-errno): a log file
  * that cannot be written is not, its lines are dropped and reported. */
 int output_open(struct output *o, int *ret_out, int *ret_err);
+
+/* Put o into w as a nested list under tag: its pipes (read ends kept across
+ * execve, newest first, each with its unfinished line), its mode, its
+ * failure counters. o is unchanged and stays usable; -errno only for an
+ * error of w (sticky there too). */
+int output_state_put(const struct output *o, struct state_writer *w, uint16_t tag);
+/* A new output for owner (copied) from v, the value output_state_put()
+ * wrote: its pipes claimed and watched in owner->loop. Unknown records are
+ * skipped; -EBADMSG for a malformed one, -EBADF for a pipe not inherited. */
+int output_state_get(const struct output_owner *owner, const struct state_reader *v,
+                     struct output **ret);

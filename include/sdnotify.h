@@ -11,7 +11,13 @@
  *   STATUS=      "N services: R running, F failed, ..." whenever the counts
  *                change (coalesced: sent once per loop iteration at most).
  *   RELOADING=1  + MONOTONIC_USEC= before a reload, READY=1 after it (also
- *                after a rejected one: the old config keeps running).
+ *                after a rejected one: the old config keeps running). The
+ *                same around a re-execution of tendd: RELOADING=1 from the
+ *                old image (sdnotify_reloading), READY=1 from the new one as
+ *                soon as it started (sdnotify_started after
+ *                sdnotify_state_get). NOTIFY_SOCKET stays in tendd's
+ *                environment (tendd never unsets it), so the new image
+ *                finds it; its watchdog timer starts afresh.
  *   STOPPING=1   when shutdown begins.
  *   WATCHDOG=1   every half WATCHDOG_USEC, from an ev_timer: only a loop that
  *                runs its timers pings.
@@ -25,6 +31,8 @@
 
 struct manager;
 struct sdnotify;
+struct state_reader;
+struct state_writer;
 
 /* NULL in *ret (and 0) when NOTIFY_SOCKET is unset. Listens to m until freed. */
 int sdnotify_new(struct manager *m, struct sdnotify **ret);
@@ -33,6 +41,19 @@ struct sdnotify *sdnotify_free(struct sdnotify *n);
 /* The manager started every enabled service; READY=1 may follow. Changes
  * of state, reloads and shutdown it hears as a listener of the manager. */
 void sdnotify_started(struct sdnotify *n);
+
+/* RELOADING=1 with MONOTONIC_USEC= (systemd 253 wants it; older ones ignore
+ * it), if READY=1 was sent: systemd knows reloads of a ready unit only. The
+ * manager's reload phase sends it; tendd before it re-executes. NULL-safe. */
+void sdnotify_reloading(struct sdnotify *n);
+
+/* Put into w under tag whether READY=1 was sent (n NULL: nothing put). */
+int sdnotify_state_put(const struct sdnotify *n, struct state_writer *w, uint16_t tag);
+/* From v (what sdnotify_state_put wrote): if the image before had sent
+ * READY=1, sdnotify_started() sends it again at once (ending the
+ * RELOADING=1), else it waits for every service to settle as at a first
+ * start. n NULL: 0, nothing to do. -EBADMSG for a malformed value. */
+int sdnotify_state_get(struct sdnotify *n, const struct state_reader *v);
 
 /* Send one message now ("KEY=VALUE\n..."); -errno. For the above and tests. */
 int sdnotify_send(struct sdnotify *n, const char *msg);

@@ -23,6 +23,7 @@
 #define WIRE_METHOD_RESTART "RestartService"
 #define WIRE_METHOD_KILL "KillService"
 #define WIRE_METHOD_RELOAD "Reload"
+#define WIRE_METHOD_REEXEC "Reexec"
 #define WIRE_SIGNAL_STATE_CHANGED "ServiceStateChanged"
 
 #define WIRE_ERROR_FAILED "org.tend.Error.Failed"

@@ -10,6 +10,7 @@
  * that must wait keep a reference to the call message and are answered from
  * the manager's state hook. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,6 +31,7 @@
 #include "manager.h"
 #include "output.h"
 #include "service.h"
+#include "state.h"
 #include "util.h"
 
 #ifndef SO_PASSRIGHTS
@@ -46,6 +48,9 @@
 #define CONTROL_RELAY_CHUNK 4096
 /* Refused connections are logged at most this often (with a count). */
 #define CONTROL_REFUSE_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
+/* How often a Reexec reply still queued is looked at (for at most
+ * CONTROL_REEXEC_FLUSH_USEC: then the re-execution goes ahead without it). */
+#define CONTROL_REEXEC_POLL_USEC (10 * USEC_PER_MSEC)
 
 struct control_conn {
         struct control *control;
@@ -102,6 +107,12 @@ struct control {
         unsigned refused;     /* refusals since */
         struct manager_listener listener;
         bool listening;
+        /* Reexec: what runs it, and the connection whose reply goes out first. */
+        void (*reexec_fn)(void *userdata);
+        void *reexec_userdata;
+        ev_timer reexec_timer;
+        struct control_conn *reexec_conn;
+        usec_t reexec_deadline;
 };
 
 static const char *const control_op_names[_CONTROL_OP_MAX] = {
@@ -598,6 +609,63 @@ static int control_method_reload(sd_bus_message *msg, void *userdata, sd_bus_err
         }
 }
 
+/* Reexec: reply, then (from the loop, once the reply left) hand over to the
+ * callback; see control.h. */
+static int control_method_reexec(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        struct control_conn *cn = userdata;
+        struct control *c = cn->control;
+        int r;
+
+        r = control_check_access(cn, error);
+        if (r < 0)
+                return r;
+        if (!c->reexec_fn)
+                return sd_bus_error_set(error, WIRE_ERROR_FAILED,
+                                        "re-execution is not supported by this tendd");
+        if (c->manager->shutting_down)
+                return sd_bus_error_set(error, WIRE_ERROR_FAILED,
+                                        "tendd is shutting down: not re-executing");
+        r = sd_bus_reply_method_return(msg, NULL);
+        if (r < 0)
+                return r;
+        if (ev_is_active(&c->reexec_timer))
+                return 1; /* one is on its way: this caller is answered by it too */
+        log_info("re-execution requested by uid %u", (unsigned)cn->cred.uid);
+        c->reexec_conn = cn;
+        c->reexec_deadline = now_monotonic() + CONTROL_REEXEC_FLUSH_USEC;
+        /* Never from inside sd_bus_process(): the callback closes this bus. */
+        ev_timer_set(&c->reexec_timer, 0., 0.);
+        ev_timer_start(c->manager->loop, &c->reexec_timer);
+        return 1;
+}
+
+/* The Reexec reply is out (or its connection gone, or it took too long):
+ * hand over. The connection's own watcher writes it meanwhile. */
+static void control_reexec_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+        struct control *c = container_of(w, struct control, reexec_timer);
+        struct control_conn *cn = c->reexec_conn;
+        uint64_t queued = 0;
+
+        if (cn && !cn->broken && sd_bus_get_n_queued_write(cn->bus, &queued) >= 0 && queued > 0 &&
+            now_monotonic() < c->reexec_deadline) {
+                ev_timer_set(w, (ev_tstamp)CONTROL_REEXEC_POLL_USEC / (ev_tstamp)USEC_PER_SEC, 0.);
+                ev_timer_start(loop, w);
+                return;
+        }
+        c->reexec_conn = NULL;
+        if (c->reexec_fn)
+                c->reexec_fn(c->reexec_userdata);
+}
+
+/* See control.h. */
+void control_set_reexec(struct control *c, void (*fn)(void *userdata), void *userdata)
+{
+        c->reexec_fn = fn;
+        c->reexec_userdata = userdata;
+}
+
 static const sd_bus_vtable control_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_LIST, SD_BUS_NO_ARGS,
@@ -623,6 +691,8 @@ static const sd_bus_vtable control_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RELOAD, SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                                 control_method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_REEXEC, SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                control_method_reexec, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS(WIRE_SIGNAL_STATE_CHANGED,
                                 SD_BUS_ARGS("s", name, "s", state, "s", reason), 0),
         SD_BUS_VTABLE_END,
@@ -745,6 +815,8 @@ static void control_conn_free(struct control_conn *cn)
                 if (p->conn == cn)
                         control_pending_free(c, p);
         }
+        if (c->reexec_conn == cn)
+                c->reexec_conn = NULL;
         ev_io_stop(loop, &cn->io);
         ev_io_stop(loop, &cn->bus_io);
         ev_io_stop(loop, &cn->relay_io);
@@ -1270,6 +1342,46 @@ static int control_remove_stale(const struct sockaddr_un *sa, socklen_t salen)
         return 0;
 }
 
+/* A control with no socket yet, every watcher initialized. */
+static struct control *control_alloc(struct manager *m)
+{
+        struct control *c = calloc(1, sizeof *c);
+
+        if (!c)
+                return NULL;
+        c->manager = m;
+        c->fd = -1;
+        list_init(&c->conns);
+        list_init(&c->pending);
+        ev_io_init(&c->listen_io, control_listen_cb, -1, EV_READ);
+        ev_timer_init(&c->listen_retry, control_listen_retry_cb, 1., 0.);
+        ev_prepare_init(&c->prepare, control_prepare_cb);
+        ev_timer_init(&c->status_timer, control_status_timer_cb, 0., 0.);
+        ev_timer_init(&c->reexec_timer, control_reexec_timer_cb, 0., 0.);
+        return c;
+}
+
+/* c->fd listens: accept from the loop, hear the manager. */
+static int control_start(struct control *c)
+{
+        struct manager *m = c->manager;
+        int r;
+
+        ev_io_set(&c->listen_io, c->fd, EV_READ);
+        ev_io_start(m->loop, &c->listen_io);
+        ev_prepare_start(m->loop, &c->prepare);
+        c->listener = (struct manager_listener){
+                .state_changed = control_state_hook,
+                .removed = control_removed_hook,
+                .userdata = c,
+        };
+        r = manager_listen(m, &c->listener);
+        if (r < 0)
+                return r;
+        c->listening = true;
+        return 0;
+}
+
 /* Listen on path and hook into the manager; -errno, nothing left behind on failure. */
 int control_new(struct manager *m, const char *path, mode_t mode, const char *group,
                 struct control **ret)
@@ -1288,17 +1400,9 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
         memcpy(sa.sun_path, path, len + 1);
         salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
 
-        c = calloc(1, sizeof *c);
+        c = control_alloc(m);
         if (!c)
                 return -ENOMEM;
-        c->manager = m;
-        c->fd = -1;
-        list_init(&c->conns);
-        list_init(&c->pending);
-        ev_io_init(&c->listen_io, control_listen_cb, -1, EV_READ);
-        ev_timer_init(&c->listen_retry, control_listen_retry_cb, 1., 0.);
-        ev_prepare_init(&c->prepare, control_prepare_cb);
-        ev_timer_init(&c->status_timer, control_status_timer_cb, 0., 0.);
 
         r = mkdir_parents(path, 0755);
         if (r < 0)
@@ -1350,25 +1454,109 @@ int control_new(struct manager *m, const char *path, mode_t mode, const char *gr
                 r = -errno;
                 goto fail;
         }
-
-        ev_io_set(&c->listen_io, c->fd, EV_READ);
-        ev_io_start(m->loop, &c->listen_io);
-        ev_prepare_start(m->loop, &c->prepare);
-        c->listener = (struct manager_listener){
-                .state_changed = control_state_hook,
-                .removed = control_removed_hook,
-                .userdata = c,
-        };
-        r = manager_listen(m, &c->listener);
+        r = control_start(c);
         if (r < 0)
                 goto fail;
-        c->listening = true;
         *ret = c;
         return 0;
 
 fail:
         control_free(c);
         return r;
+}
+
+/* The records of the control socket in the state, inside its tag. */
+enum {
+        CONTROL_STATE_FD = 1,    /* fd: the listening socket */
+        CONTROL_STATE_PATH = 2,  /* str: where it is bound */
+        CONTROL_STATE_GROUP = 3, /* u64: socket_group's gid; absent: none */
+};
+
+/* See control.h. */
+int control_state_put(struct control *c, struct state_writer *w, uint16_t tag)
+{
+        size_t mark;
+
+        /* Calls still waiting are answered now: the new image has no
+         * record of them. Their requests stand. */
+        while (!list_empty(&c->pending))
+                control_pending_fail(c, list_first_entry(&c->pending, struct control_pending, link),
+                                     "no answer: tendd is re-executing (the request stands; see "
+                                     "tendctl status)");
+        /* What was written is out or in the socket's buffer (replies are
+         * written as they are made); what a client sent and was not
+         * processed is lost with its connection, as at a restart. */
+        while (!list_empty(&c->conns))
+                control_conn_free(list_first_entry(&c->conns, struct control_conn, link));
+        mark = state_begin(w, tag);
+        state_put_fd(w, CONTROL_STATE_FD, c->fd);
+        state_put_str(w, CONTROL_STATE_PATH, c->path);
+        if (c->has_group)
+                state_put_u64(w, CONTROL_STATE_GROUP, (uint64_t)c->group);
+        state_end(w, mark);
+        return state_writer_finish(w);
+}
+
+/* See control.h. */
+int control_new_from_state(struct manager *m, const struct state_reader *v, struct control **ret)
+{
+        struct state_reader r = *v, val;
+        struct control *c;
+        int type = 0, domain = 0, acc = 0, k;
+        uint64_t gid;
+        uint16_t tag;
+
+        if (!m || !m->loop || !v || !ret)
+                return -EINVAL;
+        c = control_alloc(m);
+        if (!c)
+                return -ENOMEM;
+        while ((k = state_next(&r, &tag, &val)) > 0) {
+                switch (tag) {
+                case CONTROL_STATE_FD:
+                        k = c->fd < 0 ? state_get_fd(&val, &c->fd) : -EBADMSG;
+                        break;
+                case CONTROL_STATE_PATH:
+                        k = !c->path ? state_get_str(&val, &c->path) : -EBADMSG;
+                        break;
+                case CONTROL_STATE_GROUP:
+                        k = state_get_u64(&val, &gid);
+                        if (k >= 0 && gid > (gid_t)-1)
+                                k = -EBADMSG;
+                        c->has_group = k >= 0;
+                        c->group = (gid_t)gid;
+                        break;
+                default:
+                        break; /* a newer image's: skipped */
+                }
+                if (k < 0)
+                        goto fail;
+        }
+        if (k < 0 || c->fd < 0 || !c->path) {
+                k = k < 0 ? k : -EBADMSG;
+                goto fail;
+        }
+        if (getsockopt(c->fd, SOL_SOCKET, SO_TYPE, &type, &(socklen_t){ sizeof type }) < 0 ||
+            getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &domain, &(socklen_t){ sizeof domain }) < 0 ||
+            getsockopt(c->fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &(socklen_t){ sizeof acc }) < 0 ||
+            type != SOCK_STREAM || domain != AF_UNIX || !acc) {
+                k = -ENOTSOCK;
+                goto fail;
+        }
+        /* Non-blocking is the open file's: still set; cheap to make sure of. */
+        (void)fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+        k = control_start(c);
+        if (k < 0)
+                goto fail;
+        *ret = c;
+        return 0;
+
+fail:
+        /* Not unlinked: the socket there is the one clients wait on. */
+        free(c->path);
+        c->path = NULL;
+        control_free(c);
+        return k;
 }
 
 /* Fail pending calls, drop every connection, unlink the socket, unhook. */
@@ -1387,6 +1575,7 @@ struct control *control_free(struct control *c)
         while (!list_empty(&c->conns))
                 control_conn_free(list_first_entry(&c->conns, struct control_conn, link));
         ev_timer_stop(loop, &c->status_timer);
+        ev_timer_stop(loop, &c->reexec_timer);
         free(c->dirty);
         ev_prepare_stop(loop, &c->prepare);
         ev_timer_stop(loop, &c->listen_retry);

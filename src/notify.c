@@ -13,6 +13,7 @@
 #include "notify.h"
 #include "parse.h"
 #include "pidfd.h"
+#include "state.h"
 
 #ifndef SO_PASSPIDFD
 #define SO_PASSPIDFD 76
@@ -266,6 +267,18 @@ static void notify_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         }
 }
 
+/* The bound socket in n->fd (its options set) watched in the loop, its path
+ * what type = notify services are given. */
+static void notify_watch(struct notify *n)
+{
+        n->manager->host.notify_path = n->path;
+        ev_io_init(&n->io, notify_io_cb, n->fd, EV_READ);
+        /* Before pidfd events of the same iteration: a READY=1 sent just
+         * before exiting is seen before the exit. */
+        ev_set_priority(&n->io, EV_MAXPRI);
+        ev_io_start(n->manager->loop, &n->io);
+}
+
 /* Bind the notify socket and watch it. */
 int notify_new(struct manager *m, const char *path, struct notify **ret)
 {
@@ -296,12 +309,7 @@ int notify_new(struct manager *m, const char *path, struct notify **ret)
         }
         /* The sender's pidfd, where the kernel has it (6.5): no pid-reuse race. */
         (void)setsockopt(n->fd, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof one);
-        m->host.notify_path = n->path; /* what type = notify services are given */
-        ev_io_init(&n->io, notify_io_cb, n->fd, EV_READ);
-        /* Before pidfd events of the same iteration: a READY=1 sent just
-         * before exiting is seen before the exit. */
-        ev_set_priority(&n->io, EV_MAXPRI);
-        ev_io_start(m->loop, &n->io);
+        notify_watch(n);
         *ret = n;
         return 0;
 fail:
@@ -310,6 +318,68 @@ fail:
         free(n->path);
         free(n);
         return r;
+}
+
+/* The records of the notify socket in the state, inside its tag. */
+enum {
+        NOTIFY_STATE_FD = 1,   /* fd: the bound socket */
+        NOTIFY_STATE_PATH = 2, /* str: where it is bound */
+};
+
+/* See notify.h. */
+int notify_state_put(const struct notify *n, struct state_writer *w, uint16_t tag)
+{
+        size_t mark = state_begin(w, tag);
+
+        state_put_fd(w, NOTIFY_STATE_FD, n->fd);
+        state_put_str(w, NOTIFY_STATE_PATH, n->path);
+        state_end(w, mark);
+        return state_writer_finish(w);
+}
+
+/* See notify.h. */
+int notify_new_from_state(struct manager *m, const struct state_reader *v, struct notify **ret)
+{
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *path = NULL;
+        struct state_reader r = *v, val;
+        struct notify *n;
+        int type = 0, domain = 0, k;
+        socklen_t len = sizeof type;
+        uint16_t tag;
+
+        while ((k = state_next(&r, &tag, &val)) > 0) {
+                if (tag == NOTIFY_STATE_FD && fd < 0)
+                        k = state_get_fd(&val, &fd);
+                else if (tag == NOTIFY_STATE_PATH && !path)
+                        k = state_get_str(&val, &path);
+                else if (tag == NOTIFY_STATE_FD || tag == NOTIFY_STATE_PATH)
+                        k = -EBADMSG;
+                if (k < 0)
+                        return k;
+        }
+        if (k < 0)
+                return k;
+        if (fd < 0 || !path)
+                return -EBADMSG;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &(socklen_t){ sizeof domain }) < 0 ||
+            type != SOCK_DGRAM || domain != AF_UNIX)
+                return -ENOTSOCK;
+        n = calloc(1, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        n->manager = m;
+        n->log_limit =
+                (struct ratelimit){ .interval = NOTIFY_LOG_INTERVAL, .burst = NOTIFY_LOG_BURST };
+        n->fd = TAKE_FD(fd);
+        n->path = TAKE_PTR(path);
+        /* SO_PASSCRED and SO_PASSPIDFD are the socket's, non-blocking the open
+         * file's: all still set. The last is cheap to make sure of. */
+        (void)fcntl(n->fd, F_SETFL, fcntl(n->fd, F_GETFL) | O_NONBLOCK);
+        notify_watch(n);
+        *ret = n;
+        return 0;
 }
 
 /* Stop watching, close and unlink. NULL-safe. */

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "output.h"
 #include "parse.h"
+#include "state.h"
 
 /* Pipes of earlier spawns still open (a descendant holds the write end) are
  * kept up to this many; the oldest is drained and closed beyond. */
@@ -917,5 +918,149 @@ int output_open(struct output *o, int *ret_out, int *ret_err)
                 return r;
         if (mode == OUTPUT_FILE)
                 (void)output_file_ready(o); /* creates the file now, or reports why not */
+        return 0;
+}
+
+/* The records of an output in the state (output_state_put), inside its tag.
+ * Numbers are never reused for another meaning. */
+enum {
+        OUTPUT_STATE_MODE = 1,           /* u64: o->mode */
+        OUTPUT_STATE_STREAM = 2,         /* list, one per pipe, newest first */
+        OUTPUT_STATE_FAILING = 3,        /* bool */
+        OUTPUT_STATE_DROPPED = 4,        /* u64: lines dropped since failing */
+        OUTPUT_STATE_JOURNAL_WARNED = 5, /* bool */
+};
+enum {
+        OUTPUT_STATE_STREAM_FD = 1,   /* fd: the pipe's read end */
+        OUTPUT_STATE_STREAM_LINE = 2, /* bytes: its unfinished line */
+};
+
+/* See output.h. The write buffer is empty between calls, so the pipes and
+ * their partial lines are all there is in flight. */
+int output_state_put(const struct output *o, struct state_writer *w, uint16_t tag)
+{
+        size_t mark = state_begin(w, tag);
+
+        state_put_u64(w, OUTPUT_STATE_MODE, (uint64_t)o->mode);
+        for (const struct output_stream *st = o->streams; st; st = st->next) {
+                size_t m = state_begin(w, OUTPUT_STATE_STREAM);
+
+                state_put_fd(w, OUTPUT_STATE_STREAM_FD, st->fd);
+                if (st->len > 0)
+                        state_put_bytes(w, OUTPUT_STATE_STREAM_LINE, st->line, st->len);
+                state_end(w, m);
+        }
+        state_put_bool(w, OUTPUT_STATE_FAILING, o->failing);
+        state_put_u64(w, OUTPUT_STATE_DROPPED, o->dropped);
+        state_put_bool(w, OUTPUT_STATE_JOURNAL_WARNED, o->journal_warned);
+        state_end(w, mark);
+        return state_writer_finish(w);
+}
+
+/* One pipe of a previous image, appended to o's streams (they were put
+ * newest first, so the order is kept) and watched. */
+static int output_stream_get(struct output *o, const struct state_reader *v)
+{
+        struct state_reader r = *v, val;
+        struct output_stream *st, **tail;
+        const char *line = NULL;
+        size_t len = 0;
+        struct stat sb;
+        uint16_t tag;
+        int fd = -1, k;
+
+        while ((k = state_next(&r, &tag, &val)) > 0) {
+                if (tag == OUTPUT_STATE_STREAM_FD) {
+                        if (fd >= 0)
+                                return -EBADMSG;
+                        k = state_get_fd(&val, &fd);
+                } else if (tag == OUTPUT_STATE_STREAM_LINE) {
+                        line = val.p;
+                        len = val.len;
+                        if (len > OUTPUT_LINE_MAX)
+                                k = -EBADMSG;
+                }
+                if (k < 0)
+                        goto fail;
+        }
+        if (k < 0 || fd < 0) {
+                k = k < 0 ? k : -EBADMSG;
+                goto fail;
+        }
+        if (fstat(fd, &sb) < 0 || !S_ISFIFO(sb.st_mode)) {
+                k = -EBADF;
+                goto fail;
+        }
+        st = malloc(sizeof *st);
+        if (!st) {
+                k = -ENOMEM;
+                goto fail;
+        }
+        /* O_NONBLOCK lives in the open file, so it is still set; as output_pipe(). */
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        st->output = o;
+        st->next = NULL;
+        st->fd = fd;
+        st->len = len;
+        if (len > 0)
+                memcpy(st->line, line, len);
+        ev_io_init(&st->io, output_stream_cb, st->fd, EV_READ);
+        ev_io_start(output_loop(o), &st->io);
+        for (tail = &o->streams; *tail; tail = &(*tail)->next)
+                ;
+        *tail = st;
+        return 0;
+fail:
+        /* Claimed: nobody else closes it. */
+        (void)safe_close(fd);
+        return k;
+}
+
+/* See output.h. */
+int output_state_get(const struct output_owner *owner, const struct state_reader *v,
+                     struct output **ret)
+{
+        struct state_reader r = *v, val;
+        struct output *o = NULL;
+        uint64_t u;
+        uint16_t tag;
+        int k;
+
+        k = output_new(owner, &o);
+        if (k < 0)
+                return k;
+        while ((k = state_next(&r, &tag, &val)) > 0) {
+                switch (tag) {
+                case OUTPUT_STATE_MODE:
+                        k = state_get_u64(&val, &u);
+                        if (k >= 0 && u >= _OUTPUT_MAX)
+                                k = -EBADMSG;
+                        if (k >= 0)
+                                o->mode = (enum output_mode)u;
+                        break;
+                case OUTPUT_STATE_STREAM:
+                        k = output_stream_get(o, &val);
+                        break;
+                case OUTPUT_STATE_FAILING:
+                        k = state_get_bool(&val, &o->failing);
+                        break;
+                case OUTPUT_STATE_DROPPED:
+                        k = state_get_u64(&val, &o->dropped);
+                        break;
+                case OUTPUT_STATE_JOURNAL_WARNED:
+                        k = state_get_bool(&val, &o->journal_warned);
+                        break;
+                default:
+                        break; /* a newer image's: skipped */
+                }
+                if (k < 0)
+                        break;
+        }
+        if (k < 0) {
+                /* The pipes claimed so far are read out, not lost. */
+                output_free(o);
+                return k;
+        }
+        *ret = o;
         return 0;
 }

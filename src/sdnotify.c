@@ -8,6 +8,7 @@
 #include "manager.h"
 #include "sdnotify.h"
 #include "service.h"
+#include "state.h"
 
 struct sdnotify {
         struct manager *manager;
@@ -15,7 +16,8 @@ struct sdnotify {
         struct sockaddr_un addr;
         socklen_t addr_len;
         bool started;    /* manager_start() is done */
-        bool ready_sent; /* the first READY=1 */
+        bool ready_sent; /* the first READY=1 (by this image or the one before) */
+        bool restored;   /* ready_sent came from the image before: READY=1 at start */
         bool send_failed; /* reported; quiet until a send works */
         char status[256];
         ev_prepare prepare; /* recount once per iteration, not per transition */
@@ -166,7 +168,50 @@ void sdnotify_started(struct sdnotify *n)
         if (!n)
                 return;
         n->started = true;
+        /* systemd waits for the READY=1 that ends the re-execution's
+         * RELOADING=1, as after a reload: at once, not when all settle. */
+        if (n->restored && n->ready_sent)
+                (void)sdnotify_send(n, "READY=1");
+        n->restored = false;
         sdnotify_state_changed(n);
+}
+
+/* The records of sdnotify in the state, inside its tag. */
+enum {
+        SDNOTIFY_STATE_READY_SENT = 1, /* bool */
+};
+
+/* See sdnotify.h. */
+int sdnotify_state_put(const struct sdnotify *n, struct state_writer *w, uint16_t tag)
+{
+        size_t mark;
+
+        if (!n)
+                return state_writer_finish(w);
+        mark = state_begin(w, tag);
+        state_put_bool(w, SDNOTIFY_STATE_READY_SENT, n->ready_sent);
+        state_end(w, mark);
+        return state_writer_finish(w);
+}
+
+/* See sdnotify.h. */
+int sdnotify_state_get(struct sdnotify *n, const struct state_reader *v)
+{
+        struct state_reader r = *v, val;
+        bool ready = false;
+        uint16_t tag;
+        int k;
+
+        while ((k = state_next(&r, &tag, &val)) > 0)
+                if (tag == SDNOTIFY_STATE_READY_SENT && (k = state_get_bool(&val, &ready)) < 0)
+                        return k;
+        if (k < 0)
+                return k;
+        if (n) {
+                n->ready_sent = ready;
+                n->restored = true;
+        }
+        return 0;
 }
 
 /* A service changed state: recount (at the next loop iteration). */
@@ -176,7 +221,8 @@ static void sdnotify_state_changed(struct sdnotify *n)
                 ev_prepare_start(n->manager->loop, &n->prepare);
 }
 
-static void sdnotify_reloading(struct sdnotify *n)
+/* See sdnotify.h. */
+void sdnotify_reloading(struct sdnotify *n)
 {
         char msg[64];
 

@@ -30,31 +30,35 @@ static char *ctl_address(const char *path)
         return a;
 }
 
-/* Connect; see tendctl.h. */
-int ctl_connect(const char *socket_path, sd_bus **ret)
+/* Connect without a word; see tendctl.h. */
+int ctl_connect_quiet(const char *socket_path, sd_bus **ret, const char **ret_path)
 {
-        _cleanup_free_ char *defpath = NULL, *address = NULL;
+        static char *defpath;
+        _cleanup_free_ char *address = NULL;
         const char *path = socket_path;
         sd_bus *bus = NULL;
         int r;
 
+        if (ret_path)
+                *ret_path = "";
         if (!path)
                 path = getenv("TEND_SOCKET");
         if (!path || !*path) {
-                r = config_default_socket_path(&defpath);
-                if (r < 0) {
-                        fprintf(stderr, "tendctl: no control socket: %s (use --socket or "
-                                        "TEND_SOCKET)\n", strerror(-r));
-                        return EXIT_UNREACHABLE;
+                if (!defpath) {
+                        r = config_default_socket_path(&defpath);
+                        if (r < 0)
+                                return r;
                 }
                 path = defpath;
         }
+        if (ret_path)
+                *ret_path = path;
         address = ctl_address(path);
         if (!address)
-                goto oom;
+                return -ENOMEM;
         r = sd_bus_new(&bus);
         if (r < 0)
-                goto fail;
+                return r;
         r = sd_bus_set_address(bus, address);
         if (r >= 0)
                 r = sd_bus_set_bus_client(bus, 0);
@@ -62,18 +66,34 @@ int ctl_connect(const char *socket_path, sd_bus **ret)
                 r = sd_bus_negotiate_fds(bus, 0);
         if (r >= 0)
                 r = sd_bus_start(bus);
-        if (r < 0)
-                goto fail;
+        if (r < 0) {
+                sd_bus_unref(bus);
+                return r;
+        }
         *ret = bus;
         return 0;
+}
 
-fail:
-        sd_bus_unref(bus);
-        fprintf(stderr, "tendctl: cannot connect to tendd at %s: %s\n", path, strerror(-r));
+/* Connect; see tendctl.h. */
+int ctl_connect(const char *socket_path, sd_bus **ret)
+{
+        const char *path = NULL;
+        int r = ctl_connect_quiet(socket_path, ret, &path);
+
+        if (r >= 0)
+                return 0;
+        if (r == -ENOMEM) {
+                fprintf(stderr, "tendctl: out of memory\n");
+                return EXIT_FAILED;
+        }
+        if (!*path)
+                fprintf(stderr,
+                        "tendctl: no control socket: %s (use --socket or "
+                        "TEND_SOCKET)\n",
+                        strerror(-r));
+        else
+                fprintf(stderr, "tendctl: cannot connect to tendd at %s: %s\n", path, strerror(-r));
         return EXIT_UNREACHABLE;
-oom:
-        fprintf(stderr, "tendctl: out of memory\n");
-        return EXIT_FAILED;
 }
 
 static bool ctl_error_is_connection(const sd_bus_error *e, int r)

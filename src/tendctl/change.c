@@ -1,10 +1,11 @@
 /* change.c: the verbs that change state: start, stop, restart (every call
  * sent at once, then each answered as tendd replies, or not waited for with
- * --no-block), kill and reload. */
+ * --no-block), kill, reload and reexec. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tendctl.h"
 
@@ -175,4 +176,95 @@ int ctl_reload(struct ctl_args *a)
                 code = ctl_report("reload", &error, r);
         sd_bus_error_free(&error);
         return code;
+}
+
+/* How long reexec waits for the new tendd, and how often it tries to reach
+ * it when the socket refuses (a connection made in the meantime waits in the
+ * socket's backlog instead, and is answered when the new image serves). */
+#define REEXEC_TIMEOUT_USEC (30 * USEC_PER_SEC)
+#define REEXEC_RETRY_USEC (10 * USEC_PER_MSEC)
+
+/* The old image's end of bus: it closes every connection just before its
+ * execve. 0 once closed, -ETIMEDOUT at until. */
+static int reexec_wait_closed(sd_bus *bus, usec_t until)
+{
+        for (;;) {
+                usec_t now = now_monotonic();
+                int r = sd_bus_process(bus, NULL);
+
+                if (r < 0 || sd_bus_is_open(bus) <= 0)
+                        return 0;
+                if (r > 0)
+                        continue;
+                if (now >= until)
+                        return -ETIMEDOUT;
+                r = sd_bus_wait(bus, until - now);
+                if (r < 0 && r != -EINTR)
+                        return 0;
+        }
+}
+
+/* A new connection answers a Ping before until; the last error otherwise. */
+static int reexec_ping(const char *socket_path, usec_t until)
+{
+        const struct timespec pause = { 0, (long)(REEXEC_RETRY_USEC * 1000) };
+        int r = -ETIMEDOUT;
+
+        for (;;) {
+                usec_t now = now_monotonic();
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                sd_bus_message *m = NULL;
+                sd_bus *bus = NULL;
+
+                if (now >= until)
+                        return r;
+                r = ctl_connect_quiet(socket_path, &bus, NULL);
+                if (r >= 0)
+                        r = sd_bus_message_new_method_call(bus, &m, NULL, WIRE_PATH,
+                                                           "org.freedesktop.DBus.Peer", "Ping");
+                if (r >= 0)
+                        r = sd_bus_call(bus, m, until - now, &error, NULL);
+                sd_bus_message_unref(m);
+                sd_bus_error_free(&error);
+                sd_bus_flush_close_unref(bus);
+                if (r >= 0 || r == -ENOMEM)
+                        return r;
+                (void)nanosleep(&pause, NULL);
+        }
+}
+
+/* reexec; see tendctl.h. */
+int ctl_reexec(struct ctl_args *a)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        usec_t until;
+        int r;
+
+        r = sd_bus_call_method(a->bus, NULL, WIRE_PATH, WIRE_INTERFACE, WIRE_METHOD_REEXEC, &error,
+                               NULL, NULL);
+        if (r < 0) {
+                r = ctl_report("reexec", &error, r);
+                sd_bus_error_free(&error);
+                return r;
+        }
+        until = now_monotonic() + REEXEC_TIMEOUT_USEC;
+        r = reexec_wait_closed(a->bus, until);
+        a->bus = sd_bus_close_unref(a->bus);
+        if (r < 0) {
+                fprintf(stderr,
+                        "tendctl: reexec: tendd accepted but did not re-execute within "
+                        "%llu s (see its log)\n",
+                        (unsigned long long)(REEXEC_TIMEOUT_USEC / USEC_PER_SEC));
+                return EXIT_FAILED;
+        }
+        r = reexec_ping(a->socket_path, until);
+        if (r < 0) {
+                fprintf(stderr,
+                        "tendctl: reexec: the new tendd did not answer within %llu s: "
+                        "%s (see its log)\n",
+                        (unsigned long long)(REEXEC_TIMEOUT_USEC / USEC_PER_SEC), strerror(-r));
+                return EXIT_UNREACHABLE;
+        }
+        printf("tendd re-executed\n");
+        return EXIT_OK;
 }

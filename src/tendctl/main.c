@@ -63,6 +63,9 @@ static const struct ctl_verb ctl_verbs[] = {
           ":s:h", kill_options, 1, UINT_MAX, NULL, ctl_kill },
         { "reload", "reload", "Reload the configuration",
           NULL, NULL, 0, 0, NULL, ctl_reload },
+        { "reexec", "reexec",
+          "Re-execute tendd in place (services keep\nrunning) and wait until it answers again",
+          NULL, NULL, 0, 0, WIRE_METHOD_REEXEC, ctl_reexec },
         { "logs", "logs [-n N] [-f] NAME",
           "Show a service's output (the last N\nlines; -f: follow). File output is read\n"
           "from its log files, journal output with\njournalctl -t NAME",
@@ -227,7 +230,9 @@ static int check_operands(const struct ctl_verb *v, const struct ctl_args *a)
 /* Parse argv (the verb first), connect, run the verb; its exit code. */
 static int run_verb(const struct ctl_verb *v, const char *socket_path, int argc, char **argv)
 {
-        struct ctl_args a = { .verb = v, .name = argv[0], .signal = SIGTERM };
+        struct ctl_args a = {
+                .verb = v, .name = argv[0], .signal = SIGTERM, .socket_path = socket_path
+        };
         int code;
 
         code = parse_options(v, argc, argv, &a);

@@ -33,6 +33,7 @@ struct ctl_args {
         bool follow;       /* logs -f */
         int signal;        /* kill -s, SIGTERM */
         unsigned long long lines; /* logs -n, 0: all */
+        const char *socket_path;  /* -s, NULL: as ctl_connect() decides */
         sd_bus *bus;       /* connected before the verb runs; a verb may close it (NULL) */
 };
 
@@ -53,11 +54,15 @@ int ctl_status(struct ctl_args *a);
 int ctl_change(struct ctl_args *a);
 int ctl_kill(struct ctl_args *a);
 int ctl_reload(struct ctl_args *a);
+int ctl_reexec(struct ctl_args *a);
 int ctl_logs(struct ctl_args *a);
 
 /* Connect to tendd at socket_path (NULL: $TEND_SOCKET; either empty: the
  * daemon's default); an exit code, the failure printed. */
 int ctl_connect(const char *socket_path, sd_bus **ret);
+/* The same, printing nothing: -errno; *ret_path (may be NULL) is the path
+ * tried, for a message (static storage until the next call). */
+int ctl_connect_quiet(const char *socket_path, sd_bus **ret, const char **ret_path);
 /* Report a failed call about name (NULL: tendd itself); the exit code it maps to. */
 int ctl_report(const char *name, const sd_bus_error *e, int r);
 /* GetService(name) into ret (zeroed; wire_service_done() it); an exit code,

@@ -1,9 +1,11 @@
 /* test-control: the pure verdict function for pending Start/Stop/Restart calls,
  * the framing check of what clients send, the control socket's setup rules (mode, stale socket, live socket, unlink on
- * free) and a D-Bus round trip: a forked sd-bus client against control.c
- * served from a private libev loop. */
+ * free), a D-Bus round trip: a forked sd-bus client against control.c
+ * served from a private libev loop, and Reexec with the socket handed over
+ * to a new control (control_state_put, control_new_from_state). */
 #include <ev.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,6 +18,7 @@
 #include "hashmap.h"
 #include "manager.h"
 #include "service.h"
+#include "state.h"
 #include "tap.h"
 #include "wire.h"
 
@@ -401,6 +404,168 @@ static void test_roundtrip(struct manager *m, const char *dir)
         control_free(c);
 }
 
+/* The value of the record tag in what w holds (records only, no header). */
+static int state_find(const struct state_writer *w, uint16_t tag, struct state_reader *ret)
+{
+        struct state_reader r = { .p = w->buf, .len = w->len };
+        uint16_t t;
+
+        while (state_next(&r, &t, ret) > 0)
+                if (t == tag)
+                        return 0;
+        return -ENOENT;
+}
+
+/* Child of test_reexec: Reexec, its connection closed, a new one made while
+ * no image serves the socket, answered by the new one. */
+static void reexec_client(const char *path, int out)
+{
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus *bus = NULL;
+        usec_t until = now_monotonic() + 10 * USEC_PER_SEC;
+        int r;
+
+        r = connect_p2p(path, &bus);
+        if (r >= 0)
+                r = sd_bus_call_method(bus, NULL, WIRE_PATH, WIRE_INTERFACE, WIRE_METHOD_REEXEC,
+                                       &error, NULL, NULL);
+        dprintf(out, "%d Reexec replies success (%d %s)\n", r >= 0, r,
+                error.message ? error.message : "");
+        sd_bus_error_free(&error);
+        /* The old image closes the connection (here: control_state_put). */
+        while ((r = sd_bus_process(bus, NULL)) >= 0 && now_monotonic() < until)
+                if (r == 0)
+                        (void)sd_bus_wait(bus, 100 * USEC_PER_MSEC);
+        dprintf(out, "%d then the connection is closed\n", r < 0);
+        sd_bus_close_unref(bus);
+        bus = NULL;
+        r = connect_p2p(path, &bus);
+        dprintf(out, "%d connect while no image serves: waits in the backlog (%d)\n", r >= 0, r);
+        if (r >= 0)
+                r = sd_bus_call_method(bus, NULL, WIRE_PATH, "org.freedesktop.DBus.Peer", "Ping",
+                                       &error, NULL, NULL);
+        dprintf(out, "%d and is answered by the new image (%d)\n", r >= 0, r);
+        sd_bus_error_free(&error);
+        r = sd_bus_call_method(bus, NULL, WIRE_PATH, WIRE_INTERFACE, WIRE_METHOD_REEXEC, &error,
+                               NULL, NULL);
+        dprintf(out, "%d Reexec with no callback fails: %s\n",
+                r < 0 && sd_bus_error_has_name(&error, WIRE_ERROR_FAILED),
+                error.message ? error.message : "");
+        sd_bus_error_free(&error);
+        sd_bus_flush_close_unref(bus);
+}
+
+struct reexec_call {
+        struct ev_loop *loop;
+        unsigned calls;
+};
+
+static void reexec_cb(void *userdata)
+{
+        struct reexec_call *rc = userdata;
+
+        rc->calls++;
+        ev_break(rc->loop, EVBREAK_ALL);
+}
+
+/* Read the child's lines until want is among them or 10 s passed. */
+static void read_until(struct roundtrip *rt, const char *want)
+{
+        struct pollfd pfd = { .fd = rt->io.fd, .events = POLLIN };
+
+        rt->buf[rt->len] = '\0';
+        while (!strstr(rt->buf, want) && poll(&pfd, 1, 10000) > 0) {
+                ssize_t n = read(pfd.fd, rt->buf + rt->len, sizeof rt->buf - 1 - rt->len);
+                if (n <= 0)
+                        break;
+                rt->len += (size_t)n;
+                rt->buf[rt->len] = '\0';
+        }
+}
+
+static void test_reexec(struct manager *m, const char *dir)
+{
+        char path[256], moved[256];
+        struct reexec_call rc = { .loop = m->loop };
+        struct control *c = NULL;
+        struct roundtrip rt = { 0 };
+        struct state_writer w;
+        struct state_reader v;
+        struct stat st;
+        int p[2], r, status, fd = -1, keep;
+        pid_t pid;
+
+        snprintf(path, sizeof path, "%s/re.sock", dir);
+        snprintf(moved, sizeof moved, "%s/moved.sock", dir);
+        r = control_new(m, path, 0600, NULL, &c);
+        ok(r == 0, "control_new for Reexec (%d)", r);
+        if (r < 0 || pipe2(p, O_CLOEXEC) < 0)
+                return;
+        control_set_reexec(c, reexec_cb, &rc);
+        pid = fork();
+        if (pid == 0) {
+                close(p[0]);
+                reexec_client(path, p[1]);
+                _exit(0);
+        }
+        close(p[1]);
+        ev_io_init(&rt.io, roundtrip_io_cb, p[0], EV_READ);
+        ev_timer_init(&rt.timeout, roundtrip_timeout_cb, 10., 0.);
+        ev_timer_start(m->loop, &rt.timeout);
+        ev_run(m->loop, 0); /* until the callback */
+        ok(rc.calls == 1 && !rt.timed_out, "the callback ran once, from the loop");
+
+        state_writer_init(&w);
+        r = control_state_put(c, &w, 5);
+        ok(r == 0 && w.n_fds == 1 && control_connections(c) == 0,
+           "control_state_put: the listening fd, connections closed (%d)", r);
+        if (w.n_fds == 1)
+                fd = w.fds[0];
+        /* The old image vanishes: no unlink, no close of the kept fd. */
+        keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        (void)rename(path, moved);
+        c = control_free(c);
+        (void)rename(moved, path);
+        (void)dup2(keep, fd);
+        close(keep);
+        read_until(&rt, "waits in the backlog");
+        ok(state_find(&w, 5, &v) == 0 && control_new_from_state(m, &v, &c) == 0 && c,
+           "control_new_from_state");
+        ok(fcntl(fd, F_GETFD) == FD_CLOEXEC, "the socket is close-on-exec again");
+        ev_io_start(m->loop, &rt.io);
+        ev_run(m->loop, 0); /* until the child is done */
+        ev_io_stop(m->loop, &rt.io);
+        ev_timer_stop(m->loop, &rt.timeout);
+        close(p[0]);
+        (void)waitpid(pid, &status, 0);
+        ok(!rt.timed_out, "client finished within 10s");
+        rt.buf[rt.len] = '\0';
+        for (char *line = strtok(rt.buf, "\n"); line; line = strtok(NULL, "\n"))
+                ok(line[0] == '1', "%s", line + 2);
+        c = control_free(c);
+        ok(stat(path, &st) < 0, "the new control unlinks the socket when freed");
+        state_writer_free(&w);
+
+        /* Not a listening socket: refused, the path left alone. */
+        state_writer_init(&w);
+        {
+                int sp[2];
+                size_t mark = state_begin(&w, 5);
+
+                (void)socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp);
+                state_put_fd(&w, 1, sp[0]);
+                state_put_str(&w, 2, path);
+                state_put_u64(&w, 3, 0);
+                state_put_u64(&w, 99, 1); /* a newer image's record: skipped */
+                state_end(&w, mark);
+                close(sp[1]);
+                r = state_find(&w, 5, &v);
+                ok(r == 0 && control_new_from_state(m, &v, &c) == -ENOTSOCK && !c,
+                   "a socket that does not listen: -ENOTSOCK");
+        }
+        state_writer_free(&w);
+}
+
 /* Append in (as a dict or compact), seal, and read it back into out. */
 static int wire_roundtrip(sd_bus *bus, const struct wire_service *in, bool compact,
                           struct wire_service *out)
@@ -660,6 +825,7 @@ int main(void)
                 return 1;
         test_socket(&m, dir);
         test_roundtrip(&m, dir);
+        test_reexec(&m, dir);
         hashmap_free(m.by_name);
         ev_loop_destroy(m.loop);
         {

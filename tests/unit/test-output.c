@@ -1,6 +1,7 @@
 /* test-output: output.c on a real loop and real pipes: lines, timestamps,
  * partial and long lines, rotation, drain on free, console, null, a log
- * directory that cannot be written, and sdnotify's messages. */
+ * directory that cannot be written, an output handed over to a new image
+ * (output_state_put/get), and sdnotify's messages. */
 #include <ev.h>
 #include <fcntl.h>
 #include <regex.h>
@@ -16,6 +17,7 @@
 #include "output.h"
 #include "sdnotify.h"
 #include "service.h"
+#include "state.h"
 #include "tap.h"
 
 static struct ev_loop *loop;
@@ -456,6 +458,101 @@ static void test_log_stalled_stderr(void)
         log_open();
 }
 
+/* The value of the record tag in what w holds (no header: records only). */
+static int state_find(const struct state_writer *w, uint16_t tag, struct state_reader *ret)
+{
+        struct state_reader r = { .p = w->buf, .len = w->len };
+        uint16_t t;
+
+        while (state_next(&r, &t, ret) > 0)
+                if (t == tag)
+                        return 0;
+        return -ENOENT;
+}
+
+/* An output across a re-execution: a partial line in tendd and more in the
+ * pipe when the state is put; the old image then vanishes (its memory, not
+ * its pipe) and a new output from the state reads on. Every line is in the
+ * log once and whole. */
+static void test_handover(void)
+{
+        struct service *s = make_service("hand", OUTPUT_FILE, 0, 0);
+        const char *want[] = { "first", "half a line", "second", "after the exec" };
+        const char *saved = mgr->host.log_dir;
+        char *p = logpath("hand", 0), *old_dir, *text;
+        struct state_writer w;
+        struct state_reader v;
+        struct output *o = NULL;
+        int out, err, e[2], keep, fd;
+        const struct output_owner owner = {
+                .name = s->name,
+                .loop = s->host->loop,
+                .log_dir = &s->host->log_dir,
+                .config = &s->config,
+        };
+
+        (void)output_attach(s);
+        (void)output_open(s->output, &out, &err);
+        /* "half a li" waits in tendd, the rest in the pipe. */
+        (void)!write(out, "first\nhalf a li", 15);
+        pump();
+        (void)!write(out, "ne\nsecond\n", 10);
+        state_writer_init(&w);
+        ok(output_state_put(s->output, &w, 7) == 0, "output_state_put");
+        ok(w.n_fds == 1, "one fd kept: the pipe's read end");
+        fd = w.n_fds == 1 ? w.fds[0] : -1;
+
+        /* The old image goes away without reading the pipe: its output is
+         * freed on an empty pipe at the same number, and writes its half
+         * line elsewhere, where this test does not look. */
+        keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        (void)pipe2(e, O_CLOEXEC);
+        (void)dup2(e[0], fd);
+        close(e[0]);
+        close(e[1]);
+        (void)asprintf(&old_dir, "%s/old-image", dir);
+        (void)mkdir(old_dir, 0750);
+        mgr->host.log_dir = old_dir;
+        s->output = output_free(s->output);
+        mgr->host.log_dir = saved;
+        (void)dup2(keep, fd);
+        (void)fcntl(fd, F_SETFD, 0); /* as the execve would leave it */
+        close(keep);
+
+        ok(state_find(&w, 7, &v) == 0 && output_state_get(&owner, &v, &o) == 0 && o,
+           "output_state_get");
+        s->output = o;
+        ok(fcntl(fd, F_GETFD) == FD_CLOEXEC, "the pipe is close-on-exec again");
+        (void)!write(out, "after the exec\n", 15);
+        close(out);
+        drain();
+        text = slurp(p);
+        ok(check_lines(text, want, 4), "every line once and whole across the handover");
+        if (!check_lines(text, want, 4))
+                diag("%s", text);
+        free(text);
+        state_writer_free(&w);
+
+        /* A pipe that was not inherited: refused, nothing left behind. */
+        state_writer_init(&w);
+        {
+                size_t m = state_begin(&w, 7), m2;
+                state_put_u64(&w, 1, OUTPUT_FILE);
+                state_put_u64(&w, 99, 42); /* a newer image's record: skipped */
+                m2 = state_begin(&w, 2);
+                state_put_i64(&w, 1, 1000); /* not open here */
+                state_end(&w, m2);
+                state_end(&w, m);
+        }
+        o = NULL;
+        ok(state_find(&w, 7, &v) == 0 && output_state_get(&owner, &v, &o) < 0 && !o,
+           "a pipe not inherited: an error");
+        state_writer_free(&w);
+        service_free(s);
+        free(old_dir);
+        free(p);
+}
+
 /* What the manager tells its listeners at a reload or shutdown. */
 static void announce(enum manager_phase phase)
 {
@@ -467,7 +564,9 @@ static void announce(enum manager_phase phase)
 static void test_sdnotify(void)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        struct sdnotify *n = NULL;
+        struct sdnotify *n = NULL, *n2 = NULL;
+        struct state_writer w;
+        struct state_reader v;
         char buf[512];
         ssize_t len;
         int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -494,6 +593,29 @@ static void test_sdnotify(void)
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
         ok(strcmp(buf, "READY=1") == 0, "READY=1 after the reload");
+        /* A re-execution: RELOADING=1 from the old image, READY=1 from the
+         * new one as soon as it started, then its STATUS=. */
+        sdnotify_reloading(n);
+        len = recv(fd, buf, sizeof buf - 1, 0);
+        buf[len > 0 ? len : 0] = '\0';
+        ok(strncmp(buf, "RELOADING=1\nMONOTONIC_USEC=", 27) == 0,
+           "sdnotify_reloading before a re-execution");
+        state_writer_init(&w);
+        ok(sdnotify_state_put(n, &w, 9) == 0 && sdnotify_state_put(NULL, &w, 10) == 0,
+           "sdnotify_state_put");
+        ok(sdnotify_new(mgr, &n2) == 0 && n2 && state_find(&w, 9, &v) == 0 &&
+                   sdnotify_state_get(n2, &v) == 0,
+           "sdnotify_state_get in the new image");
+        sdnotify_started(n2);
+        len = recv(fd, buf, sizeof buf - 1, 0);
+        buf[len > 0 ? len : 0] = '\0';
+        ok(strcmp(buf, "READY=1") == 0, "READY=1 at once from the new image");
+        ev_run(loop, EVRUN_NOWAIT);
+        len = recv(fd, buf, sizeof buf - 1, 0);
+        buf[len > 0 ? len : 0] = '\0';
+        ok(strncmp(buf, "STATUS=0 services", 17) == 0, "then its STATUS=");
+        n2 = sdnotify_free(n2);
+        state_writer_free(&w);
         announce(MANAGER_STOPPING);
         len = recv(fd, buf, sizeof buf - 1, 0);
         buf[len > 0 ? len : 0] = '\0';
@@ -527,6 +649,7 @@ int main(void)
         test_null_and_paths();
         test_unwritable_log_dir();
         test_log_dir_links();
+        test_handover();
         test_sdnotify();
         test_log_stalled_stderr();
         manager_free(mgr);
