@@ -280,9 +280,9 @@ int state_exec_fds(const struct state_writer *w)
 
 /* The memfd must be sealed against shrinking: a mapping of a file that can
  * shrink under it would kill tendd with SIGBUS instead of failing a read. */
-int state_open(int fd, struct state_reader *ret, void **map, size_t *map_len)
+int state_open(int fd_in, struct state_reader *ret, void **map, size_t *map_len)
 {
-        _cleanup_close_ int owned = fd;
+        _cleanup_close_ int fd = fd_in; /* closed whatever happens */
         struct stat st;
         size_t size;
         int seals, r = 0;
