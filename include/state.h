@@ -59,8 +59,8 @@ void state_put_fd(struct state_writer *w, uint16_t tag, int fd);
 /* A nested list: state_begin() returns a mark that state_end() closes. */
 size_t state_begin(struct state_writer *w, uint16_t tag);
 void state_end(struct state_writer *w, size_t mark);
-/* Make error (negative) w's error unless it has one: for a caller's own
- * failure while putting, so that state_writer_finish() reports it. */
+/* Record a caller's own failure while putting (a negative errno) as w's
+ * error unless it has one already, so that state_writer_finish() reports it. */
 void state_writer_fail(struct state_writer *w, int error);
 /* 0, or the first error of any put; -EINVAL if an fd was put twice (the new
  * image could not claim it twice). */
@@ -80,8 +80,9 @@ struct state_reader {
 
 /* Map the memfd fd and check magic and version: 0 and *ret spans the body;
  * -EPROTO for another version, -EBADMSG for anything else wrong (not sealed
- * against shrinking, too small, larger than STATE_SIZE_MAX). *map and
- * *map_len are for state_unmap() (NULL and 0 on failure). Closes fd. */
+ * against shrinking, too small, larger than STATE_SIZE_MAX), -errno when fd
+ * cannot be looked at or mapped. *map and *map_len are for state_unmap()
+ * (NULL and 0 on failure). Closes fd. */
 int state_open(int fd, struct state_reader *ret, void **map, size_t *map_len);
 void state_unmap(void *map, size_t map_len);
 
