@@ -50,18 +50,25 @@ void state_put_bool(struct state_writer *w, uint16_t tag, bool v);
 /* NULL: nothing is written (the reader keeps its default, NULL). */
 void state_put_str(struct state_writer *w, uint16_t tag, const char *s);
 void state_put_bytes(struct state_writer *w, uint16_t tag, const void *p, size_t n);
-/* A NULL-terminated string array as a nested list of tag-1 strings. */
+/* A NULL-terminated string array as a nested list of tag-1 strings; NULL:
+ * nothing is written (the reader keeps its default), an empty array is an
+ * empty list (read back as an empty array, not NULL). */
 void state_put_strv(struct state_writer *w, uint16_t tag, char *const *v);
 /* An fd to keep across execve (see the top); a negative fd writes nothing. */
 void state_put_fd(struct state_writer *w, uint16_t tag, int fd);
 /* A nested list: state_begin() returns a mark that state_end() closes. */
 size_t state_begin(struct state_writer *w, uint16_t tag);
 void state_end(struct state_writer *w, size_t mark);
-/* 0, or the first error of any put. */
+/* Record a caller's own failure while putting (a negative errno) as w's
+ * error unless it has one already, so that state_writer_finish() reports it. */
+void state_writer_fail(struct state_writer *w, int error);
+/* 0, or the first error of any put; -EINVAL if an fd was put twice (the new
+ * image could not claim it twice). */
 int state_writer_finish(struct state_writer *w);
 
 /* Write the state into a new memfd (sealed, position 0, without
- * FD_CLOEXEC); its fd or -errno. */
+ * FD_CLOEXEC); its fd or -errno, the error of state_writer_finish() first.
+ * The state is at most STATE_SIZE_MAX: a put beyond fails with -E2BIG. */
 int state_writer_memfd(struct state_writer *w);
 /* Clear FD_CLOEXEC on every fd put; -errno on the first failure. */
 int state_exec_fds(const struct state_writer *w);
@@ -72,8 +79,10 @@ struct state_reader {
 };
 
 /* Map the memfd fd and check magic and version: 0 and *ret spans the body;
- * -EPROTO for another version, -EBADMSG for anything else wrong. *map and
- * *map_len are for state_unmap(). Closes fd. */
+ * -EPROTO for another version, -EBADMSG for anything else wrong (not sealed
+ * against shrinking, too small, larger than STATE_SIZE_MAX), -errno when fd
+ * cannot be looked at or mapped. *map and *map_len are for state_unmap()
+ * (NULL and 0 on failure). Closes fd. */
 int state_open(int fd, struct state_reader *ret, void **map, size_t *map_len);
 void state_unmap(void *map, size_t map_len);
 
@@ -88,8 +97,10 @@ int state_get_bool(const struct state_reader *v, bool *ret);
 int state_get_str(const struct state_reader *v, char **ret);
 /* A new NULL-terminated array. */
 int state_get_strv(const struct state_reader *v, char ***ret);
-/* An inherited fd: open in this image, FD_CLOEXEC set again, claimed. */
+/* An inherited fd: open in this image, FD_CLOEXEC set again, claimed;
+ * -EBADMSG for a number claimed before, -EBADF if it is not open. */
 int state_get_fd(const struct state_reader *v, int *ret);
 /* Close every fd above 2 that no state_get_fd() claimed, except keep
- * (-1: none). */
+ * (-1: none), and forget the claims. Call it before this image opens
+ * anything of its own (a loop, a log): that would be closed too. */
 void state_close_unclaimed(int keep);
