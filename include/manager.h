@@ -109,6 +109,18 @@ int manager_watch_signals(struct manager *m);
  * (MAINPID=), which its pidfd reaps with its status; then it runs again. */
 void manager_reap_orphans(struct manager *m);
 
+/* Across tendd's execve of itself (see state.h): manager_state_put()
+ * writes the config path, the daemon's config, every service and the
+ * queues as one record. In the new image, manager_state_config() reads the
+ * config path and config back (for manager_new()); manager_restore() then
+ * makes every service again instead of manager_start(), with its processes,
+ * fds, timers and place in the queues, and starts nothing. */
+struct state_writer;
+struct state_reader;
+void manager_state_put(const struct manager *m, struct state_writer *w, uint16_t tag);
+int manager_state_config(const struct state_reader *v, char **ret_path, struct config **ret);
+int manager_restore(struct manager *m, const struct state_reader *v);
+
 /* Create services for m->config and start the enabled ones. */
 int manager_start(struct manager *m);
 

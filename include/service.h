@@ -291,6 +291,26 @@ bool service_is_live(const struct service *s);
  * consecutive quick failure up to restart_max_delay. */
 usec_t service_backoff_delay(const struct service *s);
 
+/* Across tendd's execve of itself (see state.h). service_state_put() writes
+ * every field of s that is not derived, its configs, the fds it holds and
+ * its timers' deadlines as one record. service_state_get() makes the
+ * service again from such a record (fds claimed, nothing started yet) and
+ * says in *ret_resume what service_resume() takes up again once the host
+ * has every service back: the watchers, the timers (what was left of
+ * them), its session in the host's index, its cgroup and watch. */
+struct state_writer;
+struct state_reader;
+struct service_resume {
+        usec_t timer, reap_retry; /* deadlines (sys->now()), USEC_INFINITY: none */
+        bool leader_watching;     /* its first process is still to be reaped */
+        bool cgroup;              /* it had its cgroup */
+        bool session;             /* its session was in the host's index */
+};
+void service_state_put(const struct service *s, struct state_writer *w, uint16_t tag);
+int service_state_get(const struct service_host *host, const struct state_reader *v,
+                      struct service **ret, struct service_resume *ret_resume);
+void service_resume(struct service *s, const struct service_resume *x);
+
 /* "running", "backoff", ...; NULL out of range. from: -EINVAL unknown. */
 const char *service_state_to_string(enum service_state st);
 int service_state_from_string(const char *s);

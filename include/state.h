@@ -15,8 +15,8 @@
  * that state_exec_fds() can clear FD_CLOEXEC on all of them just before the
  * execve; state_get_fd() checks that the number is open in the new image,
  * sets FD_CLOEXEC again and marks it claimed, and state_close_unclaimed()
- * closes every other inherited fd above 2, so nothing leaks across any
- * number of re-executions.
+ * closes every other fd the new image inherited (state_note_inherited()),
+ * so nothing leaks across any number of re-executions.
  *
  * Errors are sticky: after a failed put (ENOMEM, a value too long) every
  * later put does nothing and state_writer_finish() returns the error; a
@@ -100,7 +100,10 @@ int state_get_strv(const struct state_reader *v, char ***ret);
 /* An inherited fd: open in this image, FD_CLOEXEC set again, claimed;
  * -EBADMSG for a number claimed before, -EBADF if it is not open. */
 int state_get_fd(const struct state_reader *v, int *ret);
-/* Close every fd above 2 that no state_get_fd() claimed, except keep
- * (-1: none), and forget the claims. Call it before this image opens
- * anything of its own (a loop, a log): that would be closed too. */
+/* Note the fds open now (call first thing in the new image, before
+ * anything else opens one): the ones the previous image left. */
+void state_note_inherited(void);
+/* Close every fd state_note_inherited() noted above 2 that no
+ * state_get_fd() claimed, except keep (-1: none), and forget the claims.
+ * state_open() claims the state's own fd, which it closes. */
 void state_close_unclaimed(int keep);

@@ -15,6 +15,8 @@
 #include "log.h"
 #include "manager.h"
 #include "spawn.h"
+#include "state.h"
+#include "config-state.h"
 
 static void manager_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -38,6 +40,7 @@ static void manager_work_cb(struct ev_loop *loop, ev_prepare *w, int revents);
 static void manager_wake_cb(struct ev_loop *loop, ev_idle *w, int revents);
 static void manager_wake(struct manager *m);
 static void manager_spawn_queued(struct manager *m);
+static bool manager_spawnq_push(struct manager *m, struct service *s);
 static const struct service_host_ops manager_host_ops;
 
 /* Spawning in one loop iteration stops after this long (or this many), the
@@ -300,15 +303,16 @@ static void manager_link(struct manager *m, struct service *s)
         m->n_in_state[s->state]++;
 }
 
-static int manager_add(struct manager *m, struct service_config *sc, struct service **ret)
+/* Take s over: in by_name and the sorted list. Frees s on failure (a
+ * second service of the same name is -EEXIST). */
+static int manager_insert(struct manager *m, struct service *s)
 {
-        struct service *s = NULL, **nv;
+        struct service **nv;
         int r;
 
-        r = service_new(&m->host, sc, &s);
-        if (r < 0) {
-                service_config_free(sc);
-                return r;
+        if (manager_find(m, s->name)) {
+                service_free(s);
+                return -EEXIST;
         }
         nv = realloc(m->services, (m->n_services + 1) * sizeof *nv);
         if (!nv) {
@@ -322,6 +326,22 @@ static int manager_add(struct manager *m, struct service_config *sc, struct serv
                 return r;
         }
         manager_link(m, s);
+        return 0;
+}
+
+static int manager_add(struct manager *m, struct service_config *sc, struct service **ret)
+{
+        struct service *s = NULL;
+        int r;
+
+        r = service_new(&m->host, sc, &s);
+        if (r < 0) {
+                service_config_free(sc);
+                return r;
+        }
+        r = manager_insert(m, s);
+        if (r < 0)
+                return r;
         *ret = s;
         return 0;
 }
@@ -823,13 +843,21 @@ static bool manager_spawn_slot(struct service *s, void *userdata)
                 m->spawns_this_iteration++;
                 return true;
         }
+        if (!manager_spawnq_push(m, s)) {
+                m->spawns_this_iteration++; /* no room to wait in: over the budget */
+                return true;
+        }
+        return false;
+}
+
+/* Put s at the end of the spawn queue; false: no memory for it. */
+static bool manager_spawnq_push(struct manager *m, struct service *s)
+{
         if (m->spawnq_n == m->spawnq_cap) {
                 size_t cap = m->spawnq_cap ? m->spawnq_cap * 2 : 64;
                 struct service **q = malloc(cap * sizeof *q);
-                if (!q) {
-                        m->spawns_this_iteration++; /* no room to wait in: over the budget */
-                        return true;
-                }
+                if (!q)
+                        return false;
                 for (size_t i = 0; i < m->spawnq_n; i++)
                         q[i] = m->spawnq[(m->spawnq_head + i) % m->spawnq_cap];
                 free(m->spawnq);
@@ -841,7 +869,7 @@ static bool manager_spawn_slot(struct service *s, void *userdata)
         m->spawnq_n++;
         s->spawn_queued = true;
         manager_wake(m);
-        return false;
+        return true;
 }
 
 /* As many queued spawns as this iteration's budget allows. */
@@ -919,6 +947,136 @@ static void manager_wake(struct manager *m)
 int manager_rebuild_graph(struct manager *m)
 {
         return deps_link(m->services, m->n_services);
+}
+
+/* The manager's records in its state (see state.h). */
+enum {
+        MS_CONFIG_PATH = 1,
+        MS_CONFIG,  /* the daemon's part: services are in their own records */
+        MS_SERVICE, /* one per service, in name order */
+        MS_QUEUE,   /* names waiting to be reconciled, in order */
+        MS_SPAWNQ,  /* names waiting for their turn to spawn, in order */
+};
+
+/* See manager.h. */
+void manager_state_put(const struct manager *m, struct state_writer *w, uint16_t tag)
+{
+        size_t mark = state_begin(w, tag);
+
+        state_put_str(w, MS_CONFIG_PATH, m->config_path);
+        (void)config_state_put(w, MS_CONFIG, m->config);
+        for (size_t i = 0; i < m->n_services; i++)
+                service_state_put(m->services[i], w, MS_SERVICE);
+        for (size_t i = 0; i < m->n_queue; i++)
+                if (m->queue[i])
+                        state_put_str(w, MS_QUEUE, m->queue[i]->name);
+        for (size_t i = 0; i < m->spawnq_n; i++) {
+                struct service *q = m->spawnq[(m->spawnq_head + i) % m->spawnq_cap];
+                if (q)
+                        state_put_str(w, MS_SPAWNQ, q->name);
+        }
+        state_end(w, mark);
+}
+
+/* See manager.h. */
+int manager_state_config(const struct state_reader *v, char **ret_path, struct config **ret)
+{
+        struct state_reader rest = *v, item;
+        _cleanup_free_ char *path = NULL;
+        struct config *c = NULL;
+        uint16_t tag;
+        int r;
+
+        while ((r = state_next(&rest, &tag, &item)) > 0) {
+                if (tag == MS_CONFIG_PATH && !path)
+                        r = state_get_str(&item, &path);
+                else if (tag == MS_CONFIG && !c)
+                        r = config_state_get(&item, &c);
+                if (r < 0)
+                        break;
+        }
+        if (r < 0 || !path || !c) {
+                config_free(c);
+                return r < 0 ? r : -EBADMSG;
+        }
+        *ret_path = TAKE_PTR(path);
+        *ret = c;
+        return 0;
+}
+
+/* A name of the manager's queues, as its service. */
+static struct service *manager_state_name(struct manager *m, const struct state_reader *v)
+{
+        _cleanup_free_ char *name = NULL;
+
+        return state_get_str(v, &name) < 0 ? NULL : manager_find(m, name);
+}
+
+/* See manager.h. */
+int manager_restore(struct manager *m, const struct state_reader *v)
+{
+        struct state_reader rest = *v, item;
+        struct service_resume *resume = NULL;
+        struct service **made = NULL, *s;
+        uint16_t tag;
+        size_t n = 0;
+        int r;
+
+        while ((r = state_next(&rest, &tag, &item)) > 0) {
+                struct service_resume *nr;
+                struct service **nm;
+
+                if (tag != MS_SERVICE)
+                        continue;
+                nr = realloc(resume, (n + 1) * sizeof *nr);
+                if (nr)
+                        resume = nr;
+                nm = realloc(made, (n + 1) * sizeof *nm);
+                if (nm)
+                        made = nm;
+                if (!nr || !nm) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = service_state_get(&m->host, &item, &s, &resume[n]);
+                if (r < 0)
+                        break;
+                r = manager_insert(m, s);
+                if (r < 0)
+                        break;
+                made[n++] = s;
+        }
+        if (r >= 0)
+                r = manager_rebuild_graph(m);
+        if (r < 0) {
+                free(resume);
+                free(made);
+                return r;
+        }
+        config_drop_services(m->config);
+        for (size_t i = 0; i < m->n_services; i++) {
+                if (service_is_live(m->services[i]))
+                        m->n_live++;
+                else if (m->services[i]->removed)
+                        m->gc_pending = true; /* down, and dropped by a reload */
+        }
+        if (m->gc_pending)
+                manager_wake(m);
+        rest = *v;
+        while (state_next(&rest, &tag, &item) > 0) {
+                s = tag == MS_QUEUE || tag == MS_SPAWNQ ? manager_state_name(m, &item) : NULL;
+                if (!s)
+                        continue;
+                if (tag == MS_QUEUE)
+                        manager_queue(m, s);
+                else if (!s->spawn_queued && !manager_spawnq_push(m, s))
+                        manager_queue(m, s); /* no room to wait: looked at again */
+        }
+        for (size_t i = 0; i < n; i++)
+                service_resume(made[i], &resume[i]);
+        free(resume);
+        free(made);
+        return 0;
 }
 
 static const struct service_host_ops manager_host_ops = {

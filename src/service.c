@@ -1425,3 +1425,52 @@ void service_set_config(struct service *s, struct service_config *sc, usec_t *ri
         } else
                 free(ring);
 }
+
+/* See service.h. */
+void service_resume(struct service *s, const struct service_resume *x)
+{
+        usec_t now = sys->now();
+
+        if (s->pidfd >= 0) {
+                ev_io_set(&s->pidfd_watcher, s->pidfd, EV_READ);
+                ev_io_start(s->host->loop, &s->pidfd_watcher);
+        }
+        if (s->leader_pidfd >= 0 && x->leader_watching) {
+                ev_io_set(&s->leader_watcher, s->leader_pidfd, EV_READ);
+                ev_io_start(s->host->loop, &s->leader_watcher);
+        }
+        if (s->ready_fd >= 0) {
+                ev_io_set(&s->ready_watcher, s->ready_fd, EV_READ);
+                ev_io_start(s->host->loop, &s->ready_watcher);
+        }
+        if (x->timer != USEC_INFINITY)
+                service_arm_timer(s, x->timer > now ? x->timer - now : 0);
+        if (x->reap_retry != USEC_INFINITY) {
+                ev_timer_set(&s->reap_retry,
+                             (double)(x->reap_retry > now ? x->reap_retry - now : 0) /
+                                     (double)USEC_PER_SEC,
+                             0.);
+                ev_timer_start(s->host->loop, &s->reap_retry);
+        }
+        if (x->session)
+                service_index_session(s, true);
+        if (x->cgroup && s->host->cgroup) {
+                /* The same cgroup, found again by name; the OOM count as it
+                 * was seen, so a kill during the exec still shows. */
+                uint64_t oom_seen = s->oom_seen;
+                bool killed = s->cgroup_killed;
+                int r;
+
+                s->cgroup_killed = false;
+                r = service_open_cgroup(s);
+                s->cgroup_killed = killed;
+                if (r < 0)
+                        log_service(LOG_WARNING, s->name, "cannot open its cgroup again: %s",
+                                    strerror(-r));
+                else {
+                        s->oom_seen = oom_seen;
+                        if (s->draining)
+                                service_cgroup_changed(s); /* emptied during the exec */
+                }
+        }
+}

@@ -3,6 +3,8 @@
  * reader follows). Every number is written byte by byte, little-endian, so
  * the bytes mean the same whatever the compiler does with a struct. */
 #include <assert.h>
+#include <dirent.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/mman.h>
@@ -278,6 +280,49 @@ int state_exec_fds(const struct state_writer *w)
         return 0;
 }
 
+/* Sets of fd numbers, one bit per fd: O(1) per fd for any number of fds.
+ * The numbers are of fds open in this process, so a set is at most a bit
+ * per fd the limit allows. */
+struct state_fdset {
+        uint64_t *bits;
+        size_t words;
+};
+
+/* The fds state_get_fd() claimed, and those the previous image left
+ * (state_note_inherited()). */
+static struct state_fdset state_claimed, state_inherited;
+
+static bool state_fdset_has(const struct state_fdset *set, int fd)
+{
+        size_t i = (size_t)fd / 64;
+
+        return fd >= 0 && i < set->words && (set->bits[i] >> (fd % 64) & 1);
+}
+
+static int state_fdset_add(struct state_fdset *set, int fd)
+{
+        size_t i = (size_t)fd / 64;
+
+        if (i >= set->words) {
+                size_t n = i + 1 > 2 * set->words ? i + 1 : 2 * set->words;
+                uint64_t *b = realloc(set->bits, n * sizeof *b);
+
+                if (!b)
+                        return -ENOMEM;
+                memset(b + set->words, 0, (n - set->words) * sizeof *b);
+                set->bits = b;
+                set->words = n;
+        }
+        set->bits[i] |= UINT64_C(1) << (fd % 64);
+        return 0;
+}
+
+static void state_fdset_clear(struct state_fdset *set)
+{
+        free(set->bits);
+        *set = (struct state_fdset){};
+}
+
 /* The memfd must be sealed against shrinking: a mapping of a file that can
  * shrink under it would kill tendd with SIGBUS instead of failing a read. */
 int state_open(int fd_in, struct state_reader *ret, void **map, size_t *map_len)
@@ -288,6 +333,10 @@ int state_open(int fd_in, struct state_reader *ret, void **map, size_t *map_len)
         int seals, r = 0;
         char *p;
 
+        /* Its number may come back for another fd: never closed again by
+         * state_close_unclaimed(). */
+        if (fd_in >= 0)
+                (void)state_fdset_add(&state_claimed, fd_in);
         *map = NULL;
         *map_len = 0;
         if (fstat(fd, &st) < 0)
@@ -420,38 +469,6 @@ int state_get_strv(const struct state_reader *v, char ***ret)
         return 0;
 }
 
-/* The fds state_get_fd() claimed, one bit per fd number: O(1) per claim for
- * any number of fds, and the gaps to close fall out in order. The numbers
- * are of fds open in this process, so the set is at most a bit per fd the
- * limit allows. */
-static uint64_t *state_claimed;
-static size_t state_claimed_words;
-
-static bool state_is_claimed(int fd)
-{
-        size_t i = (size_t)fd / 64;
-
-        return i < state_claimed_words && (state_claimed[i] >> (fd % 64) & 1);
-}
-
-static int state_claim(int fd)
-{
-        size_t i = (size_t)fd / 64;
-
-        if (i >= state_claimed_words) {
-                size_t n = i + 1 > 2 * state_claimed_words ? i + 1 : 2 * state_claimed_words;
-                uint64_t *b = realloc(state_claimed, n * sizeof *b);
-
-                if (!b)
-                        return -ENOMEM;
-                memset(b + state_claimed_words, 0, (n - state_claimed_words) * sizeof *b);
-                state_claimed = b;
-                state_claimed_words = n;
-        }
-        state_claimed[i] |= UINT64_C(1) << (fd % 64);
-        return 0;
-}
-
 /* See state.h. */
 int state_get_fd(const struct state_reader *v, int *ret)
 {
@@ -464,50 +481,50 @@ int state_get_fd(const struct state_reader *v, int *ret)
         if (n > INT_MAX)
                 return -EBADMSG;
         fd = (int)n;
-        if (state_is_claimed(fd))
+        if (state_fdset_has(&state_claimed, fd))
                 return -EBADMSG;
         flags = fcntl(fd, F_GETFD);
         if (flags < 0)
                 return -errno;
         if (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
                 return -errno;
-        r = state_claim(fd);
+        r = state_fdset_add(&state_claimed, fd);
         if (r < 0)
                 return r;
         *ret = fd;
         return 0;
 }
 
-/* Close [*lo, fd) and move *lo past fd, which stays open. */
-static void state_close_below(unsigned *lo, unsigned fd)
+/* See state.h. Out of memory, fewer are noted: they stay open. */
+void state_note_inherited(void)
 {
-        if (*lo < fd)
-                (void)close_range(*lo, fd - 1, 0);
-        if (*lo <= fd)
-                *lo = fd + 1;
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                char *end;
+                long fd = strtol(de->d_name, &end, 10);
+
+                if (end != de->d_name && *end == '\0' && fd > 2 && fd != dirfd(d) &&
+                    fd <= INT_MAX)
+                        (void)state_fdset_add(&state_inherited, (int)fd);
+        }
+        closedir(d);
 }
 
-/* One close_range() per gap between the fds kept, however many fds were
- * inherited. The claims end here: the set is emptied for the next restore. */
+/* See state.h. The claims end here: the sets are emptied for the next
+ * restore. */
 void state_close_unclaimed(int keep)
 {
-        unsigned lo = 3;
-        bool kept = keep < 0;
+        for (size_t i = 0; i < state_inherited.words; i++)
+                for (uint64_t m = state_inherited.bits[i]; m; m &= m - 1) {
+                        int fd = (int)(i * 64 + (unsigned)__builtin_ctzll(m));
 
-        for (size_t i = 0; i < state_claimed_words; i++)
-                for (uint64_t m = state_claimed[i]; m; m &= m - 1) {
-                        unsigned fd = (unsigned)(i * 64 + (unsigned)__builtin_ctzll(m));
-
-                        if (!kept && (unsigned)keep < fd) {
-                                state_close_below(&lo, (unsigned)keep);
-                                kept = true;
-                        }
-                        state_close_below(&lo, fd);
+                        if (fd != keep && !state_fdset_has(&state_claimed, fd))
+                                (void)close(fd);
                 }
-        if (!kept)
-                state_close_below(&lo, (unsigned)keep);
-        (void)close_range(lo, ~0U, 0);
-        free(state_claimed);
-        state_claimed = NULL;
-        state_claimed_words = 0;
+        state_fdset_clear(&state_inherited);
+        state_fdset_clear(&state_claimed);
 }

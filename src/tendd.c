@@ -1,5 +1,7 @@
 /* tendd: the supervisor daemon. Runs in the foreground. */
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include "sdnotify.h"
 #include "spawn.h"
 #include "notify.h"
+#include "state.h"
 
 #define TEND_DEFAULT_CONFIG "/etc/tend/tend.ini"
 
@@ -157,7 +160,7 @@ static void tendd_check_limits(const struct config *c)
 /* tend's cgroup subtree: [tend] cgroup, or tendd's own delegated cgroup.
  * Configured and unusable is an error; not configured, tendd goes on
  * without (kill_mode defaults to group) and says why once. */
-static int tendd_setup_cgroup(struct manager *m)
+static int tendd_setup_cgroup(struct manager *m, bool quiet)
 {
         const char *configured = m->config->cgroup_path;
         struct cgroup_tree *t = NULL;
@@ -174,7 +177,9 @@ static int tendd_setup_cgroup(struct manager *m)
         if (r >= 0)
                 r = manager_set_cgroup(m, TAKE_PTR(t));
         if (r >= 0) {
-                log_info("cgroup %s: each service in a cgroup of its own", m->cgroup->path);
+                if (!quiet)
+                        log_info("cgroup %s: each service in a cgroup of its own",
+                                 m->cgroup->path);
                 return 0;
         }
         cgroup_tree_free(t);
@@ -182,14 +187,269 @@ static int tendd_setup_cgroup(struct manager *m)
                 (void)snprintf(why, sizeof why, "%s", m->cgroup_why);
         if (configured)
                 return log_error_errno(r, "cgroup %s: %s", configured, why);
-        log_info("no cgroup for services (%s): kill_mode defaults to group", why);
+        if (!quiet)
+                log_info("no cgroup for services (%s): kill_mode defaults to group", why);
         manager_no_cgroup(m, why);
+        return 0;
+}
+
+/* The daemon's parts, for the re-exec that hands them over. */
+struct tendd {
+        struct ev_loop *loop;
+        struct manager *m;
+        struct control *ctl;
+        struct notify *notify;
+        struct sdnotify *sdn;
+        struct exitwith *ew;
+        int locks[2];
+        char **argv;      /* as tendd was started, for the next image */
+        char exe[PATH_MAX]; /* /proc/self/exe's path at start: a new binary there takes over */
+        ev_signal sigusr2;
+        bool reexec;      /* asked for: leave the loop and exec */
+};
+
+/* Top-level records of the state (see state.h). */
+enum {
+        T_MANAGER = 1,
+        T_CONTROL,
+        T_NOTIFY,
+        T_LOCK,
+        T_CGROUP_PATH, /* tend's subtree: found again by path, not by looking */
+        T_CONSOLE,
+        T_SDNOTIFY,
+};
+
+/* Leave the loop and re-execute (tendctl reexec, SIGUSR2). */
+static void tendd_request_reexec(void *userdata)
+{
+        struct tendd *t = userdata;
+
+        if (t->m->shutting_down) {
+                log_warning("re-exec asked for while stopping: ignored");
+                return;
+        }
+        t->reexec = true;
+        ev_break(t->loop, EVBREAK_ALL);
+}
+
+static void tendd_sigusr2_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+        tendd_request_reexec(w->data);
+}
+
+/* The path of the running binary, as execve should find a new one there
+ * (a package upgrade replaced it: the link then ends in " (deleted)"). */
+static void tendd_find_exe(struct tendd *t)
+{
+        ssize_t n = readlink("/proc/self/exe", t->exe, sizeof t->exe - 1);
+        const char *del = " (deleted)";
+        size_t dl = strlen(del);
+
+        if (n < 0)
+                n = 0;
+        t->exe[n] = '\0';
+        if ((size_t)n > dl && strcmp(t->exe + n - dl, del) == 0)
+                t->exe[n - dl] = '\0';
+}
+
+/* argv for the next image: ours, with the state's fds in front. */
+static char **tendd_exec_argv(const struct tendd *t, int state_fd, int exe_fd)
+{
+        size_t n = strv_length(t->argv);
+        char **v = calloc(n + 6, sizeof *v);
+        size_t k = 0;
+
+        if (!v)
+                return NULL;
+        v[k++] = strdup(t->argv[0]);
+        if (asprintf(&v[k++], "--state-fd=%d", state_fd) < 0)
+                v[k - 1] = NULL;
+        if (exe_fd >= 0 && asprintf(&v[k++], "--previous-exe-fd=%d", exe_fd) < 0)
+                v[k - 1] = NULL;
+        for (size_t i = 1; i < n; i++)
+                if (strncmp(t->argv[i], "--state-fd=", 11) != 0 &&
+                    strncmp(t->argv[i], "--previous-exe-fd=", 18) != 0)
+                        v[k++] = strdup(t->argv[i]);
+        for (size_t i = 0; i < k; i++)
+                if (!v[i]) {
+                        strv_free(v);
+                        return NULL;
+                }
+        return v;
+}
+
+/* Hand everything over to a new image of tendd (whatever binary is at
+ * t->exe now). Returns only if that failed; tendd then goes on as before. */
+static void tendd_reexec(struct tendd *t)
+{
+        struct state_writer w;
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_close_ int exe_fd = -1;
+        int state_fd = -1, r;
+
+        sdnotify_reloading(t->sdn);
+        state_writer_init(&w);
+        state_put_header(&w);
+        manager_state_put(t->m, &w, T_MANAGER);
+        r = control_state_put(t->ctl, &w, T_CONTROL);
+        if (r >= 0)
+                r = notify_state_put(t->notify, &w, T_NOTIFY);
+        if (r < 0 && w.error == 0)
+                w.error = r;
+        for (size_t i = 0; i < ELEMENTSOF(t->locks); i++)
+                state_put_fd(&w, T_LOCK, t->locks[i]);
+        if (t->m->cgroup)
+                state_put_str(&w, T_CGROUP_PATH, t->m->cgroup->path);
+        state_put_bool(&w, T_CONSOLE, output_default_mode() == OUTPUT_CONSOLE);
+        r = sdnotify_state_put(t->sdn, &w, T_SDNOTIFY);
+        if (r < 0 && w.error == 0)
+                w.error = r;
+        r = state_writer_finish(&w);
+        if (r >= 0)
+                r = state_fd = state_writer_memfd(&w);
+        /* The image that wrote the state can read it, whatever the new one
+         * makes of it: the new one execs this one again if it cannot. */
+        if (r >= 0) {
+                exe_fd = open("/proc/self/exe", O_RDONLY);
+                argv = tendd_exec_argv(t, state_fd, exe_fd);
+                r = argv ? 0 : -ENOMEM;
+        }
+        if (r >= 0)
+                r = state_exec_fds(&w);
+        if (r >= 0) {
+                log_info("re-executing %s", t->exe);
+                log_set_loop(NULL); /* what waits is written now */
+                (void)execve(t->exe, argv, environ);
+                r = -errno;
+                log_set_loop(t->loop);
+        }
+        /* Still here: everything stays as it was. */
+        for (size_t i = 0; i < w.n_fds; i++)
+                (void)fcntl(w.fds[i], F_SETFD, FD_CLOEXEC);
+        state_writer_free(&w);
+        safe_close(state_fd);
+        log_error_errno(r, "re-exec of %s failed; going on", t->exe);
+        sdnotify_started(t->sdn);
+}
+
+/* argv as the new image got it, less the state's options, and the state
+ * fds: the options must come first (tendd_exec_argv puts them there). */
+static int tendd_parse_state_args(int argc, char **argv, int *state_fd, int *exe_fd)
+{
+        *state_fd = *exe_fd = -1;
+        for (int i = 1; i < argc && i < 3; i++) {
+                int *to = strncmp(argv[i], "--state-fd=", 11) == 0 ? state_fd
+                          : strncmp(argv[i], "--previous-exe-fd=", 18) == 0 ? exe_fd
+                                                                           : NULL;
+                if (!to)
+                        break;
+                const char *v = strchr(argv[i], '=') + 1;
+                char *end;
+                long fd;
+
+                errno = 0;
+                fd = strtol(v, &end, 10);
+                if (errno || end == v || *end || fd < 3 || fd > INT_MAX)
+                        return -EINVAL;
+                *to = (int)fd;
+        }
+        return 0;
+}
+
+/* The state could not be read: the image that wrote it reads it, with the
+ * same arguments less the fallback (no loop between the two). */
+static void tendd_fall_back(char **argv, int state_fd, int exe_fd, int err)
+{
+        size_t n = strv_length(argv), k = 0;
+        char **v;
+
+        log_error_errno(err, "cannot read the state the previous tendd left%s",
+                        exe_fd >= 0 ? ": handing it back to the previous binary" : "");
+        if (exe_fd < 0)
+                return;
+        v = calloc(n + 1, sizeof *v);
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(argv[i], "--previous-exe-fd=", 18) != 0)
+                        v[k++] = argv[i];
+        log_set_loop(NULL);
+        (void)execveat(exe_fd, "", v, environ, AT_EMPTY_PATH);
+        log_error_errno(-errno, "executing the previous binary");
+        free(v); /* the strings are argv's */
+}
+
+/* The state the previous image left: the manager's config (for
+ * manager_new()) and the reader for the rest. */
+static int tendd_open_state(int state_fd, struct state_reader *state, void **map, size_t *map_len,
+                            char **ret_path, struct config **ret)
+{
+        struct state_reader rest, item;
+        uint16_t tag;
+        int r;
+
+        r = state_open(state_fd, state, map, map_len);
+        if (r < 0)
+                return r;
+        rest = *state;
+        while ((r = state_next(&rest, &tag, &item)) > 0)
+                if (tag == T_MANAGER)
+                        return manager_state_config(&item, ret_path, ret);
+        return r < 0 ? r : -EBADMSG;
+}
+
+/* Everything but the manager's services from the state: the locks, the
+ * sockets, tend's cgroup subtree. */
+static int tendd_restore(struct tendd *t, const struct state_reader *state)
+{
+        struct state_reader rest = *state, item;
+        _cleanup_free_ char *cgroup_path = NULL;
+        size_t locks = 0;
+        bool console = false;
+        uint16_t tag;
+        int r;
+
+        while ((r = state_next(&rest, &tag, &item)) > 0) {
+                switch (tag) {
+                case T_LOCK:
+                        if (locks < ELEMENTSOF(t->locks))
+                                r = state_get_fd(&item, &t->locks[locks++]);
+                        break;
+                case T_CONTROL:
+                        r = control_new_from_state(t->m, &item, &t->ctl);
+                        break;
+                case T_NOTIFY:
+                        r = notify_new_from_state(t->m, &item, &t->notify);
+                        break;
+                case T_CGROUP_PATH:
+                        r = state_get_str(&item, &cgroup_path);
+                        break;
+                case T_CONSOLE:
+                        r = state_get_bool(&item, &console);
+                        break;
+                default:
+                        break;
+                }
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        if (!t->ctl || !t->notify)
+                return -EBADMSG;
+        if (console)
+                output_set_default_mode(OUTPUT_CONSOLE);
+        if (cgroup_path) {
+                /* The same subtree, wherever tendd's own cgroup is now. */
+                free(t->m->config->cgroup_path);
+                t->m->config->cgroup_path = TAKE_PTR(cgroup_path);
+        }
         return 0;
 }
 
 int main(int argc, char **argv)
 {
-        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_EXIT_WITH, ARG_CONSOLE };
+        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_EXIT_WITH, ARG_CONSOLE, ARG_STATE };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "check", no_argument, NULL, ARG_CHECK },
@@ -197,6 +457,8 @@ int main(int argc, char **argv)
                 { "console", no_argument, NULL, ARG_CONSOLE },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
+                { "state-fd", required_argument, NULL, ARG_STATE },
+                { "previous-exe-fd", required_argument, NULL, ARG_STATE },
                 {},
         };
         const char *config_path = TEND_DEFAULT_CONFIG;
@@ -204,16 +466,17 @@ int main(int argc, char **argv)
         bool check = false, console = false;
         struct config *c = NULL;
         _cleanup_strv_free_ char **errors = NULL;
-        struct manager *m = NULL;
-        struct control *ctl = NULL;
-        struct sdnotify *sdn = NULL;
-        struct exitwith *ew = NULL;
-        struct notify *notify = NULL;
-        _cleanup_free_ char *notify_path = NULL;
-        int locks[2] = { -1, -1 };
-        struct ev_loop *loop;
-        int opt, r;
+        _cleanup_free_ char *notify_path = NULL, *state_config_path = NULL;
+        struct tendd t = { .locks = { -1, -1 }, .argv = argv };
+        struct state_reader state = {};
+        void *state_map = NULL;
+        size_t state_len = 0;
+        int opt, r, state_fd, exe_fd;
 
+        if (tendd_parse_state_args(argc, argv, &state_fd, &exe_fd) < 0) {
+                fprintf(stderr, "tendd: bad --state-fd or --previous-exe-fd\n");
+                return 2;
+        }
         while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
                 switch (opt) {
                 case 'c':
@@ -228,6 +491,8 @@ int main(int argc, char **argv)
                 case ARG_CONSOLE:
                         console = true;
                         break;
+                case ARG_STATE:
+                        break; /* read above */
                 case 'h':
                         tendd_help();
                         return 0;
@@ -246,16 +511,35 @@ int main(int argc, char **argv)
         }
 
         tendd_sanitize_stdio();
+        /* Before anything is opened: what is open now came from the
+         * previous image, and what the state does not name is closed. */
+        if (state_fd >= 0)
+                state_note_inherited();
         log_open();
-        r = config_load(config_path, &c, &errors);
-        if (r < 0) {
-                for (char **e = errors; e && *e; e++)
-                        fprintf(stderr, "%s\n", *e);
-                if (!errors)
-                        fprintf(stderr, "%s: %s\n", config_path, strerror(-r));
-                return 1;
+        tendd_find_exe(&t);
+        if (state_fd >= 0) {
+                /* A re-exec: the config in effect comes from the state, not
+                 * from the files (they may have changed without a reload). */
+                _cleanup_close_ int keep = fcntl(state_fd, F_DUPFD_CLOEXEC, 3);
+
+                r = tendd_open_state(state_fd, &state, &state_map, &state_len,
+                                     &state_config_path, &c);
+                if (r < 0) {
+                        tendd_fall_back(argv, keep, exe_fd, r);
+                        return 1;
+                }
+                config_path = state_config_path;
+        } else {
+                r = config_load(config_path, &c, &errors);
+                if (r < 0) {
+                        for (char **e = errors; e && *e; e++)
+                                fprintf(stderr, "%s\n", *e);
+                        if (!errors)
+                                fprintf(stderr, "%s: %s\n", config_path, strerror(-r));
+                        return 1;
+                }
         }
-        if (!tendd_check_exit_with(c, exit_with)) {
+        if (state_fd < 0 && !tendd_check_exit_with(c, exit_with)) {
                 config_free(c);
                 return 1;
         }
@@ -281,66 +565,121 @@ int main(int argc, char **argv)
         (void)mallopt(M_MMAP_THRESHOLD, 64 * 1024);
 
         /* Never the default loop: it reaps every child behind our back. */
-        loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_SIGNALFD);
-        if (!loop) {
+        t.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+        if (!t.loop) {
                 log_error("cannot create the event loop");
                 config_free(c);
                 return 1;
         }
-        tendd_no_idle_wakeups(loop);
-        log_set_loop(loop);
-        r = manager_new(loop, config_path, c, &m);
+        tendd_no_idle_wakeups(t.loop);
+        log_set_loop(t.loop);
+        r = manager_new(t.loop, config_path, c, &t.m);
         if (r < 0) {
                 log_error_errno(r, "creating the manager");
                 config_free(c);
                 goto finish;
         }
-        r = tendd_setup_cgroup(m);
+        if (state_map) {
+                r = tendd_restore(&t, &state);
+                if (r < 0) {
+                        log_error_errno(r, "restoring the sockets from the state");
+                        goto finish;
+                }
+        }
+        r = tendd_setup_cgroup(t.m, state_map != NULL); /* said once, at the start */
         if (r < 0)
                 goto finish;
-        r = notify_default_path(m->config->socket_path, &notify_path);
-        if (r >= 0)
-                r = tendd_lock_sockets(m->config->socket_path, notify_path, locks);
-        if (r < 0)
-                goto finish;
-        r = control_new(m, m->config->socket_path, m->config->socket_mode,
-                        m->config->socket_group, &ctl);
-        if (r < 0) {
-                log_error_errno(r, "control socket %s", m->config->socket_path);
-                goto finish;
+        if (!state_map) {
+                r = notify_default_path(t.m->config->socket_path, &notify_path);
+                if (r >= 0)
+                        r = tendd_lock_sockets(t.m->config->socket_path, notify_path, t.locks);
+                if (r < 0)
+                        goto finish;
+                r = control_new(t.m, t.m->config->socket_path, t.m->config->socket_mode,
+                                t.m->config->socket_group, &t.ctl);
+                if (r < 0) {
+                        log_error_errno(r, "control socket %s", t.m->config->socket_path);
+                        goto finish;
+                }
+                r = notify_new(t.m, notify_path, &t.notify);
+                if (r < 0) {
+                        log_error_errno(r, "notify socket %s", notify_path ? notify_path : "");
+                        goto finish;
+                }
         }
-        r = notify_new(m, notify_path, &notify);
-        if (r < 0) {
-                log_error_errno(r, "notify socket %s", notify_path ? notify_path : "");
-                goto finish;
-        }
-        r = sdnotify_new(m, &sdn);
+        control_set_reexec(t.ctl, tendd_request_reexec, &t);
+        r = sdnotify_new(t.m, &t.sdn);
         if (r < 0)
                 log_warning_errno(r, "not notifying systemd");
-        r = exitwith_new(m, exit_with, &ew);
+        if (state_map) {
+                /* Did the image before tell systemd it was ready? */
+                struct state_reader rest = state, item;
+                uint16_t tag;
+
+                while (state_next(&rest, &tag, &item) > 0)
+                        if (tag == T_SDNOTIFY)
+                                (void)sdnotify_state_get(t.sdn, &item);
+        }
+        r = exitwith_new(t.m, exit_with, &t.ew);
         if (r < 0) {
                 log_error_errno(r, "exit_with");
                 goto finish;
         }
-        tendd_pick_output(console);
-        (void)manager_watch_signals(m);
-        r = manager_start(m);
-        if (r < 0)
-                goto finish;
-        sdnotify_started(sdn);
-        log_info("started, %zu service%s, control socket %s", m->n_services,
-                 m->n_services == 1 ? "" : "s", m->config->socket_path);
-        ev_run(loop, 0);
-        r = exitwith_status(ew) >= 0 ? exitwith_status(ew) : 0;
+        if (!state_map)
+                tendd_pick_output(console);
+        (void)manager_watch_signals(t.m);
+        ev_signal_init(&t.sigusr2, tendd_sigusr2_cb, SIGUSR2);
+        t.sigusr2.data = &t;
+        ev_signal_start(t.loop, &t.sigusr2);
+        if (state_map) {
+                struct state_reader rest = state, item;
+                uint16_t tag;
+
+                while ((r = state_next(&rest, &tag, &item)) > 0)
+                        if (tag == T_MANAGER)
+                                break;
+                if (r > 0)
+                        r = manager_restore(t.m, &item);
+                state_unmap(state_map, state_len);
+                state_map = NULL;
+                if (r < 0) {
+                        log_error_errno(r, "restoring the services from the state");
+                        goto finish;
+                }
+                /* Nothing else of the previous image's stays open. */
+                state_close_unclaimed(-1);
+                log_info("re-executed, %zu service%s taken over", t.m->n_services,
+                         t.m->n_services == 1 ? "" : "s");
+        } else {
+                r = manager_start(t.m);
+                if (r < 0)
+                        goto finish;
+                log_info("started, %zu service%s, control socket %s", t.m->n_services,
+                         t.m->n_services == 1 ? "" : "s", t.m->config->socket_path);
+        }
+        sdnotify_started(t.sdn);
+        for (;;) {
+                ev_run(t.loop, 0);
+                if (!t.reexec)
+                        break;
+                t.reexec = false;
+                tendd_reexec(&t);
+        }
+        r = exitwith_status(t.ew) >= 0 ? exitwith_status(t.ew) : 0;
 finish:
-        exitwith_free(ew);
-        notify_free(notify);
-        control_free(ctl);
-        sdnotify_free(sdn);
-        manager_free(m);
-        log_set_loop(NULL);
-        ev_loop_destroy(loop);
-        for (size_t i = 0; i < ELEMENTSOF(locks); i++)
-                (void)safe_close(locks[i]);
+        if (state_map)
+                state_unmap(state_map, state_len);
+        exitwith_free(t.ew);
+        notify_free(t.notify);
+        control_free(t.ctl);
+        sdnotify_free(t.sdn);
+        manager_free(t.m);
+        if (t.loop) {
+                ev_signal_stop(t.loop, &t.sigusr2);
+                log_set_loop(NULL);
+                ev_loop_destroy(t.loop);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(t.locks); i++)
+                (void)safe_close(t.locks[i]);
         return r < 0 ? 1 : r;
 }

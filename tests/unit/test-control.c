@@ -553,6 +553,8 @@ static void test_reexec(struct manager *m, const char *dir)
                 size_t mark = state_begin(&w, 5);
 
                 (void)socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp);
+                /* A number no restore above claimed: each may be claimed once. */
+                sp[0] = fcntl(sp[0], F_DUPFD_CLOEXEC, 900);
                 state_put_fd(&w, 1, sp[0]);
                 state_put_str(&w, 2, path);
                 state_put_u64(&w, 3, 0);

@@ -103,6 +103,8 @@ static void test_handover(void)
 
         /* Not a datagram socket: refused. */
         (void)pipe2(p, O_CLOEXEC);
+        /* A number no restore above claimed: each may be claimed once. */
+        p[0] = fcntl(p[0], F_DUPFD_CLOEXEC, 900);
         state_writer_init(&w);
         {
                 size_t mark = state_begin(&w, 3);

@@ -505,6 +505,7 @@ static const char *const fd_checks[] = {
         "an fd claimed twice: -EBADMSG",
         "an fd that is not open: -EBADF",
         "close_unclaimed keeps the claimed fds",
+        "close_unclaimed keeps what this image opened after state_note_inherited",
         "close_unclaimed keeps keep",
         "close_unclaimed keeps 0-2",
         "close_unclaimed closes the unclaimed: pipe ends, one between claims, one far above",
@@ -518,7 +519,7 @@ static void fd_child(int keep)
 {
         bool res[ELEMENTSOF(fd_checks)] = {};
         int claimed[] = { 40, 41, 90 }, unclaimed[] = { 42, 60, 1000 };
-        int p[2], q[2], got[ELEMENTSOF(claimed)], fd, flags_ok = 1, k = 0;
+        int p[2], q[2], got[ELEMENTSOF(claimed)], fd, own, flags_ok = 1, k = 0;
         struct state_writer w;
         struct state_reader body, v;
         void *map;
@@ -542,6 +543,8 @@ static void fd_child(int keep)
         fd = state_writer_memfd(&w);
         if (fd < 0 || state_exec_fds(&w) < 0)
                 _exit(4);
+        /* Here the new image would begin: all of the above is inherited. */
+        state_note_inherited();
         for (unsigned j = 0; j < ELEMENTSOF(claimed); j++)
                 flags_ok &= !fd_cloexec(claimed[j]);
         res[i++] = flags_ok && fd_cloexec(unclaimed[0]);
@@ -562,8 +565,10 @@ static void fd_child(int keep)
         res[i++] = get_fd_number(43, &fd) == -EBADF;
         state_unmap(map, map_len);
 
+        own = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the new image's own */
         state_close_unclaimed(keep);
         res[i++] = fd_open(40) && fd_open(41) && fd_open(90);
+        res[i++] = own >= 0 && fd_open(own);
         res[i++] = fd_open(keep);
         res[i++] = fd_open(0) && fd_open(1) && fd_open(2);
         res[i++] = !fd_open(p[0]) && !fd_open(p[1]) && !fd_open(q[0]) && !fd_open(q[1]) &&
@@ -608,10 +613,15 @@ static void test_close_unclaimed_edges(void)
         if (pid == 0) {
                 bool good;
 
+                /* Nothing noted yet: this only forgets the claims of the
+                 * tests before (state_open() claims its fd). */
+                state_close_unclaimed(-1);
                 if (dup3(p[1], 700, 0) < 0 || dup3(p[1], 5, 0) < 0)
                         _exit(1);
+                state_note_inherited();
                 state_close_unclaimed(700);
                 good = fd_open(700) && !fd_open(5) && !fd_open(p[0]) && !fd_open(p[1]);
+                state_note_inherited();
                 state_close_unclaimed(-1);
                 good = good && !fd_open(700) && fd_open(2);
                 _exit(good ? 0 : 1);

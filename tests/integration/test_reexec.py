@@ -1,0 +1,139 @@
+"""Live re-exec (tendctl reexec, SIGUSR2): tendd replaces its own image and
+takes every service over, pids, output, timers and counters included."""
+
+import re
+import signal
+import time
+
+from conftest import BUILD, fd_count, pss_kb, wait_for
+
+CHATTER = BUILD / "tests" / "chatter"
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (.*)$")
+
+
+def reexec_log_count(tend):
+    return tend.read_log().count("re-executed,")
+
+
+def reexec(tend, how="ctl"):
+    """Re-exec tendd and wait until the new image answers."""
+    before = reexec_log_count(tend)
+    pid = tend.tendd_pid
+    if how == "ctl":
+        r = tend.ctl("reexec", check=0)
+        assert "re-executed" in r.stdout or r.stdout == "", r.stdout
+    else:
+        tend.signal_tendd(signal.SIGUSR2)
+    wait_for(lambda: reexec_log_count(tend) > before, timeout=20, what="the new image")
+    tend.wait_ready()
+    assert tend.tendd_alive() and tend.tendd_pid == pid
+
+
+def numbers(path, name):
+    """The N of each "NAME N" line of a log file, in order."""
+    out = []
+    for line in path.read_text().splitlines():
+        m = TS.match(line)
+        assert m, f"line without timestamp in {path}: {line!r}"
+        word, n = m.group(1).split(" ")
+        assert word == name, line
+        out.append(int(n))
+    return out
+
+
+def test_reexec_keeps_every_service_and_every_line(tend):
+    """50 services writing lines (each in two halves) all the time: after a
+    re-exec every one keeps its pid, and every log has each line once, in
+    order."""
+    names = [f"c{i:02d}" for i in range(50)]
+    for name in names:
+        tend.service(name, exec=f"{CHATTER} {name} 2000")
+    tend.start()
+    before = {n: tend.wait_running(n)["pid"] for n in names}
+    wait_for(lambda: all((tend.log_dir / f"{n}.log").exists() for n in names),
+             what="every log")
+    reexec(tend, "ctl")
+    after = {s["name"]: s for s in tend.status()}
+    for n in names:
+        assert after[n]["state"] == "running" and after[n]["pid"] == before[n], after[n]
+        assert after[n]["restarts"] == 0
+    # More lines after the re-exec, then a stop: the last line is whole.
+    mark = {n: len(numbers(tend.log_dir / f"{n}.log", n)) for n in names}
+    wait_for(lambda: all(len(numbers(tend.log_dir / f"{n}.log", n)) > mark[n] + 20
+                         for n in names), what="lines after the re-exec")
+    tend.ctl("stop", *names, check=0)
+    for n in names:
+        got = numbers(tend.log_dir / f"{n}.log", n)
+        assert got == list(range(1, len(got) + 1)), (n, [x for i, x in enumerate(got)
+                                                          if x != i + 1][:5])
+
+
+def test_state_timers_and_counters_survive(tend):
+    """Restart counters, the last exit, STATUS= text, readiness and a backoff
+    in progress are what they were; the backoff's remaining time is kept."""
+    tend.service("crashy", exec="sh -c 'exit 3'", restart="always", restart_delay="3s",
+                 start_limit_burst="0")
+    tend.service("ready", exec="sh -c 'systemd-notify --ready --status=serving; exec sleep 1000'",
+                 type="notify")
+    tend.start()
+    tend.wait_state("crashy", "backoff")
+    tend.wait_state("ready", "running")
+    wait_for(lambda: tend.svc("ready").get("status") == "serving", what="STATUS=")
+    b0 = tend.svc("crashy")
+    t0 = time.monotonic()
+    reexec(tend, "signal")
+    b1 = tend.svc("crashy")
+    r1 = tend.svc("ready")
+    assert b1["state"] == "backoff" and b1["exit_code"] == 3, b1
+    assert b1["restarts"] == b0["restarts"] and b1["reason"] == b0["reason"], (b0, b1)
+    assert r1["state"] == "running" and r1["status"] == "serving", r1
+    # The backoff's 3 s run on from where they were, not from the re-exec.
+    wait_for(lambda: tend.svc("crashy")["restarts"] > b0["restarts"], timeout=10,
+             what="the restart after the backoff")
+    assert time.monotonic() - t0 < 3.5
+
+
+def test_a_crash_during_the_reexec_is_seen_and_restarted(tend):
+    tend.service("victim", exec="sleep 1000", restart="always", restart_delay="0")
+    tend.start()
+    first = tend.wait_running("victim")
+    tend.signal_tendd(signal.SIGUSR2)
+    tend.kill(first["pid"], signal.SIGKILL)
+    wait_for(lambda: "re-executed," in tend.read_log(), timeout=20, what="the new image")
+    tend.wait_ready()
+    second = tend.wait_running("victim", not_pid=first["pid"])
+    assert second["restarts"] == 1 and second["exit_signal"] == signal.SIGKILL, second
+
+
+def test_a_stop_in_progress_completes(tend):
+    """A service that ignores SIGTERM is being stopped: after the re-exec its
+    stop timeout runs on and the KILL still comes, at the same time."""
+    tend.service("stubborn", exec="sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'",
+                 stop_timeout="2s")
+    tend.start()
+    tend.wait_running("stubborn")
+    t0 = time.monotonic()
+    tend.ctl("stop", "--no-block", "stubborn", check=0)
+    tend.wait_state("stubborn", "stopping")
+    reexec(tend, "ctl")
+    assert tend.state("stubborn") == "stopping"
+    tend.wait_state("stubborn", "stopped", timeout=10)
+    took = time.monotonic() - t0
+    assert 1.8 < took < 3.5, took
+    assert "stop timed out" in tend.read_log()
+
+
+def test_twenty_reexecs_leak_nothing(tend):
+    for i in range(10):
+        tend.service(f"s{i}", exec=f"{CHATTER} s{i} 20000")
+    tend.start()
+    for i in range(10):
+        tend.wait_running(f"s{i}")
+    reexec(tend, "ctl")  # the first one settles what a fresh image holds
+    fds0, pss0 = fd_count(tend.tendd_pid), pss_kb(tend.tendd_pid)
+    for _ in range(20):
+        reexec(tend, "signal")
+    fds1, pss1 = fd_count(tend.tendd_pid), pss_kb(tend.tendd_pid)
+    assert fds1 == fds0, (fds0, fds1)
+    assert pss1 - pss0 < 512, (pss0, pss1)
+    assert all(s["state"] == "running" and s["restarts"] == 0 for s in tend.status())
