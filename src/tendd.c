@@ -356,9 +356,10 @@ static int tendd_parse_state_args(int argc, char **argv, int *state_fd, int *exe
         return 0;
 }
 
-/* The state could not be read: the image that wrote it reads it, with the
- * same arguments less the fallback (no loop between the two). */
-static void tendd_fall_back(char **argv, int state_fd, int exe_fd, int err)
+/* The state could not be read: the image that wrote it reads it (copy:
+ * the state's memfd, again), with the same arguments less the fallback (no
+ * loop between the two). */
+static void tendd_fall_back(char **argv, int state_fd, int copy, int exe_fd, int err)
 {
         size_t n = strv_length(argv), k = 0;
         char **v;
@@ -373,6 +374,12 @@ static void tendd_fall_back(char **argv, int state_fd, int exe_fd, int err)
         for (size_t i = 0; i < n; i++)
                 if (strncmp(argv[i], "--previous-exe-fd=", 18) != 0)
                         v[k++] = argv[i];
+        /* The state again under the number argv names (reading it closed it). */
+        if (copy < 0 || dup2(copy, state_fd) < 0) {
+                log_error_errno(copy < 0 ? -EBADF : -errno, "keeping the state");
+                free(v);
+                return;
+        }
         log_set_loop(NULL);
         (void)execveat(exe_fd, "", v, environ, AT_EMPTY_PATH);
         log_error_errno(-errno, "executing the previous binary");
@@ -525,7 +532,7 @@ int main(int argc, char **argv)
                 r = tendd_open_state(state_fd, &state, &state_map, &state_len,
                                      &state_config_path, &c);
                 if (r < 0) {
-                        tendd_fall_back(argv, keep, exe_fd, r);
+                        tendd_fall_back(argv, state_fd, keep, exe_fd, r);
                         return 1;
                 }
                 config_path = state_config_path;

@@ -1,11 +1,14 @@
 """Live re-exec (tendctl reexec, SIGUSR2): tendd replaces its own image and
 takes every service over, pids, output, timers and counters included."""
 
+import os
 import re
+import shutil
 import signal
 import time
 
 from conftest import BUILD, fd_count, pss_kb, wait_for
+from test_cgroup import cgroot, cgroup_procs, ctend  # noqa: F401 (fixtures)
 
 CHATTER = BUILD / "tests" / "chatter"
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (.*)$")
@@ -137,3 +140,39 @@ def test_twenty_reexecs_leak_nothing(tend):
     assert fds1 == fds0, (fds0, fds1)
     assert pss1 - pss0 < 512, (pss0, pss1)
     assert all(s["state"] == "running" and s["restarts"] == 0 for s in tend.status())
+
+
+def test_a_binary_that_cannot_read_the_state_hands_it_back(tend, tmp_path):
+    """The binary at tendd's path is replaced by one whose state format is
+    another version: the re-exec lands in the previous binary again, with
+    every service kept."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    exe = bindir / "tendd"
+    shutil.copy2(tend.tendd, exe)
+    tend.tendd = exe
+    tend.service("a", exec="sleep 1000")
+    tend.start()
+    pid = tend.wait_running("a")["pid"]
+    other = bindir / "tendd.new"
+    shutil.copy2(BUILD / "tests" / "tendd-other-state", other)
+    os.rename(other, exe)  # as a package upgrade does
+    reexec(tend, "signal")
+    log = tend.read_log()
+    assert "handing it back to the previous binary" in log, log
+    assert tend.svc("a")["pid"] == pid and tend.state("a") == "running"
+
+
+def test_reexec_in_cgroup_mode(ctend):
+    """The cgroups are found again: a stop after the re-exec still reaches a
+    process that left the group, and removes the cgroup."""
+    ctend.service("esc", exec="sh -c 'setsid sleep 1000 & exec sleep 1000'")
+    ctend.start()
+    unit = ctend.cgroot / "esc.service"
+    wait_for(lambda: len(cgroup_procs(unit)) == 2, what="both processes")
+    pids = cgroup_procs(unit)
+    reexec(ctend, "ctl")
+    assert cgroup_procs(unit) == pids
+    ctend.ctl("stop", "esc", check=0)
+    assert ctend.state("esc") == "stopped"
+    assert not unit.exists()

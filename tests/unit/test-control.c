@@ -756,8 +756,9 @@ static void test_wire_versions(void)
         sd_bus *bus = NULL;
         int sp[2];
 
+        /* The record's fields: the signature less its parentheses. */
         snprintf(ours, sizeof ours, "%.*s", (int)strlen(WIRE_SERVICE_SIGNATURE) - 2,
-                 WIRE_SERVICE_SIGNATURE + 1);
+                 &WIRE_SERVICE_SIGNATURE[1]);
         snprintf(newer, sizeof newer, "%sxsu", ours);
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 || sd_bus_new(&bus) < 0 ||
             sd_bus_set_fd(bus, sp[0], sp[1]) < 0 || sd_bus_start(bus) < 0) {
