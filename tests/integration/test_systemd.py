@@ -317,6 +317,24 @@ def test_tend_service_under_systemd(container):
     assert st["web"]["state"] == "running" and st["web"]["pid"] != pid1
     assert c.show("tend.service", "ActiveState") == "active"
 
+    # The upgrade path: tendctl reexec, and SIGUSR2 through systemctl kill.
+    # The main pid stays, every service keeps its pid, the unit stays active
+    # (RELOADING=1, then READY=1) and the cgroups are found again.
+    pids = {n: s["pid"] for n, s in tend_status(c).items() if s["pid"]}
+    assert pids
+    c.run("tendctl", "reexec", timeout=60)
+    c.run("systemctl", "kill", "-s", "USR2", "--kill-who=main", "tend.service")
+    wait_for(lambda: c.journal("-u", "tend.service").count("re-executed,") == 2,
+             what="two re-execs in the journal")
+    wait_for(lambda: c.run("tendctl", "status", check=False).returncode == 0,
+             what="the control socket after the re-exec")
+    assert c.show("tend.service", "MainPID") == tendd_pid
+    wait_for(lambda: c.show("tend.service", "ActiveState") == "active", what="active again")
+    st = tend_status(c)
+    assert {n: st[n]["pid"] for n in pids} == pids, (pids, st)
+    assert c.run("cat", f"/sys/fs/cgroup{c.show('tend.service', 'ControlGroup')}"
+                 "/supervisor/cgroup.procs").stdout.split() == [tendd_pid]
+
     # The watchdog (1s) is fed: after several intervals the unit is up, never
     # restarted, and the last ping is recent.
     time.sleep(3)
