@@ -387,6 +387,20 @@ def step_scale(args, work):
             if r.returncode != 0:
                 raise RuntimeError(f"tendctl restart failed: {r.stderr.decode()}")
         res["restart_ns"] = median(lat)
+        # Re-exec: tendctl reexec returns once the new image answers on the
+        # control socket; every service must keep its pid.
+        before = {x["name"]: x["pid"] for x in json.loads(t.ctl("status", "--json").stdout)}
+        lat = []
+        for i in range(args.reexecs):
+            a = now_ns()
+            r = t.ctl("reexec")
+            lat.append(now_ns() - a)
+            if r.returncode != 0:
+                raise RuntimeError(f"tendctl reexec failed: {r.stderr.decode()}")
+        after = {x["name"]: x["pid"] for x in json.loads(t.ctl("status", "--json").stdout)}
+        if after != before:
+            raise RuntimeError("a re-exec changed a service's pid")
+        res["reexec_ns"] = median(lat)
 
     if args.full or args.stop:
         res.update(stop_all(t.proc))
@@ -428,7 +442,7 @@ def run_inner(args, step, *extra):
            "--floor", args.floor,
            "--restarts", str(args.restarts), "--throughput-seconds", str(args.throughput_seconds),
            "--idle-seconds", str(args.idle_seconds), "--status-runs", str(args.status_runs),
-           "--ctl-restarts", str(args.ctl_restarts), *extra]
+           "--ctl-restarts", str(args.ctl_restarts), "--reexecs", str(args.reexecs), *extra]
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
     if r.returncode != 0 or not lines:
@@ -871,6 +885,8 @@ def outer(args):
                   "<= 25 ms", "", s["status_ns"] <= 25e6)
             t.add(f"{n} services: tendctl restart median ({args.ctl_restarts} sequential)",
                   fmt_ms(s["restart_ns"]))
+            t.add(f"{n} services: tendctl reexec median ({args.reexecs}, until the new image "
+                  "answers)", fmt_ms(s["reexec_ns"]))
             t.add(f"{n} services: SIGTERM -> all gone", fmt_s(s["stop_s"]),
                   "", f"tendd exit {round(s['tendd_exit'])}")
     cgroup_rows(t, res["cgroup"], sizes[0])
@@ -912,12 +928,14 @@ def main():
     ap.add_argument("--idle-seconds", type=float)
     ap.add_argument("--status-runs", type=int)
     ap.add_argument("--ctl-restarts", type=int)
+    ap.add_argument("--reexecs", type=int)
     ap.add_argument("--floor-n", type=int)
     args = ap.parse_args()
     q = args.quick
     for k, full, quick in (("restarts", 300, 30), ("throughput_seconds", 3.0, 1.0),
                            ("idle_seconds", 60.0, 5.0), ("status_runs", 21, 5),
-                           ("ctl_restarts", 100, 10), ("floor_n", 1000, 200),
+                           ("ctl_restarts", 100, 10), ("reexecs", 11, 3),
+                           ("floor_n", 1000, 200),
                            ("rounds", 3, 1)):
         if getattr(args, k) is None:
             setattr(args, k, quick if q else full)
