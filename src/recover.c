@@ -19,13 +19,14 @@
 /* Appending stops at this (and 4 times the live records), the file is rewritten. */
 #define RECOVER_COMPACT_MIN (64U << 10)
 
-/* What was written for one service. */
+/* What was written for one service: one allocation, the record's line in
+ * it (thousands of services: a few dozen bytes each). */
 struct recover_entry {
-        pid_t pid;   /* s->pid when last looked at, 0: none */
-        bool leader; /* ...and whether it had a leader apart */
-        bool dirty;  /* in rc->dirty */
-        char *line;  /* its "+" record in the file, NULL: none */
-        size_t len;
+        pid_t pid;    /* s->pid when last looked at, 0: none */
+        bool leader;  /* ...and whether it had a leader apart */
+        bool dirty;   /* in rc->dirty */
+        uint16_t len; /* its "+" record in the file (line), 0: none */
+        char line[];
 };
 
 struct recover {
@@ -254,32 +255,39 @@ static int recover_describe(const struct service *s, char *buf, size_t len)
         return recover_format(buf, len, &rec);
 }
 
-/* Bring e's record in line with s: a new "+" (or "-") line appended. */
-static void recover_update(struct recover *rc, const struct service *s, struct recover_entry *e)
+/* Bring s's record in line with s: a new "+" (or "-") line appended. */
+static void recover_update(struct recover *rc, struct service *s)
 {
+        struct recover_entry *e = intmap_get(rc->entries, (uintptr_t)s), *ne;
         char line[RECOVER_LINE_MAX];
         int n = recover_describe(s, line, sizeof line);
+        size_t keep = n > 0 ? (size_t)n : 0;
 
-        if (n < 0) {
-                if (!e->line)
-                        return;
+        if (!e || (n < 0 && e->len == 0))
+                return;
+        if (n < 0)
                 n = snprintf(line, sizeof line, "- %s\n", s->name);
-                rc->live_bytes -= e->len;
-                free(e->line);
-                e->line = NULL;
-                e->len = 0;
-        } else {
-                char *copy = strndup(line, (size_t)n);
-
-                if (!copy) {
-                        rc->compact = true; /* written whole next time */
+        rc->live_bytes -= e->len;
+        e->len = 0;
+        if (keep > 0) {
+                ne = realloc(e, sizeof *e + keep);
+                if (!ne) {
+                        (void)intmap_remove(rc->entries, (uintptr_t)s);
+                        free(e);
+                        rc->compact = true; /* without it, written whole */
                         return;
                 }
-                rc->live_bytes -= e->len;
-                free(e->line);
-                e->line = copy;
-                e->len = (size_t)n;
-                rc->live_bytes += e->len;
+                /* Moved or not, the map holds the new pointer. */
+                (void)intmap_remove(rc->entries, (uintptr_t)s);
+                if (intmap_put(rc->entries, (uintptr_t)s, ne) < 0) {
+                        free(ne);
+                        rc->compact = true;
+                        return;
+                }
+                e = ne;
+                memcpy(e->line, line, keep);
+                e->len = (uint16_t)keep;
+                rc->live_bytes += keep;
         }
         if (recover_append(rc, line, (size_t)n) < 0)
                 rc->compact = true;
@@ -308,24 +316,32 @@ static int recover_rewrite(struct recover *rc)
 {
         struct manager *m = rc->m;
         _cleanup_close_ int fd = -1;
-        int r;
+        char chunk[16384]; /* written a chunk at a time: no buffer of the whole file */
+        size_t n = strlen(RECOVER_MAGIC), total = 0;
+        int r = 0;
 
-        rc->len = 0;
-        r = recover_append(rc, RECOVER_MAGIC, strlen(RECOVER_MAGIC));
-        for (size_t i = 0; r >= 0 && i < m->n_services; i++) {
-                struct recover_entry *e = intmap_get(rc->entries, (uintptr_t)m->services[i]);
-                if (e && e->line)
-                        r = recover_append(rc, e->line, e->len);
-        }
-        if (r < 0)
-                return r;
+        memcpy(chunk, RECOVER_MAGIC, n);
         (void)unlinkat(rc->dfd, RECOVER_TMP, 0);
         fd = openat(rc->dfd, RECOVER_TMP,
                     O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
                     0600);
         if (fd < 0)
                 return -errno;
-        r = recover_write_all(fd, rc->buf, rc->len);
+        for (size_t i = 0; r >= 0 && i <= m->n_services; i++) {
+                struct recover_entry *e =
+                        i < m->n_services ? intmap_get(rc->entries, (uintptr_t)m->services[i])
+                                          : NULL;
+
+                if (i == m->n_services || (e && n + e->len > sizeof chunk)) {
+                        r = recover_write_all(fd, chunk, n);
+                        total += n;
+                        n = 0;
+                }
+                if (e && e->len > 0) {
+                        memcpy(chunk + n, e->line, e->len);
+                        n += e->len;
+                }
+        }
         if (r >= 0 && renameat(rc->dfd, RECOVER_TMP, rc->dfd, RECOVER_FILE) < 0)
                 r = -errno;
         if (r < 0) {
@@ -334,8 +350,8 @@ static int recover_rewrite(struct recover *rc)
         }
         safe_close(rc->fd);
         rc->fd = TAKE_FD(fd);
-        rc->file_bytes = rc->len;
-        rc->len = 0;
+        rc->file_bytes = total;
+        rc->len = 0; /* what was to be appended is in */
         rc->compact = false;
         return 0;
 }
@@ -352,7 +368,7 @@ void recover_flush(struct recover *rc)
                 if (!e)
                         continue;
                 e->dirty = false;
-                recover_update(rc, s, e);
+                recover_update(rc, s);
         }
         rc->n_dirty = 0;
         if (rc->fd < 0 || rc->compact ||
@@ -373,6 +389,12 @@ void recover_flush(struct recover *rc)
         rc->failing = r < 0;
         if (r < 0)
                 rc->len = 0; /* the whole file is written next time */
+        if (rc->cap > 16384) {
+                /* A burst of changes made it large: not kept for good. */
+                free(rc->buf);
+                rc->buf = NULL;
+                rc->cap = 0;
+        }
 }
 
 /* Once per loop iteration with changes: after the manager's work (lower
@@ -461,14 +483,13 @@ static void recover_removed(struct service *s, void *userdata)
         for (size_t i = 0; e->dirty && i < rc->n_dirty; i++)
                 if (rc->dirty[i] == s)
                         rc->dirty[i] = NULL;
-        if (e->line) {
+        if (e->len > 0) {
                 n = snprintf(line, sizeof line, "- %s\n", s->name);
                 if (recover_append(rc, line, (size_t)n) < 0)
                         rc->compact = true;
                 rc->live_bytes -= e->len;
                 recover_schedule(rc);
         }
-        free(e->line);
         free(e);
 }
 
@@ -540,8 +561,6 @@ struct recover *recover_free(struct recover *rc)
                 for (size_t i = 0; i < rc->m->n_services; i++) {
                         struct recover_entry *e =
                                 intmap_remove(rc->entries, (uintptr_t)rc->m->services[i]);
-                        if (e)
-                                free(e->line);
                         free(e);
                 }
         }
@@ -593,9 +612,10 @@ static int recover_open(const struct pidfd_id *want, char *why, size_t len)
         return TAKE_FD(fd);
 }
 
-static bool recover_adopt_one(struct recover *rc, const struct recover_record *rec)
+static bool recover_adopt_one(struct recover *rc, const struct recover_record *rec,
+                              struct intmap *taken)
 {
-        struct service *s = manager_find(rc->m, rec->name);
+        struct service *s = manager_find(rc->m, rec->name), *other;
         _cleanup_close_ int pidfd = -1, leader = -1;
         char why[160], reason[SERVICE_REASON_MAX];
         int r;
@@ -604,6 +624,16 @@ static bool recover_adopt_one(struct recover *rc, const struct recover_record *r
                 log_warning("%s names service %s (pid %d), which is not in the config: "
                             "its processes are left alone",
                             RECOVER_FILE, rec->name, (int)rec->main.pid);
+                return false;
+        }
+        /* Only a forged file names one process twice: neither claim is
+         * believed beyond the first. */
+        other = intmap_get(taken, (uint64_t)rec->main.pid);
+        if (other) {
+                log_service(LOG_WARNING, s->name,
+                            "not taken over: pid %d is %s's, taken over "
+                            "already",
+                            (int)rec->main.pid, other->name);
                 return false;
         }
         pidfd = recover_open(&rec->main, why, sizeof why);
@@ -630,6 +660,7 @@ static bool recover_adopt_one(struct recover *rc, const struct recover_record *r
         }
         TAKE_FD(pidfd);
         TAKE_FD(leader);
+        (void)intmap_put(taken, (uint64_t)rec->main.pid, s);
         return true;
 }
 
@@ -641,6 +672,7 @@ size_t recover_adopt(struct recover *rc)
         _cleanup_free_ char *buf = NULL;
         _cleanup_free_ struct recover_record *recs = NULL;
         size_t n = 0, bad = 0, adopted = 0, got = 0;
+        struct intmap *taken;
         struct stat st;
         int r;
 
@@ -678,8 +710,14 @@ size_t recover_adopt(struct recover *rc)
         if (bad > 0)
                 log_warning("%s: %zu malformed line%s skipped", RECOVER_FILE, bad,
                             bad == 1 ? "" : "s");
+        taken = intmap_new();
+        if (!taken) {
+                log_warning_errno(-ENOMEM, "%s: nothing taken over", RECOVER_FILE);
+                return 0;
+        }
         for (size_t i = 0; i < n; i++)
-                adopted += recover_adopt_one(rc, &recs[i]);
+                adopted += recover_adopt_one(rc, &recs[i], taken);
+        intmap_free(taken);
         if (n > 0)
                 log_info("%zu of %zu service%s running before tendd restarted taken over", adopted,
                          n, n == 1 ? "" : "s");
