@@ -166,34 +166,47 @@ def test_reused_pid_is_refused_and_left_alone(tend, crashable):
 
 def test_forged_state_file_names_an_unrelated_process(tend, crashable):
     """The file names a live process that is not the service's (the same pid,
-    another identity): nothing is adopted, and it is not touched."""
+    another identity), one process for two services, a service not in the
+    config, garbage: only the true first claim is adopted, nothing else is
+    touched."""
     tend.service("a", exec="sleep 1001")
+    tend.service("b", exec="sleep 1002")
+    tend.service("c", exec="sleep 1003")
     crashable.start()
-    tend.wait_running("a")
+    a = tend.wait_running("a")["pid"]
+    tend.wait_running("b")
+    tend.wait_running("c")
+    wait_for(lambda: f"+ a {a} " in crashable.state.read_text(), what="a in the state file")
+    ino, dev, start = [l for l in crashable.state.read_text().splitlines()
+                       if l.startswith(f"+ a {a} ")][0].split()[3:6]
     p = tend.popen_in_ns("sleep", "1000")
     other = wait_for(lambda: [x["pid"] for x in procs_running(tend, "sleep 1000")],
                      what="the unrelated process")[0]
     fd = tend.pidfd(other)
     try:
         crashable.crash()
-        # Right pid, wrong start time and inode; and a name not in the config.
-        text = crashable.state.read_text()
         crashable.state.write_text(
             "tendd-recover 1\n"
-            f"+ a {other} 1 2 3 0 0 0 0\n"
+            f"+ a {a} {ino} {dev} {start} 0 0 0 0\n"
+            f"+ b {a} {ino} {dev} {start} 0 0 0 0\n"
+            f"+ c {other} 1 2 3 0 0 0 0\n"
             f"+ ghost {other} 1 2 3 0 0 0 0\n"
             "garbage line\n")
-        assert text.startswith("tendd-recover 1\n")
         crashable.restart()
-        s = tend.wait_running("a")
-        assert s["pid"] != other
+        assert tend.svc("a")["pid"] == a
+        b = tend.wait_running("b")
+        c = tend.wait_running("c")
+        assert b["pid"] != a and c["pid"] != other
         log = tend.read_log()
-        assert re.search(rf"a: not taken over: pid {other}: it is another process now", log)
+        assert re.search(rf"b: not taken over: pid {a} is a's, taken over already", log)
+        assert re.search(rf"c: not taken over: pid {other}: it is another process now", log)
         assert re.search(rf"names service ghost \(pid {other}\), which is not in the config",
                          log)
         assert "1 malformed line skipped" in log
-        # The old a was not adopted: it runs on, alone, and nobody signals it.
-        assert len(procs_running(tend, "sleep 1001")) == 2
+        # The old b and c were not adopted: they run on, unsupervised, untouched.
+        assert len(procs_running(tend, "sleep 1001")) == 1
+        assert len(procs_running(tend, "sleep 1002")) == 2
+        assert len(procs_running(tend, "sleep 1003")) == 2
         assert pidfd_alive(fd)
     finally:
         os.close(fd)
