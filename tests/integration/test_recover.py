@@ -239,3 +239,20 @@ def test_adopted_writer_dies_of_sigpipe(tend, crashable):
         f.write("from the new one\n")
     wait_for(lambda: "from the new one" in log.read_text(), what="the new instance's line")
     assert "after the crash" not in log.read_text()
+
+
+def test_after_a_reexec_and_a_crash(tend, crashable):
+    """A re-exec keeps the file going: a crash after it is recovered from, and
+    a service restarted by policy since is recorded with its new pid."""
+    tend.service("a", exec="sleep 1001")
+    crashable.start()
+    a = tend.wait_running("a")["pid"]
+    tend.ctl("reexec", check=0)
+    tend.kill(a, signal.SIGKILL)
+    a2 = tend.wait_running("a", not_pid=a)["pid"]
+    wait_for(lambda: f"+ a {a2} " in crashable.state.read_text(), what="a's new pid recorded")
+    crashable.crash()
+    crashable.restart()
+    s = tend.svc("a")
+    assert s["pid"] == a2 and "adopted" in s["reason"], s
+    assert len(procs_running(tend, "sleep 1001")) == 1
