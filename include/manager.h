@@ -121,7 +121,11 @@ void manager_state_put(const struct manager *m, struct state_writer *w, uint16_t
 int manager_state_config(const struct state_reader *v, char **ret_path, struct config **ret);
 int manager_restore(struct manager *m, const struct state_reader *v);
 
-/* Create services for m->config and start the enabled ones. */
+/* Create services for m->config, stopped (what the config still holds of
+ * them: once done, again does nothing). */
+int manager_create(struct manager *m);
+/* Create services for m->config (manager_create()) and start the enabled
+ * ones; one running already (adopted, see recover.h) is left as it is. */
 int manager_start(struct manager *m);
 
 /* Load the config file again and apply it: added → start (if enabled),

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <signal.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The pid (in our namespace) of the process behind pidfd: > 0, or -ESRCH once
@@ -24,3 +25,15 @@ int pidfd_session(int pidfd, pid_t *ret_pid, pid_t *ret_sid);
 
 /* Process group of the process behind pidfd, verified the same way. */
 int pidfd_process_group(int pidfd, pid_t *ret_pgrp);
+
+/* Who a process is, beyond its number: the pidfs inode of a pidfd for it
+ * (st_ino, st_dev: a new inode per process on kernels with pidfs, 6.9) and
+ * its start time (/proc/PID/stat field 22). A pid seen again later is the
+ * same process only if all of them match. */
+struct pidfd_id {
+        pid_t pid;
+        uint64_t ino, dev, start;
+};
+/* The identity of the live process behind pidfd; -ESRCH once it exited and
+ * was reaped (or while /proc was read). */
+int pidfd_identity(int pidfd, struct pidfd_id *ret);

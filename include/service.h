@@ -220,6 +220,17 @@ int service_new(const struct service_host *host, struct service_config *sc, stru
 /* Stops the watchers and closes the pidfd; never signals. NULL-safe. */
 struct service *service_free(struct service *s);
 
+/* Take over a process tendd did not spawn in this life: the main process
+ * of s before a crash of the previous tendd, verified by the caller (see
+ * recover.h). s must be stopped with no process; it is running from now on
+ * with pidfd (taken) as its main process, pid for display, leader_pidfd
+ * (taken; -1 none) as the process that leads its group if MAINPID= had moved
+ * the main process away from it, and reason as the reason. Nothing is
+ * spawned or signalled. Neither is tendd's child: the exit is seen when the
+ * pidfd polls readable and read through it (PIDFD_INFO_EXIT, as for a
+ * MAINPID= process). -ESRCH (nothing taken): the process is gone already. */
+int service_adopt(struct service *s, int pidfd, pid_t pid, int leader_pidfd, const char *reason);
+
 /* Feed one event to the state machine. */
 void service_dispatch(struct service *s, enum service_event ev);
 /* The pidfd became readable: reap and dispatch EXIT. Called by the watcher. */

@@ -463,10 +463,13 @@ static void manager_enable_controllers(struct manager *m, const struct config *c
                             m->cgroup->path, r < 0 ? strerror(-r) : "not offered by the parent");
 }
 
-/* Create the services of the current config and start the enabled ones. */
-int manager_start(struct manager *m)
+/* See manager.h. */
+int manager_create(struct manager *m)
 {
         int r;
+
+        if (m->n_services > 0 && m->config->n_services == 0)
+                return 0; /* done: the services took their configs over */
 
         /* log_dir is made by output.c when a file log first needs it, checked
          * directory by directory: never by path here, where a service's user
@@ -487,6 +490,17 @@ int manager_start(struct manager *m)
         r = manager_rebuild_graph(m);
         if (r < 0)
                 return log_error_errno(r, "building the dependency graph");
+        return 0;
+}
+
+/* Create the services of the current config (unless done) and start the
+ * enabled ones: START leaves a running one (adopted) as it is. */
+int manager_start(struct manager *m)
+{
+        int r = manager_create(m);
+
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < m->n_services; i++)
                 if (m->services[i]->config->enabled)
                         service_dispatch(m->services[i], SERVICE_EVENT_START);

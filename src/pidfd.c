@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "pidfd.h"
@@ -146,4 +147,64 @@ int pidfd_session(int pidfd, pid_t *ret_pid, pid_t *ret_sid)
 int pidfd_process_group(int pidfd, pid_t *ret_pgrp)
 {
         return pidfd_ids(pidfd, NULL, ret_pgrp, NULL);
+}
+
+/* Field 22 of /proc/PID/stat (the start time, in clock ticks after boot):
+ * with the pid, it tells a process from a later one that got its number. */
+static int proc_start_time(pid_t pid, uint64_t *ret)
+{
+        char path[64], buf[1024];
+        const char *p;
+        ssize_t n;
+        int fd;
+
+        (void)snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? -ESRCH : -errno;
+        n = read(fd, buf, sizeof buf - 1);
+        (void)close(fd);
+        if (n <= 0)
+                return n < 0 ? -errno : -EIO;
+        buf[n] = '\0';
+        p = strrchr(buf, ')');
+        if (!p)
+                return -EIO;
+        /* p + 2 is field 3; field 22 follows 19 more separators. */
+        p += 2;
+        for (int field = 3; field < 22; field++) {
+                p = strchr(p, ' ');
+                if (!p)
+                        return -EIO;
+                p++;
+        }
+        errno = 0;
+        *ret = strtoull(p, NULL, 10);
+        return errno ? -EIO : 0;
+}
+
+/* See pidfd.h. */
+int pidfd_identity(int pidfd, struct pidfd_id *ret)
+{
+        struct pidfd_id id = {};
+        struct stat st;
+        pid_t again;
+        int r;
+
+        r = pidfd_get_pid(pidfd, &id.pid);
+        if (r < 0)
+                return r;
+        if (fstat(pidfd, &st) < 0)
+                return -errno;
+        id.ino = (uint64_t)st.st_ino;
+        id.dev = (uint64_t)st.st_dev;
+        r = proc_start_time(id.pid, &id.start);
+        if (r < 0)
+                return r;
+        /* Still the same process: /proc described it, not a successor. */
+        r = pidfd_get_pid(pidfd, &again);
+        if (r < 0 || again != id.pid)
+                return -ESRCH;
+        *ret = id;
+        return 0;
 }

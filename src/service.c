@@ -1329,6 +1329,9 @@ void service_handle_notify(struct service *s, struct service_notify_msg *msg)
                 ev_io_set(&s->pidfd_watcher, s->pidfd, EV_READ);
                 ev_io_start(s->host->loop, &s->pidfd_watcher);
                 log_service(LOG_INFO, s->name, "main process is now %d (MAINPID=)", (int)s->pid);
+                /* No new state, but a new main process: the host (and what
+                 * records it for after a crash of tendd, recover.h) hears of it. */
+                s->host->ops->state_changed(s, s->state, s->host->userdata);
         }
         if (msg->has_watchdog_usec) {
                 s->watchdog_usec = msg->watchdog_usec;
@@ -1424,6 +1427,43 @@ void service_set_config(struct service *s, struct service_config *sc, usec_t *ri
                 s->n_start_times = s->start_times_pos = 0;
         } else
                 free(ring);
+}
+
+/* See service.h. Used once, at a start after a crash of tendd: the one
+ * way into running that is not a spawn. */
+int service_adopt(struct service *s, int pidfd, pid_t pid, int leader_pidfd, const char *reason)
+{
+        pid_t sid;
+        int r;
+
+        if (service_is_live(s) || s->pidfd >= 0)
+                return -EBUSY;
+        /* Its session (the process tendd spawned made it): where its notify
+         * messages come from, checked as for a spawned one. */
+        r = pidfd_session(leader_pidfd >= 0 ? leader_pidfd : pidfd, NULL, &sid);
+        if (r < 0 && leader_pidfd >= 0)
+                r = pidfd_session(pidfd, NULL, &sid);
+        if (r < 0)
+                return r;
+        s->pid = pid;
+        s->sid = sid;
+        s->pidfd = pidfd;
+        s->leader_pidfd = leader_pidfd; /* not a child: no leader_watcher to reap it */
+        s->want_up = true;
+        s->started_mono = sys->now();
+        s->watchdog_usec = s->config->watchdog; /* it still has WATCHDOG_USEC= */
+        service_index_session(s, true);
+        ev_io_set(&s->pidfd_watcher, pidfd, EV_READ);
+        ev_io_start(s->host->loop, &s->pidfd_watcher);
+        if (service_kill_mode(s) == KILL_CGROUP && s->host->cgroup) {
+                /* Its cgroup is still there: found again by name. */
+                r = service_open_cgroup(s);
+                if (r < 0)
+                        log_service(LOG_WARNING, s->name, "cannot open its cgroup again: %s",
+                                    strerror(-r));
+        }
+        service_set_state(s, SERVICE_RUNNING, "%s", reason);
+        return 0;
 }
 
 /* See service.h. */

@@ -19,6 +19,7 @@
 #include "sdnotify.h"
 #include "spawn.h"
 #include "notify.h"
+#include "recover.h"
 #include "state.h"
 
 #define TEND_DEFAULT_CONFIG "/etc/tend/tend.ini"
@@ -193,6 +194,9 @@ static int tendd_setup_cgroup(struct manager *m, bool quiet)
         return 0;
 }
 
+struct tendd;
+static void tendd_recover(struct tendd *t, bool adopt);
+
 /* The daemon's parts, for the re-exec that hands them over. */
 struct tendd {
         struct ev_loop *loop;
@@ -201,6 +205,7 @@ struct tendd {
         struct notify *notify;
         struct sdnotify *sdn;
         struct exitwith *ew;
+        struct recover *rc; /* for a restart after a crash; NULL: none */
         int locks[2];
         char **argv;      /* as tendd was started, for the next image */
         char exe[PATH_MAX]; /* /proc/self/exe's path at start: a new binary there takes over */
@@ -454,6 +459,22 @@ static int tendd_restore(struct tendd *t, const struct state_reader *state)
         return 0;
 }
 
+/* Keep the file that lets a tendd started after a crash of this one take
+ * the services over (recover.h), and (adopt: a start, not a re-exec) take
+ * over what the one before left. Without it tendd runs on, as before. */
+static void tendd_recover(struct tendd *t, bool adopt)
+{
+        int r = recover_new(t->m, &t->rc);
+
+        if (r < 0) {
+                log_warning_errno(r, "%s: services cannot be taken over after a crash of tendd",
+                                  RECOVER_FILE);
+                return;
+        }
+        if (adopt)
+                (void)recover_adopt(t->rc);
+}
+
 int main(int argc, char **argv)
 {
         enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_EXIT_WITH, ARG_CONSOLE, ARG_STATE };
@@ -655,9 +676,16 @@ int main(int argc, char **argv)
                 }
                 /* Nothing else of the previous image's stays open. */
                 state_close_unclaimed(-1);
+                tendd_recover(&t, false);
                 log_info("re-executed, %zu service%s taken over", t.m->n_services,
                          t.m->n_services == 1 ? "" : "s");
         } else {
+                /* The services first, stopped: those still running since a
+                 * crash of the previous tendd are taken over, not started. */
+                r = manager_create(t.m);
+                if (r < 0)
+                        goto finish;
+                tendd_recover(&t, true);
                 r = manager_start(t.m);
                 if (r < 0)
                         goto finish;
@@ -670,6 +698,8 @@ int main(int argc, char **argv)
                 if (!t.reexec)
                         break;
                 t.reexec = false;
+                if (t.rc)
+                        recover_flush(t.rc);
                 tendd_reexec(&t);
         }
         r = exitwith_status(t.ew) >= 0 ? exitwith_status(t.ew) : 0;
@@ -680,6 +710,7 @@ finish:
         notify_free(t.notify);
         control_free(t.ctl);
         sdnotify_free(t.sdn);
+        recover_free(t.rc); /* removes the file if nothing is live */
         manager_free(t.m);
         if (t.loop) {
                 ev_signal_stop(t.loop, &t.sigusr2);
