@@ -670,6 +670,16 @@ int main(int argc, char **argv)
                 if (!t.reexec)
                         break;
                 t.reexec = false;
+                /* A stop began in the iteration that asked for the re-exec
+                 * (SIGINT is handled after SIGUSR2 there; the exit_with
+                 * service ended, its shutdown due next): the new image would
+                 * know nothing of it. The stop goes on in this image. */
+                if (t.m->shutting_down || exitwith_status(t.ew) >= 0) {
+                        log_warning("re-exec asked for while stopping: ignored");
+                        if (t.m->shutting_down && t.m->n_live == 0)
+                                break; /* its ev_break was the one just seen */
+                        continue;
+                }
                 tendd_reexec(&t);
         }
         r = exitwith_status(t.ew) >= 0 ? exitwith_status(t.ew) : 0;
