@@ -81,3 +81,40 @@ def test_reexec_that_cannot_exec_is_an_error_for_tendctl(tend, tmp_path):
     assert tend.svc("a")["pid"] == pid and tend.state("a") == "running"
     assert r.returncode != 0, (r.returncode, r.stdout, r.stderr)
     assert "re-executed" not in r.stdout, r.stdout
+
+
+def test_a_failed_reexec_ends_the_reload_it_told_systemd_of(tend, tmp_path):
+    """Under systemd the re-exec sends RELOADING=1 first; when the execve
+    fails tendd goes on in the old image and must say READY=1 again, or the
+    unit stays 'reloading' until systemd's timeout."""
+    import socket
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    exe = bindir / "tendd"
+    shutil.copy2(tend.tendd, exe)
+    tend.tendd = exe
+    path = str(tmp_path / "systemd-notify")
+    sd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sd.bind(path)
+    sd.settimeout(10)
+    tend.service("a", exec="sleep 1000")
+    tend.start(env={"NOTIFY_SOCKET": path})
+    tend.wait_running("a")
+
+    def until(word):
+        while True:
+            msg = sd.recv(4096).decode()
+            if word in msg.split("\n"):
+                return msg
+    until("READY=1")
+    exe.unlink()
+    tend.signal_tendd(signal.SIGUSR2)
+    until("RELOADING=1")
+    wait_for(lambda: "failed; going on" in tend.read_log(), what="the failed re-exec")
+    sd.settimeout(3)
+    try:
+        until("READY=1")
+    except socket.timeout:
+        raise AssertionError("no READY=1 after the failed re-exec's RELOADING=1")
+    finally:
+        sd.close()
