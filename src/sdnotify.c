@@ -233,7 +233,8 @@ void sdnotify_reloading(struct sdnotify *n)
         (void)sdnotify_send(n, msg);
 }
 
-static void sdnotify_reloaded(struct sdnotify *n)
+/* See sdnotify.h. */
+void sdnotify_reloaded(struct sdnotify *n)
 {
         if (!n)
                 return;

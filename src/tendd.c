@@ -329,7 +329,7 @@ static void tendd_reexec(struct tendd *t)
         state_writer_free(&w);
         safe_close(state_fd);
         log_error_errno(r, "re-exec of %s failed; going on", t->exe);
-        sdnotify_started(t->sdn);
+        sdnotify_reloaded(t->sdn); /* ends the RELOADING=1 sent above */
 }
 
 /* argv as the new image got it, less the state's options, and the state
