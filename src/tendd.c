@@ -634,7 +634,11 @@ int main(int argc, char **argv)
         }
         if (!state_map)
                 tendd_pick_output(console);
-        (void)manager_watch_signals(t.m);
+        /* After a re-exec, once the services are back: it reaps every
+         * zombie child but a service's main process, and a MAINPID= one
+         * that exited between the images is only known as such then. */
+        if (!state_map)
+                (void)manager_watch_signals(t.m);
         ev_signal_init(&t.sigusr2, tendd_sigusr2_cb, SIGUSR2);
         t.sigusr2.data = &t;
         ev_signal_start(t.loop, &t.sigusr2);
@@ -655,6 +659,7 @@ int main(int argc, char **argv)
                 }
                 /* Nothing else of the previous image's stays open. */
                 state_close_unclaimed(-1);
+                (void)manager_watch_signals(t.m);
                 log_info("re-executed, %zu service%s taken over", t.m->n_services,
                          t.m->n_services == 1 ? "" : "s");
         } else {
