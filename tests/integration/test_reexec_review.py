@@ -232,3 +232,16 @@ def test_a_handed_over_main_process_that_exits_during_the_exec_keeps_its_status(
     tend.wait_ready()
     s = tend.wait_state("handoff", "failed")
     assert s["exit_signal"] == signal.SIGKILL, s
+
+
+def test_an_unprivileged_client_cannot_reexec(tend):
+    tend.socket = tend.world_dir() / "tend.sock"
+    tend.write_config("socket_mode = 0666\n")
+    tend.service("a", exec="sleep 1000")
+    tend.start()
+    tend.wait_running("a")
+    r = tend.ctl("reexec", user=(65534, 65534), check=None)
+    assert r.returncode != 0, (r.stdout, r.stderr)
+    time.sleep(0.3)
+    assert "re-executing" not in tend.read_log()
+    assert tend.ctl("status", user=(65534, 65534)).returncode == 0
