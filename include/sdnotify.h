@@ -46,6 +46,9 @@ void sdnotify_started(struct sdnotify *n);
  * it), if READY=1 was sent: systemd knows reloads of a ready unit only. The
  * manager's reload phase sends it; tendd before it re-executes. NULL-safe. */
 void sdnotify_reloading(struct sdnotify *n);
+/* What sdnotify_reloading() began is over (a reload done, a re-exec that
+ * failed): READY=1 again, once the first one was sent. */
+void sdnotify_reloaded(struct sdnotify *n);
 
 /* Put into w under tag whether READY=1 was sent (n NULL: nothing put). */
 int sdnotify_state_put(const struct sdnotify *n, struct state_writer *w, uint16_t tag);

@@ -1494,7 +1494,7 @@ int control_state_put(struct control *c, struct state_writer *w, uint16_t tag)
         if (c->has_group)
                 state_put_u64(w, CONTROL_STATE_GROUP, (uint64_t)c->group);
         state_end(w, mark);
-        return state_writer_finish(w);
+        return w->error; /* fds put twice: state_writer_finish(), once */
 }
 
 /* See control.h. */

@@ -334,7 +334,7 @@ int notify_state_put(const struct notify *n, struct state_writer *w, uint16_t ta
         state_put_fd(w, NOTIFY_STATE_FD, n->fd);
         state_put_str(w, NOTIFY_STATE_PATH, n->path);
         state_end(w, mark);
-        return state_writer_finish(w);
+        return w->error; /* fds put twice: state_writer_finish(), once */
 }
 
 /* See notify.h. */

@@ -954,7 +954,7 @@ int output_state_put(const struct output *o, struct state_writer *w, uint16_t ta
         state_put_u64(w, OUTPUT_STATE_DROPPED, o->dropped);
         state_put_bool(w, OUTPUT_STATE_JOURNAL_WARNED, o->journal_warned);
         state_end(w, mark);
-        return state_writer_finish(w);
+        return w->error; /* fds put twice: state_writer_finish(), once */
 }
 
 /* One pipe of a previous image, appended to o's streams (they were put

@@ -187,11 +187,11 @@ int sdnotify_state_put(const struct sdnotify *n, struct state_writer *w, uint16_
         size_t mark;
 
         if (!n)
-                return state_writer_finish(w);
+                return w->error; /* fds put twice: state_writer_finish(), once */
         mark = state_begin(w, tag);
         state_put_bool(w, SDNOTIFY_STATE_READY_SENT, n->ready_sent);
         state_end(w, mark);
-        return state_writer_finish(w);
+        return w->error; /* fds put twice: state_writer_finish(), once */
 }
 
 /* See sdnotify.h. */
@@ -233,7 +233,8 @@ void sdnotify_reloading(struct sdnotify *n)
         (void)sdnotify_send(n, msg);
 }
 
-static void sdnotify_reloaded(struct sdnotify *n)
+/* See sdnotify.h. */
+void sdnotify_reloaded(struct sdnotify *n)
 {
         if (!n)
                 return;

@@ -1471,7 +1471,9 @@ void service_resume(struct service *s, const struct service_resume *x)
 {
         usec_t now = sys->now();
 
-        if (s->pidfd >= 0) {
+        /* Not while reap_retry waits for a MAINPID= process's parent to
+         * reap it: its pidfd stays readable, and reap_retry looks again. */
+        if (s->pidfd >= 0 && x->reap_retry == USEC_INFINITY) {
                 ev_io_set(&s->pidfd_watcher, s->pidfd, EV_READ);
                 ev_io_start(s->host->loop, &s->pidfd_watcher);
         }

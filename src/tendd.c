@@ -334,7 +334,7 @@ static void tendd_reexec(struct tendd *t)
         state_writer_free(&w);
         safe_close(state_fd);
         log_error_errno(r, "re-exec of %s failed; going on", t->exe);
-        sdnotify_started(t->sdn);
+        sdnotify_reloaded(t->sdn); /* ends the RELOADING=1 sent above */
 }
 
 /* argv as the new image got it, less the state's options, and the state
@@ -655,7 +655,11 @@ int main(int argc, char **argv)
         }
         if (!state_map)
                 tendd_pick_output(console);
-        (void)manager_watch_signals(t.m);
+        /* After a re-exec, once the services are back: it reaps every
+         * zombie child but a service's main process, and a MAINPID= one
+         * that exited between the images is only known as such then. */
+        if (!state_map)
+                (void)manager_watch_signals(t.m);
         ev_signal_init(&t.sigusr2, tendd_sigusr2_cb, SIGUSR2);
         t.sigusr2.data = &t;
         ev_signal_start(t.loop, &t.sigusr2);
@@ -676,6 +680,7 @@ int main(int argc, char **argv)
                 }
                 /* Nothing else of the previous image's stays open. */
                 state_close_unclaimed(-1);
+                (void)manager_watch_signals(t.m);
                 tendd_recover(&t, false);
                 log_info("re-executed, %zu service%s taken over", t.m->n_services,
                          t.m->n_services == 1 ? "" : "s");
@@ -698,6 +703,16 @@ int main(int argc, char **argv)
                 if (!t.reexec)
                         break;
                 t.reexec = false;
+                /* A stop began in the iteration that asked for the re-exec
+                 * (SIGINT is handled after SIGUSR2 there; the exit_with
+                 * service ended, its shutdown due next): the new image would
+                 * know nothing of it. The stop goes on in this image. */
+                if (t.m->shutting_down || exitwith_status(t.ew) >= 0) {
+                        log_warning("re-exec asked for while stopping: ignored");
+                        if (t.m->shutting_down && t.m->n_live == 0)
+                                break; /* its ev_break was the one just seen */
+                        continue;
+                }
                 if (t.rc)
                         recover_flush(t.rc);
                 tendd_reexec(&t);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "log.h"
 #include "manager.h"
@@ -553,6 +554,44 @@ static void test_handover(void)
         free(p);
 }
 
+/* Putting one output is O(its own fds), whatever the writer holds already:
+ * tendd puts thousands of outputs into one writer, and a put that sorts
+ * every fd put so far (state_writer_finish) makes the whole state
+ * quadratic (10,000 services: 4 s with the loop stopped). */
+static void test_put_is_linear(void)
+{
+        struct service *s = make_service("many", OUTPUT_FILE, 0, 0);
+        struct state_writer w;
+        struct timespec a, b;
+        int out, err, bad = 0;
+        double took;
+
+        (void)output_attach(s);
+        (void)output_open(s->output, &out, &err);
+        state_writer_init(&w);
+        for (int i = 0; i < 50000; i++)
+                state_put_fd(&w, 1, 100000 + i); /* the others' fds, by number */
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (int i = 0; i < 2000; i++) {
+                if (output_state_put(s->output, &w, 7) != 0)
+                        bad++;
+                /* Forget this put's pipe, so that the next is no duplicate. */
+                for (size_t k = 0; k < w.n_fds; k++)
+                        if (w.fds[k] < 100000) {
+                                w.fds[k] = w.fds[--w.n_fds];
+                                break;
+                        }
+        }
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        took = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+        ok(bad == 0, "2000 puts of an output");
+        ok(took < 1.0, "2000 puts into a writer of 50,000 fds take %.3f s (< 1 s)", took);
+        state_writer_free(&w);
+        close(out);
+        close(err);
+        service_free(s);
+}
+
 /* What the manager tells its listeners at a reload or shutdown. */
 static void announce(enum manager_phase phase)
 {
@@ -650,6 +689,7 @@ int main(void)
         test_unwritable_log_dir();
         test_log_dir_links();
         test_handover();
+        test_put_is_linear();
         test_sdnotify();
         test_log_stalled_stderr();
         manager_free(mgr);

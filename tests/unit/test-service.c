@@ -8,6 +8,12 @@
 
 #include "fake-sys.h"
 #include "service.h"
+#include "state.h"
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
 #include "tap.h"
 
 /* The stub host: records what the service asked, answers as told. */
@@ -532,6 +538,83 @@ static void test_state_timers(void)
         service_free(s);
 }
 
+/* A MAINPID= process exited, its parent (not tendd) has not reaped it yet:
+ * the pidfd watcher is stopped and reap_retry looks again later. Across a
+ * re-exec the service must come back the same way: with the pidfd watcher
+ * on as well, the still-readable pidfd at once re-arms reap_retry while it
+ * is active (ev_timer_set on an active watcher: undefined in libev). */
+static void test_state_reap_retry(void)
+{
+        struct service *s = reach(SERVICE_RUNNING), *s2 = NULL;
+        struct service_resume x;
+        struct state_writer w;
+        struct state_reader r, v;
+        int p[2], pfd, k;
+        uint16_t tag;
+        pid_t c, g = 0;
+        char path[64], st[512];
+
+        if (pipe(p) < 0)
+                return;
+        c = fork();
+        if (c == 0) {
+                pid_t gg = fork();
+                if (gg == 0) {
+                        pause();
+                        _exit(0);
+                }
+                (void)!write(p[1], &gg, sizeof gg);
+                for (;;)
+                        pause(); /* never reaps gg */
+        }
+        (void)!read(p[0], &g, sizeof g);
+        close(p[0]);
+        close(p[1]);
+        pfd = (int)syscall(SYS_pidfd_open, g, 0);
+        kill(g, SIGKILL);
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)g);
+        for (int i = 0; i < 500; i++) {
+                FILE *f = fopen(path, "re");
+                size_t n = f ? fread(st, 1, sizeof st - 1, f) : 0;
+                if (f)
+                        fclose(f);
+                st[n] = '\0';
+                if (strstr(st, ") Z "))
+                        break;
+                usleep(10000);
+        }
+        /* The process tendd watches is now g, someone else's zombie. */
+        ev_io_stop(loop, &s->pidfd_watcher);
+        (void)dup2(pfd, s->pidfd);
+        close(pfd);
+        fake.reap_result = -ECHILD;
+        service_handle_pidfd(s);
+        ok(ev_is_active(&s->reap_retry) && !ev_is_active(&s->pidfd_watcher),
+           "a zombie not ours: reap_retry armed, the pidfd watcher stopped");
+
+        state_writer_init(&w);
+        service_state_put(s, &w, 1);
+        ok(w.error == 0, "service_state_put");
+        r = (struct state_reader){ w.buf, w.len };
+        k = state_next(&r, &tag, &v);
+        ok(k == 1 && service_state_get(&host, &v, &s2, &x) == 0 && s2, "service_state_get");
+        if (s2) {
+                service_resume(s2, &x);
+                ok(ev_is_active(&s2->reap_retry), "restored: reap_retry armed");
+                ok(!ev_is_active(&s2->pidfd_watcher),
+                   "restored: the pidfd watcher stays stopped while reap_retry waits");
+                s2->pidfd = -1; /* the same fds as s: closed once, by s */
+                s2->ready_fd = -1;
+                s2->leader_pidfd = -1;
+                service_free(s2);
+        }
+        state_close_unclaimed(-1);
+        state_writer_free(&w);
+        service_free(s);
+        kill(c, SIGKILL);
+        (void)waitpid(c, NULL, 0);
+}
+
 int main(void)
 {
         loop = ev_loop_new(EVFLAG_AUTO);
@@ -546,6 +629,7 @@ int main(void)
         test_readiness();
         test_host();
         test_state_timers();
+        test_state_reap_retry();
         ev_loop_destroy(loop);
         return tap_done();
 }
