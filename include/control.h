@@ -17,9 +17,12 @@
  * one signal per service per CONTROL_STATUS_INTERVAL_USEC, the latest always
  * sent.
  *
- * Reexec() replies at once, then (from the loop, once the reply has left, at
- * most CONTROL_REEXEC_FLUSH_USEC later) calls the callback control_set_reexec()
- * gave, which re-executes tendd; without one it fails with WIRE_ERROR_FAILED.
+ * Reexec() calls the callback control_set_reexec() gave (from the loop),
+ * which re-executes tendd; without one it fails with WIRE_ERROR_FAILED. It
+ * is not answered when it works: the caller's connection is kept through
+ * the execve, which closes it (close-on-exec), and that is the caller's
+ * sign that the new image runs. If the execve fails, tendd calls
+ * control_reexec_failed() and the caller gets that error.
  * Across the re-execution the listening socket is kept open by number
  * (control_state_put, control_new_from_state): a client that connects
  * meanwhile waits in its backlog and is served by the new image. Open
@@ -59,7 +62,6 @@
 #define CONTROL_MESSAGE_MAX (16 * 1024)
 #define CONTROL_STALL_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define CONTROL_STATUS_INTERVAL_USEC (100 * USEC_PER_MSEC)
-#define CONTROL_REEXEC_FLUSH_USEC (1 * USEC_PER_SEC)
 
 struct control;
 struct state_reader;
@@ -75,6 +77,9 @@ struct control *control_free(struct control *c);
 /* What Reexec() runs once its reply is out: fn(userdata), from the loop
  * (never inside a call's handling). NULL: Reexec() fails. */
 void control_set_reexec(struct control *c, void (*fn)(void *userdata), void *userdata);
+/* The re-execution did not happen (err, why): the Reexec call waiting is
+ * answered with it. */
+void control_reexec_failed(struct control *c, int err, const char *why);
 /* Put c into w under tag for a re-execution: the listening socket (kept
  * across execve), its path and socket_group's gid. Calls still waiting are
  * failed ("tendd is re-executing"; their requests stand) and every

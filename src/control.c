@@ -48,9 +48,6 @@
 #define CONTROL_RELAY_CHUNK 4096
 /* Refused connections are logged at most this often (with a count). */
 #define CONTROL_REFUSE_LOG_INTERVAL_USEC (10 * USEC_PER_SEC)
-/* How often a Reexec reply still queued is looked at (for at most
- * CONTROL_REEXEC_FLUSH_USEC: then the re-execution goes ahead without it). */
-#define CONTROL_REEXEC_POLL_USEC (10 * USEC_PER_MSEC)
 
 struct control_conn {
         struct control *control;
@@ -107,12 +104,12 @@ struct control {
         unsigned refused;     /* refusals since */
         struct manager_listener listener;
         bool listening;
-        /* Reexec: what runs it, and the connection whose reply goes out first. */
+        /* Reexec: what runs it, and the call answered only if it fails. */
         void (*reexec_fn)(void *userdata);
         void *reexec_userdata;
         ev_timer reexec_timer;
         struct control_conn *reexec_conn;
-        usec_t reexec_deadline;
+        sd_bus_message *reexec_msg;
 };
 
 static const char *const control_op_names[_CONTROL_OP_MAX] = {
@@ -609,8 +606,10 @@ static int control_method_reload(sd_bus_message *msg, void *userdata, sd_bus_err
         }
 }
 
-/* Reexec: reply, then (from the loop, once the reply left) hand over to the
- * callback; see control.h. */
+/* Reexec: no reply yet. The callback runs from the loop; the caller's
+ * connection is kept through the execve (it is close-on-exec): closed
+ * without a reply, the new image runs; an error reply, it did not
+ * (control_reexec_failed()); see control.h. */
 static int control_method_reexec(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
         struct control_conn *cn = userdata;
@@ -626,37 +625,39 @@ static int control_method_reexec(sd_bus_message *msg, void *userdata, sd_bus_err
         if (c->manager->shutting_down)
                 return sd_bus_error_set(error, WIRE_ERROR_FAILED,
                                         "tendd is shutting down: not re-executing");
-        r = sd_bus_reply_method_return(msg, NULL);
-        if (r < 0)
-                return r;
-        if (ev_is_active(&c->reexec_timer))
-                return 1; /* one is on its way: this caller is answered by it too */
+        if (c->reexec_msg)
+                return sd_bus_error_set(error, WIRE_ERROR_FAILED,
+                                        "a re-execution is already under way");
         log_info("re-execution requested by uid %u", (unsigned)cn->cred.uid);
         c->reexec_conn = cn;
-        c->reexec_deadline = now_monotonic() + CONTROL_REEXEC_FLUSH_USEC;
-        /* Never from inside sd_bus_process(): the callback closes this bus. */
+        c->reexec_msg = sd_bus_message_ref(msg);
+        /* Never from inside sd_bus_process(): the callback closes buses. */
         ev_timer_set(&c->reexec_timer, 0., 0.);
         ev_timer_start(c->manager->loop, &c->reexec_timer);
         return 1;
 }
 
-/* The Reexec reply is out (or its connection gone, or it took too long):
- * hand over. The connection's own watcher writes it meanwhile. */
 static void control_reexec_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
         struct control *c = container_of(w, struct control, reexec_timer);
-        struct control_conn *cn = c->reexec_conn;
-        uint64_t queued = 0;
 
-        if (cn && !cn->broken && sd_bus_get_n_queued_write(cn->bus, &queued) >= 0 && queued > 0 &&
-            now_monotonic() < c->reexec_deadline) {
-                ev_timer_set(w, (ev_tstamp)CONTROL_REEXEC_POLL_USEC / (ev_tstamp)USEC_PER_SEC, 0.);
-                ev_timer_start(loop, w);
-                return;
-        }
-        c->reexec_conn = NULL;
         if (c->reexec_fn)
                 c->reexec_fn(c->reexec_userdata);
+}
+
+/* See control.h. */
+void control_reexec_failed(struct control *c, int err, const char *why)
+{
+        sd_bus_message *msg = TAKE_PTR(c->reexec_msg);
+        struct control_conn *cn = c->reexec_conn;
+
+        c->reexec_conn = NULL;
+        if (!msg)
+                return;
+        if (cn && !cn->broken)
+                (void)sd_bus_reply_method_errorf(msg, WIRE_ERROR_FAILED, "%s: %s", why,
+                                                 strerror(err < 0 ? -err : err));
+        sd_bus_message_unref(msg);
 }
 
 /* See control.h. */
@@ -815,8 +816,10 @@ static void control_conn_free(struct control_conn *cn)
                 if (p->conn == cn)
                         control_pending_free(c, p);
         }
-        if (c->reexec_conn == cn)
+        if (c->reexec_conn == cn) {
                 c->reexec_conn = NULL;
+                c->reexec_msg = sd_bus_message_unref(c->reexec_msg);
+        }
         ev_io_stop(loop, &cn->io);
         ev_io_stop(loop, &cn->bus_io);
         ev_io_stop(loop, &cn->relay_io);
@@ -1486,8 +1489,15 @@ int control_state_put(struct control *c, struct state_writer *w, uint16_t tag)
         /* What was written is out or in the socket's buffer (replies are
          * written as they are made); what a client sent and was not
          * processed is lost with its connection, as at a restart. */
-        while (!list_empty(&c->conns))
-                control_conn_free(list_first_entry(&c->conns, struct control_conn, link));
+        /* ...but the Reexec caller's, which the execve closes (or which
+         * gets the error, see control_reexec_failed()). */
+        {
+                struct control_conn *cn, *next;
+
+                list_for_each_entry_safe(cn, next, &c->conns, link)
+                        if (cn != c->reexec_conn)
+                                control_conn_free(cn);
+        }
         mark = state_begin(w, tag);
         state_put_fd(w, CONTROL_STATE_FD, c->fd);
         state_put_str(w, CONTROL_STATE_PATH, c->path);
@@ -1576,6 +1586,7 @@ struct control *control_free(struct control *c)
                 control_conn_free(list_first_entry(&c->conns, struct control_conn, link));
         ev_timer_stop(loop, &c->status_timer);
         ev_timer_stop(loop, &c->reexec_timer);
+        c->reexec_msg = sd_bus_message_unref(c->reexec_msg);
         free(c->dirty);
         ev_prepare_stop(loop, &c->prepare);
         ev_timer_stop(loop, &c->listen_retry);

@@ -231,6 +231,7 @@ static void tendd_request_reexec(void *userdata)
 
         if (t->m->shutting_down) {
                 log_warning("re-exec asked for while stopping: ignored");
+                control_reexec_failed(t->ctl, -ECANCELED, "tendd is stopping");
                 return;
         }
         t->reexec = true;
@@ -334,6 +335,12 @@ static void tendd_reexec(struct tendd *t)
         state_writer_free(&w);
         safe_close(state_fd);
         log_error_errno(r, "re-exec of %s failed; going on", t->exe);
+        {
+                char why[PATH_MAX + 64];
+
+                (void)snprintf(why, sizeof why, "re-exec of %s failed, tendd goes on", t->exe);
+                control_reexec_failed(t->ctl, r, why);
+        }
         sdnotify_reloaded(t->sdn); /* ends the RELOADING=1 sent above */
 }
 
@@ -709,6 +716,7 @@ int main(int argc, char **argv)
                  * know nothing of it. The stop goes on in this image. */
                 if (t.m->shutting_down || exitwith_status(t.ew) >= 0) {
                         log_warning("re-exec asked for while stopping: ignored");
+                        control_reexec_failed(t.ctl, -ECANCELED, "tendd is stopping");
                         if (t.m->shutting_down && t.m->n_live == 0)
                                 break; /* its ev_break was the one just seen */
                         continue;

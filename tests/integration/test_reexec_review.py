@@ -74,7 +74,7 @@ def test_reexec_that_cannot_exec_is_an_error_for_tendctl(tend, tmp_path):
     pid = tend.wait_running("a")["pid"]
     fds0 = sorted(os.listdir(f"/proc/{tend.tendd_pid}/fd"))
     exe.unlink()
-    r = tend.ctl("reexec", check=0)
+    r = tend.ctl("reexec")
     log = tend.read_log()
     assert "re-exec of" in log and "failed" in log, log
     assert tend.tendd_alive()
