@@ -398,6 +398,31 @@ static void tendd_fall_back(char **argv, int state_fd, int copy, int exe_fd, int
         free(v); /* the strings are argv's */
 }
 
+/* The state was read in part, or not at all: start over as after a crash
+ * (a start that is not a re-exec takes over every service still running
+ * through the recovery file the previous image wrote before its execve).
+ * Everything inherited is closed first: an output pipe kept open and never
+ * read would block its service for good; closed, the service sees EPIPE as
+ * after a crash. Returns only if the execve failed. */
+static void tendd_start_afresh(const struct tendd *t, char **argv)
+{
+        size_t n = strv_length(argv), k = 0;
+        char **v = calloc(n + 1, sizeof *v);
+
+        if (!v)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(argv[i], "--state-fd=", 11) != 0 &&
+                    strncmp(argv[i], "--previous-exe-fd=", 18) != 0)
+                        v[k++] = argv[i];
+        state_close_unclaimed(-1);
+        log_error("starting afresh: services still running are taken over as after a crash");
+        log_set_loop(NULL);
+        (void)execv(t->exe, v);
+        log_error_errno(-errno, "executing %s", t->exe);
+        free(v); /* the strings are argv's */
+}
+
 /* The state the previous image left: the manager's config (for
  * manager_new()) and the reader for the rest. */
 static int tendd_open_state(int state_fd, struct state_reader *state, void **map, size_t *map_len,
@@ -506,6 +531,7 @@ int main(int argc, char **argv)
         struct state_reader state = {};
         void *state_map = NULL;
         size_t state_len = 0;
+        bool restored = false;
         int opt, r, state_fd, exe_fd;
 
         if (tendd_parse_state_args(argc, argv, &state_fd, &exe_fd) < 0) {
@@ -561,6 +587,7 @@ int main(int argc, char **argv)
                                      &state_config_path, &c);
                 if (r < 0) {
                         tendd_fall_back(argv, state_fd, keep, exe_fd, r);
+                        tendd_start_afresh(&t, argv);
                         return 1;
                 }
                 config_path = state_config_path;
@@ -687,6 +714,7 @@ int main(int argc, char **argv)
                 }
                 /* Nothing else of the previous image's stays open. */
                 state_close_unclaimed(-1);
+                restored = true;
                 (void)manager_watch_signals(t.m);
                 tendd_recover(&t, false);
                 log_info("re-executed, %zu service%s taken over", t.m->n_services,
@@ -727,6 +755,8 @@ int main(int argc, char **argv)
         }
         r = exitwith_status(t.ew) >= 0 ? exitwith_status(t.ew) : 0;
 finish:
+        if (state_fd >= 0 && !restored)
+                tendd_start_afresh(&t, argv); /* returns only if that failed too */
         if (state_map)
                 state_unmap(state_map, state_len);
         exitwith_free(t.ew);

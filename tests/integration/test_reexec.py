@@ -176,3 +176,37 @@ def test_reexec_in_cgroup_mode(ctend):
     ctend.ctl("stop", "esc", check=0)
     assert ctend.state("esc") == "stopped"
     assert not unit.exists()
+
+
+def test_a_restore_that_fails_starts_afresh_and_takes_the_services_over(tend, tmp_path):
+    """The new image reads the state but cannot restore it (here every fd
+    it names is gone): it starts over as after a crash, and the services
+    still running are taken over, not started a second time."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    exe = bindir / "tendd"
+    shutil.copy2(tend.tendd, exe)
+    tend.tendd = exe
+    tend.service("a", exec="sleep 1000")
+    tend.start()
+    pid = tend.wait_running("a")["pid"]
+    wrapper = bindir / "tendd.new"
+    wrapper.write_text(
+        "#!/bin/bash\n"
+        "# Every inherited fd but the state's goes: the restore cannot find them.\n"
+        'state=${1#--state-fd=}\n'
+        "for f in /proc/self/fd/*; do n=${f##*/}\n"
+        '  [ "$n" -gt 2 ] && [ "$n" != "$state" ] && eval "exec $n>&-" 2>/dev/null\n'
+        "done\n"
+        f'exec {BUILD / "tendd"} "$@"\n')
+    wrapper.chmod(0o755)
+    os.rename(wrapper, exe)
+    tend.signal_tendd(signal.SIGUSR2)
+    wait_for(lambda: "started, 1 service" in tend.read_log().split("starting afresh", 1)[-1]
+             and "starting afresh" in tend.read_log(), timeout=20, what="a fresh start")
+    tend.wait_ready()
+    s = tend.svc("a")
+    assert s["state"] == "running" and s["pid"] == pid, (s, tend.read_log())
+    assert "adopted" in s["reason"], s
+    sleeps = [p for p in tend.live_ns_procs() if p["cmdline"] == "sleep 1000"]
+    assert len(sleeps) == 1, sleeps
