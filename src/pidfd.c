@@ -80,27 +80,44 @@ int pidfd_exit_status(int pidfd, siginfo_t *ret)
         return 0;
 }
 
+/* /proc/PID/stat into buf: a pointer just past the comm's ')' (field 3
+ * follows a blank), or NULL with *err (-ESRCH when pid is gone). */
+static const char *proc_stat_fields(pid_t pid, char *buf, size_t size, int *err)
+{
+        char path[64];
+        const char *p;
+        ssize_t n;
+        int fd;
+
+        (void)snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                *err = errno == ENOENT ? -ESRCH : -errno;
+                return NULL;
+        }
+        n = read(fd, buf, size - 1);
+        *err = n < 0 ? -errno : -EIO;
+        (void)close(fd);
+        if (n <= 0)
+                return NULL;
+        buf[n] = '\0';
+        p = strrchr(buf, ')');
+        return p ? p + 1 : NULL;
+}
+
 /* Process group and session of pid from /proc/PID/stat (fields 5 and 6,
  * after the comm's ')'). */
 static int proc_ids_of(pid_t pid, pid_t *ret_pgrp, pid_t *ret_sid)
 {
-        char path[64], buf[512];
+        char buf[512];
         const char *p;
-        ssize_t n;
-        int fd, pgrp, sid;
+        int pgrp, sid, err;
         char state;
 
-        (void)snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, sizeof buf - 1);
-        (void)close(fd);
-        if (n <= 0)
-                return n < 0 ? -errno : -EIO;
-        buf[n] = '\0';
-        p = strrchr(buf, ')');
-        if (!p || sscanf(p + 1, " %c %*d %d %d", &state, &pgrp, &sid) != 3)
+        p = proc_stat_fields(pid, buf, sizeof buf, &err);
+        if (!p)
+                return err == -ESRCH ? -ENOENT : err;
+        if (sscanf(p, " %c %*d %d %d", &state, &pgrp, &sid) != 3)
                 return -EIO;
         if (ret_pgrp)
                 *ret_pgrp = (pid_t)pgrp;
@@ -153,25 +170,15 @@ int pidfd_process_group(int pidfd, pid_t *ret_pgrp)
  * with the pid, it tells a process from a later one that got its number. */
 static int proc_start_time(pid_t pid, uint64_t *ret)
 {
-        char path[64], buf[1024];
+        char buf[1024];
         const char *p;
-        ssize_t n;
-        int fd;
+        int err;
 
-        (void)snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? -ESRCH : -errno;
-        n = read(fd, buf, sizeof buf - 1);
-        (void)close(fd);
-        if (n <= 0)
-                return n < 0 ? -errno : -EIO;
-        buf[n] = '\0';
-        p = strrchr(buf, ')');
+        p = proc_stat_fields(pid, buf, sizeof buf, &err);
         if (!p)
-                return -EIO;
-        /* p + 2 is field 3; field 22 follows 19 more separators. */
-        p += 2;
+                return err;
+        /* p + 1 is field 3; field 22 follows 19 more separators. */
+        p += 1;
         for (int field = 3; field < 22; field++) {
                 p = strchr(p, ' ');
                 if (!p)

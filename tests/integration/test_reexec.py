@@ -8,7 +8,7 @@ import signal
 import time
 
 from conftest import BUILD, fd_count, pss_kb, wait_for
-from test_cgroup import cgroot, cgroup_procs, ctend  # noqa: F401 (fixtures)
+from test_cgroup import cgroot, cgroup_procs, ctend  # noqa: F401,F811 (fixtures)
 
 CHATTER = BUILD / "tests" / "chatter"
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (.*)$")
@@ -30,6 +30,17 @@ def reexec(tend, how="ctl"):
     wait_for(lambda: reexec_log_count(tend) > before, timeout=20, what="the new image")
     tend.wait_ready()
     assert tend.tendd_alive() and tend.tendd_pid == pid
+
+
+def own_copy(tend, tmp_path):
+    """Run tendd from a copy of its own (tmp_path/bin/tendd), which a test
+    may replace or remove as an upgrade would; its path."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    exe = bindir / "tendd"
+    shutil.copy2(tend.tendd, exe)
+    tend.tendd = exe
+    return exe
 
 
 def numbers(path, name):
@@ -146,11 +157,8 @@ def test_a_binary_that_cannot_read_the_state_hands_it_back(tend, tmp_path):
     """The binary at tendd's path is replaced by one whose state format is
     another version: the re-exec lands in the previous binary again, with
     every service kept."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    exe = bindir / "tendd"
-    shutil.copy2(tend.tendd, exe)
-    tend.tendd = exe
+    exe = own_copy(tend, tmp_path)
+    bindir = exe.parent
     tend.service("a", exec="sleep 1000")
     tend.start()
     pid = tend.wait_running("a")["pid"]
@@ -182,11 +190,8 @@ def test_a_restore_that_fails_starts_afresh_and_takes_the_services_over(tend, tm
     """The new image reads the state but cannot restore it (here every fd
     it names is gone): it starts over as after a crash, and the services
     still running are taken over, not started a second time."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    exe = bindir / "tendd"
-    shutil.copy2(tend.tendd, exe)
-    tend.tendd = exe
+    exe = own_copy(tend, tmp_path)
+    bindir = exe.parent
     tend.service("a", exec="sleep 1000")
     tend.start()
     pid = tend.wait_running("a")["pid"]

@@ -5,6 +5,7 @@ import shutil
 import signal
 import time
 
+from test_reexec import own_copy
 from conftest import BUILD, wait_for
 
 
@@ -64,15 +65,10 @@ def test_reexec_that_cannot_exec_is_an_error_for_tendctl(tend, tmp_path):
     """The binary at tendd's path is gone (removed, not replaced): execve
     fails, tendd goes on as it was, and tendctl reexec says it failed instead
     of 'tendd re-executed'."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    exe = bindir / "tendd"
-    shutil.copy2(tend.tendd, exe)
-    tend.tendd = exe
+    exe = own_copy(tend, tmp_path)
     tend.service("a", exec="sleep 1000")
     tend.start()
     pid = tend.wait_running("a")["pid"]
-    fds0 = sorted(os.listdir(f"/proc/{tend.tendd_pid}/fd"))
     exe.unlink()
     r = tend.ctl("reexec")
     log = tend.read_log()
@@ -88,11 +84,7 @@ def test_a_failed_reexec_ends_the_reload_it_told_systemd_of(tend, tmp_path):
     fails tendd goes on in the old image and must say READY=1 again, or the
     unit stays 'reloading' until systemd's timeout."""
     import socket
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    exe = bindir / "tendd"
-    shutil.copy2(tend.tendd, exe)
-    tend.tendd = exe
+    exe = own_copy(tend, tmp_path)
     path = str(tmp_path / "systemd-notify")
     sd = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sd.bind(path)
@@ -153,7 +145,6 @@ def test_every_state_carries_over(tend):
     tend.ctl("reload", check=0)
     tend.wait_state("stubborn", "stopping")
     t_stop = time.monotonic()
-    t_ready = t_stop  # slowready started about as long ago
     keys = ("state", "pid", "restarts", "exit_code", "exit_signal", "reason", "want_up",
             "status", "since", "started")
     before = {s["name"]: {k: s.get(k) for k in keys} for s in tend.status()}

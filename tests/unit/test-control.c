@@ -19,6 +19,7 @@
 #include "manager.h"
 #include "service.h"
 #include "state.h"
+#include "state-find.h"
 #include "tap.h"
 #include "wire.h"
 
@@ -402,18 +403,6 @@ static void test_roundtrip(struct manager *m, const char *dir)
         for (char *line = strtok(rt.buf, "\n"); line; line = strtok(NULL, "\n"))
                 ok(line[0] == '1', "%s", line + 2);
         control_free(c);
-}
-
-/* The value of the record tag in what w holds (records only, no header). */
-static int state_find(const struct state_writer *w, uint16_t tag, struct state_reader *ret)
-{
-        struct state_reader r = { .p = w->buf, .len = w->len };
-        uint16_t t;
-
-        while (state_next(&r, &t, ret) > 0)
-                if (t == tag)
-                        return 0;
-        return -ENOENT;
 }
 
 /* Child of test_reexec: Reexec, not answered, its connection closed (as the

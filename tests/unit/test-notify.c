@@ -10,6 +10,7 @@
 
 #include "notify.h"
 #include "state.h"
+#include "state-find.h"
 #include "tap.h"
 
 static int parse(const char *text, struct service_notify_msg *msg)
@@ -19,18 +20,6 @@ static int parse(const char *text, struct service_notify_msg *msg)
 
         memcpy(buf, text, n + 1);
         return notify_parse(buf, n, msg);
-}
-
-/* The value of the record tag in what w holds (records only, no header). */
-static int state_find(const struct state_writer *w, uint16_t tag, struct state_reader *ret)
-{
-        struct state_reader r = { .p = w->buf, .len = w->len };
-        uint16_t t;
-
-        while (state_next(&r, &t, ret) > 0)
-                if (t == tag)
-                        return 0;
-        return -ENOENT;
 }
 
 static int send_to(const char *path, const char *msg)

@@ -19,6 +19,7 @@
 #include "sdnotify.h"
 #include "service.h"
 #include "state.h"
+#include "state-find.h"
 #include "tap.h"
 
 static struct ev_loop *loop;
@@ -457,18 +458,6 @@ static void test_log_stalled_stderr(void)
         close(saved);
         close(fds[0]);
         log_open();
-}
-
-/* The value of the record tag in what w holds (no header: records only). */
-static int state_find(const struct state_writer *w, uint16_t tag, struct state_reader *ret)
-{
-        struct state_reader r = { .p = w->buf, .len = w->len };
-        uint16_t t;
-
-        while (state_next(&r, &t, ret) > 0)
-                if (t == tag)
-                        return 0;
-        return -ENOENT;
 }
 
 /* An output across a re-execution: a partial line in tendd and more in the
