@@ -1086,6 +1086,9 @@ int manager_restore(struct manager *m, const struct state_reader *v)
                 else if (!s->spawn_queued && !manager_spawnq_push(m, s))
                         manager_queue(m, s); /* no room to wait: looked at again */
         }
+        /* The timers' deadlines are against now, not against the loop's
+         * time from before the restore. */
+        ev_now_update(m->loop);
         for (size_t i = 0; i < n; i++)
                 service_resume(made[i], &resume[i]);
         free(resume);

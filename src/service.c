@@ -1506,10 +1506,15 @@ void service_resume(struct service *s, const struct service_resume *x)
                 s->cgroup_killed = false;
                 r = service_open_cgroup(s);
                 s->cgroup_killed = killed;
-                if (r < 0)
+                if (r < 0) {
                         log_service(LOG_WARNING, s->name, "cannot open its cgroup again: %s",
                                     strerror(-r));
-                else {
+                        if (s->draining) {
+                                /* Nothing would say when it empties. */
+                                s->draining = false;
+                                service_dispatch(s, SERVICE_EVENT_EXIT);
+                        }
+                } else {
                         s->oom_seen = oom_seen;
                         if (s->draining)
                                 service_cgroup_changed(s); /* emptied during the exec */

@@ -345,8 +345,8 @@ int state_open(int fd_in, struct state_reader *ret, void **map, size_t *map_len)
             st.st_size > (off_t)STATE_SIZE_MAX)
                 return -EBADMSG;
         seals = fcntl(fd, F_GET_SEALS);
-        if (seals < 0 || !(seals & F_SEAL_SHRINK))
-                return -EBADMSG;
+        if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_WRITE)) != (F_SEAL_SHRINK | F_SEAL_WRITE))
+                return -EBADMSG; /* nobody may change it under the reader either */
         size = (size_t)st.st_size;
         p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED)

@@ -394,14 +394,20 @@ static void test_open_errors(void)
            "magic without its newline: -EBADMSG");
         ok(state_open(memfd_with(w.buf, w.len, false), &body, &map, &map_len) == -EBADMSG,
            "a memfd that may shrink under the mapping: -EBADMSG");
+        fd = memfd_with(w.buf, w.len, false);
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
+                perror("F_ADD_SEALS");
+        ok(state_open(fd, &body, &map, &map_len) == -EBADMSG,
+           "a memfd that may still be written: -EBADMSG");
 
         fd = memfd_with(w.buf, w.len, false);
         if (ftruncate(fd, (off_t)STATE_SIZE_MAX + 1) < 0 ||
-            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
+            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_WRITE) < 0)
                 perror("ftruncate");
         ok(state_open(fd, &body, &map, &map_len) == -EBADMSG, "larger than STATE_SIZE_MAX");
         fd = memfd_with(w.buf, w.len, false);
-        if (ftruncate(fd, (off_t)STATE_SIZE_MAX) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0)
+        if (ftruncate(fd, (off_t)STATE_SIZE_MAX) < 0 ||
+            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_WRITE) < 0)
                 perror("ftruncate");
         ok(state_open(fd, &body, &map, &map_len) == 0 && body.len == STATE_SIZE_MAX - HEADER_LEN,
            "exactly STATE_SIZE_MAX is read");
