@@ -328,6 +328,12 @@ class Tend:
                                    or self._check_alive(), timeout=10, what="nsinit")
         self.nsinit_pidfd = os.pidfd_open(self.nsinit_pid)
         self.ns_inode = wait_for(self._ns_of_nsinit, timeout=10, what="pid namespace")
+        if not wait:
+            # tendd may exit at once (a bad config): that is for the test to see.
+            found = wait_for(lambda: self._find_tendd() or self.proc.poll() is not None,
+                             timeout=10, what="tendd process or its exit")
+            if found is True:
+                return self
         self.tendd_pid = wait_for(lambda: self._find_tendd() or self._check_alive(),
                                   timeout=10, what="tendd process")
         self.tendd_pidfd = os.pidfd_open(self.tendd_pid)
