@@ -626,6 +626,8 @@ static bool recover_adopt_one(struct recover *rc, const struct recover_record *r
                             RECOVER_FILE, rec->name, (int)rec->main.pid);
                 return false;
         }
+        if (service_is_live(s))
+                return false; /* taken over already, from systemd's fd store */
         /* Only a forged file names one process twice: neither claim is
          * believed beyond the first. */
         other = intmap_get(taken, (uint64_t)rec->main.pid);

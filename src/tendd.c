@@ -725,6 +725,7 @@ int main(int argc, char **argv)
                 r = manager_create(t.m);
                 if (r < 0)
                         goto finish;
+                (void)sdnotify_fdstore_adopt(t.sdn);
                 tendd_recover(&t, true);
                 r = manager_start(t.m);
                 if (r < 0)

@@ -355,3 +355,82 @@ def test_tend_service_under_systemd(container):
     assert left.returncode == 1, f"left behind: {left.stdout}"
     procs = c.run("sh", "-c", f'cat /sys/fs/cgroup{cg}/cgroup.procs 2>/dev/null', check=False)
     assert procs.stdout.strip() == ""
+
+
+def test_tend_service_survives_a_crash_of_tendd(container):
+    """kill -9 of tendd under systemd: systemd restarts it (Restart=on-failure),
+    the services run on (KillMode=process) and the new tendd takes every one
+    over with the same pid from the pidfds parked in systemd's fd store. A stop
+    still leaves nothing, even when tendd hangs and is killed at TimeoutStopSec."""
+    c = container
+    c.run("meson", "install", "-C", BUILD, "--no-rebuild", "--quiet", timeout=120)
+    c.write("/etc/systemd/system/tend.service.d/test.conf",
+            "[Service]\nRestartSec=100ms\nTimeoutStopSec=3s\n")
+    c.write("/etc/tend/tend.ini", "[tend]\nservices = services.d\n")
+    c.write("/etc/tend/services.d/web.ini", WEB_V1)
+    c.write("/etc/tend/services.d/esc.ini", ESCAPE)
+    c.write("/etc/tend/services.d/other.ini",
+            "[service]\nrestart = always\nexec = sleep 1000005\n")
+    c.run("systemctl", "daemon-reload")
+    c.run("systemctl", "start", "tend.service", timeout=60)
+    pids = {n: s["pid"] for n, s in tend_status(c).items()}
+    assert all(pids.values()), pids
+    cg = "/sys/fs/cgroup" + c.show("tend.service", "ControlGroup")
+    wait_for(lambda: c.show("tend.service", "NFileDescriptorStore") == "3",
+             what="three pidfds in the fd store")
+
+    old_main = c.show("tend.service", "MainPID")
+    c.run("kill", "-9", old_main)
+    wait_for(lambda: c.show("tend.service", "NRestarts") == "1", what="systemd restarting tendd")
+    wait_for(lambda: c.show("tend.service", "ActiveState") == "active", what="tend active again")
+    new_main = c.show("tend.service", "MainPID")
+    assert new_main != old_main
+    st = tend_status(c)
+    assert {n: st[n]["pid"] for n in pids} == pids, (pids, st)
+    assert all(s["state"] == "running" for s in st.values()), st
+    assert "fd store" in c.journal("-u", "tend.service")
+    assert c.run("cat", f"{cg}/supervisor/cgroup.procs").stdout.split() == [new_main]
+    assert len(c.run("cat", f"{cg}/esc.service/cgroup.procs").stdout.split()) == 2
+    assert c.show("tend.service", "NFileDescriptorStore") == "3"
+
+    # The adopted service is supervised: its end is seen and it is restarted,
+    # and the store follows (the new pidfd replaces the old one).
+    c.run("kill", "-9", str(pids["other"]))
+    wait_for(lambda: tend_status(c)["other"]["pid"] not in (None, pids["other"]) and
+             tend_status(c)["other"]["state"] == "running", what="other restarted")
+    assert c.show("tend.service", "NFileDescriptorStore") == "3"
+
+    # A second crash: the new pid of other comes back too.
+    pids = {n: s["pid"] for n, s in tend_status(c).items()}
+    c.run("kill", "-9", new_main)
+    wait_for(lambda: c.show("tend.service", "NRestarts") == "2", what="a second restart")
+    wait_for(lambda: c.show("tend.service", "ActiveState") == "active", what="active again")
+    wait_for(lambda: c.run("tendctl", "status", check=False).returncode == 0, what="tendctl")
+    st = tend_status(c)
+    assert {n: st[n]["pid"] for n in pids} == pids, (pids, st)
+
+    # A tendd still stopping when TimeoutStopSec runs out (a service that
+    # ignores SIGTERM, stop_timeout longer than that) is killed, and
+    # ExecStopPost= takes what it left.
+    c.write("/etc/tend/services.d/stubborn.ini",
+            "[service]\nstop_timeout = 60s\nexec = sh -c 'trap \"\" TERM; exec sleep 1000006'\n")
+    c.run("systemctl", "reload", "tend.service", timeout=60)
+    wait_for(lambda: tend_status(c).get("stubborn", {}).get("state") == "running",
+             what="stubborn running")
+    c.run("systemctl", "stop", "tend.service", check=False, timeout=60)
+    assert c.show("tend.service", "ActiveState") in ("inactive", "failed")
+    assert c.show("tend.service", "Result") == "timeout"
+    left = c.run("pgrep", "-f", "sleep 100000", check=False)
+    assert left.returncode == 1, f"left behind: {left.stdout}"
+    assert c.show("tend.service", "NFileDescriptorStore") == "0"
+
+    # A clean start and stop afterwards: nothing adopted, nothing left.
+    c.run("rm", "/etc/tend/services.d/stubborn.ini")
+    c.run("systemctl", "reset-failed", "tend.service", check=False)
+    c.run("systemctl", "start", "tend.service", timeout=60)
+    assert c.journal("-u", "tend.service").count("taken over from systemd's fd store") == 2
+    assert all(s["state"] == "running" and "adopted" not in s.get("reason", "")
+               for s in tend_status(c).values())
+    c.run("systemctl", "stop", "tend.service", timeout=60)
+    assert c.show("tend.service", "Result") == "success"
+    assert c.run("pgrep", "-f", "sleep 100000", check=False).returncode == 1
