@@ -8,8 +8,8 @@
 
 #include "intmap.h"
 #include "log.h"
-#include "pidfd.h"
 #include "manager.h"
+#include "pidfd.h"
 #include "sdnotify.h"
 #include "service.h"
 #include "state.h"
@@ -338,7 +338,7 @@ int sdnotify_send_fds(struct sdnotify *n, const char *msg, const int *fds, size_
                 int e = errno;
                 if (!n->send_failed)
                         log_warning_errno(e, "sd_notify with fds failed (further failures "
-                                          "are not logged)");
+                                             "are not logged)");
                 n->send_failed = true;
                 return -e;
         }
@@ -350,8 +350,7 @@ static void sdnotify_fdstore_remove(struct sdnotify *n, const char *name)
 {
         char msg[64 + SERVICE_NAME_MAX];
 
-        (void)snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s" SDNOTIFY_FDNAME_SUFFIX,
-                       name);
+        (void)snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s" SDNOTIFY_FDNAME_SUFFIX, name);
         (void)sdnotify_send(n, msg);
 }
 
@@ -427,8 +426,7 @@ size_t sdnotify_fdstore_adopt(struct sdnotify *n)
                         log_service(LOG_WARNING, s->name, "not taken over from the fd store: %s",
                                     r == -ESRCH ? "it is gone" : strerror(-r));
                 else
-                        log_warning("fd store: %s names no service of the config: dropped",
-                                    name);
+                        log_warning("fd store: %s names no service of the config: dropped", name);
                 if (n && n->fdstore && s)
                         sdnotify_fdstore_remove(n, sname);
                 else if (n && n->fdstore && name[0]) {
