@@ -293,22 +293,6 @@ static void recover_update(struct recover *rc, struct service *s)
                 rc->compact = true;
 }
 
-static int recover_write_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t)k;
-        }
-        return 0;
-}
-
 /* The whole file anew: every record in effect, in the manager's order,
  * written to a temporary file renamed over the old one; the new file is
  * appended to from now on. */
@@ -333,7 +317,7 @@ static int recover_rewrite(struct recover *rc)
                                           : NULL;
 
                 if (i == m->n_services || (e && n + e->len > sizeof chunk)) {
-                        r = recover_write_all(fd, chunk, n);
+                        r = loop_write(fd, chunk, n);
                         total += n;
                         n = 0;
                 }
@@ -375,7 +359,7 @@ void recover_flush(struct recover *rc)
             (rc->file_bytes > RECOVER_COMPACT_MIN && rc->file_bytes > 4 * rc->live_bytes))
                 r = recover_rewrite(rc);
         else if (rc->len > 0) {
-                r = recover_write_all(rc->fd, rc->buf, rc->len);
+                r = loop_write(rc->fd, rc->buf, rc->len);
                 rc->file_bytes += rc->len;
                 rc->len = 0;
                 if (r < 0)
