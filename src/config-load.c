@@ -1,5 +1,6 @@
 /* config-load.c: the error list of one config_load(), and lookups the
  * parts of a load share. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -127,4 +128,21 @@ size_t config_index(const struct config *c, const char *name)
                         lo = mid + 1;
         }
         return SIZE_MAX;
+}
+
+/* See config-load.h. */
+int config_file_apply_defaults(struct config_file_ctx *f)
+{
+        for (size_t i = 0; i < f->n_keys; i++) {
+                const struct config_key *k = &f->keys[i];
+                int r;
+
+                if (!k->def)
+                        continue;
+                r = k->parse(f, k, 0, k->def, (char *)f->target + k->offset);
+                if (r == -ENOMEM)
+                        return r;
+                assert(r >= 0); /* a default the table's own parser rejects */
+        }
+        return 0;
 }

@@ -79,6 +79,10 @@ struct config_key {
         uint64_t min, max; /* numbers: range of non-zero values; max 0: none */
 };
 
+/* Set each key's default in f->target, through the key's own parser (a
+ * default its parser rejects is a bug of the table). 0 or -ENOMEM. */
+int config_file_apply_defaults(struct config_file_ctx *f);
+
 /* config-load.c: the error list. */
 
 /* True once no more messages are kept: the caller only counts (and need not

@@ -341,14 +341,8 @@ static int config_state_defaults(const struct config_key *keys, size_t n_keys, v
                 .n_keys = n_keys,
                 .target = target,
         };
-        int r = 0;
+        int r = config_file_apply_defaults(&f);
 
-        for (size_t i = 0; i < n_keys && r >= 0; i++) {
-                if (!keys[i].def)
-                        continue;
-                r = keys[i].parse(&f, &keys[i], 0, keys[i].def, (char *)target + keys[i].offset);
-                assert(r >= 0 || r == -ENOMEM); /* a default the table's own parser rejects */
-        }
         free(l.services_display);
         strv_free(l.errors);
         return r < 0 ? r : 0;

@@ -8,7 +8,6 @@
  * environment is merged (env.h) and, once every service is loaded, the
  * dependencies are checked across services (config-deps.c). Every problem
  * is appended to one error list; parsing always continues. */
-#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -267,18 +266,7 @@ static int config_file_defaults(struct config_file_ctx *f)
         }
         f->seen = memset(l->seen, 0, f->n_keys * sizeof *f->seen);
         f->failed = memset(l->failed, 0, f->n_keys * sizeof *f->failed);
-        for (size_t i = 0; i < f->n_keys; i++) {
-                const struct config_key *k = &f->keys[i];
-                int r;
-
-                if (!k->def)
-                        continue;
-                r = k->parse(f, k, 0, k->def, (char *)f->target + k->offset);
-                if (r == -ENOMEM)
-                        return r;
-                assert(r >= 0); /* a default the table's own parser rejects */
-        }
-        return 0;
+        return config_file_apply_defaults(f);
 }
 
 /* Set the table defaults, then parse the open file. */
