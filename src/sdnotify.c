@@ -48,23 +48,7 @@ static void sdnotify_service_changed(struct service *s, enum service_state old, 
 
 int sdnotify_send(struct sdnotify *n, const char *msg)
 {
-        ssize_t r;
-
-        if (!n)
-                return 0;
-        r = sendto(n->fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL,
-                   (const struct sockaddr *)&n->addr, n->addr_len);
-        if (r < 0) {
-                int e = errno;
-                if (!n->send_failed)
-                        log_warning_errno(e, "sd_notify to %s failed (further failures "
-                                          "are not logged)",
-                                          n->addr.sun_path[0] ? n->addr.sun_path : "@abstract");
-                n->send_failed = true;
-                return -e;
-        }
-        n->send_failed = false;
-        return 0;
+        return n ? sdnotify_send_fds(n, msg, NULL, 0) : 0;
 }
 
 static void sdnotify_update(struct sdnotify *n)
@@ -337,8 +321,9 @@ int sdnotify_send_fds(struct sdnotify *n, const char *msg, const int *fds, size_
         if (sendmsg(n->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
                 int e = errno;
                 if (!n->send_failed)
-                        log_warning_errno(e, "sd_notify with fds failed (further failures "
-                                             "are not logged)");
+                        log_warning_errno(e, "sd_notify to %s failed (further failures "
+                                          "are not logged)",
+                                          n->addr.sun_path[0] ? n->addr.sun_path : "@abstract");
                 n->send_failed = true;
                 return -e;
         }

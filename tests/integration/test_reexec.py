@@ -43,6 +43,15 @@ def own_copy(tend, tmp_path):
     return exe
 
 
+def start_from_copy(tend, tmp_path):
+    """own_copy(), and tendd started from it with one service a; the copy's
+    path and a's pid."""
+    exe = own_copy(tend, tmp_path)
+    tend.service("a", exec="sleep 1000")
+    tend.start()
+    return exe, tend.wait_running("a")["pid"]
+
+
 def numbers(path, name):
     """The N of each "NAME N" line of a log file, in order."""
     out = []
@@ -122,16 +131,16 @@ def test_a_crash_during_the_reexec_is_seen_and_restarted(tend):
 def test_a_stop_in_progress_completes(tend):
     """A service that ignores SIGTERM is being stopped: after the re-exec its
     stop timeout runs on and the KILL still comes, at the same time."""
-    tend.service("stubborn", exec="sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'",
+    tend.service("holdout", exec="sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'",
                  stop_timeout="2s")
     tend.start()
-    tend.wait_running("stubborn")
+    tend.wait_running("holdout")
     t0 = time.monotonic()
-    tend.ctl("stop", "--no-block", "stubborn", check=0)
-    tend.wait_state("stubborn", "stopping")
+    tend.ctl("stop", "--no-block", "holdout", check=0)
+    tend.wait_state("holdout", "stopping")
     reexec(tend, "ctl")
-    assert tend.state("stubborn") == "stopping"
-    tend.wait_state("stubborn", "stopped", timeout=10)
+    assert tend.state("holdout") == "stopping"
+    tend.wait_state("holdout", "stopped", timeout=10)
     took = time.monotonic() - t0
     assert 1.8 < took < 3.5, took
     assert "stop timed out" in tend.read_log()
@@ -157,11 +166,8 @@ def test_a_binary_that_cannot_read_the_state_hands_it_back(tend, tmp_path):
     """The binary at tendd's path is replaced by one whose state format is
     another version: the re-exec lands in the previous binary again, with
     every service kept."""
-    exe = own_copy(tend, tmp_path)
+    exe, pid = start_from_copy(tend, tmp_path)
     bindir = exe.parent
-    tend.service("a", exec="sleep 1000")
-    tend.start()
-    pid = tend.wait_running("a")["pid"]
     other = bindir / "tendd.new"
     shutil.copy2(BUILD / "tests" / "tendd-other-state", other)
     os.rename(other, exe)  # as a package upgrade does
@@ -190,11 +196,8 @@ def test_a_restore_that_fails_starts_afresh_and_takes_the_services_over(tend, tm
     """The new image reads the state but cannot restore it (here every fd
     it names is gone): it starts over as after a crash, and the services
     still running are taken over, not started a second time."""
-    exe = own_copy(tend, tmp_path)
+    exe, pid = start_from_copy(tend, tmp_path)
     bindir = exe.parent
-    tend.service("a", exec="sleep 1000")
-    tend.start()
-    pid = tend.wait_running("a")["pid"]
     wrapper = bindir / "tendd.new"
     wrapper.write_text(
         "#!/bin/bash\n"

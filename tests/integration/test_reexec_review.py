@@ -5,7 +5,7 @@ import shutil
 import signal
 import time
 
-from test_reexec import own_copy
+from test_reexec import own_copy, start_from_copy
 from conftest import BUILD, wait_for
 
 
@@ -65,10 +65,7 @@ def test_reexec_that_cannot_exec_is_an_error_for_tendctl(tend, tmp_path):
     """The binary at tendd's path is gone (removed, not replaced): execve
     fails, tendd goes on as it was, and tendctl reexec says it failed instead
     of 'tendd re-executed'."""
-    exe = own_copy(tend, tmp_path)
-    tend.service("a", exec="sleep 1000")
-    tend.start()
-    pid = tend.wait_running("a")["pid"]
+    exe, pid = start_from_copy(tend, tmp_path)
     exe.unlink()
     r = tend.ctl("reexec")
     log = tend.read_log()
@@ -129,7 +126,7 @@ def test_every_state_carries_over(tend):
     tend.service("broken", exec="sh -c 'exit 4'", restart="never")
     tend.service("handoff", type="notify", stop_timeout="2s",
                  exec="sh -c 'sleep 1000 & systemd-notify --ready --pid=$!; exec sleep 2000'")
-    tend.service("stubborn", exec="sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'",
+    tend.service("holdout", exec="sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'",
                  stop_timeout="3s")
     tend.start()
     tend.wait_state("slowready", "starting")
@@ -139,11 +136,11 @@ def test_every_state_carries_over(tend):
     tend.wait_state("broken", "failed")
     wait_for(lambda: any(p["comm"] == "sleep" and p["pid"] == (tend.svc("handoff") or {}).get("pid")
                          for p in tend.live_ns_procs()), what="MAINPID= taken")
-    tend.wait_state("stubborn", "running")
-    # stubborn is dropped by a reload while it is being stopped.
-    tend.remove_service("stubborn")
+    tend.wait_state("holdout", "running")
+    # holdout is dropped by a reload while it is being stopped.
+    tend.remove_service("holdout")
     tend.ctl("reload", check=0)
-    tend.wait_state("stubborn", "stopping")
+    tend.wait_state("holdout", "stopping")
     t_stop = time.monotonic()
     keys = ("state", "pid", "restarts", "exit_code", "exit_signal", "reason", "want_up",
             "status", "since", "started")
@@ -157,7 +154,7 @@ def test_every_state_carries_over(tend):
     assert tend.tendd_pid == reexec_pid
     after = {s["name"]: {k: s.get(k) for k in keys} for s in tend.status()}
     for n in before:
-        if n == "stubborn" and n not in after:
+        if n == "holdout" and n not in after:
             continue
         assert after[n] == before[n], (n, before[n], after[n])
     # The watchdog keeps being fed; the gate opening starts the waiter.
@@ -166,8 +163,8 @@ def test_every_state_carries_over(tend):
     tend.wait_state("waiter", "running")
     assert tend.state("dog") == "running"
     # The removed one is killed at its time and then gone.
-    wait_for(lambda: "stubborn" not in {s["name"] for s in tend.status()}, timeout=10,
-             what="stubborn removed")
+    wait_for(lambda: "holdout" not in {s["name"] for s in tend.status()}, timeout=10,
+             what="holdout removed")
     assert 2.5 < time.monotonic() - t_stop < 4.5
     # The ready timeout runs on.
     tend.wait_state("slowready", ("failed", "backoff", "stopping"), timeout=10)

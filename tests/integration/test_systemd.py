@@ -412,11 +412,11 @@ def test_tend_service_survives_a_crash_of_tendd(container):
     # A tendd still stopping when TimeoutStopSec runs out (a service that
     # ignores SIGTERM, stop_timeout longer than that) is killed, and
     # ExecStopPost= takes what it left.
-    c.write("/etc/tend/services.d/stubborn.ini",
+    c.write("/etc/tend/services.d/holdout.ini",
             "[service]\nstop_timeout = 60s\nexec = sh -c 'trap \"\" TERM; exec sleep 1000006'\n")
     c.run("systemctl", "reload", "tend.service", timeout=60)
-    wait_for(lambda: tend_status(c).get("stubborn", {}).get("state") == "running",
-             what="stubborn running")
+    wait_for(lambda: tend_status(c).get("holdout", {}).get("state") == "running",
+             what="holdout running")
     c.run("systemctl", "stop", "tend.service", check=False, timeout=60)
     assert c.show("tend.service", "ActiveState") in ("inactive", "failed")
     assert c.show("tend.service", "Result") == "timeout"
@@ -425,7 +425,7 @@ def test_tend_service_survives_a_crash_of_tendd(container):
     assert c.show("tend.service", "NFileDescriptorStore") == "0"
 
     # A clean start and stop afterwards: nothing adopted, nothing left.
-    c.run("rm", "/etc/tend/services.d/stubborn.ini")
+    c.run("rm", "/etc/tend/services.d/holdout.ini")
     c.run("systemctl", "reset-failed", "tend.service", check=False)
     c.run("systemctl", "start", "tend.service", timeout=60)
     assert c.journal("-u", "tend.service").count("taken over from systemd's fd store") == 2
