@@ -258,6 +258,34 @@ static void tendd_find_exe(struct tendd *t)
                 t->exe[n - dl] = '\0';
 }
 
+#define TENDD_ARG_STATE "--state-fd="
+#define TENDD_ARG_PREVIOUS "--previous-exe-fd="
+
+static bool startswith(const char *s, const char *prefix)
+{
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Is arg one of the options a re-exec adds (--previous-exe-fd= only, or
+ * --state-fd= too)? */
+static bool tendd_reexec_arg(const char *arg, bool state_too)
+{
+        return startswith(arg, TENDD_ARG_PREVIOUS) || (state_too && startswith(arg, TENDD_ARG_STATE));
+}
+
+/* A new array of argv's strings (borrowed) less the re-exec's options;
+ * NULL without memory. */
+static char **tendd_argv_without(char **argv, bool state_too)
+{
+        size_t n = strv_length(argv), k = 0;
+        char **v = calloc(n + 1, sizeof *v);
+
+        for (size_t i = 0; v && i < n; i++)
+                if (!tendd_reexec_arg(argv[i], state_too))
+                        v[k++] = argv[i];
+        return v;
+}
+
 /* argv for the next image: ours, with the state's fds in front. */
 static char **tendd_exec_argv(const struct tendd *t, int state_fd, int exe_fd)
 {
@@ -268,13 +296,12 @@ static char **tendd_exec_argv(const struct tendd *t, int state_fd, int exe_fd)
         if (!v)
                 return NULL;
         v[k++] = strdup(t->argv[0]);
-        if (asprintf(&v[k++], "--state-fd=%d", state_fd) < 0)
+        if (asprintf(&v[k++], TENDD_ARG_STATE "%d", state_fd) < 0)
                 v[k - 1] = NULL;
-        if (exe_fd >= 0 && asprintf(&v[k++], "--previous-exe-fd=%d", exe_fd) < 0)
+        if (exe_fd >= 0 && asprintf(&v[k++], TENDD_ARG_PREVIOUS "%d", exe_fd) < 0)
                 v[k - 1] = NULL;
         for (size_t i = 1; i < n; i++)
-                if (strncmp(t->argv[i], "--state-fd=", 11) != 0 &&
-                    strncmp(t->argv[i], "--previous-exe-fd=", 18) != 0)
+                if (!tendd_reexec_arg(t->argv[i], true))
                         v[k++] = strdup(t->argv[i]);
         for (size_t i = 0; i < k; i++)
                 if (!v[i]) {
@@ -350,9 +377,9 @@ static int tendd_parse_state_args(int argc, char **argv, int *state_fd, int *exe
 {
         *state_fd = *exe_fd = -1;
         for (int i = 1; i < argc && i < 3; i++) {
-                int *to = strncmp(argv[i], "--state-fd=", 11) == 0 ? state_fd
-                          : strncmp(argv[i], "--previous-exe-fd=", 18) == 0 ? exe_fd
-                                                                           : NULL;
+                int *to = startswith(argv[i], TENDD_ARG_STATE)      ? state_fd
+                          : startswith(argv[i], TENDD_ARG_PREVIOUS) ? exe_fd
+                                                                    : NULL;
                 if (!to)
                         break;
                 const char *v = strchr(argv[i], '=') + 1;
@@ -373,19 +400,15 @@ static int tendd_parse_state_args(int argc, char **argv, int *state_fd, int *exe
  * loop between the two). */
 static void tendd_fall_back(char **argv, int state_fd, int copy, int exe_fd, int err)
 {
-        size_t n = strv_length(argv), k = 0;
         char **v;
 
         log_error_errno(err, "cannot read the state the previous tendd left%s",
                         exe_fd >= 0 ? ": handing it back to the previous binary" : "");
         if (exe_fd < 0)
                 return;
-        v = calloc(n + 1, sizeof *v);
+        v = tendd_argv_without(argv, false);
         if (!v)
                 return;
-        for (size_t i = 0; i < n; i++)
-                if (strncmp(argv[i], "--previous-exe-fd=", 18) != 0)
-                        v[k++] = argv[i];
         /* The state again under the number argv names (reading it closed it). */
         if (copy < 0 || dup2(copy, state_fd) < 0) {
                 log_error_errno(copy < 0 ? -EBADF : -errno, "keeping the state");
@@ -406,15 +429,10 @@ static void tendd_fall_back(char **argv, int state_fd, int copy, int exe_fd, int
  * after a crash. Returns only if the execve failed. */
 static void tendd_start_afresh(const struct tendd *t, char **argv)
 {
-        size_t n = strv_length(argv), k = 0;
-        char **v = calloc(n + 1, sizeof *v);
+        char **v = tendd_argv_without(argv, true);
 
         if (!v)
                 return;
-        for (size_t i = 0; i < n; i++)
-                if (strncmp(argv[i], "--state-fd=", 11) != 0 &&
-                    strncmp(argv[i], "--previous-exe-fd=", 18) != 0)
-                        v[k++] = argv[i];
         state_close_unclaimed(-1);
         log_error("starting afresh: services still running are taken over as after a crash");
         log_set_loop(NULL);
