@@ -31,6 +31,13 @@ int notify_state_put(const struct notify *n, struct state_writer *w, uint16_t ta
  * path the one services were given. -EBADMSG for a malformed value,
  * -ENOTSOCK when the fd is not a unix datagram socket. */
 int notify_new_from_state(struct manager *m, const struct state_reader *v, struct notify **ret);
+/* The same for a socket the tendd before parked outside (a crash: fdstore.h):
+ * fd (taken) must be a unix datagram socket bound to path, the path services
+ * are given now; else -ENOTSOCK or -EADDRNOTAVAIL (and fd closed). What
+ * services sent meanwhile waits in it. */
+int notify_new_from_fd(struct manager *m, int fd, const char *path, struct notify **ret);
+/* The socket n reads (to park it outside tendd). */
+int notify_fd(const struct notify *n);
 
 /* Parse one datagram (newline-separated KEY=VALUE) into msg; msg->status points
  * into buf, which is modified. Unknown keys are ignored, as systemd does.

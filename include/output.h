@@ -98,6 +98,17 @@ struct output *output_free(struct output *o);
  * that cannot be written is not, its lines are dropped and reported. */
 int output_open(struct output *o, int *ret_out, int *ret_err);
 
+/* The read end of the pipe o's service got at its last spawn while tendd
+ * still reads it (to park it outside tendd across a crash: fdstore.h); -1
+ * when that spawn had none (journal, null) or it was read to its end. */
+int output_pipe_fd(const struct output *o);
+/* Read the pipe read end fd (taken) as the pipe of o's service's current
+ * spawn: what a tendd before this one left (a crash: fdstore.h). Lines go
+ * on to where o's config sends them (file, or console); the first may be
+ * the rest of a line that began in the tendd before. -EBADF: not a pipe
+ * (closed). */
+int output_adopt(struct output *o, int fd);
+
 /* Put o into w as a nested list under tag: its pipes (read ends kept across
  * execve, newest first, each with its unfinished line), its mode, its
  * failure counters. o is unchanged and stays usable; -errno only for an

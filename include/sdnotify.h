@@ -19,13 +19,11 @@
  *                environment (tendd never unsets it), so the new image
  *                finds it; its watchdog timer starts afresh.
  *   STOPPING=1   when shutdown begins.
- *   FDSTORE=1    with FDNAME=NAME.pidfd and the pidfd of each live service's
- *                main process, when $FDSTORE is more than 0 (set by
- *                systemd 254+ from FileDescriptorStoreMax=, by
- *                tend.service for older ones); FDSTOREREMOVE=1 when the
- *                service has no process any more. A tendd that systemd
- *                restarted after a crash gets them back (LISTEN_FDS) and
- *                adopts them: sdnotify_fdstore_adopt().
+ *   FDSTORE=1    with FDNAME= and an fd, FDSTOREREMOVE=1 with FDNAME=: the
+ *                backend of fdstore.h under systemd, when $FDSTORE is more
+ *                than 0 (set by systemd 254+ from FileDescriptorStoreMax=,
+ *                by tend.service for older ones). A tendd that systemd
+ *                restarted after a crash gets them back (LISTEN_FDS).
  *   WATCHDOG=1   every half WATCHDOG_USEC, from an ev_timer: only a loop that
  *                runs its timers pings.
  * Datagrams go out on a non-blocking socket: a receiver that does not read
@@ -65,12 +63,12 @@ int sdnotify_state_put(const struct sdnotify *n, struct state_writer *w, uint16_
  * start. n NULL: 0, nothing to do. -EBADMSG for a malformed value. */
 int sdnotify_state_get(struct sdnotify *n, const struct state_reader *v);
 
-/* Adopt the services whose pidfds systemd's fd store handed back
- * (LISTEN_FDS, LISTEN_FDNAMES; the variables are unset): m's services are
- * created, not yet started. Every other fd passed is closed and dropped from
- * the store. n may be NULL (no NOTIFY_SOCKET): the fds are closed. The
- * number adopted. */
-size_t sdnotify_fdstore_adopt(struct sdnotify *n);
+/* Whether systemd's fd store is there for tendd ($FDSTORE > 0). */
+bool sdnotify_fdstore_enabled(const struct sdnotify *n);
+/* fdstore.h's backend (userdata: the struct sdnotify): park fd under name
+ * (FDSTOREREMOVE=1 of what name had, then FDSTORE=1), unpark name. */
+int sdnotify_fdstore_park(void *userdata, const char *name, int fd);
+int sdnotify_fdstore_unpark(void *userdata, const char *name);
 
 /* Send msg with fds (at most 4) as SCM_RIGHTS; -errno. */
 int sdnotify_send_fds(struct sdnotify *n, const char *msg, const int *fds, size_t n_fds);

@@ -220,16 +220,32 @@ int service_new(const struct service_host *host, struct service_config *sc, stru
 /* Stops the watchers and closes the pidfd; never signals. NULL-safe. */
 struct service *service_free(struct service *s);
 
-/* Take over a process tendd did not spawn in this life: the main process
- * of s before a crash of the previous tendd, verified by the caller (see
- * recover.h). s must be stopped with no process; it is running from now on
- * with pidfd (taken) as its main process, pid for display, leader_pidfd
- * (taken; -1 none) as the process that leads its group if MAINPID= had moved
- * the main process away from it, and reason as the reason. Nothing is
- * spawned or signalled. Neither is tendd's child: the exit is seen when the
- * pidfd polls readable and read through it (PIDFD_INFO_EXIT, as for a
- * MAINPID= process). -ESRCH (nothing taken): the process is gone already. */
-int service_adopt(struct service *s, int pidfd, pid_t pid, int leader_pidfd, const char *reason);
+/* A process tendd did not spawn in this life, to take over: the main
+ * process of a service before a crash of the previous tendd. */
+struct service_adoption {
+        int pidfd;          /* the main process */
+        pid_t pid;          /* its pid, for display; 0: unknown (it is gone) */
+        int leader_pidfd;   /* -1, or the process that leads its group if
+                             * MAINPID= had moved the main process away from it */
+        int ready_fd;       /* -1, or the read end of its ready_fd pipe */
+        bool starting;      /* it was not ready yet (or a oneshot still running) */
+        const char *reason;
+};
+
+/* Take a over as s's running instance, verified by the caller (see
+ * recover.h, fdstore.h). s must be stopped with no process; it is running
+ * (starting if a->starting: waiting for its readiness, ready_timeout from
+ * now, or a oneshot's end) from now on, and owns a's fds. Nothing is
+ * spawned or signalled. Neither process is tendd's child: the exit is seen
+ * when the pidfd polls readable and read through it (PIDFD_INFO_EXIT, as for
+ * a MAINPID= process). A process already gone (a pidfd kept for it while no
+ * tendd ran) is taken all the same, without a leader: its exit is read and
+ * handled as soon as the loop runs, restart policy included. -EBUSY: s has a
+ * process already; on any error nothing is taken. */
+int service_adopt(struct service *s, const struct service_adoption *a);
+/* Read the pipe read end fd (taken) as the output of s's running instance,
+ * left by the tendd before (see output_adopt()). */
+int service_adopt_output(struct service *s, int fd);
 
 /* Feed one event to the state machine. */
 void service_dispatch(struct service *s, enum service_event ev);

@@ -343,10 +343,8 @@ int notify_new_from_state(struct manager *m, const struct state_reader *v, struc
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *path = NULL;
         struct state_reader r = *v, val;
-        struct notify *n;
-        int type = 0, domain = 0, k;
-        socklen_t len = sizeof type;
         uint16_t tag;
+        int k;
 
         while ((k = state_next(&r, &tag, &val)) > 0) {
                 if (tag == NOTIFY_STATE_FD && fd < 0)
@@ -362,24 +360,53 @@ int notify_new_from_state(struct manager *m, const struct state_reader *v, struc
                 return k;
         if (fd < 0 || !path)
                 return -EBADMSG;
+        return notify_new_from_fd(m, TAKE_FD(fd), path, ret);
+}
+
+/* See notify.h. */
+int notify_new_from_fd(struct manager *m, int fd, const char *path, struct notify **ret)
+{
+        _cleanup_close_ int owned = fd;
+        struct sockaddr_un sa = {};
+        socklen_t salen = sizeof sa;
+        int type = 0, domain = 0;
+        socklen_t len = sizeof type;
+        struct notify *n;
+
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
             getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &(socklen_t){ sizeof domain }) < 0 ||
             type != SOCK_DGRAM || domain != AF_UNIX)
                 return -ENOTSOCK;
+        if (getsockname(fd, (struct sockaddr *)&sa, &salen) < 0)
+                return -errno;
+        if (salen <= offsetof(struct sockaddr_un, sun_path) ||
+            strnlen(sa.sun_path, sizeof sa.sun_path) == sizeof sa.sun_path ||
+            strcmp(sa.sun_path, path) != 0)
+                return -EADDRNOTAVAIL;
         n = calloc(1, sizeof *n);
         if (!n)
                 return -ENOMEM;
         n->manager = m;
         n->log_limit =
                 (struct ratelimit){ .interval = NOTIFY_LOG_INTERVAL, .burst = NOTIFY_LOG_BURST };
-        n->fd = TAKE_FD(fd);
-        n->path = TAKE_PTR(path);
+        n->path = strdup(path);
+        if (!n->path) {
+                free(n);
+                return -ENOMEM;
+        }
+        n->fd = TAKE_FD(owned);
         /* SO_PASSCRED and SO_PASSPIDFD are the socket's, non-blocking the open
          * file's: all still set. The last is cheap to make sure of. */
         (void)fcntl(n->fd, F_SETFL, fcntl(n->fd, F_GETFL) | O_NONBLOCK);
         notify_watch(n);
         *ret = n;
         return 0;
+}
+
+/* See notify.h. */
+int notify_fd(const struct notify *n)
+{
+        return n ? n->fd : -1;
 }
 
 /* Stop watching, close and unlink. NULL-safe. */

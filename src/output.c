@@ -53,6 +53,7 @@ static char output_wbuf[OUTPUT_WBUF_MAX];
 struct output {
         struct output_owner owner;
         struct output_stream *streams; /* newest first */
+        struct output_stream *current; /* the pipe of the last spawn; NULL: none */
         enum output_mode mode;         /* of the last spawn (file or console when piped) */
 
         size_t wlen; /* of output_wbuf; non-zero only inside a call */
@@ -660,6 +661,8 @@ static void output_stream_free(struct output_stream *st)
                         *pp = st->next;
                         break;
                 }
+        if (o->current == st)
+                o->current = NULL;
         ev_io_stop(output_loop(o), &st->io);
         if (st->len > 0)
                 output_line(o, st->line, st->len);
@@ -821,13 +824,39 @@ struct output *output_free(struct output *o)
         return NULL;
 }
 
-static int output_pipe(struct output *o, int *ret_out, int *ret_err)
+/* A stream for the pipe read end fd (taken; made non-blocking), with its
+ * unfinished line, watched: first in o's streams (newest) or last. */
+static int output_stream_add(struct output *o, int fd, const char *line, size_t len, bool newest)
+{
+        struct output_stream *st, **pp = &o->streams;
+
+        st = malloc(sizeof *st); /* line[] is touched only as far as it is used */
+        if (!st) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        /* Only our end: the child's stdio must stay blocking. */
+        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        st->output = o;
+        st->fd = fd;
+        st->len = len;
+        if (len > 0)
+                memcpy(st->line, line, len);
+        ev_io_init(&st->io, output_stream_cb, st->fd, EV_READ);
+        ev_io_start(output_loop(o), &st->io);
+        while (!newest && *pp)
+                pp = &(*pp)->next;
+        st->next = *pp;
+        *pp = st;
+        return 0;
+}
+
+/* Pipes of earlier spawns held open by a descendant: keep a few. */
+static void output_trim(struct output *o)
 {
         struct output_stream *st;
         unsigned n = 0;
-        int fds[2];
 
-        /* Pipes of earlier spawns held open by a descendant: keep a few. */
         for (st = o->streams; st; st = st->next)
                 n++;
         while (n-- >= OUTPUT_STREAMS_MAX) {
@@ -835,26 +864,48 @@ static int output_pipe(struct output *o, int *ret_out, int *ret_err)
                         ;
                 output_stream_drain(st);
         }
-        st = malloc(sizeof *st); /* line[] is touched only as far as it is used */
-        if (!st)
-                return -ENOMEM;
-        st->next = NULL;
-        st->len = 0;
-        if (pipe2(fds, O_CLOEXEC) < 0) {
-                int r = -errno;
-                free(st);
+}
+
+static int output_pipe(struct output *o, int *ret_out, int *ret_err)
+{
+        int fds[2], r;
+
+        output_trim(o);
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        r = output_stream_add(o, fds[0], NULL, 0, true);
+        if (r < 0) {
+                safe_close(fds[1]);
                 return r;
         }
-        /* Only our end: the child's stdio must stay blocking. */
-        (void)fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-        st->output = o;
-        st->fd = fds[0];
-        ev_io_init(&st->io, output_stream_cb, st->fd, EV_READ);
-        ev_io_start(output_loop(o), &st->io);
-        st->next = o->streams;
-        o->streams = st;
+        o->current = o->streams;
         *ret_out = *ret_err = fds[1];
         return 0;
+}
+
+/* See output.h. */
+int output_adopt(struct output *o, int fd)
+{
+        struct stat sb;
+        int r;
+
+        if (fstat(fd, &sb) < 0 || !S_ISFIFO(sb.st_mode)) {
+                safe_close(fd);
+                return -EBADF;
+        }
+        output_trim(o);
+        r = output_stream_add(o, fd, NULL, 0, true);
+        if (r < 0)
+                return r;
+        o->current = o->streams;
+        o->mode = output_mode_of(*o->owner.config) == OUTPUT_CONSOLE ? OUTPUT_CONSOLE : OUTPUT_FILE;
+        return 0;
+}
+
+/* See output.h. */
+int output_pipe_fd(const struct output *o)
+{
+        return o && o->current ? o->current->fd : -1;
 }
 
 static int output_journal(struct output *o, int *ret_out, int *ret_err)
@@ -884,6 +935,7 @@ int output_open(struct output *o, int *ret_out, int *ret_err)
         int r;
 
         *ret_out = *ret_err = -1;
+        o->current = NULL;
         switch (mode) {
         case OUTPUT_NULL:
                 return 0;
@@ -933,6 +985,7 @@ enum {
 enum {
         OUTPUT_STATE_STREAM_FD = 1,   /* fd: the pipe's read end */
         OUTPUT_STATE_STREAM_LINE = 2, /* bytes: its unfinished line */
+        OUTPUT_STATE_STREAM_CURRENT = 3, /* bool: the pipe of the last spawn */
 };
 
 /* See output.h. The write buffer is empty between calls, so the pipes and
@@ -948,6 +1001,8 @@ int output_state_put(const struct output *o, struct state_writer *w, uint16_t ta
                 state_put_fd(w, OUTPUT_STATE_STREAM_FD, st->fd);
                 if (st->len > 0)
                         state_put_bytes(w, OUTPUT_STATE_STREAM_LINE, st->line, st->len);
+                if (st == o->current)
+                        state_put_bool(w, OUTPUT_STATE_STREAM_CURRENT, true);
                 state_end(w, m);
         }
         state_put_bool(w, OUTPUT_STATE_FAILING, o->failing);
@@ -962,8 +1017,8 @@ int output_state_put(const struct output *o, struct state_writer *w, uint16_t ta
 static int output_stream_get(struct output *o, const struct state_reader *v)
 {
         struct state_reader r = *v, val;
-        struct output_stream *st, **tail;
         const char *line = NULL;
+        bool current = false;
         size_t len = 0;
         struct stat sb;
         uint16_t tag;
@@ -979,7 +1034,8 @@ static int output_stream_get(struct output *o, const struct state_reader *v)
                         len = val.len;
                         if (len > OUTPUT_LINE_MAX)
                                 k = -EBADMSG;
-                }
+                } else if (tag == OUTPUT_STATE_STREAM_CURRENT)
+                        k = state_get_bool(&val, &current);
                 if (k < 0)
                         goto fail;
         }
@@ -991,25 +1047,14 @@ static int output_stream_get(struct output *o, const struct state_reader *v)
                 k = -EBADF;
                 goto fail;
         }
-        st = malloc(sizeof *st);
-        if (!st) {
-                k = -ENOMEM;
-                goto fail;
+        k = output_stream_add(o, fd, line, len, false);
+        if (k >= 0 && current) {
+                struct output_stream *st = o->streams;
+                while (st->next)
+                        st = st->next;
+                o->current = st;
         }
-        /* O_NONBLOCK lives in the open file, so it is still set; as output_pipe(). */
-        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        st->output = o;
-        st->next = NULL;
-        st->fd = fd;
-        st->len = len;
-        if (len > 0)
-                memcpy(st->line, line, len);
-        ev_io_init(&st->io, output_stream_cb, st->fd, EV_READ);
-        ev_io_start(output_loop(o), &st->io);
-        for (tail = &o->streams; *tail; tail = &(*tail)->next)
-                ;
-        *tail = st;
-        return 0;
+        return k;
 fail:
         /* Claimed: nobody else closes it. */
         (void)safe_close(fd);

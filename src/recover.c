@@ -638,7 +638,11 @@ static bool recover_adopt_one(struct recover *rc, const struct recover_record *r
         }
         (void)snprintf(reason, sizeof reason, "adopted after a restart of tendd, pid %d",
                        (int)rec->main.pid);
-        r = service_adopt(s, pidfd, rec->main.pid, leader, reason);
+        r = service_adopt(s, &(const struct service_adoption){ .pidfd = pidfd,
+                                                               .pid = rec->main.pid,
+                                                               .leader_pidfd = leader,
+                                                               .ready_fd = -1,
+                                                               .reason = reason });
         if (r < 0) {
                 log_service(LOG_WARNING, s->name, "not taken over: pid %d: %s", (int)rec->main.pid,
                             strerror(-r));

@@ -6,7 +6,6 @@
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
-#include "intmap.h"
 #include "log.h"
 #include "manager.h"
 #include "pidfd.h"
@@ -26,9 +25,8 @@ struct sdnotify {
         char status[256];
         /* The fd store: on when $FDSTORE (systemd 254+ sets it to
          * FileDescriptorStoreMax=; tend.service sets it for older ones) is
-         * more than 0. Service -> pidfs inode of the pidfd parked for it. */
+         * more than 0. fdstore.c decides what goes in. */
         bool fdstore;
-        struct intmap *stored;
         ev_prepare prepare; /* recount once per iteration, not per transition */
         ev_timer watchdog;
         struct manager_listener listener;
@@ -37,12 +35,8 @@ struct sdnotify {
 static void sdnotify_state_changed(struct sdnotify *n);
 static void sdnotify_phase(enum manager_phase phase, void *userdata);
 
-static void sdnotify_fdstore_update(struct sdnotify *n, struct service *s);
-static void sdnotify_fdstore_removed(struct service *s, void *userdata);
-
 static void sdnotify_service_changed(struct service *s, enum service_state old, void *userdata)
 {
-        sdnotify_fdstore_update(userdata, s);
         sdnotify_state_changed(userdata);
 }
 
@@ -138,15 +132,9 @@ int sdnotify_new(struct manager *m, struct sdnotify **ret)
         {
                 const char *e = getenv("FDSTORE");
                 n->fdstore = e && strtoul(e, NULL, 10) > 0;
-                n->stored = n->fdstore ? intmap_new() : NULL;
-                if (n->fdstore && !n->stored) {
-                        (void)sdnotify_free(n);
-                        return -ENOMEM;
-                }
         }
         n->listener = (struct manager_listener){
                 .state_changed = sdnotify_service_changed,
-                .removed = sdnotify_fdstore_removed,
                 .phase = sdnotify_phase,
                 .userdata = n,
         };
@@ -165,9 +153,6 @@ struct sdnotify *sdnotify_free(struct sdnotify *n)
         manager_unlisten(n->manager, &n->listener);
         ev_prepare_stop(n->manager->loop, &n->prepare);
         ev_timer_stop(n->manager->loop, &n->watchdog);
-        for (size_t i = 0; n->stored && i < n->manager->n_services; i++)
-                (void)intmap_remove(n->stored, (uintptr_t)n->manager->services[i]);
-        intmap_free(n->stored);
         safe_close(n->fd);
         free(n);
         return NULL;
@@ -178,9 +163,6 @@ void sdnotify_started(struct sdnotify *n)
         if (!n)
                 return;
         n->started = true;
-        /* After a re-exec or an adoption: the store holds what is live now. */
-        for (size_t i = 0; n->fdstore && i < n->manager->n_services; i++)
-                sdnotify_fdstore_update(n, n->manager->services[i]);
         /* systemd waits for the READY=1 that ends the re-execution's
          * RELOADING=1, as after a reload: at once, not when all settle. */
         if (n->restored && n->ready_sent)
@@ -280,16 +262,6 @@ static void sdnotify_phase(enum manager_phase phase, void *userdata)
         }
 }
 
-/* -- the fd store ------------------------------------------------------------
- * Each live service's main pidfd is parked in systemd's fd store under
- * "NAME.pidfd", so that after a crash of tendd (systemd restarts it, and
- * with KillMode=process the services run on) the next tendd gets them back
- * (LISTEN_FDS) and adopts them: a pidfd from the store is the process
- * itself, no pid is looked up again. Removed (FDSTOREREMOVE=1) when the
- * service has no process any more. */
-
-#define SDNOTIFY_FDNAME_SUFFIX ".pidfd"
-
 /* See sdnotify.h. */
 int sdnotify_send_fds(struct sdnotify *n, const char *msg, const int *fds, size_t n_fds)
 {
@@ -331,101 +303,34 @@ int sdnotify_send_fds(struct sdnotify *n, const char *msg, const int *fds, size_
         return 0;
 }
 
-static void sdnotify_fdstore_remove(struct sdnotify *n, const char *name)
+#define SDNOTIFY_FDNAME_MAX 255
+
+/* See sdnotify.h. */
+bool sdnotify_fdstore_enabled(const struct sdnotify *n)
 {
-        char msg[64 + SERVICE_NAME_MAX];
-
-        (void)snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s" SDNOTIFY_FDNAME_SUFFIX, name);
-        (void)sdnotify_send(n, msg);
-}
-
-/* Bring what the store holds for s in line with s's main process. */
-static void sdnotify_fdstore_update(struct sdnotify *n, struct service *s)
-{
-        uintptr_t have, want = 0;
-        char msg[64 + SERVICE_NAME_MAX];
-        struct stat st;
-
-        if (!n || !n->fdstore)
-                return;
-        have = (uintptr_t)intmap_get(n->stored, (uintptr_t)s);
-        if (service_is_live(s) && s->pidfd >= 0 && fstat(s->pidfd, &st) == 0)
-                want = (uintptr_t)st.st_ino;
-        if (have == want)
-                return;
-        if (have) {
-                (void)intmap_remove(n->stored, (uintptr_t)s);
-                sdnotify_fdstore_remove(n, s->name);
-        }
-        if (!want)
-                return;
-        (void)snprintf(msg, sizeof msg, "FDSTORE=1\nFDNAME=%s" SDNOTIFY_FDNAME_SUFFIX, s->name);
-        if (sdnotify_send_fds(n, msg, &s->pidfd, 1) >= 0)
-                (void)intmap_put(n->stored, (uintptr_t)s, (void *)want);
-}
-
-static void sdnotify_fdstore_removed(struct service *s, void *userdata)
-{
-        struct sdnotify *n = userdata;
-
-        if (n && n->stored && intmap_remove(n->stored, (uintptr_t)s))
-                sdnotify_fdstore_remove(n, s->name);
+        return n && n->fdstore;
 }
 
 /* See sdnotify.h. */
-size_t sdnotify_fdstore_adopt(struct sdnotify *n)
+int sdnotify_fdstore_unpark(void *userdata, const char *name)
 {
-        char **names = NULL;
-        size_t adopted = 0;
-        int k = sd_listen_fds_with_names(1, &names);
+        char msg[64 + SDNOTIFY_FDNAME_MAX];
 
-        if (k < 0)
-                log_warning_errno(k, "LISTEN_FDS: nothing taken over from the fd store");
-        for (int i = 0; i < k; i++) {
-                int fd = SD_LISTEN_FDS_START + i;
-                const char *name = names ? names[i] : "";
-                size_t len = strlen(name), sl = strlen(SDNOTIFY_FDNAME_SUFFIX);
-                char sname[SERVICE_NAME_MAX + 1] = "", reason[SERVICE_REASON_MAX];
-                struct service *s = NULL;
-                struct pidfd_id id;
-                int r = -ENOENT;
+        if (strlen(name) > SDNOTIFY_FDNAME_MAX)
+                return -ENAMETOOLONG;
+        (void)snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+        return sdnotify_send(userdata, msg);
+}
 
-                if (len > sl && len - sl <= SERVICE_NAME_MAX &&
-                    strcmp(name + len - sl, SDNOTIFY_FDNAME_SUFFIX) == 0) {
-                        memcpy(sname, name, len - sl);
-                        s = n ? manager_find(n->manager, sname) : NULL;
-                }
-                if (s)
-                        r = pidfd_identity(fd, &id);
-                if (r >= 0) {
-                        (void)snprintf(reason, sizeof reason,
-                                       "adopted after a restart of tendd, pid %d (fd store)",
-                                       (int)id.pid);
-                        r = service_adopt(s, fd, id.pid, -1, reason);
-                }
-                if (r >= 0) {
-                        adopted++;
-                        continue; /* the service holds fd now; the store keeps its copy */
-                }
-                if (s)
-                        log_service(LOG_WARNING, s->name, "not taken over from the fd store: %s",
-                                    r == -ESRCH ? "it is gone" : strerror(-r));
-                else
-                        log_warning("fd store: %s names no service of the config: dropped", name);
-                if (n && n->fdstore && s)
-                        sdnotify_fdstore_remove(n, sname);
-                else if (n && n->fdstore && name[0]) {
-                        char msg[300];
-                        (void)snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", name);
-                        (void)sdnotify_send(n, msg);
-                }
-                (void)close(fd);
-        }
-        for (char **p = names; p && *p; p++)
-                free(*p);
-        free(names);
-        if (k > 0)
-                log_info("%zu of %d service%s taken over from systemd's fd store", adopted, k,
-                         k == 1 ? "" : "s");
-        return adopted;
+/* See sdnotify.h. systemd keeps every fd sent under a name: the one
+ * before goes first. */
+int sdnotify_fdstore_park(void *userdata, const char *name, int fd)
+{
+        char msg[64 + SDNOTIFY_FDNAME_MAX];
+        int r = sdnotify_fdstore_unpark(userdata, name);
+
+        if (r < 0)
+                return r;
+        (void)snprintf(msg, sizeof msg, "FDSTORE=1\nFDNAME=%s", name);
+        return sdnotify_send_fds(userdata, msg, &fd, 1);
 }

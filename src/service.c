@@ -444,11 +444,10 @@ static void service_format_exit(const struct service *s, char *buf, size_t len)
         }
 }
 
-static int service_open_output(struct service *s, int *ret_out, int *ret_err)
+/* s's output, made at its first use; NULL in *ret for /dev/null (none kept). */
+static int service_output(struct service *s, struct output **ret)
 {
-        int r;
-
-        *ret_out = *ret_err = -1;
+        *ret = NULL;
         if (!s->output && output_mode_of(s->config) == OUTPUT_NULL)
                 return 0; /* nothing to keep for /dev/null */
         if (!s->output) {
@@ -458,11 +457,24 @@ static int service_open_output(struct service *s, int *ret_out, int *ret_err)
                         .log_dir = &s->host->log_dir,
                         .config = &s->config,
                 };
-                r = output_new(&owner, &s->output);
+                int r = output_new(&owner, &s->output);
                 if (r < 0)
                         return r;
         }
-        return output_open(s->output, ret_out, ret_err);
+        *ret = s->output;
+        return 0;
+}
+
+static int service_open_output(struct service *s, int *ret_out, int *ret_err)
+{
+        struct output *o;
+        int r;
+
+        *ret_out = *ret_err = -1;
+        r = service_output(s, &o);
+        if (r < 0 || !o)
+                return r;
+        return output_open(o, ret_out, ret_err);
 }
 
 /* Environment a service gets from tendd itself, on top of its config. */
@@ -1431,30 +1443,39 @@ void service_set_config(struct service *s, struct service_config *sc, usec_t *ri
 
 /* See service.h. Used once, at a start after a crash of tendd: the one
  * way into running that is not a spawn. */
-int service_adopt(struct service *s, int pidfd, pid_t pid, int leader_pidfd, const char *reason)
+int service_adopt(struct service *s, const struct service_adoption *a)
 {
-        pid_t sid;
+        pid_t sid = 0;
         int r;
 
         if (service_is_live(s) || s->pidfd >= 0)
                 return -EBUSY;
         /* Its session (the process tendd spawned made it): where its notify
-         * messages come from, checked as for a spawned one. */
-        r = pidfd_session(leader_pidfd >= 0 ? leader_pidfd : pidfd, NULL, &sid);
-        if (r < 0 && leader_pidfd >= 0)
-                r = pidfd_session(pidfd, NULL, &sid);
-        if (r < 0)
+         * messages come from, checked as for a spawned one. A process that
+         * is gone has none: its exit is read through the pidfd at once. */
+        r = pidfd_session(a->leader_pidfd >= 0 ? a->leader_pidfd : a->pidfd, NULL, &sid);
+        if (r < 0 && a->leader_pidfd >= 0)
+                r = pidfd_session(a->pidfd, NULL, &sid);
+        if (r == -ESRCH && a->leader_pidfd < 0)
+                sid = 0;
+        else if (r < 0)
                 return r;
-        s->pid = pid;
+        s->pid = a->pid;
         s->sid = sid;
-        s->pidfd = pidfd;
-        s->leader_pidfd = leader_pidfd; /* not a child: no leader_watcher to reap it */
+        s->pidfd = a->pidfd;
+        s->leader_pidfd = a->leader_pidfd; /* not a child: no leader_watcher to reap it */
         s->want_up = true;
         s->started_mono = sys->now();
         s->watchdog_usec = s->config->watchdog; /* it still has WATCHDOG_USEC= */
-        service_index_session(s, true);
-        ev_io_set(&s->pidfd_watcher, pidfd, EV_READ);
+        if (sid > 0)
+                service_index_session(s, true);
+        ev_io_set(&s->pidfd_watcher, s->pidfd, EV_READ);
         ev_io_start(s->host->loop, &s->pidfd_watcher);
+        if (a->ready_fd >= 0) {
+                s->ready_fd = a->ready_fd;
+                ev_io_set(&s->ready_watcher, s->ready_fd, EV_READ);
+                ev_io_start(s->host->loop, &s->ready_watcher);
+        }
         if (service_kill_mode(s) == KILL_CGROUP && s->host->cgroup) {
                 /* Its cgroup is still there: found again by name. */
                 r = service_open_cgroup(s);
@@ -1462,8 +1483,38 @@ int service_adopt(struct service *s, int pidfd, pid_t pid, int leader_pidfd, con
                         log_service(LOG_WARNING, s->name, "cannot open its cgroup again: %s",
                                     strerror(-r));
         }
-        service_set_state(s, SERVICE_RUNNING, "%s", reason);
+        if (a->starting)
+                service_set_state(s, SERVICE_STARTING, "%s, waiting for %s", a->reason,
+                                  s->config->type == SERVICE_ONESHOT ? "it to finish"
+                                  : s->ready_fd >= 0                 ? "the ready fd"
+                                                                     : "READY=1");
+        else
+                service_set_state(s, SERVICE_RUNNING, "%s", a->reason);
         return 0;
+}
+
+/* See service.h. */
+int service_adopt_output(struct service *s, int fd)
+{
+        struct output *o;
+        int r = service_output(s, &o);
+
+        if (r >= 0 && !o) {
+                /* output = null now: read it out into a file rather than lose it. */
+                const struct output_owner owner = {
+                        .name = s->name,
+                        .loop = s->host->loop,
+                        .log_dir = &s->host->log_dir,
+                        .config = &s->config,
+                };
+                r = output_new(&owner, &s->output);
+                o = s->output;
+        }
+        if (r < 0) {
+                safe_close(fd);
+                return r;
+        }
+        return output_adopt(o, fd);
 }
 
 /* See service.h. */

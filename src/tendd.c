@@ -1,6 +1,7 @@
 /* tendd: the supervisor daemon. Runs in the foreground. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <limits.h>
 #include <getopt.h>
 #include <malloc.h>
@@ -20,6 +21,11 @@
 #include "spawn.h"
 #include "notify.h"
 #include "recover.h"
+#include "fdstore.h"
+#include "keeper.h"
+
+/* tendd's notify socket in the fd store, beside the services' fds. */
+#define TENDD_NOTIFY_FDNAME "tendd.notify"
 #include "state.h"
 
 #define TEND_DEFAULT_CONFIG "/etc/tend/tend.ini"
@@ -206,6 +212,9 @@ struct tendd {
         struct sdnotify *sdn;
         struct exitwith *ew;
         struct recover *rc; /* for a restart after a crash; NULL: none */
+        struct fdstore *fds; /* pidfds and pipes parked outside; NULL: none */
+        struct keeper *keeper; /* where they are parked if not in systemd's store */
+        int keeper_dfd;        /* the directory of the control socket, for the keeper */
         int locks[2];
         char **argv;      /* as tendd was started, for the next image */
         char exe[PATH_MAX]; /* /proc/self/exe's path at start: a new binary there takes over */
@@ -222,6 +231,7 @@ enum {
         T_CGROUP_PATH, /* tend's subtree: found again by path, not by looking */
         T_CONSOLE,
         T_SDNOTIFY,
+        T_KEEPER,
 };
 
 /* Leave the loop and re-execute (tendctl reexec, SIGUSR2). */
@@ -335,6 +345,8 @@ static void tendd_reexec(struct tendd *t)
                 state_put_str(&w, T_CGROUP_PATH, t->m->cgroup->path);
         state_put_bool(&w, T_CONSOLE, output_default_mode() == OUTPUT_CONSOLE);
         r = sdnotify_state_put(t->sdn, &w, T_SDNOTIFY);
+        if (r >= 0 && t->keeper)
+                r = keeper_state_put(t->keeper, &w, T_KEEPER);
         if (r < 0 && w.error == 0)
                 w.error = r;
         r = state_writer_finish(&w);
@@ -489,6 +501,11 @@ static int tendd_restore(struct tendd *t, const struct state_reader *state)
                 case T_CONSOLE:
                         r = state_get_bool(&item, &console);
                         break;
+                case T_KEEPER:
+                        /* Lost, it is a new keeper (with what is live now parked). */
+                        if (keeper_state_get(&item, &t->keeper) < 0)
+                                t->keeper = NULL;
+                        break;
                 default:
                         break;
                 }
@@ -525,6 +542,129 @@ static void tendd_recover(struct tendd *t, bool adopt)
                 (void)recover_adopt(t->rc);
 }
 
+/* The keeper's socket is full: wait for it to read (it is ours, and
+ * quick), up to a second. */
+static int tendd_keeper_wait(struct tendd *t)
+{
+        struct pollfd p = { .fd = keeper_fd(t->keeper), .events = POLLOUT };
+        int r;
+
+        do
+                r = poll(&p, 1, 1000);
+        while (r < 0 && errno == EINTR);
+        return r > 0 ? 0 : r == 0 ? -ETIMEDOUT : -errno;
+}
+
+static int tendd_keeper_park(void *userdata, const char *name, int fd)
+{
+        struct tendd *t = userdata;
+        int r;
+
+        while ((r = keeper_park(t->keeper, name, fd)) == -EAGAIN && tendd_keeper_wait(t) >= 0)
+                ;
+        return r;
+}
+
+static int tendd_keeper_unpark(void *userdata, const char *name)
+{
+        struct tendd *t = userdata;
+        int r;
+
+        while ((r = keeper_unpark(t->keeper, name)) == -EAGAIN && tendd_keeper_wait(t) >= 0)
+                ;
+        return r;
+}
+
+/* The keeper is gone (killed?) or stuck: start another; the fd store
+ * parks everything in it again. */
+static int tendd_keeper_failed(void *userdata, int error)
+{
+        struct tendd *t = userdata;
+        bool found;
+        int r;
+
+        log_warning_errno(error, "the keeper does not take fds any more; starting another");
+        t->keeper = keeper_close(t->keeper, false);
+        r = keeper_open(t->keeper_dfd, "/proc/self/exe", &t->keeper, &found);
+        if (r < 0)
+                log_warning_errno(r, "starting a keeper");
+        return r;
+}
+
+static void tendd_keeper_offer(const char *name, int fd, void *userdata)
+{
+        fdstore_offer(userdata, name, fd);
+}
+
+/* Park the services' pidfds and pipes outside tendd from now on, in
+ * systemd's fd store or else in the keeper (fdstore.h, keeper.h), and
+ * (adopt: a start, not a re-exec) take back what the tendd before parked, as
+ * offers for fdstore_claim() and fdstore_adopt(). Not as PID 1: a crash of
+ * that ends the namespace and every service. */
+static void tendd_fdstore_open(struct tendd *t, bool adopt)
+{
+        struct fdstore_backend b = {};
+        bool found = false;
+        int r;
+
+        if (sdnotify_fdstore_enabled(t->sdn)) {
+                b = (struct fdstore_backend){
+                        .park = sdnotify_fdstore_park,
+                        .unpark = sdnotify_fdstore_unpark,
+                        .userdata = t->sdn,
+                };
+        } else {
+                if (adopt)
+                        (void)fdstore_offer_listen_fds(NULL); /* not ours: closed */
+                if (getpid() == 1)
+                        return;
+                _cleanup_free_ char *dir = path_dirname(t->m->config->socket_path);
+                t->keeper_dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+                r = t->keeper_dfd < 0 ? (dir ? -errno : -ENOMEM)
+                    : t->keeper     ? 0
+                                    : keeper_open(t->keeper_dfd, "/proc/self/exe", &t->keeper, &found);
+                if (r < 0) {
+                        log_warning_errno(r, "no keeper: a crash of tendd will lose the "
+                                             "services' output and exit statuses");
+                        return;
+                }
+                b = (struct fdstore_backend){
+                        .park = tendd_keeper_park,
+                        .unpark = tendd_keeper_unpark,
+                        .failed = tendd_keeper_failed,
+                        .userdata = t,
+                };
+        }
+        r = fdstore_new(t->m, &b, &t->fds);
+        if (r < 0) {
+                log_warning_errno(r, "parking the services' pidfds and pipes");
+                return;
+        }
+        if (!adopt)
+                return;
+        if (t->keeper && found) {
+                r = keeper_take(t->keeper, tendd_keeper_offer, t->fds);
+                if (r < 0)
+                        log_warning_errno(r, "taking fds back from the keeper");
+        } else if (!t->keeper)
+                (void)fdstore_offer_listen_fds(t->fds);
+}
+
+/* The notify socket the tendd before parked, if it is still the one at
+ * path: what services sent while no tendd ran waits in it. Else a new one. */
+static int tendd_notify_new(struct tendd *t, const char *path)
+{
+        int fd = fdstore_claim(t->fds, TENDD_NOTIFY_FDNAME);
+
+        if (fd >= 0) {
+                int r = notify_new_from_fd(t->m, fd, path, &t->notify);
+                if (r >= 0)
+                        return r;
+                log_warning_errno(r, "the notify socket of the tendd before: not taken over");
+        }
+        return notify_new(t->m, path, &t->notify);
+}
+
 int main(int argc, char **argv)
 {
         enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_EXIT_WITH, ARG_CONSOLE, ARG_STATE };
@@ -545,7 +685,7 @@ int main(int argc, char **argv)
         struct config *c = NULL;
         _cleanup_strv_free_ char **errors = NULL;
         _cleanup_free_ char *notify_path = NULL, *state_config_path = NULL;
-        struct tendd t = { .locks = { -1, -1 }, .argv = argv };
+        struct tendd t = { .locks = { -1, -1 }, .keeper_dfd = -1, .argv = argv };
         struct state_reader state = {};
         void *state_map = NULL;
         size_t state_len = 0;
@@ -675,22 +815,27 @@ int main(int argc, char **argv)
                         r = tendd_lock_sockets(t.m->config->socket_path, notify_path, t.locks);
                 if (r < 0)
                         goto finish;
+        }
+        r = sdnotify_new(t.m, &t.sdn);
+        if (r < 0)
+                log_warning_errno(r, "not notifying systemd");
+        tendd_fdstore_open(&t, !state_map);
+        if (!state_map) {
                 r = control_new(t.m, t.m->config->socket_path, t.m->config->socket_mode,
                                 t.m->config->socket_group, &t.ctl);
                 if (r < 0) {
                         log_error_errno(r, "control socket %s", t.m->config->socket_path);
                         goto finish;
                 }
-                r = notify_new(t.m, notify_path, &t.notify);
+                r = tendd_notify_new(&t, notify_path);
                 if (r < 0) {
                         log_error_errno(r, "notify socket %s", notify_path ? notify_path : "");
                         goto finish;
                 }
         }
+        if (t.fds)
+                (void)fdstore_keep(t.fds, TENDD_NOTIFY_FDNAME, notify_fd(t.notify));
         control_set_reexec(t.ctl, tendd_request_reexec, &t);
-        r = sdnotify_new(t.m, &t.sdn);
-        if (r < 0)
-                log_warning_errno(r, "not notifying systemd");
         if (state_map) {
                 /* Did the image before tell systemd it was ready? */
                 struct state_reader rest = state, item;
@@ -734,6 +879,7 @@ int main(int argc, char **argv)
                 state_close_unclaimed(-1);
                 restored = true;
                 (void)manager_watch_signals(t.m);
+                fdstore_sync(t.fds); /* what is live now */
                 tendd_recover(&t, false);
                 log_info("re-executed, %zu service%s taken over", t.m->n_services,
                          t.m->n_services == 1 ? "" : "s");
@@ -743,7 +889,7 @@ int main(int argc, char **argv)
                 r = manager_create(t.m);
                 if (r < 0)
                         goto finish;
-                (void)sdnotify_fdstore_adopt(t.sdn);
+                (void)fdstore_adopt(t.fds);
                 tendd_recover(&t, true);
                 r = manager_start(t.m);
                 if (r < 0)
@@ -781,6 +927,15 @@ finish:
         exitwith_free(t.ew);
         notify_free(t.notify);
         control_free(t.ctl);
+        fdstore_free(t.fds);
+        /* A clean exit lets go of everything; else (a failed start) what
+         * runs on stays parked for the next tendd. */
+        if (t.keeper && (!t.m || t.m->n_live == 0)) {
+                t.keeper = keeper_close(t.keeper, true);
+                (void)unlinkat(t.keeper_dfd, KEEPER_SOCKET, 0);
+        }
+        t.keeper = keeper_close(t.keeper, false);
+        safe_close(t.keeper_dfd);
         sdnotify_free(t.sdn);
         recover_free(t.rc); /* removes the file if nothing is live */
         manager_free(t.m);

@@ -360,8 +360,10 @@ def test_tend_service_under_systemd(container):
 def test_tend_service_survives_a_crash_of_tendd(container):
     """kill -9 of tendd under systemd: systemd restarts it (Restart=on-failure),
     the services run on (KillMode=process) and the new tendd takes every one
-    over with the same pid from the pidfds parked in systemd's fd store. A stop
-    still leaves nothing, even when tendd hangs and is killed at TimeoutStopSec."""
+    over with the same pid from the pidfds parked in systemd's fd store, with
+    the output pipe of a service that logs to a file (no line lost) and the
+    real exit status of one that died while tendd was down. A stop still
+    leaves nothing, even when tendd hangs and is killed at TimeoutStopSec."""
     c = container
     c.run("meson", "install", "-C", BUILD, "--no-rebuild", "--quiet", timeout=120)
     c.write("/etc/systemd/system/tend.service.d/test.conf",
@@ -371,34 +373,59 @@ def test_tend_service_survives_a_crash_of_tendd(container):
     c.write("/etc/tend/services.d/esc.ini", ESCAPE)
     c.write("/etc/tend/services.d/other.ini",
             "[service]\nrestart = always\nexec = sleep 1000005\n")
+    c.write("/etc/tend/services.d/chat.ini",
+            "[service]\noutput = file\n"
+            "exec = sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.01; done'\n")
+    c.write("/etc/tend/services.d/jchat.ini",
+            "[service]\nexec = sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.01; done'\n")
+    c.write("/etc/tend/services.d/dies.ini",
+            "[service]\nexec = sh -c 'trap \"exit 9\" USR1; sleep 1000008 & wait'\n")
     c.run("systemctl", "daemon-reload")
     c.run("systemctl", "start", "tend.service", timeout=60)
     pids = {n: s["pid"] for n, s in tend_status(c).items()}
     assert all(pids.values()), pids
     cg = "/sys/fs/cgroup" + c.show("tend.service", "ControlGroup")
-    wait_for(lambda: c.show("tend.service", "NFileDescriptorStore") == "3",
-             what="three pidfds in the fd store")
+    wait_for(lambda: c.show("tend.service", "NFileDescriptorStore") == "7",
+             what="six pidfds and one pipe in the fd store")
+
+    def chat_lines():
+        r = c.run("cat", "/var/log/tend/chat.log", check=False)
+        return [int(l.split()[1]) for l in r.stdout.splitlines() if len(l.split()) == 2]
+    wait_for(lambda: len(chat_lines()) > 20, what="chat's first lines")
 
     old_main = c.show("tend.service", "MainPID")
     c.run("kill", "-9", old_main)
+    c.run("kill", "-USR1", str(pids["dies"]))  # while no tendd runs (RestartSec=100ms)
     wait_for(lambda: c.show("tend.service", "NRestarts") == "1", what="systemd restarting tendd")
     wait_for(lambda: c.show("tend.service", "ActiveState") == "active", what="tend active again")
     new_main = c.show("tend.service", "MainPID")
     assert new_main != old_main
     st = tend_status(c)
+    dies = wait_for(lambda: (lambda d: d if d["state"] == "running" and d["pid"] != pids["dies"]
+                             else None)(tend_status(c)["dies"]), what="dies restarted")
+    assert dies["exit_code"] == 9 and dies["restarts"] == 1, dies
+    del pids["dies"]
     assert {n: st[n]["pid"] for n in pids} == pids, (pids, st)
     assert all(s["state"] == "running" for s in st.values()), st
     assert "fd store" in c.journal("-u", "tend.service")
     assert c.run("cat", f"{cg}/supervisor/cgroup.procs").stdout.split() == [new_main]
     assert len(c.run("cat", f"{cg}/esc.service/cgroup.procs").stdout.split()) == 2
-    assert c.show("tend.service", "NFileDescriptorStore") == "3"
+    assert c.show("tend.service", "NFileDescriptorStore") == "7"
+    # chat wrote on while tendd was down: every line is in its log, once, in
+    # order; jchat (journal output, straight to journald) too, in the journal.
+    n = chat_lines()[-1]
+    wait_for(lambda: chat_lines()[-1] > n + 20, what="chat's lines after the crash")
+    got = chat_lines()
+    assert got == list(range(got[0], got[0] + len(got))), got
+    got = [int(l) for l in c.journal("-t", "jchat").split()]
+    assert len(got) > 20 and got == list(range(1, len(got) + 1)), got
 
     # The adopted service is supervised: its end is seen and it is restarted,
     # and the store follows (the new pidfd replaces the old one).
     c.run("kill", "-9", str(pids["other"]))
     wait_for(lambda: tend_status(c)["other"]["pid"] not in (None, pids["other"]) and
              tend_status(c)["other"]["state"] == "running", what="other restarted")
-    assert c.show("tend.service", "NFileDescriptorStore") == "3"
+    assert c.show("tend.service", "NFileDescriptorStore") == "7"
 
     # A second crash: the new pid of other comes back too.
     pids = {n: s["pid"] for n, s in tend_status(c).items()}
@@ -428,7 +455,7 @@ def test_tend_service_survives_a_crash_of_tendd(container):
     c.run("rm", "/etc/tend/services.d/holdout.ini")
     c.run("systemctl", "reset-failed", "tend.service", check=False)
     c.run("systemctl", "start", "tend.service", timeout=60)
-    assert c.journal("-u", "tend.service").count("taken over from systemd's fd store") == 2
+    assert c.journal("-u", "tend.service").count("taken over from the fd store") == 2
     assert all(s["state"] == "running" and "adopted" not in s.get("reason", "")
                for s in tend_status(c).values())
     c.run("systemctl", "stop", "tend.service", timeout=60)
