@@ -14,6 +14,7 @@
 #include "config.h"
 #include "control.h"
 #include "exitwith.h"
+#include "keeper.h"
 #include "log.h"
 #include "manager.h"
 #include "output.h"
@@ -692,6 +693,9 @@ int main(int argc, char **argv)
         bool restored = false;
         int opt, r, state_fd, exe_fd;
 
+        /* The keeper: tendd's own image, nothing else of tendd's (keeper.h). */
+        if (argc > 1 && strcmp(argv[1], KEEPER_OPTION) == 0)
+                return keeper_main(3, 4);
         if (tendd_parse_state_args(argc, argv, &state_fd, &exe_fd) < 0) {
                 fprintf(stderr, "tendd: bad --state-fd or --previous-exe-fd\n");
                 return 2;
