@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -750,6 +751,8 @@ int keeper_main(int listen_fd, int conn_fd)
         sigset_t term;
 
         log_open();
+        /* What ps and top show (exec'd as /proc/self/exe, it would be "exe"). */
+        (void)prctl(PR_SET_NAME, "tendd-keeper", 0, 0, 0);
         /* Every fd parked is one of ours: as many as we may. */
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
                 rl.rlim_cur = rl.rlim_max;

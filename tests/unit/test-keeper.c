@@ -462,6 +462,27 @@ static void test_many(void)
         r = take(k, &t);
         ok(r == 3000 && t.n == 3000, "take returns 3000 (%d)", r);
         taken_free(&t);
+        /* More parks than the keeper serves in one go, queued while it is
+         * stopped, then a crash and a new client: the keeper serves the old
+         * client's queue to its end before the new one. */
+        r = keeper_unpark(k, "svc-0.main");
+        r = r < 0 ? r : take(k, &t);
+        taken_free(&t);
+        ok(r == 2999 && kill(pid, SIGSTOP) == 0, "a keeper of 2999 fds, stopped");
+        for (unsigned i = 0; i < 600 && r >= 0; i++) {
+                char name[32];
+
+                (void)snprintf(name, sizeof name, "queued-%u", i);
+                r = keeper_park(k, name, p[0]);
+        }
+        k = keeper_close(k, false);
+        r = r < 0 ? r : keeper_open(dfd, tendd, &k, &found);
+        ok(r == 0 && found, "600 parks queued, a crash, a new client (%d)", r);
+        (void)kill(pid, SIGCONT);
+        r = r < 0 ? r : take(k, &t);
+        ok(r == 3599, "every park queued before the crash is served (%d)", r);
+        taken_free(&t);
+
         k = keeper_close(k, true);
         ok(wait_exit(pid) == 0, "bye: the keeper exits 0");
         close(p[0]);
