@@ -28,6 +28,7 @@
  * its process) is closed and unparked. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct manager;
@@ -69,6 +70,13 @@ size_t fdstore_adopt(struct fdstore *f);
  * again whenever everything is parked again; at most FDSTORE_OWN_MAX. */
 #define FDSTORE_OWN_MAX 4
 int fdstore_keep(struct fdstore *f, const char *name, int fd);
+
+/* Whether what is parked is what the services have (nothing failed). */
+bool fdstore_in_step(const struct fdstore *f);
+/* Note that what is parked is what every service has now, without sending
+ * anything: after a re-exec from an image whose store was in step (the
+ * fds are the same across execve). */
+void fdstore_assume_parked(struct fdstore *f);
 
 /* Park everything as it is now, forgetting what was parked before (after a
  * re-exec, or a backend that lost what it held). */

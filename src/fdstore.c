@@ -218,6 +218,37 @@ int fdstore_keep(struct fdstore *f, const char *name, int fd)
 }
 
 /* See fdstore.h. */
+bool fdstore_in_step(const struct fdstore *f)
+{
+        return f && !f->failed;
+}
+
+/* See fdstore.h. */
+void fdstore_assume_parked(struct fdstore *f)
+{
+        if (!f)
+                return;
+        fdstore_forget(f);
+        for (size_t i = 0; i < f->m->n_services; i++) {
+                struct service *s = f->m->services[i];
+                struct fdstore_parked *p;
+
+                if (!service_is_live(s) || s->pidfd < 0)
+                        continue;
+                p = calloc(1, sizeof *p);
+                if (!p || intmap_put(f->parked, (uintptr_t)s, p) < 0) {
+                        free(p);
+                        fdstore_sync_all(f); /* out of memory: the slow way */
+                        return;
+                }
+                p->pidfd = fdstore_ino(s->pidfd);
+                p->starting = s->state == SERVICE_STARTING;
+                p->out = fdstore_ino(output_pipe_fd(s->output));
+                p->ready = fdstore_ino(s->ready_fd);
+        }
+}
+
+/* See fdstore.h. */
 void fdstore_sync(struct fdstore *f)
 {
         if (f)

@@ -323,7 +323,10 @@ int sdnotify_fdstore_unpark(void *userdata, const char *name)
 }
 
 /* See sdnotify.h. systemd keeps every fd sent under a name: the one
- * before goes first. */
+ * before goes first. FDPOLL=0 (systemd 246): systemd would otherwise drop
+ * an fd that polls POLLHUP, a pidfd whose process was reaped (the very one
+ * whose exit status the next tendd must read), a pipe whose writer closed
+ * with lines still in it. */
 int sdnotify_fdstore_park(void *userdata, const char *name, int fd)
 {
         char msg[64 + SDNOTIFY_FDNAME_MAX];
@@ -331,6 +334,6 @@ int sdnotify_fdstore_park(void *userdata, const char *name, int fd)
 
         if (r < 0)
                 return r;
-        (void)snprintf(msg, sizeof msg, "FDSTORE=1\nFDNAME=%s", name);
+        (void)snprintf(msg, sizeof msg, "FDSTORE=1\nFDPOLL=0\nFDNAME=%s", name);
         return sdnotify_send_fds(userdata, msg, &fd, 1);
 }

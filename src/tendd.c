@@ -216,6 +216,8 @@ struct tendd {
         struct fdstore *fds; /* pidfds and pipes parked outside; NULL: none */
         struct keeper *keeper; /* where they are parked if not in systemd's store */
         int keeper_dfd;        /* the directory of the control socket, for the keeper */
+        bool fds_in_step;      /* the image before parked what the services have */
+        bool keeper_from_state; /* the keeper connection is the image before's */
         int locks[2];
         char **argv;      /* as tendd was started, for the next image */
         char exe[PATH_MAX]; /* /proc/self/exe's path at start: a new binary there takes over */
@@ -233,6 +235,7 @@ enum {
         T_CONSOLE,
         T_SDNOTIFY,
         T_KEEPER,
+        T_FDSTORE_IN_STEP, /* what is parked is what the services have */
 };
 
 /* Leave the loop and re-execute (tendctl reexec, SIGUSR2). */
@@ -348,6 +351,8 @@ static void tendd_reexec(struct tendd *t)
         r = sdnotify_state_put(t->sdn, &w, T_SDNOTIFY);
         if (r >= 0 && t->keeper)
                 r = keeper_state_put(t->keeper, &w, T_KEEPER);
+        if (fdstore_in_step(t->fds))
+                state_put_bool(&w, T_FDSTORE_IN_STEP, true);
         if (r < 0 && w.error == 0)
                 w.error = r;
         r = state_writer_finish(&w);
@@ -506,6 +511,10 @@ static int tendd_restore(struct tendd *t, const struct state_reader *state)
                         /* Lost, it is a new keeper (with what is live now parked). */
                         if (keeper_state_get(&item, &t->keeper) < 0)
                                 t->keeper = NULL;
+                        t->keeper_from_state = t->keeper != NULL;
+                        break;
+                case T_FDSTORE_IN_STEP:
+                        r = state_get_bool(&item, &t->fds_in_step);
                         break;
                 default:
                         break;
@@ -883,7 +892,13 @@ int main(int argc, char **argv)
                 state_close_unclaimed(-1);
                 restored = true;
                 (void)manager_watch_signals(t.m);
-                fdstore_sync(t.fds); /* what is live now */
+                /* The same keeper (or systemd's store) as before the exec,
+                 * in step then: nothing to send again. Else (a keeper
+                 * started now, an image that parked less): everything. */
+                if (t.fds_in_step && (t.keeper_from_state || !t.keeper))
+                        fdstore_assume_parked(t.fds);
+                else
+                        fdstore_sync(t.fds);
                 tendd_recover(&t, false);
                 log_info("re-executed, %zu service%s taken over", t.m->n_services,
                          t.m->n_services == 1 ? "" : "s");

@@ -154,6 +154,23 @@ def proc_pss_kib(pid):
     return None
 
 
+def keeper_pid(pid):
+    """tendd's keeper (its child tendd-keeper), or None."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        return None
+    for k in kids:
+        try:
+            with open(f"/proc/{k}/comm") as f:
+                if f.read().strip() == "tendd-keeper":
+                    return k
+        except OSError:
+            pass
+    return None
+
+
 def proc_cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -360,15 +377,21 @@ def step_scale(args, work):
     pid = t.proc.pid
     res["pss_kib"] = proc_pss_kib(pid)
     res["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    kpid = keeper_pid(pid)
+    if kpid:
+        res["keeper_pss_kib"] = proc_pss_kib(kpid)
+        res["keeper_fds"] = len(os.listdir(f"/proc/{kpid}/fd"))
 
     if args.full:
         # Idle: nothing happens; tendd must not wake.
         c0, v0 = proc_cpu_ticks(pid), proc_status_field(pid, "voluntary_ctxt_switches")
+        k0 = proc_status_field(kpid, "voluntary_ctxt_switches") if kpid else 0
         time.sleep(args.idle_seconds)
         c1, v1 = proc_cpu_ticks(pid), proc_status_field(pid, "voluntary_ctxt_switches")
+        k1 = proc_status_field(kpid, "voluntary_ctxt_switches") if kpid else 0
         res["idle_seconds"] = args.idle_seconds
         res["idle_ticks"] = c1 - c0
-        res["idle_wakeups"] = v1 - v0
+        res["idle_wakeups"] = v1 - v0 + k1 - k0
 
         # Control: status --json, then sequential restarts.
         lat = []
@@ -867,6 +890,9 @@ def outer(args):
               f"<= {tgt // 1024} MiB" if tgt else "", "",
               s["pss_kib"] <= tgt if tgt else None)
         t.add(f"{n} services: tendd fds", str(round(s["fds"])))
+        if "keeper_pss_kib" in s:
+            t.add(f"{n} services: keeper Pss (holds {round(s['keeper_fds'])} fds)",
+                  f"{s['keeper_pss_kib'] / 1024:.2f} MiB")
         t.add(f"{n} services: bytes per service (Pss / n)",
               f"{s['pss_kib'] * 1024 / n:.0f} B")
         if base is not None and n > base[0]:
@@ -878,7 +904,7 @@ def outer(args):
         if "idle_ticks" in s:
             t.add(f"{n} services idle {s['idle_seconds']:g} s: CPU ticks", str(round(s["idle_ticks"])),
                   "0", "", s["idle_ticks"] == 0)
-            t.add(f"{n} services idle {s['idle_seconds']:g} s: wakeups",
+            t.add(f"{n} services idle {s['idle_seconds']:g} s: wakeups (tendd and keeper)",
                   f"{round(s['idle_wakeups'])} voluntary ctx switches", "0", "",
                   s["idle_wakeups"] == 0)
             t.add(f"{n} services: tendctl status --json median", fmt_ms(s["status_ns"]),

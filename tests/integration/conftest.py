@@ -547,6 +547,10 @@ class Tend:
     def live_ns_procs(self):
         return [p for p in self.ns_procs() if p["state"] not in ("Z", "X")]
 
+    def keepers(self):
+        """The keeper processes (tendd --keeper) in the namespace."""
+        return [p for p in self.live_ns_procs() if p["cmdline"].endswith(" --keeper")]
+
     def host_pid(self, nspid):
         for p in self.ns_procs():
             if p["pid"] == nspid:

@@ -385,8 +385,8 @@ def test_tend_service_survives_a_crash_of_tendd(container):
     pids = {n: s["pid"] for n, s in tend_status(c).items()}
     assert all(pids.values()), pids
     cg = "/sys/fs/cgroup" + c.show("tend.service", "ControlGroup")
-    wait_for(lambda: c.show("tend.service", "NFileDescriptorStore") == "7",
-             what="six pidfds and one pipe in the fd store")
+    wait_for(lambda: c.show("tend.service", "NFileDescriptorStore") == "8",
+             what="six pidfds, one pipe and the notify socket in the fd store")
 
     def chat_lines():
         r = c.run("cat", "/var/log/tend/chat.log", check=False)
@@ -400,17 +400,17 @@ def test_tend_service_survives_a_crash_of_tendd(container):
     wait_for(lambda: c.show("tend.service", "ActiveState") == "active", what="tend active again")
     new_main = c.show("tend.service", "MainPID")
     assert new_main != old_main
-    st = tend_status(c)
     dies = wait_for(lambda: (lambda d: d if d["state"] == "running" and d["pid"] != pids["dies"]
                              else None)(tend_status(c)["dies"]), what="dies restarted")
     assert dies["exit_code"] == 9 and dies["restarts"] == 1, dies
     del pids["dies"]
+    st = tend_status(c)
     assert {n: st[n]["pid"] for n in pids} == pids, (pids, st)
     assert all(s["state"] == "running" for s in st.values()), st
     assert "fd store" in c.journal("-u", "tend.service")
     assert c.run("cat", f"{cg}/supervisor/cgroup.procs").stdout.split() == [new_main]
     assert len(c.run("cat", f"{cg}/esc.service/cgroup.procs").stdout.split()) == 2
-    assert c.show("tend.service", "NFileDescriptorStore") == "7"
+    assert c.show("tend.service", "NFileDescriptorStore") == "8"
     # chat wrote on while tendd was down: every line is in its log, once, in
     # order; jchat (journal output, straight to journald) too, in the journal.
     n = chat_lines()[-1]
@@ -425,7 +425,7 @@ def test_tend_service_survives_a_crash_of_tendd(container):
     c.run("kill", "-9", str(pids["other"]))
     wait_for(lambda: tend_status(c)["other"]["pid"] not in (None, pids["other"]) and
              tend_status(c)["other"]["state"] == "running", what="other restarted")
-    assert c.show("tend.service", "NFileDescriptorStore") == "7"
+    assert c.show("tend.service", "NFileDescriptorStore") == "8"
 
     # A second crash: the new pid of other comes back too.
     pids = {n: s["pid"] for n, s in tend_status(c).items()}
