@@ -42,6 +42,7 @@ struct fdstore_backend {
          * (then >= 0: everything is parked again) or give up (< 0: the
          * failure is logged once, the store stops). NULL: give up. */
         int (*failed)(void *userdata, int error);
+        size_t capacity; /* fds it takes at most (warned about); 0: no limit */
         void *userdata;
 };
 

@@ -19,7 +19,7 @@
  *                environment (tendd never unsets it), so the new image
  *                finds it; its watchdog timer starts afresh.
  *   STOPPING=1   when shutdown begins.
- *   FDSTORE=1    with FDNAME= and an fd, FDSTOREREMOVE=1 with FDNAME=: the
+ *   FDSTORE=1    with FDNAME=, FDPOLL=0 and an fd, FDSTOREREMOVE=1 with FDNAME=: the
  *                backend of fdstore.h under systemd, when $FDSTORE is more
  *                than 0 (set by systemd 254+ from FileDescriptorStoreMax=,
  *                by tend.service for older ones). A tendd that systemd
@@ -65,6 +65,8 @@ int sdnotify_state_get(struct sdnotify *n, const struct state_reader *v);
 
 /* Whether systemd's fd store is there for tendd ($FDSTORE > 0). */
 bool sdnotify_fdstore_enabled(const struct sdnotify *n);
+/* How many fds it takes ($FDSTORE: FileDescriptorStoreMax=). */
+size_t sdnotify_fdstore_capacity(const struct sdnotify *n);
 /* fdstore.h's backend (userdata: the struct sdnotify): park fd under name
  * (FDSTOREREMOVE=1 of what name had, then FDSTORE=1), unpark name. */
 int sdnotify_fdstore_park(void *userdata, const char *name, int fd);

@@ -33,6 +33,7 @@ struct fdstore {
         bool failed;           /* the backend gave up: nothing is parked any more */
         bool recovering;       /* inside b.failed() and the sync after it */
         int recover_error;     /* what failed while recovering; 0: nothing */
+        bool short_warned;     /* the store's capacity is too small, said */
         struct fdstore_item *offers;
         size_t n_offers, cap_offers;
         struct fdstore_item own[FDSTORE_OWN_MAX]; /* tendd's own fds, borrowed */
@@ -176,6 +177,28 @@ static void fdstore_removed(struct service *s, void *userdata)
         free(p);
 }
 
+/* Enough room for what m's services may park (two each, a third while one
+ * waits on its ready_fd: counted as two) and tendd's own? Said once per
+ * crossing, at the start and after each reload. */
+static void fdstore_check_capacity(struct fdstore *f)
+{
+        size_t need = 2 * f->m->n_services + f->n_own;
+        bool short_now = f->b.capacity > 0 && need > f->b.capacity;
+
+        if (short_now && !f->short_warned)
+                log_warning("%zu services may park %zu fds outside tendd, and the store takes "
+                            "%zu (FileDescriptorStoreMax=): beyond that, a crash of tendd loses "
+                            "services' processes and output",
+                            f->m->n_services, need, f->b.capacity);
+        f->short_warned = short_now;
+}
+
+static void fdstore_phase(enum manager_phase phase, void *userdata)
+{
+        if (phase == MANAGER_RELOADED)
+                fdstore_check_capacity(userdata);
+}
+
 static void fdstore_forget(struct fdstore *f)
 {
         for (size_t i = 0; i < f->m->n_services; i++)
@@ -251,8 +274,10 @@ void fdstore_assume_parked(struct fdstore *f)
 /* See fdstore.h. */
 void fdstore_sync(struct fdstore *f)
 {
-        if (f)
-                fdstore_sync_all(f);
+        if (!f)
+                return;
+        fdstore_sync_all(f);
+        fdstore_check_capacity(f);
 }
 
 /* See fdstore.h. */
@@ -272,6 +297,7 @@ int fdstore_new(struct manager *m, const struct fdstore_backend *b, struct fdsto
         f->listener = (struct manager_listener){
                 .state_changed = fdstore_state_changed,
                 .removed = fdstore_removed,
+                .phase = fdstore_phase,
                 .userdata = f,
         };
         if (manager_listen(m, &f->listener) < 0) {
@@ -519,6 +545,7 @@ size_t fdstore_adopt(struct fdstore *f)
                         fdstore_reject(f, out, "its service was not taken over");
         }
         intmap_free(slots);
+        fdstore_check_capacity(f);
         if (f->n_offers > 0)
                 log_info("%zu service%s and %zu output pipe%s taken over from the fd store",
                          adopted, adopted == 1 ? "" : "s", pipes, pipes == 1 ? "" : "s");

@@ -27,6 +27,7 @@ struct sdnotify {
          * FileDescriptorStoreMax=; tend.service sets it for older ones) is
          * more than 0. fdstore.c decides what goes in. */
         bool fdstore;
+        size_t fdstore_max; /* $FDSTORE */
         ev_prepare prepare; /* recount once per iteration, not per transition */
         ev_timer watchdog;
         struct manager_listener listener;
@@ -131,7 +132,9 @@ int sdnotify_new(struct manager *m, struct sdnotify **ret)
         }
         {
                 const char *e = getenv("FDSTORE");
-                n->fdstore = e && strtoul(e, NULL, 10) > 0;
+                unsigned long v = e ? strtoul(e, NULL, 10) : 0;
+                n->fdstore = v > 0;
+                n->fdstore_max = v;
         }
         n->listener = (struct manager_listener){
                 .state_changed = sdnotify_service_changed,
@@ -309,6 +312,12 @@ int sdnotify_send_fds(struct sdnotify *n, const char *msg, const int *fds, size_
 bool sdnotify_fdstore_enabled(const struct sdnotify *n)
 {
         return n && n->fdstore;
+}
+
+/* See sdnotify.h. */
+size_t sdnotify_fdstore_capacity(const struct sdnotify *n)
+{
+        return n ? n->fdstore_max : 0;
 }
 
 /* See sdnotify.h. */

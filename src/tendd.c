@@ -621,6 +621,7 @@ static void tendd_fdstore_open(struct tendd *t, bool adopt)
                 b = (struct fdstore_backend){
                         .park = sdnotify_fdstore_park,
                         .unpark = sdnotify_fdstore_unpark,
+                        .capacity = sdnotify_fdstore_capacity(t->sdn),
                         .userdata = t->sdn,
                 };
         } else {

@@ -904,8 +904,8 @@ def outer(args):
         if "idle_ticks" in s:
             t.add(f"{n} services idle {s['idle_seconds']:g} s: CPU ticks", str(round(s["idle_ticks"])),
                   "0", "", s["idle_ticks"] == 0)
-            t.add(f"{n} services idle {s['idle_seconds']:g} s: wakeups (tendd and keeper)",
-                  f"{round(s['idle_wakeups'])} voluntary ctx switches", "0", "",
+            t.add(f"{n} services idle {s['idle_seconds']:g} s: wakeups",
+                  f"{round(s['idle_wakeups'])} voluntary ctx switches, tendd and keeper", "0", "",
                   s["idle_wakeups"] == 0)
             t.add(f"{n} services: tendctl status --json median", fmt_ms(s["status_ns"]),
                   "<= 25 ms", "", s["status_ns"] <= 25e6)
