@@ -202,7 +202,7 @@ struct service {
         /* Its cgroup (kill_mode = cgroup): made at the first spawn, kept across
          * restarts, removed once it is stopped or failed. */
         int cgroup_fd;  /* -1: none */
-        int cgroup_wd;  /* the host's watch on it, -1 none */
+        int cgroup_wd;  /* the host's watch on it while draining, -1 none */
         bool draining;  /* main process reaped, processes left in the cgroup: the
                          * instance ends when the cgroup is empty */
         bool cgroup_killed; /* cgroup.kill was used: made anew before the next spawn */

@@ -150,7 +150,10 @@ static void service_sync_oom(struct service *s)
                 (void)cglimits_oom_killed(s->cgroup_fd, &s->oom_seen);
 }
 
-/* Its cgroup, made and watched at the first spawn that needs it. */
+/* Its cgroup, made at the first spawn that needs it. Not watched: only a
+ * draining instance waits for it to empty (see service_watch_cgroup()); a
+ * watch for its whole life would cost an inotify event at every exit in it
+ * and at its removal. */
 static int service_open_cgroup(struct service *s)
 {
         int r;
@@ -164,26 +167,41 @@ static int service_open_cgroup(struct service *s)
         r = cgroup_unit_open(s->host->cgroup, s->name, &s->cgroup_fd);
         if (r < 0)
                 return r;
-        r = s->host->ops->cgroup_watch(s, s->host->userdata);
-        if (r < 0) {
-                s->cgroup_fd = safe_close(s->cgroup_fd);
-                return r;
-        }
-        s->cgroup_wd = r;
         /* Without the memory controller there is no memory.events to read. */
         service_sync_oom(s);
         return 0;
 }
 
-/* Close the cgroup and drop its watch; removed: the directory is gone, and
- * the watch went with it. */
+/* Watch the cgroup's "populated" (service_cgroup_changed() is called when it
+ * changes); set before the caller reads it, so an exit in between is not
+ * missed. */
+static int service_watch_cgroup(struct service *s)
+{
+        int r;
+
+        if (s->cgroup_wd >= 0)
+                return 0;
+        r = s->host->ops->cgroup_watch(s, s->host->userdata);
+        if (r < 0)
+                return r;
+        s->cgroup_wd = r;
+        return 0;
+}
+
+/* Drop the watch; removed: the directory is gone, and the watch went with it. */
+static void service_unwatch_cgroup(struct service *s, bool removed)
+{
+        if (s->cgroup_wd >= 0)
+                s->host->ops->cgroup_unwatch(s, s->cgroup_wd, removed, s->host->userdata);
+        s->cgroup_wd = -1;
+}
+
+/* Close the cgroup and drop its watch. */
 static void service_forget_cgroup(struct service *s, bool removed)
 {
         s->cgroup_fd = safe_close(s->cgroup_fd);
         s->cgroup_killed = false;
-        if (s->cgroup_wd >= 0)
-                s->host->ops->cgroup_unwatch(s, s->cgroup_wd, removed, s->host->userdata);
-        s->cgroup_wd = -1;
+        service_unwatch_cgroup(s, removed);
 }
 
 /* Let go of the cgroup and remove it; one that still holds a process (it
@@ -1029,6 +1047,27 @@ static bool service_kill_leftovers(struct service *s)
         return false;
 }
 
+/* The main process was reaped and processes were left in the cgroup: the
+ * instance ends with the last of them, when the watch says the cgroup is
+ * empty. False: it is empty already, or cannot be watched (said; then
+ * nothing would tell when it empties, and the instance ends now). */
+static bool service_start_draining(struct service *s)
+{
+        int r = service_watch_cgroup(s);
+
+        if (r < 0) {
+                log_service(LOG_WARNING, s->name, "cannot watch its cgroup: %s; not waiting "
+                            "for the rest of it", strerror(-r));
+                return false;
+        }
+        if (cgroup_unit_populated(s->cgroup_fd) > 0) {
+                s->draining = true;
+                return true;
+        }
+        service_unwatch_cgroup(s, false);
+        return false;
+}
+
 /* Reap the main process once its pidfd is readable and dispatch EXIT. */
 void service_handle_pidfd(struct service *s)
 {
@@ -1079,9 +1118,7 @@ void service_handle_pidfd(struct service *s)
         service_index_session(s, false);
         if (r > 0)
                 s->host->ops->reaped(s, s->host->userdata); /* children queued behind it */
-        if (left && cgroup_unit_populated(s->cgroup_fd) > 0) {
-                /* The instance ends with the last process of its cgroup. */
-                s->draining = true;
+        if (left && service_start_draining(s)) {
                 service_update(s, LOG_INFO, "main process %s, waiting for the rest of its cgroup",
                                s->has_exit && s->exit_signal == 0 ? "exited" : "ended");
                 return;
@@ -1096,6 +1133,10 @@ void service_cgroup_changed(struct service *s)
                 return;
         s->draining = false;
         service_dispatch(s, SERVICE_EVENT_EXIT);
+        /* Kept (a restart): unwatched until it drains again. Removed: the
+         * watch went with it. */
+        if (!s->draining)
+                service_unwatch_cgroup(s, false);
 }
 
 /* A WATCHDOG=1 or a new WATCHDOG_USEC=: the interval starts again. */
@@ -1567,8 +1608,11 @@ void service_resume(struct service *s, const struct service_resume *x)
                         }
                 } else {
                         s->oom_seen = oom_seen;
-                        if (s->draining)
-                                service_cgroup_changed(s); /* emptied during the exec */
+                        if (s->draining && !service_start_draining(s)) {
+                                /* Emptied during the exec. */
+                                s->draining = false;
+                                service_dispatch(s, SERVICE_EVENT_EXIT);
+                        }
                 }
         }
 }

@@ -189,6 +189,26 @@ def test_reload_removing_a_service_removes_its_cgroup(ctend):
     assert (ctend.cgroot / "stays.service").exists()
 
 
+def test_start_right_after_a_stop_gets_a_fresh_cgroup(ctend):
+    """A start that follows a stop at once makes the cgroup anew: the new
+    process is alone in a cgroup that is not the old one."""
+    ctend.service("again", exec="sleep 1000", output="null")
+    ctend.start()
+    unit = ctend.cgroot / "again.service"
+    for _ in range(5):
+        wait_for(lambda: ctend.svc("again")["state"] == "running" and cgroup_procs(unit),
+                 what="running in its cgroup")
+        ino, pids = unit.stat().st_ino, cgroup_procs(unit)
+        ctend.ctl("stop", "again", check=0)
+        ctend.ctl("start", "again", check=0)
+        s = ctend.svc("again")
+        assert s["state"] == "running", s
+        assert unit.stat().st_ino != ino, "a cgroup made anew"
+        now = cgroup_procs(unit)
+        assert len(now) == 1 and now[0] not in pids, (now, pids)
+    assert "cannot" not in ctend.read_log()
+
+
 def test_without_cgroup_group_is_the_default_and_cgroup_fails_clearly(tmp_path):
     """tendd in the root cgroup, nothing configured: no cgroup, said once;
     kill_mode = cgroup asked explicitly fails with the reason."""
