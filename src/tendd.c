@@ -23,13 +23,11 @@
 #include "notify.h"
 #include "recover.h"
 #include "fdstore.h"
-#include "keeper.h"
-
-/* tendd's notify socket in the fd store, beside the services' fds. */
-#define TENDD_NOTIFY_FDNAME "tendd.notify"
 #include "state.h"
 
 #define TEND_DEFAULT_CONFIG "/etc/tend/tend.ini"
+/* tendd's notify socket in the fd store, beside the services' fds. */
+#define TENDD_NOTIFY_FDNAME "tendd.notify"
 
 static void tendd_help(void)
 {
@@ -218,6 +216,7 @@ struct tendd {
         int keeper_dfd;        /* the directory of the control socket, for the keeper */
         bool fds_in_step;      /* the image before parked what the services have */
         bool keeper_from_state; /* the keeper connection is the image before's */
+        bool ran;               /* the services were taken over or started */
         int locks[2];
         char **argv;      /* as tendd was started, for the next image */
         char exe[PATH_MAX]; /* /proc/self/exe's path at start: a new binary there takes over */
@@ -892,6 +891,7 @@ int main(int argc, char **argv)
                 /* Nothing else of the previous image's stays open. */
                 state_close_unclaimed(-1);
                 restored = true;
+                t.ran = true;
                 (void)manager_watch_signals(t.m);
                 /* The same keeper (or systemd's store) as before the exec,
                  * in step then: nothing to send again. Else (a keeper
@@ -910,6 +910,7 @@ int main(int argc, char **argv)
                 if (r < 0)
                         goto finish;
                 (void)fdstore_adopt(t.fds);
+                t.ran = true;
                 tendd_recover(&t, true);
                 r = manager_start(t.m);
                 if (r < 0)
@@ -948,9 +949,10 @@ finish:
         notify_free(t.notify);
         control_free(t.ctl);
         fdstore_free(t.fds);
-        /* A clean exit lets go of everything; else (a failed start) what
-         * runs on stays parked for the next tendd. */
-        if (t.keeper && (!t.m || t.m->n_live == 0)) {
+        /* A clean exit lets go of everything; else (a start that failed
+         * before its services were taken over) what runs on stays parked
+         * for the next tendd. */
+        if (t.keeper && t.ran && t.m->n_live == 0) {
                 t.keeper = keeper_close(t.keeper, true);
                 (void)unlinkat(t.keeper_dfd, KEEPER_SOCKET, 0);
         }
