@@ -886,21 +886,24 @@ def outer(args):
                   f"{like['start_s'] / (n * floor / 1e9):.2f}x of {fmt_ms(floor)}"
                   if floor else "")
         tgt = pss_target.get(n)
-        t.add(f"{n} services: tendd Pss", f"{s['pss_kib'] / 1024:.2f} MiB",
-              f"<= {tgt // 1024} MiB" if tgt else "", "",
-              s["pss_kib"] <= tgt if tgt else None)
+        # The keeper shares tendd's binary and libraries, so Pss splits those
+        # pages between the two: the supervisor is their sum.
+        total = s["pss_kib"] + s.get("keeper_pss_kib", 0)
+        t.add(f"{n} services: tendd Pss", f"{s['pss_kib'] / 1024:.2f} MiB")
         t.add(f"{n} services: tendd fds", str(round(s["fds"])))
         if "keeper_pss_kib" in s:
-            t.add(f"{n} services: keeper Pss (holds {round(s['keeper_fds'])} fds)",
-                  f"{s['keeper_pss_kib'] / 1024:.2f} MiB")
-        t.add(f"{n} services: bytes per service (Pss / n)",
-              f"{s['pss_kib'] * 1024 / n:.0f} B")
+            t.add(f"{n} services: keeper Pss", f"{s['keeper_pss_kib'] / 1024:.2f} MiB", "",
+                  f"holds {round(s['keeper_fds'])} fds")
+        t.add(f"{n} services: supervisor Pss (tendd + keeper)", f"{total / 1024:.2f} MiB",
+              f"<= {tgt // 1024} MiB" if tgt else "", "", total <= tgt if tgt else None)
+        t.add(f"{n} services: bytes per service (supervisor Pss / n)",
+              f"{total * 1024 / n:.0f} B")
         if base is not None and n > base[0]:
-            marginal = (s["pss_kib"] - base[1]) * 1024 / (n - base[0])
+            marginal = (total - base[1]) * 1024 / (n - base[0])
             t.add(f"{n} services: bytes per extra service", f"{marginal:.0f} B",
                   "", f"vs {base[0]}")
         if base is None:
-            base = (n, s["pss_kib"])
+            base = (n, total)
         if "idle_ticks" in s:
             t.add(f"{n} services idle {s['idle_seconds']:g} s: CPU ticks", str(round(s["idle_ticks"])),
                   "0", "", s["idle_ticks"] == 0)

@@ -22,6 +22,8 @@ ROWS = [
     r"20 services: start all, like-for-like floor",
     r"20 services: tendd Pss",
     r"20 services: tendd fds",
+    r"20 services: keeper Pss",
+    r"20 services: supervisor Pss (tendd + keeper)",
     r"20 services idle 5 s: CPU ticks",
     r"20 services idle 5 s: wakeups",
     r"20 services: tendctl status --json median",
