@@ -3,8 +3,9 @@
  * service's pidfd and the read end of its output pipe. It is what systemd's
  * fd store is under systemd (FDSTORE=1), for a tendd that runs without it.
  *
- * The keeper is tendd's own program run as `tendd --keeper` (execve of
- * /proc/self/exe: a fresh image, a few hundred KiB, nothing of tendd's heap),
+ * The keeper is a program of its own, tend-keeper (src/keeper-main.c: the C
+ * library, libev and the few modules it uses, so it costs a few hundred KiB;
+ * tendd --keeper runs the same loop when tend-keeper cannot be found),
  * in a session of its own (a terminal's ^C does not reach it), ignoring
  * SIGINT, SIGHUP and SIGPIPE; SIGTERM makes it let everything go and exit.
  * It listens on a unix socket (SOCK_SEQPACKET, mode 0600) next to tendd's
@@ -42,7 +43,7 @@
 
 #define KEEPER_SOCKET "tendd.keeper"
 #define KEEPER_NAME_MAX 255
-/* The option of tendd that runs the keeper (with its two fds as 3 and 4). */
+/* The option of tend-keeper (and of tendd) that runs the keeper, its two fds as 3 and 4. */
 #define KEEPER_OPTION "--keeper"
 
 struct keeper;
@@ -96,7 +97,7 @@ int keeper_state_put(const struct keeper *k, struct state_writer *w, uint16_t ta
 /* The connection from what keeper_state_put() wrote (its fd claimed). */
 int keeper_state_get(const struct state_reader *v, struct keeper **ret);
 
-/* The keeper's own main (tendd --keeper): listen_fd listening, conn_fd the
+/* The keeper's own main (tend-keeper --keeper): listen_fd listening, conn_fd the
  * first client (-1 or not open: none yet). Raises its RLIMIT_NOFILE to the
  * hard limit, moves to "/". Returns the exit code: 0 after bye or SIGTERM
  * (everything closed and freed), 1 if it cannot serve (listen_fd is no

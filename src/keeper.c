@@ -1,4 +1,4 @@
-/* keeper.c: the keeper (tendd --keeper), which holds fds by name across a
+/* keeper.c: the keeper (tend-keeper), which holds fds by name across a
  * crash of tendd, and tendd's side of its socket. */
 #include <fcntl.h>
 #include <poll.h>
@@ -238,7 +238,7 @@ static int keeper_fd_above_4(int *fd)
  * unknown child). */
 static int keeper_spawn(const char *exe, int listen_fd, int conn)
 {
-        char *argv[] = { (char *)"tendd", (char *)KEEPER_OPTION, NULL };
+        char *argv[] = { (char *)"tend-keeper", (char *)KEEPER_OPTION, NULL };
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         sigset_t all, none;
@@ -751,8 +751,9 @@ int keeper_main(int listen_fd, int conn_fd)
         sigset_t term;
 
         log_open();
-        /* What ps and top show (exec'd as /proc/self/exe, it would be "exe"). */
-        (void)prctl(PR_SET_NAME, "tendd-keeper", 0, 0, 0);
+        /* What ps and top show, whichever program runs it (tend-keeper, or
+         * tendd through /proc/self/exe, which would show as "exe"). */
+        (void)prctl(PR_SET_NAME, "tend-keeper", 0, 0, 0);
         /* Every fd parked is one of ours: as many as we may. */
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
                 rl.rlim_cur = rl.rlim_max;

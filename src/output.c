@@ -42,8 +42,10 @@ struct output_stream {
         struct output_stream *next;
         ev_io io;
         int fd;
-        size_t len; /* bytes of an unfinished line in line[] */
-        char line[OUTPUT_LINE_MAX];
+        size_t len; /* bytes of an unfinished line in line */
+        char *line; /* OUTPUT_LINE_MAX bytes while a line is unfinished, else
+                     * NULL: most services write whole lines, and a buffer for
+                     * each pipe would cost a page each */
 };
 
 /* One loop, one thread: the write buffer is shared by every output, and
@@ -617,6 +619,14 @@ static void output_line(struct output *o, const char *p, size_t n)
         o->wlines++;
 }
 
+/* The unfinished line is done with: its buffer goes. */
+static void output_stream_release(struct output_stream *st)
+{
+        free(st->line);
+        st->line = NULL;
+        st->len = 0;
+}
+
 /* Split what was read into lines; keep an unfinished one for later. */
 static void output_feed(struct output_stream *st, const char *p, size_t n)
 {
@@ -625,18 +635,25 @@ static void output_feed(struct output_stream *st, const char *p, size_t n)
         while (n > 0) {
                 const char *nl = memchr(p, '\n', n);
                 size_t take = nl ? (size_t)(nl - p) : n;
-                size_t room = sizeof st->line - st->len;
+                size_t room = OUTPUT_LINE_MAX - st->len;
 
                 if (take >= room) {
                         /* Too long: what fits is a line of its own. */
-                        memcpy(st->line + st->len, p, room);
-                        output_line(o, st->line, sizeof st->line);
-                        st->len = 0;
+                        if (st->len > 0) {
+                                memcpy(st->line + st->len, p, room);
+                                output_line(o, st->line, OUTPUT_LINE_MAX);
+                                output_stream_release(st);
+                        } else
+                                output_line(o, p, room);
                         p += room;
                         n -= room;
                         continue;
                 }
                 if (!nl) {
+                        if (!st->line && !(st->line = malloc(OUTPUT_LINE_MAX))) {
+                                output_line(o, p, take); /* no room to wait for its end */
+                                return;
+                        }
                         memcpy(st->line + st->len, p, take);
                         st->len += take;
                         return;
@@ -644,7 +661,7 @@ static void output_feed(struct output_stream *st, const char *p, size_t n)
                 if (st->len > 0) {
                         memcpy(st->line + st->len, p, take);
                         output_line(o, st->line, st->len + take);
-                        st->len = 0;
+                        output_stream_release(st);
                 } else
                         output_line(o, p, take);
                 p += take + 1;
@@ -666,6 +683,7 @@ static void output_stream_free(struct output_stream *st)
         ev_io_stop(output_loop(o), &st->io);
         if (st->len > 0)
                 output_line(o, st->line, st->len);
+        output_stream_release(st);
         output_flush(o);
         safe_close(st->fd);
         free(st);
@@ -830,7 +848,14 @@ static int output_stream_add(struct output *o, int fd, const char *line, size_t 
 {
         struct output_stream *st, **pp = &o->streams;
 
-        st = malloc(sizeof *st); /* line[] is touched only as far as it is used */
+        st = calloc(1, sizeof *st);
+        if (st && len > 0) {
+                st->line = malloc(OUTPUT_LINE_MAX);
+                if (!st->line) {
+                        free(st);
+                        st = NULL;
+                }
+        }
         if (!st) {
                 safe_close(fd);
                 return -ENOMEM;

@@ -584,6 +584,20 @@ static int tendd_keeper_unpark(void *userdata, const char *name)
         return r;
 }
 
+/* The keeper's program: tend-keeper beside tendd's own binary (a build
+ * tree, or an install that keeps them together), else where it was
+ * installed, else tendd itself (tendd --keeper runs the same loop). */
+static const char *tendd_keeper_exe(const struct tendd *t, char *buf, size_t size)
+{
+        _cleanup_free_ char *dir = path_dirname(t->exe);
+
+        if (dir && snprintf(buf, size, "%s/tend-keeper", dir) < (int)size && access(buf, X_OK) == 0)
+                return buf;
+        if (access(TEND_KEEPER_PATH, X_OK) == 0)
+                return TEND_KEEPER_PATH;
+        return "/proc/self/exe";
+}
+
 /* The keeper is gone (killed?) or stuck: start another; the fd store
  * parks everything in it again. */
 static int tendd_keeper_failed(void *userdata, int error)
@@ -592,9 +606,11 @@ static int tendd_keeper_failed(void *userdata, int error)
         bool found;
         int r;
 
+        char exe[PATH_MAX];
+
         log_warning_errno(error, "the keeper does not take fds any more; starting another");
         t->keeper = keeper_close(t->keeper, false);
-        r = keeper_open(t->keeper_dfd, "/proc/self/exe", &t->keeper, &found);
+        r = keeper_open(t->keeper_dfd, tendd_keeper_exe(t, exe, sizeof exe), &t->keeper, &found);
         if (r < 0)
                 log_warning_errno(r, "starting a keeper");
         return r;
@@ -613,6 +629,7 @@ static void tendd_keeper_offer(const char *name, int fd, void *userdata)
 static void tendd_fdstore_open(struct tendd *t, bool adopt)
 {
         struct fdstore_backend b = {};
+        char exe[PATH_MAX];
         bool found = false;
         int r;
 
@@ -632,7 +649,8 @@ static void tendd_fdstore_open(struct tendd *t, bool adopt)
                 t->keeper_dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
                 r = t->keeper_dfd < 0 ? (dir ? -errno : -ENOMEM)
                     : t->keeper     ? 0
-                                    : keeper_open(t->keeper_dfd, "/proc/self/exe", &t->keeper, &found);
+                                    : keeper_open(t->keeper_dfd, tendd_keeper_exe(t, exe, sizeof exe),
+                                                  &t->keeper, &found);
                 if (r < 0) {
                         log_warning_errno(r, "no keeper: a crash of tendd will lose the "
                                              "services' output and exit statuses");

@@ -155,7 +155,7 @@ def proc_pss_kib(pid):
 
 
 def keeper_pid(pid):
-    """tendd's keeper (its child tendd-keeper), or None."""
+    """tendd's keeper (its child tend-keeper), or None."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             kids = [int(k) for k in f.read().split()]
@@ -164,7 +164,7 @@ def keeper_pid(pid):
     for k in kids:
         try:
             with open(f"/proc/{k}/comm") as f:
-                if f.read().strip() == "tendd-keeper":
+                if f.read().strip() == "tend-keeper":
                     return k
         except OSError:
             pass

@@ -548,7 +548,7 @@ class Tend:
         return [p for p in self.ns_procs() if p["state"] not in ("Z", "X")]
 
     def keepers(self):
-        """The keeper processes (tendd --keeper) in the namespace."""
+        """The keeper processes (tend-keeper) in the namespace."""
         return [p for p in self.live_ns_procs() if p["cmdline"].endswith(" --keeper")]
 
     def host_pid(self, nspid):

@@ -1,5 +1,5 @@
-/* test-keeper: the keeper started by keeper_open() (the built tendd, from
- * $TEND_TENDD) and run in a forked child (keeper_main): fds parked survive
+/* test-keeper: the keeper started by keeper_open() (the built tend-keeper, from
+ * $TEND_KEEPER) and run in a forked child (keeper_main): fds parked survive
  * their client, come back with take, are replaced, unparked and let go; a
  * malformed request drops only its connection; what is at the socket's path
  * is never followed; the connection across a re-exec's state. */
@@ -21,10 +21,10 @@
 #include "tap.h"
 #include "util.h"
 
-static const char *tendd;
+static const char *keeper_exe;
 
 /* The one keeper this test started and has not reaped: a child whose command
- * line is "tendd --keeper" (a zombie has none). 0 if there is none. */
+ * line is "tend-keeper --keeper" (a zombie has none). 0 if there is none. */
 static pid_t keeper_child(void)
 {
         DIR *d = opendir("/proc");
@@ -59,8 +59,8 @@ static pid_t keeper_child(void)
                         continue;
                 n = read(fd, buf, sizeof buf);
                 close(fd);
-                if (n == sizeof "tendd\0" KEEPER_OPTION &&
-                    memcmp(buf, "tendd\0" KEEPER_OPTION, (size_t)n) == 0)
+                if (n == sizeof "tend-keeper\0" KEEPER_OPTION &&
+                    memcmp(buf, "tend-keeper\0" KEEPER_OPTION, (size_t)n) == 0)
                         found = (pid_t)atoi(de->d_name);
         }
         closedir(d);
@@ -207,10 +207,10 @@ static void test_spawned(void)
         bool found = true;
         pid_t pid;
 
-        r = keeper_open(dfd, tendd, &k, &found);
+        r = keeper_open(dfd, keeper_exe, &k, &found);
         ok(r == 0 && k && !found, "open with no keeper starts one (%d)", r);
         pid = keeper_pid(k);
-        ok(pid > 0, "the keeper is a child of ours running tendd --keeper");
+        ok(pid > 0, "the keeper is a child of ours running tend-keeper --keeper");
         ok(fstatat(dfd, KEEPER_SOCKET, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
                    (st.st_mode & 07777) == 0600,
            "its socket is there, mode 0600");
@@ -219,7 +219,7 @@ static void test_spawned(void)
         ok(keeper_fd(k) >= 0 && (fcntl(keeper_fd(k), F_GETFD) & FD_CLOEXEC),
            "the connection is close-on-exec");
 
-        r = keeper_open(dfd, tendd, &k2, &found);
+        r = keeper_open(dfd, keeper_exe, &k2, &found);
         ok(r == 0 && found, "a second open finds it (%d)", r);
         ok(keeper_child() == pid, "and starts no other");
         ok(dropped(k), "the keeper dropped the connection it replaced");
@@ -236,7 +236,7 @@ static void test_spawned(void)
            "park: a bad name is refused before it is sent");
         k2 = keeper_close(k2, false); /* a crash: no bye */
 
-        r = keeper_open(dfd, tendd, &k, &found);
+        r = keeper_open(dfd, keeper_exe, &k, &found);
         ok(r == 0 && found, "open after a crash finds the keeper");
         r = take(k, &t);
         ok(r == 3 && t.n == 3, "take returns the 3 parked (%d)", r);
@@ -298,7 +298,7 @@ static void test_spawned(void)
                 ok(pipe_orphaned(b[1]), "%s: no fd is kept", bad[i].what);
                 close(b[1]);
                 k = keeper_close(k, false);
-                r = keeper_open(dfd, tendd, &k, &found);
+                r = keeper_open(dfd, keeper_exe, &k, &found);
                 r = r < 0 ? r : take(k, &t);
                 ok(r == 2 && taken_fd(&t, names[0]) >= 0 && taken_fd(&t, names[2]) >= 0,
                    "%s: what was parked stays (%d)", bad[i].what, r);
@@ -308,7 +308,7 @@ static void test_spawned(void)
         /* A park queued before a crash is not lost to the next client. */
         ok(keeper_park(k, "late", p[2][1]) == 0, "park just before a crash");
         k = keeper_close(k, false);
-        r = keeper_open(dfd, tendd, &k, &found);
+        r = keeper_open(dfd, keeper_exe, &k, &found);
         r = r < 0 ? r : take(k, &t);
         ok(r == 3 && taken_fd(&t, "late") >= 0, "it is there for the next client (%d)", r);
         taken_free(&t);
@@ -318,7 +318,7 @@ static void test_spawned(void)
         k = keeper_close(k, true);
         ok(pipe_orphaned(q[1]) && pipe_orphaned(p[2][1]), "after bye every fd parked is closed");
         ok(wait_exit(pid) == 0, "the keeper exits 0 after bye (no leak under ASan)");
-        r = keeper_open(dfd, tendd, &k, &found);
+        r = keeper_open(dfd, keeper_exe, &k, &found);
         ok(r == 0 && !found, "the next open starts a new keeper (%d)", r);
         kill_child(r < 0 ? 0 : keeper_pid(k));
         k = keeper_close(k, false);
@@ -348,7 +348,7 @@ static void test_path(void)
         (void)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", dir, KEEPER_SOCKET);
         ok(bind(s, (struct sockaddr *)&sa, sizeof sa) == 0, "a socket bound, nobody listening");
         close(s);
-        r = keeper_open(dfd, tendd, &k, &found);
+        r = keeper_open(dfd, keeper_exe, &k, &found);
         ok(r == 0 && !found, "a stale socket is replaced by a new keeper (%d)", r);
         r = r < 0 ? r : keeper_take(k, take_cb, &(struct taken){});
         ok(r == 0, "which answers (%d)", r);
@@ -357,13 +357,13 @@ static void test_path(void)
         (void)unlinkat(dfd, KEEPER_SOCKET, 0);
 
         /* A live keeper elsewhere, and a symlink to its socket here. */
-        r = keeper_open(ofd, tendd, &ko, &found);
+        r = keeper_open(ofd, keeper_exe, &ko, &found);
         pid = r < 0 ? 0 : keeper_pid(ko);
         ok(r == 0 && pid > 0, "a keeper in another directory (%d, %d)", r, (int)pid);
         (void)snprintf(target, sizeof target, "%s/%s", other, KEEPER_SOCKET);
         if (symlinkat(target, dfd, KEEPER_SOCKET) < 0)
                 abort();
-        r = keeper_open(dfd, tendd, &k, &found);
+        r = keeper_open(dfd, keeper_exe, &k, &found);
         ok(r == -ELOOP && !k, "a symlink at the socket's path is refused (%d)", r);
         ok(fstatat(dfd, KEEPER_SOCKET, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode),
            "and left there");
@@ -374,7 +374,7 @@ static void test_path(void)
 
         s = openat(dfd, KEEPER_SOCKET, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         close(s);
-        r = keeper_open(dfd, tendd, &k, &found);
+        r = keeper_open(dfd, keeper_exe, &k, &found);
         ok(r == -ENOTSOCK && faccessat(dfd, KEEPER_SOCKET, F_OK, 0) == 0,
            "a regular file there is refused and left (%d)", r);
         (void)unlinkat(dfd, KEEPER_SOCKET, 0);
@@ -443,7 +443,7 @@ static void test_many(void)
         }
         if (pipe2(p, O_CLOEXEC) < 0)
                 abort();
-        r = keeper_open(dfd, tendd, &k, &found);
+        r = keeper_open(dfd, keeper_exe, &k, &found);
         pid = r < 0 ? 0 : keeper_pid(k);
         ok(r == 0 && pid > 0, "a keeper for 3000 fds");
         report_memory(pid, "idle, empty");
@@ -476,7 +476,7 @@ static void test_many(void)
                 r = keeper_park(k, name, p[0]);
         }
         k = keeper_close(k, false);
-        r = r < 0 ? r : keeper_open(dfd, tendd, &k, &found);
+        r = r < 0 ? r : keeper_open(dfd, keeper_exe, &k, &found);
         ok(r == 0 && found, "600 parks queued, a crash, a new client (%d)", r);
         (void)kill(pid, SIGCONT);
         r = r < 0 ? r : take(k, &t);
@@ -633,9 +633,9 @@ static void test_forked(void)
 
 int main(void)
 {
-        tendd = getenv("TEND_TENDD");
-        if (!tendd || access(tendd, X_OK) < 0) {
-                printf("1..0 # SKIP $TEND_TENDD is not the built tendd\n");
+        keeper_exe = getenv("TEND_KEEPER");
+        if (!keeper_exe || access(keeper_exe, X_OK) < 0) {
+                printf("1..0 # SKIP $TEND_KEEPER is not the built keeper\n");
                 return 77;
         }
         (void)signal(SIGPIPE, SIG_IGN);
