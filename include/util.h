@@ -136,6 +136,15 @@ int mkdir_p(const char *path, mode_t mode);
 /* Write all of buf to a blocking fd, retrying on EINTR. */
 int loop_write(int fd, const void *buf, size_t len);
 
+/* One datagram of len bytes on sock (to the address to, NULL: connected)
+ * with n_fds (at most SEND_FDS_MAX) fds as SCM_RIGHTS, retrying on EINTR;
+ * flags as sendmsg's (MSG_NOSIGNAL always). -errno (-EAGAIN when it would
+ * block). */
+#define SEND_FDS_MAX 4
+struct sockaddr;
+int send_fds(int sock, const void *buf, size_t len, const int *fds, size_t n_fds, int flags,
+             const struct sockaddr *to, unsigned to_len);
+
 /* At most burst events per interval; the rest are counted as suppressed.
  * For logging what others can trigger at will. Zero-initialise, then set
  * interval and burst. */

@@ -57,31 +57,14 @@ static void keeper_close_fds(int *fds, size_t n)
 static int keeper_send(int sock, char kind, const char *name, int fd, int flags)
 {
         char buf[1 + KEEPER_NAME_MAX];
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } c = {};
         size_t len = name ? strlen(name) : 0;
-        struct iovec iov = { .iov_base = buf, .iov_len = 1 + len };
-        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 
         if (len > KEEPER_NAME_MAX)
                 return -EINVAL;
         buf[0] = kind;
         if (len > 0)
                 memcpy(buf + 1, name, len);
-        if (fd >= 0) {
-                m.msg_control = c.buf;
-                m.msg_controllen = sizeof c.buf;
-                CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
-                CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
-                CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), &fd, sizeof fd);
-        }
-        while (sendmsg(sock, &m, flags | MSG_NOSIGNAL) < 0)
-                if (errno != EINTR)
-                        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        return 0;
+        return send_fds(sock, buf, 1 + len, &fd, fd >= 0 ? 1 : 0, flags, NULL, 0);
 }
 
 /* One datagram into buf: its length (0: end of file), its fds (close-on-exec)

@@ -268,39 +268,16 @@ static void sdnotify_phase(enum manager_phase phase, void *userdata)
 /* See sdnotify.h. */
 int sdnotify_send_fds(struct sdnotify *n, const char *msg, const int *fds, size_t n_fds)
 {
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int) * 4)];
-        } control = {};
-        struct iovec iov = { .iov_base = (void *)msg, .iov_len = strlen(msg) };
-        struct msghdr mh = {
-                .msg_name = &n->addr,
-                .msg_namelen = n->addr_len,
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-        };
+        int r = send_fds(n->fd, msg, strlen(msg), fds, n_fds, MSG_DONTWAIT,
+                         (const struct sockaddr *)&n->addr, n->addr_len);
 
-        if (n_fds > 4)
-                return -EINVAL;
-        if (n_fds > 0) {
-                struct cmsghdr *c;
-
-                mh.msg_control = &control;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
-        }
-        if (sendmsg(n->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-                int e = errno;
+        if (r < 0) {
                 if (!n->send_failed)
-                        log_warning_errno(e, "sd_notify to %s failed (further failures "
+                        log_warning_errno(r, "sd_notify to %s failed (further failures "
                                           "are not logged)",
                                           n->addr.sun_path[0] ? n->addr.sun_path : "@abstract");
                 n->send_failed = true;
-                return -e;
+                return r;
         }
         n->send_failed = false;
         return 0;

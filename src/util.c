@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -321,4 +322,39 @@ unsigned fd_reserve_release(void)
         while (fd_reserve_held > 0)
                 (void)close(fd_reserve[--fd_reserve_held]);
         return n;
+}
+
+/* See util.h. */
+int send_fds(int sock, const void *buf, size_t len, const int *fds, size_t n_fds, int flags,
+             const struct sockaddr *to, unsigned to_len)
+{
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * SEND_FDS_MAX)];
+        } control = {};
+        struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+        struct msghdr mh = {
+                .msg_name = (void *)to,
+                .msg_namelen = to ? to_len : 0,
+                .msg_iov = &iov,
+                .msg_iovlen = 1,
+        };
+
+        if (n_fds > SEND_FDS_MAX)
+                return -EINVAL;
+        if (n_fds > 0) {
+                struct cmsghdr *c;
+
+                mh.msg_control = &control;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+        }
+        while (sendmsg(sock, &mh, flags | MSG_NOSIGNAL) < 0)
+                if (errno != EINTR)
+                        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        return 0;
 }

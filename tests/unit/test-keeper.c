@@ -170,22 +170,7 @@ static bool dropped(struct keeper *k)
 /* A raw request: kind, then name (may be NULL), with fd (-1: none). */
 static int send_raw(struct keeper *k, const char *payload, size_t len, int fd)
 {
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } c = {};
-        struct iovec iov = { .iov_base = (void *)payload, .iov_len = len };
-        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-        if (fd >= 0) {
-                m.msg_control = c.buf;
-                m.msg_controllen = sizeof c.buf;
-                CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
-                CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
-                CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), &fd, sizeof fd);
-        }
-        return sendmsg(keeper_fd(k), &m, MSG_NOSIGNAL) < 0 ? -errno : 0;
+        return send_fds(keeper_fd(k), payload, len, &fd, fd >= 0 ? 1 : 0, 0, NULL, 0);
 }
 
 static int make_dir(char *tmpl)
