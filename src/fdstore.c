@@ -12,12 +12,14 @@
 #include "pidfd.h"
 #include "service.h"
 
-/* What is parked for one service: the inodes of its fds (0: none). */
+/* What is parked for one service: which fds (0: none), by the inode of the
+ * pipes and, for the pidfd, a key of its process (see fdstore_want). */
 struct fdstore_parked {
         uint64_t pidfd;
         uint64_t out;
         uint64_t ready;
         bool starting; /* the pidfd is parked as NAME.pidfd-starting */
+        bool pending;  /* in f->pending: to unpark at the end of the iteration */
 };
 
 struct fdstore_item {
@@ -34,6 +36,13 @@ struct fdstore {
         bool recovering;       /* inside b.failed() and the sync after it */
         int recover_error;     /* what failed while recovering; 0: nothing */
         bool short_warned;     /* the store's capacity is too small, said */
+        struct service *adopting; /* being adopted: what it has is parked already */
+        /* Services whose process ended: unparked at the end of the loop
+         * iteration unless they have one again by then (a restart replaces
+         * what is parked: one request, not two). */
+        struct service **pending;
+        size_t n_pending, cap_pending;
+        ev_prepare flush;
         struct fdstore_item *offers;
         size_t n_offers, cap_offers;
         struct fdstore_item own[FDSTORE_OWN_MAX]; /* tendd's own fds, borrowed */
@@ -117,24 +126,61 @@ static int fdstore_put_pidfd(struct fdstore *f, struct service *s, struct fdstor
         return fdstore_put(f, s, now, s->pidfd, want, &p->pidfd);
 }
 
-/* Bring what is parked for s in line with what it has now. */
-static void fdstore_update(struct fdstore *f, struct service *s)
+/* Queue s for the end of the iteration; false if that cannot be (no memory). */
+static bool fdstore_defer(struct fdstore *f, struct service *s)
 {
-        struct fdstore_parked *p, want = {};
-        int out = -1, r;
+        if (f->n_pending == f->cap_pending) {
+                size_t cap = f->cap_pending ? 2 * f->cap_pending : 16;
+                struct service **q = reallocarray(f->pending, cap, sizeof *q);
+
+                if (!q)
+                        return false;
+                f->pending = q;
+                f->cap_pending = cap;
+        }
+        f->pending[f->n_pending++] = s;
+        ev_prepare_start(f->m->loop, &f->flush);
+        return true;
+}
+
+/* What s has now, to be parked. A pidfd's inode is its process's own with
+ * pidfs (Linux 6.9); before that every pidfd has the same one, so the key
+ * mixes in the pid and start of the instance too. */
+static void fdstore_want(const struct service *s, struct fdstore_parked *want)
+{
+        *want = (struct fdstore_parked){};
+        if (!service_is_live(s) || s->pidfd < 0)
+                return;
+        want->pidfd = (fdstore_ino(s->pidfd) ^ ((uint64_t)(uint32_t)s->pid << 32) ^
+                       (uint64_t)s->started_mono) | 1;
+        want->starting = s->state == SERVICE_STARTING;
+        want->out = fdstore_ino(output_pipe_fd(s->output));
+        want->ready = fdstore_ino(s->ready_fd);
+}
+
+/* Bring what is parked for s in line with what it has now; defer: if it
+ * has no process, leave it to the end of the iteration. */
+static void fdstore_update(struct fdstore *f, struct service *s, bool defer)
+{
+        struct fdstore_parked *p, want;
+        int r;
 
         if (f->failed)
                 return;
-        if (service_is_live(s) && s->pidfd >= 0) {
-                want.pidfd = fdstore_ino(s->pidfd);
-                want.starting = s->state == SERVICE_STARTING;
-                out = output_pipe_fd(s->output);
-                want.out = fdstore_ino(out);
-                want.ready = fdstore_ino(s->ready_fd);
-        }
+        fdstore_want(s, &want);
         p = intmap_get(f->parked, (uintptr_t)s);
         if (!p && !want.pidfd && !want.out && !want.ready)
                 return;
+        if (p && defer && !want.pidfd) {
+                /* A pidfd of a process that ended, parked a moment longer, is
+                 * harmless: after a crash of tendd now, the next one reads
+                 * that exit through it and follows the policy, as this one
+                 * is about to. */
+                if (!p->pending && fdstore_defer(f, s))
+                        p->pending = true;
+                if (p->pending)
+                        return;
+        }
         if (!p) {
                 p = calloc(1, sizeof *p);
                 if (!p || intmap_put(f->parked, (uintptr_t)s, p) < 0) {
@@ -143,9 +189,15 @@ static void fdstore_update(struct fdstore *f, struct service *s)
                         return;
                 }
         }
+        if (s == f->adopting) {
+                /* The backend handed these back and holds them still. */
+                *p = want;
+                return;
+        }
         r = fdstore_put_pidfd(f, s, p, want.pidfd, want.starting);
         if (r >= 0)
-                r = fdstore_put(f, s, FDSTORE_OUT_SUFFIX, out, want.out, &p->out);
+                r = fdstore_put(f, s, FDSTORE_OUT_SUFFIX, output_pipe_fd(s->output), want.out,
+                                &p->out);
         if (r >= 0)
                 r = fdstore_put(f, s, FDSTORE_READY_SUFFIX, s->ready_fd, want.ready, &p->ready);
         if (r < 0) {
@@ -158,7 +210,28 @@ static void fdstore_update(struct fdstore *f, struct service *s)
 
 static void fdstore_state_changed(struct service *s, enum service_state old, void *userdata)
 {
-        fdstore_update(userdata, s);
+        fdstore_update(userdata, s, true);
+}
+
+/* The end of the iteration: what ended and did not come back is unparked. */
+static void fdstore_flush(struct fdstore *f)
+{
+        for (size_t i = 0; i < f->n_pending; i++) {
+                struct service *s = f->pending[i];
+                struct fdstore_parked *p = intmap_get(f->parked, (uintptr_t)s);
+
+                if (!p || !p->pending)
+                        continue; /* removed, or forgotten by a sync */
+                p->pending = false;
+                fdstore_update(f, s, false);
+        }
+        f->n_pending = 0;
+        ev_prepare_stop(f->m->loop, &f->flush);
+}
+
+static void fdstore_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+        fdstore_flush(container_of(w, struct fdstore, flush));
 }
 
 static void fdstore_removed(struct service *s, void *userdata)
@@ -218,7 +291,7 @@ static void fdstore_sync_all(struct fdstore *f)
                 }
         }
         for (size_t i = 0; i < f->m->n_services && !f->failed && !f->recover_error; i++)
-                fdstore_update(f, f->m->services[i]);
+                fdstore_update(f, f->m->services[i], false);
 }
 
 /* See fdstore.h. */
@@ -264,10 +337,7 @@ void fdstore_assume_parked(struct fdstore *f)
                         fdstore_sync_all(f); /* out of memory: the slow way */
                         return;
                 }
-                p->pidfd = fdstore_ino(s->pidfd);
-                p->starting = s->state == SERVICE_STARTING;
-                p->out = fdstore_ino(output_pipe_fd(s->output));
-                p->ready = fdstore_ino(s->ready_fd);
+                fdstore_want(s, p);
         }
 }
 
@@ -294,6 +364,8 @@ int fdstore_new(struct manager *m, const struct fdstore_backend *b, struct fdsto
                 free(f);
                 return -ENOMEM;
         }
+        ev_prepare_init(&f->flush, fdstore_flush_cb);
+        ev_set_priority(&f->flush, EV_MINPRI);
         f->listener = (struct manager_listener){
                 .state_changed = fdstore_state_changed,
                 .removed = fdstore_removed,
@@ -326,6 +398,8 @@ struct fdstore *fdstore_free(struct fdstore *f)
         if (!f)
                 return NULL;
         manager_unlisten(f->m, &f->listener);
+        fdstore_flush(f);
+        free(f->pending);
         fdstore_forget(f);
         intmap_free(f->parked);
         fdstore_drop_offers(f);
@@ -408,7 +482,6 @@ static int fdstore_adopt_process(struct fdstore *f, struct service *s, int pidfd
                                  int ready_fd)
 {
         char reason[SERVICE_REASON_MAX];
-        struct fdstore_parked *p;
         struct pidfd_id id = {};
         int r = pidfd_identity(pidfd, &id);
 
@@ -421,23 +494,15 @@ static int fdstore_adopt_process(struct fdstore *f, struct service *s, int pidfd
                 (void)snprintf(reason, sizeof reason, "adopted after a restart of tendd, pid %d",
                                (int)id.pid);
         /* The backend holds them already: the listener, told of the
-         * adoption, must not send them again. */
-        p = calloc(1, sizeof *p);
-        if (!p || intmap_put(f->parked, (uintptr_t)s, p) < 0) {
-                free(p);
-                return -ENOMEM;
-        }
-        p->pidfd = fdstore_ino(pidfd);
-        p->starting = starting;
-        p->ready = fdstore_ino(ready_fd);
+         * adoption, notes them without sending them again. */
+        f->adopting = s;
         r = service_adopt(s, &(const struct service_adoption){ .pidfd = pidfd,
                                                                .pid = r == -ESRCH ? 0 : id.pid,
                                                                .leader_pidfd = -1,
                                                                .ready_fd = ready_fd,
                                                                .starting = starting,
                                                                .reason = reason });
-        if (r < 0)
-                free(intmap_remove(f->parked, (uintptr_t)s));
+        f->adopting = NULL;
         return r;
 }
 
@@ -531,14 +596,13 @@ size_t fdstore_adopt(struct fdstore *f)
                         fdstore_reject(f, ready, "its service was not taken over");
                 if (out && r >= 0 && pid) {
                         struct fdstore_parked *p = intmap_get(f->parked, (uintptr_t)s);
-                        uint64_t ino = fdstore_ino(out->fd);
 
                         if (service_adopt_output(s, TAKE_FD(out->fd)) < 0)
                                 log_service(LOG_WARNING, s->name,
                                             "its output pipe cannot be read again");
                         else {
-                                if (p)
-                                        p->out = ino;
+                                if (p) /* parked already, as the backend holds it */
+                                        p->out = fdstore_ino(output_pipe_fd(s->output));
                                 pipes++;
                         }
                 } else if (out)

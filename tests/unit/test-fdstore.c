@@ -111,20 +111,32 @@ static void test_follows_the_services(void)
         ok(be.n == 0, "stopping: still parked");
         fake.exit_code = 0;
         service_handle_pidfd(a);
-        ok(be.n == 1 && be_has("U a.pidfd"), "gone: unparked (%u)", be.n);
+        ok(be.n == 0, "gone: parked until the end of the iteration");
+        ev_run(loop, EVRUN_NOWAIT);
+        ok(be.n == 1 && be_has("U a.pidfd"), "then unparked (%u)", be.n);
 
-        /* A restart by policy: the new pidfd replaces the old one. */
+        /* A restart by policy after a delay: unparked while it waits. */
         service_dispatch(a, SERVICE_EVENT_START);
         for (int i = 0; i < 20 && a->state != SERVICE_RUNNING; i++)
                 ev_run(loop, EVRUN_ONCE);
         be.n = 0;
         fake.exit_code = 1;
         service_handle_pidfd(a);
+        ev_run(loop, EVRUN_NOWAIT);
         ok(be_has("U a.pidfd"), "crashed: unparked while it waits to restart");
         fake.now += 10 * USEC_PER_SEC;
         for (int i = 0; i < 20 && a->state != SERVICE_RUNNING; i++)
                 ev_run(loop, EVRUN_ONCE);
         ok(a->state == SERVICE_RUNNING && be_has("P a.pidfd"), "restarted: parked again");
+
+        /* A restart at once: the new pidfd replaces the old one, one request. */
+        a->config->restart_delay = 0;
+        be.n = 0;
+        service_handle_pidfd(a);
+        ev_run(loop, EVRUN_NOWAIT);
+        ok(a->state == SERVICE_RUNNING && be.n == 1 && be_has("P a.pidfd"),
+           "restarted at once: one park, no unpark (%u)", be.n);
+        a->config->restart_delay = 100 * USEC_PER_MSEC;
 
         /* A re-exec: everything parked again, as it is now. */
         be.n = 0;
@@ -137,6 +149,7 @@ static void test_follows_the_services(void)
         be.reconnect = 0;
         fake.exit_code = 1;
         service_handle_pidfd(a);
+        ev_run(loop, EVRUN_NOWAIT);
         ok(be.failed_calls == 1, "a failure calls failed()");
         for (int i = 0; i < 20 && a->state != SERVICE_RUNNING; i++)
                 ev_run(loop, EVRUN_ONCE);
@@ -148,8 +161,11 @@ static void test_follows_the_services(void)
         be.reconnect = -ECONNREFUSED;
         service_dispatch(a, SERVICE_EVENT_STOP);
         service_handle_pidfd(a);
+        ev_run(loop, EVRUN_NOWAIT);
         be.fail = 0;
         service_dispatch(a, SERVICE_EVENT_START);
+        for (int i = 0; i < 20 && a->state != SERVICE_RUNNING; i++)
+                ev_run(loop, EVRUN_ONCE);
         ok(be.failed_calls == 2 && be.n == 0, "given up: no call after (%u)", be.n);
         ok(a->state == SERVICE_RUNNING, "the service does not care");
         service_dispatch(a, SERVICE_EVENT_STOP);
