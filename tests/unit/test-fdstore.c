@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "fake-sys.h"
 #include "fdstore.h"
@@ -192,12 +194,60 @@ static void test_adopt_refuses(void)
         manager_free(m);
 }
 
+/* A child that waits for its pipe to close; its pidfd in *ret_pidfd. */
+static pid_t spawn_waiter(int *ret_pidfd, int *ret_wr)
+{
+        int p[2];
+        pid_t pid;
+        char c;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -1;
+        pid = fork();
+        if (pid == 0) {
+                close(p[1]);
+                (void)!read(p[0], &c, 1);
+                _exit(0);
+        }
+        close(p[0]);
+        *ret_wr = p[1];
+        *ret_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        return pid;
+}
+
+/* Parked starting by a tendd whose config had a readiness protocol; the
+ * config now says simple (no ready_fd): there is no readiness to wait for,
+ * it is running (not killed when ready_timeout runs out). */
+static void test_adopt_starting_now_simple(void)
+{
+        struct manager *m = make_manager();
+        struct service *a = manager_find(m, "a");
+        struct fdstore *f = NULL;
+        int pidfd = -1, wr = -1, status;
+        pid_t pid = spawn_waiter(&pidfd, &wr);
+
+        be_reset();
+        ok(m && pid > 0 && pidfd >= 0 && fdstore_new(m, &backend, &f) >= 0, "setup");
+        a->config->ready_timeout = 5 * USEC_PER_SEC;
+        fdstore_offer(f, "a.pidfd-starting", pidfd);
+        ok(fdstore_adopt(f) == 1, "adopted");
+        ok(a->state == SERVICE_RUNNING, "a simple service is running (%s)",
+           service_state_to_string(a->state));
+        ok(be.n == 2 && be_has("U a.pidfd-starting") && be_has("P a.pidfd"),
+           "parked again as running (%u)", be.n);
+        close(wr);
+        (void)waitpid(pid, &status, 0);
+        fdstore_free(f);
+        manager_free(m);
+}
+
 int main(void)
 {
         loop = ev_loop_new(EVFLAG_AUTO);
         sys_set(&fake_ops);
         test_follows_the_services();
         test_adopt_refuses();
+        test_adopt_starting_now_simple();
         ev_loop_destroy(loop);
         return tap_done();
 }
