@@ -117,11 +117,17 @@ static int fdstore_put_pidfd(struct fdstore *f, struct service *s, struct fdstor
         return fdstore_put(f, s, now, s->pidfd, want, &p->pidfd);
 }
 
-/* Bring what is parked for s in line with what it has now. */
-static void fdstore_update(struct fdstore *f, struct service *s)
+/* What is parked under a name is not known: the store may hold an fd there. */
+#define FDSTORE_UNKNOWN UINT64_MAX
+
+/* Bring what is parked for s in line with what it has now; unknown: the
+ * store may hold anything of s's (a reconnect to a store that kept what a
+ * failed call left, a re-exec from an image that was not in step), so every
+ * name s does not use now is unparked. */
+static void fdstore_update_as(struct fdstore *f, struct service *s, bool unknown)
 {
         struct fdstore_parked *p, want = {};
-        int out = -1, r;
+        int out = -1, r = 0;
 
         if (f->failed)
                 return;
@@ -133,7 +139,7 @@ static void fdstore_update(struct fdstore *f, struct service *s)
                 want.ready = fdstore_ino(s->ready_fd);
         }
         p = intmap_get(f->parked, (uintptr_t)s);
-        if (!p && !want.pidfd && !want.out && !want.ready)
+        if (!p && !want.pidfd && !want.out && !want.ready && !unknown)
                 return;
         if (!p) {
                 p = calloc(1, sizeof *p);
@@ -143,7 +149,16 @@ static void fdstore_update(struct fdstore *f, struct service *s)
                         return;
                 }
         }
-        r = fdstore_put_pidfd(f, s, p, want.pidfd, want.starting);
+        if (unknown) {
+                /* The pidfd's other name first, then as if all were parked. */
+                p->pidfd = FDSTORE_UNKNOWN;
+                r = fdstore_put(f, s, want.starting ? FDSTORE_PIDFD_SUFFIX : FDSTORE_STARTING_SUFFIX,
+                                -1, 0, &p->pidfd);
+                p->pidfd = p->out = p->ready = FDSTORE_UNKNOWN;
+                p->starting = want.starting;
+        }
+        if (r >= 0)
+                r = fdstore_put_pidfd(f, s, p, want.pidfd, want.starting);
         if (r >= 0)
                 r = fdstore_put(f, s, FDSTORE_OUT_SUFFIX, out, want.out, &p->out);
         if (r >= 0)
@@ -154,6 +169,11 @@ static void fdstore_update(struct fdstore *f, struct service *s)
         }
         if (!p->pidfd && !p->out && !p->ready)
                 free(intmap_remove(f->parked, (uintptr_t)s));
+}
+
+static void fdstore_update(struct fdstore *f, struct service *s)
+{
+        fdstore_update_as(f, s, false);
 }
 
 static void fdstore_state_changed(struct service *s, enum service_state old, void *userdata)
@@ -218,7 +238,7 @@ static void fdstore_sync_all(struct fdstore *f)
                 }
         }
         for (size_t i = 0; i < f->m->n_services && !f->failed && !f->recover_error; i++)
-                fdstore_update(f, f->m->services[i]);
+                fdstore_update_as(f, f->m->services[i], true);
 }
 
 /* See fdstore.h. */

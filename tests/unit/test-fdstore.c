@@ -131,7 +131,14 @@ static void test_follows_the_services(void)
         /* A re-exec: everything parked again, as it is now. */
         be.n = 0;
         fdstore_sync(f);
-        ok(be.n == 1 && be_has("P a.pidfd"), "sync parks what is live (%u)", be.n);
+        {
+                unsigned parks = 0;
+                for (unsigned i = 0; i < be.n; i++)
+                        parks += be.calls[i][0] == 'P';
+                ok(parks == 1 && be_has("P a.pidfd"), "sync parks what is live (%u)", parks);
+                ok(be_has("U a.pidfd-starting") && be_has("U b.pidfd") && !be_has("U a.pidfd"),
+                   "and unparks every name not in use");
+        }
 
         /* The backend fails: it reconnects, everything is parked again. */
         be.n = 0;
@@ -194,6 +201,34 @@ static void test_adopt_refuses(void)
         manager_free(m);
 }
 
+/* A park or unpark fails, the backend reconnects to the same store (the
+ * keeper was slow, not gone): what failed to go is still there. Parking
+ * everything again must unpark what a service no longer has, or the next
+ * tendd adopts the pidfd of a process that was stopped and restarts it. */
+static void test_sync_unparks_what_is_stale(void)
+{
+        struct manager *m = make_manager();
+        struct service *a = manager_find(m, "a");
+        struct fdstore *f = NULL;
+
+        be_reset();
+        ok(m && fdstore_new(m, &backend, &f) >= 0, "setup");
+        (void)manager_start(m);
+        service_dispatch(a, SERVICE_EVENT_START);
+        ok(be_has("P a.pidfd"), "a parked");
+        service_dispatch(a, SERVICE_EVENT_STOP);
+        be.n = 0;
+        be.fail = -EAGAIN; /* the unpark of a's pidfd does not go */
+        be.reconnect = 0;
+        fake.exit_code = 0;
+        service_handle_pidfd(a);
+        ok(a->state == SERVICE_STOPPED && be.failed_calls == 1, "stopped, the backend reconnected");
+        ok(be_has("U a.pidfd"), "a's pidfd unparked after the reconnect (%u calls)", be.n);
+        ok(fdstore_in_step(f), "in step");
+        fdstore_free(f);
+        manager_free(m);
+}
+
 /* A child that waits for its pipe to close; its pidfd in *ret_pidfd. */
 static pid_t spawn_waiter(int *ret_pidfd, int *ret_wr)
 {
@@ -248,6 +283,7 @@ int main(void)
         test_follows_the_services();
         test_adopt_refuses();
         test_adopt_starting_now_simple();
+        test_sync_unparks_what_is_stale();
         ev_loop_destroy(loop);
         return tap_done();
 }
