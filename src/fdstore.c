@@ -18,6 +18,8 @@ struct fdstore_parked {
         uint64_t out;
         uint64_t ready;
         bool starting; /* the pidfd is parked as NAME.pidfd-starting */
+        pid_t pid;     /* of the pidfd parked: before pidfs (Linux 6.9) every
+                        * pidfd has the same inode */
 };
 
 struct fdstore_item {
@@ -39,6 +41,9 @@ struct fdstore {
         struct fdstore_item own[FDSTORE_OWN_MAX]; /* tendd's own fds, borrowed */
         size_t n_own;
 };
+
+/* What is parked under a name is not known: the store may hold an fd there. */
+#define FDSTORE_UNKNOWN UINT64_MAX
 
 static uint64_t fdstore_ino(int fd)
 {
@@ -100,7 +105,8 @@ static int fdstore_put(struct fdstore *f, struct service *s, const char *suffix,
         return 0;
 }
 
-/* The pidfd goes under a name that says whether its service was ready. */
+/* The pidfd goes under a name that says whether its service was ready;
+ * that of another process (MAINPID=) is parked again whatever its inode. */
 static int fdstore_put_pidfd(struct fdstore *f, struct service *s, struct fdstore_parked *p,
                              uint64_t want, bool starting)
 {
@@ -114,11 +120,13 @@ static int fdstore_put_pidfd(struct fdstore *f, struct service *s, struct fdstor
                         return r;
         }
         p->starting = starting;
-        return fdstore_put(f, s, now, s->pidfd, want, &p->pidfd);
+        if (want && p->pidfd && p->pid != s->pid)
+                p->pidfd = FDSTORE_UNKNOWN;
+        r = fdstore_put(f, s, now, s->pidfd, want, &p->pidfd);
+        if (r >= 0)
+                p->pid = want ? s->pid : 0;
+        return r;
 }
-
-/* What is parked under a name is not known: the store may hold an fd there. */
-#define FDSTORE_UNKNOWN UINT64_MAX
 
 /* Bring what is parked for s in line with what it has now; unknown: the
  * store may hold anything of s's (a reconnect to a store that kept what a
@@ -285,6 +293,7 @@ void fdstore_assume_parked(struct fdstore *f)
                         return;
                 }
                 p->pidfd = fdstore_ino(s->pidfd);
+                p->pid = s->pid;
                 p->starting = s->state == SERVICE_STARTING;
                 p->out = fdstore_ino(output_pipe_fd(s->output));
                 p->ready = fdstore_ino(s->ready_fd);
@@ -448,6 +457,7 @@ static int fdstore_adopt_process(struct fdstore *f, struct service *s, int pidfd
                 return -ENOMEM;
         }
         p->pidfd = fdstore_ino(pidfd);
+        p->pid = r == -ESRCH ? 0 : id.pid; /* s->pid once adopted */
         p->starting = starting;
         p->ready = fdstore_ino(ready_fd);
         r = service_adopt(s, &(const struct service_adoption){ .pidfd = pidfd,

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -229,6 +230,33 @@ static void test_sync_unparks_what_is_stale(void)
         manager_free(m);
 }
 
+/* MAINPID= names another process: its pidfd is parked in place of the one
+ * before, even where every pidfd has the same inode (kernels before pidfs,
+ * 6.9; the fake spawn's eventfds too), or a crash of tendd leaves the
+ * process it spawned (often gone by then) to be adopted. */
+static void test_mainpid_parked(void)
+{
+        struct manager *m = make_manager();
+        struct service *a = manager_find(m, "a");
+        struct fdstore *f = NULL;
+        struct service_notify_msg msg = { .mainpid_fd = eventfd(0, EFD_CLOEXEC), .mainpid = 4242 };
+
+        be_reset();
+        ok(m && fdstore_new(m, &backend, &f) >= 0, "setup");
+        (void)manager_start(m);
+        service_dispatch(a, SERVICE_EVENT_START);
+        ok(a->state == SERVICE_RUNNING && be_has("P a.pidfd"), "a parked");
+        be.n = 0;
+        service_handle_notify(a, &msg);
+        ok(a->pid == 4242, "MAINPID= taken");
+        ok(be_has("P a.pidfd"), "the new main process's pidfd parked (%u calls)", be.n);
+        service_dispatch(a, SERVICE_EVENT_STOP);
+        fake.exit_code = 0;
+        service_handle_pidfd(a);
+        fdstore_free(f);
+        manager_free(m);
+}
+
 /* A child that waits for its pipe to close; its pidfd in *ret_pidfd. */
 static pid_t spawn_waiter(int *ret_pidfd, int *ret_wr)
 {
@@ -284,6 +312,7 @@ int main(void)
         test_adopt_refuses();
         test_adopt_starting_now_simple();
         test_sync_unparks_what_is_stale();
+        test_mainpid_parked();
         ev_loop_destroy(loop);
         return tap_done();
 }
