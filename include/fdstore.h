@@ -80,5 +80,7 @@ bool fdstore_in_step(const struct fdstore *f);
 void fdstore_assume_parked(struct fdstore *f);
 
 /* Park everything as it is now, forgetting what was parked before (after a
- * re-exec, or a backend that lost what it held). */
+ * re-exec, or a backend that lost what it held or failed a call), and unpark
+ * every name of a service that it does not use now (the store may still
+ * hold it: a dead pidfd there would be adopted after a crash). */
 void fdstore_sync(struct fdstore *f);

@@ -235,7 +235,8 @@ struct service_adoption {
 /* Take a over as s's running instance, verified by the caller (see
  * recover.h, fdstore.h). s must be stopped with no process; it is running
  * (starting if a->starting: waiting for its readiness, ready_timeout from
- * now, or a oneshot's end) from now on, and owns a's fds. Nothing is
+ * now, or a oneshot's end; not if its config is simple now and no ready
+ * pipe came: nothing would say it is ready) from now on, and owns a's fds. Nothing is
  * spawned or signalled. Neither process is tendd's child: the exit is seen
  * when the pidfd polls readable and read through it (PIDFD_INFO_EXIT, as for
  * a MAINPID= process). A process already gone (a pidfd kept for it while no

@@ -37,6 +37,7 @@ struct fdstore {
         int recover_error;     /* what failed while recovering; 0: nothing */
         bool short_warned;     /* the store's capacity is too small, said */
         struct service *adopting; /* being adopted: what it has is parked already */
+        bool adopting_starting;   /* ...its pidfd as NAME.pidfd-starting */
         /* Services whose process ended: unparked at the end of the loop
          * iteration unless they have one again by then (a restart replaces
          * what is parked: one request, not two). */
@@ -48,6 +49,9 @@ struct fdstore {
         struct fdstore_item own[FDSTORE_OWN_MAX]; /* tendd's own fds, borrowed */
         size_t n_own;
 };
+
+/* What is parked under a name is not known: the store may hold an fd there. */
+#define FDSTORE_UNKNOWN UINT64_MAX
 
 static uint64_t fdstore_ino(int fd)
 {
@@ -145,7 +149,7 @@ static bool fdstore_defer(struct fdstore *f, struct service *s)
 
 /* What s has now, to be parked. A pidfd's inode is its process's own with
  * pidfs (Linux 6.9); before that every pidfd has the same one, so the key
- * mixes in the pid and start of the instance too. */
+ * mixes in the pid (MAINPID= moves it) and start of the instance too. */
 static void fdstore_want(const struct service *s, struct fdstore_parked *want)
 {
         *want = (struct fdstore_parked){};
@@ -158,20 +162,29 @@ static void fdstore_want(const struct service *s, struct fdstore_parked *want)
         want->ready = fdstore_ino(s->ready_fd);
 }
 
-/* Bring what is parked for s in line with what it has now; defer: if it
- * has no process, leave it to the end of the iteration. */
-static void fdstore_update(struct fdstore *f, struct service *s, bool defer)
+/* How fdstore_update() goes about it. */
+enum fdstore_how {
+        FDSTORE_NOW,
+        FDSTORE_DEFER,   /* if s has no process, at the end of the iteration */
+        FDSTORE_UNKNOWN_HELD, /* the store may hold anything of s's (a reconnect
+                               * to a store that kept what a failed call left, a
+                               * re-exec from an image that was not in step):
+                               * every name s does not use now is unparked */
+};
+
+/* Bring what is parked for s in line with what it has now. */
+static void fdstore_update(struct fdstore *f, struct service *s, enum fdstore_how how)
 {
         struct fdstore_parked *p, want;
-        int r;
+        int r = 0;
 
         if (f->failed)
                 return;
         fdstore_want(s, &want);
         p = intmap_get(f->parked, (uintptr_t)s);
-        if (!p && !want.pidfd && !want.out && !want.ready)
+        if (!p && !want.pidfd && !want.out && !want.ready && how != FDSTORE_UNKNOWN_HELD)
                 return;
-        if (p && defer && !want.pidfd) {
+        if (p && how == FDSTORE_DEFER && !want.pidfd) {
                 /* A pidfd of a process that ended, parked a moment longer, is
                  * harmless: after a crash of tendd now, the next one reads
                  * that exit through it and follows the policy, as this one
@@ -190,11 +203,24 @@ static void fdstore_update(struct fdstore *f, struct service *s, bool defer)
                 }
         }
         if (s == f->adopting) {
-                /* The backend handed these back and holds them still. */
+                /* The backend handed these back and holds them still, the
+                 * pidfd under the name it had: parked again only if the
+                 * service is not what that name says (its config changed). */
                 *p = want;
-                return;
+                p->starting = f->adopting_starting;
+                if (p->starting == want.starting)
+                        return;
         }
-        r = fdstore_put_pidfd(f, s, p, want.pidfd, want.starting);
+        if (how == FDSTORE_UNKNOWN_HELD) {
+                /* The pidfd's other name first, then as if all were parked. */
+                p->pidfd = FDSTORE_UNKNOWN;
+                r = fdstore_put(f, s, want.starting ? FDSTORE_PIDFD_SUFFIX : FDSTORE_STARTING_SUFFIX,
+                                -1, 0, &p->pidfd);
+                p->pidfd = p->out = p->ready = FDSTORE_UNKNOWN;
+                p->starting = want.starting;
+        }
+        if (r >= 0)
+                r = fdstore_put_pidfd(f, s, p, want.pidfd, want.starting);
         if (r >= 0)
                 r = fdstore_put(f, s, FDSTORE_OUT_SUFFIX, output_pipe_fd(s->output), want.out,
                                 &p->out);
@@ -210,7 +236,7 @@ static void fdstore_update(struct fdstore *f, struct service *s, bool defer)
 
 static void fdstore_state_changed(struct service *s, enum service_state old, void *userdata)
 {
-        fdstore_update(userdata, s, true);
+        fdstore_update(userdata, s, FDSTORE_DEFER);
 }
 
 /* The end of the iteration: what ended and did not come back is unparked. */
@@ -223,7 +249,7 @@ static void fdstore_flush(struct fdstore *f)
                 if (!p || !p->pending)
                         continue; /* removed, or forgotten by a sync */
                 p->pending = false;
-                fdstore_update(f, s, false);
+                fdstore_update(f, s, FDSTORE_NOW);
         }
         f->n_pending = 0;
         ev_prepare_stop(f->m->loop, &f->flush);
@@ -291,7 +317,7 @@ static void fdstore_sync_all(struct fdstore *f)
                 }
         }
         for (size_t i = 0; i < f->m->n_services && !f->failed && !f->recover_error; i++)
-                fdstore_update(f, f->m->services[i], false);
+                fdstore_update(f, f->m->services[i], FDSTORE_UNKNOWN_HELD);
 }
 
 /* See fdstore.h. */
@@ -496,6 +522,7 @@ static int fdstore_adopt_process(struct fdstore *f, struct service *s, int pidfd
         /* The backend holds them already: the listener, told of the
          * adoption, notes them without sending them again. */
         f->adopting = s;
+        f->adopting_starting = starting;
         r = service_adopt(s, &(const struct service_adoption){ .pidfd = pidfd,
                                                                .pid = r == -ESRCH ? 0 : id.pid,
                                                                .leader_pidfd = -1,

@@ -1006,6 +1006,7 @@ enum {
         OUTPUT_STATE_FAILING = 3,        /* bool */
         OUTPUT_STATE_DROPPED = 4,        /* u64: lines dropped since failing */
         OUTPUT_STATE_JOURNAL_WARNED = 5, /* bool */
+        OUTPUT_STATE_CURRENT_KNOWN = 6,  /* bool: streams say which is current */
 };
 enum {
         OUTPUT_STATE_STREAM_FD = 1,   /* fd: the pipe's read end */
@@ -1033,6 +1034,7 @@ int output_state_put(const struct output *o, struct state_writer *w, uint16_t ta
         state_put_bool(w, OUTPUT_STATE_FAILING, o->failing);
         state_put_u64(w, OUTPUT_STATE_DROPPED, o->dropped);
         state_put_bool(w, OUTPUT_STATE_JOURNAL_WARNED, o->journal_warned);
+        state_put_bool(w, OUTPUT_STATE_CURRENT_KNOWN, true);
         state_end(w, mark);
         return w->error; /* fds put twice: state_writer_finish(), once */
 }
@@ -1092,6 +1094,7 @@ int output_state_get(const struct output_owner *owner, const struct state_reader
 {
         struct state_reader r = *v, val;
         struct output *o = NULL;
+        bool current_known = false;
         uint64_t u;
         uint16_t tag;
         int k;
@@ -1120,6 +1123,9 @@ int output_state_get(const struct output_owner *owner, const struct state_reader
                 case OUTPUT_STATE_JOURNAL_WARNED:
                         k = state_get_bool(&val, &o->journal_warned);
                         break;
+                case OUTPUT_STATE_CURRENT_KNOWN:
+                        k = state_get_bool(&val, &current_known);
+                        break;
                 default:
                         break; /* a newer image's: skipped */
                 }
@@ -1131,6 +1137,11 @@ int output_state_get(const struct output_owner *owner, const struct state_reader
                 output_free(o);
                 return k;
         }
+        /* An image from before the fd store did not say which pipe is the
+         * last spawn's: the newest (at worst an earlier spawn's that a
+         * descendant still writes to), so that it is parked (fdstore.h). */
+        if (!current_known && !o->current)
+                o->current = o->streams;
         *ret = o;
         return 0;
 }

@@ -1524,7 +1524,9 @@ int service_adopt(struct service *s, const struct service_adoption *a)
                         log_service(LOG_WARNING, s->name, "cannot open its cgroup again: %s",
                                     strerror(-r));
         }
-        if (a->starting)
+        /* Waiting only for what it can still say: a service that is simple
+         * now (its config changed) with no ready pipe has nothing to wait for. */
+        if (a->starting && (s->config->type != SERVICE_SIMPLE || s->ready_fd >= 0))
                 service_set_state(s, SERVICE_STARTING, "%s, waiting for %s", a->reason,
                                   s->config->type == SERVICE_ONESHOT ? "it to finish"
                                   : s->ready_fd >= 0                 ? "the ready fd"

@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "fake-sys.h"
 #include "fdstore.h"
@@ -141,7 +144,14 @@ static void test_follows_the_services(void)
         /* A re-exec: everything parked again, as it is now. */
         be.n = 0;
         fdstore_sync(f);
-        ok(be.n == 1 && be_has("P a.pidfd"), "sync parks what is live (%u)", be.n);
+        {
+                unsigned parks = 0;
+                for (unsigned i = 0; i < be.n; i++)
+                        parks += be.calls[i][0] == 'P';
+                ok(parks == 1 && be_has("P a.pidfd"), "sync parks what is live (%u)", parks);
+                ok(be_has("U a.pidfd-starting") && be_has("U b.pidfd") && !be_has("U a.pidfd"),
+                   "and unparks every name not in use");
+        }
 
         /* The backend fails: it reconnects, everything is parked again. */
         be.n = 0;
@@ -208,12 +218,118 @@ static void test_adopt_refuses(void)
         manager_free(m);
 }
 
+/* A park or unpark fails, the backend reconnects to the same store (the
+ * keeper was slow, not gone): what failed to go is still there. Parking
+ * everything again must unpark what a service no longer has, or the next
+ * tendd adopts the pidfd of a process that was stopped and restarts it. */
+static void test_sync_unparks_what_is_stale(void)
+{
+        struct manager *m = make_manager();
+        struct service *a = manager_find(m, "a");
+        struct fdstore *f = NULL;
+
+        be_reset();
+        ok(m && fdstore_new(m, &backend, &f) >= 0, "setup");
+        (void)manager_start(m);
+        service_dispatch(a, SERVICE_EVENT_START);
+        ok(be_has("P a.pidfd"), "a parked");
+        service_dispatch(a, SERVICE_EVENT_STOP);
+        be.n = 0;
+        be.fail = -EAGAIN; /* the unpark of a's pidfd does not go */
+        be.reconnect = 0;
+        fake.exit_code = 0;
+        service_handle_pidfd(a);
+        ev_run(loop, EVRUN_NOWAIT); /* the unpark goes at the end of the iteration */
+        ok(a->state == SERVICE_STOPPED && be.failed_calls == 1, "stopped, the backend reconnected");
+        ok(be_has("U a.pidfd"), "a's pidfd unparked after the reconnect (%u calls)", be.n);
+        ok(fdstore_in_step(f), "in step");
+        fdstore_free(f);
+        manager_free(m);
+}
+
+/* MAINPID= names another process: its pidfd is parked in place of the one
+ * before, even where every pidfd has the same inode (kernels before pidfs,
+ * 6.9; the fake spawn's eventfds too), or a crash of tendd leaves the
+ * process it spawned (often gone by then) to be adopted. */
+static void test_mainpid_parked(void)
+{
+        struct manager *m = make_manager();
+        struct service *a = manager_find(m, "a");
+        struct fdstore *f = NULL;
+        struct service_notify_msg msg = { .mainpid_fd = eventfd(0, EFD_CLOEXEC), .mainpid = 4242 };
+
+        be_reset();
+        ok(m && fdstore_new(m, &backend, &f) >= 0, "setup");
+        (void)manager_start(m);
+        service_dispatch(a, SERVICE_EVENT_START);
+        ok(a->state == SERVICE_RUNNING && be_has("P a.pidfd"), "a parked");
+        be.n = 0;
+        service_handle_notify(a, &msg);
+        ok(a->pid == 4242, "MAINPID= taken");
+        ok(be_has("P a.pidfd"), "the new main process's pidfd parked (%u calls)", be.n);
+        service_dispatch(a, SERVICE_EVENT_STOP);
+        fake.exit_code = 0;
+        service_handle_pidfd(a);
+        fdstore_free(f);
+        manager_free(m);
+}
+
+/* A child that waits for its pipe to close; its pidfd in *ret_pidfd. */
+static pid_t spawn_waiter(int *ret_pidfd, int *ret_wr)
+{
+        int p[2];
+        pid_t pid;
+        char c;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -1;
+        pid = fork();
+        if (pid == 0) {
+                close(p[1]);
+                (void)!read(p[0], &c, 1);
+                _exit(0);
+        }
+        close(p[0]);
+        *ret_wr = p[1];
+        *ret_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        return pid;
+}
+
+/* Parked starting by a tendd whose config had a readiness protocol; the
+ * config now says simple (no ready_fd): there is no readiness to wait for,
+ * it is running (not killed when ready_timeout runs out). */
+static void test_adopt_starting_now_simple(void)
+{
+        struct manager *m = make_manager();
+        struct service *a = manager_find(m, "a");
+        struct fdstore *f = NULL;
+        int pidfd = -1, wr = -1, status;
+        pid_t pid = spawn_waiter(&pidfd, &wr);
+
+        be_reset();
+        ok(m && pid > 0 && pidfd >= 0 && fdstore_new(m, &backend, &f) >= 0, "setup");
+        a->config->ready_timeout = 5 * USEC_PER_SEC;
+        fdstore_offer(f, "a.pidfd-starting", pidfd);
+        ok(fdstore_adopt(f) == 1, "adopted");
+        ok(a->state == SERVICE_RUNNING, "a simple service is running (%s)",
+           service_state_to_string(a->state));
+        ok(be.n == 2 && be_has("U a.pidfd-starting") && be_has("P a.pidfd"),
+           "parked again as running (%u)", be.n);
+        close(wr);
+        (void)waitpid(pid, &status, 0);
+        fdstore_free(f);
+        manager_free(m);
+}
+
 int main(void)
 {
         loop = ev_loop_new(EVFLAG_AUTO);
         sys_set(&fake_ops);
         test_follows_the_services();
         test_adopt_refuses();
+        test_adopt_starting_now_simple();
+        test_sync_unparks_what_is_stale();
+        test_mainpid_parked();
         ev_loop_destroy(loop);
         return tap_done();
 }

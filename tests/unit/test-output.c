@@ -547,6 +547,47 @@ static void test_handover(void)
  * tendd puts thousands of outputs into one writer, and a put that sorts
  * every fd put so far (state_writer_finish) makes the whole state
  * quadratic (10,000 services: 4 s with the loop stopped). */
+/* A state put by an image from before the fd store (no record of which
+ * pipe is the last spawn's): the newest pipe of a piped output is, so that it
+ * is parked outside tendd (fdstore.h) from the first crash after the upgrade. */
+static void test_handover_from_older_image(void)
+{
+        struct service *s = make_service("older", OUTPUT_FILE, 0, 0);
+        const struct output_owner owner = {
+                .name = s->name,
+                .loop = s->host->loop,
+                .log_dir = &s->host->log_dir,
+                .config = &s->config,
+        };
+        struct state_writer w;
+        struct state_reader v;
+        struct output *o = NULL;
+        int p[2], q[2];
+
+        ok(pipe2(p, 0) == 0 && pipe2(q, 0) == 0, "pipes");
+        state_writer_init(&w);
+        {
+                size_t m = state_begin(&w, 7), m2;
+                state_put_u64(&w, 1, OUTPUT_FILE);
+                m2 = state_begin(&w, 2); /* newest first */
+                state_put_i64(&w, 1, p[0]);
+                state_end(&w, m2);
+                m2 = state_begin(&w, 2);
+                state_put_i64(&w, 1, q[0]);
+                state_end(&w, m2);
+                state_end(&w, m);
+        }
+        ok(state_find(&w, 7, &v) == 0 && output_state_get(&owner, &v, &o) == 0 && o,
+           "output_state_get");
+        ok(output_pipe_fd(o) == p[0], "the newest pipe is the last spawn's (%d, want %d)",
+           output_pipe_fd(o), p[0]);
+        o = output_free(o);
+        state_writer_free(&w);
+        close(p[1]);
+        close(q[1]);
+        service_free(s);
+}
+
 static void test_put_is_linear(void)
 {
         struct service *s = make_service("many", OUTPUT_FILE, 0, 0);
@@ -678,6 +719,7 @@ int main(void)
         test_unwritable_log_dir();
         test_log_dir_links();
         test_handover();
+        test_handover_from_older_image();
         test_put_is_linear();
         test_sdnotify();
         test_log_stalled_stderr();
