@@ -253,7 +253,7 @@ static void control_wait_decide(struct control *c, struct control_wait *w, const
         w->service = NULL;
         w->state = state;
         if (!state)
-                w->failure = strdup(why);
+                w->failure = why ? strdup(why) : NULL;
         w->call->n_left--;
 }
 

@@ -239,7 +239,10 @@ static struct service *deps_next(const struct service *s, size_t k, bool depende
 /* See deps.h. */
 int deps_order(struct service **set, size_t n, bool dependents_first)
 {
-        struct { struct service *s; size_t k; } *stack = NULL;
+        struct {
+                struct service *s;
+                size_t k;
+        } *stack = NULL;
         struct service **order = NULL;
         struct intmap *mark = NULL;
         size_t n_order = 0;

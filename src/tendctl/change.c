@@ -222,7 +222,7 @@ static size_t change_name_size(const char *name)
 }
 
 /* Room for names in one message: the limit less the header and the flags. */
-#define CHANGE_BODY_MAX (WIRE_MESSAGE_MAX - 512)
+#define CHANGE_BODY_MAX (WIRE_MESSAGE_MAX - 256)
 
 /* start|stop|restart [--no-block] (NAME...|--all); see tendctl.h. */
 int ctl_change(struct ctl_args *a)
