@@ -5,11 +5,20 @@
  *   ListServicesCompact() -> a(...)  (WIRE_SERVICE_SIGNATURE)
  *   StartService(s) -> s             StopService(s) -> s
  *   RestartService(s) -> s           KillService(si)
+ *   StartServices(ast) -> a(ss)      StopServices(ast) -> a(ss)
+ *   RestartServices(ast) -> a(ss)
  *   Reload()                         Reexec()
  *   signal ServiceStateChanged(sss): name, state, reason
  * Start/Stop/Restart reply once the target state is reached (the reply carries
  * the state reached) or fail with WIRE_ERROR_FAILED naming the service and
- * the reason; a call flagged no-reply-expected returns at once. A service is
+ * the reason; a call flagged no-reply-expected returns at once. The
+ * *Services methods do the same for many names in one call (flags: wire.h's
+ * WIRE_MANY_*): every name is looked up first, and one unknown fails the
+ * call with all of them listed and nothing done; then every request is made
+ * in one pass, in dependency order, and the call waits (one waiter, however
+ * many names) until each service is decided: the reply lists each name with
+ * the state it reached, a failure lists every "NAME: reason", one a line.
+ * WIRE_MANY_NO_BLOCK answers once the requests are made. A service is
  * the record of WIRE_SERVICE_FIELDS: a dict of its fields by member name, or
  * in the compact listing a struct of them in table order.
  * ServiceStateChanged is sent at once for every change of state, in order;
@@ -59,7 +68,7 @@
 #define CONTROL_CONNECTIONS_RESERVED 32
 #define CONTROL_CONNECTIONS_PER_UID 16
 #define CONTROL_AUTH_MAX 4096
-#define CONTROL_MESSAGE_MAX (16 * 1024)
+#define CONTROL_MESSAGE_MAX WIRE_MESSAGE_MAX
 #define CONTROL_STALL_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define CONTROL_STATUS_INTERVAL_USEC (100 * USEC_PER_MSEC)
 

@@ -38,3 +38,10 @@ struct service *deps_requirement_down(const struct service *s);
 /* Queue the services whose decisions may change when s changes state: its
  * dependents and its dependencies. */
 void deps_queue_neighbours(const struct service *s, deps_queue_fn queue, void *userdata);
+
+/* Order set[0..n) (distinct services) so that the edges among them are kept
+ * by going through it from the start: dependents_first (a stop) puts every
+ * service after those of the set that depend on it, else (a start) after
+ * those it depends on; what the edges leave open keeps the order given.
+ * -ENOMEM: set left as it was. */
+int deps_order(struct service **set, size_t n, bool dependents_first);

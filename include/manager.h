@@ -142,6 +142,15 @@ int manager_apply(struct manager *m, struct config *new_config);
 /* Stop every service in parallel; break the loop once none is live. */
 void manager_shutdown(struct manager *m);
 
+/* Dispatch ev (start, stop, restart) to each of set[0..n) (distinct
+ * services) in one pass, in an order that keeps the edges among them: a stop
+ * reaches dependents before what they depend on, a start or restart the
+ * other way round; a service whose dependents must stop first waits for
+ * them as with a single stop (see deps_stop_blockers()). -ENOMEM: nothing
+ * dispatched. */
+int manager_dispatch_many(struct manager *m, struct service *const *set, size_t n,
+                          enum service_event ev);
+
 struct service *manager_find(struct manager *m, const char *name);
 
 /* The live service whose process created session sid, or NULL. */

@@ -22,6 +22,13 @@
 #define WIRE_METHOD_STOP "StopService"
 #define WIRE_METHOD_RESTART "RestartService"
 #define WIRE_METHOD_KILL "KillService"
+/* The same for many services in one call: (as names, t flags) -> a(ss),
+ * each name with the state it reached; answered once, when every one of
+ * them is decided. */
+#define WIRE_METHOD_START_MANY "StartServices"
+#define WIRE_METHOD_STOP_MANY "StopServices"
+#define WIRE_METHOD_RESTART_MANY "RestartServices"
+#define WIRE_SIGNATURE_MANY_REPLY "a(ss)"
 #define WIRE_METHOD_RELOAD "Reload"
 #define WIRE_METHOD_REEXEC "Reexec"
 #define WIRE_SIGNAL_STATE_CHANGED "ServiceStateChanged"
@@ -30,6 +37,14 @@
 #define WIRE_ERROR_NO_SUCH_SERVICE "org.tend.Error.NoSuchService"
 #define WIRE_ERROR_ACCESS_DENIED "org.freedesktop.DBus.Error.AccessDenied"
 #define WIRE_ERROR_INVALID_CONFIG "org.tend.Error.InvalidConfig"
+
+/* The largest message tendd takes from a client (header and body). */
+#define WIRE_MESSAGE_MAX (16 * 1024)
+
+/* Flags of the *Services methods. */
+#define WIRE_MANY_ALL 0x1      /* every service (names must be empty) */
+#define WIRE_MANY_NO_BLOCK 0x2 /* answer once the requests are made, not when done */
+#define WIRE_MANY_KNOWN (WIRE_MANY_ALL | WIRE_MANY_NO_BLOCK)
 
 /* Strings tendd puts on the wire are cut to this many bytes. */
 #define WIRE_STRING_MAX (4096 * 4 + 8)

@@ -26,6 +26,7 @@
 #include "closer.h"
 #include "cglimits.h"
 #include "control.h"
+#include "intmap.h"
 #include "list.h"
 #include "log.h"
 #include "manager.h"
@@ -73,13 +74,32 @@ struct control_conn {
         uint8_t buf[CONTROL_RELAY_CHUNK];
 };
 
-struct control_pending {
-        struct list_head link; /* in control->pending */
-        struct control_conn *conn;
-        struct service *service; /* compared by address, dereferenced only from the hook */
-        char *name;
-        enum control_op op;
+struct control_call;
+
+/* One service a waiting call is about. Until its state decides it, it is in
+ * control->waiting under the service's address, chained with the others
+ * waiting on the same service. */
+struct control_wait {
+        struct control_call *call;
+        struct service *service; /* NULL once decided */
+        const char *name;        /* in call->names */
+        const char *state;       /* decided, reached: the state (static text); NULL failed */
+        char *failure;           /* decided, failed: why (NULL: out of memory) */
+        struct control_wait *prev, *next; /* others waiting on the same service */
+        bool linked;             /* in control->waiting */
+};
+
+/* A Start/Stop/Restart call that waits: one however many services it
+ * names, answered once every one of them is decided. */
+struct control_call {
+        struct list_head link;     /* in control->calls */
+        struct control_conn *conn; /* whose call it is */
         sd_bus_message *msg;
+        enum control_op op;
+        bool many;      /* a *Services call: a(ss), failures listed together */
+        size_t n, n_left;
+        char *names;    /* every name, NUL-terminated one after another */
+        struct control_wait waits[];
 };
 
 struct control {
@@ -95,7 +115,9 @@ struct control {
         unsigned n_conns;
         unsigned n_unprivileged;
         unsigned next_id;
-        struct list_head pending;
+        struct list_head calls;  /* struct control_call, waiting */
+        struct intmap *waiting;  /* service address -> its first struct control_wait */
+        bool sweep;              /* a reload happened: look for services it dropped */
         /* Services with an update within their state not signalled yet. */
         struct service **dirty;
         size_t n_dirty, dirty_cap;
@@ -151,33 +173,7 @@ static int control_check_access(const struct control_conn *cn, sd_bus_error *err
                                  (unsigned)geteuid());
 }
 
-/* ---- pending calls ---- */
-
-static void control_pending_free(struct control *c, struct control_pending *p)
-{
-        list_del(&p->link);
-        sd_bus_message_unref(p->msg);
-        free(p->name);
-        free(p);
-}
-
-static void control_pending_reply(struct control *c, struct control_pending *p, const char *state)
-{
-        int r = sd_bus_reply_method_return(p->msg, "s", state);
-        if (r < 0 && p->conn)
-                p->conn->broken = true;
-        control_pending_free(c, p);
-}
-
-static void control_pending_fail(struct control *c, struct control_pending *p, const char *what)
-{
-        char buf[SERVICE_REASON_MAX * 4 + 8];
-        int r = sd_bus_reply_method_errorf(p->msg, WIRE_ERROR_FAILED, "%s: %s", p->name,
-                                           wire_utf8(what, buf, sizeof buf));
-        if (r < 0 && p->conn)
-                p->conn->broken = true;
-        control_pending_free(c, p);
-}
+/* ---- calls waiting ---- */
 
 /* The failure text for a call that cannot reach its target any more. */
 static const char *control_failure_reason(enum control_op op, const struct service *s, char *buf,
@@ -194,37 +190,218 @@ static const char *control_failure_reason(enum control_op op, const struct servi
         return buf;
 }
 
-/* Answer the calls waiting on s that its current state decides. */
-static void control_check_pending(struct control *c, struct service *s)
+static uint64_t control_key(const struct service *s)
 {
-        struct control_pending *p, *next;
+        return (uint64_t)(uintptr_t)s;
+}
+
+/* Chain w to the others waiting on its service. */
+static int control_wait_link(struct control *c, struct control_wait *w)
+{
+        struct control_wait *head = intmap_get(c->waiting, control_key(w->service));
+
+        w->linked = true;
+        if (!head) {
+                int r = intmap_put(c->waiting, control_key(w->service), w);
+                w->linked = r >= 0;
+                return r;
+        }
+        w->prev = head;
+        w->next = head->next;
+        if (head->next)
+                head->next->prev = w;
+        head->next = w;
+        return 0;
+}
+
+static void control_wait_unlink(struct control *c, struct control_wait *w)
+{
+        if (w->prev)
+                w->prev->next = w->next;
+        else {
+                (void)intmap_remove(c->waiting, control_key(w->service));
+                /* In the place just freed: this cannot grow the map. */
+                if (w->next)
+                        (void)intmap_put(c->waiting, control_key(w->service), w->next);
+        }
+        if (w->next)
+                w->next->prev = w->prev;
+        w->prev = w->next = NULL;
+        w->linked = false;
+}
+
+static struct control_call *control_call_free(struct control *c, struct control_call *call)
+{
+        list_del(&call->link);
+        for (size_t i = 0; i < call->n; i++) {
+                if (call->waits[i].linked)
+                        control_wait_unlink(c, &call->waits[i]);
+                free(call->waits[i].failure);
+        }
+        sd_bus_message_unref(call->msg);
+        free(call->names);
+        free(call);
+        return NULL;
+}
+
+/* w's outcome: reached state, or failed (state NULL) because of why. */
+static void control_wait_decide(struct control *c, struct control_wait *w, const char *state,
+                                const char *why)
+{
+        if (w->linked)
+                control_wait_unlink(c, w);
+        w->service = NULL;
+        w->state = state;
+        if (!state)
+                w->failure = why ? strdup(why) : NULL;
+        w->call->n_left--;
+}
+
+/* The failures of call, one "NAME: why" per line, made valid UTF-8. NULL
+ * out of memory. */
+static char *control_call_failures(const struct control_call *call)
+{
+        char buf[SERVICE_REASON_MAX * 4 + 8];
+        size_t len = 0, size = 0;
+        char *text = NULL;
+
+        for (int pass = 0; pass < 2; pass++) {
+                for (size_t i = 0; i < call->n; i++) {
+                        const struct control_wait *w = &call->waits[i];
+                        const char *why;
+
+                        if (w->state)
+                                continue;
+                        why = wire_utf8(w->failure ? w->failure : "failed", buf, sizeof buf);
+                        if (pass == 0)
+                                size += strlen(w->name) + strlen(why) + 3;
+                        else
+                                len += (size_t)sprintf(text + len, "%s%s: %s", len ? "\n" : "",
+                                                       w->name, why);
+                }
+                if (pass == 0 && !(text = malloc(size + 1)))
+                        return NULL;
+        }
+        text[len] = '\0';
+        return text;
+}
+
+/* The reply of a *Services call: every name with the state it is in now
+ * (each decided one: the state it reached). */
+static int control_reply_many(sd_bus_message *msg, struct control_wait *waits, size_t n)
+{
+        sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(ss)");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(reply, "(ss)", waits[i].name,
+                                          waits[i].state ? waits[i].state
+                                          : waits[i].service
+                                                  ? service_state_to_string(waits[i].service->state)
+                                                  : "");
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        sd_bus_message_unref(reply);
+        return r;
+}
+
+/* Every service of call is decided: answer it, once, and free it. */
+static void control_call_finish(struct control *c, struct control_call *call)
+{
+        char buf[SERVICE_REASON_MAX * 4 + 8];
+        struct control_wait *w = &call->waits[0];
+        _cleanup_free_ char *failures = NULL;
+        bool failed = false;
+        int r;
+
+        for (size_t i = 0; i < call->n; i++)
+                failed |= !call->waits[i].state;
+        if (!call->many && failed)
+                r = sd_bus_reply_method_errorf(call->msg, WIRE_ERROR_FAILED, "%s: %s", w->name,
+                                               wire_utf8(w->failure ? w->failure : "failed",
+                                                         buf, sizeof buf));
+        else if (!call->many)
+                r = sd_bus_reply_method_return(call->msg, "s", w->state);
+        else if (failed) {
+                failures = control_call_failures(call);
+                r = sd_bus_reply_method_errorf(call->msg, WIRE_ERROR_FAILED, "%s",
+                                               failures ? failures : "failed (out of memory)");
+        } else
+                r = control_reply_many(call->msg, call->waits, call->n);
+        if (r < 0 && call->conn)
+                call->conn->broken = true;
+        control_call_free(c, call);
+}
+
+/* w's service s changed: decide w if its state says. */
+static void control_wait_check(struct control *c, struct control_wait *w, struct service *s)
+{
         char buf[SERVICE_REASON_MAX + 64];
+        enum control_verdict v = control_evaluate(w->call->op, s);
 
-        list_for_each_entry_safe(p, next, &c->pending, link) {
-                enum control_verdict v;
+        if (v != CONTROL_DONE && s->removed && !service_is_live(s))
+                control_wait_decide(c, w, NULL, "removed");
+        else if (v == CONTROL_DONE)
+                control_wait_decide(c, w, service_state_to_string(s->state), NULL);
+        else if (v == CONTROL_FAIL)
+                control_wait_decide(c, w, NULL,
+                                    control_failure_reason(w->call->op, s, buf, sizeof buf));
+        else
+                return;
+        if (w->call->n_left == 0)
+                control_call_finish(c, w->call);
+}
 
-                if (p->service != s || !streq_ptr(p->name, control_service_name(s)))
-                        continue;
-                v = control_evaluate(p->op, s);
-                if (v != CONTROL_DONE && s->removed && !service_is_live(s))
-                        control_pending_fail(c, p, "removed");
-                else if (v == CONTROL_DONE)
-                        control_pending_reply(c, p, service_state_to_string(s->state));
-                else if (v == CONTROL_FAIL)
-                        control_pending_fail(c, p,
-                                             control_failure_reason(p->op, s, buf, sizeof buf));
+/* Answer what s's current state decides: only the calls waiting on s. */
+static void control_check_waiting(struct control *c, struct service *s, bool removed)
+{
+        struct control_wait *w = intmap_get(c->waiting, control_key(s)), *next;
+
+        for (; w; w = next) {
+                next = w->next;
+                if (removed) {
+                        control_wait_decide(c, w, NULL, "removed");
+                        if (w->call->n_left == 0)
+                                control_call_finish(c, w->call);
+                } else
+                        control_wait_check(c, w, s);
         }
 }
 
 /* Services dropped by a reload without a final state change: their pointer
  * no longer matches the manager's entry for the name. */
-static void control_sweep_pending(struct control *c)
+static void control_sweep_waiting(struct control *c)
 {
-        struct control_pending *p, *next;
+        struct control_call *call, *next;
 
-        list_for_each_entry_safe(p, next, &c->pending, link) {
-                if (manager_find(c->manager, p->name) != p->service)
-                        control_pending_fail(c, p, "removed");
+        c->sweep = false;
+        list_for_each_entry_safe(call, next, &c->calls, link) {
+                for (size_t i = 0; i < call->n; i++) {
+                        struct control_wait *w = &call->waits[i];
+
+                        if (w->service && manager_find(c->manager, w->name) != w->service)
+                                control_wait_decide(c, w, NULL, "removed");
+                }
+                if (call->n_left == 0)
+                        control_call_finish(c, call);
+        }
+}
+
+/* Fail every call waiting (tendd re-executes or ends). */
+static void control_fail_calls(struct control *c, const char *why)
+{
+        while (!list_empty(&c->calls)) {
+                struct control_call *call = list_first_entry(&c->calls, struct control_call, link);
+
+                for (size_t i = 0; i < call->n; i++)
+                        if (call->waits[i].service)
+                                control_wait_decide(c, &call->waits[i], NULL, why);
+                control_call_finish(c, call);
         }
 }
 
@@ -302,20 +479,26 @@ static void control_state_hook(struct service *s, enum service_state old, void *
                 (void)control_undirty(c, s); /* this signal carries the latest */
                 control_emit(c, s);
         }
-        control_check_pending(c, s);
+        control_check_waiting(c, s, false);
 }
 
 /* s is about to be freed (dropped by a reload): nothing will answer for it. */
 static void control_removed_hook(struct service *s, void *userdata)
 {
         struct control *c = userdata;
-        struct control_pending *p, *next;
 
         (void)control_undirty(c, s);
-        list_for_each_entry_safe(p, next, &c->pending, link) {
-                if (p->service == s)
-                        control_pending_fail(c, p, "removed");
-        }
+        control_check_waiting(c, s, true);
+}
+
+/* After a reload, calls on services it dropped are answered (before the loop
+ * sleeps). */
+static void control_phase_hook(enum manager_phase phase, void *userdata)
+{
+        struct control *c = userdata;
+
+        if (phase == MANAGER_RELOADED && !list_empty(&c->calls))
+                c->sweep = true;
 }
 
 /* ---- methods ---- */
@@ -471,13 +654,75 @@ static int control_method_get(sd_bus_message *msg, void *userdata, sd_bus_error 
         return control_reply_services(msg, userdata, s, wire_service_append, NULL);
 }
 
+static const enum service_event control_op_events[_CONTROL_OP_MAX] = {
+        [CONTROL_OP_START] = SERVICE_EVENT_START,
+        [CONTROL_OP_STOP] = SERVICE_EVENT_STOP,
+        [CONTROL_OP_RESTART] = SERVICE_EVENT_RESTART,
+};
+
+/* A call on set[0..n) (distinct, sorted by name) once each was dispatched
+ * op: each service decided now or linked to wait; answered at once if
+ * every one is decided. */
+static int control_call_begin(struct control_conn *cn, sd_bus_message *msg, enum control_op op,
+                              bool many, struct service *const *set, size_t n)
+{
+        struct control *c = cn->control;
+        struct control_call *call;
+        size_t len = 0;
+        char *p;
+
+        call = calloc(1, sizeof *call + n * sizeof *call->waits);
+        if (!call)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                len += strlen(control_service_name(set[i])) + 1;
+        call->names = malloc(len + 1);
+        if (!call->names) {
+                free(call);
+                return -ENOMEM;
+        }
+        call->conn = cn;
+        call->msg = sd_bus_message_ref(msg);
+        call->op = op;
+        call->many = many;
+        call->n = call->n_left = n;
+        list_add_tail(&call->link, &c->calls);
+        p = call->names;
+        for (size_t i = 0; i < n; i++) {
+                struct control_wait *w = &call->waits[i];
+
+                w->call = call;
+                w->service = set[i];
+                w->name = p;
+                p = stpcpy(p, control_service_name(set[i])) + 1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct control_wait *w = &call->waits[i];
+                char buf[SERVICE_REASON_MAX + 64];
+                enum control_verdict v = control_evaluate(op, w->service);
+
+                if (v == CONTROL_DONE)
+                        control_wait_decide(c, w, service_state_to_string(w->service->state),
+                                            NULL);
+                else if (v == CONTROL_FAIL)
+                        control_wait_decide(c, w, NULL,
+                                            control_failure_reason(op, w->service, buf,
+                                                                   sizeof buf));
+                else if (control_wait_link(c, w) < 0) {
+                        control_call_free(c, call);
+                        return -ENOMEM;
+                }
+        }
+        if (call->n_left == 0)
+                control_call_finish(c, call);
+        return 1;
+}
+
 /* Dispatch op to s, then answer at once or park the call until the state hook
  * decides it. */
 static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum control_op op,
                          sd_bus_error *error)
 {
-        struct control *c = cn->control;
-        struct control_pending *p;
         struct service *s = NULL;
         enum control_verdict v;
         char buf[SERVICE_REASON_MAX + 64];
@@ -489,9 +734,7 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
 
         log_service(LOG_INFO, control_service_name(s), "%s requested by uid %u",
                     control_op_names[op], (unsigned)cn->cred.uid);
-        service_dispatch(s, op == CONTROL_OP_START  ? SERVICE_EVENT_START
-                            : op == CONTROL_OP_STOP ? SERVICE_EVENT_STOP
-                                                    : SERVICE_EVENT_RESTART);
+        service_dispatch(s, control_op_events[op]);
         if (sd_bus_message_get_expect_reply(msg) == 0)
                 return 1;
 
@@ -502,21 +745,149 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
                 return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: %s",
                                          control_service_name(s),
                                          control_failure_reason(op, s, buf, sizeof buf));
+        return control_call_begin(cn, msg, op, false, &s, 1);
+}
 
-        p = calloc(1, sizeof *p);
-        if (!p)
-                return -ENOMEM;
-        p->name = strdup(control_service_name(s));
-        if (!p->name) {
-                free(p);
-                return -ENOMEM;
+/* Unknown names listed in a call's error: at most this many, then a count. */
+#define CONTROL_UNKNOWN_LISTED 20
+
+static int control_service_cmp(const void *a, const void *b)
+{
+        return strcmp((*(struct service *const *)a)->name, (*(struct service *const *)b)->name);
+}
+
+/* The services a *Services call names (as, t flags), distinct and sorted by
+ * name, in *ret (n in *ret_n); all of them for WIRE_MANY_ALL. Any unknown
+ * name fails the whole call, every one listed. */
+static int control_read_many(sd_bus_message *msg, struct control_conn *cn, sd_bus_error *error,
+                             struct service ***ret, size_t *ret_n, uint64_t *ret_flags)
+{
+        struct manager *m = cn->control->manager;
+        _cleanup_free_ struct service **set = NULL;
+        _cleanup_free_ char *unknown = NULL;
+        size_t n = 0, cap = 0, n_unknown = 0, unknown_len = 0;
+        uint64_t flags;
+        const char *name;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "s");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read_basic(msg, 's', &name)) > 0) {
+                struct service *s = manager_find(m, name);
+
+                if (!s) {
+                        /* "NAME: unknown service" per line, the first few. */
+                        size_t l = strlen(name) + 18;
+                        char *u;
+
+                        if (n_unknown++ >= CONTROL_UNKNOWN_LISTED)
+                                continue;
+                        u = realloc(unknown, unknown_len + l + 2);
+                        if (!u)
+                                return -ENOMEM;
+                        unknown = u;
+                        unknown_len += (size_t)sprintf(unknown + unknown_len, "%s%s: unknown service",
+                                                       unknown_len ? "\n" : "", name);
+                        continue;
+                }
+                if (n == cap) {
+                        size_t ncap = cap ? 2 * cap : 16;
+                        struct service **ns = reallocarray(set, ncap + 1, sizeof *ns);
+
+                        if (!ns)
+                                return -ENOMEM;
+                        set = ns;
+                        cap = ncap;
+                }
+                set[n++] = s;
         }
-        p->conn = cn;
-        p->service = s;
-        p->op = op;
-        p->msg = sd_bus_message_ref(msg);
-        list_add(&p->link, &c->pending);
-        return 1;
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read_basic(msg, 't', &flags);
+        if (r < 0)
+                return r;
+        if (flags & ~(uint64_t)WIRE_MANY_KNOWN)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "unknown flags %#llx",
+                                         (unsigned long long)(flags & ~(uint64_t)WIRE_MANY_KNOWN));
+        if ((flags & WIRE_MANY_ALL) && (n > 0 || n_unknown > 0))
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                        "names given with the flag for all services");
+        if (n_unknown > 0) {
+                if (n_unknown > CONTROL_UNKNOWN_LISTED)
+                        return sd_bus_error_setf(error, WIRE_ERROR_NO_SUCH_SERVICE,
+                                                 "%s\n(%zu unknown services in all)", unknown,
+                                                 n_unknown);
+                return sd_bus_error_set(error, WIRE_ERROR_NO_SUCH_SERVICE, unknown);
+        }
+        if (flags & WIRE_MANY_ALL) {
+                /* The manager's list is sorted by name already. */
+                free(set);
+                set = malloc((m->n_services + 1) * sizeof *set);
+                if (!set)
+                        return -ENOMEM;
+                memcpy(set, m->services, m->n_services * sizeof *set);
+                n = m->n_services;
+        } else if (n > 1) {
+                size_t k = 1;
+
+                qsort(set, n, sizeof *set, control_service_cmp);
+                for (size_t i = 1; i < n; i++)
+                        if (set[i] != set[k - 1])
+                                set[k++] = set[i];
+                n = k;
+        }
+        *ret = TAKE_PTR(set);
+        *ret_n = n;
+        *ret_flags = flags;
+        return 0;
+}
+
+/* StartServices, StopServices, RestartServices: every name checked first
+ * (one unknown, and nothing is done), every request made in one pass (see
+ * manager_dispatch_many()), one log line, one call waiting for all. */
+static int control_begin_many(struct control_conn *cn, sd_bus_message *msg, enum control_op op,
+                              sd_bus_error *error)
+{
+        _cleanup_free_ struct service **set = NULL;
+        uint64_t flags = 0;
+        size_t n = 0;
+        int r;
+
+        r = control_check_access(cn, error);
+        if (r < 0)
+                return r;
+        r = control_read_many(msg, cn, error, &set, &n, &flags);
+        if (r < 0)
+                return r;
+        if (n == 1)
+                log_service(LOG_INFO, control_service_name(set[0]), "%s requested by uid %u",
+                            control_op_names[op], (unsigned)cn->cred.uid);
+        else
+                log_info("%s of %s%zu services requested by uid %u", control_op_names[op],
+                         flags & WIRE_MANY_ALL ? "all " : "", n, (unsigned)cn->cred.uid);
+        r = manager_dispatch_many(cn->control->manager, set, n, control_op_events[op]);
+        if (r < 0)
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "nothing done: %s",
+                                         strerror(-r));
+        if (sd_bus_message_get_expect_reply(msg) == 0)
+                return 1;
+        if (flags & WIRE_MANY_NO_BLOCK) {
+                /* The states they are in now: a record on the stack for each. */
+                _cleanup_free_ struct control_wait *now = calloc(n + 1, sizeof *now);
+
+                if (!now)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++) {
+                        now[i].name = control_service_name(set[i]);
+                        now[i].state = service_state_to_string(set[i]->state);
+                }
+                return control_reply_many(msg, now, n);
+        }
+        return control_call_begin(cn, msg, op, true, set, n);
 }
 
 static int control_method_start(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -532,6 +903,21 @@ static int control_method_stop(sd_bus_message *msg, void *userdata, sd_bus_error
 static int control_method_restart(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
         return control_begin(userdata, msg, CONTROL_OP_RESTART, error);
+}
+
+static int control_method_start_many(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        return control_begin_many(userdata, msg, CONTROL_OP_START, error);
+}
+
+static int control_method_stop_many(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        return control_begin_many(userdata, msg, CONTROL_OP_STOP, error);
+}
+
+static int control_method_restart_many(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        return control_begin_many(userdata, msg, CONTROL_OP_RESTART, error);
 }
 
 static int control_method_kill(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -576,7 +962,7 @@ static int control_method_reload(sd_bus_message *msg, void *userdata, sd_bus_err
                 return r;
         log_info("reload requested by uid %u", (unsigned)cn->cred.uid);
         r = manager_reload(cn->control->manager, &errors);
-        control_sweep_pending(cn->control);
+        control_sweep_waiting(cn->control);
         if (r >= 0)
                 return sd_bus_reply_method_return(msg, NULL);
         if (!errors || !errors[0])
@@ -687,6 +1073,15 @@ static const sd_bus_vtable control_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RESTART, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("s", state), control_method_restart,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_START_MANY, SD_BUS_ARGS("as", names, "t", flags),
+                                SD_BUS_RESULT(WIRE_SIGNATURE_MANY_REPLY, states),
+                                control_method_start_many, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_STOP_MANY, SD_BUS_ARGS("as", names, "t", flags),
+                                SD_BUS_RESULT(WIRE_SIGNATURE_MANY_REPLY, states),
+                                control_method_stop_many, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RESTART_MANY, SD_BUS_ARGS("as", names, "t", flags),
+                                SD_BUS_RESULT(WIRE_SIGNATURE_MANY_REPLY, states),
+                                control_method_restart_many, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_KILL, SD_BUS_ARGS("s", name, "i", signal),
                                 SD_BUS_NO_RESULT, control_method_kill,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
@@ -809,12 +1204,12 @@ static void control_conn_free(struct control_conn *cn)
 {
         struct control *c = cn->control;
         struct ev_loop *loop = c->manager->loop;
-        struct control_pending *p, *next;
+        struct control_call *call, *next;
 
         /* Calls from this peer can no longer be answered. */
-        list_for_each_entry_safe(p, next, &c->pending, link) {
-                if (p->conn == cn)
-                        control_pending_free(c, p);
+        list_for_each_entry_safe(call, next, &c->calls, link) {
+                if (call->conn == cn)
+                        control_call_free(c, call);
         }
         if (c->reexec_conn == cn) {
                 c->reexec_conn = NULL;
@@ -1308,8 +1703,8 @@ static void control_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         struct control *c = container_of(w, struct control, prepare);
         struct control_conn *cn, *next;
 
-        if (!list_empty(&c->pending))
-                control_sweep_pending(c);
+        if (c->sweep)
+                control_sweep_waiting(c);
         list_for_each_entry_safe(cn, next, &c->conns, link) {
                 int r;
 
@@ -1355,7 +1750,12 @@ static struct control *control_alloc(struct manager *m)
         c->manager = m;
         c->fd = -1;
         list_init(&c->conns);
-        list_init(&c->pending);
+        list_init(&c->calls);
+        c->waiting = intmap_new();
+        if (!c->waiting) {
+                free(c);
+                return NULL;
+        }
         ev_io_init(&c->listen_io, control_listen_cb, -1, EV_READ);
         ev_timer_init(&c->listen_retry, control_listen_retry_cb, 1., 0.);
         ev_prepare_init(&c->prepare, control_prepare_cb);
@@ -1376,6 +1776,7 @@ static int control_start(struct control *c)
         c->listener = (struct manager_listener){
                 .state_changed = control_state_hook,
                 .removed = control_removed_hook,
+                .phase = control_phase_hook,
                 .userdata = c,
         };
         r = manager_listen(m, &c->listener);
@@ -1482,10 +1883,8 @@ int control_state_put(struct control *c, struct state_writer *w, uint16_t tag)
 
         /* Calls still waiting are answered now: the new image has no
          * record of them. Their requests stand. */
-        while (!list_empty(&c->pending))
-                control_pending_fail(c, list_first_entry(&c->pending, struct control_pending, link),
-                                     "no answer: tendd is re-executing (the request stands; see "
-                                     "tendctl status)");
+        control_fail_calls(c, "no answer: tendd is re-executing (the request stands; see "
+                              "tendctl status)");
         /* What was written is out or in the socket's buffer (replies are
          * written as they are made); what a client sent and was not
          * processed is lost with its connection, as at a restart. */
@@ -1579,15 +1978,14 @@ struct control *control_free(struct control *c)
         loop = c->manager->loop;
         if (c->listening)
                 manager_unlisten(c->manager, &c->listener);
-        while (!list_empty(&c->pending))
-                control_pending_fail(c, list_first_entry(&c->pending, struct control_pending, link),
-                                     "tendd is shutting down");
+        control_fail_calls(c, "tendd is shutting down");
         while (!list_empty(&c->conns))
                 control_conn_free(list_first_entry(&c->conns, struct control_conn, link));
         ev_timer_stop(loop, &c->status_timer);
         ev_timer_stop(loop, &c->reexec_timer);
         c->reexec_msg = sd_bus_message_unref(c->reexec_msg);
         free(c->dirty);
+        intmap_free(c->waiting);
         ev_prepare_stop(loop, &c->prepare);
         ev_timer_stop(loop, &c->listen_retry);
         ev_io_stop(loop, &c->listen_io);

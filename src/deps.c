@@ -1,7 +1,9 @@
 /* deps.c: dependency decisions over resolved edges. */
+#include <stdint.h>
 #include <stdio.h>
 
 #include "deps.h"
+#include "intmap.h"
 
 struct deps_sorted {
         struct service *const *services;
@@ -222,4 +224,78 @@ void deps_queue_neighbours(const struct service *s, deps_queue_fn queue, void *u
                 queue(s->dependents[i]->from, userdata);
         for (size_t i = 0; i < s->n_deps; i++)
                 queue(s->deps[i].to, userdata);
+}
+
+/* A member of the set being ordered, not placed yet. */
+#define DEPS_UNSEEN ((void *)1)
+#define DEPS_SEEN ((void *)2)
+
+/* The far end of s's k-th edge the way the order goes. */
+static struct service *deps_next(const struct service *s, size_t k, bool dependents_first)
+{
+        return dependents_first ? s->dependents[k]->from : s->deps[k].to;
+}
+
+/* See deps.h. */
+int deps_order(struct service **set, size_t n, bool dependents_first)
+{
+        struct {
+                struct service *s;
+                size_t k;
+        } *stack = NULL;
+        struct service **order = NULL;
+        struct intmap *mark = NULL;
+        size_t n_order = 0;
+        bool edges = false;
+        int r = -ENOMEM;
+
+        for (size_t i = 0; i < n && !edges; i++)
+                edges = set[i]->n_deps > 0 || set[i]->n_dependents > 0;
+        if (!edges)
+                return 0; /* nothing to keep: the order given */
+        mark = intmap_new();
+        order = malloc(n * sizeof *order);
+        stack = malloc(n * sizeof *stack);
+        if (!mark || !order || !stack)
+                goto out;
+        for (size_t i = 0; i < n; i++) {
+                r = intmap_put(mark, (uintptr_t)set[i], DEPS_UNSEEN);
+                if (r < 0 && r != -EEXIST)
+                        goto out;
+        }
+        /* Depth first, each service placed after everything it reaches in
+         * the set; the graph has no cycles (the config check refuses them),
+         * and each service is pushed once, so the stack holds at most n. */
+        for (size_t i = 0; i < n; i++) {
+                size_t top = 0;
+
+                if (intmap_get(mark, (uintptr_t)set[i]) != DEPS_UNSEEN)
+                        continue;
+                (void)intmap_remove(mark, (uintptr_t)set[i]);
+                (void)intmap_put(mark, (uintptr_t)set[i], DEPS_SEEN);
+                stack[top++] = (typeof(*stack)){ set[i], 0 };
+                while (top > 0) {
+                        struct service *s = stack[top - 1].s, *to;
+                        size_t edges_out = dependents_first ? s->n_dependents : s->n_deps;
+
+                        if (stack[top - 1].k == edges_out) {
+                                order[n_order++] = s;
+                                top--;
+                                continue;
+                        }
+                        to = deps_next(s, stack[top - 1].k++, dependents_first);
+                        if (intmap_get(mark, (uintptr_t)to) != DEPS_UNSEEN)
+                                continue;
+                        (void)intmap_remove(mark, (uintptr_t)to);
+                        (void)intmap_put(mark, (uintptr_t)to, DEPS_SEEN);
+                        stack[top++] = (typeof(*stack)){ to, 0 };
+                }
+        }
+        memcpy(set, order, n_order * sizeof *order);
+        r = 0;
+out:
+        intmap_free(mark);
+        free(order);
+        free(stack);
+        return r;
 }

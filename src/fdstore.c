@@ -2,7 +2,10 @@
  * tendd through a backend, and taken back after a crash (see fdstore.h). */
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "fdstore.h"
 #include "intmap.h"
@@ -113,6 +116,34 @@ static int fdstore_put(struct fdstore *f, struct service *s, const char *suffix,
         return 0;
 }
 
+#ifndef PID_FS_MAGIC
+#define PID_FS_MAGIC 0x50494446
+#endif
+
+/* A pidfd of s's process that is an open file of its own, not s->pidfd's:
+ * the service's close of its pidfd then takes it out of the loop's epoll
+ * set. Shared with the backend, the file outlives that close, its exit
+ * stays readable in the set, and libev, seeing an event for a closed fd,
+ * builds its whole epoll set again: once per service a stop of many ends.
+ * Only where pidfs tells processes apart by inode (Linux 6.9); -1 else
+ * (park s->pidfd itself). */
+static int fdstore_own_pidfd(const struct service *s)
+{
+        struct statfs sf;
+        int fd;
+
+        if (s->pid <= 0 || fstatfs(s->pidfd, &sf) < 0 || sf.f_type != PID_FS_MAGIC)
+                return -1;
+        fd = (int)syscall(SYS_pidfd_open, s->pid, 0);
+        if (fd < 0)
+                return -1;
+        if (fdstore_ino(fd) != fdstore_ino(s->pidfd)) { /* the pid is another process's now */
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
 /* The pidfd goes under a name that says whether its service was ready. */
 static int fdstore_put_pidfd(struct fdstore *f, struct service *s, struct fdstore_parked *p,
                              uint64_t want, bool starting)
@@ -127,6 +158,14 @@ static int fdstore_put_pidfd(struct fdstore *f, struct service *s, struct fdstor
                         return r;
         }
         p->starting = starting;
+        if (want && p->pidfd != want) {
+                int own = fdstore_own_pidfd(s);
+
+                r = fdstore_put(f, s, now, own >= 0 ? own : s->pidfd, want, &p->pidfd);
+                if (own >= 0)
+                        close(own); /* the backend has its copy */
+                return r;
+        }
         return fdstore_put(f, s, now, s->pidfd, want, &p->pidfd);
 }
 

@@ -723,6 +723,24 @@ void manager_shutdown(struct manager *m)
         manager_check_done(m);
 }
 
+/* See manager.h. */
+int manager_dispatch_many(struct manager *m, struct service *const *set, size_t n,
+                          enum service_event ev)
+{
+        _cleanup_free_ struct service **order = malloc((n + 1) * sizeof *order);
+        int r;
+
+        if (!order)
+                return -ENOMEM;
+        memcpy(order, set, n * sizeof *order);
+        r = deps_order(order, n, ev == SERVICE_EVENT_STOP);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                service_dispatch(order[i], ev);
+        return 0;
+}
+
 /* The host's session index: live services by the session their process
  * created, where notify senders are looked up. */
 static void manager_index_session(struct service *s, bool live, void *userdata)

@@ -1,6 +1,7 @@
-/* change.c: the verbs that change state: start, stop, restart (every call
- * sent at once, then each answered as tendd replies, or not waited for with
- * --no-block), kill, reload and reexec. */
+/* change.c: the verbs that change state: start, stop, restart (one
+ * *Services call for every name, or for --all; names beyond what one message
+ * holds go in more calls, sent at once; a tendd without those methods gets a
+ * call per name), kill, reload and reexec. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,7 @@ static void change_send(sd_bus *bus, const char *method, bool no_block, struct c
 }
 
 /* Process replies until every call is answered; an exit code for the connection. */
-static int change_wait(sd_bus *bus, struct change_call *calls, int n)
+static int change_wait(sd_bus *bus, struct change_call *calls, size_t n)
 {
         for (;;) {
                 int pending = 0, r = sd_bus_process(bus, NULL);
@@ -78,7 +79,7 @@ static int change_wait(sd_bus *bus, struct change_call *calls, int n)
                         fprintf(stderr, "tendctl: lost connection to tendd: %s\n", strerror(-r));
                         return EXIT_UNREACHABLE;
                 }
-                for (int i = 0; i < n; i++)
+                for (size_t i = 0; i < n; i++)
                         pending += !calls[i].done;
                 if (pending == 0)
                         return EXIT_OK;
@@ -92,18 +93,19 @@ static int change_wait(sd_bus *bus, struct change_call *calls, int n)
         }
 }
 
-/* start|stop|restart [--no-block] NAME...; see tendctl.h. */
-int ctl_change(struct ctl_args *a)
+/* A call per name: a tendd that has no *Services methods. */
+static int change_each(struct ctl_args *a, char **names, size_t n)
 {
-        int n = a->n_operands, code = EXIT_OK, r, pending = 0;
-        struct change_call *calls = calloc((size_t)n, sizeof *calls);
+        struct change_call *calls = calloc(n + 1, sizeof *calls);
+        int code = EXIT_OK, r;
+        size_t pending = 0;
 
         if (!calls) {
                 fprintf(stderr, "tendctl: out of memory\n");
                 return EXIT_FAILED;
         }
-        for (int i = 0; i < n; i++) {
-                calls[i].name = a->operands[i];
+        for (size_t i = 0; i < n; i++) {
+                calls[i].name = names[i];
                 change_send(a->bus, a->verb->method, a->no_block, &calls[i]);
                 pending += !calls[i].done;
         }
@@ -116,13 +118,162 @@ int ctl_change(struct ctl_args *a)
         }
         if (pending > 0)
                 code = change_wait(a->bus, calls, n);
-        for (int i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++) {
                 if (calls[i].code > code)
                         code = calls[i].code;
                 sd_bus_slot_unref(calls[i].slot);
         }
         free(calls);
         return code;
+}
+
+/* One *Services call: names[0..n) (none with WIRE_MANY_ALL). */
+struct change_many {
+        char **names;
+        size_t n;
+        sd_bus_slot *slot;
+        bool done, unknown_method;
+        int code;
+};
+
+/* Each line of a *Services error ("NAME: why"), escaped. */
+static void change_print_lines(const char *p)
+{
+        while (*p) {
+                size_t l = strcspn(p, "\n");
+                _cleanup_free_ char *line = strndup(p, l);
+                _cleanup_free_ char *safe = line ? ctl_escape(line) : NULL;
+
+                fprintf(stderr, "tendctl: %s\n", safe ? safe : "(out of memory)");
+                p += l;
+                if (*p == '\n')
+                        p++;
+        }
+}
+
+static int change_many_cb(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
+{
+        struct change_many *call = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        call->done = true;
+        if (!e)
+                return 1;
+        if (sd_bus_error_has_name(e, SD_BUS_ERROR_UNKNOWN_METHOD))
+                call->unknown_method = true;
+        else if ((sd_bus_error_has_name(e, WIRE_ERROR_FAILED) ||
+                  sd_bus_error_has_name(e, WIRE_ERROR_NO_SUCH_SERVICE)) &&
+                 e->message) {
+                change_print_lines(e->message);
+                call->code = EXIT_FAILED;
+        } else
+                call->code = ctl_report(call->n == 1 ? call->names[0] : NULL, e,
+                                        -sd_bus_error_get_errno(e));
+        return 1;
+}
+
+static int change_many_send(struct ctl_args *a, uint64_t flags, struct change_many *call)
+{
+        sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(a->bus, &m, NULL, WIRE_PATH, WIRE_INTERFACE,
+                                           a->verb->method_many);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "s");
+        for (size_t i = 0; r >= 0 && i < call->n; i++)
+                r = sd_bus_message_append_basic(m, 's', call->names[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "t", flags);
+        /* No timeout: a stop may legitimately take stop_timeout and more. */
+        if (r >= 0)
+                r = sd_bus_call_async(a->bus, &call->slot, m, change_many_cb, call, UINT64_MAX);
+        sd_bus_message_unref(m);
+        return r;
+}
+
+/* Process replies until every call is answered; an exit code for the connection. */
+static int change_many_wait(sd_bus *bus, const struct change_many *calls, size_t n)
+{
+        for (;;) {
+                size_t pending = 0;
+                int r;
+
+                for (size_t i = 0; i < n; i++)
+                        pending += !calls[i].done;
+                if (pending == 0)
+                        return EXIT_OK;
+                r = sd_bus_process(bus, NULL);
+                if (r == 0)
+                        r = sd_bus_wait(bus, UINT64_MAX);
+                if (r < 0 && r != -EINTR) {
+                        fprintf(stderr, "tendctl: lost connection to tendd: %s\n", strerror(-r));
+                        return EXIT_UNREACHABLE;
+                }
+        }
+}
+
+/* What a name costs in the call's body (as: length, bytes, NUL, padding). */
+static size_t change_name_size(const char *name)
+{
+        return (4 + strlen(name) + 1 + 3) & ~(size_t)3;
+}
+
+/* Room for names in one message: the limit less the header and the flags. */
+#define CHANGE_BODY_MAX (WIRE_MESSAGE_MAX - 256)
+
+/* start|stop|restart [--no-block] (NAME...|--all); see tendctl.h. */
+int ctl_change(struct ctl_args *a)
+{
+        uint64_t flags = (a->all ? WIRE_MANY_ALL : 0) | (a->no_block ? WIRE_MANY_NO_BLOCK : 0);
+        size_t n = (size_t)a->n_operands, n_calls = 0;
+        _cleanup_free_ struct change_many *calls = calloc(n + 1, sizeof *calls);
+        int code = EXIT_OK, r = 0;
+        bool fallback = false;
+
+        if (!calls) {
+                fprintf(stderr, "tendctl: out of memory\n");
+                return EXIT_FAILED;
+        }
+        /* As many names as one message takes, in each call. */
+        for (size_t i = 0; i < n || (a->all && n_calls == 0);) {
+                struct change_many *call = &calls[n_calls++];
+                size_t size = 0;
+
+                call->names = a->operands + i;
+                while (i < n && (call->n == 0 ||
+                                 size + change_name_size(a->operands[i]) <= CHANGE_BODY_MAX)) {
+                        size += change_name_size(a->operands[i++]);
+                        call->n++;
+                }
+                if (a->all)
+                        break;
+        }
+        for (size_t i = 0; i < n_calls && r >= 0; i++) {
+                r = change_many_send(a, flags, &calls[i]);
+                if (r < 0) {
+                        sd_bus_error none = SD_BUS_ERROR_NULL;
+                        code = ctl_report(NULL, &none, r);
+                }
+        }
+        if (r >= 0)
+                code = change_many_wait(a->bus, calls, n_calls);
+        for (size_t i = 0; i < n_calls; i++) {
+                if (calls[i].code > code)
+                        code = calls[i].code;
+                fallback |= calls[i].unknown_method;
+                sd_bus_slot_unref(calls[i].slot);
+        }
+        if (!fallback || code != EXIT_OK)
+                return code;
+        /* A tendd from before the *Services methods. */
+        if (a->all) {
+                fprintf(stderr, "tendctl: %s --all: this tendd is too old for it\n", a->name);
+                return EXIT_FAILED;
+        }
+        return change_each(a, a->operands, n);
 }
 
 /* kill [-s SIGNAL] NAME...; see tendctl.h. */

@@ -21,6 +21,7 @@
 enum {
         OPT_JSON = 0x100,
         OPT_NO_BLOCK,
+        OPT_ALL,
 };
 
 static const struct option status_options[] = {
@@ -31,6 +32,7 @@ static const struct option status_options[] = {
 
 static const struct option change_options[] = {
         { "no-block", no_argument, NULL, OPT_NO_BLOCK },
+        { "all", no_argument, NULL, OPT_ALL },
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -52,24 +54,31 @@ static const struct option logs_options[] = {
 static const struct ctl_verb ctl_verbs[] = {
         { "status", "status [--json] [NAME...]",
           "Show services (exit 3: a named one is\nnot running)",
-          ":h", status_options, 0, UINT_MAX, NULL, ctl_status },
-        { "start", "start [--no-block] NAME...", "Start and wait until running",
-          ":h", change_options, 1, UINT_MAX, WIRE_METHOD_START, ctl_change },
-        { "stop", "stop [--no-block] NAME...", "Stop and wait until stopped",
-          ":h", change_options, 1, UINT_MAX, WIRE_METHOD_STOP, ctl_change },
-        { "restart", "restart [--no-block] NAME...", "Restart and wait until running again",
-          ":h", change_options, 1, UINT_MAX, WIRE_METHOD_RESTART, ctl_change },
+          ":h", status_options, 0, UINT_MAX, NULL, NULL, ctl_status },
+        { "start", "start [--no-block] NAME...|--all",
+          "Start and wait until running (all of\nthem in one call; one unknown name and\n"
+          "nothing is done; --no-block: do not wait)",
+          ":h", change_options, 1, UINT_MAX, WIRE_METHOD_START, WIRE_METHOD_START_MANY,
+          ctl_change },
+        { "stop", "stop [--no-block] NAME...|--all",
+          "Stop and wait until stopped (dependents\nfirst)",
+          ":h", change_options, 1, UINT_MAX, WIRE_METHOD_STOP, WIRE_METHOD_STOP_MANY,
+          ctl_change },
+        { "restart", "restart [--no-block] NAME...|--all",
+          "Restart and wait until running again",
+          ":h", change_options, 1, UINT_MAX, WIRE_METHOD_RESTART, WIRE_METHOD_RESTART_MANY,
+          ctl_change },
         { "kill", "kill [-s SIGNAL] NAME...", "Send a signal (default TERM)",
-          ":s:h", kill_options, 1, UINT_MAX, NULL, ctl_kill },
+          ":s:h", kill_options, 1, UINT_MAX, NULL, NULL, ctl_kill },
         { "reload", "reload", "Reload the configuration",
-          NULL, NULL, 0, 0, NULL, ctl_reload },
+          NULL, NULL, 0, 0, NULL, NULL, ctl_reload },
         { "reexec", "reexec",
           "Re-execute tendd in place (services keep\nrunning) and wait until it answers again",
-          NULL, NULL, 0, 0, WIRE_METHOD_REEXEC, ctl_reexec },
+          NULL, NULL, 0, 0, WIRE_METHOD_REEXEC, NULL, ctl_reexec },
         { "logs", "logs [-n N] [-f] NAME",
           "Show a service's output (the last N\nlines; -f: follow). File output is read\n"
           "from its log files, journal output with\njournalctl -t NAME",
-          ":n:fh", logs_options, 1, 1, NULL, ctl_logs },
+          ":n:fh", logs_options, 1, 1, NULL, NULL, ctl_logs },
 };
 /* clang-format on */
 
@@ -166,6 +175,9 @@ static int parse_option(int c, char **argv, int at, struct ctl_args *a)
         case OPT_NO_BLOCK:
                 a->no_block = true;
                 return -1;
+        case OPT_ALL:
+                a->all = true;
+                return -1;
         case 's':
                 if (parse_signal(optarg, &a->signal) < 0)
                         return usage_error("invalid signal: %s", optarg);
@@ -217,6 +229,10 @@ static int check_operands(const struct ctl_verb *v, const struct ctl_args *a)
 {
         unsigned n = (unsigned)a->n_operands;
 
+        if (a->all && n > 0)
+                return usage_error("%s: --all and names: give one or the other", a->name);
+        if (a->all)
+                return -1;
         if (v->min_operands == 1 && v->max_operands == 1 && n != 1)
                 return usage_error("%s: name exactly one service", a->name);
         if (n < v->min_operands)

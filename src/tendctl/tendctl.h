@@ -30,6 +30,7 @@ struct ctl_args {
         int n_operands;
         bool json;         /* status --json */
         bool no_block;     /* start/stop/restart --no-block */
+        bool all;          /* start/stop/restart --all */
         bool follow;       /* logs -f */
         int signal;        /* kill -s, SIGTERM */
         unsigned long long lines; /* logs -n, 0: all */
@@ -45,7 +46,8 @@ struct ctl_verb {
         const char *short_options; /* getopt_long's, ':' first, 'h' included; NULL: no options */
         const struct option *options;
         unsigned min_operands, max_operands; /* max UINT_MAX: any number */
-        const char *method; /* the WIRE_METHOD_ a change verb calls */
+        const char *method; /* the WIRE_METHOD_ a change verb calls for one name */
+        const char *method_many; /* ...and for many (or --all) in one call */
         int (*run)(struct ctl_args *a);
 };
 

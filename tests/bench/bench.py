@@ -444,7 +444,70 @@ def stop_all(proc):
     return {"stop_s": (now_ns() - a) / 1e9, "tendd_exit": proc.returncode}
 
 
-STEPS = {"restart": step_restart, "throughput": step_throughput, "scale": step_scale}
+def pidfds_of(pids):
+    """A pidfd for each of pids still there ({fd: pid}), and a poll object on
+    them: each polls readable once its process has exited."""
+    fds, poller = {}, select.poll()
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        fds[fd] = pid
+        poller.register(fd, select.POLLIN)
+    return fds, poller
+
+
+def step_ctlstop(args, work):
+    """n sleeping probes; `tendctl stop NAME...` of all of them, from the CLI
+    issued until every probe has exited (seen through pidfds taken before),
+    then `tendctl start NAME...` again; --stop-rounds times in one tendd."""
+    n = args.n
+    why = limits_for(n)
+    if why:
+        return {"skipped": why}
+    t = Tendd(args, work)
+    names = [f"svc-{i:05d}" for i in range(n)]
+    for name in names:
+        t.service(name, f"{args.probe} {t.starts} sleep", restart="always")
+    t.start()
+    wait_until(lambda: count_lines(t.starts) >= n, max(60, n * 0.02), interval=0.005,
+               what=f"{n} probes", proc=t.proc)
+    t.wait_socket()
+    lat = []
+    for rnd in range(args.stop_rounds):
+        time.sleep(0.2)  # let tendd settle after the starts
+        pids = [pid for _, pid in read_starts(t.starts)[-n:]]
+        fds, poller = pidfds_of(pids)
+        if len(fds) != n:
+            raise RuntimeError(f"{n - len(fds)} probes gone before the stop")
+        a = now_ns()
+        ctl = subprocess.Popen([args.tendctl, "-s", str(t.socket), "stop", *names],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+        left = len(fds)
+        while left:
+            for fd, _ in poller.poll(30000):
+                poller.unregister(fd)
+                os.close(fd)
+                left -= 1
+        lat.append(now_ns() - a)
+        if ctl.wait(timeout=60) != 0:
+            raise RuntimeError(f"tendctl stop failed: {ctl.stderr.read().decode()}")
+        ctl.stderr.close()
+        before = count_lines(t.starts)
+        r = t.ctl("start", *names)
+        if r.returncode != 0:
+            raise RuntimeError(f"tendctl start failed: {r.stderr.decode()}")
+        wait_until(lambda: count_lines(t.starts) >= before + n, 60, interval=0.005,
+                   what=f"{n} probes again", proc=t.proc)
+    t.stop()
+    return {"ctl_stop_ns": median(lat), "ctl_stop_min_ns": min(lat),
+            "ctl_stop_max_ns": max(lat), "ctl_stop_all_ns": lat}
+
+
+STEPS = {"restart": step_restart, "throughput": step_throughput, "scale": step_scale,
+         "ctlstop": step_ctlstop}
 
 
 def inner(args):
@@ -465,7 +528,8 @@ def run_inner(args, step, *extra):
            "--floor", args.floor,
            "--restarts", str(args.restarts), "--throughput-seconds", str(args.throughput_seconds),
            "--idle-seconds", str(args.idle_seconds), "--status-runs", str(args.status_runs),
-           "--ctl-restarts", str(args.ctl_restarts), "--reexecs", str(args.reexecs), *extra]
+           "--ctl-restarts", str(args.ctl_restarts), "--reexecs", str(args.reexecs),
+           "--stop-rounds", str(args.stop_rounds), *extra]
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
     if r.returncode != 0 or not lines:
@@ -771,6 +835,14 @@ def outer(args):
         floor_before = run_floor(args, "vfork")
         res["scale"][n] = with_like("scale", "--n", str(n), full=["--full"] if i == 0 else [])
         res["scale"][n]["floor"] = floor_before
+    res["ctlstop"] = {}
+    for n in [int(x) for x in args.stop_sizes.split(",") if x]:
+        runs = []
+        for _ in range(args.rounds):
+            runs.append(run_inner(args, "ctlstop", "--n", str(n)))
+            if "skipped" in runs[-1]:
+                break
+        res["ctlstop"][n] = runs[-1] if "skipped" in runs[-1] else median_of(runs)
     res["cgroup"] = ({"skipped": "--no-cgroup"} if args.no_cgroup
                      else run_cgroup_pairs(args, sizes[0]))
     if args.json:
@@ -918,9 +990,24 @@ def outer(args):
                   "answers)", fmt_ms(s["reexec_ns"]))
             t.add(f"{n} services: SIGTERM -> all gone", fmt_s(s["stop_s"]),
                   "", f"tendd exit {round(s['tendd_exit'])}")
+    # The best peer measured on this machine (daemontools' svc -d of every
+    # service), from the issue "Performance, round two".
+    peer = {1000: 103e6, 100: 11.5e6}
+    for n, s in res["ctlstop"].items():
+        what = f"{n} services: tendctl stop (CLI issued -> all exited)"
+        if "skipped" in s or "error" in s:
+            t.add(what, ("not run: " + s["skipped"]) if "skipped" in s else "error: " + s["error"])
+            continue
+        all_ns = sorted(x for r in s["runs"] for x in r["ctl_stop_all_ns"])
+        tgt = peer.get(n)
+        t.add(what, fmt_ms(s["ctl_stop_ns"]),
+              f"<= {fmt_ms(tgt)} (best peer)" if tgt else "", "",
+              s["ctl_stop_ns"] <= tgt if tgt else None,
+              f"min {fmt_ms(all_ns[0])}, max {fmt_ms(all_ns[-1])} over {len(all_ns)}")
     cgroup_rows(t, res["cgroup"], sizes[0])
     t.print()
-    steps = [res["restart"], res["throughput"], *res["scale"].values()]
+    steps = [res["restart"], res["throughput"], *res["scale"].values(),
+             *res["ctlstop"].values()]
     failed = any("error" in v for v in (fv, ff, *steps)) or any(
         "error" in v.get("like", {}) for v in steps)
     return 1 if failed else 0
@@ -938,6 +1025,9 @@ def main():
                     help="service counts for the scale step; the first one also runs "
                          "idle, control and stop (default 1000,10000)")
     ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--stop-sizes", default="1000,100",
+                    help="service counts for tendctl stop of every service by name "
+                         "(default 1000,100)")
     ap.add_argument("--no-cgroup", action="store_true",
                     help="skip the steps run again with a cgroup subtree (kill_mode = cgroup)")
     ap.add_argument("--rounds", type=int,
@@ -958,12 +1048,14 @@ def main():
     ap.add_argument("--status-runs", type=int)
     ap.add_argument("--ctl-restarts", type=int)
     ap.add_argument("--reexecs", type=int)
+    ap.add_argument("--stop-rounds", type=int)
     ap.add_argument("--floor-n", type=int)
     args = ap.parse_args()
     q = args.quick
     for k, full, quick in (("restarts", 300, 30), ("throughput_seconds", 3.0, 1.0),
                            ("idle_seconds", 60.0, 5.0), ("status_runs", 21, 5),
                            ("ctl_restarts", 100, 10), ("reexecs", 11, 3),
+                           ("stop_rounds", 7, 2),
                            ("floor_n", 1000, 200),
                            ("rounds", 3, 1)):
         if getattr(args, k) is None:

@@ -209,15 +209,25 @@ def dbus_auth(uid=None):
 
 def dbus_call(serial, member, signature="", args=(), no_reply=False,
               path="/org/tend/Manager", interface="org.tend.Manager1"):
-    """Marshal one method call (little endian); args are strings ('s') or ints ('i')."""
+    """Marshal one method call (little endian); args are strings ('s'), ints
+    ('i'), uint64s ('t') or lists of strings ('as')."""
     body = _Wire()
-    for t, a in zip(signature, args):
+    types = re.findall(r"as|[sit]", signature)
+    assert "".join(types) == signature, signature
+    for t, a in zip(types, args):
         if t == "s":
             body.string(a)
         elif t == "i":
             body.i32(a)
+        elif t == "t":
+            body.pad(8)
+            body.b += struct.pack("<Q", a)
         else:
-            raise ValueError(t)
+            elems = _Wire()
+            for x in a:
+                elems.string(x)
+            body.u32(len(elems.b))
+            body.b += elems.b
     w = _Wire()
     w.b += b"l" + bytes([1, 1 if no_reply else 0, 1])
     w.u32(len(body.b))

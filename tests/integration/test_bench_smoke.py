@@ -29,12 +29,13 @@ ROWS = [
     r"20 services: tendctl status --json median",
     r"20 services: tendctl restart median (10 sequential)",
     r"20 services: SIGTERM -> all gone",
+    r"20 services: tendctl stop (CLI issued -> all exited)",
 ]
 
 
 def test_bench_smoke(tmp_path):
     out = tmp_path / "bench.json"
-    r = subprocess.run([str(REPO / "tests" / "bench" / "run"), "--quick", "--sizes", "20",
+    r = subprocess.run([str(REPO / "tests" / "bench" / "run"), "--quick", "--sizes", "20", "--stop-sizes", "20",
                         "--no-phases",
                         "--json", str(out)],
                        env={"PATH": "/usr/bin:/bin", "TEND_BENCH_BUILD": str(BUILD),

@@ -221,6 +221,70 @@ static void test_restart_budget(void)
         manager_free(m);
 }
 
+/* deps_order: a stop goes through dependents before what they depend on, a
+ * start the other way round, whatever order the set came in. */
+static void test_order(void)
+{
+        static const char *const svcs[][3] = {
+                { "a", NULL, NULL }, { "b", NULL, "a" }, { "c", "b", NULL }, { "x", NULL, NULL },
+        };
+        struct manager *m = make_manager(svcs, ELEMENTSOF(svcs));
+        struct service *a = manager_find(m, "a"), *b = manager_find(m, "b"),
+                       *c = manager_find(m, "c"), *x = manager_find(m, "x");
+        struct service *set[] = { a, x, b, c };
+
+        ok(deps_order(set, 4, true) == 0 && set[0] == c && set[1] == b && set[2] == a &&
+                   set[3] == x,
+           "stop order: c b a, then x (%s %s %s %s)", set[0]->name, set[1]->name,
+           set[2]->name, set[3]->name);
+        ok(deps_order(set, 4, false) == 0 && set[0] == a && set[1] == b && set[2] == c &&
+                   set[3] == x,
+           "start order: a b c, then x (%s %s %s %s)", set[0]->name, set[1]->name,
+           set[2]->name, set[3]->name);
+        manager_free(m);
+}
+
+/* Stopping a set with both ends of an after= and a requires= edge, named
+ * in the worst order: every signal goes out in dependency order, no stop
+ * waits on another forever. */
+static void test_dispatch_many(void)
+{
+        static const char *const svcs[][3] = {
+                { "a", NULL, NULL }, { "b", NULL, "a" }, { "c", "b", NULL }, { "x", NULL, NULL },
+        };
+        struct manager *m = make_manager(svcs, ELEMENTSOF(svcs));
+        struct service *a = manager_find(m, "a"), *b = manager_find(m, "b"),
+                       *c = manager_find(m, "c"), *x = manager_find(m, "x");
+        struct service *all[] = { a, b, c, x }, *set[] = { a, b, c };
+
+        ok(manager_dispatch_many(m, all, 4, SERVICE_EVENT_START) == 0, "start all in one pass");
+        for (int i = 0; i < 5; i++)
+                settle();
+        ok(a->state == SERVICE_RUNNING && b->state == SERVICE_RUNNING &&
+                   c->state == SERVICE_RUNNING && x->state == SERVICE_RUNNING,
+           "all running");
+        fake.signals = 0;
+        ok(manager_dispatch_many(m, set, 3, SERVICE_EVENT_STOP) == 0, "stop a, b, c");
+        ok(c->state == SERVICE_STOPPING && b->state == SERVICE_RUNNING &&
+                   b->stop_pending == STOP_CAUSE_OPERATOR && a->state == SERVICE_RUNNING &&
+                   a->stop_pending == STOP_CAUSE_OPERATOR && fake.signals == 1,
+           "c is signalled first, b and a wait (%s; %s)", b->reason, a->reason);
+        ok(set[0] == a && set[1] == b && set[2] == c, "the caller's set is left as it was");
+        service_handle_pidfd(c);
+        settle();
+        ok(b->state == SERVICE_STOPPING && a->state == SERVICE_RUNNING, "then b (%s)", a->reason);
+        service_handle_pidfd(b);
+        settle();
+        ok(a->state == SERVICE_STOPPING, "then a");
+        service_handle_pidfd(a);
+        settle();
+        ok(a->state == SERVICE_STOPPED && b->state == SERVICE_STOPPED &&
+                   c->state == SERVICE_STOPPED && !a->want_up && !b->want_up && !c->want_up &&
+                   x->state == SERVICE_RUNNING,
+           "all three stopped, x untouched");
+        manager_free(m);
+}
+
 int main(void)
 {
         loop = ev_loop_new(EVFLAG_AUTO);
@@ -231,6 +295,8 @@ int main(void)
         test_dependencies();
         test_reload_adds_dependent();
         test_restart_budget();
+        test_order();
+        test_dispatch_many();
         ev_loop_destroy(loop);
         return tap_done();
 }
