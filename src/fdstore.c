@@ -1,5 +1,6 @@
 /* fdstore.c: each live service's pidfd and output pipe, parked outside
  * tendd through a backend, and taken back after a crash (see fdstore.h). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -100,48 +101,63 @@ static int fdstore_name(char *buf, size_t size, const struct service *s, const c
         return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-/* Park fd of s under its suffix if ino differs from what is parked (*have). */
-static int fdstore_put(struct fdstore *f, struct service *s, const char *suffix, int fd,
-                       uint64_t want, uint64_t *have)
-{
-        char name[SERVICE_NAME_MAX + 32];
-        int r;
-
-        if (*have == want || fdstore_name(name, sizeof name, s, suffix) < 0)
-                return 0;
-        r = want ? f->b.park(f->b.userdata, name, fd) : f->b.unpark(f->b.userdata, name);
-        if (r < 0)
-                return r;
-        *have = want;
-        return 0;
-}
-
 #ifndef PID_FS_MAGIC
 #define PID_FS_MAGIC 0x50494446
 #endif
 
-/* A pidfd of s's process that is an open file of its own, not s->pidfd's:
- * the service's close of its pidfd then takes it out of the loop's epoll
- * set. Shared with the backend, the file outlives that close, its exit
- * stays readable in the set, and libev, seeing an event for a closed fd,
- * builds its whole epoll set again: once per service a stop of many ends.
- * Only where pidfs tells processes apart by inode (Linux 6.9); -1 else
- * (park s->pidfd itself). */
-static int fdstore_own_pidfd(const struct service *s)
+/* A copy of fd (s's pidfd or one of its pipes) that is an open file of its
+ * own, for the backend: the service's close of its fd then takes it out of
+ * the loop's epoll set. Shared with the backend, the file would outlive that
+ * close, stay readable (an exit, a pipe's end) in the set, and libev, seeing
+ * an event for a closed fd, would build its whole epoll set again: once per
+ * service a stop of many ends. A pidfd is opened again from the pid (only
+ * where pidfs tells processes apart by inode, Linux 6.9), a pipe through
+ * /proc/self/fd. -1 where it cannot be: fd itself is parked. */
+static int fdstore_own_copy(const struct service *s, int fd)
 {
+        char path[64];
         struct statfs sf;
-        int fd;
+        struct stat st;
+        int copy;
 
-        if (s->pid <= 0 || fstatfs(s->pidfd, &sf) < 0 || sf.f_type != PID_FS_MAGIC)
+        if (fstat(fd, &st) < 0)
                 return -1;
-        fd = (int)syscall(SYS_pidfd_open, s->pid, 0);
-        if (fd < 0)
+        if (S_ISFIFO(st.st_mode)) {
+                (void)snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+                copy = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        } else if (fd == s->pidfd && s->pid > 0 && fstatfs(fd, &sf) == 0 &&
+                   sf.f_type == PID_FS_MAGIC)
+                copy = (int)syscall(SYS_pidfd_open, s->pid, 0);
+        else
                 return -1;
-        if (fdstore_ino(fd) != fdstore_ino(s->pidfd)) { /* the pid is another process's now */
-                close(fd);
-                return -1;
+        if (copy >= 0 && fdstore_ino(copy) != (uint64_t)st.st_ino) {
+                close(copy); /* the pid is another process's now */
+                copy = -1;
         }
-        return fd;
+        return copy;
+}
+
+/* Park fd of s under its suffix if want differs from what is parked (*have). */
+static int fdstore_put(struct fdstore *f, struct service *s, const char *suffix, int fd,
+                       uint64_t want, uint64_t *have)
+{
+        char name[SERVICE_NAME_MAX + 32];
+        int copy, r;
+
+        if (*have == want || fdstore_name(name, sizeof name, s, suffix) < 0)
+                return 0;
+        if (!want)
+                r = f->b.unpark(f->b.userdata, name);
+        else {
+                copy = fdstore_own_copy(s, fd);
+                r = f->b.park(f->b.userdata, name, copy >= 0 ? copy : fd);
+                if (copy >= 0)
+                        close(copy); /* the backend has its own */
+        }
+        if (r < 0)
+                return r;
+        *have = want;
+        return 0;
 }
 
 /* The pidfd goes under a name that says whether its service was ready. */
@@ -158,14 +174,6 @@ static int fdstore_put_pidfd(struct fdstore *f, struct service *s, struct fdstor
                         return r;
         }
         p->starting = starting;
-        if (want && p->pidfd != want) {
-                int own = fdstore_own_pidfd(s);
-
-                r = fdstore_put(f, s, now, own >= 0 ? own : s->pidfd, want, &p->pidfd);
-                if (own >= 0)
-                        close(own); /* the backend has its copy */
-                return r;
-        }
         return fdstore_put(f, s, now, s->pidfd, want, &p->pidfd);
 }
 
