@@ -188,12 +188,6 @@ bool service_config_spawn_equal(const struct service_config *a, const struct ser
 /* True if every field is equal. */
 bool service_config_equal(const struct service_config *a, const struct service_config *b);
 
-/* Defaults for a root daemon (/run/tend/tend.sock, /var/log/tend) or, for
- * other users, under $XDG_RUNTIME_DIR/tend/. -ENXIO when not root and
- * XDG_RUNTIME_DIR is unset. Shared by config_load() and tendctl. */
-int config_default_socket_path(char **ret);
-int config_default_log_dir(char **ret);
-
 /* Names as written in service files: NULL (to) or -EINVAL (from) when
  * unknown. */
 const char *service_type_to_string(enum service_type t);

@@ -80,12 +80,6 @@ enum output_mode output_mode_of(const struct service_config *sc);
 /* The mode its output o (NULL: none yet) actually went to at the last spawn:
  * as output_mode_of(), except file when journald could not be reached. */
 enum output_mode output_mode_in_use(const struct output *o, const struct service_config *sc);
-/* log_dir/NAME.log; NULL on ENOMEM. Caller frees. */
-char *output_log_path(const char *log_dir, const char *name);
-/* The name NAME.log's n-th rotated file has: "base.n" into buf (tendd
- * rotates with it, tendctl logs reads by it); -ENAMETOOLONG when it does
- * not fit in size. */
-int output_rotated_path(char *buf, size_t size, const char *base, unsigned n);
 
 /* A new output for the service owner describes (copied). */
 int output_new(const struct output_owner *owner, struct output **ret);

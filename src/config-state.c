@@ -9,6 +9,7 @@
 
 #include "config-keys.h"
 #include "config-state.h"
+#include "paths.h"
 
 enum config_state_kind {
         KIND_STRING,    /* char *, NULL: not written */
@@ -497,9 +498,9 @@ int config_state_get(const struct state_reader *v, struct config **ret)
                 return k;
         /* What config_load() makes when tend.ini sets none. */
         if (!c->socket_path)
-                k = config_default_socket_path(&c->socket_path);
+                k = paths_default_socket(&c->socket_path);
         if (k >= 0 && !c->log_dir)
-                k = config_default_log_dir(&c->log_dir);
+                k = paths_default_log_dir(&c->log_dir);
         if (k == -ENXIO)
                 return -EBADMSG;
         if (k < 0)

@@ -21,6 +21,7 @@
 #include "env.h"
 #include "inifile.h"
 #include "parse.h"
+#include "paths.h"
 
 /* Room left in execve's budget for what tendd adds to a service's own
  * arguments and environment: PATH, HOME, USER, LOGNAME, SHELL,
@@ -596,7 +597,7 @@ static int config_load_tend(struct config_load_ctx *l, struct config *c, const c
         if (r >= 0)
                 r = config_file_parse(&f);
         if (r >= 0 && !c->socket_path) {
-                r = config_default_socket_path(&c->socket_path);
+                r = paths_default_socket(&c->socket_path);
                 if (r == -ENXIO)
                         r = config_file_error(
                                 &f, 0, "socket",
@@ -605,7 +606,7 @@ static int config_load_tend(struct config_load_ctx *l, struct config *c, const c
                         r = config_keys_check_socket_path(&f, 0, "socket", c->socket_path);
         }
         if (r != -ENOMEM && !c->log_dir) {
-                r = config_default_log_dir(&c->log_dir);
+                r = paths_default_log_dir(&c->log_dir);
                 if (r == -ENXIO)
                         r = config_file_error(
                                 &f, 0, "log_dir",
@@ -819,36 +820,4 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                a->kill_mode_set == b->kill_mode_set &&
                a->ready_timeout == b->ready_timeout && strv_equal(a->after, b->after) &&
                strv_equal(a->requires, b->requires) && config_cgroup_equal(&a->cgroup, &b->cgroup);
-}
-
-static int config_default_path(const char *root_path, const char *user_rel, char **ret)
-{
-        const char *xdg;
-        char *p;
-
-        if (geteuid() == 0)
-                p = strdup(root_path);
-        else {
-                xdg = getenv("XDG_RUNTIME_DIR");
-                if (!xdg || xdg[0] != '/')
-                        return -ENXIO;
-                if (asprintf(&p, "%s/tend/%s", xdg, user_rel) < 0)
-                        p = NULL;
-        }
-        if (!p)
-                return -ENOMEM;
-        *ret = p;
-        return 0;
-}
-
-/* /run/tend/tend.sock for root, else $XDG_RUNTIME_DIR/tend/tend.sock. */
-int config_default_socket_path(char **ret)
-{
-        return config_default_path("/run/tend/tend.sock", "tend.sock", ret);
-}
-
-/* /var/log/tend for root, else $XDG_RUNTIME_DIR/tend/log. */
-int config_default_log_dir(char **ret)
-{
-        return config_default_path("/var/log/tend", "log", ret);
 }

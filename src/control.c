@@ -31,6 +31,7 @@
 #include "log.h"
 #include "manager.h"
 #include "output.h"
+#include "paths.h"
 #include "service.h"
 #include "state.h"
 #include "util.h"
@@ -535,7 +536,7 @@ static const char *control_output(const struct service *s)
 
 static const char *control_logfile(const struct service *s, struct control_record *rec)
 {
-        _cleanup_free_ char *path = s->host ? output_log_path(s->host->log_dir, s->name) : NULL;
+        _cleanup_free_ char *path = s->host ? paths_log_file(s->host->log_dir, s->name) : NULL;
 
         if (!path)
                 return "";

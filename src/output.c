@@ -15,6 +15,7 @@
 #include "log.h"
 #include "output.h"
 #include "parse.h"
+#include "paths.h"
 #include "state.h"
 
 /* Pipes of earlier spawns still open (a descendant holds the write end) are
@@ -126,15 +127,6 @@ enum output_mode output_mode_in_use(const struct output *o, const struct service
         enum output_mode m = output_mode_of(sc);
 
         return m == OUTPUT_JOURNAL && o && o->journal_warned ? OUTPUT_FILE : m;
-}
-
-char *output_log_path(const char *log_dir, const char *name)
-{
-        char *p;
-
-        if (asprintf(&p, "%s/%s.log", log_dir, name) < 0)
-                return NULL;
-        return p;
 }
 
 static const char *output_name(const struct output *o)
@@ -399,7 +391,7 @@ static int output_open_file(struct output *o)
 
         output_close_file(o);
         free(o->path);
-        o->path = output_log_path(log_dir, o->owner.name);
+        o->path = paths_log_file(log_dir, o->owner.name);
         if (!o->path)
                 return -ENOMEM;
         dfd = output_dir_get(log_dir, &why);
@@ -440,14 +432,6 @@ static int output_open_file(struct output *o)
         return 0;
 }
 
-/* base's n-th rotated name; see output.h. */
-int output_rotated_path(char *buf, size_t size, const char *base, unsigned n)
-{
-        int len = snprintf(buf, size, "%s.%u", base, n);
-
-        return len < 0 || (size_t)len >= size ? -ENAMETOOLONG : 0;
-}
-
 /* NAME.log -> NAME.log.1 -> ... -> NAME.log.<keep>, inside log_dir's fd
  * (renameat and unlinkat never follow the names they act on). Only names
  * that exist are walked: the shift stops at the first missing one, so a
@@ -468,7 +452,7 @@ static void output_rotate(struct output *o)
         (void)snprintf(base, sizeof base, "%s.log", output_name(o));
         /* Files beyond keep (keep may have been lowered by a reload). */
         for (unsigned i = keep + 1;; i++) {
-                (void)output_rotated_path(to, sizeof to, base, i);
+                (void)paths_rotated(to, sizeof to, base, i);
                 if (unlinkat(dfd, to, 0) < 0 && errno == ENOENT)
                         break;
         }
@@ -478,16 +462,16 @@ static void output_rotate(struct output *o)
         }
         /* The first missing NAME.log.N: only 1..N-1 need to move up. */
         for (n = 1; n < keep; n++) {
-                (void)output_rotated_path(to, sizeof to, base, n);
+                (void)paths_rotated(to, sizeof to, base, n);
                 if (fstatat(dfd, to, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
                         break;
         }
         for (unsigned i = n; i > 1; i--) {
-                (void)output_rotated_path(from, sizeof from, base, i - 1);
-                (void)output_rotated_path(to, sizeof to, base, i);
+                (void)paths_rotated(from, sizeof from, base, i - 1);
+                (void)paths_rotated(to, sizeof to, base, i);
                 (void)renameat(dfd, from, dfd, to);
         }
-        (void)output_rotated_path(to, sizeof to, base, 1);
+        (void)paths_rotated(to, sizeof to, base, 1);
         if (renameat(dfd, base, dfd, to) < 0)
                 (void)unlinkat(dfd, base, 0); /* start afresh rather than rotate at every line */
 }

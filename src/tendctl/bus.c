@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "paths.h"
 #include "tendctl.h"
 
 /* D-Bus addresses escape everything outside [-0-9A-Za-z_/.\*] as %XX. */
@@ -45,7 +45,7 @@ int ctl_connect_quiet(const char *socket_path, sd_bus **ret, const char **ret_pa
                 path = getenv("TEND_SOCKET");
         if (!path || !*path) {
                 if (!defpath) {
-                        r = config_default_socket_path(&defpath);
+                        r = paths_default_socket(&defpath);
                         if (r < 0)
                                 return r;
                 }

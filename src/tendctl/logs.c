@@ -1,5 +1,5 @@
 /* logs.c: tendctl logs: a service's output, from where tendd sends it. File
- * output is read from its log file and the rotated ones (output_rotated_path
+ * output is read from its log file and the rotated ones (paths_rotated
  * names them as tendd's rotation does), oldest first, and followed across
  * rotation and truncation; journal output is journalctl's. */
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "output.h"
+#include "paths.h"
 #include "tendctl.h"
 
 /* The lines of one file, newest last, into a ring of the last n (n == 0: print
@@ -169,11 +169,11 @@ static int logs_tail_rotated(const char *log_path, struct logs_tail *t)
         unsigned k = 0;
         int any = 0, r;
 
-        while (output_rotated_path(path, sizeof path, log_path, k + 1) == 0 &&
+        while (paths_rotated(path, sizeof path, log_path, k + 1) == 0 &&
                stat(path, &st) == 0)
                 k++;
         for (; k > 0; k--) {
-                if (output_rotated_path(path, sizeof path, log_path, k) < 0)
+                if (paths_rotated(path, sizeof path, log_path, k) < 0)
                         continue;
                 r = logs_tail_file(path, t, NULL, NULL);
                 if (r == -ENOMEM)

@@ -28,6 +28,11 @@ supervisor runs -> clone3 returns in it -> exec is done -> the probe's first
 instruction (medians). It shows where the time goes and which part is
 tendd's own. --no-phases skips it; every ftrace setting is restored after.
 
+The client step times tendctl's own start-up (--version, and status NAME
+with 100 services) next to its floors: the exec of a static no-op, of a
+dynamically linked libc no-op, of a no-op linked with libsystemd, and one GetService call from a libsystemd
+client (tests/bench/client.c, which also times all of them in turn).
+
 The crash -> restart step does not poll: the starts "file" is a FIFO the
 driver holds open and blocks on, so the driver sleeps while the kill, the
 restart and the new probe run and does not compete for the CPUs; the end
@@ -506,8 +511,43 @@ def step_ctlstop(args, work):
             "ctl_stop_max_ns": max(lat), "ctl_stop_all_ns": lat}
 
 
+
+# tendctl's start-up: this many services behind the status call.
+CLIENT_N = 100
+# What the client step times, in this order (tests/bench/client.c "time").
+CLIENT_KEYS = ("static", "libc", "libsystemd", "call", "version", "status")
+
+
+def step_client(args, work):
+    """tendctl --version and tendctl status NAME (CLIENT_N services) against
+    their floors: the exec of a static no-op (the probe), of a dynamically
+    linked no-op of libc alone (noop.c), of one linked with libsystemd, and
+    one GetService call from a libsystemd client;
+    timed in turn by client.c, so that the machine's drift treats all alike."""
+    t = Tendd(args, work)
+    for i in range(CLIENT_N):
+        t.service(f"svc-{i:05d}", f"{args.probe} {t.starts} sleep", restart="always")
+    t.start()
+    wait_until(lambda: count_lines(t.starts) >= CLIENT_N, 60, interval=0.005,
+               what=f"{CLIENT_N} probes", proc=t.proc)
+    t.wait_socket()
+    name = f"svc-{CLIENT_N // 2:05d}"
+    cmds = ([args.probe], [args.noop], [args.client, "noop"], [args.client, "call", str(t.socket), name],
+            [args.tendctl, "--version"], [args.tendctl, "-s", str(t.socket), "status", name])
+    argv = [args.client, "time", str(args.client_runs)]
+    for i, c in enumerate(cmds):
+        argv += [":::", *c] if i else c
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    t.stop()
+    if r.returncode != 0:
+        raise RuntimeError(f"client time: {r.stderr.strip()[-300:]}")
+    lines = [l.split() for l in r.stdout.splitlines() if l.strip()]
+    return {k: {"min_ns": int(v[0]), "median_ns": int(v[1]), "max_ns": int(v[2])}
+            for k, v in zip(CLIENT_KEYS, lines)}
+
+
 STEPS = {"restart": step_restart, "throughput": step_throughput, "scale": step_scale,
-         "ctlstop": step_ctlstop}
+         "ctlstop": step_ctlstop, "client": step_client}
 
 
 def inner(args):
@@ -525,7 +565,8 @@ def run_inner(args, step, *extra):
     cmd = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", "--",
            sys.executable, os.path.abspath(__file__), "--inner", step,
            "--tendd", args.tendd, "--tendctl", args.tendctl, "--probe", args.probe,
-           "--floor", args.floor,
+           "--floor", args.floor, "--client", args.client, "--noop", args.noop,
+           "--client-runs", str(args.client_runs),
            "--restarts", str(args.restarts), "--throughput-seconds", str(args.throughput_seconds),
            "--idle-seconds", str(args.idle_seconds), "--status-runs", str(args.status_runs),
            "--ctl-restarts", str(args.ctl_restarts), "--reexecs", str(args.reexecs),
@@ -772,6 +813,30 @@ class Table:
             print(line.format(*r).rstrip())
 
 
+def client_rows(t, c):
+    """tendctl's start-up and its floors (step_client): medians, the spread
+    beside them."""
+    if "error" in c:
+        t.add("client start-up", "error: " + c["error"])
+        return
+    spread = {k: f"min {fmt_ms(v['min_ns'])}, max {fmt_ms(v['max_ns'])}" for k, v in c.items()}
+    lib, call = c["libsystemd"]["median_ns"], c["call"]["median_ns"]
+    t.add("exec of a static no-op: median", fmt_ms(c["static"]["median_ns"]),
+          like=spread["static"])
+    t.add("exec of a dynamically linked libc no-op: median", fmt_ms(c["libc"]["median_ns"]),
+          like=spread["libc"])
+    t.add("exec of a program linked with libsystemd: median",
+          fmt_ms(lib), like=spread["libsystemd"])
+    t.add("one GetService call from a libsystemd client: median", fmt_ms(call),
+          "", f"{call / lib:.2f}x of the libsystemd exec", like=spread["call"])
+    v = c["version"]["median_ns"]
+    t.add("tendctl --version: median", fmt_ms(v), "",
+          f"{v / lib:.2f}x of the libsystemd exec", like=spread["version"])
+    st = c["status"]["median_ns"]
+    t.add(f"tendctl status NAME at {CLIENT_N} services: median", fmt_ms(st), "<= 1.0 ms",
+          f"{st / call:.2f}x of the call floor", st <= 1e6, spread["status"])
+
+
 def cgroup_rows(t, cg, n):
     """kill_mode = cgroup against the default group mode, run in pairs."""
     if "skipped" in cg:
@@ -843,6 +908,7 @@ def outer(args):
             if "skipped" in runs[-1]:
                 break
         res["ctlstop"][n] = runs[-1] if "skipped" in runs[-1] else median_of(runs)
+    res["client"] = run_inner(args, "client")
     res["cgroup"] = ({"skipped": "--no-cgroup"} if args.no_cgroup
                      else run_cgroup_pairs(args, sizes[0]))
     if args.json:
@@ -1004,11 +1070,12 @@ def outer(args):
               f"<= {fmt_ms(tgt)} (best peer)" if tgt else "", "",
               s["ctl_stop_ns"] <= tgt if tgt else None,
               f"min {fmt_ms(all_ns[0])}, max {fmt_ms(all_ns[-1])} over {len(all_ns)}")
+    client_rows(t, res["client"])
     cgroup_rows(t, res["cgroup"], sizes[0])
     t.print()
     steps = [res["restart"], res["throughput"], *res["scale"].values(),
              *res["ctlstop"].values()]
-    failed = any("error" in v for v in (fv, ff, *steps)) or any(
+    failed = any("error" in v for v in (fv, ff, *steps, res["client"])) or any(
         "error" in v.get("like", {}) for v in steps)
     return 1 if failed else 0
 
@@ -1019,6 +1086,8 @@ def main():
     ap.add_argument("--tendctl", required=True)
     ap.add_argument("--probe", required=True)
     ap.add_argument("--floor")
+    ap.add_argument("--client")
+    ap.add_argument("--noop")
     ap.add_argument("--quick", action="store_true",
                     help="short idle (5 s) and fewer repetitions, for a smoke run")
     ap.add_argument("--sizes", default="1000,10000",
@@ -1050,21 +1119,22 @@ def main():
     ap.add_argument("--reexecs", type=int)
     ap.add_argument("--stop-rounds", type=int)
     ap.add_argument("--floor-n", type=int)
+    ap.add_argument("--client-runs", type=int)
     args = ap.parse_args()
     q = args.quick
     for k, full, quick in (("restarts", 300, 30), ("throughput_seconds", 3.0, 1.0),
                            ("idle_seconds", 60.0, 5.0), ("status_runs", 21, 5),
                            ("ctl_restarts", 100, 10), ("reexecs", 11, 3),
                            ("stop_rounds", 7, 2),
-                           ("floor_n", 1000, 200),
+                           ("floor_n", 1000, 200), ("client_runs", 300, 50),
                            ("rounds", 3, 1)):
         if getattr(args, k) is None:
             setattr(args, k, quick if q else full)
     if args.inner:
         inner(args)
         return 0
-    if not args.floor:
-        ap.error("--floor is required")
+    if not args.floor or not args.client or not args.noop:
+        ap.error("--floor, --client and --noop are required")
     return outer(args)
 
 

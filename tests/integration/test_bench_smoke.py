@@ -30,6 +30,12 @@ ROWS = [
     r"20 services: tendctl restart median (10 sequential)",
     r"20 services: SIGTERM -> all gone",
     r"20 services: tendctl stop (CLI issued -> all exited)",
+    r"exec of a static no-op: median",
+    r"exec of a dynamically linked libc no-op: median",
+    r"exec of a program linked with libsystemd: median",
+    r"one GetService call from a libsystemd client: median",
+    r"tendctl --version: median",
+    r"tendctl status NAME at 100 services: median",
 ]
 
 

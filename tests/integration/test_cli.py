@@ -506,3 +506,16 @@ def test_status_refuses_a_listing_of_something_else(tmp_path):
                        capture_output=True, text=True, timeout=20)
     t.join(20)
     assert r.returncode == 1 and "bad reply from tendd" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_tendctl_links_only_what_it_uses():
+    """Each shared object is mapped and relocated at every start of tendctl:
+    none of tendd's (inih for the config, libev for the loop) may come back
+    through a module of the library that tendctl does not need (paths.h)."""
+    if shutil.which("readelf") is None:
+        pytest.skip("no readelf")
+    r = subprocess.run(["readelf", "-d", str(TENDCTL)], capture_output=True, text=True,
+                       check=True)
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", r.stdout)
+    assert any(n.startswith("libsystemd.so") for n in needed), needed
+    assert not [n for n in needed if n.startswith(("libev.", "libinih."))], needed

@@ -10,10 +10,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "config.h"
 #include "parse.h"
+#include "paths.h"
 #include "tap.h"
 
 static char tmp[64];
@@ -254,9 +254,9 @@ static void test_tend_ini(void)
         ok(r == 0, "empty tend.ini loads");
         if (r == 0) {
                 char *s = NULL, *l = NULL;
-                ok(config_default_socket_path(&s) == 0 && strcmp(c->socket_path, s) == 0,
+                ok(paths_default_socket(&s) == 0 && strcmp(c->socket_path, s) == 0,
                    "default socket %s", c->socket_path);
-                ok(config_default_log_dir(&l) == 0 && strcmp(c->log_dir, l) == 0,
+                ok(paths_default_log_dir(&l) == 0 && strcmp(c->log_dir, l) == 0,
                    "default log_dir %s", c->log_dir);
                 ok(c->socket_mode == 0660, "default socket_mode");
                 free(s);
@@ -1132,59 +1132,6 @@ static void test_strings(void)
            "kill_mode_to_string");
 }
 
-/* Non-root defaults: checked in a child that drops to nobody when we are root. */
-static void test_default_paths(void)
-{
-        char *s = NULL;
-        pid_t pid;
-        int status;
-
-        if (geteuid() == 0) {
-                ok(config_default_socket_path(&s) == 0 && strcmp(s, "/run/tend/tend.sock") == 0,
-                   "root default socket");
-                free(s);
-                ok(config_default_log_dir(&s) == 0 && strcmp(s, "/var/log/tend") == 0,
-                   "root default log_dir");
-                free(s);
-                fflush(stdout);
-                pid = fork();
-                if (pid == 0) {
-                        int bad = 0;
-                        if (setresgid(65534, 65534, 65534) < 0 ||
-                            setresuid(65534, 65534, 65534) < 0)
-                                _exit(77);
-                        setenv("XDG_RUNTIME_DIR", "/run/user/65534", 1);
-                        bad |= config_default_socket_path(&s) != 0 ||
-                               strcmp(s, "/run/user/65534/tend/tend.sock") != 0;
-                        bad |= config_default_log_dir(&s) != 0 ||
-                               strcmp(s, "/run/user/65534/tend/log") != 0;
-                        unsetenv("XDG_RUNTIME_DIR");
-                        bad |= config_default_socket_path(&s) != -ENXIO;
-                        bad |= config_default_log_dir(&s) != -ENXIO;
-                        _exit(bad);
-                }
-                if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-                    WEXITSTATUS(status) == 77)
-                        ok(1, "# SKIP cannot drop privileges");
-                else
-                        ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                           "non-root defaults under XDG_RUNTIME_DIR, -ENXIO without it");
-        } else {
-                const char *old = getenv("XDG_RUNTIME_DIR");
-                char *saved = old ? strdup(old) : NULL;
-                setenv("XDG_RUNTIME_DIR", "/run/user/1", 1);
-                ok(config_default_socket_path(&s) == 0 &&
-                           strcmp(s, "/run/user/1/tend/tend.sock") == 0,
-                   "user default socket");
-                free(s);
-                unsetenv("XDG_RUNTIME_DIR");
-                ok(config_default_log_dir(&s) == -ENXIO, "no XDG_RUNTIME_DIR: -ENXIO");
-                if (saved)
-                        setenv("XDG_RUNTIME_DIR", saved, 1);
-                free(saved);
-        }
-}
-
 static void test_nofile_infinity(void)
 {
         _cleanup_(config_freep) struct config *c = NULL;
@@ -1658,7 +1605,6 @@ int main(void)
         test_all_files_one_pass();
         test_copy_equal();
         test_strings();
-        test_default_paths();
         test_dependencies();
         test_nofile_infinity();
         test_hostile_input();

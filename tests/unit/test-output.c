@@ -16,6 +16,7 @@
 #include "log.h"
 #include "manager.h"
 #include "output.h"
+#include "paths.h"
 #include "sdnotify.h"
 #include "service.h"
 #include "state.h"
@@ -285,12 +286,12 @@ static void test_null_and_paths(void)
 {
         struct service *s = make_service("nul", OUTPUT_NULL, 0, 0);
         int out, err;
-        char *p = output_log_path(s->host->log_dir, s->name), *want = logpath("nul", 0);
+        char *p = paths_log_file(s->host->log_dir, s->name), *want = logpath("nul", 0);
 
         (void)output_attach(s);
         ok(output_open(s->output, &out, &err) == 0 && out == -1 && err == -1,
            "null: /dev/null for both");
-        ok(p && strcmp(p, want) == 0, "output_log_path: log_dir/NAME.log");
+        ok(p && strcmp(p, want) == 0, "paths_log_file: log_dir/NAME.log");
         ok(output_mode_of(s->config) == OUTPUT_NULL && output_mode_in_use(s->output, s->config) == OUTPUT_NULL,
            "mode of and in use");
         s->config->output_set = false;
