@@ -221,8 +221,8 @@ class Tendd:
             f"socket = {self.socket}\nlog_dir = {self.dir / 'log'}\n"
             + (f"cgroup = {args.cgroup}\n" if getattr(args, "cgroup", None) else ""))
 
-    def service(self, name, exec_line, **keys):
-        lines = ["[service]", f"exec = {exec_line}", "output = null"]
+    def service(self, name, exec_line, output="null", **keys):
+        lines = ["[service]", f"exec = {exec_line}", f"output = {output}"]
         lines += [f"{k} = {v}" for k, v in keys.items()]
         (self.dir / "services.d" / f"{name}.ini").write_text("\n".join(lines) + "\n")
 
@@ -512,6 +512,30 @@ def step_ctlstop(args, work):
 
 
 
+def step_memfile(args, work):
+    """n sleeping probes with output = file (a standalone tendd's default: a
+    pipe per service, read into NAME.log): the supervisor's Pss, tendd's and
+    its keeper's (which holds each pidfd and each pipe's read end)."""
+    n = args.n
+    why = limits_for(n)
+    if why:
+        return {"skipped": why}
+    t = Tendd(args, work)
+    for i in range(n):
+        t.service(f"svc-{i:05d}", f"{args.probe} {t.starts} sleep", output="file",
+                  restart="always")
+    t.start()
+    wait_until(lambda: count_lines(t.starts) >= n, max(60, n * 0.02), interval=0.005,
+               what=f"{n} probes", proc=t.proc)
+    t.wait_socket()
+    time.sleep(0.5)
+    kpid = keeper_pid(t.proc.pid)
+    res = {"pss_kib": proc_pss_kib(t.proc.pid),
+           "keeper_pss_kib": proc_pss_kib(kpid) if kpid else 0}
+    t.stop()
+    return res
+
+
 # tendctl's start-up: this many services behind the status call.
 CLIENT_N = 100
 # What the client step times, in this order (tests/bench/client.c "time").
@@ -547,7 +571,7 @@ def step_client(args, work):
 
 
 STEPS = {"restart": step_restart, "throughput": step_throughput, "scale": step_scale,
-         "ctlstop": step_ctlstop, "client": step_client}
+         "ctlstop": step_ctlstop, "client": step_client, "memfile": step_memfile}
 
 
 def inner(args):
@@ -908,6 +932,8 @@ def outer(args):
             if "skipped" in runs[-1]:
                 break
         res["ctlstop"][n] = runs[-1] if "skipped" in runs[-1] else median_of(runs)
+    runs = [run_inner(args, "memfile", "--n", str(sizes[0])) for _ in range(args.rounds)]
+    res["memfile"] = runs[0] if "skipped" in runs[0] else median_of(runs)
     res["client"] = run_inner(args, "client")
     res["cgroup"] = ({"skipped": "--no-cgroup"} if args.no_cgroup
                      else run_cgroup_pairs(args, sizes[0]))
@@ -1070,12 +1096,22 @@ def outer(args):
               f"<= {fmt_ms(tgt)} (best peer)" if tgt else "", "",
               s["ctl_stop_ns"] <= tgt if tgt else None,
               f"min {fmt_ms(all_ns[0])}, max {fmt_ms(all_ns[-1])} over {len(all_ns)}")
+    s = res["memfile"]
+    what = f"{sizes[0]} services, output = file: supervisor Pss (tendd + keeper)"
+    if "skipped" in s or "error" in s:
+        t.add(what, ("not run: " + s["skipped"]) if "skipped" in s else "error: " + s["error"])
+    else:
+        total, tgt = s["pss_kib"] + s["keeper_pss_kib"], pss_target.get(sizes[0])
+        t.add(what, f"{total / 1024:.2f} MiB", f"<= {tgt // 1024} MiB" if tgt else "", "",
+              total <= tgt if tgt else None,
+              f"tendd {s['pss_kib'] / 1024:.2f} MiB, keeper {s['keeper_pss_kib'] / 1024:.2f} MiB, "
+              f"{total * 1024 / sizes[0]:.0f} B per service")
     client_rows(t, res["client"])
     cgroup_rows(t, res["cgroup"], sizes[0])
     t.print()
     steps = [res["restart"], res["throughput"], *res["scale"].values(),
              *res["ctlstop"].values()]
-    failed = any("error" in v for v in (fv, ff, *steps, res["client"])) or any(
+    failed = any("error" in v for v in (fv, ff, *steps, res["client"], res["memfile"])) or any(
         "error" in v.get("like", {}) for v in steps)
     return 1 if failed else 0
 

@@ -30,6 +30,7 @@ ROWS = [
     r"20 services: tendctl restart median (10 sequential)",
     r"20 services: SIGTERM -> all gone",
     r"20 services: tendctl stop (CLI issued -> all exited)",
+    r"20 services, output = file: supervisor Pss (tendd + keeper)",
     r"exec of a static no-op: median",
     r"exec of a dynamically linked libc no-op: median",
     r"exec of a program linked with libsystemd: median",

@@ -46,6 +46,17 @@ def smaps(pid):
     return out
 
 
+def fd_table(pid):
+    """{fd: what it is} of pid's open fds."""
+    out = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            pass
+    return out
+
+
 def total_restarts(tend):
     return sum(s["restarts"] for s in tend.status())
 
@@ -69,10 +80,15 @@ def test_100000_restarts_leave_no_fd_or_memory_behind(tend_release):
     run(5000)  # warm up: every allocation a restart makes has been made once
     pid = tend.tendd_pid
     fds, pss, anon, maps = fd_count(pid), pss_kb(pid), anon_kb(pid), smaps(pid)
+    table = fd_table(pid)
     t = time.monotonic()
     run(100000)
     took = time.monotonic() - t
     fds2, pss2, anon2, maps2 = fd_count(pid), pss_kb(pid), anon_kb(pid), smaps(pid)
+    table2 = fd_table(pid)
+    if fds2 != fds:
+        print("fds before:", sorted(table.values()))
+        print("fds after: ", sorted(table2.values()))
     for k in sorted(set(maps) | set(maps2)):
         if maps.get(k, 0) != maps2.get(k, 0):
             print(f"  {k}: {maps.get(k, 0)} -> {maps2.get(k, 0)} kB")
