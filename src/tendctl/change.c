@@ -136,7 +136,7 @@ struct change_many {
         int code;
 };
 
-/* Each line of a *Services error ("NAME: why"), escaped. */
+/* Each line of an error tendd sent ("NAME: why", a config error), escaped. */
 static void change_print_lines(const char *p)
 {
         while (*p) {
@@ -300,16 +300,7 @@ int ctl_kill(struct ctl_args *a)
 static void change_print_config_errors(const char *p)
 {
         fprintf(stderr, "tendctl: reload: configuration rejected, nothing changed\n");
-        while (*p) {
-                size_t l = strcspn(p, "\n");
-                _cleanup_free_ char *line = strndup(p, l);
-                _cleanup_free_ char *safe = line ? ctl_escape(line) : NULL;
-
-                fprintf(stderr, "tendctl: %s\n", safe ? safe : "(out of memory)");
-                p += l;
-                if (*p == '\n')
-                        p++;
-        }
+        change_print_lines(p);
 }
 
 /* reload; see tendctl.h. */
