@@ -4,8 +4,9 @@
  *   probe              exit 0 at once
  *   probe FILE         append "START_NS PID\n" to FILE (O_APPEND), exit 0
  *   probe FILE sleep   the same, then pause until killed
- * Run without arguments (as runit, s6 and daemontools run ./run), FILE is
- * $PROBE_FILE and "sleep" is $PROBE_SLEEP being set; neither set: exit 0. */
+ * With $PROBE_FILE set, FILE is $PROBE_FILE and "sleep" is $PROBE_SLEEP being
+ * set, whatever the arguments: runit and daemontools run ./run with none, s6
+ * with the service's name. */
 #if defined(__x86_64__) && !defined(PROBE_LIBC)
 #include <asm/unistd.h>
 #include <fcntl.h>
@@ -56,11 +57,13 @@ __attribute__((used, noreturn)) void probe_main(long *sp)
         long long t = probe_now();
         long argc = sp[0];
         char **argv = (char **)(sp + 1);
-        const char *file = argc >= 2 ? argv[1] : probe_env(argv + argc + 1, "PROBE_FILE=");
-        int stay = argc >= 3 || (argc < 2 && probe_env(argv + argc + 1, "PROBE_SLEEP="));
+        const char *file = probe_env(argv + argc + 1, "PROBE_FILE=");
+        int stay = file ? !!probe_env(argv + argc + 1, "PROBE_SLEEP=") : argc >= 3;
         char buf[64], *p = buf + sizeof buf;
         long fd;
 
+        if (!file && argc >= 2)
+                file = argv[1];
         if (file) {
                 *--p = '\n';
                 p = probe_fmt(p, (unsigned long long)probe_sys(__NR_getpid, 0, 0, 0));
@@ -103,8 +106,10 @@ int main(int argc, char **argv)
         int fd, n, stay;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        file = argc >= 2 ? argv[1] : getenv("PROBE_FILE");
-        stay = argc >= 3 || (argc < 2 && getenv("PROBE_SLEEP"));
+        file = getenv("PROBE_FILE");
+        stay = file ? getenv("PROBE_SLEEP") != NULL : argc >= 3;
+        if (!file && argc >= 2)
+                file = argv[1];
         if (file) {
                 n = snprintf(buf, sizeof buf, "%lld %d\n",
                              (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec, (int)getpid());
