@@ -142,12 +142,15 @@ class ScanDirSup(Supervisor):
         d.mkdir()
         (d / "run").symlink_to(self.args.probe)
 
+    def scanner_argv(self):
+        return [self.scanner, str(self.scan)]
+
     def start(self):
         # As a scan directory made before boot: runsvdir waits a second before
         # it reads a directory changed in the current second.
         past = time.time() - 10
         os.utime(self.scan, (past, past))
-        return self.launch([self.scanner, str(self.scan)], env=self.env())
+        return self.launch(self.scanner_argv(), env=self.env())
 
     def svdirs(self):
         return [str(self.scan / n) for n in self.names]
@@ -167,6 +170,10 @@ class RunitSup(ScanDirSup):
 class S6Sup(ScanDirSup):
     scanner = "s6-svscan"
     own = ("s6-supervise",)
+
+    def scanner_argv(self):
+        # s6-svscan runs 500 services unless told more (-c).
+        return [self.scanner, "-c", str(max(500, len(self.names))), str(self.scan)]
 
     def stop_argvs(self):
         # s6-svc takes one service directory: one call each.
@@ -312,14 +319,20 @@ def proc_sum(pids, fn):
     return total
 
 
-def wait_exits(pids, timeout):
-    """Block until every pid has exited (pidfds turn readable), or time out."""
-    fds = {}
+def pidfds(pids):
+    """pidfds of the pids, to wait on with wait_exits()."""
+    fds = []
     for p in pids:
         try:
-            fds[os.pidfd_open(p)] = p
+            fds.append(os.pidfd_open(p))
         except ProcessLookupError:
             pass
+    return fds
+
+
+def wait_exits(fds, timeout):
+    """Block until every pidfd's process has exited (it turns readable), or
+    time out; closes the fds."""
     poller = select.poll()
     for fd in fds:
         poller.register(fd, select.POLLIN)
@@ -374,7 +387,7 @@ def step_scale(args, work):
                                    f"{(r.stderr or r.stdout).decode()[-200:]}")
         res["status_ns"] = median(lat)
     # Stop: the CLI issued -> every probe has exited.
-    probes = [pid for _, pid in read_starts(s.starts)]
+    probes = pidfds([pid for _, pid in read_starts(s.starts)])
     a = now_ns()
     for argv in s.stop_argvs():
         r = s.run_cli(argv)
