@@ -37,6 +37,10 @@ The crash -> restart step does not poll: the starts "file" is a FIFO the
 driver holds open and blocks on, so the driver sleeps while the kill, the
 restart and the new probe run and does not compete for the CPUs; the end
 point is still the probe's own first-instruction timestamp.
+
+--peers also runs runit, s6, daemontools and supervisor through the same
+crash, throughput, start, memory, idle, status and stop steps, round-robin
+with tendd, and prints a second table with tend beside them (peers.py).
 """
 
 import argparse
@@ -575,9 +579,12 @@ STEPS = {"restart": step_restart, "throughput": step_throughput, "scale": step_s
 
 
 def inner(args):
+    steps = STEPS
+    if args.inner.startswith("peer-"):
+        steps = peers_module().STEPS
     with tempfile.TemporaryDirectory(prefix="tend-bench-") as work:
         try:
-            res = STEPS[args.inner](args, work)
+            res = steps[args.inner](args, work)
         except Exception as e:  # reported, the table shows the step failed
             res = {"error": str(e)}
     print(json.dumps(res), flush=True)
@@ -594,7 +601,11 @@ def run_inner(args, step, *extra):
            "--restarts", str(args.restarts), "--throughput-seconds", str(args.throughput_seconds),
            "--idle-seconds", str(args.idle_seconds), "--status-runs", str(args.status_runs),
            "--ctl-restarts", str(args.ctl_restarts), "--reexecs", str(args.reexecs),
-           "--stop-rounds", str(args.stop_rounds), *extra]
+           "--stop-rounds", str(args.stop_rounds),
+           "--peer-crash-services", str(args.peer_crash_services),
+           "--peer-crash-seconds", str(args.peer_crash_seconds),
+           "--peer-throughput-seconds", str(args.peer_throughput_seconds),
+           "--peer-status-runs", str(args.peer_status_runs), *extra]
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
     if r.returncode != 0 or not lines:
@@ -890,8 +901,22 @@ def cgroup_rows(t, cg, n):
                   f"{fc[key] / fg[key]:.2f}x of group: {fmt(fg[key])}", None)
 
 
+def peers_module():
+    """peers.py, which imports this module by name: the same one when this
+    runs as a script."""
+    sys.modules.setdefault("bench", sys.modules[__name__])
+    import peers
+    return peers
+
+
 def outer(args):
     sizes = [int(x) for x in args.sizes.split(",") if x]
+    if args.peers_only:
+        p = peers_module()
+        peer_res = p.run(args, sizes, run_inner)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"peers": peer_res}, indent=1) + "\n")
+        return p.table(args, peer_res)
     res = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
            "nproc": os.cpu_count(), "kernel": os.uname().release, "sizes": sizes}
     # This machine is noisy: the floor is measured again right before each
@@ -1113,6 +1138,13 @@ def outer(args):
              *res["ctlstop"].values()]
     failed = any("error" in v for v in (fv, ff, *steps, res["client"], res["memfile"])) or any(
         "error" in v.get("like", {}) for v in steps)
+    if args.peers:
+        p = peers_module()
+        peer_res = p.run(args, sizes, run_inner)
+        if args.json:
+            res["peers"] = peer_res
+            Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
+        failed = p.table(args, peer_res) != 0 or failed
     return 1 if failed else 0
 
 
@@ -1140,13 +1172,21 @@ def main():
                          "shows medians (default 3, 1 with --quick)")
     ap.add_argument("--no-phases", action="store_true",
                     help="skip the ftrace breakdown of crash -> restart")
-    ap.add_argument("--inner", choices=sorted(STEPS), help=argparse.SUPPRESS)
+    ap.add_argument("--peers", action="store_true",
+                    help="also run runit, s6, daemontools and supervisor through the same "
+                         "steps, round-robin with tendd (installs the missing ones with "
+                         "apt-get) and print them beside tend")
+    ap.add_argument("--peers-only", action="store_true",
+                    help="--peers, without tend's own table and floors")
+    ap.add_argument("--no-install", action="store_true",
+                    help="with --peers: install nothing; missing peers show as not installed")
+    ap.add_argument("--inner", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=1000, help=argparse.SUPPRESS)
     ap.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--stop", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--cgroup", help=argparse.SUPPRESS)
-    ap.add_argument("--what", choices=("tendd", "floor"), default="tendd",
-                    help=argparse.SUPPRESS)
+    ap.add_argument("--what", choices=("tendd", "floor", "runit", "s6", "daemontools",
+                                       "supervisor"), default="tendd", help=argparse.SUPPRESS)
     ap.add_argument("--restarts", type=int)
     ap.add_argument("--throughput-seconds", type=float)
     ap.add_argument("--idle-seconds", type=float)
@@ -1156,6 +1196,10 @@ def main():
     ap.add_argument("--stop-rounds", type=int)
     ap.add_argument("--floor-n", type=int)
     ap.add_argument("--client-runs", type=int)
+    ap.add_argument("--peer-crash-services", type=int, default=40, help=argparse.SUPPRESS)
+    ap.add_argument("--peer-crash-seconds", type=float)
+    ap.add_argument("--peer-throughput-seconds", type=float)
+    ap.add_argument("--peer-status-runs", type=int)
     args = ap.parse_args()
     q = args.quick
     for k, full, quick in (("restarts", 300, 30), ("throughput_seconds", 3.0, 1.0),
@@ -1163,6 +1207,9 @@ def main():
                            ("ctl_restarts", 100, 10), ("reexecs", 11, 3),
                            ("stop_rounds", 7, 2),
                            ("floor_n", 1000, 200), ("client_runs", 300, 50),
+                           ("peer_throughput_seconds", 5.0, 3.0),
+                           ("peer_crash_seconds", 30.0, 6.0),
+                           ("peer_status_runs", 200, 20),
                            ("rounds", 3, 1)):
         if getattr(args, k) is None:
             setattr(args, k, quick if q else full)

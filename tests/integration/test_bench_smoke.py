@@ -5,7 +5,10 @@ The ftrace breakdown is left out (--no-phases): ftrace is the whole machine's,
 not the test's; its parser is checked on a canned trace instead."""
 
 import re
+import shutil
 import subprocess
+
+import pytest
 
 from conftest import BUILD, REPO
 
@@ -92,3 +95,47 @@ def test_bench_phases_parse():
     assert us["fork-exec"] == 325       # median of 350 and 300
     assert us["exec-first"] == 100
     assert us["kill-first"] == 604      # median of 607 and 600
+
+
+# The peers' programs (tests/bench/peers.py, PEER_BINARIES).
+PEER_BINARIES = ("runsvdir", "runsv", "sv", "s6-svscan", "s6-supervise", "s6-svc", "s6-svstat",
+                 "svscan", "supervise", "svc", "svstat", "supervisord", "supervisorctl")
+PEER_ROWS = [
+    r"crash -> new instance running: median",
+    r"crash -> new instance running: p95",
+    r"restart throughput (crash loop)",
+    r"20 services: start all",
+    r"20 services: supervisor Pss",
+    r"20 services idle 5 s: CPU ticks",
+    r"20 services idle 5 s: wakeups",
+    r"one service's status via the CLI: median",
+    r"20 services: stop all (CLI -> probes exited)",
+]
+
+
+def test_bench_peers_smoke(tmp_path):
+    """--peers-only at the smoke's sizes, only where runit, s6, daemontools
+    and supervisor are installed already (--no-install: the smoke installs
+    nothing). Every supervisor's column must hold a number."""
+    missing = [b for b in PEER_BINARIES if not shutil.which(b, path="/usr/bin:/bin:/usr/sbin")]
+    if missing:
+        pytest.skip(f"peers not installed (no {', '.join(missing)})")
+    out = tmp_path / "peers.json"
+    r = subprocess.run([str(REPO / "tests" / "bench" / "run"), "--peers-only", "--no-install",
+                        "--quick", "--sizes", "20", "--json", str(out)],
+                       env={"PATH": "/usr/bin:/bin", "TEND_BENCH_BUILD": str(BUILD),
+                            "TMPDIR": str(tmp_path)},
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    lines = r.stdout.splitlines()
+    head = next((l for l in lines if l.startswith("measure ")), None)
+    assert head is not None and re.split(r"\s{2,}", head)[1:6] == [
+        "tendd", "runit", "s6", "daemontools", "supervisor"], r.stdout
+    for row in PEER_ROWS:
+        line = next((l for l in lines if l.startswith(row)), None)
+        assert line is not None, f"no row {row!r}:\n{r.stdout}"
+        cells = re.split(r"\s{2,}", line[len(row):].strip())[:5]
+        for cell in cells:
+            assert re.match(r"^\d+(\.\d+)?( ms| s| /s| MiB)?$", cell), \
+                f"row {row!r} has a cell without a number:\n{line}"
+    assert "error" not in r.stdout and out.exists()
