@@ -11,8 +11,8 @@
 
 #include "cglimits.h"
 #include "cgroup.h"
-#include "config.h"
 #include "config-keys.h"
+#include "config.h"
 #include "control.h"
 #include "exitwith.h"
 #include "keeper.h"
