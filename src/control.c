@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
+#include <systemd/sd-login.h>
 
 #include "closer.h"
 #include "cglimits.h"
@@ -509,6 +510,8 @@ static void control_phase_hook(enum manager_phase phase, void *userdata)
 struct control_record {
         struct wire_service wire;
         char log_path[WIRE_STRING_MAX];
+        char after[WIRE_STRING_MAX], requires[WIRE_STRING_MAX];
+        char journal[sizeof "SYSLOG_IDENTIFIER= " + SERVICE_NAME_MAX + 128];
         bool usage_read;
         struct cglimits_usage usage;
 };
@@ -568,6 +571,93 @@ static const struct cglimits_usage *control_usage(const struct service *s,
                         rec->usage.cpu_usec = rec->usage.memory_bytes = CGLIMITS_UNKNOWN;
         }
         return &rec->usage;
+}
+
+/* The configuration as loaded: a reload's new one, before the next spawn uses it. */
+static const struct service_config *control_config(const struct service *s)
+{
+        return s->next_config ? s->next_config : s->config;
+}
+
+/* names as one space-separated string in buf (size WIRE_STRING_MAX), whole
+ * names only: what would not fit is left out. */
+static const char *control_join(char *const *names, char *buf)
+{
+        size_t o = 0;
+
+        buf[0] = '\0';
+        for (char *const *p = names; p && *p; p++) {
+                size_t l = strlen(*p);
+
+                if (o + (o > 0) + l + 1 > WIRE_STRING_MAX)
+                        break;
+                if (o > 0)
+                        buf[o++] = ' ';
+                memcpy(buf + o, *p, l + 1);
+                o += l;
+        }
+        return buf;
+}
+
+static const char *control_after(const struct service *s, struct control_record *rec)
+{
+        const struct service_config *sc = control_config(s);
+
+        return control_join(sc ? sc->after : NULL, rec->after);
+}
+
+static const char *control_requires(const struct service *s, struct control_record *rec)
+{
+        const struct service_config *sc = control_config(s);
+
+        return control_join(sc ? sc->requires : NULL, rec->requires);
+}
+
+static const char *control_exec(const struct service *s)
+{
+        const struct service_config *sc = control_config(s);
+
+        return sc && sc->exec ? sc->exec : "";
+}
+
+/* What journald records of tendd for the streams it opens for services
+ * (the peer of each is tendd): its unit when it runs as a service unit, so
+ * lines of a service survive a restart of tendd, else its pid (a program of
+ * the same name in the same session or scope is never matched). Found once. */
+static bool control_is_service_unit(const char *unit)
+{
+        size_t l = strlen(unit);
+
+        return l > 8 && l < 100 && strcmp(unit + l - 8, ".service") == 0;
+}
+
+static const char *control_journal_owner(void)
+{
+        static char owner[128];
+        _cleanup_free_ char *unit = NULL;
+
+        if (owner[0])
+                return owner;
+        if (sd_pid_get_user_unit(0, &unit) >= 0 && control_is_service_unit(unit)) {
+                (void)snprintf(owner, sizeof owner, "_SYSTEMD_USER_UNIT=%s", unit);
+                return owner;
+        }
+        free(unit);
+        unit = NULL;
+        if (sd_pid_get_unit(0, &unit) >= 0 && control_is_service_unit(unit))
+                (void)snprintf(owner, sizeof owner, "_SYSTEMD_UNIT=%s", unit);
+        else
+                (void)snprintf(owner, sizeof owner, "_PID=%d", (int)getpid());
+        return owner;
+}
+
+static const char *control_journal(const struct service *s, struct control_record *rec)
+{
+        if (!s->config || output_mode_in_use(s->output, s->config) != OUTPUT_JOURNAL)
+                return "";
+        (void)snprintf(rec->journal, sizeof rec->journal, "SYSLOG_IDENTIFIER=%s %s", s->name,
+                       control_journal_owner());
+        return rec->journal;
 }
 
 static void control_record_fill(struct control_record *rec, const struct service *s)
