@@ -71,7 +71,8 @@
  * loaded (a reload's new ones at once). ExecStart: its exec= line as written.
  * JournalMatch: with journal output, the journalctl matches that select its
  * lines and no one else's ("SYSLOG_IDENTIFIER=NAME _SYSTEMD_UNIT=tend.service",
- * or _SYSTEMD_USER_UNIT=, or _PID= of tendd outside a service unit), else "". */
+ * or _SYSTEMD_USER_UNIT=; the identifier alone when tendd runs in no service
+ * unit), else "". */
 /* clang-format off */
 #define WIRE_SERVICE_FIELDS(X)                                                                     \
         X(name,         "Name",        STR,  "name",         STRING,      s->name)                 \

@@ -620,10 +620,13 @@ static const char *control_exec(const struct service *s)
         return sc && sc->exec ? sc->exec : "";
 }
 
-/* What journald records of tendd for the streams it opens for services
- * (the peer of each is tendd): its unit when it runs as a service unit, so
- * lines of a service survive a restart of tendd, else its pid (a program of
- * the same name in the same session or scope is never matched). Found once. */
+/* journald attributes each line of a stream to the process that wrote it
+ * (SO_PASSCRED): a service's lines carry its own pid, and the unit of its
+ * cgroup, which is tendd's unit (its cgroups are below tendd's). So when tendd
+ * runs as a service unit, that unit with the identifier selects the service's
+ * lines, across restarts of the service and of tendd, and no one else's.
+ * Outside a service unit nothing tells them apart: "" (the identifier alone).
+ * Found once. */
 static bool control_is_service_unit(const char *unit)
 {
         size_t l = strlen(unit);
@@ -634,20 +637,20 @@ static bool control_is_service_unit(const char *unit)
 static const char *control_journal_owner(void)
 {
         static char owner[128];
+        static bool found;
         _cleanup_free_ char *unit = NULL;
 
-        if (owner[0])
+        if (found)
                 return owner;
+        found = true;
         if (sd_pid_get_user_unit(0, &unit) >= 0 && control_is_service_unit(unit)) {
-                (void)snprintf(owner, sizeof owner, "_SYSTEMD_USER_UNIT=%s", unit);
+                (void)snprintf(owner, sizeof owner, " _SYSTEMD_USER_UNIT=%s", unit);
                 return owner;
         }
         free(unit);
         unit = NULL;
         if (sd_pid_get_unit(0, &unit) >= 0 && control_is_service_unit(unit))
-                (void)snprintf(owner, sizeof owner, "_SYSTEMD_UNIT=%s", unit);
-        else
-                (void)snprintf(owner, sizeof owner, "_PID=%d", (int)getpid());
+                (void)snprintf(owner, sizeof owner, " _SYSTEMD_UNIT=%s", unit);
         return owner;
 }
 
@@ -655,7 +658,7 @@ static const char *control_journal(const struct service *s, struct control_recor
 {
         if (!s->config || output_mode_in_use(s->output, s->config) != OUTPUT_JOURNAL)
                 return "";
-        (void)snprintf(rec->journal, sizeof rec->journal, "SYSLOG_IDENTIFIER=%s %s", s->name,
+        (void)snprintf(rec->journal, sizeof rec->journal, "SYSLOG_IDENTIFIER=%s%s", s->name,
                        control_journal_owner());
         return rec->journal;
 }
