@@ -100,8 +100,8 @@ int ctl_events(struct ctl_args *a)
         }
         /* Once tendd has answered, the connection is set up on its side and
          * every later change reaches it. */
-        r = sd_bus_call_method(a->bus, NULL, WIRE_PATH, "org.freedesktop.DBus.Peer", "Ping",
-                               &error, NULL, NULL);
+        r = sd_bus_call_method(a->bus, NULL, WIRE_PATH, "org.freedesktop.DBus.Peer", "Ping", &error,
+                               NULL, NULL);
         if (r < 0) {
                 code = ctl_report(NULL, &error, r);
                 goto finish;

@@ -51,7 +51,8 @@ static void metrics_seconds(uint64_t usec)
 
 static void metrics_print(const struct wire_service *v, size_t n)
 {
-        metrics_family("tend_service_up", "gauge", "Whether the service is running (1) or not (0).");
+        metrics_family("tend_service_up", "gauge",
+                       "Whether the service is running (1) or not (0).");
         for (size_t i = 0; i < n; i++) {
                 metrics_sample_start("tend_service_up", &v[i]);
                 printf("} %d\n", streq_ptr(v[i].state, "running"));

@@ -233,8 +233,7 @@ static int show_is(struct ctl_args *a, const char *state, int miss)
                 if (r < 0 && sd_bus_error_has_name(&error, WIRE_ERROR_NO_SUCH_SERVICE)) {
                         if (!a->quiet) {
                                 printf("unknown\n");
-                                fprintf(stderr, "tendctl: %s: unknown service\n",
-                                        a->operands[i]);
+                                fprintf(stderr, "tendctl: %s: unknown service\n", a->operands[i]);
                         }
                 } else if (r < 0) {
                         int code = ctl_report(a->operands[i], &error, r);
@@ -243,8 +242,8 @@ static int show_is(struct ctl_args *a, const char *state, int miss)
                         /* A check that cannot be made is neither yes nor no. */
                         return code == EXIT_UNREACHABLE ? code : EXIT_FAILED;
                 } else if ((r = wire_service_read(reply, &w)) < 0) {
-                        fprintf(stderr, "tendctl: %s: bad reply from tendd: %s\n",
-                                a->operands[i], strerror(-r));
+                        fprintf(stderr, "tendctl: %s: bad reply from tendd: %s\n", a->operands[i],
+                                strerror(-r));
                         wire_service_done(&w);
                         sd_bus_message_unref(reply);
                         return EXIT_FAILED;
@@ -417,8 +416,8 @@ static void deps_row(const struct deps_tree *t, const struct deps_path *p, const
         int used = 2 * p->depth + (int)strlen(esc ? esc : name);
 
         printf("%s%s%s%s%s%*s  %-8s  %s%s%s\n", c ? "\033[2m" : "", p->prefix, branch,
-               c ? CTL_COLOUR_OFF : "", esc ? esc : name, t->width > used ? t->width - used : 0,
-               "", kind, on, state, *on ? CTL_COLOUR_OFF : "");
+               c ? CTL_COLOUR_OFF : "", esc ? esc : name, t->width > used ? t->width - used : 0, "",
+               kind, on, state, *on ? CTL_COLOUR_OFF : "");
 }
 
 static int deps_print(struct deps_tree *t, const char *name, const char *kind, bool last,
@@ -431,7 +430,9 @@ static int deps_print(struct deps_tree *t, const char *name, const char *kind, b
 
         /* The root has no branch; a service below has "├─" or "└─" after its
          * ancestors' "│ " or "  " (depth: how many are above it). */
-        deps_row(t, p, p->depth == 0 ? "" : last ? "└─" : "├─", name, kind ? kind : "-",
+        const char *branch = last ? "└─" : "├─";
+
+        deps_row(t, p, p->depth == 0 ? "" : branch, name, kind ? kind : "-",
                  w ? w->state : "unknown");
         if (!w || deps_on_path(p, name) || p->depth >= (int)ELEMENTSOF(p->names))
                 return 0;
@@ -444,8 +445,7 @@ static int deps_print(struct deps_tree *t, const char *name, const char *kind, b
         return r;
 }
 
-static int deps_json(struct deps_tree *t, const char *name, const char *kind, bool last,
-                     void *data)
+static int deps_json(struct deps_tree *t, const char *name, const char *kind, bool last, void *data)
 {
         struct deps_path *p = data;
         const struct wire_service *w = deps_find(t, name);
