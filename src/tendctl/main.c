@@ -99,7 +99,8 @@ static const struct ctl_verb ctl_verbs[] = {
           ":h", status_options, 0, UINT_MAX, NULL, NULL, ctl_status },
         { "show", "show [-p KEY[,KEY]] [--value] NAME...",
           "Every property as Key=Value lines (a\nblank line between services)",
-          "  -p, --property=KEY[,KEY]  Only these properties (repeatable)\n"
+          "  -p, --property=KEY[,KEY]\n"
+          "                         Only these properties (repeatable)\n"
           "  -P KEY                 Same as --value --property=KEY\n"
           "      --value            Values only, without \"Key=\"\n"
           "      --json             A JSON array, one object per service\n" OPT_HELP,
@@ -171,7 +172,11 @@ static void help_verb(FILE *f, const struct ctl_verb *v)
 {
         const char *p = v->help;
 
-        fprintf(f, "  %-35s", v->synopsis);
+        /* A synopsis too long for its column gets a line of its own. */
+        if (strlen(v->synopsis) >= 34)
+                fprintf(f, "  %s\n%37s", v->synopsis, "");
+        else
+                fprintf(f, "  %-35s", v->synopsis);
         for (;;) {
                 size_t l = strcspn(p, "\n");
 
