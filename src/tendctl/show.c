@@ -278,7 +278,8 @@ struct deps_tree {
         const struct ctl_args *a;
         struct wire_service *v;
         size_t n;
-        int width; /* of the name column, tree included */
+        bool *expanded; /* per service of v: its subtree is in the tree already */
+        int width;      /* of the name column, tree included */
 };
 
 static struct wire_service *deps_find(const struct deps_tree *t, const char *name)
@@ -371,21 +372,40 @@ static int deps_children(struct deps_tree *t, const struct wire_service *w, deps
         return r;
 }
 
-/* The path from the root, to stop at a cycle (a config rejects them, but
- * records of two reloads may disagree). */
-struct deps_path {
-        const char *names[256];
-        int depth;
-        char prefix[256 * 4 + 1]; /* "│ " or "  " per level */
-};
-
-static bool deps_on_path(const struct deps_path *p, const char *name)
+static int deps_count(struct deps_tree *t, const char *name, const char *kind, bool last,
+                      void *data)
 {
-        for (int i = 0; i < p->depth; i++)
-                if (strcmp(p->names[i], name) == 0)
-                        return true;
+        (*(size_t *)data)++;
+        return 0;
+}
+
+/* Whether w's children are listed under it here: each service's subtree is
+ * drawn once (as systemctl does), the first time it comes; after that, and on
+ * a cycle (a config refuses them, but the records of two reloads may
+ * disagree), it is only named. So the tree has at most one subtree per
+ * service, however many paths lead to one. *ret_elided: it has children that
+ * are left out. */
+static bool deps_expand(struct deps_tree *t, const struct wire_service *w, int depth,
+                        bool *ret_elided)
+{
+        size_t i = (size_t)(w - t->v), n = 0;
+
+        *ret_elided = false;
+        if (!t->expanded[i] && depth < 256) {
+                t->expanded[i] = true;
+                return true;
+        }
+        (void)deps_children(t, w, deps_count, &n);
+        *ret_elided = n > 0;
         return false;
 }
+
+/* Where a pass through the tree is: how many services are above, and the
+ * tree drawn to their left ("│ " or "  " per level). */
+struct deps_path {
+        int depth;
+        char prefix[256 * 4 + 8];
+};
 
 /* Width of the name column: the deepest indentation plus the name. */
 static int deps_measure(struct deps_tree *t, const char *name, const char *kind, bool last,
@@ -394,12 +414,16 @@ static int deps_measure(struct deps_tree *t, const char *name, const char *kind,
         struct deps_path *p = data;
         const struct wire_service *w = deps_find(t, name);
         int width = 2 * p->depth + (int)strlen(name), r = 0;
+        bool elided;
 
         if (width > t->width)
                 t->width = width;
-        if (!w || deps_on_path(p, name) || p->depth >= (int)ELEMENTSOF(p->names))
+        if (!w || !deps_expand(t, w, p->depth, &elided)) {
+                if (w && elided && 2 * (p->depth + 1) + 3 > t->width)
+                        t->width = 2 * (p->depth + 1) + 3; /* its "..." row */
                 return 0;
-        p->names[p->depth++] = name;
+        }
+        p->depth++;
         r = deps_children(t, w, deps_measure, p);
         p->depth--;
         return r;
@@ -415,6 +439,11 @@ static void deps_row(const struct deps_tree *t, const struct deps_path *p, const
         _cleanup_free_ char *esc = ctl_escape(name);
         int used = 2 * p->depth + (int)strlen(esc ? esc : name);
 
+        if (!*kind) { /* the "..." of a subtree drawn above */
+                printf("%s%s%s%s%s\n", c ? "\033[2m" : "", p->prefix, branch,
+                       c ? CTL_COLOUR_OFF : "", name);
+                return;
+        }
         printf("%s%s%s%s%s%*s  %-8s  %s%s%s\n", c ? "\033[2m" : "", p->prefix, branch,
                c ? CTL_COLOUR_OFF : "", esc ? esc : name, t->width > used ? t->width - used : 0, "",
                kind, on, state, *on ? CTL_COLOUR_OFF : "");
@@ -431,15 +460,22 @@ static int deps_print(struct deps_tree *t, const char *name, const char *kind, b
         /* The root has no branch; a service below has "├─" or "└─" after its
          * ancestors' "│ " or "  " (depth: how many are above it). */
         const char *branch = last ? "└─" : "├─";
+        bool expand, elided;
 
         deps_row(t, p, p->depth == 0 ? "" : branch, name, kind ? kind : "-",
                  w ? w->state : "unknown");
-        if (!w || deps_on_path(p, name) || p->depth >= (int)ELEMENTSOF(p->names))
+        if (!w)
+                return 0;
+        expand = deps_expand(t, w, p->depth, &elided);
+        if (!expand && !elided)
                 return 0;
         if (p->depth > 0)
                 strcat(p->prefix, last ? "  " : "│ ");
-        p->names[p->depth++] = name;
-        r = deps_children(t, w, deps_print, p);
+        p->depth++;
+        if (expand)
+                r = deps_children(t, w, deps_print, p);
+        else /* drawn above */
+                deps_row(t, p, "└─", "...", "", "");
         p->depth--;
         p->prefix[plen] = '\0';
         return r;
@@ -449,6 +485,7 @@ static int deps_json(struct deps_tree *t, const char *name, const char *kind, bo
 {
         struct deps_path *p = data;
         const struct wire_service *w = deps_find(t, name);
+        bool elided;
         int r = 0;
 
         putchar('{');
@@ -464,13 +501,16 @@ static int deps_json(struct deps_tree *t, const char *name, const char *kind, bo
                 ctl_json_string(w->state);
         else
                 fputs("null", stdout);
-        printf(", \"%s\": [", t->a->reverse ? "dependents" : "dependencies");
-        if (w && !deps_on_path(p, name) && p->depth < (int)ELEMENTSOF(p->names)) {
-                p->names[p->depth++] = name;
-                r = deps_children(t, w, deps_json, p);
+        printf(", \"%s\": ", t->a->reverse ? "dependents" : "dependencies");
+        if (!w || deps_expand(t, w, p->depth, &elided)) {
+                putchar('[');
+                p->depth++;
+                r = w ? deps_children(t, w, deps_json, p) : 0;
                 p->depth--;
-        }
-        fputs(last ? "]}" : "]}, ", stdout);
+                putchar(']');
+        } else
+                fputs(elided ? "null" : "[]", stdout); /* null: listed above */
+        fputs(last ? "}" : "}, ", stdout);
         return r;
 }
 
@@ -489,7 +529,11 @@ int ctl_list_dependencies(struct ctl_args *a)
         code = ctl_list_services(a->bus, &t.v, &t.n);
         if (code != EXIT_OK)
                 return code;
-        if (!deps_find(&t, name)) {
+        t.expanded = calloc(t.n + 1, sizeof *t.expanded);
+        if (!t.expanded) {
+                fprintf(stderr, "tendctl: out of memory\n");
+                code = EXIT_FAILED;
+        } else if (!deps_find(&t, name)) {
                 fprintf(stderr, "tendctl: %s: unknown service\n", name);
                 code = EXIT_FAILED;
         } else if (a->json) {
@@ -499,15 +543,17 @@ int ctl_list_dependencies(struct ctl_args *a)
         } else {
                 t.width = 4;
                 r = deps_measure(&t, name, NULL, true, p);
+                memset(t.expanded, 0, t.n * sizeof *t.expanded); /* again, to draw */
                 if (r >= 0 && !a->no_legend)
                         printf("%-*s  %-8s  %s\n", t.width, "NAME", "KIND", "STATE");
                 if (r >= 0)
                         r = deps_print(&t, name, NULL, true, p);
                 code = r < 0 ? EXIT_FAILED : EXIT_OK;
         }
-        if (code == EXIT_FAILED && deps_find(&t, name))
+        if (code == EXIT_FAILED && t.expanded && deps_find(&t, name))
                 fprintf(stderr, "tendctl: out of memory\n");
         fflush(stdout);
+        free(t.expanded);
         for (size_t i = 0; i < t.n; i++)
                 wire_service_done(&t.v[i]);
         free(t.v);

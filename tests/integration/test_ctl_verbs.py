@@ -227,6 +227,41 @@ def test_list_dependencies_json_and_errors(tend):
     assert out.splitlines()[1].split() == ["└─web", "requires", "running"], out
 
 
+def test_list_dependencies_draws_each_subtree_once(tend):
+    """A service reached again is named, its subtree not drawn twice: the
+    tree stays as large as the graph, also for layers of diamonds (2^N paths)."""
+    tend.service("root0", exec="sleep 1011", enabled="no")
+    tend.service("base", exec="sleep 1012", requires="root0", enabled="no")
+    tend.service("left", exec="sleep 1013", requires="base", enabled="no")
+    tend.service("right", exec="sleep 1014", requires="base", enabled="no")
+    tend.service("top", exec="sleep 1015", requires="left right", enabled="no")
+    layers = 16
+    for i in range(layers):
+        below = f"a{i - 1} b{i - 1}" if i else "top"
+        for x in "ab":
+            tend.service(f"{x}{i}", exec="sleep 1016", requires=below, enabled="no")
+    tend.start()
+    out = tend.ctl("list-dependencies", "--no-legend", "top", check=0).stdout
+    assert [l.split() for l in out.splitlines()] == [
+        ["top", "-", "stopped"],
+        ["├─left", "requires", "stopped"],
+        ["│", "└─base", "requires", "stopped"],
+        ["│", "└─root0", "requires", "stopped"],
+        ["└─right", "requires", "stopped"],
+        ["└─base", "requires", "stopped"],
+        ["└─...", "", ""][:1]], out
+    tree = json.loads(tend.ctl("list-dependencies", "--json", "top", check=0).stdout)
+    right_base = tree["dependencies"][1]["dependencies"][0]
+    assert right_base == {"name": "base", "kind": "requires", "state": "stopped",
+                          "dependencies": None}
+    top = f"a{layers - 1}"
+    r = tend.ctl("list-dependencies", top, check=0, timeout=10)
+    assert len(r.stdout.splitlines()) < 4 * (2 * layers + 5), r.stdout
+    assert len(tend.ctl("list-dependencies", "--json", top, check=0).stdout) < 20000
+    r = tend.ctl("list-dependencies", "--reverse", "root0", check=0, timeout=10)
+    assert len(r.stdout.splitlines()) < 4 * (2 * layers + 5), r.stdout
+
+
 # -- colours and legends ----------------------------------------------------------
 
 def run_pty(tend, *args, env=None):
