@@ -344,12 +344,12 @@ def test_help_per_verb_and_version(tend):
 
 # -- events ---------------------------------------------------------------------
 
-class Events:
-    """tendctl events (from the test's namespace, on the same socket), its
-    lines read by a thread into a queue."""
+class Lines:
+    """tendctl ARGS (from the test's namespace, on the same socket), its
+    lines read by a thread into a queue: waited on with a timeout."""
 
     def __init__(self, tend, *args):
-        self.p = subprocess.Popen([str(TENDCTL), "-s", str(tend.socket), "events", *args],
+        self.p = subprocess.Popen([str(TENDCTL), "-s", str(tend.socket), *args],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         tend.aux.append(self.p)
@@ -376,6 +376,11 @@ class Events:
             got.append(line)
             if pred(line):
                 return got
+
+
+class Events(Lines):
+    def __init__(self, tend, *args):
+        super().__init__(tend, "events", *args)
 
 
 def subscribed(tend, ev, parse):
@@ -628,3 +633,26 @@ def test_logs_json(tend):
     assert [l["message"] for l in last] == ["\x1b[31mtwo"]
     # Plain logs are unchanged.
     assert tend.ctl("logs", "talk", check=0).stdout == log.read_text()
+
+
+def test_logs_follow_json(tend):
+    flag = tend.dir / "flag"
+    tend.service("slow", exec=f"sh -c 'echo early; while [ ! -e {flag} ]; do sleep 0.02; done; "
+                 "printf \"late\\\\nunfinished\"; exec sleep 1011'")
+    tend.start()
+    log = tend.log_dir / "slow.log"
+    wait_for(lambda: log.exists() and "early" in log.read_text(), what="slow's first line")
+    f = Lines(tend, "logs", "-f", "--json", "slow")
+    first = json.loads(f.next())
+    assert first["message"] == "early" and first["file"] == str(log)
+    flag.touch()
+    # What is appended comes as whole lines; tendd writes the unfinished one
+    # only when the pipe closes, so it is not there yet.
+    late = json.loads(f.next())
+    assert late["message"] == "late" and late["time"], late
+    tend.ctl("stop", "slow", check=0)
+    last = json.loads(f.next())
+    assert last["message"] == "unfinished", last
+    f.p.terminate()
+    f.p.wait(timeout=10)
+    assert not SANITIZER_RE.search(f.p.stderr.read())
