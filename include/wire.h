@@ -66,7 +66,13 @@
  * LogPath: the file output goes to in file mode (rotated: LogPath.1 ...).
  * Started: realtime usec of its last spawn, 0 never. CPUUsageUSec,
  * MemoryCurrent: what its cgroup used (cpu.stat usage_usec, memory.current),
- * UINT64_MAX when not known (no cgroup, or no memory controller). */
+ * UINT64_MAX when not known (no cgroup, or no memory controller).
+ * After, Requires: its after= and requires= names, space-separated, as
+ * loaded (a reload's new ones at once). ExecStart: its exec= line as written.
+ * JournalMatch: with journal output, the journalctl matches that select its
+ * lines and no one else's ("SYSLOG_IDENTIFIER=NAME _SYSTEMD_UNIT=tend.service",
+ * or _SYSTEMD_USER_UNIT=; the identifier alone when tendd runs in no service
+ * unit), else "". */
 /* clang-format off */
 #define WIRE_SERVICE_FIELDS(X)                                                                     \
         X(name,         "Name",        STR,  "name",         STRING,      s->name)                 \
@@ -87,6 +93,10 @@
         X(started,      "Started",     U64,  "started",      SECONDS,     control_started(s))      \
         X(cpu_usec,     "CPUUsageUSec", U64, "cpu_usec",     KNOWN,       control_usage(s, rec)->cpu_usec) \
         X(memory_bytes, "MemoryCurrent", U64, "memory_bytes", KNOWN,      control_usage(s, rec)->memory_bytes) \
+        X(after,        "After",       STR,  NULL,           NONE,        control_after(s, rec))   \
+        X(requires,     "Requires",    STR,  NULL,           NONE,        control_requires(s, rec)) \
+        X(exec_start,   "ExecStart",   STR,  NULL,           NONE,        control_exec(s))         \
+        X(journal_match, "JournalMatch", STR, NULL,          NONE,        control_journal(s, rec)) \
         /* new fields go last, above this line: the compact struct grows at its end */
 /* clang-format on */
 

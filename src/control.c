@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
+#include <systemd/sd-login.h>
 
 #include "closer.h"
 #include "cglimits.h"
@@ -509,6 +510,8 @@ static void control_phase_hook(enum manager_phase phase, void *userdata)
 struct control_record {
         struct wire_service wire;
         char log_path[WIRE_STRING_MAX];
+        char after[WIRE_STRING_MAX], requires[WIRE_STRING_MAX];
+        char journal[sizeof "SYSLOG_IDENTIFIER= " + SERVICE_NAME_MAX + 128];
         bool usage_read;
         struct cglimits_usage usage;
 };
@@ -568,6 +571,96 @@ static const struct cglimits_usage *control_usage(const struct service *s,
                         rec->usage.cpu_usec = rec->usage.memory_bytes = CGLIMITS_UNKNOWN;
         }
         return &rec->usage;
+}
+
+/* The configuration as loaded: a reload's new one, before the next spawn uses it. */
+static const struct service_config *control_config(const struct service *s)
+{
+        return s->next_config ? s->next_config : s->config;
+}
+
+/* names as one space-separated string in buf (size WIRE_STRING_MAX), whole
+ * names only: what would not fit is left out. */
+static const char *control_join(char *const *names, char *buf)
+{
+        size_t o = 0;
+
+        buf[0] = '\0';
+        for (char *const *p = names; p && *p; p++) {
+                size_t l = strlen(*p);
+
+                if (o + (o > 0) + l + 1 > WIRE_STRING_MAX)
+                        break;
+                if (o > 0)
+                        buf[o++] = ' ';
+                memcpy(buf + o, *p, l + 1);
+                o += l;
+        }
+        return buf;
+}
+
+static const char *control_after(const struct service *s, struct control_record *rec)
+{
+        const struct service_config *sc = control_config(s);
+
+        return control_join(sc ? sc->after : NULL, rec->after);
+}
+
+static const char *control_requires(const struct service *s, struct control_record *rec)
+{
+        const struct service_config *sc = control_config(s);
+
+        return control_join(sc ? sc->requires : NULL, rec->requires);
+}
+
+static const char *control_exec(const struct service *s)
+{
+        const struct service_config *sc = control_config(s);
+
+        return sc && sc->exec ? sc->exec : "";
+}
+
+/* journald attributes each line of a stream to the process that wrote it
+ * (SO_PASSCRED): a service's lines carry its own pid, and the unit of its
+ * cgroup, which is tendd's unit (its cgroups are below tendd's). So when tendd
+ * runs as a service unit, that unit with the identifier selects the service's
+ * lines, across restarts of the service and of tendd, and no one else's.
+ * Outside a service unit nothing tells them apart: "" (the identifier alone).
+ * Found once. */
+static bool control_is_service_unit(const char *unit)
+{
+        size_t l = strlen(unit);
+
+        return l > 8 && l < 100 && strcmp(unit + l - 8, ".service") == 0;
+}
+
+static const char *control_journal_owner(void)
+{
+        static char owner[128];
+        static bool found;
+        _cleanup_free_ char *unit = NULL;
+
+        if (found)
+                return owner;
+        found = true;
+        if (sd_pid_get_user_unit(0, &unit) >= 0 && control_is_service_unit(unit)) {
+                (void)snprintf(owner, sizeof owner, " _SYSTEMD_USER_UNIT=%s", unit);
+                return owner;
+        }
+        free(unit);
+        unit = NULL;
+        if (sd_pid_get_unit(0, &unit) >= 0 && control_is_service_unit(unit))
+                (void)snprintf(owner, sizeof owner, " _SYSTEMD_UNIT=%s", unit);
+        return owner;
+}
+
+static const char *control_journal(const struct service *s, struct control_record *rec)
+{
+        if (!s->config || output_mode_in_use(s->output, s->config) != OUTPUT_JOURNAL)
+                return "";
+        (void)snprintf(rec->journal, sizeof rec->journal, "SYSLOG_IDENTIFIER=%s%s", s->name,
+                       control_journal_owner());
+        return rec->journal;
 }
 
 static void control_record_fill(struct control_record *rec, const struct service *s)

@@ -948,8 +948,11 @@ static void manager_work_cb(struct ev_loop *loop, ev_prepare *w, int revents)
         struct manager *m = container_of(w, struct manager, work);
 
         manager_drain(m);
-        if (m->spawnq_n > 0)
-                return; /* more next iteration, after a look at what else happened */
+        /* More next iteration, after a look at what else happened: queued
+         * spawns, and what they queued (a dependency that came up queues its
+         * dependents after the drain's reconcile pass). */
+        if (m->spawnq_n > 0 || m->n_queue > 0)
+                return;
         ev_idle_stop(loop, &m->wake);
         ev_prepare_stop(loop, w);
 }
@@ -962,7 +965,7 @@ static void manager_wake_cb(struct ev_loop *loop, ev_idle *w, int revents)
         struct manager *m = container_of(w, struct manager, wake);
 
         manager_drain(m);
-        if (m->spawnq_n == 0)
+        if (m->spawnq_n == 0 && m->n_queue == 0)
                 ev_idle_stop(loop, w);
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "parse.h"
 #include "tendctl.h"
@@ -22,10 +23,47 @@ enum {
         OPT_JSON = 0x100,
         OPT_NO_BLOCK,
         OPT_ALL,
+        OPT_NO_LEGEND,
+        OPT_VALUE,
+        OPT_REVERSE,
 };
 
 static const struct option status_options[] = {
         { "json", no_argument, NULL, OPT_JSON },
+        { "no-legend", no_argument, NULL, OPT_NO_LEGEND },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+static const struct option show_options[] = {
+        { "property", required_argument, NULL, 'p' },
+        { "value", no_argument, NULL, OPT_VALUE },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+static const struct option is_options[] = {
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+static const struct option deps_options[] = {
+        { "reverse", no_argument, NULL, OPT_REVERSE },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "no-legend", no_argument, NULL, OPT_NO_LEGEND },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+static const struct option json_options[] = {
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        {},
+};
+
+static const struct option help_options[] = {
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -46,39 +84,85 @@ static const struct option kill_options[] = {
 static const struct option logs_options[] = {
         { "lines", required_argument, NULL, 'n' },
         { "follow", no_argument, NULL, 'f' },
+        { "json", no_argument, NULL, OPT_JSON },
         { "help", no_argument, NULL, 'h' },
         {},
 };
 
 /* clang-format off */
+#define OPT_HELP "  -h, --help             Show this help\n"
 static const struct ctl_verb ctl_verbs[] = {
         { "status", "status [--json] [NAME...]",
           "Show services (exit 3: a named one is\nnot running)",
+          "      --json             A JSON array, one object per service\n"
+          "      --no-legend        No header line\n" OPT_HELP,
           ":h", status_options, 0, UINT_MAX, NULL, NULL, ctl_status },
+        { "show", "show [-p KEY[,KEY]] [--value] NAME...",
+          "Every property as Key=Value lines (a\nblank line between services)",
+          "  -p, --property=KEY[,KEY]\n"
+          "                         Only these properties (repeatable)\n"
+          "  -P KEY                 Same as --value --property=KEY\n"
+          "      --value            Values only, without \"Key=\"\n"
+          "      --json             A JSON array, one object per service\n" OPT_HELP,
+          ":p:P:h", show_options, 1, UINT_MAX, NULL, NULL, ctl_show },
+        { "is-active", "is-active [-q] NAME...",
+          "Print each state; exit 0 if any is\nrunning, else 3",
+          "  -q, --quiet            Print nothing, only the exit status\n" OPT_HELP,
+          ":qh", is_options, 1, UINT_MAX, NULL, NULL, ctl_is_active },
+        { "is-failed", "is-failed [-q] NAME...",
+          "Print each state; exit 0 if any is\nfailed, else 1",
+          "  -q, --quiet            Print nothing, only the exit status\n" OPT_HELP,
+          ":qh", is_options, 1, UINT_MAX, NULL, NULL, ctl_is_failed },
+        { "list-dependencies", "list-dependencies [--reverse] NAME",
+          "The tree of what NAME requires or starts\nafter, with each one's state "
+          "(--reverse:\nwhat requires or starts after NAME)",
+          "      --reverse          What depends on NAME instead\n"
+          "      --json             The tree as one JSON object\n"
+          "      --no-legend        No header line\n" OPT_HELP,
+          ":h", deps_options, 1, 1, NULL, NULL, ctl_list_dependencies },
         { "start", "start [--no-block] NAME...|--all",
           "Start and wait until running (all of\nthem in one call; one unknown name and\n"
           "nothing is done; --no-block: do not wait)",
+          "      --no-block         Return once the requests are made\n"
+          "      --all              Every service\n" OPT_HELP,
           ":h", change_options, 1, UINT_MAX, WIRE_METHOD_START, WIRE_METHOD_START_MANY,
           ctl_change },
         { "stop", "stop [--no-block] NAME...|--all",
           "Stop and wait until stopped (dependents\nfirst)",
+          "      --no-block         Return once the requests are made\n"
+          "      --all              Every service\n" OPT_HELP,
           ":h", change_options, 1, UINT_MAX, WIRE_METHOD_STOP, WIRE_METHOD_STOP_MANY,
           ctl_change },
         { "restart", "restart [--no-block] NAME...|--all",
           "Restart and wait until running again",
+          "      --no-block         Return once the requests are made\n"
+          "      --all              Every service\n" OPT_HELP,
           ":h", change_options, 1, UINT_MAX, WIRE_METHOD_RESTART, WIRE_METHOD_RESTART_MANY,
           ctl_change },
         { "kill", "kill [-s SIGNAL] NAME...", "Send a signal (default TERM)",
+          "  -s, --signal=SIGNAL    TERM, SIGTERM or a number (default TERM)\n" OPT_HELP,
           ":s:h", kill_options, 1, UINT_MAX, NULL, NULL, ctl_kill },
-        { "reload", "reload", "Reload the configuration",
+        { "reload", "reload", "Reload the configuration", NULL,
           NULL, NULL, 0, 0, NULL, NULL, ctl_reload },
         { "reexec", "reexec",
           "Re-execute tendd in place (services keep\nrunning) and wait until it answers again",
-          NULL, NULL, 0, 0, WIRE_METHOD_REEXEC, NULL, ctl_reexec },
-        { "logs", "logs [-n N] [-f] NAME",
+          NULL, NULL, NULL, 0, 0, WIRE_METHOD_REEXEC, NULL, ctl_reexec },
+        { "logs", "logs [-n N] [-f] [--json] NAME",
           "Show a service's output (the last N\nlines; -f: follow). File output is read\n"
-          "from its log files, journal output with\njournalctl -t NAME",
+          "from its log files, journal output with\njournalctl (its lines only)",
+          "  -n, --lines=N          The last N lines (0, the default: all)\n"
+          "  -f, --follow           Then follow what is written\n"
+          "      --json             One JSON object per line\n" OPT_HELP,
           ":n:fh", logs_options, 1, 1, NULL, NULL, ctl_logs },
+        { "events", "events [--json]",
+          "Follow every change of state, a line\neach (time, name, state, reason) until\n"
+          "interrupted (exit 4: tendd went away)",
+          "      --json             One JSON object per line\n" OPT_HELP,
+          ":h", json_options, 0, 0, NULL, NULL, ctl_events },
+        { "metrics", "metrics",
+          "Every service's state, restarts, last\nexit, start time, CPU and memory in the\n"
+          "Prometheus text format",
+          OPT_HELP, ":h", help_options, 0, 0, NULL, NULL, ctl_metrics },
 };
 /* clang-format on */
 
@@ -88,7 +172,11 @@ static void help_verb(FILE *f, const struct ctl_verb *v)
 {
         const char *p = v->help;
 
-        fprintf(f, "  %-35s", v->synopsis);
+        /* A synopsis too long for its column gets a line of its own. */
+        if (strlen(v->synopsis) >= 34)
+                fprintf(f, "  %s\n%37s", v->synopsis, "");
+        else
+                fprintf(f, "  %-35s", v->synopsis);
         for (;;) {
                 size_t l = strcspn(p, "\n");
 
@@ -98,6 +186,18 @@ static void help_verb(FILE *f, const struct ctl_verb *v)
                 p += l + 1;
                 fprintf(f, "%37s", "");
         }
+}
+
+/* tendctl VERB --help: its synopsis, what it does, its options. */
+static void help_one(FILE *f, const struct ctl_verb *v)
+{
+        fprintf(f, "Usage: tendctl [-s|--socket PATH] %s\n\n", v->synopsis);
+        for (const char *p = v->help; *p; p++)
+                fputc(*p == '\n' ? ' ' : *p, f);
+        fprintf(f, ".\n");
+        if (v->options_help)
+                fprintf(f, "\nOptions:\n%s", v->options_help);
+        fprintf(f, "\nSee 'tendctl --help' for the global options and exit status.\n");
 }
 
 static void help(FILE *f)
@@ -113,9 +213,10 @@ static void help(FILE *f)
                    "Options:\n"
                    "  -s, --socket PATH   Control socket (default: $TEND_SOCKET, else the\n"
                    "                      daemon's default)\n"
-                   "  -h, --help          Show this help\n"
+                   "  -h, --help          Show this help (COMMAND --help: the command's)\n"
                    "      --version       Show the version\n"
                    "\n"
+                   "Colours only on a terminal, never with NO_COLOR set or TERM=dumb.\n"
                    "Exit status: 0 ok, 1 operation failed, 2 usage, 3 not running,\n"
                    "4 daemon unreachable.\n");
 }
@@ -164,6 +265,28 @@ static int parse_lines(const char *s, unsigned long long *ret)
         return errno || !*s || *end || s[0] == '-' || *ret > LINES_MAX ? -EINVAL : 0;
 }
 
+/* show -p KEY[,KEY...]: each name checked now, kept as typed. */
+static int parse_properties(const char *verb, const char *list, struct ctl_args *a)
+{
+        char name[64];
+
+        for (const char *p = list; *p;) {
+                size_t l = strcspn(p, ",");
+
+                if (l == 0 || l >= sizeof name)
+                        return usage_error("%s: invalid property list: %s", verb, list);
+                memcpy(name, p, l);
+                name[l] = '\0';
+                if (!ctl_show_property_known(name))
+                        return usage_error("%s: unknown property: %s", verb, name);
+                p += l + (p[l] == ',');
+        }
+        if (a->n_properties == (int)ELEMENTSOF(a->properties))
+                return usage_error("%s: too many -p options", verb);
+        a->properties[a->n_properties++] = list;
+        return -1;
+}
+
 /* One option c of verb argv[0] into a (at: optind before getopt_long
  * returned it): -1 to go on, else the exit code. */
 static int parse_option(int c, char **argv, int at, struct ctl_args *a)
@@ -178,6 +301,23 @@ static int parse_option(int c, char **argv, int at, struct ctl_args *a)
         case OPT_ALL:
                 a->all = true;
                 return -1;
+        case OPT_NO_LEGEND:
+                a->no_legend = true;
+                return -1;
+        case OPT_VALUE:
+                a->value = true;
+                return -1;
+        case OPT_REVERSE:
+                a->reverse = true;
+                return -1;
+        case 'q':
+                a->quiet = true;
+                return -1;
+        case 'P':
+                a->value = true;
+                __attribute__((fallthrough));
+        case 'p':
+                return parse_properties(argv[0], optarg, a);
         case 's':
                 if (parse_signal(optarg, &a->signal) < 0)
                         return usage_error("invalid signal: %s", optarg);
@@ -191,7 +331,7 @@ static int parse_option(int c, char **argv, int at, struct ctl_args *a)
                 a->follow = true;
                 return -1;
         case 'h':
-                help(stdout);
+                help_one(stdout, a->verb);
                 return EXIT_OK;
         default:
                 return usage_bad_option(argv[0], c, argv, at);
@@ -246,10 +386,16 @@ static int check_operands(const struct ctl_verb *v, const struct ctl_args *a)
 /* Parse argv (the verb first), connect, run the verb; its exit code. */
 static int run_verb(const struct ctl_verb *v, const char *socket_path, int argc, char **argv)
 {
+        const char *term = getenv("TERM");
         struct ctl_args a = {
                 .verb = v, .name = argv[0], .signal = SIGTERM, .socket_path = socket_path
         };
         int code;
+
+        /* As systemd and no-color.org: NO_COLOR of any value, a dumb or
+         * unknown terminal, or not a terminal: no colours. */
+        a.colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && term && *term &&
+                   strcmp(term, "dumb") != 0;
 
         code = parse_options(v, argc, argv, &a);
         if (code >= 0)

@@ -70,7 +70,20 @@ struct ctl_row {
         char pid[16], since[64];
 };
 
-static void status_print_table(const struct wire_service *v, size_t n)
+/* See tendctl.h: green up, red failed, yellow on the way, plain stopped. */
+const char *ctl_state_colour(const char *state)
+{
+        if (streq_ptr(state, "running"))
+                return "\033[1;32m";
+        if (streq_ptr(state, "failed"))
+                return "\033[1;31m";
+        if (streq_ptr(state, "starting") || streq_ptr(state, "stopping") ||
+            streq_ptr(state, "backoff"))
+                return "\033[1;33m";
+        return "";
+}
+
+static void status_print_table(const struct wire_service *v, size_t n, bool legend, bool colour)
 {
         int wname = 4, wstate = 5, wpid = 3, wrest = 8, wsince = 5;
         struct ctl_row *rows = calloc(n ? n : 1, sizeof *rows);
@@ -105,15 +118,18 @@ static void status_print_table(const struct wire_service *v, size_t n)
                 l = (int)strlen(row->since);
                 wsince = l > wsince ? l : wsince;
         }
-        printf("%-*s  %-*s  %*s  %*s  %-*s  %s\n", wname, "NAME", wstate, "STATE", wpid, "PID",
-               wrest, "RESTARTS", wsince, "SINCE", "REASON");
+        if (legend)
+                printf("%-*s  %-*s  %*s  %*s  %-*s  %s\n", wname, "NAME", wstate, "STATE", wpid,
+                       "PID", wrest, "RESTARTS", wsince, "SINCE", "REASON");
         for (size_t i = 0; i < n; i++) {
                 const struct ctl_row *row = &rows[i];
+                const char *on = colour ? ctl_state_colour(v[i].state) : "";
 
                 /* A service's own STATUS= text says more than tendd's reason. */
-                printf("%-*s  %-*s  %*s  %*" PRIu32 "  %-*s  %s%s%s\n", wname, row->name, wstate,
-                       row->state, wpid, row->pid, wrest, v[i].restarts, wsince, row->since,
-                       row->reason, *row->status ? " | status: " : "", row->status);
+                printf("%-*s  %s%-*s%s  %*s  %*" PRIu32 "  %-*s  %s%s%s\n", wname, row->name, on,
+                       wstate, row->state, *on ? CTL_COLOUR_OFF : "", wpid, row->pid, wrest,
+                       v[i].restarts, wsince, row->since, row->reason,
+                       *row->status ? " | status: " : "", row->status);
         }
 finish:
         for (size_t i = 0; i < n; i++) {
@@ -125,7 +141,8 @@ finish:
         free(rows);
 }
 
-static void status_json_string(const char *s)
+/* See tendctl.h. */
+void ctl_json_string(const char *s)
 {
         /* RFC 8259: these by name, other control characters as \u00XX; C1 and
          * the bidi controls too (valid JSON either way, inert on a terminal). */
@@ -190,7 +207,7 @@ static void status_json_value(const struct wire_service *w, const struct wire_fi
         if (null)
                 fputs("null", stdout);
         else if (f->type == 's')
-                status_json_string(s);
+                ctl_json_string(s);
         else if (f->json_form == WIRE_JSON_BOOL)
                 fputs(v ? "true" : "false", stdout);
         else if (f->json_form == WIRE_JSON_SECONDS)
@@ -308,8 +325,23 @@ int ctl_status(struct ctl_args *a)
         if (a->json)
                 status_print_json(l.v, l.n);
         else if (l.n || a->n_operands == 0)
-                status_print_table(l.v, l.n);
+                status_print_table(l.v, l.n, !a->no_legend, a->colour);
         fflush(stdout);
         status_list_done(&l);
         return code;
+}
+
+/* See tendctl.h. */
+int ctl_list_services(sd_bus *bus, struct wire_service **ret, size_t *ret_n)
+{
+        struct status_list l = {};
+        int code = status_list_all(bus, &l);
+
+        if (l.broken) {
+                status_list_done(&l);
+                return code;
+        }
+        *ret = l.v;
+        *ret_n = l.n;
+        return EXIT_OK;
 }

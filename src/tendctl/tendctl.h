@@ -28,7 +28,14 @@ struct ctl_args {
         const char *name;  /* the verb as typed */
         char **operands;   /* what follows the options */
         int n_operands;
-        bool json;         /* status --json */
+        bool json;         /* --json */
+        bool no_legend;    /* status, list-dependencies --no-legend */
+        bool quiet;        /* is-active, is-failed -q */
+        bool value;        /* show --value (-P) */
+        bool reverse;      /* list-dependencies --reverse */
+        bool colour;       /* stdout is a terminal, NO_COLOR unset, TERM not dumb */
+        const char *properties[64]; /* show -p, each KEY[,KEY...] as typed */
+        int n_properties;
         bool no_block;     /* start/stop/restart --no-block */
         bool all;          /* start/stop/restart --all */
         bool follow;       /* logs -f */
@@ -43,6 +50,7 @@ struct ctl_verb {
         const char *name;
         const char *synopsis; /* "status [--json] [NAME...]" */
         const char *help;     /* lines after the first indented under it */
+        const char *options_help; /* its options, for `tendctl VERB --help`; NULL: none */
         const char *short_options; /* getopt_long's, ':' first, 'h' included; NULL: no options */
         const struct option *options;
         unsigned min_operands, max_operands; /* max UINT_MAX: any number */
@@ -58,6 +66,27 @@ int ctl_kill(struct ctl_args *a);
 int ctl_reload(struct ctl_args *a);
 int ctl_reexec(struct ctl_args *a);
 int ctl_logs(struct ctl_args *a);
+int ctl_show(struct ctl_args *a);
+int ctl_is_active(struct ctl_args *a);
+int ctl_is_failed(struct ctl_args *a);
+int ctl_list_dependencies(struct ctl_args *a);
+int ctl_events(struct ctl_args *a);
+int ctl_metrics(struct ctl_args *a);
+
+/* show -p: whether name is a property show knows (a field of the record, or
+ * one of its timestamps' "...USec" raw form). */
+bool ctl_show_property_known(const char *name);
+
+/* s as a JSON string (RFC 8259) on stdout: what a terminal would act on
+ * (control characters, C1, bidi controls) escaped as \uNNNN, invalid UTF-8
+ * as \ufffd; the value decodes to the text. */
+void ctl_json_string(const char *s);
+/* Every service, from ListServicesCompact, into *ret (n in *ret_n; free each
+ * with wire_service_done, then the array); an exit code, the failure printed. */
+int ctl_list_services(sd_bus *bus, struct wire_service **ret, size_t *ret_n);
+/* The SGR colour of a state for a terminal ("" for none). */
+const char *ctl_state_colour(const char *state);
+#define CTL_COLOUR_OFF "\033[0m"
 
 /* Connect to tendd at socket_path (NULL: $TEND_SOCKET; either empty: the
  * daemon's default); an exit code, the failure printed. */

@@ -156,3 +156,20 @@ def test_restart_of_requirement_restarts_dependents(tend):
     tend.ctl("restart", "db", check=0)
     tend.wait_running("db", not_pid=db["pid"])
     tend.wait_running("app", not_pid=app["pid"])
+
+
+
+def test_a_dependent_starts_when_its_dependency_comes_up_after_another_fails(tend):
+    """db spawned from the spawn queue in the loop's deferred work (bad's
+    exit in the same iteration): app, queued by db's start, used to be left
+    waiting for db for good. Timing decides whether db goes through the
+    spawn queue here; test-manager's test_spawn_queue_wakes_dependents makes
+    it happen every time."""
+    tend.service("app", exec="sleep 1002", requires="db")
+    tend.service("bad", exec="false", restart="never")
+    tend.service("db", exec="sleep 1001")
+    tend.start()
+    tend.wait_state("bad", "failed")
+    tend.wait_running("db")
+    tend.wait_running("app")
+

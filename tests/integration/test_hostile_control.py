@@ -396,6 +396,10 @@ def test_status_text_is_escaped_on_a_terminal(tend):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, out
     text = out.decode("utf-8", "replace").replace("\r\n", "\n")
+    # tendctl's own colours for the state column, and nothing else.
+    colour = os.environ.get("TERM", "dumb") not in ("", "dumb") and "NO_COLOR" not in os.environ
+    assert ("\x1b[1;32mrunning\x1b[0m" in text) == colour, text
+    text = re.sub("\x1b\\[(?:0|1;3[123])m", "", text)
     assert_no_controls(text)
     assert len(text.splitlines()) == 3, text
 

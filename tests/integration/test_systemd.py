@@ -14,6 +14,7 @@ systemctl and journalctl through nsenter."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -270,6 +271,8 @@ def test_tend_service_under_systemd(container):
     c.write("/etc/tend/services.d/web.ini", WEB_V1)
     c.write("/etc/tend/services.d/slow.ini", SLOW)
     c.write("/etc/tend/services.d/esc.ini", ESCAPE)
+    c.write("/etc/systemd/system/hostlog.service",
+            "[Service]\nType=oneshot\nExecStart=logger -t web host-line-unit\n")
     c.run("systemctl", "daemon-reload")
 
     # Active only once every service has been started: the oneshot has run.
@@ -307,6 +310,23 @@ def test_tend_service_under_systemd(container):
     wait_for(lambda: "stopped -> running" in c.journal("TEND_SERVICE=web"),
              what="tendd's log with TEND_SERVICE=web")
     assert "hello-from-web" in c.run("tendctl", "logs", "web").stdout
+    # A program of the host logging under the same identifier, from a unit of
+    # its own or from no unit, is never shown as web's: tendctl logs matches
+    # tendd's unit too (the record's JournalMatch).
+    c.run("logger", "-t", "web", "host-line-no-unit")
+    c.run("systemctl", "start", "hostlog.service")
+    wait_for(lambda: "host-line-no-unit" in c.journal("-t", "web") and
+             "host-line-unit" in c.journal("-t", "web"), what="the host's lines as web")
+    assert (c.run("tendctl", "show", "-P", "JournalMatch", "web").stdout ==
+            "SYSLOG_IDENTIFIER=web _SYSTEMD_UNIT=tend.service\n")
+    logs = c.run("tendctl", "logs", "web").stdout
+    assert "hello-from-web" in logs and "warn-from-web" in logs, logs
+    assert "host-line" not in logs, logs
+    entries = [json.loads(l) for l in c.run("tendctl", "logs", "--json", "web").stdout.split("\n")
+               if l]
+    assert {e["MESSAGE"] for e in entries} == {"hello-from-web", "warn-from-web"}, entries
+    assert all(e["_SYSTEMD_UNIT"] == "tend.service" for e in entries)
+    assert "hello-from-web" in c.run("tendctl", "logs", "-n", "2", "web").stdout
 
     # systemctl reload applies a changed service file.
     pid1 = st["web"]["pid"]
@@ -419,6 +439,11 @@ def test_tend_service_survives_a_crash_of_tendd(container):
     assert got == list(range(got[0], got[0] + len(got))), got
     got = [int(l) for l in c.journal("-t", "jchat").split()]
     assert len(got) > 20 and got == list(range(1, len(got) + 1)), got
+    # tendctl logs shows them too: the streams opened by the tendd that crashed
+    # are still tend.service's.
+    out = c.run("tendctl", "logs", "jchat").stdout
+    shown = [int(l.rsplit(": ", 1)[1]) for l in out.splitlines() if re.search(r": \d+$", l)]
+    assert len(shown) >= len(got) and shown == list(range(1, len(shown) + 1)), out[-2000:]
 
     # The adopted service is supervised: its end is seen and it is restarted,
     # and the store follows (the new pidfd replaces the old one).

@@ -8,6 +8,9 @@
 #include "manager.h"
 #include "tap.h"
 
+/* manager.c's SPAWN_SLICE: how long one loop iteration spawns. */
+#define SPAWN_SLICE_USEC (3 * USEC_PER_MSEC)
+
 static struct ev_loop *loop;
 static enum service_state hook_last_old;
 static unsigned hook_calls;
@@ -107,6 +110,47 @@ static void test_spawn_budget(void)
         ok(last->state == SERVICE_RUNNING && !last->spawn_queued, "the last one runs");
         ok(stopped->state == SERVICE_STOPPED, "the stopped one stays stopped");
         ok(rounds > 1, "it took %u iterations", rounds);
+        manager_free(m);
+}
+
+/* A dependency that waited in the spawn queue comes up in the loop's
+ * deferred work (the prepare watcher), after that pass reconciled the queue:
+ * the dependent its state change queues is still reconciled, in the next
+ * iteration, though nothing else wakes the loop. */
+static void busy_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+}
+
+static void test_spawn_queue_wakes_dependents(void)
+{
+        ev_timer busy;
+        static const char *const svcs[][3] = {
+                { "app", "db", NULL },
+                { "db", NULL, NULL },
+                { "first", NULL, NULL },
+        };
+        struct manager *m = make_manager(svcs, ELEMENTSOF(svcs));
+        struct service *app = manager_find(m, "app"), *db = manager_find(m, "db");
+        usec_t until;
+
+        ev_run(loop, EVRUN_NOWAIT); /* a fresh iteration: a fresh budget */
+        service_dispatch(manager_find(m, "first"), SERVICE_EVENT_START);
+        /* This iteration's spawning time is over: db waits for the next. */
+        until = now_monotonic() + 2 * SPAWN_SLICE_USEC;
+        while (now_monotonic() < until)
+                ;
+        service_dispatch(db, SERVICE_EVENT_START);
+        service_dispatch(app, SERVICE_EVENT_START);
+        ok(db->spawn_queued && app->state == SERVICE_STOPPED,
+           "db waits in the spawn queue, app for db (%s)", app->reason);
+        /* An event in the next iteration (as a service's exit would be) keeps
+         * the idle watcher from running: the one after spawns db from the
+         * prepare watcher. */
+        ev_timer_init(&busy, busy_cb, 0., 0.);
+        ev_timer_start(loop, &busy);
+        settle();
+        ok(db->state == SERVICE_RUNNING, "db was spawned from the queue (%s)", db->reason);
+        ok(app->state == SERVICE_RUNNING, "then app started (%s)", app->reason);
         manager_free(m);
 }
 
@@ -291,6 +335,7 @@ int main(void)
         sys_set(&fake_ops);
         test_hook();
         test_spawn_budget();
+        test_spawn_queue_wakes_dependents();
         test_edges();
         test_dependencies();
         test_reload_adds_dependent();
