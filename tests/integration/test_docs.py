@@ -200,7 +200,8 @@ def test_documented_tendctl_options_are_accepted(tmp_path):
     connecting (exit 4), not a usage error (2)."""
     sock = tmp_path / "none.sock"
     es = entries(source("tendctl.1"))
-    values = {"-s": "TERM", "--signal": "HUP", "-n": "5", "--lines": "5"}
+    values = {"-s": "TERM", "--signal": "HUP", "-n": "5", "--lines": "5",
+              "-p": "State", "--property": "State,Pid", "-P": "Pid"}
     tried = 0
     for e in es:
         if e["heading"] != "COMMANDS":
