@@ -79,6 +79,17 @@ static const struct ctl_verb ctl_verbs[] = {
           "Show a service's output (the last N\nlines; -f: follow). File output is read\n"
           "from its log files, journal output with\njournalctl -t NAME",
           ":n:fh", logs_options, 1, 1, NULL, NULL, ctl_logs },
+        { "cat", "cat NAME...",
+          "Show the files of each service's\nconfiguration: the main file, then its\n"
+          "drop-ins in the order applied",
+          NULL, NULL, 1, UINT_MAX, NULL, NULL, ctl_cat },
+        { "enable", "enable NAME...",
+          "Set enabled = yes (start with tendd) in\nthe drop-in NAME.ini.d/50-enable.ini,\n"
+          "then reload; starts nothing",
+          NULL, NULL, 1, UINT_MAX, NULL, NULL, ctl_enable },
+        { "disable", "disable NAME...",
+          "Set enabled = no in that drop-in, then\nreload; stops nothing",
+          NULL, NULL, 1, UINT_MAX, NULL, NULL, ctl_enable },
 };
 /* clang-format on */
 
