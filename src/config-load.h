@@ -31,7 +31,8 @@ struct config_load_ctx {
         char *services_display; /* services dir as shown in messages */
         char *vendor_display;   /* vendor services dir as shown in messages */
         /* The names of the services found (loaded or not) and of the masked
-         * ones, sorted: what after=, requires= and exit_with may name. */
+         * ones, sorted: what after=, requires= and exit_with may name; set
+         * while the services are loaded, the strings borrowed. */
         char **names, **masked;
         size_t n_names, n_masked;
         uint64_t bytes_read;    /* by every file so far, against CONFIG_TREE_MAX */

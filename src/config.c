@@ -598,13 +598,15 @@ static struct service_config *config_service_new(const char *dir, const char *na
                                                  const char *fname)
 {
         _cleanup_(service_config_freep) struct service_config *sc = calloc(1, sizeof *sc);
-        size_t n = 0, cap = 0;
 
         if (!sc)
                 return NULL;
         sc->name = strdup(name);
         sc->file = path_join(dir, fname);
-        if (!sc->name || !sc->file || strv_append(&sc->files, &n, &cap, strdup(sc->file)) < 0)
+        /* Exactly one: most services have no drop-ins, and 10,000 of them
+         * must not hold room for more. */
+        sc->files = calloc(2, sizeof(char *));
+        if (!sc->name || !sc->file || !sc->files || !(sc->files[0] = strdup(sc->file)))
                 return NULL;
         config_keys_init_limits(sc);
         return TAKE_PTR(sc);
@@ -680,7 +682,7 @@ static int config_load_dropins(struct config_file_ctx *f, struct service_config 
                 }
         if (n > 1)
                 qsort(e, n, sizeof *e, config_entry_cmp);
-        files_cap = n_files + 1; /* at least what sc->files has room for */
+        files_cap = n_files + 1; /* what config_service_new() made room for */
         for (size_t i = 0; i < n; i++) {
                 const struct config_entry *x = &e[i];
                 _cleanup_free_ char *rel = NULL;
@@ -824,9 +826,27 @@ static int config_dir_open(struct config_load_ctx *l, struct config_dir *cd,
         return 0;
 }
 
+/* Append name (not copied) to the NULL-terminated v of n, room cap. */
+static int config_names_push(char ***v, size_t *n, size_t *cap, const char *name)
+{
+        if (*n + 2 > *cap) {
+                size_t c = *cap ? 2 * *cap : 16;
+                char **nv = realloc(*v, c * sizeof(char *));
+
+                if (!nv)
+                        return -ENOMEM;
+                *v = nv;
+                *cap = c;
+        }
+        (*v)[(*n)++] = (char *)name;
+        (*v)[*n] = NULL;
+        return 0;
+}
+
 /* The union by name of the two layers' NAME.ini: the admin's wins, or
  * masks the name when it is a link to /dev/null. Fills units (sorted by
- * name), l->names and l->masked. */
+ * name), l->names and l->masked (names borrowed from cd's entries, valid
+ * while they are). */
 static int config_units(struct config_load_ctx *l, struct config_dir cd[_LAYER_MAX],
                         struct config_unit **ret, size_t *ret_n)
 {
@@ -863,8 +883,8 @@ static int config_units(struct config_load_ctx *l, struct config_dir cd[_LAYER_M
                         if (asprintf(&fname, "%s.ini", name) < 0)
                                 return -ENOMEM;
                         if (config_is_mask(dirfd(a->d), fname, x->type)) {
-                                r = strv_append(&l->masked, &l->n_masked, &masked_cap,
-                                                strdup(name));
+                                r = config_names_push(&l->masked, &l->n_masked, &masked_cap,
+                                                      name);
                                 if (r < 0)
                                         return r;
                                 continue;
@@ -874,7 +894,7 @@ static int config_units(struct config_load_ctx *l, struct config_dir cd[_LAYER_M
                         config_names_have(a->dropins, a->n_dropins, name);
                 u->dropins[LAYER_VENDOR] =
                         v->d && config_names_have(v->dropins, v->n_dropins, name);
-                r = strv_append(&l->names, &l->n_names, &names_cap, strdup(name));
+                r = config_names_push(&l->names, &l->n_names, &names_cap, name);
                 if (r < 0)
                         return r;
                 n++;
@@ -925,6 +945,11 @@ static int config_load_services(struct config_load_ctx *l, struct config *c,
         }
         r = config_deps_check(l, c);
 finish:
+        /* Their names go with the directories' entries. */
+        free(l->names);
+        free(l->masked);
+        l->names = l->masked = NULL;
+        l->n_names = l->n_masked = 0;
         for (int layer = 0; layer < _LAYER_MAX; layer++)
                 config_dir_done(&cd[layer]);
         return r == -EINVAL ? 0 : r;
@@ -1028,8 +1053,8 @@ int config_load(const char *path, struct config **ret, char ***ret_errors)
 finish:
         free(l.services_display);
         free(l.vendor_display);
-        strv_free(l.names);
-        strv_free(l.masked);
+        free(l.names);
+        free(l.masked);
         free(l.set_line);
         free(l.set_file);
         free(l.text.buf);
