@@ -637,8 +637,9 @@ static int config_dropins_scan(struct config_load_ctx *l, const struct config_un
         }
         d = fdopendir(fd);
         if (!d) {
+                r = -errno;
                 (void)close(fd);
-                return -ENOMEM;
+                return r;
         }
         while ((errno = 0, de = readdir(d))) {
                 size_t len = strlen(de->d_name);
@@ -654,7 +655,7 @@ static int config_dropins_scan(struct config_load_ctx *l, const struct config_un
                 config_whole_file_error(l, ddisplay, "cannot read directory: %s", strerror(errno));
                 return l->oom ? -ENOMEM : 0;
         }
-        *ret_dfd = dup(dirfd(d)) /* closedir() closes its own */;
+        *ret_dfd = fcntl(dirfd(d), F_DUPFD_CLOEXEC, 3); /* closedir() closes its own */
         if (*ret_dfd < 0)
                 return -errno;
         return 0;
