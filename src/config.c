@@ -569,9 +569,9 @@ static int config_dir_scan(struct config_dir *cd, enum config_layer layer)
         while ((errno = 0, de = readdir(cd->d))) {
                 size_t n = strlen(de->d_name);
 
-                /* Not strv_push: 10,000 names must not cost 50 million
-                 * steps of strv_length. */
-                /* ".ini" itself too: reported as an invalid (empty) name. */
+                /* Appended, not strv_push'd: 10,000 names must not cost 50
+                 * million steps of strv_length. ".ini" itself too: it is
+                 * reported as an invalid (empty) name. */
                 if (n >= 4 && strcmp(de->d_name + n - 4, ".ini") == 0)
                         r = config_entry_push(&cd->ini, &cd->n_ini, &cd->cap_ini,
                                               strndup(de->d_name, n - 4), de->d_type, layer);
