@@ -657,8 +657,8 @@ static CONFIG_KEY_PARSER(config_keys_names)
                                                         "link to /dev/null)",
                                                         name, l->services_display, name);
                         else
-                                (void)config_file_error(f, line, k->name,
-                                                        "unknown service '%s'", name);
+                                (void)config_file_error(f, line, k->name, "unknown service '%s'",
+                                                        name);
                         bad = true;
                         continue;
                 }
@@ -754,8 +754,8 @@ const struct config_key config_keys_service[] = {
         { "workdir", config_keys_absolute_path, SC(workdir), NULL, 0, false },
         { "umask", config_keys_umask, SC(umask), NULL, 0, false },
         { "environment", config_keys_environment, SC(environment), NULL, 0, true, 0, 0, true },
-        { "environment_file", config_keys_environment_file, SC(environment_file), NULL, 0, false,
-          0, 0, true },
+        { "environment_file", config_keys_environment_file, SC(environment_file), NULL, 0, false, 0,
+          0, true },
         { "output", config_keys_enum, SC(output), NULL, ENUM_OUTPUT, false },
         { "log_max_size", config_keys_size, SC(log_max_size), "10M", 0, false, LOG_MAX_SIZE_MIN,
           LOG_MAX_SIZE_MAX },
@@ -790,8 +790,8 @@ const struct config_key config_keys_service[] = {
 
 const struct config_key config_keys_tend[] = {
         { "services", config_keys_services, C(services_dir), "services.d", 0, false },
-        { "vendor_services", config_keys_vendor_services, C(vendor_services_dir), NULL, 0, false,
-          0, 0, true },
+        { "vendor_services", config_keys_vendor_services, C(vendor_services_dir), NULL, 0, false, 0,
+          0, true },
         { "socket", config_keys_socket, C(socket_path), NULL, 0, false },
         { "socket_mode", config_keys_mode, C(socket_mode), "0660", 0, false },
         { "socket_group", config_keys_account, C(socket_group), NULL, ACCOUNT_GROUP, false },

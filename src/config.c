@@ -369,8 +369,8 @@ static int config_merge_environment(struct config_file_ctx *f, struct service_co
         if (!env)
                 return -ENOMEM;
         if (sc->environment_file) {
-                r = config_read_environment_file(f, config_where(f, i), sc->environment_file,
-                                                 &env, &n, &cap);
+                r = config_read_environment_file(f, config_where(f, i), sc->environment_file, &env,
+                                                 &n, &cap);
                 if (r == -ENOMEM)
                         return r;
         }
@@ -884,15 +884,13 @@ static int config_units(struct config_load_ctx *l, struct config_dir cd[_LAYER_M
                         if (asprintf(&fname, "%s.ini", name) < 0)
                                 return -ENOMEM;
                         if (config_is_mask(dirfd(a->d), fname, x->type)) {
-                                r = config_names_push(&l->masked, &l->n_masked, &masked_cap,
-                                                      name);
+                                r = config_names_push(&l->masked, &l->n_masked, &masked_cap, name);
                                 if (r < 0)
                                         return r;
                                 continue;
                         }
                 }
-                u->dropins[LAYER_ADMIN] =
-                        config_names_have(a->dropins, a->n_dropins, name);
+                u->dropins[LAYER_ADMIN] = config_names_have(a->dropins, a->n_dropins, name);
                 u->dropins[LAYER_VENDOR] =
                         v->d && config_names_have(v->dropins, v->n_dropins, name);
                 r = config_names_push(&l->names, &l->n_names, &names_cap, name);
@@ -916,8 +914,8 @@ static int config_load_services(struct config_load_ctx *l, struct config *c,
         size_t n_units = 0;
         int r;
 
-        r = config_dir_open(l, &cd[LAYER_ADMIN], LAYER_ADMIN, c->services_dir,
-                            l->services_display, tend_display, lines[LAYER_ADMIN]);
+        r = config_dir_open(l, &cd[LAYER_ADMIN], LAYER_ADMIN, c->services_dir, l->services_display,
+                            tend_display, lines[LAYER_ADMIN]);
         if (r >= 0 && c->vendor_services_dir)
                 r = config_dir_open(l, &cd[LAYER_VENDOR], LAYER_VENDOR, c->vendor_services_dir,
                                     l->vendor_display, tend_display, lines[LAYER_VENDOR]);
@@ -958,7 +956,8 @@ finish:
 
 /* Parse tend.ini itself; a missing file is reported, defaults still apply. */
 static int config_load_tend(struct config_load_ctx *l, struct config *c, const char *display,
-                            const char *display_dir, const char *dir, unsigned ret_lines[_LAYER_MAX])
+                            const char *display_dir, const char *dir,
+                            unsigned ret_lines[_LAYER_MAX])
 {
         struct config_file_ctx f = {
                 .load = l,
@@ -1148,10 +1147,9 @@ struct service_config *service_config_copy(const struct service_config *sc)
                 return NULL;
         *n = *sc;
         if ((config_dup_string(&n->name, sc->name) | config_dup_string(&n->file, sc->file) |
-             config_dup_strv(&n->files, sc->files) |
-             config_dup_string(&n->exec, sc->exec) | config_dup_strv(&n->argv, sc->argv) |
-             config_dup_string(&n->user, sc->user) | config_dup_string(&n->group, sc->group) |
-             config_dup_string(&n->workdir, sc->workdir) |
+             config_dup_strv(&n->files, sc->files) | config_dup_string(&n->exec, sc->exec) |
+             config_dup_strv(&n->argv, sc->argv) | config_dup_string(&n->user, sc->user) |
+             config_dup_string(&n->group, sc->group) | config_dup_string(&n->workdir, sc->workdir) |
              config_dup_strv(&n->environment, sc->environment) |
              config_dup_string(&n->environment_file, sc->environment_file) |
              config_dup_strv(&n->after, sc->after) | config_dup_strv(&n->requires, sc->requires)) <
@@ -1205,8 +1203,8 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 {
         return service_config_spawn_equal(a, b) && streq_ptr(a->exec, b->exec) &&
                streq_ptr(a->name, b->name) && streq_ptr(a->file, b->file) &&
-               strv_equal(a->files, b->files) &&
-               a->restart == b->restart && a->restart_delay == b->restart_delay &&
+               strv_equal(a->files, b->files) && a->restart == b->restart &&
+               a->restart_delay == b->restart_delay &&
                a->restart_max_delay == b->restart_max_delay &&
                a->start_limit_burst == b->start_limit_burst &&
                a->start_limit_interval == b->start_limit_interval &&
@@ -1214,7 +1212,7 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                streq_ptr(a->environment_file, b->environment_file) &&
                a->log_max_size == b->log_max_size && a->log_keep == b->log_keep &&
                a->enabled == b->enabled && a->kill_mode == b->kill_mode &&
-               a->kill_mode_set == b->kill_mode_set &&
-               a->ready_timeout == b->ready_timeout && strv_equal(a->after, b->after) &&
-               strv_equal(a->requires, b->requires) && config_cgroup_equal(&a->cgroup, &b->cgroup);
+               a->kill_mode_set == b->kill_mode_set && a->ready_timeout == b->ready_timeout &&
+               strv_equal(a->after, b->after) && strv_equal(a->requires, b->requires) &&
+               config_cgroup_equal(&a->cgroup, &b->cgroup);
 }

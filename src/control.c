@@ -24,8 +24,8 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-id128.h>
 
-#include "closer.h"
 #include "cglimits.h"
+#include "closer.h"
 #include "control.h"
 #include "dropin.h"
 #include "intmap.h"
@@ -1081,9 +1081,8 @@ static int control_method_set_enabled(sd_bus_message *msg, void *userdata, sd_bu
                         return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
                                                  "nothing changed: reload failed: %s",
                                                  strerror(-r));
-                return control_config_errors(error,
-                                             "nothing changed: the configuration has errors:",
-                                             errors);
+                return control_config_errors(
+                        error, "nothing changed: the configuration has errors:", errors);
         }
         s = manager_find(m, name);
         sc = s ? control_config(s) : NULL;
@@ -1173,9 +1172,8 @@ void control_set_reexec(struct control *c, void (*fn)(void *userdata), void *use
 
 static const sd_bus_vtable control_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_LIST, SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("aa{sv}", services), control_method_list,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_LIST, SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", services),
+                                control_method_list, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_LIST_COMPACT, SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a" WIRE_SERVICE_SIGNATURE, services),
                                 control_method_list_compact, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -1185,9 +1183,8 @@ static const sd_bus_vtable control_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_START, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("s", state), control_method_start,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_STOP, SD_BUS_ARGS("s", name),
-                                SD_BUS_RESULT("s", state), control_method_stop,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_STOP, SD_BUS_ARGS("s", name), SD_BUS_RESULT("s", state),
+                                control_method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RESTART, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("s", state), control_method_restart,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
@@ -1201,8 +1198,7 @@ static const sd_bus_vtable control_vtable[] = {
                                 SD_BUS_RESULT(WIRE_SIGNATURE_MANY_REPLY, states),
                                 control_method_restart_many, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_KILL, SD_BUS_ARGS("s", name, "i", signal),
-                                SD_BUS_NO_RESULT, control_method_kill,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+                                SD_BUS_NO_RESULT, control_method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RELOAD, SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                                 control_method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_REEXEC, SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,

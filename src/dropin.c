@@ -141,8 +141,8 @@ int dropin_set(const char *dir, const char *name, const char *file, const char *
         if (r < 0) {
                 dropin_why(why, why_len, "%s/%s/%s: %s", dir, sub, file,
                            r == -ELOOP || r == -EBADFD ? "is not a regular file: not replaced"
-                           : r == -EFBIG              ? "is too large: not replaced"
-                                                      : strerror(-r));
+                           : r == -EFBIG               ? "is too large: not replaced"
+                                                       : strerror(-r));
                 return r;
         }
         if (content)
@@ -152,8 +152,7 @@ int dropin_set(const char *dir, const char *name, const char *file, const char *
         else if (old)
                 r = fsync(ddfd) < 0 ? -errno : 0;
         if (r < 0) {
-                dropin_why(why, why_len, "cannot write %s/%s/%s: %s", dir, sub, file,
-                           strerror(-r));
+                dropin_why(why, why_len, "cannot write %s/%s/%s: %s", dir, sub, file, strerror(-r));
                 return r;
         }
         if (ret_old)

@@ -174,8 +174,8 @@ static void write_tree(const uint8_t *data, size_t size)
                         file_name(name, (size_t)(slash - name), i, sub);
                         file_name(slash + 1, (size_t)(nl - slash - 1), i, fname);
                         (void)mkdirat(services_fd, sub, 0755);
-                        dfd = openat(services_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-                                                               O_NOFOLLOW);
+                        dfd = openat(services_fd, sub,
+                                     O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
                         if (dfd < 0)
                                 dfd = services_fd; /* a file of that name: write beside it */
                 } else

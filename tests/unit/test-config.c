@@ -1200,9 +1200,7 @@ static void test_dependencies(void)
                               "S/d.ini:3: watchdog: needs type=notify (pings arrive as WATCHDOG=1)",
                               "S/e.ini:4: ready_fd: only for type=simple (type=oneshot has its "
                               "own readiness)",
-                              "S/f.ini:3: after: unknown service 'ghost'",
-                              where,
-                              NULL });
+                              "S/f.ini:3: after: unknown service 'ghost'", where, NULL });
 }
 
 /* Files that are not regular files or are too large, numbers out of range,
@@ -1665,8 +1663,8 @@ static void test_layers(void)
         tsymlink("/dev/null", "services.d/m.ini");
         tsymlink("/dev/null", "services.d/nothing.ini");
         r = load(&c, &errors);
-        ok(r == 0 && c && c->n_services == 2, "vendor and admin: the union by name, less masks (%d)",
-           r);
+        ok(r == 0 && c && c->n_services == 2,
+           "vendor and admin: the union by name, less masks (%d)", r);
         ok(c && strcmp(c->vendor_services_dir, tpath("vendor")) == 0,
            "vendor_services is relative to tend.ini");
         sc = c ? config_find(c, "v") : NULL;
@@ -1725,8 +1723,7 @@ static void test_layers(void)
         ok(r == 0 && sc, "drop-ins load (%d)", r);
         ok(sc && files_are(sc, (const char *const[]){ "vendor/w.ini", "vendor/w.ini.d/10-exec.ini",
                                                       "services.d/w.ini.d/15-stop.ini",
-                                                      "services.d/w.ini.d/20-restart.ini",
-                                                      NULL }),
+                                                      "services.d/w.ini.d/20-restart.ini", NULL }),
            "files: the main one, then drop-ins in lexical order, the admin's winning");
         ok(sc && strcmp(sc->exec, "/bin/b") == 0 && sc->argv && strcmp(sc->argv[0], "/bin/b") == 0,
            "exec set again in a drop-in replaces it");
@@ -1798,11 +1795,11 @@ static void test_layers(void)
         wfile("vendor/i.ini", "[service]\nexec = x\n");
         wfile("vendor/i.ini.d", "not a directory\n");
         r = load(&c, &errors);
-        expect_errors("drop-ins that are not regular files", errors,
-                      (const char *const[]){
-                              "S/h.ini.d/dir.ini:0: not a regular file (a directory)",
-                              "S/h.ini.d/fifo.ini:0: not a regular file (a FIFO)",
-                              "V/i.ini.d:0: not a directory", NULL });
+        expect_errors(
+                "drop-ins that are not regular files", errors,
+                (const char *const[]){ "S/h.ini.d/dir.ini:0: not a regular file (a directory)",
+                                       "S/h.ini.d/fifo.ini:0: not a regular file (a FIFO)",
+                                       "V/i.ini.d:0: not a directory", NULL });
 
         /* A cycle closed in a drop-in names it. */
         fresh_layers();
@@ -1847,8 +1844,10 @@ static void test_layers(void)
         {
                 _cleanup_free_ char *w = NULL;
 
-                if (asprintf(&w, "T:5: vendor_services: cannot open directory '%s/nowhere': Not a "
-                             "directory", tmp) < 0)
+                if (asprintf(&w,
+                             "T:5: vendor_services: cannot open directory '%s/nowhere': Not a "
+                             "directory",
+                             tmp) < 0)
                         abort();
                 ok(r == -EINVAL, "a vendor_services that is a file is an error");
                 expect_errors("vendor_services that is a file", errors,

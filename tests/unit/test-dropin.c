@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 
 #include "dropin.h"
-#include "util.h"
 #include "tap.h"
+#include "util.h"
 
 static char tmp[64];
 
@@ -94,8 +94,7 @@ int main(void)
         r = dropin_set(tmp, "web", DROPIN_ENABLE_FILE, NULL, &old, why, sizeof why);
         ok(r == 0 && !old, "removing what is not there is no error");
         r = dropin_set(tmp, "never", DROPIN_ENABLE_FILE, NULL, &old, why, sizeof why);
-        ok(r == 0 && !old && access(tpath("never.ini.d"), F_OK) < 0,
-           "removing makes no directory");
+        ok(r == 0 && !old && access(tpath("never.ini.d"), F_OK) < 0, "removing makes no directory");
 
         const char *bad[] = { "../etc", "a/b", "..", ".hidden", "", "x y" };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -129,8 +128,10 @@ int main(void)
         ok(lstat(tpath("l.ini.d/50-enable.ini"), &st) == 0 && S_ISLNK(st.st_mode),
            "and left as it was");
         r = dropin_set(tmp, "f", DROPIN_ENABLE_FILE, "x", NULL, why, sizeof why);
-        ok(r == -EBADFD && strstr(why, "not a regular file"), "a FIFO as the file is refused, "
-           "without blocking (%s)", why);
+        ok(r == -EBADFD && strstr(why, "not a regular file"),
+           "a FIFO as the file is refused, "
+           "without blocking (%s)",
+           why);
 
         r = dropin_set("/nonexistent-dir", "web", DROPIN_ENABLE_FILE, "x", NULL, why, sizeof why);
         ok(r == -ENOENT && strstr(why, "/nonexistent-dir"), "a missing directory (%s)", why);
