@@ -118,18 +118,23 @@ def test_dropins_in_order_replace_and_accumulate(tend):
     env = environ(tend, "r")
     assert "C=3" in env and not any(e.startswith("A=") for e in env), env
     cat = tend.ctl("cat", "w", check=0).stdout
-    heads = [l[2:] for l in cat.splitlines() if l.startswith("# ")]
+    heads = [l[2:] for l in cat.splitlines() if l.startswith("# /")]
     assert heads == [f"{vendor}/w.ini", f"{vd}/10-env.ini", f"{ad}/20-exec.ini",
                      f"{ad}/30-env.ini"], cat
     assert ("# %s/20-exec.ini\n[service]\nexec = sleep 1012\n\n# %s/30-env.ini\n" % (ad, ad)
             in cat), cat
     # Both services in one call, in the order named.
     cat = tend.ctl("cat", "r", "w", check=0).stdout
-    heads = [l[2:] for l in cat.splitlines() if l.startswith("# ")]
+    heads = [l[2:] for l in cat.splitlines() if l.startswith("# /")]
     assert heads[:2] == [f"{vendor}/r.ini", f"{tend.services_dir}/r.ini.d/reset.ini"], cat
-    # A change of a drop-in restarts the service; a reload with none keeps it.
+    # A change of a drop-in restarts the service; a reload with none keeps it,
+    # and so does a re-execution, which keeps the list of files.
     pid = tend.svc("w")["pid"]
     tend.ctl("reload", check=0)
+    assert tend.svc("w")["pid"] == pid
+    cat = tend.ctl("cat", "w", check=0).stdout
+    tend.ctl("reexec", check=0)
+    assert tend.ctl("cat", "w", check=0).stdout == cat
     assert tend.svc("w")["pid"] == pid
     (ad / "60-exec.ini").write_text("[service]\nexec = sleep 1016\n")
     tend.ctl("reload", check=0)
@@ -220,6 +225,21 @@ def test_enable_disable_write_only_their_dropin(tend):
     tend.start()
     tend.wait_running("x")
     assert (tend.services_dir / "x.ini").read_bytes() == main
+
+
+def test_disable_a_vendor_service_in_the_admin_directory(tend):
+    vendor = layered(tend)
+    (vendor / "pkg.ini").write_text("[service]\nexec = sleep 1045\n")
+    tend.start()
+    tend.wait_running("pkg")
+    tend.ctl("disable", "pkg", check=0)
+    dropin = tend.services_dir / "pkg.ini.d" / "50-enable.ini"
+    assert "enabled = no" in dropin.read_text()
+    assert os.listdir(vendor) == ["pkg.ini"]
+    heads = [l[2:] for l in tend.ctl("cat", "pkg", check=0).stdout.splitlines()
+             if l.startswith("# /")]
+    assert heads == [f"{vendor}/pkg.ini", str(dropin)]
+    tend.wait_running("pkg")
 
 
 def test_enable_says_when_a_later_file_overrides(tend):
