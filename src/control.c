@@ -1101,10 +1101,15 @@ static int control_method_set_enabled(sd_bus_message *msg, void *userdata, sd_bu
                 }
                 if (fclose(f) != 0)
                         return -ENOMEM;
+                if (!after)
+                        return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
+                                                 "%s: wrote %s, but the configuration loaded does "
+                                                 "not include it",
+                                                 sc->name, path);
                 return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
                                          "%s: wrote %s, but a file applied after it sets enabled "
                                          "again:%s",
-                                         sc->name, path, later && later[0] ? later : " (none?)");
+                                         sc->name, path, later);
         }
         return sd_bus_reply_method_return(msg, "s", path);
 }

@@ -1794,12 +1794,25 @@ static void test_layers(void)
         tmkdir("services.d/h.ini.d/dir.ini");
         wfile("vendor/i.ini", "[service]\nexec = x\n");
         wfile("vendor/i.ini.d", "not a directory\n");
+        {
+                size_t big = CONFIG_FILE_MAX + 1;
+                char *text = malloc(big);
+
+                if (!text)
+                        abort();
+                memset(text, '#', big);
+                wfile("services.d/j.ini", "[service]\nexec = x\n");
+                tmkdir("services.d/j.ini.d");
+                wfile_len("services.d/j.ini.d/big.ini", text, big);
+                free(text);
+        }
         r = load(&c, &errors);
-        expect_errors(
-                "drop-ins that are not regular files", errors,
-                (const char *const[]){ "S/h.ini.d/dir.ini:0: not a regular file (a directory)",
-                                       "S/h.ini.d/fifo.ini:0: not a regular file (a FIFO)",
-                                       "V/i.ini.d:0: not a directory", NULL });
+        expect_errors("drop-ins that are not regular files, or too large", errors,
+                      (const char *const[]){
+                              "S/h.ini.d/dir.ini:0: not a regular file (a directory)",
+                              "S/h.ini.d/fifo.ini:0: not a regular file (a FIFO)",
+                              "V/i.ini.d:0: not a directory",
+                              "S/j.ini.d/big.ini:0: larger than 1 MiB", NULL });
 
         /* A cycle closed in a drop-in names it. */
         fresh_layers();
