@@ -1807,12 +1807,12 @@ static void test_layers(void)
                 free(text);
         }
         r = load(&c, &errors);
-        expect_errors("drop-ins that are not regular files, or too large", errors,
-                      (const char *const[]){
-                              "S/h.ini.d/dir.ini:0: not a regular file (a directory)",
-                              "S/h.ini.d/fifo.ini:0: not a regular file (a FIFO)",
-                              "V/i.ini.d:0: not a directory",
-                              "S/j.ini.d/big.ini:0: larger than 1 MiB", NULL });
+        expect_errors(
+                "drop-ins that are not regular files, or too large", errors,
+                (const char *const[]){ "S/h.ini.d/dir.ini:0: not a regular file (a directory)",
+                                       "S/h.ini.d/fifo.ini:0: not a regular file (a FIFO)",
+                                       "V/i.ini.d:0: not a directory",
+                                       "S/j.ini.d/big.ini:0: larger than 1 MiB", NULL });
 
         /* A cycle closed in a drop-in names it. */
         fresh_layers();
