@@ -136,6 +136,12 @@ def test_dropins_in_order_replace_and_accumulate(tend):
     tend.ctl("reexec", check=0)
     assert tend.ctl("cat", "w", check=0).stdout == cat
     assert tend.svc("w")["pid"] == pid
+    # The same values moved from one file to another: nothing restarts.
+    (ad / "30-env.ini").unlink()
+    (ad / "35-env.ini").write_text("[service]\nenvironment = A=3\n")
+    tend.ctl("reload", check=0)
+    assert f"# {ad}/35-env.ini\n" in tend.ctl("cat", "w", check=0).stdout
+    assert tend.svc("w")["pid"] == pid
     (ad / "60-exec.ini").write_text("[service]\nexec = sleep 1016\n")
     tend.ctl("reload", check=0)
     tend.wait_running("w", not_pid=pid)
