@@ -12,6 +12,9 @@
 
 #include "util.h"
 
+/* Where packages put service files: [tend] vendor_services of a root tendd. */
+#define CONFIG_VENDOR_SERVICES_DIR "/usr/lib/tend/services.d"
+
 /* What a configuration may make tendd read and hold; see the README. */
 #define CONFIG_FILE_MAX (1 << 20)          /* bytes of one file (tend.ini, service, environment) */
 #define CONFIG_TREE_MAX (64 << 20)         /* bytes of every file one load reads, together */
@@ -59,8 +62,10 @@ struct config_cgroup {
 };
 
 struct service_config {
-        char *name; /* file name without .ini */
-        char *file; /* path of NAME.ini */
+        char *name;   /* file name without .ini */
+        char *file;   /* path of NAME.ini: in the services directory, else the vendor one */
+        char **files; /* every file it was built from, in the order applied: file, then
+                       * its drop-ins (NAME.ini.d/ *.ini); never NULL once loaded */
 
         char *exec;  /* the exec= line as written */
         char **argv; /* exec split into words; argv[0] is the program */
@@ -98,7 +103,8 @@ struct service_config {
         int ready_fd;         /* s6-style readiness fd in the child; -1: none */
         char **after;         /* start once these are ready, stop before them */
         char **requires;      /* start these too; stop when one goes down (implies after) */
-        unsigned after_line, requires_line; /* where they were set, for messages */
+        unsigned after_line, requires_line; /* where they were last set, for messages: */
+        unsigned after_file, requires_file; /* a line of files[this] */
         bool no_new_privs;
         struct config_rlimit limits[_LIMIT_MAX];
         struct config_cgroup cgroup;
@@ -107,6 +113,7 @@ struct service_config {
 struct config {
         char *path;         /* tend.ini */
         char *services_dir; /* absolute */
+        char *vendor_services_dir; /* absolute; NULL: none */
         char *socket_path;
         mode_t socket_mode;  /* who may connect; changing state also needs root or tendd's uid */
         char *socket_group;  /* NULL: tendd's group */
@@ -149,15 +156,29 @@ struct config {
  * (no inline comments: ';' and '#' inside a value are kept), lines of any
  * length, CRLF accepted, indented lines are ordinary lines (never
  * continuations), lines starting with ';' or '#' are comments. Relative paths
- * in tend.ini (services, socket, log_dir) are relative to tend.ini's
- * directory; environment_file in a service file is relative to the services
- * directory. environment= and environment_file values may be wrapped in one
- * pair of quotes ('...' literal, "..." with \" \\ \$ \` escapes).
- * after/requires must name service files of the same directory and form no
- * cycle; each cycle is reported once with its path and the file:line of
- * every edge; exit_with too must name a service file of the directory. The
- * program in exec is not looked up: a missing binary is a runtime failure,
- * not a config error. */
+ * in tend.ini (services, vendor_services, socket, log_dir) are relative to
+ * tend.ini's directory; environment_file in a service file or a drop-in is
+ * relative to the directory the service file of that layer is in (the
+ * services or the vendor directory, never NAME.ini.d). environment= and
+ * environment_file values may be wrapped in one pair of quotes ('...'
+ * literal, "..." with \" \\ \$ \` escapes). after/requires must name
+ * services of the configuration and form no cycle; each cycle is reported
+ * once with its path and the file:line of every edge; exit_with too must name
+ * a service. The program in exec is not looked up: a missing binary is a
+ * runtime failure, not a config error.
+ *
+ * Layers (README, "Vendor and admin layers"): the services are the union by
+ * name of NAME.ini in the services directory (the admin's) and in the vendor
+ * directory ([tend] vendor_services; a missing vendor directory is no
+ * error); the admin's file replaces the vendor's whole, and an admin
+ * NAME.ini that is a symbolic link to /dev/null masks the name: no service,
+ * its drop-ins ignored. Drop-ins, NAME.ini.d/ *.ini of either directory (the
+ * admin's replacing, or masking, a vendor one of the same file name), are
+ * parsed after the main file in lexical order of their file names: a key set
+ * again replaces the value, except the lists (environment, after, requires),
+ * which accumulate and are emptied by an empty value; environment_file is
+ * removed by an empty value. A drop-in directory of no service is ignored.
+ * Drop-ins are read under the same rules as every other file. */
 int config_load(const char *path, struct config **ret, char ***ret_errors);
 struct config *config_free(struct config *c);
 static inline void config_freep(struct config **c)

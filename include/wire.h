@@ -31,6 +31,10 @@
 #define WIRE_SIGNATURE_MANY_REPLY "a(ss)"
 #define WIRE_METHOD_RELOAD "Reload"
 #define WIRE_METHOD_REEXEC "Reexec"
+/* (s name) -> as: the files of its config, the main one, then drop-ins. */
+#define WIRE_METHOD_GET_FILES "GetServiceFiles"
+/* (s name, b enabled) -> s: the drop-in written (then a reload). */
+#define WIRE_METHOD_SET_ENABLED "SetServiceEnabled"
 #define WIRE_SIGNAL_STATE_CHANGED "ServiceStateChanged"
 
 #define WIRE_ERROR_FAILED "org.tend.Error.Failed"

@@ -1,8 +1,8 @@
 /* config-deps.c: the checks of after= and requires= across services: every
  * name must be a service file of the directory, and the graph of the loaded
- * services (graph.h) must have no cycle. Each problem is reported at the
- * file:line of the key, a cycle once with its path and the file:line of
- * every edge. */
+ * services (graph.h) must have no cycle. The names are checked as each
+ * file is parsed (config-keys.c); a cycle is reported here, once, with its
+ * path and the file:line of every edge: where its key was last set. */
 #include <stdio.h>
 
 #include "config-deps.h"
@@ -10,36 +10,6 @@
 
 /* Hops of a cycle shown in its message; the rest are counted. */
 #define CONFIG_DEPS_CYCLE_SHOWN 16
-
-static int config_deps_name_cmp(const void *a, const void *b)
-{
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* True if the n sorted names hold name. */
-static bool config_deps_name_known(char *const *names, size_t n, const char *name)
-{
-        return n > 0 && bsearch(&name, names, n, sizeof *names, config_deps_name_cmp);
-}
-
-/* Report every after/requires name that is not one of the n sorted names. */
-static void config_deps_check_names(struct config_load_ctx *l, const struct config *c,
-                                    char *const *names, size_t n_names)
-{
-        for (size_t i = 0; i < c->n_services; i++) {
-                const struct service_config *sc = c->services[i];
-
-                for (int which = 0; which < 2; which++)
-                        for (char *const *d = which == 0 ? sc->after : sc->requires; d && *d; d++) {
-                                if (config_deps_name_known(names, n_names, *d))
-                                        continue;
-                                config_errorf(l, "%s/%s.ini:%u: %s: unknown service '%s'",
-                                              l->services_display, sc->name,
-                                              which == 0 ? sc->after_line : sc->requires_line,
-                                              which == 0 ? "after" : "requires", *d);
-                        }
-        }
-}
 
 /* The key an edge was written with: after= when it is in both, as the walk
  * (after= first) follows it that way. */
@@ -51,6 +21,15 @@ static const char *config_deps_key(const struct graph_edge *e)
 static unsigned config_deps_line(const struct service_config *sc, const struct graph_edge *e)
 {
         return e->kind & DEP_AFTER ? sc->after_line : sc->requires_line;
+}
+
+/* The file that set the key of edge e, as shown; NULL when out of memory. */
+static char *config_deps_file(const struct config_load_ctx *l, const struct config *c,
+                              const struct service_config *sc, const struct graph_edge *e)
+{
+        unsigned i = e->kind & DEP_AFTER ? sc->after_file : sc->requires_file;
+
+        return config_display(l, c, i < strv_length(sc->files) ? sc->files[i] : sc->file);
 }
 
 struct config_deps_cycles {
@@ -68,9 +47,10 @@ static void config_deps_write_cycle(const struct config_deps_cycles *x,
 
         for (size_t i = 0; i < shown; i++) {
                 const struct service_config *sc = x->c->services[path[i]->from];
+                _cleanup_free_ char *file = config_deps_file(x->l, x->c, sc, path[i]);
 
                 fprintf(p, "%s -> ", sc->name);
-                fprintf(e, "%s%s/%s.ini:%u %s", i > 0 ? ", " : "", x->l->services_display, sc->name,
+                fprintf(e, "%s%s:%u %s", i > 0 ? ", " : "", file ? file : sc->file,
                         config_deps_line(sc, path[i]), config_deps_key(path[i]));
         }
         if (shown < hops) {
@@ -86,7 +66,7 @@ static void config_deps_cycle(const struct graph_edge *const *path, size_t hops,
         const struct config_deps_cycles *x = userdata;
         const struct graph_edge *last = path[hops - 1];
         const struct service_config *from = x->c->services[last->from];
-        _cleanup_free_ char *text = NULL, *where = NULL;
+        _cleanup_free_ char *text = NULL, *where = NULL, *file = NULL;
         size_t text_len = 0, where_len = 0;
         FILE *p, *e;
 
@@ -107,8 +87,13 @@ static void config_deps_cycle(const struct graph_edge *const *path, size_t hops,
                 x->l->oom = true;
                 return;
         }
-        config_errorf(x->l, "%s/%s.ini:%u: %s: dependency cycle %s (%s)", x->l->services_display,
-                      from->name, config_deps_line(from, last), config_deps_key(last), text, where);
+        file = config_deps_file(x->l, x->c, from, last);
+        if (!file) {
+                x->l->oom = true;
+                return;
+        }
+        config_errorf(x->l, "%s:%u: %s: dependency cycle %s (%s)", file,
+                      config_deps_line(from, last), config_deps_key(last), text, where);
 }
 
 static size_t config_deps_lookup(const char *name, void *userdata)
@@ -117,14 +102,12 @@ static size_t config_deps_lookup(const char *name, void *userdata)
 }
 
 /* See config-deps.h. */
-int config_deps_check(struct config_load_ctx *l, const struct config *c, char *const *names,
-                      size_t n_names)
+int config_deps_check(struct config_load_ctx *l, const struct config *c)
 {
         struct config_deps_cycles x = { l, c };
         struct graph g;
         int r;
 
-        config_deps_check_names(l, c, names, n_names);
         r = graph_build(&g, (const struct service_config *const *)c->services, c->n_services,
                         config_deps_lookup, NULL, (void *)c);
         if (r < 0)

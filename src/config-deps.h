@@ -4,8 +4,7 @@
 
 #include "config-load.h"
 
-/* Every after/requires name of c's services must be one of the n_names
- * sorted names (the service files found, loaded or not); the graph of the
- * loaded ones must be acyclic. Reports each problem; -ENOMEM, else 0. */
-int config_deps_check(struct config_load_ctx *l, const struct config *c, char *const *names,
-                      size_t n_names);
+/* The graph of c's loaded services must be acyclic (that each after/requires
+ * name is a service is checked as the files are parsed). Reports each cycle;
+ * -ENOMEM, else 0. */
+int config_deps_check(struct config_load_ctx *l, const struct config *c);

@@ -263,6 +263,24 @@ static CONFIG_KEY_PARSER(config_keys_relative_path)
         return 0;
 }
 
+/* vendor_services: like services; empty: none. */
+static CONFIG_KEY_PARSER(config_keys_vendor_services)
+{
+        char *d;
+
+        free(f->load->vendor_display);
+        f->load->vendor_display = NULL;
+        free(*(char **)field);
+        *(char **)field = NULL;
+        if (!value[0])
+                return 0;
+        d = path_join(f->display_dir, value);
+        if (!d)
+                return -ENOMEM;
+        f->load->vendor_display = d;
+        return config_keys_relative_path(f, k, line, value, field);
+}
+
 static CONFIG_KEY_PARSER(config_keys_services)
 {
         char *d = path_join(f->display_dir, value);
@@ -326,6 +344,12 @@ static CONFIG_KEY_PARSER(config_keys_environment)
         char *entry;
         int r;
 
+        if (!value[0]) { /* empty: forget the entries set so far (earlier files too) */
+                strv_free(*(char ***)field);
+                *(char ***)field = NULL;
+                f->env_n = f->env_cap = 0;
+                return 0;
+        }
         r = env_parse_assignment(value, &entry, &reason);
         if (r == -EINVAL)
                 return config_file_error(f, line, k->name, "%s: '%s'", reason,
@@ -343,7 +367,12 @@ static CONFIG_KEY_PARSER(config_keys_environment)
 
 static CONFIG_KEY_PARSER(config_keys_environment_file)
 {
-        /* Read after the whole file is parsed, see config_merge_environment(). */
+        /* Read after every file is parsed, see config_merge_environment(). */
+        if (!value[0]) { /* empty: none (a drop-in removing an earlier file's) */
+                free(*(char **)field);
+                *(char **)field = NULL;
+                return 0;
+        }
         return config_keys_relative_path(f, k, line, value, field);
 }
 
@@ -574,16 +603,28 @@ static int config_keys_names_dedup(char **v, size_t n)
         return 0;
 }
 
-/* after/requires: blank-separated service names, deduplicated. */
+/* after/requires: blank-separated names of services, added to the names
+ * earlier files set (an empty value forgets them), deduplicated. */
 static CONFIG_KEY_PARSER(config_keys_names)
 {
         struct service_config *sc = f->target;
+        struct config_load_ctx *l = f->load;
         _cleanup_strv_free_ char **names = NULL;
         char buf[CONFIG_VALUE_SHOWN_MAX + 4];
         const char *p = value;
         size_t n_names = 0, cap = 0;
         bool bad = false;
         int r;
+
+        for (char **o = *(char ***)field; o && *o; o++) {
+                r = strv_append(&names, &n_names, &cap, strdup(*o));
+                if (r < 0)
+                        return r;
+        }
+        if (!value[0]) {
+                names = strv_free(names);
+                n_names = cap = 0;
+        }
 
         while (*p) {
                 size_t n = strcspn(p, " \t");
@@ -609,6 +650,18 @@ static CONFIG_KEY_PARSER(config_keys_names)
                         bad = true;
                         continue;
                 }
+                if (l->names && !config_names_have(l->names, l->n_names, name)) {
+                        if (config_names_have(l->masked, l->n_masked, name))
+                                (void)config_file_error(f, line, k->name,
+                                                        "service '%s' is masked (%s/%s.ini is a "
+                                                        "link to /dev/null)",
+                                                        name, l->services_display, name);
+                        else
+                                (void)config_file_error(f, line, k->name, "unknown service '%s'",
+                                                        name);
+                        bad = true;
+                        continue;
+                }
                 r = strv_append(&names, &n_names, &cap, TAKE_PTR(name));
                 if (r < 0)
                         return r;
@@ -622,10 +675,13 @@ static CONFIG_KEY_PARSER(config_keys_names)
                 return r;
         strv_free(*(char ***)field);
         *(char ***)field = TAKE_PTR(names);
-        if (strcmp(k->name, "after") == 0)
+        if (strcmp(k->name, "after") == 0) {
                 sc->after_line = line;
-        else
+                sc->after_file = (unsigned)(f->n_displays - 1);
+        } else {
                 sc->requires_line = line;
+                sc->requires_file = (unsigned)(f->n_displays - 1);
+        }
         return 0;
 }
 
@@ -697,8 +753,9 @@ const struct config_key config_keys_service[] = {
         { "group", config_keys_account, SC(group), NULL, ACCOUNT_GROUP, false },
         { "workdir", config_keys_absolute_path, SC(workdir), NULL, 0, false },
         { "umask", config_keys_umask, SC(umask), NULL, 0, false },
-        { "environment", config_keys_environment, SC(environment), NULL, 0, true },
-        { "environment_file", config_keys_environment_file, SC(environment_file), NULL, 0, false },
+        { "environment", config_keys_environment, SC(environment), NULL, 0, true, 0, 0, true },
+        { "environment_file", config_keys_environment_file, SC(environment_file), NULL, 0, false, 0,
+          0, true },
         { "output", config_keys_enum, SC(output), NULL, ENUM_OUTPUT, false },
         { "log_max_size", config_keys_size, SC(log_max_size), "10M", 0, false, LOG_MAX_SIZE_MIN,
           LOG_MAX_SIZE_MAX },
@@ -724,8 +781,8 @@ const struct config_key config_keys_service[] = {
         { "ready_timeout", config_keys_duration, SC(ready_timeout), "90s", 0, false, 0,
           DURATION_MAX },
         { "watchdog", config_keys_duration, SC(watchdog), "0", 0, false, 0, DURATION_MAX },
-        { "after", config_keys_names, SC(after), NULL, 0, false },
-        { "requires", config_keys_names, SC(requires), NULL, 0, false },
+        { "after", config_keys_names, SC(after), NULL, 0, false, 0, 0, true },
+        { "requires", config_keys_names, SC(requires), NULL, 0, false, 0, 0, true },
         { "ready_fd", config_keys_ready_fd, SC(ready_fd), "-1", 0, false },
 };
 
@@ -733,6 +790,8 @@ const struct config_key config_keys_service[] = {
 
 const struct config_key config_keys_tend[] = {
         { "services", config_keys_services, C(services_dir), "services.d", 0, false },
+        { "vendor_services", config_keys_vendor_services, C(vendor_services_dir), NULL, 0, false, 0,
+          0, true },
         { "socket", config_keys_socket, C(socket_path), NULL, 0, false },
         { "socket_mode", config_keys_mode, C(socket_mode), "0660", 0, false },
         { "socket_group", config_keys_account, C(socket_group), NULL, ACCOUNT_GROUP, false },

@@ -111,6 +111,40 @@ const char *config_shown(const char *v, char buf[static CONFIG_VALUE_SHOWN_MAX +
         return buf;
 }
 
+static int config_names_cmp(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* See config-load.h. */
+bool config_names_have(char *const *names, size_t n, const char *name)
+{
+        return n > 0 && bsearch(&name, names, n, sizeof *names, config_names_cmp);
+}
+
+/* rest of path after dir and a slash, or NULL. */
+static const char *config_under(const char *path, const char *dir)
+{
+        size_t n = dir ? strlen(dir) : 0;
+
+        if (n == 0 || strncmp(path, dir, n) != 0 || path[n] != '/')
+                return NULL;
+        return path + n + 1;
+}
+
+/* See config-load.h. */
+char *config_display(const struct config_load_ctx *l, const struct config *c, const char *path)
+{
+        const char *rest = config_under(path, c->services_dir);
+
+        if (rest)
+                return path_join(l->services_display, rest);
+        rest = config_under(path, c->vendor_services_dir);
+        if (rest)
+                return path_join(l->vendor_display, rest);
+        return strdup(path);
+}
+
 /* See config-load.h. */
 size_t config_index(const struct config *c, const char *name)
 {

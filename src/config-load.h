@@ -29,6 +29,12 @@ struct config_load_ctx {
         size_t n_more;
         bool oom;
         char *services_display; /* services dir as shown in messages */
+        char *vendor_display;   /* vendor services dir as shown in messages */
+        /* The names of the services found (loaded or not) and of the masked
+         * ones, sorted: what after=, requires= and exit_with may name; set
+         * while the services are loaded, the strings borrowed. */
+        char **names, **masked;
+        size_t n_names, n_masked;
         uint64_t bytes_read;    /* by every file so far, against CONFIG_TREE_MAX */
         uint64_t nr_open;       /* fs.nr_open, read once; 0: not yet */
         /* Scratch space of the file being parsed, reused for each file so
@@ -36,6 +42,7 @@ struct config_load_ctx {
         struct config_scratch text; /* the whole file */
         struct config_scratch env;  /* an environment file */
         unsigned *seen;
+        unsigned *set_line, *set_file;
         bool *failed;
         size_t keys_cap;
 };
@@ -55,8 +62,12 @@ struct config_file_ctx {
         const struct config_key *keys;
         size_t n_keys;
         void *target;          /* struct config or struct service_config */
-        unsigned *seen;        /* per key: line it was first set on; 0: not set */
+        unsigned *seen;        /* per key: line it was first set on in this file; 0: not set */
+        unsigned *set_line;    /* per key: line it was last set on, in any file; 0: not set */
+        unsigned *set_file;    /* per key: that line's file, an index of displays */
         bool *failed;          /* per key: its value was rejected */
+        char **displays;       /* the files parsed so far as shown, display is the last */
+        size_t n_displays, displays_cap;
         size_t env_n, env_cap; /* length and room of the service's environment= list */
 };
 
@@ -77,6 +88,7 @@ struct config_key {
         int arg;         /* parser-specific */
         bool repeatable;
         uint64_t min, max; /* numbers: range of non-zero values; max 0: none */
+        bool empty;        /* the parser takes an empty value (it resets the field) */
 };
 
 /* Set each key's default in f->target, through the key's own parser (a
@@ -101,5 +113,10 @@ _printf_(4, 5) int config_file_error(struct config_file_ctx *f, unsigned line, c
                                      const char *fmt, ...);
 /* v as shown in a message: cut after CONFIG_VALUE_SHOWN_MAX bytes into buf. */
 const char *config_shown(const char *v, char buf[static CONFIG_VALUE_SHOWN_MAX + 4]);
+/* True if the n sorted names hold name. */
+bool config_names_have(char *const *names, size_t n, const char *name);
+/* The absolute path of a file of c's services directories as shown in
+ * messages (as the directory was given); NULL when out of memory. */
+char *config_display(const struct config_load_ctx *l, const struct config *c, const char *path);
 /* Position of name in c's name-sorted services, or SIZE_MAX. */
 size_t config_index(const struct config *c, const char *name);

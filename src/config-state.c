@@ -100,6 +100,9 @@ static const struct config_state_field config_state_service_fields[] = {
         { 47, KIND_U64, SC(cgroup.cpu_weight) },
         { 48, KIND_U64, SC(cgroup.cpu_max) },
         { 49, KIND_U64, SC(cgroup.io_weight) },
+        { 50, KIND_STRV, SC(files) },
+        { 51, KIND_UNSIGNED, SC(after_file) },
+        { 52, KIND_UNSIGNED, SC(requires_file) },
 };
 
 _Static_assert(_LIMIT_MAX == 9, "a limit was added: give it a LIMIT() line above");
@@ -118,6 +121,7 @@ static const struct config_state_field config_state_config_fields[] = {
         { 7, KIND_STRING, C(cgroup_path) },
         { 8, KIND_STRING, C(exit_with) },
         { 9, KIND_UNSIGNED, C(exit_with_line) },
+        { 10, KIND_STRING, C(vendor_services_dir) },
 };
 #define CONFIG_STATE_PATH 1
 #define CONFIG_STATE_SERVICE 100
@@ -126,10 +130,10 @@ static const struct config_state_field config_state_config_fields[] = {
  * silently resets it: a tripwire that fails the build when a struct grows
  * (not when a field fits into padding) until the size here is updated. */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_LONG__ == 8
-_Static_assert(sizeof(struct service_config) == 488,
+_Static_assert(sizeof(struct service_config) == 504,
                "struct service_config changed: add its new field to "
                "config_state_service_fields[], then update this size");
-_Static_assert(sizeof(struct config) == 88, "struct config changed: add its new field to "
+_Static_assert(sizeof(struct config) == 96, "struct config changed: add its new field to "
                                             "config_state_config_fields[], then update this size");
 #endif
 
@@ -391,6 +395,11 @@ int config_state_get_service(const struct state_reader *v, struct service_config
                 return k;
         if (!sc->name || !sc->file || !sc->exec || !sc->argv || !sc->argv[0])
                 return -EBADMSG;
+        if (!sc->files) { /* from a tendd before drop-ins: the one file */
+                sc->files = calloc(2, sizeof(char *));
+                if (!sc->files || !(sc->files[0] = strdup(sc->file)))
+                        return -ENOMEM;
+        }
         if (!sc->environment) { /* never NULL, as after a load */
                 sc->environment = calloc(1, sizeof(char *));
                 if (!sc->environment)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "config-deps.h"
 #include "config-keys.h"
@@ -173,7 +174,24 @@ static int config_file_open(struct config_file_ctx *f, int dfd, const char *path
 static void config_file_done(struct config_file_ctx *f)
 {
         f->seen = NULL;
+        f->set_line = NULL;
+        f->set_file = NULL;
         f->failed = NULL;
+        strv_free(f->displays);
+        f->displays = NULL;
+        f->n_displays = f->displays_cap = 0;
+}
+
+/* Where key i was last set: its line (0: never), with f->display made the
+ * file that set it (the main file when never), so that a message about the
+ * key as a whole names the right file. */
+static unsigned config_where(struct config_file_ctx *f, size_t i)
+{
+        unsigned line = f->set_line[i];
+
+        if (f->n_displays > 0)
+                f->display = f->displays[line ? f->set_file[i] : 0];
+        return line;
 }
 
 /* What the INI reader's callbacks return: go on, or stop when out of memory. */
@@ -230,7 +248,9 @@ static int config_file_key(const char *section, const char *name, const char *va
         k = &f->keys[i];
         if (!f->seen[i])
                 f->seen[i] = line;
-        if (value_len == 0)
+        f->set_line[i] = line;
+        f->set_file[i] = f->n_displays > 0 ? (unsigned)(f->n_displays - 1) : 0;
+        if (value_len == 0 && !k->empty)
                 r = config_file_error(f, line, name, "empty value");
         else
                 r = k->parse(f, k, line, value, (char *)f->target + k->offset);
@@ -253,12 +273,20 @@ static int config_file_defaults(struct config_file_ctx *f)
         struct config_load_ctx *l = f->load;
 
         if (l->keys_cap < f->n_keys) {
-                unsigned *seen = realloc(l->seen, f->n_keys * sizeof *seen);
+                unsigned *seen = realloc(l->seen, f->n_keys * sizeof *seen), *line, *file;
                 bool *failed;
 
                 if (!seen)
                         return -ENOMEM;
                 l->seen = seen;
+                line = realloc(l->set_line, f->n_keys * sizeof *line);
+                if (!line)
+                        return -ENOMEM;
+                l->set_line = line;
+                file = realloc(l->set_file, f->n_keys * sizeof *file);
+                if (!file)
+                        return -ENOMEM;
+                l->set_file = file;
                 failed = realloc(l->failed, f->n_keys * sizeof *failed);
                 if (!failed)
                         return -ENOMEM;
@@ -266,6 +294,8 @@ static int config_file_defaults(struct config_file_ctx *f)
                 l->keys_cap = f->n_keys;
         }
         f->seen = memset(l->seen, 0, f->n_keys * sizeof *f->seen);
+        f->set_line = memset(l->set_line, 0, f->n_keys * sizeof *f->set_line);
+        f->set_file = memset(l->set_file, 0, f->n_keys * sizeof *f->set_file);
         f->failed = memset(l->failed, 0, f->n_keys * sizeof *f->failed);
         return config_file_apply_defaults(f);
 }
@@ -339,8 +369,8 @@ static int config_merge_environment(struct config_file_ctx *f, struct service_co
         if (!env)
                 return -ENOMEM;
         if (sc->environment_file) {
-                r = config_read_environment_file(f, f->seen[i], sc->environment_file, &env, &n,
-                                                 &cap);
+                r = config_read_environment_file(f, config_where(f, i), sc->environment_file, &env,
+                                                 &n, &cap);
                 if (r == -ENOMEM)
                         return r;
         }
@@ -357,23 +387,25 @@ static int config_check_service(struct config_file_ctx *f, struct service_config
         size_t d = config_key_index(f, "restart_delay"),
                m = config_key_index(f, "restart_max_delay");
 
-        if (!f->seen[config_key_index(f, "exec")])
+        if (!config_where(f, config_key_index(f, "exec")))
                 (void)config_file_error(f, 0, "exec", "required key is missing");
         if (!f->failed[d] && !f->failed[m] && sc->restart_delay > sc->restart_max_delay) {
                 char a[32], b[32];
-                bool on_delay = f->seen[d] != 0;
+                bool on_delay = f->set_line[d] != 0;
 
-                (void)config_file_error(f, on_delay ? f->seen[d] : f->seen[m],
+                (void)config_file_error(f, config_where(f, on_delay ? d : m),
                                         on_delay ? "restart_delay" : "restart_max_delay",
                                         "restart_delay %s is greater than restart_max_delay %s",
                                         format_duration(a, sizeof a, sc->restart_delay),
                                         format_duration(b, sizeof b, sc->restart_max_delay));
         }
         if (sc->watchdog > 0 && sc->type != SERVICE_NOTIFY)
-                (void)config_file_error(f, f->seen[config_key_index(f, "watchdog")], "watchdog",
+                (void)config_file_error(f, config_where(f, config_key_index(f, "watchdog")),
+                                        "watchdog",
                                         "needs type=notify (pings arrive as WATCHDOG=1)");
         if (sc->ready_fd >= 0 && sc->type != SERVICE_SIMPLE)
-                (void)config_file_error(f, f->seen[config_key_index(f, "ready_fd")], "ready_fd",
+                (void)config_file_error(f, config_where(f, config_key_index(f, "ready_fd")),
+                                        "ready_fd",
                                         "only for type=simple (type=%s has its own readiness)",
                                         service_type_to_string(sc->type));
         return f->load->oom ? -ENOMEM : 0;
@@ -414,90 +446,16 @@ static int config_check_exec_size(struct config_file_ctx *f, struct service_conf
         if (env > argv)
                 key = sc->environment_file ? "environment_file" : "environment";
         if (budget == CONFIG_EXEC_MAX)
-                return config_file_error(f, f->seen[config_key_index(f, key)], key,
+                return config_file_error(f, config_where(f, config_key_index(f, key)), key,
                                          "arguments and environment take %llu bytes, more than the "
                                          "%d MiB a service may have",
                                          (unsigned long long)total, CONFIG_EXEC_MAX >> 20);
         return config_file_error(
-                f, f->seen[config_key_index(f, key)], key,
+                f, config_where(f, config_key_index(f, key)), key,
                 "arguments and environment take %llu bytes, more than execve allows "
                 "with %s%s (%llu)",
                 (unsigned long long)total, rl->set ? "limit_stack = " : "tendd's stack limit ",
                 format_size(b, sizeof b, stack), (unsigned long long)budget);
-}
-
-/* A new config for service name (file fname), as it is before any key. */
-static struct service_config *config_service_new(const struct config *c, const char *name,
-                                                 const char *fname)
-{
-        _cleanup_(service_config_freep) struct service_config *sc = calloc(1, sizeof *sc);
-
-        if (!sc)
-                return NULL;
-        sc->name = strdup(name);
-        sc->file = path_join(c->services_dir, fname);
-        if (!sc->name || !sc->file)
-                return NULL;
-        config_keys_init_limits(sc);
-        return TAKE_PTR(sc);
-}
-
-/* Parse the service file f holds open, then check and complete sc. */
-static int config_parse_service(struct config_file_ctx *f, struct service_config *sc)
-{
-        int r = config_file_parse(f);
-
-        if (r >= 0)
-                r = config_check_service(f, sc);
-        if (r >= 0)
-                r = config_merge_environment(f, sc);
-        if (r >= 0)
-                r = config_check_exec_size(f, sc);
-        config_file_done(f);
-        return r;
-}
-
-/* Load services/NAME.ini; *ret is NULL when the file had errors. */
-static int config_load_service(struct config_load_ctx *l, const struct config *c, int dfd,
-                               const char *name, struct service_config **ret)
-{
-        _cleanup_(service_config_freep) struct service_config *sc = NULL;
-        _cleanup_free_ char *fname = NULL, *display = NULL;
-        size_t n_errors = config_errors_count(l);
-        struct config_file_ctx f = {
-                .load = l,
-                .dir = c->services_dir,
-                .display_dir = l->services_display,
-                .section = "service",
-                .keys = config_keys_service,
-                .n_keys = config_keys_n_service,
-        };
-        int r;
-
-        *ret = NULL;
-        if (asprintf(&fname, "%s.ini", name) < 0)
-                return -ENOMEM;
-        display = path_join(l->services_display, fname);
-        sc = config_service_new(c, name, fname);
-        if (!display || !sc)
-                return -ENOMEM;
-        if (!service_name_is_valid(name)) {
-                config_whole_file_error(l, display,
-                                        "invalid service name '%s' (1-%d characters of A-Z a-z "
-                                        "0-9 _ . @ -, not starting with '.')",
-                                        name, SERVICE_NAME_MAX);
-                return l->oom ? -ENOMEM : 0;
-        }
-        f.display = display;
-        f.target = sc;
-        r = config_file_open(&f, dfd, fname);
-        if (r >= 0 && f.have_text)
-                r = config_parse_service(&f, sc);
-        if (r == -ENOMEM || l->oom)
-                return -ENOMEM;
-        if (f.have_text && config_errors_count(l) == n_errors)
-                *ret = TAKE_PTR(sc);
-        return 0;
 }
 
 static void config_closedirp(DIR **d)
@@ -511,75 +469,495 @@ static int config_name_cmp(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* exit_with must name one of the n_names sorted service file names. */
-static void config_check_exit_with(struct config_load_ctx *l, const struct config *c,
-                                   const char *tend_display, char *const *names, size_t n_names)
+/* The two layers of service files, in the order a drop-in's tie is decided. */
+enum config_layer { LAYER_ADMIN, LAYER_VENDOR, _LAYER_MAX };
+
+/* A file or directory found in a services directory or a drop-in directory. */
+struct config_entry {
+        char *name;         /* a service's name (NAME.ini), or a drop-in's file name */
+        unsigned char type; /* d_type */
+        unsigned char layer;
+};
+
+/* What one services directory holds: NAME.ini entries (name without .ini)
+ * and NAME.ini.d names (without .ini.d), each sorted by name. */
+struct config_dir {
+        DIR *d;
+        struct config_entry *ini;
+        size_t n_ini, cap_ini;
+        char **dropins;
+        size_t n_dropins, cap_dropins;
+};
+
+/* A service to load: where its main file is, which layers have drop-ins. */
+struct config_unit {
+        const char *name;
+        enum config_layer layer;
+        bool dropins[_LAYER_MAX];
+};
+
+static void config_entries_free(struct config_entry *e, size_t n)
 {
-        if (!c->exit_with ||
-            (n_names > 0 && bsearch(&c->exit_with, names, n_names, sizeof *names, config_name_cmp)))
+        for (size_t i = 0; i < n; i++)
+                free(e[i].name);
+        free(e);
+}
+
+static void config_dir_done(struct config_dir *cd)
+{
+        if (cd->d)
+                (void)closedir(cd->d);
+        config_entries_free(cd->ini, cd->n_ini);
+        strv_free(cd->dropins);
+        *cd = (struct config_dir){};
+}
+
+static int config_entry_push(struct config_entry **v, size_t *n, size_t *cap, char *name,
+                             unsigned char type, enum config_layer layer)
+{
+        if (!name)
+                return -ENOMEM;
+        if (*n == *cap) {
+                size_t c = *cap ? 2 * *cap : 16;
+                struct config_entry *nv = realloc(*v, c * sizeof *nv);
+
+                if (!nv) {
+                        free(name);
+                        return -ENOMEM;
+                }
+                *v = nv;
+                *cap = c;
+        }
+        (*v)[(*n)++] = (struct config_entry){ name, type, (unsigned char)layer };
+        return 0;
+}
+
+static int config_entry_cmp(const void *a, const void *b)
+{
+        const struct config_entry *x = a, *y = b;
+        int c = strcmp(x->name, y->name);
+
+        return c != 0 ? c : (int)x->layer - (int)y->layer;
+}
+
+static bool config_has_suffix(const char *s, size_t n, const char *suffix, size_t sn)
+{
+        return n > sn && memcmp(s + n - sn, suffix, sn) == 0;
+}
+
+/* True if name (in dfd; type its d_type) is a symbolic link to /dev/null:
+ * a mask. Only then is anything but a readdir() spent on it. */
+static bool config_is_mask(int dfd, const char *name, unsigned char type)
+{
+        struct stat st;
+
+        if (type != DT_LNK && type != DT_UNKNOWN)
+                return false;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode))
+                return false;
+        return fstatat(dfd, name, &st, 0) == 0 && S_ISCHR(st.st_mode) &&
+               st.st_rdev == makedev(1, 3);
+}
+
+/* Read the open services directory cd->d: its NAME.ini and NAME.ini.d
+ * entries, sorted. -ENOMEM, -errno of readdir(), or 0. */
+static int config_dir_scan(struct config_dir *cd, enum config_layer layer)
+{
+        struct dirent *de;
+        int r;
+
+        while ((errno = 0, de = readdir(cd->d))) {
+                size_t n = strlen(de->d_name);
+
+                /* Appended, not strv_push'd: 10,000 names must not cost 50
+                 * million steps of strv_length. ".ini" itself too: it is
+                 * reported as an invalid (empty) name. */
+                if (n >= 4 && strcmp(de->d_name + n - 4, ".ini") == 0)
+                        r = config_entry_push(&cd->ini, &cd->n_ini, &cd->cap_ini,
+                                              strndup(de->d_name, n - 4), de->d_type, layer);
+                else if (config_has_suffix(de->d_name, n, ".ini.d", 6))
+                        r = strv_append(&cd->dropins, &cd->n_dropins, &cd->cap_dropins,
+                                        strndup(de->d_name, n - 6));
+                else
+                        continue;
+                if (r < 0)
+                        return r;
+        }
+        /* Not the end: a list cut short would load as fewer services. */
+        if (errno != 0)
+                return -errno;
+        if (cd->n_ini > 0)
+                qsort(cd->ini, cd->n_ini, sizeof *cd->ini, config_entry_cmp);
+        if (cd->n_dropins > 0)
+                qsort(cd->dropins, cd->n_dropins, sizeof(char *), config_name_cmp);
+        return 0;
+}
+
+/* A new config for service name (file fname in dir), as it is before any key. */
+static struct service_config *config_service_new(const char *dir, const char *name,
+                                                 const char *fname)
+{
+        _cleanup_(service_config_freep) struct service_config *sc = calloc(1, sizeof *sc);
+
+        if (!sc)
+                return NULL;
+        sc->name = strdup(name);
+        sc->file = path_join(dir, fname);
+        /* Exactly one: most services have no drop-ins, and 10,000 of them
+         * must not hold room for more. */
+        sc->files = calloc(2, sizeof(char *));
+        if (!sc->name || !sc->file || !sc->files || !(sc->files[0] = strdup(sc->file)))
+                return NULL;
+        config_keys_init_limits(sc);
+        return TAKE_PTR(sc);
+}
+
+/* The drop-ins of unit u in layer's NAME.ini.d, appended to e (file names,
+ * with their layer); dfds[layer] keeps the directory open. Problems are
+ * reported against the directory. 0 or -ENOMEM. */
+static int config_dropins_scan(struct config_load_ctx *l, const struct config_unit *u,
+                               enum config_layer layer, int parent_dfd, const char *display,
+                               int *ret_dfd, struct config_entry **e, size_t *n, size_t *cap)
+{
+        _cleanup_free_ char *dname = NULL, *ddisplay = NULL;
+        _cleanup_(config_closedirp) DIR *d = NULL;
+        struct dirent *de;
+        int fd, r;
+
+        if (asprintf(&dname, "%s.ini.d", u->name) < 0)
+                return -ENOMEM;
+        ddisplay = path_join(display, dname);
+        if (!ddisplay)
+                return -ENOMEM;
+        fd = openat(parent_dfd, dname, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) {
+                config_whole_file_error(l, ddisplay, "%s",
+                                        errno == ENOTDIR ? "not a directory" : strerror(errno));
+                return l->oom ? -ENOMEM : 0;
+        }
+        d = fdopendir(fd);
+        if (!d) {
+                r = -errno;
+                (void)close(fd);
+                return r;
+        }
+        while ((errno = 0, de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+
+                /* Hidden files (an editor's, a half-written one) are not drop-ins. */
+                if (de->d_name[0] == '.' || !config_has_suffix(de->d_name, len, ".ini", 4))
+                        continue;
+                r = config_entry_push(e, n, cap, strdup(de->d_name), de->d_type, layer);
+                if (r < 0)
+                        return r;
+        }
+        if (errno != 0) {
+                config_whole_file_error(l, ddisplay, "cannot read directory: %s", strerror(errno));
+                return l->oom ? -ENOMEM : 0;
+        }
+        *ret_dfd = fcntl(dirfd(d), F_DUPFD_CLOEXEC, 3); /* closedir() closes its own */
+        if (*ret_dfd < 0)
+                return -errno;
+        return 0;
+}
+
+/* Parse u's drop-ins into f's service, after its main file: from both
+ * layers, a vendor drop-in replaced (or, by a link to /dev/null, masked)
+ * by the admin's of the same file name, in lexical order of file name. */
+static int config_load_dropins(struct config_file_ctx *f, struct service_config *sc,
+                               const struct config_unit *u, const int layer_dfds[_LAYER_MAX],
+                               char *const dirs[_LAYER_MAX], char *const displays[_LAYER_MAX])
+{
+        struct config_load_ctx *l = f->load;
+        struct config_entry *e = NULL;
+        size_t n = 0, cap = 0, n_files = 1, files_cap = 0;
+        int dfds[_LAYER_MAX] = { -1, -1 };
+        int r = 0;
+
+        for (int layer = 0; layer < _LAYER_MAX; layer++)
+                if (u->dropins[layer]) {
+                        r = config_dropins_scan(l, u, layer, layer_dfds[layer], displays[layer],
+                                                &dfds[layer], &e, &n, &cap);
+                        if (r < 0)
+                                goto finish;
+                }
+        if (n > 1)
+                qsort(e, n, sizeof *e, config_entry_cmp);
+        files_cap = n_files + 1; /* what config_service_new() made room for */
+        for (size_t i = 0; i < n; i++) {
+                const struct config_entry *x = &e[i];
+                _cleanup_free_ char *rel = NULL;
+                char *display;
+
+                /* The admin's comes first in a tie; the vendor's of that name is gone. */
+                if (i > 0 && strcmp(e[i - 1].name, x->name) == 0)
+                        continue;
+                if (x->layer == LAYER_ADMIN && config_is_mask(dfds[LAYER_ADMIN], x->name, x->type))
+                        continue;
+                if (asprintf(&rel, "%s.ini.d/%s", u->name, x->name) < 0) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                display = path_join(displays[x->layer], rel);
+                r = strv_append(&f->displays, &f->n_displays, &f->displays_cap, display);
+                if (r >= 0)
+                        r = strv_append(&sc->files, &n_files, &files_cap,
+                                        path_join(dirs[x->layer], rel));
+                if (r < 0)
+                        goto finish;
+                f->display = display;
+                f->dir = dirs[x->layer];
+                f->display_dir = displays[x->layer];
+                f->have_text = false;
+                r = config_file_open(f, dfds[x->layer], x->name);
+                if (r < 0)
+                        goto finish;
+                if (f->have_text) {
+                        memset(f->seen, 0, f->n_keys * sizeof *f->seen);
+                        (void)inifile_parse_buffer(f->text, f->text_len, &config_file_ops, f);
+                }
+                r = config_file_status(f);
+                if (r < 0)
+                        goto finish;
+        }
+finish:
+        for (int layer = 0; layer < _LAYER_MAX; layer++)
+                if (dfds[layer] >= 0)
+                        (void)close(dfds[layer]);
+        config_entries_free(e, n);
+        return r;
+}
+
+/* Load unit u: its main file, then its drop-ins; *ret is NULL when a file
+ * had errors. */
+static int config_load_service(struct config_load_ctx *l, const struct config_unit *u,
+                               const int dfds[_LAYER_MAX], char *const dirs[_LAYER_MAX],
+                               char *const displays[_LAYER_MAX], struct service_config **ret)
+{
+        _cleanup_(service_config_freep) struct service_config *sc = NULL;
+        _cleanup_free_ char *fname = NULL;
+        size_t n_errors = config_errors_count(l);
+        struct config_file_ctx f = {
+                .load = l,
+                .dir = dirs[u->layer],
+                .display_dir = displays[u->layer],
+                .section = "service",
+                .keys = config_keys_service,
+                .n_keys = config_keys_n_service,
+        };
+        int r;
+
+        *ret = NULL;
+        if (asprintf(&fname, "%s.ini", u->name) < 0)
+                return -ENOMEM;
+        sc = config_service_new(dirs[u->layer], u->name, fname);
+        if (!sc || strv_append(&f.displays, &f.n_displays, &f.displays_cap,
+                               path_join(displays[u->layer], fname)) < 0) {
+                config_file_done(&f);
+                return -ENOMEM;
+        }
+        f.display = f.displays[0];
+        if (!service_name_is_valid(u->name)) {
+                config_whole_file_error(l, f.display,
+                                        "invalid service name '%s' (1-%d characters of A-Z a-z "
+                                        "0-9 _ . @ -, not starting with '.')",
+                                        u->name, SERVICE_NAME_MAX);
+                config_file_done(&f);
+                return l->oom ? -ENOMEM : 0;
+        }
+        f.target = sc;
+        r = config_file_open(&f, dfds[u->layer], fname);
+        if (r >= 0 && f.have_text)
+                r = config_file_parse(&f);
+        if (r >= 0 && f.have_text && (u->dropins[LAYER_ADMIN] || u->dropins[LAYER_VENDOR]))
+                r = config_load_dropins(&f, sc, u, dfds, dirs, displays);
+        if (r >= 0 && f.have_text) {
+                r = config_check_service(&f, sc);
+                if (r >= 0)
+                        r = config_merge_environment(&f, sc);
+                if (r >= 0)
+                        r = config_check_exec_size(&f, sc);
+        }
+        config_file_done(&f);
+        if (r == -ENOMEM || l->oom)
+                return -ENOMEM;
+        if (f.have_text && config_errors_count(l) == n_errors)
+                *ret = TAKE_PTR(sc);
+        return 0;
+}
+
+/* exit_with must name one of the services. */
+static void config_check_exit_with(struct config_load_ctx *l, const struct config *c,
+                                   const char *tend_display)
+{
+        if (!c->exit_with || config_names_have(l->names, l->n_names, c->exit_with))
                 return;
         config_errorf(l, "%s:%u: exit_with: no service '%s' (no %s/%s.ini)", tend_display,
                       c->exit_with_line, c->exit_with, l->services_display, c->exit_with);
 }
 
-static int config_load_services(struct config_load_ctx *l, struct config *c,
-                                const char *tend_display, unsigned services_line)
+/* Open and read the services directory of layer (path, shown as display,
+ * set by key on line of tend.ini) into cd. A vendor directory that does not
+ * exist is none; anything else that goes wrong is reported. */
+static int config_dir_open(struct config_load_ctx *l, struct config_dir *cd,
+                           enum config_layer layer, const char *path, const char *display,
+                           const char *tend_display, unsigned line)
 {
-        _cleanup_strv_free_ char **names = NULL;
-        _cleanup_(config_closedirp) DIR *d = NULL;
-        size_t n_names = 0, cap = 0;
-        struct dirent *de;
-        int r = 0;
+        const char *key = layer == LAYER_ADMIN ? "services" : "vendor_services";
+        int r;
 
-        d = opendir(c->services_dir);
-        if (!d) {
+        cd->d = opendir(path);
+        if (!cd->d) {
                 int e = errno;
-                config_errorf(l, "%s:%u: services: cannot open directory '%s': %s", tend_display,
-                              services_line, l->services_display, strerror(e));
-                return l->oom ? -ENOMEM : 0;
-        }
-        while ((errno = 0, de = readdir(d))) {
-                size_t n = strlen(de->d_name);
 
-                if (n < 4 || strcmp(de->d_name + n - 4, ".ini") != 0)
+                if (layer == LAYER_VENDOR && e == ENOENT)
+                        return 0;
+                config_errorf(l, "%s:%u: %s: cannot open directory '%s': %s", tend_display, line,
+                              key, display, strerror(e));
+                return l->oom ? -ENOMEM : -EINVAL;
+        }
+        r = config_dir_scan(cd, layer);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                config_errorf(l, "%s:%u: %s: cannot read directory '%s': %s", tend_display, line,
+                              key, display, strerror(-r));
+                return l->oom ? -ENOMEM : -EINVAL;
+        }
+        return 0;
+}
+
+/* Append name (not copied) to the NULL-terminated v of n, room cap. */
+static int config_names_push(char ***v, size_t *n, size_t *cap, const char *name)
+{
+        if (*n + 2 > *cap) {
+                size_t c = *cap ? 2 * *cap : 16;
+                char **nv = realloc(*v, c * sizeof(char *));
+
+                if (!nv)
+                        return -ENOMEM;
+                *v = nv;
+                *cap = c;
+        }
+        (*v)[(*n)++] = (char *)name;
+        (*v)[*n] = NULL;
+        return 0;
+}
+
+/* The union by name of the two layers' NAME.ini: the admin's wins, or
+ * masks the name when it is a link to /dev/null. Fills units (sorted by
+ * name), l->names and l->masked (names borrowed from cd's entries, valid
+ * while they are). */
+static int config_units(struct config_load_ctx *l, struct config_dir cd[_LAYER_MAX],
+                        struct config_unit **ret, size_t *ret_n)
+{
+        _cleanup_free_ struct config_unit *units = NULL;
+        const struct config_dir *a = &cd[LAYER_ADMIN], *v = &cd[LAYER_VENDOR];
+        size_t i = 0, j = 0, n = 0, names_cap = 0, masked_cap = 0;
+        int r;
+
+        units = calloc(a->n_ini + v->n_ini + 1, sizeof *units);
+        if (!units)
+                return -ENOMEM;
+        while (i < a->n_ini || j < v->n_ini) {
+                const struct config_entry *x = i < a->n_ini ? &a->ini[i] : NULL,
+                                          *y = j < v->n_ini ? &v->ini[j] : NULL;
+                int c = !x ? 1 : !y ? -1 : strcmp(x->name, y->name);
+                struct config_unit *u;
+                const char *name;
+
+                if (c <= 0)
+                        i++;
+                if (c >= 0)
+                        j++;
+                /* Two of a name in one directory cannot happen; a repeated
+                 * name (a directory read twice) is skipped all the same. */
+                name = c <= 0 ? x->name : y->name;
+                if (n > 0 && strcmp(units[n - 1].name, name) == 0)
                         continue;
-                /* Not strv_push: 10,000 names must not cost 50 million
-                 * steps of strv_length. */
-                r = strv_append(&names, &n_names, &cap, strndup(de->d_name, n - 4));
+                u = &units[n];
+                u->name = name;
+                u->layer = c <= 0 ? LAYER_ADMIN : LAYER_VENDOR;
+                if (c <= 0) {
+                        _cleanup_free_ char *fname = NULL;
+
+                        if (asprintf(&fname, "%s.ini", name) < 0)
+                                return -ENOMEM;
+                        if (config_is_mask(dirfd(a->d), fname, x->type)) {
+                                r = config_names_push(&l->masked, &l->n_masked, &masked_cap, name);
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
+                }
+                u->dropins[LAYER_ADMIN] = config_names_have(a->dropins, a->n_dropins, name);
+                u->dropins[LAYER_VENDOR] =
+                        v->d && config_names_have(v->dropins, v->n_dropins, name);
+                r = config_names_push(&l->names, &l->n_names, &names_cap, name);
                 if (r < 0)
                         return r;
+                n++;
         }
-        if (errno != 0) {
-                /* Not the end: a list cut short would load as fewer services. */
-                int e = errno;
-                config_errorf(l, "%s:%u: services: cannot read directory '%s': %s", tend_display,
-                              services_line, l->services_display, strerror(e));
-                return l->oom ? -ENOMEM : 0;
-        }
+        *ret = TAKE_PTR(units);
+        *ret_n = n;
+        return 0;
+}
 
-        if (n_names > 0)
-                qsort(names, n_names, sizeof(char *), config_name_cmp);
-        config_check_exit_with(l, c, tend_display, names, n_names);
-        if (n_names == 0)
-                return 0;
-        c->services = calloc(n_names, sizeof *c->services);
-        if (!c->services)
-                return -ENOMEM;
-        for (size_t i = 0; i < n_names; i++) {
+static int config_load_services(struct config_load_ctx *l, struct config *c,
+                                const char *tend_display, const unsigned lines[_LAYER_MAX])
+{
+        struct config_dir cd[_LAYER_MAX] = {};
+        _cleanup_free_ struct config_unit *units = NULL;
+        char *dirs[_LAYER_MAX] = { c->services_dir, c->vendor_services_dir };
+        char *displays[_LAYER_MAX] = { l->services_display, l->vendor_display };
+        int dfds[_LAYER_MAX] = { -1, -1 };
+        size_t n_units = 0;
+        int r;
+
+        r = config_dir_open(l, &cd[LAYER_ADMIN], LAYER_ADMIN, c->services_dir, l->services_display,
+                            tend_display, lines[LAYER_ADMIN]);
+        if (r >= 0 && c->vendor_services_dir)
+                r = config_dir_open(l, &cd[LAYER_VENDOR], LAYER_VENDOR, c->vendor_services_dir,
+                                    l->vendor_display, tend_display, lines[LAYER_VENDOR]);
+        if (r >= 0)
+                r = config_units(l, cd, &units, &n_units);
+        if (r < 0)
+                goto finish;
+        config_check_exit_with(l, c, tend_display);
+        if (n_units > 0) {
+                c->services = calloc(n_units, sizeof *c->services);
+                if (!c->services) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+        }
+        for (int layer = 0; layer < _LAYER_MAX; layer++)
+                dfds[layer] = cd[layer].d ? dirfd(cd[layer].d) : -1;
+        for (size_t i = 0; i < n_units; i++) {
                 struct service_config *sc;
 
-                r = config_load_service(l, c, dirfd(d), names[i], &sc);
+                r = config_load_service(l, &units[i], dfds, dirs, displays, &sc);
                 if (r < 0)
-                        return r;
+                        goto finish;
                 if (sc)
                         c->services[c->n_services++] = sc;
         }
-        return config_deps_check(l, c, names, n_names);
+        r = config_deps_check(l, c);
+finish:
+        /* Their names go with the directories' entries. */
+        free(l->names);
+        free(l->masked);
+        l->names = l->masked = NULL;
+        l->n_names = l->n_masked = 0;
+        for (int layer = 0; layer < _LAYER_MAX; layer++)
+                config_dir_done(&cd[layer]);
+        return r == -EINVAL ? 0 : r;
 }
 
 /* Parse tend.ini itself; a missing file is reported, defaults still apply. */
 static int config_load_tend(struct config_load_ctx *l, struct config *c, const char *display,
-                            const char *display_dir, const char *dir, unsigned *ret_services_line)
+                            const char *display_dir, const char *dir,
+                            unsigned ret_lines[_LAYER_MAX])
 {
         struct config_file_ctx f = {
                 .load = l,
@@ -612,7 +990,16 @@ static int config_load_tend(struct config_load_ctx *l, struct config *c, const c
                                 &f, 0, "log_dir",
                                 "no default when not root and XDG_RUNTIME_DIR is unset");
         }
-        *ret_services_line = f.seen ? f.seen[0] : 0;
+        /* The vendor layer is for the system's tendd only: a user's must not
+         * start the services packages install for the system. */
+        if (r != -ENOMEM && f.seen && !f.seen[1] && geteuid() == 0) {
+                c->vendor_services_dir = strdup(CONFIG_VENDOR_SERVICES_DIR);
+                l->vendor_display = strdup(CONFIG_VENDOR_SERVICES_DIR);
+                if (!c->vendor_services_dir || !l->vendor_display)
+                        r = -ENOMEM;
+        }
+        ret_lines[LAYER_ADMIN] = f.seen ? f.seen[0] : 0;
+        ret_lines[LAYER_VENDOR] = f.seen ? f.seen[1] : 0;
         config_file_done(&f);
         return r == -ENOMEM ? r : 0;
 }
@@ -623,7 +1010,7 @@ int config_load(const char *path, struct config **ret, char ***ret_errors)
         _cleanup_(config_freep) struct config *c = NULL;
         _cleanup_free_ char *display_dir = NULL, *dir = NULL, *cwd = NULL;
         struct config_load_ctx l = {};
-        unsigned services_line = 0;
+        unsigned lines[_LAYER_MAX] = {};
         int r;
 
         if (ret_errors)
@@ -649,9 +1036,9 @@ int config_load(const char *path, struct config **ret, char ***ret_errors)
                 goto finish;
         }
 
-        r = config_load_tend(&l, c, path, display_dir, dir, &services_line);
+        r = config_load_tend(&l, c, path, display_dir, dir, lines);
         if (r >= 0)
-                r = config_load_services(&l, c, path, services_line);
+                r = config_load_services(&l, c, path, lines);
         if (r >= 0 && l.oom)
                 r = -ENOMEM;
         if (r >= 0 && l.n_more > 0) {
@@ -665,6 +1052,11 @@ int config_load(const char *path, struct config **ret, char ***ret_errors)
                 r = -EINVAL;
 finish:
         free(l.services_display);
+        free(l.vendor_display);
+        free(l.names);
+        free(l.masked);
+        free(l.set_line);
+        free(l.set_file);
         free(l.text.buf);
         free(l.env.buf);
         free(l.seen);
@@ -686,6 +1078,7 @@ struct service_config *service_config_free(struct service_config *sc)
                 return NULL;
         free(sc->name);
         free(sc->file);
+        strv_free(sc->files);
         free(sc->exec);
         strv_free(sc->argv);
         free(sc->user);
@@ -719,6 +1112,7 @@ struct config *config_free(struct config *c)
         free(c->services);
         free(c->path);
         free(c->services_dir);
+        free(c->vendor_services_dir);
         free(c->socket_path);
         free(c->socket_group);
         free(c->log_dir);
@@ -753,9 +1147,9 @@ struct service_config *service_config_copy(const struct service_config *sc)
                 return NULL;
         *n = *sc;
         if ((config_dup_string(&n->name, sc->name) | config_dup_string(&n->file, sc->file) |
-             config_dup_string(&n->exec, sc->exec) | config_dup_strv(&n->argv, sc->argv) |
-             config_dup_string(&n->user, sc->user) | config_dup_string(&n->group, sc->group) |
-             config_dup_string(&n->workdir, sc->workdir) |
+             config_dup_strv(&n->files, sc->files) | config_dup_string(&n->exec, sc->exec) |
+             config_dup_strv(&n->argv, sc->argv) | config_dup_string(&n->user, sc->user) |
+             config_dup_string(&n->group, sc->group) | config_dup_string(&n->workdir, sc->workdir) |
              config_dup_strv(&n->environment, sc->environment) |
              config_dup_string(&n->environment_file, sc->environment_file) |
              config_dup_strv(&n->after, sc->after) | config_dup_strv(&n->requires, sc->requires)) <
@@ -809,7 +1203,8 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 {
         return service_config_spawn_equal(a, b) && streq_ptr(a->exec, b->exec) &&
                streq_ptr(a->name, b->name) && streq_ptr(a->file, b->file) &&
-               a->restart == b->restart && a->restart_delay == b->restart_delay &&
+               strv_equal(a->files, b->files) && a->restart == b->restart &&
+               a->restart_delay == b->restart_delay &&
                a->restart_max_delay == b->restart_max_delay &&
                a->start_limit_burst == b->start_limit_burst &&
                a->start_limit_interval == b->start_limit_interval &&
@@ -817,7 +1212,7 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                streq_ptr(a->environment_file, b->environment_file) &&
                a->log_max_size == b->log_max_size && a->log_keep == b->log_keep &&
                a->enabled == b->enabled && a->kill_mode == b->kill_mode &&
-               a->kill_mode_set == b->kill_mode_set &&
-               a->ready_timeout == b->ready_timeout && strv_equal(a->after, b->after) &&
-               strv_equal(a->requires, b->requires) && config_cgroup_equal(&a->cgroup, &b->cgroup);
+               a->kill_mode_set == b->kill_mode_set && a->ready_timeout == b->ready_timeout &&
+               strv_equal(a->after, b->after) && strv_equal(a->requires, b->requires) &&
+               config_cgroup_equal(&a->cgroup, &b->cgroup);
 }

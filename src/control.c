@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,9 +25,10 @@
 #include <systemd/sd-id128.h>
 #include <systemd/sd-login.h>
 
-#include "closer.h"
 #include "cglimits.h"
+#include "closer.h"
 #include "control.h"
+#include "dropin.h"
 #include "intmap.h"
 #include "list.h"
 #include "log.h"
@@ -1043,12 +1045,39 @@ static int control_method_kill(sd_bus_message *msg, void *userdata, sd_bus_error
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+/* error: InvalidConfig with prefix and each of a rejected load's errors on
+ * a line of its own. */
+static int control_config_errors(sd_bus_error *error, const char *prefix, char **errors)
+{
+        _cleanup_free_ char *text = NULL, *clean = NULL;
+        size_t len = strlen(prefix);
+
+        for (char **e = errors; *e; e++)
+                len += strlen(*e) + 1;
+        text = malloc(len + 1);
+        if (!text)
+                return -ENOMEM;
+        len = strlen(prefix);
+        memcpy(text, prefix, len);
+        for (char **e = errors; *e; e++) {
+                size_t l = strlen(*e);
+                if (len)
+                        text[len++] = '\n';
+                memcpy(text + len, *e, l);
+                len += l;
+        }
+        text[len] = '\0';
+        clean = malloc(len * 4 + 8);
+        if (!clean)
+                return -ENOMEM;
+        return sd_bus_error_set(error, WIRE_ERROR_INVALID_CONFIG,
+                                wire_utf8(text, clean, len * 4 + 8));
+}
+
 static int control_method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
         struct control_conn *cn = userdata;
         _cleanup_strv_free_ char **errors = NULL;
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
         int r;
 
         r = control_check_access(cn, error);
@@ -1062,28 +1091,114 @@ static int control_method_reload(sd_bus_message *msg, void *userdata, sd_bus_err
         if (!errors || !errors[0])
                 return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "reload failed: %s",
                                          strerror(-r));
+        return control_config_errors(error, "", errors);
+}
 
-        for (char **e = errors; *e; e++)
-                len += strlen(*e) + 1;
-        text = malloc(len + 1);
-        if (!text)
+/* GetServiceFiles: the files the service's config was built from, in the
+ * order applied. */
+static int control_method_get_files(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const struct service_config *sc;
+        struct service *s = NULL;
+        char *one[2] = { NULL, NULL };
+        int r;
+
+        r = control_read_service(msg, userdata, false, error, &s);
+        if (r < 0)
+                return r;
+        sc = control_config(s);
+        one[0] = sc->file;
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(reply, sc->files ? sc->files : one);
+        if (r == -EINVAL)
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
+                                         "%s: a file name is not valid UTF-8", s->name);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/* SetServiceEnabled: write the admin's NAME.ini.d/50-enable.ini with
+ * enabled = yes|no, then reload so that it is in effect when the call
+ * returns. A rejected reload puts the file back as it was; a file applied
+ * later that sets enabled again makes the call fail, naming the files. */
+static int control_method_set_enabled(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        struct control_conn *cn = userdata;
+        struct manager *m = cn->control->manager;
+        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_free_ char *old = NULL, *path = NULL;
+        const struct service_config *sc;
+        char why[PATH_MAX + 256], name[SERVICE_NAME_MAX + 1];
+        struct service *s = NULL;
+        const char *content;
+        int enabled, r;
+
+        r = control_read_service(msg, cn, true, error, &s);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "b", &enabled);
+        if (r < 0)
+                return r;
+        if (m->shutting_down)
+                return sd_bus_error_set(error, WIRE_ERROR_FAILED, "tendd is shutting down");
+        content = enabled ? "# Written by tendctl enable.\n[service]\nenabled = yes\n"
+                          : "# Written by tendctl disable.\n[service]\nenabled = no\n";
+        if (asprintf(&path, "%s/%s.ini.d/%s", m->config->services_dir, s->name,
+                     DROPIN_ENABLE_FILE) < 0)
                 return -ENOMEM;
-        len = 0;
-        for (char **e = errors; *e; e++) {
-                size_t l = strlen(*e);
-                if (len)
-                        text[len++] = '\n';
-                memcpy(text + len, *e, l);
-                len += l;
+        r = dropin_set(m->config->services_dir, s->name, DROPIN_ENABLE_FILE, content, &old, why,
+                       sizeof why);
+        if (r < 0)
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: %s", s->name, why);
+        log_service(LOG_INFO, s->name, "%s by uid %u: wrote %s", enabled ? "enabled" : "disabled",
+                    (unsigned)cn->cred.uid, path);
+        snprintf(name, sizeof name, "%s", s->name); /* s may be gone after the reload */
+        r = manager_reload(m, &errors);
+        control_sweep_waiting(cn->control);
+        if (r < 0) {
+                char back[PATH_MAX + 256];
+
+                if (dropin_set(m->config->services_dir, name, DROPIN_ENABLE_FILE, old, NULL, back,
+                               sizeof back) < 0)
+                        log_error("%s: could not put it back: %s", path, back);
+                if (!errors || !errors[0])
+                        return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
+                                                 "nothing changed: reload failed: %s",
+                                                 strerror(-r));
+                return control_config_errors(
+                        error, "nothing changed: the configuration has errors:", errors);
         }
-        text[len] = '\0';
-        {
-                _cleanup_free_ char *clean = malloc(len * 4 + 8);
-                if (!clean)
+        s = manager_find(m, name);
+        sc = s ? control_config(s) : NULL;
+        if (sc && sc->enabled != !!enabled) {
+                _cleanup_free_ char *later = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&later, &len);
+                bool after = false;
+
+                if (!f)
                         return -ENOMEM;
-                return sd_bus_error_set(error, WIRE_ERROR_INVALID_CONFIG,
-                                        wire_utf8(text, clean, len * 4 + 8));
+                for (char **p = sc->files; p && *p; p++) {
+                        if (after)
+                                fprintf(f, " %s", *p);
+                        after = after || strcmp(*p, path) == 0;
+                }
+                if (fclose(f) != 0)
+                        return -ENOMEM;
+                if (!after)
+                        return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
+                                                 "%s: wrote %s, but the configuration loaded does "
+                                                 "not include it",
+                                                 sc->name, path);
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
+                                         "%s: wrote %s, but a file applied after it sets enabled "
+                                         "again:%s",
+                                         sc->name, path, later);
         }
+        return sd_bus_reply_method_return(msg, "s", path);
 }
 
 /* Reexec: no reply yet. The callback runs from the loop; the caller's
@@ -1149,9 +1264,8 @@ void control_set_reexec(struct control *c, void (*fn)(void *userdata), void *use
 
 static const sd_bus_vtable control_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_LIST, SD_BUS_NO_ARGS,
-                                SD_BUS_RESULT("aa{sv}", services), control_method_list,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_LIST, SD_BUS_NO_ARGS, SD_BUS_RESULT("aa{sv}", services),
+                                control_method_list, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_LIST_COMPACT, SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a" WIRE_SERVICE_SIGNATURE, services),
                                 control_method_list_compact, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -1161,9 +1275,8 @@ static const sd_bus_vtable control_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_START, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("s", state), control_method_start,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_STOP, SD_BUS_ARGS("s", name),
-                                SD_BUS_RESULT("s", state), control_method_stop,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_STOP, SD_BUS_ARGS("s", name), SD_BUS_RESULT("s", state),
+                                control_method_stop, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RESTART, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("s", state), control_method_restart,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
@@ -1177,12 +1290,17 @@ static const sd_bus_vtable control_vtable[] = {
                                 SD_BUS_RESULT(WIRE_SIGNATURE_MANY_REPLY, states),
                                 control_method_restart_many, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_KILL, SD_BUS_ARGS("s", name, "i", signal),
-                                SD_BUS_NO_RESULT, control_method_kill,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
+                                SD_BUS_NO_RESULT, control_method_kill, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RELOAD, SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                                 control_method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_REEXEC, SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                                 control_method_reexec, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_GET_FILES, SD_BUS_ARGS("s", name),
+                                SD_BUS_RESULT("as", files), control_method_get_files,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_SET_ENABLED, SD_BUS_ARGS("s", name, "b", enabled),
+                                SD_BUS_RESULT("s", file), control_method_set_enabled,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS(WIRE_SIGNAL_STATE_CHANGED,
                                 SD_BUS_ARGS("s", name, "s", state, "s", reason), 0),
         SD_BUS_VTABLE_END,

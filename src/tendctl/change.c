@@ -137,7 +137,7 @@ struct change_many {
 };
 
 /* Each line of an error tendd sent ("NAME: why", a config error), escaped. */
-static void change_print_lines(const char *p)
+void ctl_print_lines(const char *p)
 {
         while (*p) {
                 size_t l = strcspn(p, "\n");
@@ -164,7 +164,7 @@ static int change_many_cb(sd_bus_message *reply, void *userdata, sd_bus_error *r
         else if ((sd_bus_error_has_name(e, WIRE_ERROR_FAILED) ||
                   sd_bus_error_has_name(e, WIRE_ERROR_NO_SUCH_SERVICE)) &&
                  e->message) {
-                change_print_lines(e->message);
+                ctl_print_lines(e->message);
                 call->code = EXIT_FAILED;
         } else
                 call->code = ctl_report(call->n == 1 ? call->names[0] : NULL, e,
@@ -300,7 +300,7 @@ int ctl_kill(struct ctl_args *a)
 static void change_print_config_errors(const char *p)
 {
         fprintf(stderr, "tendctl: reload: configuration rejected, nothing changed\n");
-        change_print_lines(p);
+        ctl_print_lines(p);
 }
 
 /* reload; see tendctl.h. */

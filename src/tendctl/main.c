@@ -105,6 +105,10 @@ static const struct ctl_verb ctl_verbs[] = {
           "      --value            Values only, without \"Key=\"\n"
           "      --json             A JSON array, one object per service\n" OPT_HELP,
           ":p:P:h", show_options, 1, UINT_MAX, NULL, NULL, ctl_show },
+        { "cat", "cat NAME...",
+          "Show the files of each service's\nconfiguration: the main file, then its\n"
+          "drop-ins in the order applied",
+          NULL, NULL, NULL, 1, UINT_MAX, NULL, NULL, ctl_cat },
         { "is-active", "is-active [-q] NAME...",
           "Print each state; exit 0 if any is\nrunning, else 3",
           "  -q, --quiet            Print nothing, only the exit status\n" OPT_HELP,
@@ -139,6 +143,13 @@ static const struct ctl_verb ctl_verbs[] = {
           "      --all              Every service\n" OPT_HELP,
           ":h", change_options, 1, UINT_MAX, WIRE_METHOD_RESTART, WIRE_METHOD_RESTART_MANY,
           ctl_change },
+        { "enable", "enable NAME...",
+          "Set enabled = yes (start with tendd) in\nthe drop-in NAME.ini.d/50-enable.ini,\n"
+          "then reload; starts nothing",
+          NULL, NULL, NULL, 1, UINT_MAX, NULL, NULL, ctl_enable },
+        { "disable", "disable NAME...",
+          "Set enabled = no in that drop-in, then\nreload; stops nothing",
+          NULL, NULL, NULL, 1, UINT_MAX, NULL, NULL, ctl_enable },
         { "kill", "kill [-s SIGNAL] NAME...", "Send a signal (default TERM)",
           "  -s, --signal=SIGNAL    TERM, SIGTERM or a number (default TERM)\n" OPT_HELP,
           ":s:h", kill_options, 1, UINT_MAX, NULL, NULL, ctl_kill },

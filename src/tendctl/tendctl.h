@@ -72,6 +72,8 @@ int ctl_is_failed(struct ctl_args *a);
 int ctl_list_dependencies(struct ctl_args *a);
 int ctl_events(struct ctl_args *a);
 int ctl_metrics(struct ctl_args *a);
+int ctl_cat(struct ctl_args *a);    /* cat.c */
+int ctl_enable(struct ctl_args *a); /* enable.c: enable and disable */
 
 /* show -p: whether name is a property show knows (a field of the record, or
  * one of its timestamps' "...USec" raw form). */
@@ -101,5 +103,8 @@ int ctl_report(const char *name, const sd_bus_error *e, int r);
 int ctl_get_service(sd_bus *bus, const char *name, struct wire_service *ret);
 /* Characters a terminal acts on instead of showing (C0, DEL, C1, bidi). */
 bool ctl_is_control(uint32_t cp);
+/* Each line of p (a message of tendd's, e.g. config errors) to stderr as
+ * "tendctl: LINE", escaped (change.c). */
+void ctl_print_lines(const char *p);
 /* s as one line of inert text for a terminal (see bus.c); NULL out of memory. */
 char *ctl_escape(const char *s);

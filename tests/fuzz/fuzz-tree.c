@@ -7,9 +7,10 @@
  *   ...
  *
  * NAME.ini files are service files; any other name is a file next to them
- * (an environment file, drop-in-like junk); "fifo:NAME" makes a FIFO and
- * "dir:NAME" a directory instead, so that readers meet what a hostile tree
- * holds. The tree lives in one directory on tmpfs, emptied and reused for
+ * (an environment file, junk); "fifo:NAME" makes a FIFO and "dir:NAME" a
+ * directory instead, so that readers meet what a hostile tree holds;
+ * "null:NAME" a link to /dev/null (a mask); "drop:DIR/NAME" the file NAME
+ * in the directory DIR (made if missing: NAME.ini.d drop-ins). The tree lives in one directory on tmpfs, emptied and reused for
  * every input. config_load must never crash, leak, block or accept values
  * out of range: it loads the tree or reports at most CONFIG_ERRORS_MAX
  * problems (plus one "... and K more errors"), each naming a file. */
@@ -73,18 +74,34 @@ static void write_file(int dfd, const char *name, const uint8_t *data, size_t si
         close(fd);
 }
 
-/* Empty services.d for the next input. */
-static void clear_services(void)
+/* Empty the directory dfd (closed), and the directories in it. */
+static void clear_dir(int dfd)
 {
-        DIR *d = opendir(services);
+        DIR *d = fdopendir(dfd);
         struct dirent *de;
 
         fuzz_check(d);
-        while ((de = readdir(d)))
-                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
-                    unlinkat(services_fd, de->d_name, 0) < 0)
-                        fuzz_check(unlinkat(services_fd, de->d_name, AT_REMOVEDIR) == 0);
+        while ((de = readdir(d))) {
+                int sub;
+
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                    unlinkat(dirfd(d), de->d_name, 0) == 0)
+                        continue;
+                sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                fuzz_check(sub >= 0);
+                clear_dir(sub);
+                fuzz_check(unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) == 0);
+        }
         closedir(d);
+}
+
+/* Empty services.d for the next input. */
+static void clear_services(void)
+{
+        int fd = dup(services_fd);
+
+        fuzz_check(fd >= 0);
+        clear_dir(fd);
 }
 
 /* A usable file name from what the input says: a safe charset, 1-64 bytes. */
@@ -131,8 +148,10 @@ static void write_tree(const uint8_t *data, size_t size)
 
         for (unsigned i = 0; sep && i < TREE_FILES_MAX; i++) {
                 const uint8_t *name = sep + 5, *nl, *next;
-                char fname[80];
-                bool fifo = false, is_dir = false;
+                char fname[80], sub[80];
+                bool fifo = false, is_dir = false, null = false, drop = false;
+                const uint8_t *slash = NULL;
+                int dfd = services_fd;
 
                 nl = memchr(name, '\n', (size_t)(end - name));
                 if (!nl)
@@ -143,18 +162,38 @@ static void write_tree(const uint8_t *data, size_t size)
                 } else if ((size_t)(nl - name) > 4 && memcmp(name, "dir:", 4) == 0) {
                         is_dir = true;
                         name += 4;
+                } else if ((size_t)(nl - name) > 5 && memcmp(name, "null:", 5) == 0) {
+                        null = true;
+                        name += 5;
+                } else if ((size_t)(nl - name) > 5 && memcmp(name, "drop:", 5) == 0) {
+                        name += 5;
+                        slash = memchr(name, '/', (size_t)(nl - name));
+                        drop = slash != NULL;
                 }
-                file_name(name, (size_t)(nl - name), i, fname);
+                if (drop) {
+                        file_name(name, (size_t)(slash - name), i, sub);
+                        file_name(slash + 1, (size_t)(nl - slash - 1), i, fname);
+                        (void)mkdirat(services_fd, sub, 0755);
+                        dfd = openat(services_fd, sub,
+                                     O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                        if (dfd < 0)
+                                dfd = services_fd; /* a file of that name: write beside it */
+                } else
+                        file_name(name, (size_t)(nl - name), i, fname);
                 p = nl < end ? nl + 1 : end;
                 next = find_sep(nl, end);
                 if (next && next < p)
                         next = NULL;
                 if (fifo)
-                        (void)mkfifoat(services_fd, fname, 0644);
+                        (void)mkfifoat(dfd, fname, 0644);
                 else if (is_dir)
-                        (void)mkdirat(services_fd, fname, 0755);
-                else if (faccessat(services_fd, fname, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
-                        write_file(services_fd, fname, p, (size_t)((next ? next : end) - p));
+                        (void)mkdirat(dfd, fname, 0755);
+                else if (null)
+                        (void)symlinkat("/dev/null", dfd, fname);
+                else if (faccessat(dfd, fname, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+                        write_file(dfd, fname, p, (size_t)((next ? next : end) - p));
+                if (dfd != services_fd)
+                        close(dfd);
                 sep = next;
         }
 }

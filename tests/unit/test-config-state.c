@@ -277,7 +277,7 @@ static void put_unknown(struct state_writer *w)
 {
         size_t mark;
 
-        state_put_str(w, 50, "a newer field");
+        state_put_str(w, 4000, "a newer field");
         state_put_u64(w, 0xfffe, 1);
         mark = state_begin(w, 0xfffd);
         state_put_str(w, 1, "not a name");

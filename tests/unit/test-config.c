@@ -115,7 +115,8 @@ static int load(struct config **c, char ***errors)
         return config_load(tpath("tend.ini"), c, errors);
 }
 
-/* Expand "S/x.ini:3: ..." to the services dir and "T:3: ..." to tend.ini. */
+/* Expand "S/x.ini:3: ..." to the services dir, "V/x.ini:3: ..." to the vendor
+ * dir (vendor/) and "T:3: ..." to tend.ini. */
 static char *expand(const char *w)
 {
         char *s;
@@ -123,6 +124,8 @@ static char *expand(const char *w)
 
         if (strncmp(w, "S/", 2) == 0)
                 r = asprintf(&s, "%s/services.d/%s", tmp, w + 2);
+        else if (strncmp(w, "V/", 2) == 0)
+                r = asprintf(&s, "%s/vendor/%s", tmp, w + 2);
         else if (strncmp(w, "T:", 2) == 0)
                 r = asprintf(&s, "%s/tend.ini:%s", tmp, w + 2);
         else
@@ -1180,9 +1183,10 @@ static void test_dependencies(void)
         fresh();
         wfile("services.d/a.ini", "[service]\nexec = /bin/true\nafter = c\n");
         wfile("services.d/b.ini", "[service]\nexec = /bin/true\nrequires = a\n");
-        wfile("services.d/c.ini", "[service]\nexec = /bin/true\n\nafter = b ghost\n");
+        wfile("services.d/c.ini", "[service]\nexec = /bin/true\n\nafter = b\n");
         wfile("services.d/d.ini", "[service]\nexec = /bin/true\nwatchdog = 1s\n");
         wfile("services.d/e.ini", "[service]\nexec = /bin/true\ntype = oneshot\nready_fd = 3\n");
+        wfile("services.d/f.ini", "[service]\nexec = /bin/true\nafter = a ghost\n");
         if (asprintf(&where,
                      "%1$s/services.d/b.ini:3: requires: dependency cycle a -> c -> b -> a "
                      "(%1$s/services.d/a.ini:3 after, %1$s/services.d/c.ini:4 after, "
@@ -1196,9 +1200,7 @@ static void test_dependencies(void)
                               "S/d.ini:3: watchdog: needs type=notify (pings arrive as WATCHDOG=1)",
                               "S/e.ini:4: ready_fd: only for type=simple (type=oneshot has its "
                               "own readiness)",
-                              "S/c.ini:4: after: unknown service 'ghost'",
-                              where,
-                              NULL });
+                              "S/f.ini:3: after: unknown service 'ghost'", where, NULL });
 }
 
 /* Files that are not regular files or are too large, numbers out of range,
@@ -1590,6 +1592,299 @@ static void test_cgroup_keys(void)
 #undef CHECK
 }
 
+static void tmkdir(const char *rel)
+{
+        if (mkdir(tpath(rel), 0755) < 0) {
+                perror(rel);
+                exit(EXIT_FAILURE);
+        }
+}
+
+static void tsymlink(const char *target, const char *rel)
+{
+        if (symlink(target, tpath(rel)) < 0) {
+                perror(rel);
+                exit(EXIT_FAILURE);
+        }
+}
+
+/* fresh(), with vendor/ as the vendor layer. */
+static void fresh_layers(void)
+{
+        fresh();
+        tmkdir("vendor");
+        wfile("tend.ini", "[tend]\nsocket = tend.sock\nlog_dir = log\nvendor_services = vendor\n");
+}
+
+/* sc's files must be exactly want (relative to tmp), in order. */
+static bool files_are(const struct service_config *sc, const char *const *want)
+{
+        size_t n = 0;
+
+        for (; want[n]; n++) {
+                char p[512];
+
+                snprintf(p, sizeof p, "%s/%s", tmp, want[n]);
+                if (!sc || n >= strv_length(sc->files) || strcmp(sc->files[n], p) != 0) {
+                        diag("file %zu: want %s, got %s", n, p,
+                             sc && n < strv_length(sc->files) ? sc->files[n] : "(none)");
+                        return false;
+                }
+        }
+        return strv_length(sc->files) == n;
+}
+
+static bool env_is(const struct service_config *sc, const char *const *want)
+{
+        size_t n = 0;
+
+        for (; want[n]; n++)
+                if (!sc || n >= strv_length(sc->environment) ||
+                    strcmp(sc->environment[n], want[n]) != 0)
+                        return false;
+        return strv_length(sc->environment) == n;
+}
+
+/* The vendor directory, the admin's replacing and masking, drop-ins. */
+static void test_layers(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        const struct service_config *sc;
+        struct service_config *b;
+        int r;
+
+        /* Vendor only; admin replaces whole; a mask; a mask of nothing. */
+        fresh_layers();
+        wfile("vendor/v.ini", "[service]\nexec = /bin/vendor-v\nrestart = never\n");
+        wfile("vendor/o.ini", "[service]\nexec = /bin/vendor-o\nrestart = never\n");
+        wfile("services.d/o.ini", "[service]\nexec = /bin/admin-o\n");
+        wfile("vendor/m.ini", "[service]\nexec = /bin/vendor-m\n");
+        tsymlink("/dev/null", "services.d/m.ini");
+        tsymlink("/dev/null", "services.d/nothing.ini");
+        r = load(&c, &errors);
+        ok(r == 0 && c && c->n_services == 2,
+           "vendor and admin: the union by name, less masks (%d)", r);
+        ok(c && strcmp(c->vendor_services_dir, tpath("vendor")) == 0,
+           "vendor_services is relative to tend.ini");
+        sc = c ? config_find(c, "v") : NULL;
+        ok(sc && strcmp(sc->exec, "/bin/vendor-v") == 0 && sc->restart == RESTART_NEVER &&
+                   files_are(sc, (const char *const[]){ "vendor/v.ini", NULL }) &&
+                   strcmp(sc->file, tpath("vendor/v.ini")) == 0,
+           "a vendor-only service is the vendor's file");
+        sc = c ? config_find(c, "o") : NULL;
+        ok(sc && strcmp(sc->exec, "/bin/admin-o") == 0 && sc->restart == RESTART_ON_FAILURE &&
+                   files_are(sc, (const char *const[]){ "services.d/o.ini", NULL }),
+           "the admin's file replaces the vendor's whole (restart back to its default)");
+        ok(c && !config_find(c, "m") && !config_find(c, "nothing"),
+           "a link to /dev/null masks the vendor's service; masking nothing is no error");
+
+        /* A dependency on a masked service; a link elsewhere is no mask. */
+        wfile("vendor/dep.ini", "[service]\nexec = x\nafter = v m\n");
+        tsymlink("/dev/zero", "services.d/z.ini");
+        r = load(&c, &errors);
+        {
+                _cleanup_free_ char *masked = NULL;
+
+                if (asprintf(&masked,
+                             "V/dep.ini:3: after: service 'm' is masked (%s/services.d/m.ini is "
+                             "a link to /dev/null)",
+                             tmp) < 0)
+                        abort();
+                expect_errors("masked dependency, a link to another device", errors,
+                              (const char *const[]){
+                                      masked, "S/z.ini:0: not a regular file (a character device)",
+                                      NULL });
+        }
+        c = config_free(c);
+
+        /* Drop-ins: lexical order across both layers, the admin's replacing
+         * or masking the vendor's of the same name; scalars replaced, lists
+         * accumulated. */
+        fresh_layers();
+        wfile("vendor/w.ini", "[service]\nexec = /bin/a\nenvironment = A=1\nenvironment = C=1\n"
+                              "restart = never\n");
+        wfile("vendor/x.ini", "[service]\nexec = /bin/x\n");
+        wfile("vendor/y.ini", "[service]\nexec = /bin/y\n");
+        tmkdir("vendor/w.ini.d");
+        tmkdir("services.d/w.ini.d");
+        wfile("vendor/w.ini.d/10-exec.ini", "[service]\nexec = /bin/b\nenvironment = B=2\n"
+                                            "after = x\n");
+        wfile("vendor/w.ini.d/20-restart.ini", "[service]\nrestart = always\n");
+        wfile("services.d/w.ini.d/20-restart.ini", "[service]\nrestart = on-failure\n"
+                                                   "environment = A=3\nafter = y\n");
+        wfile("vendor/w.ini.d/30-masked.ini", "[service]\nexec = /bin/never\n");
+        tsymlink("/dev/null", "services.d/w.ini.d/30-masked.ini");
+        wfile("services.d/w.ini.d/15-stop.ini", "[service]\nstop_timeout = 3s\n");
+        wfile("services.d/w.ini.d/not-a-drop-in.conf", "[service]\nexec = /bin/no\n");
+        wfile("services.d/w.ini.d/.hidden.ini", "[service]\nexec = /bin/no\n");
+        r = load(&c, &errors);
+        sc = c ? config_find(c, "w") : NULL;
+        ok(r == 0 && sc, "drop-ins load (%d)", r);
+        ok(sc && files_are(sc, (const char *const[]){ "vendor/w.ini", "vendor/w.ini.d/10-exec.ini",
+                                                      "services.d/w.ini.d/15-stop.ini",
+                                                      "services.d/w.ini.d/20-restart.ini", NULL }),
+           "files: the main one, then drop-ins in lexical order, the admin's winning");
+        ok(sc && strcmp(sc->exec, "/bin/b") == 0 && sc->argv && strcmp(sc->argv[0], "/bin/b") == 0,
+           "exec set again in a drop-in replaces it");
+        ok(sc && sc->restart == RESTART_ON_FAILURE && sc->stop_timeout == 3 * USEC_PER_SEC,
+           "the admin's drop-in replaced the vendor's of the same name");
+        ok(env_is(sc, (const char *const[]){ "A=3", "C=1", "B=2", NULL }),
+           "environment accumulates; a variable set again takes its last value");
+        ok(sc && strv_length(sc->after) == 2 && strcmp(sc->after[0], "x") == 0 &&
+                   strcmp(sc->after[1], "y") == 0 && sc->after_line == 4 && sc->after_file == 3,
+           "after accumulates; where it was last set is kept");
+
+        /* An empty value empties a list (and removes environment_file). */
+        wfile("vendor/x.ini", "[service]\nexec = /bin/x\nafter = y\nenvironment = A=1\n"
+                              "environment_file = x.env\n");
+        tmkdir("services.d/x.ini.d");
+        wfile("services.d/x.ini.d/reset.ini", "[service]\nafter =\nenvironment =\n"
+                                              "environment = B=2\nenvironment_file =\n");
+        r = load(&c, &errors);
+        sc = c ? config_find(c, "x") : NULL;
+        ok(r == 0 && sc && !sc->after && !sc->environment_file &&
+                   env_is(sc, (const char *const[]){ "B=2", NULL }),
+           "an empty value resets after, environment and environment_file (%d)", r);
+
+        /* environment_file in a drop-in: relative to its layer's directory. */
+        wfile("vendor/x.env", "FROM=vendor\n");
+        tmkdir("vendor/x.ini.d");
+        (void)remove(tpath("services.d/x.ini.d/reset.ini"));
+        wfile("vendor/x.ini.d/a-env.ini", "[service]\nenvironment_file = x.env\n");
+        (void)remove(tpath("services.d/x.ini.d/reset.ini"));
+        r = load(&c, &errors);
+        sc = c ? config_find(c, "x") : NULL;
+        ok(r == 0 && sc && strcmp(sc->environment_file, tpath("vendor/x.env")) == 0 &&
+                   env_is(sc, (const char *const[]){ "FROM=vendor", "A=1", NULL }),
+           "a vendor drop-in's environment_file is relative to the vendor directory (%d)", r);
+        c = config_free(c);
+
+        /* Errors name the drop-in and its line; post-parse checks the file
+         * that set the key; a duplicate within one drop-in. */
+        fresh_layers();
+        wfile("services.d/e.ini", "[service]\nexec = x\nrestart = always\n");
+        tmkdir("services.d/e.ini.d");
+        wfile("services.d/e.ini.d/10-bad.ini", "[service]\nrestart = sometimes\n");
+        wfile("services.d/e.ini.d/20-dup.ini", "[service]\nlog_keep = 1\nlog_keep = 2\n");
+        wfile("services.d/e.ini.d/30-wd.ini", "[service]\n\nwatchdog = 1s\n");
+        wfile("services.d/f.ini", "[service]\nrestart = always\n");
+        tmkdir("services.d/f.ini.d");
+        wfile("services.d/f.ini.d/x.ini", "[service]\ntype = oneshot\n");
+        tmkdir("services.d/g.ini.d"); /* no g.ini: ignored */
+        wfile("services.d/g.ini.d/x.ini", "[service]\nnot a key line\n");
+        r = load(&c, &errors);
+        ok(r == -EINVAL, "errors in drop-ins reject the config");
+        expect_errors("drop-in errors", errors,
+                      (const char *const[]){
+                              "S/e.ini.d/10-bad.ini:2: restart: invalid value 'sometimes' "
+                              "(expected always, on-failure or never)",
+                              "S/e.ini.d/20-dup.ini:3: log_keep: duplicate key (first set on "
+                              "line 2)",
+                              "S/e.ini.d/30-wd.ini:3: watchdog: needs type=notify (pings arrive "
+                              "as WATCHDOG=1)",
+                              "S/f.ini:0: exec: required key is missing", NULL });
+
+        /* A FIFO, a directory, a drop-in directory that is a file. */
+        fresh_layers();
+        wfile("services.d/h.ini", "[service]\nexec = x\n");
+        tmkdir("services.d/h.ini.d");
+        if (mkfifo(tpath("services.d/h.ini.d/fifo.ini"), 0644) < 0)
+                abort();
+        tmkdir("services.d/h.ini.d/dir.ini");
+        wfile("vendor/i.ini", "[service]\nexec = x\n");
+        wfile("vendor/i.ini.d", "not a directory\n");
+        {
+                size_t big = CONFIG_FILE_MAX + 1;
+                char *text = malloc(big);
+
+                if (!text)
+                        abort();
+                memset(text, '#', big);
+                wfile("services.d/j.ini", "[service]\nexec = x\n");
+                tmkdir("services.d/j.ini.d");
+                wfile_len("services.d/j.ini.d/big.ini", text, big);
+                free(text);
+        }
+        r = load(&c, &errors);
+        expect_errors(
+                "drop-ins that are not regular files, or too large", errors,
+                (const char *const[]){ "S/h.ini.d/dir.ini:0: not a regular file (a directory)",
+                                       "S/h.ini.d/fifo.ini:0: not a regular file (a FIFO)",
+                                       "V/i.ini.d:0: not a directory",
+                                       "S/j.ini.d/big.ini:0: larger than 1 MiB", NULL });
+
+        /* A cycle closed in a drop-in names it. */
+        fresh_layers();
+        wfile("vendor/p.ini", "[service]\nexec = x\nafter = q\n");
+        wfile("vendor/q.ini", "[service]\nexec = x\n");
+        tmkdir("services.d/q.ini.d");
+        wfile("services.d/q.ini.d/late.ini", "[service]\n\n\nrequires = p\n");
+        r = load(&c, &errors);
+        if (errors && errors[0]) {
+                char *w = expand("S/q.ini.d/late.ini:4: requires: dependency cycle p -> q -> p");
+                ok(strncmp(errors[0], w, strlen(w)) == 0, "a cycle names the drop-in: %s",
+                   errors[0]);
+                free(w);
+                w = expand("V/p.ini:3 after");
+                ok(strstr(errors[0], w) != NULL, "and the vendor file of the other edge");
+                free(w);
+        } else
+                ok(false, "a cycle through a drop-in is an error");
+
+        /* A drop-in for a masked service is ignored; no vendor directory,
+         * or none configured, is no error; a vendor path that is a file is. */
+        fresh_layers();
+        wfile("vendor/k.ini", "[service]\nexec = x\n");
+        tmkdir("vendor/k.ini.d");
+        wfile("vendor/k.ini.d/bad.ini", "[service]\nbad\n");
+        tsymlink("/dev/null", "services.d/k.ini");
+        wfile("services.d/l.ini", "[service]\nexec = x\n");
+        r = load(&c, &errors);
+        ok(r == 0 && c && c->n_services == 1, "a masked service's drop-ins are ignored (%d)", r);
+        cleanup_tmp();
+        fresh();
+        wfile("services.d/l.ini", "[service]\nexec = x\n");
+        wfile("tend.ini", "[tend]\nsocket = s\nlog_dir = l\nvendor_services = nowhere\n");
+        r = load(&c, &errors);
+        ok(r == 0 && c && c->n_services == 1, "a missing vendor directory is none (%d)", r);
+        wfile("tend.ini", "[tend]\nsocket = s\nlog_dir = l\nvendor_services =\n");
+        r = load(&c, &errors);
+        ok(r == 0 && c && !c->vendor_services_dir, "vendor_services = (empty): none (%d)", r);
+        wfile("nowhere", "a file\n");
+        wfile("tend.ini", "[tend]\nsocket = s\nlog_dir = l\n\nvendor_services = nowhere\n");
+        r = load(&c, &errors);
+        {
+                _cleanup_free_ char *w = NULL;
+
+                if (asprintf(&w,
+                             "T:5: vendor_services: cannot open directory '%s/nowhere': Not a "
+                             "directory",
+                             tmp) < 0)
+                        abort();
+                ok(r == -EINVAL, "a vendor_services that is a file is an error");
+                expect_errors("vendor_services that is a file", errors,
+                              (const char *const[]){ w, NULL });
+        }
+
+        /* A change of only the files changes the config, not the process. */
+        fresh_layers();
+        wfile("services.d/s.ini", "[service]\nexec = x\n");
+        r = load(&c, &errors);
+        sc = c ? config_find(c, "s") : NULL;
+        if (!ok(sc != NULL, "load for equal"))
+                return;
+        b = service_config_copy(sc);
+        ok(b && strv_equal(b->files, sc->files), "copy keeps the files");
+        if (b) {
+                free(b->files[0]);
+                b->files[0] = strdup("/elsewhere/s.ini");
+                ok(!service_config_equal(b, sc) && service_config_spawn_equal(b, sc),
+                   "files: not equal, spawn_equal");
+        }
+        service_config_free(b);
+}
+
 int main(void)
 {
         test_defaults();
@@ -1613,6 +1908,7 @@ int main(void)
         test_large_graph();
         test_cycle_both_keys();
         test_cgroup_keys();
+        test_layers();
         cleanup_tmp();
         return tap_done();
 }
