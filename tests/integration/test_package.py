@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, wait_for
 from test_install import MAN_SOURCES, expected_tree
+from test_systemd import container, tend_status  # noqa: F401 (a fixture)
 
 # What the package has beside what meson installs.
 DEBIAN_EXTRAS = {"/usr/share/doc/tend/copyright", "/usr/share/doc/tend/changelog.gz",
@@ -252,3 +253,44 @@ def test_installed_completions_complete_live_service_names(pkg):
     assert read(pkg, "zsh.out").splitlines() == ["tendctl: _tendctl", "loaded"], (
         read(pkg, "zsh.out"))
     assert read(pkg, "tendd.rc").strip() == "0", read(pkg, "tendd.log")
+
+
+def test_upgrade_reexecutes_tendd_in_place(pkg, container):
+    """Under a real systemd (test_systemd.py's container, an overlay of /):
+    installing the package starts tend.service; upgrading it (dpkg -i again)
+    neither stops nor restarts the unit, and re-executes the running tendd in
+    place: same main pid, every service keeps its pid. With a policy-rc.d
+    that forbids acting on services (as in an image build) nothing is done."""
+    c = container
+    shutil.copy(pkg["deb"], f"/proc/{c.pid}/root/root/tend.deb")
+    c.run("mv", "/usr/sbin/policy-rc.d", "/root/policy-rc.d", check=False)
+    r = c.run("dpkg", "-i", "/root/tend.deb", timeout=120)
+    assert "re-executing" not in r.stdout, r.stdout
+    wait_for(lambda: c.show("tend.service", "ActiveState") == "active",
+             what="tend.service started by the package")
+    c.write("/etc/tend/services.d/web.ini", "[service]\nexec = sleep 1000011\n")
+    c.run("systemctl", "reload", "tend.service", timeout=60)
+    before = tend_status(c)
+    assert before["web"]["state"] == "running", before
+    main = c.show("tend.service", "MainPID")
+
+    r = c.run("dpkg", "-i", "/root/tend.deb", timeout=120)
+    assert "tend: re-executing tendd in place" in r.stdout, r.stdout + r.stderr
+    wait_for(lambda: "re-executed," in c.journal("-u", "tend.service"),
+             what="the re-exec in tend.service's journal")
+    wait_for(lambda: c.show("tend.service", "ActiveState") == "active", what="active again")
+    wait_for(lambda: c.run("tendctl", "status", check=False).returncode == 0,
+             what="the control socket after the re-exec")
+    assert c.show("tend.service", "MainPID") == main
+    assert c.show("tend.service", "NRestarts") == "0"
+    after = tend_status(c)
+    assert after["web"]["pid"] == before["web"]["pid"] and after["web"]["state"] == "running"
+
+    # A policy-rc.d that says no: the upgrade leaves tendd alone.
+    c.run("mv", "/root/policy-rc.d", "/usr/sbin/policy-rc.d", check=False)
+    c.write("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n")
+    c.run("chmod", "755", "/usr/sbin/policy-rc.d")
+    r = c.run("dpkg", "-i", "/root/tend.deb", timeout=120)
+    assert "re-executing" not in r.stdout, r.stdout
+    assert c.journal("-u", "tend.service").count("re-executed,") == 1
+    assert c.show("tend.service", "MainPID") == main
