@@ -9,6 +9,7 @@ verify), and the completions from where they were installed, found by each
 shell's own loader and completing the services of an installed tendd
 running in that root."""
 
+import json
 import os
 import re
 import shutil
@@ -294,3 +295,49 @@ def test_upgrade_reexecutes_tendd_in_place(pkg, container):
     assert "re-executing" not in r.stdout, r.stdout
     assert c.journal("-u", "tend.service").count("re-executed,") == 1
     assert c.show("tend.service", "MainPID") == main
+
+
+def test_user_unit_runs_tendd_for_a_user(pkg, container):
+    """The user unit under a real user manager (user@UID.service in the
+    container): inert without ~/.config/tend/tend.ini, then tendd as the user
+    on that configuration, reached by the user's tendctl at its default
+    socket, its service in a cgroup of its own below the user's tend.service,
+    and nothing left after a stop."""
+    c = container
+    shutil.copy(pkg["deb"], f"/proc/{c.pid}/root/root/tend.deb")
+    c.run("rm", "-f", "/usr/sbin/policy-rc.d")
+    c.run("dpkg", "-i", "/root/tend.deb", timeout=120)
+    c.run("useradd", "-m", "-u", "4242", "-s", "/bin/sh", "tenduser")
+    # user@.service's runtime directory comes from logind, over the system bus.
+    c.run("systemctl", "start", "dbus.service", "systemd-logind.service", timeout=60)
+    c.run("systemctl", "start", "user@4242.service", timeout=60)
+
+    def user(*cmd, check=True, timeout=60):
+        return c.run("runuser", "-u", "tenduser", "--", "env", "XDG_RUNTIME_DIR=/run/user/4242",
+                     *cmd, check=check, timeout=timeout)
+
+    # Not enabled by the package; without a configuration, a start does nothing.
+    assert user("systemctl", "--user", "is-enabled", "tend.service",
+                check=False).stdout.strip() == "disabled"
+    user("systemctl", "--user", "start", "tend.service")
+    assert user("systemctl", "--user", "show", "-P", "ConditionResult",
+                "tend.service").stdout.strip() == "no"
+
+    user("mkdir", "-p", "/home/tenduser/.config/tend/services.d")
+    user("sh", "-c", "printf '[tend]\\n' > ~/.config/tend/tend.ini && "
+         "printf '[service]\\nexec = sleep 1000021\\n' > ~/.config/tend/services.d/hello.ini")
+    user("systemctl", "--user", "enable", "--now", "tend.service")
+    assert user("systemctl", "--user", "show", "-P", "ActiveState",
+                "tend.service").stdout.strip() == "active"
+    st = json.loads(user("tendctl", "status", "--json").stdout)
+    assert [(s["name"], s["state"]) for s in st] == [("hello", "running")], st
+    pid = st[0]["pid"]
+    assert c.run("ps", "-o", "user=", "-p", str(pid)).stdout.strip() == "tenduser"
+    cg = c.run("cat", f"/proc/{pid}/cgroup").stdout
+    assert "/user@4242.service/app.slice/tend.service/hello" in cg, cg
+    assert user("test", "-S", "/run/user/4242/tend/tend.sock", check=False).returncode == 0
+
+    user("systemctl", "--user", "stop", "tend.service", timeout=120)
+    assert user("systemctl", "--user", "show", "-P", "Result",
+                "tend.service").stdout.strip() == "success"
+    assert c.run("pgrep", "-f", "sleep 1000021", check=False).returncode == 1
