@@ -17,8 +17,8 @@ logs     --lines= -n= --follow -f --help -h      services
 '
 _tendctl_global_options='--socket= -s= --help -h --version'
 
-# The names of tendd's services: the first column of "tendctl status" after
-# its header. $@: the socket options and TEND_SOCKET assignment from the line.
+# The names of tendd's services: the first column of "tendctl status" (less
+# its header). $@: the socket options and TEND_SOCKET assignment from the line.
 _tendctl_services()
 {
         local env=() opts=() a
@@ -29,8 +29,9 @@ _tendctl_services()
                 esac
         done
         env "${env[@]}" timeout 2 tendctl "${opts[@]}" status 2>/dev/null |
-                while read -r a _; do
-                        [[ $a == NAME ]] && continue
+                while read -r a b c; do
+                        # The table's header, not a service named NAME.
+                        [[ $a == NAME && $b == STATE* ]] && continue
                         printf '%s\n' "$a"
                 done
 }

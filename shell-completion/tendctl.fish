@@ -48,8 +48,8 @@ function __tendctl_verb
     __tendctl_parse | string replace -rf '^verb ' ''
 end
 
-# The names of tendd's services: the first column of "tendctl status" after
-# its header.
+# The names of tendd's services: the first column of "tendctl status" (less
+# its header).
 function __tendctl_services
     set -l env
     set -l opts
@@ -60,7 +60,8 @@ function __tendctl_services
             set opts $opts $s
         end
     end
-    env $env timeout 2 tendctl $opts status 2>/dev/null | tail -n +2 | string replace -r ' .*' ''
+    env $env timeout 2 tendctl $opts status 2>/dev/null |
+        string match -v -r '^NAME +STATE ' | string replace -r ' .*' ''
 end
 
 function __tendctl_signals
