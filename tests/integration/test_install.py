@@ -155,6 +155,9 @@ def test_default_config_and_examples_pass_check(installed, tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "0 services" in r.stdout + r.stderr, r.stdout + r.stderr
+    # Without -c it is the file it reads.
+    r = subprocess.run([str(tendd), "--help"], capture_output=True, text=True, timeout=60)
+    assert "(default /etc/tend/tend.ini)" in r.stdout, r.stdout
     # The examples as written, and with their commented-out keys set.
     examples = sorted((installed / "usr/share/doc/tend/examples").glob("*.ini"))
     assert len(examples) >= 3, examples

@@ -205,6 +205,7 @@ def test_lintian_reports_no_error(pkg):
     out = lint.stdout + lint.stderr
     errors = [l for l in out.splitlines() if l.startswith("E:")]
     assert not errors, out
+    assert lint.returncode == 0, f"lintian exited {lint.returncode}:\n{out}"
     print(out)
 
 
