@@ -11,6 +11,7 @@
 
 #include "cglimits.h"
 #include "cgroup.h"
+#include "config-keys.h"
 #include "config.h"
 #include "control.h"
 #include "exitwith.h"
@@ -51,6 +52,21 @@ static void tendd_help(void)
                "  -h, --help           show this help\n"
                "      --version        show the version\n",
                TEND_DEFAULT_CONFIG);
+}
+
+static void tendd_list_key_table(const char *section, const struct config_key *keys, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                printf("%s %s%s%s\n", section, keys[i].name, keys[i].def ? " " : "",
+                       keys[i].def ? keys[i].def : "");
+}
+
+/* --list-keys (for developers, and the test that tend.ini(5) documents every
+ * key): "SECTION KEY [DEFAULT]" per line, from the key tables themselves. */
+static void tendd_list_keys(void)
+{
+        tendd_list_key_table("tend", config_keys_tend, config_keys_n_tend);
+        tendd_list_key_table("service", config_keys_service, config_keys_n_service);
 }
 
 /* fds 0-2 must exist, or the first files we open would become a child's stdio. */
@@ -699,7 +715,14 @@ static int tendd_notify_new(struct tendd *t, const char *path)
 
 int main(int argc, char **argv)
 {
-        enum { ARG_CHECK = 0x100, ARG_VERSION, ARG_EXIT_WITH, ARG_CONSOLE, ARG_STATE };
+        enum {
+                ARG_CHECK = 0x100,
+                ARG_VERSION,
+                ARG_EXIT_WITH,
+                ARG_CONSOLE,
+                ARG_STATE,
+                ARG_LIST_KEYS,
+        };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
                 { "check", no_argument, NULL, ARG_CHECK },
@@ -709,6 +732,7 @@ int main(int argc, char **argv)
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "state-fd", required_argument, NULL, ARG_STATE },
                 { "previous-exe-fd", required_argument, NULL, ARG_STATE },
+                { "list-keys", no_argument, NULL, ARG_LIST_KEYS },
                 {},
         };
         const char *config_path = TEND_DEFAULT_CONFIG;
@@ -752,6 +776,9 @@ int main(int argc, char **argv)
                         return 0;
                 case ARG_VERSION:
                         printf("tendd %s\n", TEND_VERSION);
+                        return 0;
+                case ARG_LIST_KEYS:
+                        tendd_list_keys();
                         return 0;
                 default:
                         fprintf(stderr, "Try 'tendd --help'.\n");

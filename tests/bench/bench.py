@@ -402,15 +402,17 @@ def step_scale(args, work):
         res["idle_ticks"] = c1 - c0
         res["idle_wakeups"] = v1 - v0 + k1 - k0
 
-        # Control: status --json, then sequential restarts.
-        lat = []
-        for i in range(args.status_runs):
-            a = now_ns()
-            r = t.ctl("status", "--json")
-            lat.append(now_ns() - a)
-            if r.returncode != 0 or (i == 0 and len(json.loads(r.stdout)) != n):
-                raise RuntimeError(f"tendctl status --json failed: {r.stderr.decode()}")
-        res["status_ns"] = median(lat)
+    # Control: status --json at every size (how it grows), then on the base
+    # size sequential restarts and re-execs.
+    lat = []
+    for i in range(args.status_runs):
+        a = now_ns()
+        r = t.ctl("status", "--json")
+        lat.append(now_ns() - a)
+        if r.returncode != 0 or (i == 0 and len(json.loads(r.stdout)) != n):
+            raise RuntimeError(f"tendctl status --json failed: {r.stderr.decode()}")
+    res["status_ns"] = median(lat)
+    if args.full:
         lat = []
         for i in range(args.ctl_restarts):
             a = now_ns()
@@ -901,6 +903,23 @@ def cgroup_rows(t, cg, n):
                   f"{fc[key] / fg[key]:.2f}x of group: {fmt(fg[key])}", None)
 
 
+def growth_rows(t, a, b, na, nb):
+    """How the per-size rows grow from na to nb services: each cost's ratio
+    against the ratio of the sizes (linear: at most nb / na)."""
+    lin = nb / na
+    for key, what in (("start_s", "start all"), ("status_ns", "tendctl status --json"),
+                      ("stop_s", "SIGTERM -> all gone")):
+        if key in a and key in b and a[key]:
+            r = b[key] / a[key]
+            t.add(f"{nb} services: {what}, growth from {na}", f"{r:.2f}x",
+                  f"<= {lin:g}x (linear)", "", r <= lin)
+    ta = a["pss_kib"] + a.get("keeper_pss_kib", 0)
+    tb = b["pss_kib"] + b.get("keeper_pss_kib", 0)
+    r = tb / ta
+    t.add(f"{nb} services: supervisor Pss, growth from {na}", f"{r:.2f}x",
+          f"<= {lin:g}x (linear)", "", r <= lin)
+
+
 def peers_module():
     """peers.py, which imports this module by name: the same one when this
     runs as a script."""
@@ -947,10 +966,14 @@ def outer(args):
     res["scale"] = {}
     for i, n in enumerate(sizes):
         floor_before = run_floor(args, "vfork")
-        res["scale"][n] = with_like("scale", "--n", str(n), full=["--full"] if i == 0 else [])
+        # The base size runs idle, control and stop once (--full); the others
+        # time status --json and a stop in every round (how they grow).
+        res["scale"][n] = with_like("scale", "--n", str(n), *(() if i == 0 else ("--stop",)),
+                                    full=["--full"] if i == 0 else [])
         res["scale"][n]["floor"] = floor_before
     res["ctlstop"] = {}
-    for n in [int(x) for x in args.stop_sizes.split(",") if x]:
+    stop_sizes = args.stop_sizes or ",".join(map(str, [*sizes, 100]))
+    for n in [int(x) for x in stop_sizes.split(",") if x]:
         runs = []
         for _ in range(args.rounds):
             runs.append(run_inner(args, "ctlstop", "--n", str(n)))
@@ -1099,14 +1122,22 @@ def outer(args):
             t.add(f"{n} services idle {s['idle_seconds']:g} s: wakeups",
                   f"{round(s['idle_wakeups'])} voluntary ctx switches, tendd and keeper", "0", "",
                   s["idle_wakeups"] == 0)
+        if "status_ns" in s:
+            st_tgt = 25e6 * n / 1000
             t.add(f"{n} services: tendctl status --json median", fmt_ms(s["status_ns"]),
-                  "<= 25 ms", "", s["status_ns"] <= 25e6)
+                  f"<= {fmt_ms(st_tgt)}", "", s["status_ns"] <= st_tgt)
+        if "restart_ns" in s:
             t.add(f"{n} services: tendctl restart median ({args.ctl_restarts} sequential)",
                   fmt_ms(s["restart_ns"]))
             t.add(f"{n} services: tendctl reexec median ({args.reexecs}, until the new image "
                   "answers)", fmt_ms(s["reexec_ns"]))
+        if "stop_s" in s:
             t.add(f"{n} services: SIGTERM -> all gone", fmt_s(s["stop_s"]),
-                  "", f"tendd exit {round(s['tendd_exit'])}")
+                  "", f"tendd exit {round(s['tendd_exit'])}", None,
+                  f"{s['stop_s'] / like['stop_s']:.2f}x of {fmt_s(like['stop_s'])}"
+                  if like.get("stop_s") else "")
+        if i > 0:
+            growth_rows(t, res["scale"][sizes[0]], s, sizes[0], n)
     # The best peer measured on this machine (daemontools' svc -d of every
     # service), from the issue "Performance, round two".
     peer = {1000: 103e6, 100: 11.5e6}
@@ -1162,9 +1193,9 @@ def main():
                     help="service counts for the scale step; the first one also runs "
                          "idle, control and stop (default 1000,10000)")
     ap.add_argument("--json", help="also write the raw results here")
-    ap.add_argument("--stop-sizes", default="1000,100",
+    ap.add_argument("--stop-sizes",
                     help="service counts for tendctl stop of every service by name "
-                         "(default 1000,100)")
+                         "(default: the --sizes and 100)")
     ap.add_argument("--no-cgroup", action="store_true",
                     help="skip the steps run again with a cgroup subtree (kill_mode = cgroup)")
     ap.add_argument("--rounds", type=int,

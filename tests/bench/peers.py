@@ -99,7 +99,7 @@ class Supervisor:
 
 
 class TenddSup(Supervisor):
-    own = ("tendd-keeper",)
+    own = ("tend-keeper",)
 
     def __init__(self, args, work, starts, stay):
         super().__init__(args, work, starts, stay)
