@@ -6,14 +6,23 @@
 # One line per verb: its name, its options (a trailing '=' marks one that takes
 # a value), and what its operands are: 'services', or '-' for none.
 _tendctl_verbs='
-status   --json --help -h                        services
-start    --no-block --all --help -h              services
-stop     --no-block --all --help -h              services
-restart  --no-block --all --help -h              services
-kill     --signal= -s= --help -h                 services
-reload   --help -h                               -
-reexec   --help -h                               -
-logs     --lines= -n= --follow -f --help -h      services
+status             --json --no-legend --help -h                     services
+show               --property= -p= -P= --value --json --help -h     services
+cat                --help -h                                        services
+is-active          --quiet -q --help -h                             services
+is-failed          --quiet -q --help -h                             services
+list-dependencies  --reverse --json --no-legend --help -h           services
+start              --no-block --all --help -h                       services
+stop               --no-block --all --help -h                       services
+restart            --no-block --all --help -h                       services
+enable             --help -h                                        services
+disable            --help -h                                        services
+kill               --signal= -s= --help -h                          services
+reload             --help -h                                        -
+reexec             --help -h                                        -
+logs               --lines= -n= --follow -f --json --help -h        services
+events             --json --help -h                                 -
+metrics            --help -h                                        -
 '
 _tendctl_global_options='--socket= -s= --help -h --version'
 

@@ -6,14 +6,23 @@
 # One line per verb: name:description:options (a trailing '=' marks one that
 # takes a value):operands ('services', or '-' for none).
 set -l tendctl_verbs \
-    'status:Show services:--json --help -h:services' \
+    'status:Show services:--json --no-legend --help -h:services' \
+    'show:Show every property of services:--property= -p= -P= --value --json --help -h:services' \
+    'cat:Show the files of services\' configuration:--help -h:services' \
+    'is-active:Tell whether services are running:--quiet -q --help -h:services' \
+    'is-failed:Tell whether services have failed:--quiet -q --help -h:services' \
+    'list-dependencies:Show the dependency tree of a service:--reverse --json --no-legend --help -h:services' \
     'start:Start services and wait until they are up:--no-block --all --help -h:services' \
     'stop:Stop services and wait until they are stopped:--no-block --all --help -h:services' \
     'restart:Restart services and wait:--no-block --all --help -h:services' \
+    'enable:Start services with tendd (a drop-in):--help -h:services' \
+    'disable:Do not start services with tendd (a drop-in):--help -h:services' \
     'kill:Send a signal to services:--signal= -s= --help -h:services' \
     'reload:Reload the configuration:--help -h:-' \
     'reexec:Re-execute tendd in place:--help -h:-' \
-    'logs:Show a service\'s output:--lines= -n= --follow -f --help -h:services'
+    'logs:Show a service\'s output:--lines= -n= --follow -f --json --help -h:services' \
+    'events:Follow every change of state:--json --help -h:-' \
+    'metrics:Print metrics in the Prometheus text format:--help -h:-'
 
 # The words of the line before the cursor from the command on: the
 # TEND_SOCKET=PATH assignment in front of it, the socket options and the verb

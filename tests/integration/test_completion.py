@@ -73,8 +73,10 @@ def help_surface():
         own = _help(v, "--help")
         if own != text:
             # A help of the verb's own: its usage line and option list.
+            # The usage line after the verb: before it are the global options,
+            # which go before the verb.
             per_verb[v] += [o for l in own.splitlines() if l.lower().startswith("usage")
-                            for o in OPTION_RE.findall(l)]
+                            for o in OPTION_RE.findall(l.split(f" {v}", 1)[-1])]
             per_verb[v] += _option_words(own)
         per_verb[v] += ["--help", "-h"]
     assert {"status", "start", "stop", "logs"} <= set(verbs), text

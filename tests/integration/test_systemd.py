@@ -30,8 +30,7 @@ SYSTEMD = "/lib/systemd/systemd"
 
 def _etc_tend():
     """Where meson installs tend.ini for BUILD and the unit reads it:
-    SYSCONFDIR/tend (/etc/tend with prefix /usr, /usr/local/etc/tend with
-    the default prefix)."""
+    SYSCONFDIR/tend (/etc/tend unless the build sets another sysconfdir)."""
     r = subprocess.run(["meson", "introspect", "--buildoptions", str(BUILD)],
                        capture_output=True, text=True, timeout=60, check=True)
     opts = {o["name"]: o["value"] for o in json.loads(r.stdout)}
