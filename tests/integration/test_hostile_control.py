@@ -141,10 +141,15 @@ def strings(body):
 
 
 def subscriber(tend):
-    """A connected, authenticated client that only listens (as a follower does)."""
+    """A connected, authenticated client that subscribed to the signals and
+    then only listens (as a follower does)."""
     s = tend.connect()
-    s.sendall(dbus_auth())
-    return s, Messages(s)
+    s.sendall(dbus_auth() + dbus_call(1, "Subscribe"))
+    msgs = Messages(s)
+    deadline = time.monotonic() + 10
+    while not any(t == 2 for t, _, _ in msgs.read(0.5)):
+        assert time.monotonic() < deadline, "no answer to Subscribe"
+    return s, msgs
 
 
 # -- Who may change state ---------------------------------------------------
@@ -493,3 +498,45 @@ def test_status_flood_is_coalesced(tend):
     assert states[:1] == ["stopping"] and states[-1] == "running", states
     for sock, _ in subs:
         sock.close()
+
+
+# -- Signals go to subscribers only -------------------------------------------
+
+def many_running(tend, n):
+    for i in range(n):
+        tend.service(f"s{i:04}", exec="sleep 1000")
+    tend.start()
+    wait_for(lambda: sum(s["state"] == "running" for s in tend.status()) == n, timeout=120,
+             what=f"{n} services running")
+
+
+def test_a_caller_reading_nothing_until_its_stop_is_done_gets_the_answer(tend):
+    # 1500 services: stopping them all is 3000 changes of state, more than the
+    # socket holds and than the 1024 messages tendd queues for a client that
+    # does not read. A client that only made a call is sent no signal: it
+    # gets its answer however late it reads.
+    n = 1500
+    many_running(tend, n)
+    s = tend.connect()
+    s.sendall(dbus_auth() + dbus_call(1, "StopServices", "ast", [[], 1]))
+    wait_for(lambda: all(x["state"] == "stopped" for x in tend.status()), timeout=120,
+             what="every service stopped")
+    msgs = Messages(s)
+    got = []
+    deadline = time.monotonic() + 10
+    while not any(t == 2 for t, _, _ in got) and time.monotonic() < deadline:
+        got += msgs.read(0.5)
+    assert [t for t, _, _ in got] == [2], [(t, m) for t, m, _ in got][:5]
+    s.close()
+
+
+def test_a_subscriber_that_does_not_read_is_dropped_alone(tend):
+    n = 1500
+    many_running(tend, n)
+    sub, _ = subscriber(tend)
+    tend.ctl("stop", "--all")
+    assert recv_closed(sub, 30), "a subscriber that read nothing of 3000 signals was kept"
+    assert tend.tendd_alive()
+    r = tend.ctl("start", "--all")
+    assert r.returncode == 0, r.stderr
+    sub.close()
