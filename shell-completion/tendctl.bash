@@ -8,7 +8,7 @@
 _tendctl_verbs='
 status             --json --no-legend --help -h                     services
 show               --property= -p= -P= --value --json --help -h     services
-cat                --help -h                                        services
+cat                --json --help -h                                 services
 is-active          --quiet -q --help -h                             services
 is-failed          --quiet -q --help -h                             services
 list-dependencies  --reverse --json --no-legend --help -h           services

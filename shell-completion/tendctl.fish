@@ -8,7 +8,7 @@
 set -l tendctl_verbs \
     'status:Show services:--json --no-legend --help -h:services' \
     'show:Show every property of services:--property= -p= -P= --value --json --help -h:services' \
-    'cat:Show the files of services\' configuration:--help -h:services' \
+    'cat:Show the files of services\' configuration:--json --help -h:services' \
     'is-active:Tell whether services are running:--quiet -q --help -h:services' \
     'is-failed:Tell whether services have failed:--quiet -q --help -h:services' \
     'list-dependencies:Show the dependency tree of a service:--reverse --json --no-legend --help -h:services' \

@@ -45,6 +45,54 @@ static int cat_file(const char *path)
         return 0;
 }
 
+/* The largest file cat --json holds in memory: a service file is at most
+ * 1 MiB (CONFIG_FILE_MAX); what is larger is not one tendd could load. */
+#define CAT_JSON_FILE_MAX (1 << 20)
+
+/* The regular file path, whole, into *ret (NUL-terminated); 0 or -errno
+ * (-EFBIG: larger than CAT_JSON_FILE_MAX). */
+static int cat_read(const char *path, char **ret)
+{
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t len = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        buf = malloc(CAT_JSON_FILE_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, buf + len, CAT_JSON_FILE_MAX + 1 - len);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+                if (len > CAT_JSON_FILE_MAX)
+                        return -EFBIG;
+        }
+        buf[len] = 0;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+static const char *cat_error(int r)
+{
+        return r == -EBADFD ? "not a regular file"
+               : r == -EFBIG ? "larger than 1 MiB"
+                             : strerror(-r);
+}
+
 /* GetServiceFiles(name) into *ret; an exit code, the failure printed. */
 static int cat_files(sd_bus *bus, const char *name, char ***ret)
 {
@@ -63,11 +111,63 @@ static int cat_files(sd_bus *bus, const char *name, char ***ret)
         return code;
 }
 
+/* cat --json: [{"name": NAME, "files": [{"path": PATH, "text": TEXT}...]}...],
+ * a file that cannot be read with "text": null and "error": why (and said on
+ * stderr). */
+static int cat_json(struct ctl_args *a)
+{
+        int code = EXIT_OK;
+        bool first = true;
+
+        putchar('[');
+        for (int i = 0; i < a->n_operands; i++) {
+                const char *name = a->operands[i];
+                _cleanup_strv_free_ char **files = NULL;
+                int c = cat_files(a->bus, name, &files);
+
+                if (c != EXIT_OK) {
+                        code = c > code ? c : code;
+                        continue;
+                }
+                printf("%s\n {\"name\": ", first ? "" : ",");
+                first = false;
+                ctl_json_string(name);
+                printf(", \"files\": [");
+                for (char **p = files; p && *p; p++) {
+                        _cleanup_free_ char *text = NULL;
+                        int r = cat_read(*p, &text);
+
+                        printf("%s{\"path\": ", p == files ? "" : ", ");
+                        ctl_json_string(*p);
+                        printf(", \"text\": ");
+                        if (r < 0) {
+                                _cleanup_free_ char *shown = ctl_escape(*p);
+
+                                printf("null, \"error\": ");
+                                ctl_json_string(cat_error(r));
+                                fprintf(stderr, "tendctl: %s: cannot read %s: %s\n", name,
+                                        shown ? shown : *p, cat_error(r));
+                                code = code > EXIT_FAILED ? code : EXIT_FAILED;
+                        } else
+                                ctl_json_string(text);
+                        putchar('}');
+                }
+                printf("]}");
+        }
+        printf("%s]\n", first ? "" : "\n");
+        return code;
+}
+
 /* cat; see tendctl.h. */
 int ctl_cat(struct ctl_args *a)
 {
         int code = EXIT_OK;
         bool first = true;
+
+        if (a->json) {
+                code = cat_json(a);
+                goto flush;
+        }
 
         for (int i = 0; i < a->n_operands; i++) {
                 const char *name = a->operands[i];
@@ -90,12 +190,12 @@ int ctl_cat(struct ctl_args *a)
                         if (r < 0) {
                                 fflush(stdout);
                                 fprintf(stderr, "tendctl: %s: cannot read %s: %s\n", name,
-                                        shown ? shown : *p,
-                                        r == -EBADFD ? "not a regular file" : strerror(-r));
+                                        shown ? shown : *p, cat_error(r));
                                 code = code > EXIT_FAILED ? code : EXIT_FAILED;
                         }
                 }
         }
+flush:
         if (fflush(stdout) != 0) {
                 fprintf(stderr, "tendctl: cannot write: %s\n", strerror(errno));
                 return EXIT_FAILED;

@@ -4,6 +4,7 @@ to /dev/null masking one (a reload stops it), NAME.ini.d drop-ins applied in
 order with errors naming their file and line; `tendctl cat`; `tendctl
 enable`/`disable` writing only their drop-in, for root only, never through a
 link."""
+import json
 import os
 import subprocess
 
@@ -199,6 +200,18 @@ def test_cat_reports_files_it_cannot_read(tend):
     r = tend.ctl("cat", "c", "nosuch", check=1)
     assert "nosuch: unknown service" in r.stderr
     tend.ctl("cat", check=2)
+    # --json: the same files and text, a file that cannot be read with its error.
+    r = tend.ctl("cat", "--json", "c", check=1)
+    assert json.loads(r.stdout) == [{"name": "c", "files": [
+        {"path": f"{tend.services_dir}/c.ini", "text": "[service]\nexec = sleep 1030\n"},
+        {"path": f"{d}/a.ini", "text": None, "error": "No such file or directory"},
+        {"path": f"{d}/b.ini", "text": "[service]\nstop_timeout = 3s\n"}]}], r.stdout
+    assert f"tendctl: c: cannot read {d}/a.ini: No such file or directory" in r.stderr
+    (d / "a.ini").write_text("[service]\nenvironment = A=\"x\\ty\"\n")
+    r = tend.ctl("cat", "--json", "c", "nosuch", check=1)
+    files = json.loads(r.stdout)[0]["files"]
+    assert files[1]["text"] == "[service]\nenvironment = A=\"x\\ty\"\n"
+    assert "nosuch: unknown service" in r.stderr
 
 
 def test_enable_disable_write_only_their_dropin(tend):
