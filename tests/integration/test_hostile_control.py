@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import TENDCTL, dbus_auth, dbus_call, rss_kb, wait_for
+from conftest import TENDCTL, dbus_auth, dbus_call, read_pty, rss_kb, wait_for
 
 # What control.h documents.
 HANDSHAKE_TIMEOUT = 5.0
@@ -28,11 +28,7 @@ pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as o
 
 def open_socket(tend, mode="0666", group=None):
     """The control socket in a directory every user can reach, with mode (and group)."""
-    d = tend.world_dir()
-    os.chmod(d, 0o755)
-    tend.socket = d / "tend.sock"
-    extra = f"socket_mode = {mode}\n" + (f"socket_group = {group}\n" if group else "")
-    tend.write_config(extra)
+    tend.open_socket_dir(f"socket_mode = {mode}\n" + (f"socket_group = {group}\n" if group else ""))
 
 
 def as_user(tend, uid, gid, groups=(), *cmd):
@@ -388,16 +384,7 @@ def test_status_text_is_escaped_on_a_terminal(tend):
     if pid == 0:
         os.execv("/usr/bin/nsenter", tend.in_ns_prefix()[:-1] + [
             "--", str(TENDCTL), "-s", str(tend.socket), "status"])
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(fd)
+    out = read_pty(fd)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, out
     text = out.decode("utf-8", "replace").replace("\r\n", "\n")

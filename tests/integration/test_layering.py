@@ -292,10 +292,7 @@ def test_enable_with_a_broken_configuration_changes_nothing(tend):
 def test_enable_refused_for_other_users_bad_names_and_links(tend):
     if os.getuid() != 0:
         pytest.skip("needs root to act as another user")
-    d = tend.world_dir()
-    os.chmod(d, 0o755)
-    tend.socket = d / "tend.sock"
-    tend.write_config()
+    tend.open_socket_dir()
     tend.service("x", exec="sleep 1043")
     tend.service("y", exec="sleep 1044")
     elsewhere = tend.dir / "elsewhere"
