@@ -35,6 +35,9 @@
 #define WIRE_METHOD_GET_FILES "GetServiceFiles"
 /* (s name, b enabled) -> s: the drop-in written (then a reload). */
 #define WIRE_METHOD_SET_ENABLED "SetServiceEnabled"
+/* ServiceStateChanged goes only to connections that called Subscribe(). */
+#define WIRE_METHOD_SUBSCRIBE "Subscribe"
+#define WIRE_METHOD_UNSUBSCRIBE "Unsubscribe"
 #define WIRE_SIGNAL_STATE_CHANGED "ServiceStateChanged"
 
 #define WIRE_ERROR_FAILED "org.tend.Error.Failed"

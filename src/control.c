@@ -73,6 +73,7 @@ struct control_conn {
         ev_io relay_io;  /* room again on the relay for what is left in buf */
         ev_timer timer;  /* sd-bus's own deadlines */
         ev_timer stall;  /* handshake or a message begun, not finished in time */
+        bool subscribed; /* Subscribe() called: sent ServiceStateChanged */
         bool broken; /* a send failed outside processing: dropped before the loop sleeps */
         size_t buf_off, buf_len; /* read from the client, not yet relayed */
         uint8_t buf[CONTROL_RELAY_CHUNK];
@@ -416,7 +417,7 @@ static void control_emit(struct control *c, struct service *s)
         const char *reason = wire_utf8(s->reason, buf, sizeof buf);
 
         list_for_each_entry(cn, &c->conns, link) {
-                if (cn->broken || sd_bus_is_ready(cn->bus) <= 0)
+                if (!cn->subscribed || cn->broken || sd_bus_is_ready(cn->bus) <= 0)
                         continue;
                 if (sd_bus_emit_signal(cn->bus, WIRE_PATH, WIRE_INTERFACE,
                                        WIRE_SIGNAL_STATE_CHANGED, "sss", control_service_name(s),
@@ -1045,6 +1046,26 @@ static int control_method_kill(sd_bus_message *msg, void *userdata, sd_bus_error
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+/* Subscribe, Unsubscribe: whether the connection is sent ServiceStateChanged.
+ * Only subscribers are: a client that made a call and reads nothing until
+ * its answer (a stop of thousands of services) must not be sent the
+ * thousands of signals that would make it a client that does not read. */
+static int control_method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        struct control_conn *cn = userdata;
+
+        cn->subscribed = true;
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int control_method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+        struct control_conn *cn = userdata;
+
+        cn->subscribed = false;
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
 /* error: InvalidConfig with prefix and each of a rejected load's errors on
  * a line of its own. */
 static int control_config_errors(sd_bus_error *error, const char *prefix, char **errors)
@@ -1301,6 +1322,10 @@ static const sd_bus_vtable control_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_SET_ENABLED, SD_BUS_ARGS("s", name, "b", enabled),
                                 SD_BUS_RESULT("s", file), control_method_set_enabled,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_SUBSCRIBE, SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                control_method_subscribe, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_UNSUBSCRIBE, SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                control_method_unsubscribe, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS(WIRE_SIGNAL_STATE_CHANGED,
                                 SD_BUS_ARGS("s", name, "s", state, "s", reason), 0),
         SD_BUS_VTABLE_END,

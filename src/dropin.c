@@ -8,6 +8,7 @@
 
 #include "dropin.h"
 #include "parse.h"
+#include "readfile.h"
 #include "util.h"
 
 _printf_(3, 4) static void dropin_why(char *why, size_t len, const char *fmt, ...)
@@ -23,38 +24,11 @@ _printf_(3, 4) static void dropin_why(char *why, size_t len, const char *fmt, ..
  * not exist). A link or anything but a small regular file is refused. */
 static int dropin_read(int dfd, const char *file, char **ret)
 {
-        _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t len = 0;
+        int r;
 
         *ret = NULL;
-        fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        if (st.st_size > DROPIN_READ_MAX)
-                return -EFBIG;
-        buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (len < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = 0;
-        *ret = TAKE_PTR(buf);
-        return 0;
+        r = read_regular_file_at(dfd, file, O_NOFOLLOW, DROPIN_READ_MAX, ret, NULL);
+        return r == -ENOENT ? 0 : r;
 }
 
 /* Write content to file in dfd atomically: a new temporary file, fsync,

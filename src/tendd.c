@@ -26,7 +26,11 @@
 #include "fdstore.h"
 #include "state.h"
 
+/* SYSCONFDIR/tend/tend.ini, from meson.build. */
+#ifndef TEND_DEFAULT_CONFIG
 #define TEND_DEFAULT_CONFIG "/etc/tend/tend.ini"
+#endif
+
 /* tendd's notify socket in the fd store, beside the services' fds. */
 #define TENDD_NOTIFY_FDNAME "tendd.notify"
 

@@ -9,40 +9,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "readfile.h"
 #include "tendctl.h"
 
-/* Copy the regular file path to stdout, ending in a newline; 0 or -errno.
- * O_NONBLOCK: a FIFO put in its place is refused, never waited on. */
-static int cat_file(const char *path)
+/* The largest file cat reads: a service file is at most 1 MiB
+ * (CONFIG_FILE_MAX); what is larger is not one tendd could load. */
+#define CAT_FILE_MAX (1 << 20)
+
+static const char *cat_error(int r)
 {
-        _cleanup_close_ int fd = -1;
-        char buf[65536];
-        struct stat st;
-        char last = '\n';
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        for (;;) {
-                ssize_t n = read(fd, buf, sizeof buf);
-
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
-                        return -EIO;
-                last = buf[n - 1];
-        }
-        if (last != '\n')
-                putchar('\n');
-        return 0;
+        return r == -EBADFD ? "not a regular file"
+               : r == -EFBIG ? "larger than 1 MiB"
+                             : strerror(-r);
 }
 
 /* GetServiceFiles(name) into *ret; an exit code, the failure printed. */
@@ -63,39 +41,70 @@ static int cat_files(sd_bus *bus, const char *name, char ***ret)
         return code;
 }
 
-/* cat; see tendctl.h. */
+/* One file of name's: "# PATH" and its text, or with --json its object,
+ * {"path": PATH, "text": TEXT}, "text": null and "error": why for a file it
+ * cannot read (said on stderr too); an exit code. */
+static int cat_one(const struct ctl_args *a, const char *name, const char *path, bool first)
+{
+        _cleanup_free_ char *text = NULL, *shown = ctl_escape(path);
+        size_t len = 0;
+        int r = read_regular_file_at(AT_FDCWD, path, 0, CAT_FILE_MAX, &text, &len);
+
+        if (a->json) {
+                printf("%s{\"path\": ", first ? "" : ", ");
+                ctl_json_string(path);
+                printf(", \"text\": ");
+                if (r < 0) {
+                        printf("null, \"error\": ");
+                        ctl_json_string(cat_error(r));
+                } else
+                        ctl_json_string(text);
+                putchar('}');
+        } else {
+                printf("%s# %s\n", first ? "" : "\n", shown ? shown : path);
+                if (r >= 0 && (fwrite(text, 1, len, stdout) != len ||
+                               (len > 0 && text[len - 1] != '\n' && putchar('\n') == EOF)))
+                        r = -EIO;
+        }
+        if (r >= 0)
+                return EXIT_OK;
+        fflush(stdout);
+        fprintf(stderr, "tendctl: %s: cannot read %s: %s\n", name, shown ? shown : path,
+                cat_error(r));
+        return EXIT_FAILED;
+}
+
+/* cat [--json]; see tendctl.h. --json: [{"name": NAME, "files": [FILE...]}...]. */
 int ctl_cat(struct ctl_args *a)
 {
         int code = EXIT_OK;
         bool first = true;
 
+        if (a->json)
+                putchar('[');
         for (int i = 0; i < a->n_operands; i++) {
                 const char *name = a->operands[i];
                 _cleanup_strv_free_ char **files = NULL;
                 int c = cat_files(a->bus, name, &files);
 
-                if (c != EXIT_OK) {
-                        code = c > code ? c : code;
-                        continue;
+                if (c == EXIT_OK && a->json) {
+                        printf("%s\n {\"name\": ", first ? "" : ",");
+                        ctl_json_string(name);
+                        printf(", \"files\": [");
                 }
-                for (char **p = files; p && *p; p++) {
-                        _cleanup_free_ char *shown = ctl_escape(*p);
-                        int r;
+                for (char **p = files; c == EXIT_OK && p && *p; p++) {
+                        int r = cat_one(a, name, *p, a->json ? p == files : first);
 
-                        if (!first)
-                                putchar('\n');
+                        code = r > code ? r : code;
                         first = false;
-                        printf("# %s\n", shown ? shown : *p);
-                        r = cat_file(*p);
-                        if (r < 0) {
-                                fflush(stdout);
-                                fprintf(stderr, "tendctl: %s: cannot read %s: %s\n", name,
-                                        shown ? shown : *p,
-                                        r == -EBADFD ? "not a regular file" : strerror(-r));
-                                code = code > EXIT_FAILED ? code : EXIT_FAILED;
-                        }
                 }
+                if (c == EXIT_OK && a->json)
+                        printf("]}");
+                first = first && c != EXIT_OK;
+                code = c > code ? c : code;
         }
+        if (a->json)
+                printf("%s]\n", first ? "" : "\n");
         if (fflush(stdout) != 0) {
                 fprintf(stderr, "tendctl: cannot write: %s\n", strerror(errno));
                 return EXIT_FAILED;

@@ -98,10 +98,13 @@ int ctl_events(struct ctl_args *a)
                 fprintf(stderr, "tendctl: events: %s\n", strerror(-r));
                 return EXIT_FAILED;
         }
-        /* Once tendd has answered, the connection is set up on its side and
-         * every later change reaches it. */
-        r = sd_bus_call_method(a->bus, NULL, WIRE_PATH, "org.freedesktop.DBus.Peer", "Ping", &error,
-                               NULL, NULL);
+        /* Once tendd has answered, every later change reaches this
+         * connection. A tendd before Subscribe() sends the signals to every
+         * connection: its "unknown method" answer does as well. */
+        r = sd_bus_call_method(a->bus, NULL, WIRE_PATH, WIRE_INTERFACE, WIRE_METHOD_SUBSCRIBE,
+                               &error, NULL, NULL);
+        if (r < 0 && sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD))
+                r = 0;
         if (r < 0) {
                 code = ctl_report(NULL, &error, r);
                 goto finish;

@@ -105,10 +105,12 @@ static const struct ctl_verb ctl_verbs[] = {
           "      --value            Values only, without \"Key=\"\n"
           "      --json             A JSON array, one object per service\n" OPT_HELP,
           ":p:P:h", show_options, 1, UINT_MAX, NULL, NULL, ctl_show },
-        { "cat", "cat NAME...",
+        { "cat", "cat [--json] NAME...",
           "Show the files of each service's\nconfiguration: the main file, then its\n"
           "drop-ins in the order applied",
-          NULL, NULL, NULL, 1, UINT_MAX, NULL, NULL, ctl_cat },
+          "      --json             A JSON array: each service's files, their\n"
+          "                         paths and text\n" OPT_HELP,
+          ":h", json_options, 1, UINT_MAX, NULL, NULL, ctl_cat },
         { "is-active", "is-active [-q] NAME...",
           "Print each state; exit 0 if any is\nrunning, else 3",
           "  -q, --quiet            Print nothing, only the exit status\n" OPT_HELP,

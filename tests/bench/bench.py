@@ -498,7 +498,13 @@ def step_ctlstop(args, work):
                                stderr=subprocess.PIPE)
         left = len(fds)
         while left:
-            for fd, _ in poller.poll(30000):
+            ready = poller.poll(30000)
+            if not ready:
+                # Nothing exited for 30 s: the stop failed (never wait forever).
+                ctl.kill()
+                raise RuntimeError(f"{left} of {n} probes still running 30 s after the last "
+                                   f"exit; tendctl stop: {ctl.communicate()[1].decode()[-300:]}")
+            for fd, _ in ready:
                 poller.unregister(fd)
                 os.close(fd)
                 left -= 1

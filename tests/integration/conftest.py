@@ -142,6 +142,22 @@ def sigset_from_mask(hexmask):
     return {i + 1 for i in range(64) if m >> i & 1}
 
 
+def read_pty(fd):
+    """Everything written to the pty whose master is fd until the other side
+    closes it; fd is closed."""
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(fd)
+    return out
+
+
 def pidfd_alive(pidfd):
     """A pidfd polls readable once its process has exited."""
     r, _, _ = select.select([pidfd], [], [], 0)
@@ -306,6 +322,14 @@ class Tend:
         os.chmod(d, 0o777)
         self.tempdirs.append(d)
         return Path(d)
+
+    def open_socket_dir(self, extra=""):
+        """The control socket in a directory everyone may enter (for clients
+        run as other users); tend.ini written again with extra."""
+        d = self.world_dir()
+        os.chmod(d, 0o755)
+        self.socket = d / "tend.sock"
+        self.write_config(extra)
 
     # lifecycle
     def start(self, wait=True, env=None, preexec_fn=None, wrapper=(), pass_fds=(),

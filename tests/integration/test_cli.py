@@ -310,10 +310,7 @@ def test_client_disconnecting_mid_call(tend):
 def test_state_changes_need_privilege(tend):
     if os.getuid() != 0:
         pytest.skip("needs root to act as another user")
-    d = tend.world_dir()
-    os.chmod(d, 0o755)
-    tend.socket = d / "tend.sock"
-    tend.write_config()
+    tend.open_socket_dir()
     two_services(tend)
     # Whoever can open the socket may read; only root or tendd's uid may change
     # state, whatever the socket's mode.

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import SANITIZER_RE, STATES, TENDCTL, wait_for
+from conftest import SANITIZER_RE, STATES, TENDCTL, read_pty, wait_for
 
 EVIL = "\x1b[2K\x1b[1A\rforged\x1b]0;owned\x07\x9b31m\u202eevil"
 ESC = "\x1b"
@@ -278,16 +278,7 @@ def run_pty(tend, *args, env=None):
             os.execve(str(TENDCTL), [str(TENDCTL), "-s", str(tend.socket), *args], e)
         finally:
             os._exit(127)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(fd)
+    out = read_pty(fd)
     _, status = os.waitpid(pid, 0)
     text = out.decode("utf-8", "replace")
     assert not SANITIZER_RE.search(text), text

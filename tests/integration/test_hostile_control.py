@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import TENDCTL, dbus_auth, dbus_call, rss_kb, wait_for
+from conftest import TENDCTL, dbus_auth, dbus_call, read_pty, rss_kb, wait_for
 
 # What control.h documents.
 HANDSHAKE_TIMEOUT = 5.0
@@ -28,11 +28,7 @@ pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as o
 
 def open_socket(tend, mode="0666", group=None):
     """The control socket in a directory every user can reach, with mode (and group)."""
-    d = tend.world_dir()
-    os.chmod(d, 0o755)
-    tend.socket = d / "tend.sock"
-    extra = f"socket_mode = {mode}\n" + (f"socket_group = {group}\n" if group else "")
-    tend.write_config(extra)
+    tend.open_socket_dir(f"socket_mode = {mode}\n" + (f"socket_group = {group}\n" if group else ""))
 
 
 def as_user(tend, uid, gid, groups=(), *cmd):
@@ -141,10 +137,15 @@ def strings(body):
 
 
 def subscriber(tend):
-    """A connected, authenticated client that only listens (as a follower does)."""
+    """A connected, authenticated client that subscribed to the signals and
+    then only listens (as a follower does)."""
     s = tend.connect()
-    s.sendall(dbus_auth())
-    return s, Messages(s)
+    s.sendall(dbus_auth() + dbus_call(1, "Subscribe"))
+    msgs = Messages(s)
+    deadline = time.monotonic() + 10
+    while not any(t == 2 for t, _, _ in msgs.read(0.5)):
+        assert time.monotonic() < deadline, "no answer to Subscribe"
+    return s, msgs
 
 
 # -- Who may change state ---------------------------------------------------
@@ -383,16 +384,7 @@ def test_status_text_is_escaped_on_a_terminal(tend):
     if pid == 0:
         os.execv("/usr/bin/nsenter", tend.in_ns_prefix()[:-1] + [
             "--", str(TENDCTL), "-s", str(tend.socket), "status"])
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(fd)
+    out = read_pty(fd)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, out
     text = out.decode("utf-8", "replace").replace("\r\n", "\n")
@@ -493,3 +485,45 @@ def test_status_flood_is_coalesced(tend):
     assert states[:1] == ["stopping"] and states[-1] == "running", states
     for sock, _ in subs:
         sock.close()
+
+
+# -- Signals go to subscribers only -------------------------------------------
+
+def many_running(tend, n):
+    for i in range(n):
+        tend.service(f"s{i:04}", exec="sleep 1000")
+    tend.start()
+    wait_for(lambda: sum(s["state"] == "running" for s in tend.status()) == n, timeout=120,
+             what=f"{n} services running")
+
+
+def test_a_caller_reading_nothing_until_its_stop_is_done_gets_the_answer(tend):
+    # 1500 services: stopping them all is 3000 changes of state, more than the
+    # socket holds and than the 1024 messages tendd queues for a client that
+    # does not read. A client that only made a call is sent no signal: it
+    # gets its answer however late it reads.
+    n = 1500
+    many_running(tend, n)
+    s = tend.connect()
+    s.sendall(dbus_auth() + dbus_call(1, "StopServices", "ast", [[], 1]))
+    wait_for(lambda: all(x["state"] == "stopped" for x in tend.status()), timeout=120,
+             what="every service stopped")
+    msgs = Messages(s)
+    got = []
+    deadline = time.monotonic() + 10
+    while not any(t == 2 for t, _, _ in got) and time.monotonic() < deadline:
+        got += msgs.read(0.5)
+    assert [t for t, _, _ in got] == [2], [(t, m) for t, m, _ in got][:5]
+    s.close()
+
+
+def test_a_subscriber_that_does_not_read_is_dropped_alone(tend):
+    n = 1500
+    many_running(tend, n)
+    sub, _ = subscriber(tend)
+    tend.ctl("stop", "--all")
+    assert recv_closed(sub, 30), "a subscriber that read nothing of 3000 signals was kept"
+    assert tend.tendd_alive()
+    r = tend.ctl("start", "--all")
+    assert r.returncode == 0, r.stderr
+    sub.close()

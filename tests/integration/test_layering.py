@@ -4,6 +4,7 @@ to /dev/null masking one (a reload stops it), NAME.ini.d drop-ins applied in
 order with errors naming their file and line; `tendctl cat`; `tendctl
 enable`/`disable` writing only their drop-in, for root only, never through a
 link."""
+import json
 import os
 import subprocess
 
@@ -199,6 +200,18 @@ def test_cat_reports_files_it_cannot_read(tend):
     r = tend.ctl("cat", "c", "nosuch", check=1)
     assert "nosuch: unknown service" in r.stderr
     tend.ctl("cat", check=2)
+    # --json: the same files and text, a file that cannot be read with its error.
+    r = tend.ctl("cat", "--json", "c", check=1)
+    assert json.loads(r.stdout) == [{"name": "c", "files": [
+        {"path": f"{tend.services_dir}/c.ini", "text": "[service]\nexec = sleep 1030\n"},
+        {"path": f"{d}/a.ini", "text": None, "error": "No such file or directory"},
+        {"path": f"{d}/b.ini", "text": "[service]\nstop_timeout = 3s\n"}]}], r.stdout
+    assert f"tendctl: c: cannot read {d}/a.ini: No such file or directory" in r.stderr
+    (d / "a.ini").write_text("[service]\nenvironment = A=\"x\\ty\"\n")
+    r = tend.ctl("cat", "--json", "c", "nosuch", check=1)
+    files = json.loads(r.stdout)[0]["files"]
+    assert files[1]["text"] == "[service]\nenvironment = A=\"x\\ty\"\n"
+    assert "nosuch: unknown service" in r.stderr
 
 
 def test_enable_disable_write_only_their_dropin(tend):
@@ -279,10 +292,7 @@ def test_enable_with_a_broken_configuration_changes_nothing(tend):
 def test_enable_refused_for_other_users_bad_names_and_links(tend):
     if os.getuid() != 0:
         pytest.skip("needs root to act as another user")
-    d = tend.world_dir()
-    os.chmod(d, 0o755)
-    tend.socket = d / "tend.sock"
-    tend.write_config()
+    tend.open_socket_dir()
     tend.service("x", exec="sleep 1043")
     tend.service("y", exec="sleep 1044")
     elsewhere = tend.dir / "elsewhere"

@@ -26,6 +26,18 @@ import pytest
 from conftest import BUILD, REPO, proc_status, wait_for
 
 SYSTEMD = "/lib/systemd/systemd"
+
+
+def _etc_tend():
+    """Where meson installs tend.ini for BUILD and the unit reads it:
+    SYSCONFDIR/tend (/etc/tend unless the build sets another sysconfdir)."""
+    r = subprocess.run(["meson", "introspect", "--buildoptions", str(BUILD)],
+                       capture_output=True, text=True, timeout=60, check=True)
+    opts = {o["name"]: o["value"] for o in json.loads(r.stdout)}
+    return os.path.join(opts["prefix"], opts["sysconfdir"], "tend")
+
+
+ETC_TEND = _etc_tend()
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MASK = [
     "systemd-timesyncd.service", "systemd-modules-load.service", "systemd-sysctl.service",
@@ -267,10 +279,10 @@ def test_tend_service_under_systemd(container):
     assert r.returncode == 0, r.stdout + r.stderr
     # A short watchdog, to see it kept alive by the loop.
     c.write("/etc/systemd/system/tend.service.d/test.conf", "[Service]\nWatchdogSec=1s\n")
-    c.write("/etc/tend/tend.ini", "[tend]\nservices = services.d\n")
-    c.write("/etc/tend/services.d/web.ini", WEB_V1)
-    c.write("/etc/tend/services.d/slow.ini", SLOW)
-    c.write("/etc/tend/services.d/esc.ini", ESCAPE)
+    c.write(f"{ETC_TEND}/tend.ini", "[tend]\nservices = services.d\n")
+    c.write(f"{ETC_TEND}/services.d/web.ini", WEB_V1)
+    c.write(f"{ETC_TEND}/services.d/slow.ini", SLOW)
+    c.write(f"{ETC_TEND}/services.d/esc.ini", ESCAPE)
     c.write("/etc/systemd/system/hostlog.service",
             "[Service]\nType=oneshot\nExecStart=logger -t web host-line-unit\n")
     c.run("systemctl", "daemon-reload")
@@ -330,7 +342,7 @@ def test_tend_service_under_systemd(container):
 
     # systemctl reload applies a changed service file.
     pid1 = st["web"]["pid"]
-    c.write("/etc/tend/services.d/web.ini", WEB_V2)
+    c.write(f"{ETC_TEND}/services.d/web.ini", WEB_V2)
     c.run("systemctl", "reload", "tend.service", timeout=60)
     wait_for(lambda: "hello-v2" in c.journal("-t", "web"), what="the reloaded web's output")
     st = tend_status(c)
@@ -388,17 +400,17 @@ def test_tend_service_survives_a_crash_of_tendd(container):
     c.run("meson", "install", "-C", BUILD, "--no-rebuild", "--quiet", timeout=120)
     c.write("/etc/systemd/system/tend.service.d/test.conf",
             "[Service]\nRestartSec=100ms\nTimeoutStopSec=3s\n")
-    c.write("/etc/tend/tend.ini", "[tend]\nservices = services.d\n")
-    c.write("/etc/tend/services.d/web.ini", WEB_V1)
-    c.write("/etc/tend/services.d/esc.ini", ESCAPE)
-    c.write("/etc/tend/services.d/other.ini",
+    c.write(f"{ETC_TEND}/tend.ini", "[tend]\nservices = services.d\n")
+    c.write(f"{ETC_TEND}/services.d/web.ini", WEB_V1)
+    c.write(f"{ETC_TEND}/services.d/esc.ini", ESCAPE)
+    c.write(f"{ETC_TEND}/services.d/other.ini",
             "[service]\nrestart = always\nexec = sleep 1000005\n")
-    c.write("/etc/tend/services.d/chat.ini",
+    c.write(f"{ETC_TEND}/services.d/chat.ini",
             "[service]\noutput = file\n"
             "exec = sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.01; done'\n")
-    c.write("/etc/tend/services.d/jchat.ini",
+    c.write(f"{ETC_TEND}/services.d/jchat.ini",
             "[service]\nexec = sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.01; done'\n")
-    c.write("/etc/tend/services.d/dies.ini",
+    c.write(f"{ETC_TEND}/services.d/dies.ini",
             "[service]\nexec = sh -c 'trap \"exit 9\" USR1; sleep 1000008 & wait'\n")
     c.run("systemctl", "daemon-reload")
     c.run("systemctl", "start", "tend.service", timeout=60)
@@ -464,7 +476,7 @@ def test_tend_service_survives_a_crash_of_tendd(container):
     # A tendd still stopping when TimeoutStopSec runs out (a service that
     # ignores SIGTERM, stop_timeout longer than that) is killed, and
     # ExecStopPost= takes what it left.
-    c.write("/etc/tend/services.d/holdout.ini",
+    c.write(f"{ETC_TEND}/services.d/holdout.ini",
             "[service]\nstop_timeout = 60s\nexec = sh -c 'trap \"\" TERM; exec sleep 1000006'\n")
     c.run("systemctl", "reload", "tend.service", timeout=60)
     wait_for(lambda: tend_status(c).get("holdout", {}).get("state") == "running",
@@ -477,7 +489,7 @@ def test_tend_service_survives_a_crash_of_tendd(container):
     assert c.show("tend.service", "NFileDescriptorStore") == "0"
 
     # A clean start and stop afterwards: nothing adopted, nothing left.
-    c.run("rm", "/etc/tend/services.d/holdout.ini")
+    c.run("rm", f"{ETC_TEND}/services.d/holdout.ini")
     c.run("systemctl", "reset-failed", "tend.service", check=False)
     c.run("systemctl", "start", "tend.service", timeout=60)
     assert c.journal("-u", "tend.service").count("taken over from the fd store") == 2

@@ -1887,6 +1887,11 @@ static void test_layers(void)
 
 int main(void)
 {
+        /* Run as a user other than root (a package build), the socket and
+         * log_dir defaults come from XDG_RUNTIME_DIR (paths.c), which a build
+         * chroot may not set. */
+        if (geteuid() != 0)
+                (void)setenv("XDG_RUNTIME_DIR", "/tmp", 0);
         test_defaults();
         test_tend_ini();
         test_exit_with();
