@@ -351,23 +351,20 @@ static int parse_option(int c, char **argv, int at, struct ctl_args *a)
         }
 }
 
-/* The verb's options (a verb without options only knows -h or --help as its
- * first argument); -1 to go on with the operands from optind, else the exit code. */
+/* The verb's options (a verb without options of its own knows -h and --help,
+ * and refuses any other); -1 to go on with the operands from optind, else the
+ * exit code. */
 static int parse_options(const struct ctl_verb *v, int argc, char **argv, struct ctl_args *a)
 {
+        const struct option *options = v->options ? v->options : help_options;
+        const char *short_options = v->options ? v->short_options : ":h";
         int at, c, r;
 
         optind = 0; /* restart getopt on the verb's own arguments */
         opterr = 0;
-        if (!v->options) {
-                if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
-                        return parse_option('h', argv, 1, a);
-                optind = 1;
-                return -1;
-        }
         for (;;) {
                 at = optind;
-                c = getopt_long(argc, argv, v->short_options, v->options, NULL);
+                c = getopt_long(argc, argv, short_options, options, NULL);
                 if (c < 0)
                         break;
                 r = parse_option(c, argv, at, a);

@@ -75,6 +75,10 @@ def test_help_and_version(tend):
     (["-x", "status"], "invalid option -x"),
     (["--bogus", "status"], "invalid option --bogus"),
     (["-s"], "option -s needs a value"),
+    # Commands without options of their own refuse one too (never a name).
+    (["disable", "--bogus", "b"], "disable: invalid option --bogus"),
+    (["cat", "b", "-x"], "cat: invalid option -x"),
+    (["reload", "--json"], "reload: invalid option --json"),
 ])
 def test_usage_errors_name_the_option(tend, args, message):
     # Decided before connecting: no tendd needed.
