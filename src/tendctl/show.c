@@ -274,20 +274,121 @@ int ctl_is_failed(struct ctl_args *a)
 
 /* ---- list-dependencies ---- */
 
+/* An edge of the reverse graph: v[from] requires or starts after a service. */
+struct deps_edge {
+        size_t from;
+        bool requires;
+};
+
 struct deps_tree {
         const struct ctl_args *a;
         struct wire_service *v;
         size_t n;
         bool *expanded; /* per service of v: its subtree is in the tree already */
         int width;      /* of the name column, tree included */
+        size_t *by_name; /* the indices of v, sorted by name */
+        /* --reverse: the services that depend on v[i] are
+         * rev[rev_start[i]..rev_start[i + 1]), in the listing's order: found
+         * once, not by a scan of every record for each service drawn. */
+        size_t *rev_start;
+        struct deps_edge *rev;
 };
+
+/* The record of the service named by the len bytes at name, or NULL. */
+static struct wire_service *deps_lookup(const struct deps_tree *t, const char *name, size_t len)
+{
+        size_t lo = 0, hi = t->n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                const char *m = t->v[t->by_name[mid]].name ? t->v[t->by_name[mid]].name : "";
+                int c = strncmp(name, m, len);
+
+                if (c == 0 && m[len])
+                        c = -1; /* name is a prefix of m */
+                if (c == 0)
+                        return &t->v[t->by_name[mid]];
+                if (c < 0)
+                        hi = mid;
+                else
+                        lo = mid + 1;
+        }
+        return NULL;
+}
 
 static struct wire_service *deps_find(const struct deps_tree *t, const char *name)
 {
+        return deps_lookup(t, name, strlen(name));
+}
+
+static int deps_name_cmp(const void *a, const void *b, void *data)
+{
+        const struct wire_service *v = data;
+        const char *x = v[*(const size_t *)a].name, *y = v[*(const size_t *)b].name;
+
+        return strcmp(x ? x : "", y ? y : "");
+}
+
+/* One pass over every record's requires, then after, names: count the
+ * edges into each service (rev_start[i + 1]) or, with fill, store them at
+ * pos[i]. A name in both lists is one edge, a requires one. */
+static void deps_reverse_pass(struct deps_tree *t, size_t *last, size_t *pos, bool fill)
+{
         for (size_t i = 0; i < t->n; i++)
-                if (streq_ptr(t->v[i].name, name))
-                        return &t->v[i];
-        return NULL;
+                last[i] = SIZE_MAX;
+        for (size_t j = 0; j < t->n; j++) {
+                const char *lists[2] = { t->v[j].requires ? t->v[j].requires : "",
+                                         t->v[j].after ? t->v[j].after : "" };
+
+                for (int k = 0; k < 2; k++)
+                        for (const char *p = lists[k]; *p;) {
+                                size_t l = strcspn(p, " ");
+                                const struct wire_service *w = l ? deps_lookup(t, p, l) : NULL;
+                                size_t i;
+
+                                p += l;
+                                p += strspn(p, " ");
+                                if (!w)
+                                        continue;
+                                i = (size_t)(w - t->v);
+                                if (last[i] == j)
+                                        continue;
+                                last[i] = j;
+                                if (fill)
+                                        t->rev[pos[i]++] = (struct deps_edge){ j, k == 0 };
+                                else
+                                        t->rev_start[i + 1]++;
+                        }
+        }
+}
+
+/* by_name, and with --reverse the reverse graph; 0 or -ENOMEM. */
+static int deps_index(struct deps_tree *t)
+{
+        _cleanup_free_ size_t *last = NULL, *pos = NULL;
+
+        t->by_name = malloc((t->n + 1) * sizeof *t->by_name);
+        if (!t->by_name)
+                return -ENOMEM;
+        for (size_t i = 0; i < t->n; i++)
+                t->by_name[i] = i;
+        qsort_r(t->by_name, t->n, sizeof *t->by_name, deps_name_cmp, t->v);
+        if (!t->a->reverse)
+                return 0;
+        t->rev_start = calloc(t->n + 1, sizeof *t->rev_start);
+        last = malloc((t->n + 1) * sizeof *last);
+        pos = malloc((t->n + 1) * sizeof *pos);
+        if (!t->rev_start || !last || !pos)
+                return -ENOMEM;
+        deps_reverse_pass(t, last, NULL, false);
+        for (size_t i = 0; i < t->n; i++)
+                t->rev_start[i + 1] += t->rev_start[i];
+        t->rev = malloc((t->rev_start[t->n] + 1) * sizeof *t->rev);
+        if (!t->rev)
+                return -ENOMEM;
+        memcpy(pos, t->rev_start, t->n * sizeof *pos);
+        deps_reverse_pass(t, last, pos, true);
+        return 0;
 }
 
 /* Whether the space-separated list has name. */
@@ -304,17 +405,6 @@ static bool deps_has(const char *list, const char *name)
                 p += strspn(p, " ");
         }
         return false;
-}
-
-/* The edge from w to name's record: "requires", "after" or NULL (none).
- * Reverse: from name's record to w. */
-static const char *deps_kind(const struct wire_service *from, const char *to)
-{
-        if (deps_has(from->requires, to))
-                return "requires";
-        if (deps_has(from->after, to))
-                return "after";
-        return NULL;
 }
 
 /* The children of w, in the order of its requires= then after= names
@@ -355,15 +445,13 @@ static int deps_children(struct deps_tree *t, const struct wire_service *w, deps
                                 pending_kind = k == 0 ? "requires" : "after";
                         }
         } else {
-                for (size_t i = 0; i < t->n && r >= 0; i++) {
-                        const char *kind = deps_kind(&t->v[i], w->name);
+                size_t i = (size_t)(w - t->v);
 
-                        if (!kind)
-                                continue;
+                for (size_t e = t->rev_start[i]; e < t->rev_start[i + 1] && r >= 0; e++) {
                         if (pending)
                                 r = each(t, pending, pending_kind, false, data);
-                        pending = t->v[i].name;
-                        pending_kind = kind;
+                        pending = t->v[t->rev[e].from].name;
+                        pending_kind = t->rev[e].requires ? "requires" : "after";
                 }
         }
         if (pending && r >= 0)
@@ -520,6 +608,7 @@ int ctl_list_dependencies(struct ctl_args *a)
         struct deps_tree t = { .a = a };
         _cleanup_free_ struct deps_path *p = calloc(1, sizeof *p);
         const char *name = a->operands[0];
+        bool indexed = false;
         int code, r;
 
         if (!p) {
@@ -530,7 +619,7 @@ int ctl_list_dependencies(struct ctl_args *a)
         if (code != EXIT_OK)
                 return code;
         t.expanded = calloc(t.n + 1, sizeof *t.expanded);
-        if (!t.expanded) {
+        if (!t.expanded || !(indexed = deps_index(&t) >= 0)) {
                 fprintf(stderr, "tendctl: out of memory\n");
                 code = EXIT_FAILED;
         } else if (!deps_find(&t, name)) {
@@ -550,10 +639,13 @@ int ctl_list_dependencies(struct ctl_args *a)
                         r = deps_print(&t, name, NULL, true, p);
                 code = r < 0 ? EXIT_FAILED : EXIT_OK;
         }
-        if (code == EXIT_FAILED && t.expanded && deps_find(&t, name))
+        if (code == EXIT_FAILED && indexed && deps_find(&t, name))
                 fprintf(stderr, "tendctl: out of memory\n");
         fflush(stdout);
         free(t.expanded);
+        free(t.by_name);
+        free(t.rev_start);
+        free(t.rev);
         for (size_t i = 0; i < t.n; i++)
                 wire_service_done(&t.v[i]);
         free(t.v);
