@@ -471,15 +471,15 @@ static int deps_count(struct deps_tree *t, const char *name, const char *kind, b
  * drawn once (as systemctl does), the first time it comes; after that, and on
  * a cycle (a config refuses them, but the records of two reloads may
  * disagree), it is only named. So the tree has at most one subtree per
- * service, however many paths lead to one. *ret_elided: it has children that
+ * service, however many paths lead to one, and no deeper than there are
+ * services: a chain is drawn to its end. *ret_elided: it has children that
  * are left out. */
-static bool deps_expand(struct deps_tree *t, const struct wire_service *w, int depth,
-                        bool *ret_elided)
+static bool deps_expand(struct deps_tree *t, const struct wire_service *w, bool *ret_elided)
 {
         size_t i = (size_t)(w - t->v), n = 0;
 
         *ret_elided = false;
-        if (!t->expanded[i] && depth < 256) {
+        if (!t->expanded[i]) {
                 t->expanded[i] = true;
                 return true;
         }
@@ -489,10 +489,11 @@ static bool deps_expand(struct deps_tree *t, const struct wire_service *w, int d
 }
 
 /* Where a pass through the tree is: how many services are above, and the
- * tree drawn to their left ("│ " or "  " per level). */
+ * tree drawn to their left ("│ " or "  " per level; room for cap bytes). */
 struct deps_path {
         int depth;
-        char prefix[256 * 4 + 8];
+        char *prefix;
+        size_t cap;
 };
 
 /* Width of the name column: the deepest indentation plus the name. */
@@ -506,7 +507,7 @@ static int deps_measure(struct deps_tree *t, const char *name, const char *kind,
 
         if (width > t->width)
                 t->width = width;
-        if (!w || !deps_expand(t, w, p->depth, &elided)) {
+        if (!w || !deps_expand(t, w, &elided)) {
                 if (w && elided && 2 * (p->depth + 1) + 3 > t->width)
                         t->width = 2 * (p->depth + 1) + 3; /* its "..." row */
                 return 0;
@@ -554,11 +555,21 @@ static int deps_print(struct deps_tree *t, const char *name, const char *kind, b
                  w ? w->state : "unknown");
         if (!w)
                 return 0;
-        expand = deps_expand(t, w, p->depth, &elided);
+        expand = deps_expand(t, w, &elided);
         if (!expand && !elided)
                 return 0;
-        if (p->depth > 0)
+        if (p->depth > 0) {
+                if (plen + sizeof "│ " > p->cap) {
+                        size_t cap = 2 * (plen + sizeof "│ ");
+                        char *n = realloc(p->prefix, cap);
+
+                        if (!n)
+                                return -ENOMEM;
+                        p->prefix = n;
+                        p->cap = cap;
+                }
                 strcat(p->prefix, last ? "  " : "│ ");
+        }
         p->depth++;
         if (expand)
                 r = deps_children(t, w, deps_print, p);
@@ -590,7 +601,7 @@ static int deps_json(struct deps_tree *t, const char *name, const char *kind, bo
         else
                 fputs("null", stdout);
         printf(", \"%s\": ", t->a->reverse ? "dependents" : "dependencies");
-        if (!w || deps_expand(t, w, p->depth, &elided)) {
+        if (!w || deps_expand(t, w, &elided)) {
                 putchar('[');
                 p->depth++;
                 r = w ? deps_children(t, w, deps_json, p) : 0;
@@ -606,12 +617,13 @@ static int deps_json(struct deps_tree *t, const char *name, const char *kind, bo
 int ctl_list_dependencies(struct ctl_args *a)
 {
         struct deps_tree t = { .a = a };
-        _cleanup_free_ struct deps_path *p = calloc(1, sizeof *p);
+        _cleanup_free_ char *prefix = calloc(1, 64);
+        struct deps_path path = { .prefix = prefix, .cap = 64 }, *p = &path;
         const char *name = a->operands[0];
         bool indexed = false;
         int code, r;
 
-        if (!p) {
+        if (!prefix) {
                 fprintf(stderr, "tendctl: out of memory\n");
                 return EXIT_FAILED;
         }
@@ -642,6 +654,7 @@ int ctl_list_dependencies(struct ctl_args *a)
         if (code == EXIT_FAILED && indexed && deps_find(&t, name))
                 fprintf(stderr, "tendctl: out of memory\n");
         fflush(stdout);
+        prefix = path.prefix; /* grown by deps_print */
         free(t.expanded);
         free(t.by_name);
         free(t.rev_start);

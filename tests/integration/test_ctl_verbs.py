@@ -291,6 +291,28 @@ def test_list_dependencies_reverse_of_10000_dependents_is_linear(tend_release):
     assert took < 2 and took_json < 2, f"{took:.1f} s, --json {took_json:.1f} s"
 
 
+
+def test_list_dependencies_of_a_long_chain_is_drawn_whole(tend):
+    """A chain deeper than 256 is drawn to its end: "..." and null mean a
+    subtree given above, never one cut off unseen."""
+    n = 400
+    tend.service("c0", exec="sleep 1000", enabled="no")
+    for i in range(1, n):
+        tend.service(f"c{i}", exec="sleep 1000", enabled="no", after=f"c{i - 1}")
+    tend.start()
+    out = tend.ctl("list-dependencies", "--no-legend", f"c{n - 1}", check=0).stdout
+    rows = out.splitlines()
+    assert len(rows) == n and "..." not in out, out[-2000:]
+    assert rows[-1].split()[-3:] == ["└─c0", "after", "stopped"], rows[-1]
+    tree = json.loads(tend.ctl("list-dependencies", "--json", f"c{n - 1}", check=0).stdout)
+    for i in range(n - 1, 0, -1):
+        assert tree["name"] == f"c{i}"
+        tree, = tree["dependencies"]
+    assert tree == {"name": "c0", "kind": "after", "state": "stopped", "dependencies": []}
+    out = tend.ctl("list-dependencies", "--no-legend", "--reverse", "c0", check=0).stdout
+    assert len(out.splitlines()) == n and "..." not in out, out[-2000:]
+
+
 # -- colours and legends ----------------------------------------------------------
 
 def run_pty(tend, *args, env=None):
