@@ -58,7 +58,7 @@ static int cat_one(const struct ctl_args *a, const char *name, const char *path,
                         printf("null, \"error\": ");
                         ctl_json_string(cat_error(r));
                 } else
-                        ctl_json_string(text);
+                        ctl_json_string_n(text, len);
                 putchar('}');
         } else {
                 printf("%s# %s\n", first ? "" : "\n", shown ? shown : path);

@@ -144,6 +144,12 @@ finish:
 /* See tendctl.h. */
 void ctl_json_string(const char *s)
 {
+        ctl_json_string_n(s, s ? strlen(s) : 0);
+}
+
+/* See tendctl.h. */
+void ctl_json_string_n(const char *s, size_t len)
+{
         /* RFC 8259: these by name, other control characters as \u00XX; C1 and
          * the bidi controls too (valid JSON either way, inert on a terminal). */
         static const char *const named[128] = {
@@ -151,10 +157,11 @@ void ctl_json_string(const char *s)
                 ['\t'] = "\\t", ['\b'] = "\\b", ['\f'] = "\\f",
         };
 
-        const unsigned char *run = (const unsigned char *)(s ? s : ""), *p = run;
+        const unsigned char *run = (const unsigned char *)(s ? s : ""), *p = run,
+                            *end = p + (s ? len : 0);
 
         putchar('"');
-        while (*p) {
+        while (p < end) {
                 uint32_t cp;
                 size_t n = wire_utf8_decode(p, &cp);
 

@@ -83,6 +83,9 @@ bool ctl_show_property_known(const char *name);
  * (control characters, C1, bidi controls) escaped as \uNNNN, invalid UTF-8
  * as \ufffd; the value decodes to the text. */
 void ctl_json_string(const char *s);
+/* The same for the len bytes at s (s[len] must be '\0'): a NUL byte among
+ * them is \u0000, not the end. */
+void ctl_json_string_n(const char *s, size_t len);
 /* Every service, from ListServicesCompact, into *ret (n in *ret_n; free each
  * with wire_service_done, then the array); an exit code, the failure printed. */
 int ctl_list_services(sd_bus *bus, struct wire_service **ret, size_t *ret_n);

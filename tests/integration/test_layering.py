@@ -214,6 +214,19 @@ def test_cat_reports_files_it_cannot_read(tend):
     assert "nosuch: unknown service" in r.stderr
 
 
+
+def test_cat_json_gives_a_file_whole_past_a_nul_byte(tend):
+    """--json gives the same bytes as the text form: a file changed since the
+    load to hold a NUL byte is not cut short there."""
+    p = tend.service("z", exec="sleep 1031")
+    tend.start()
+    p.write_bytes(b"[service]\nexec = sleep 1031\n\0after = the NUL\n")
+    assert tend.ctl("cat", "z", check=0).stdout.endswith("\0after = the NUL\n")
+    r = tend.ctl("cat", "--json", "z", check=0)
+    assert json.loads(r.stdout)[0]["files"][0]["text"] == \
+        "[service]\nexec = sleep 1031\n\0after = the NUL\n", r.stdout
+
+
 def test_enable_disable_write_only_their_dropin(tend):
     tend.service("x", exec="sleep 1040")
     main = (tend.services_dir / "x.ini").read_bytes()
