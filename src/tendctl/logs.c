@@ -37,12 +37,15 @@ static struct logs_out logs_out;
 /* One whole line (without its newline) of file as a JSON object. */
 static void logs_json_line(const char *file, const char *line, size_t len)
 {
-        _cleanup_free_ char *copy = strndup(line, len);
+        /* All len bytes: a NUL the service wrote is part of its line. */
+        _cleanup_free_ char *copy = malloc(len + 1);
         const char *msg = copy, *time = NULL;
-        size_t t;
+        size_t t, msg_len = len;
 
         if (!copy)
                 return;
+        memcpy(copy, line, len);
+        copy[len] = '\0';
         /* tendd's lines start "2025-01-31T12:00:00.123456Z ". */
         t = strcspn(copy, " ");
         if (t >= 20 && copy[t] == ' ' && copy[t - 1] == 'Z' && copy[4] == '-' &&
@@ -50,6 +53,7 @@ static void logs_json_line(const char *file, const char *line, size_t len)
                 copy[t] = '\0';
                 time = copy;
                 msg = copy + t + 1;
+                msg_len = len - t - 1;
         }
         fputs("{\"file\": ", stdout);
         ctl_json_string(file);
@@ -59,7 +63,7 @@ static void logs_json_line(const char *file, const char *line, size_t len)
         else
                 fputs("null", stdout);
         fputs(", \"message\": ", stdout);
-        ctl_json_string(msg);
+        ctl_json_string_n(msg, msg_len);
         fputs("}\n", stdout);
 }
 

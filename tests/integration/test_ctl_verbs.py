@@ -677,6 +677,19 @@ def test_logs_json(tend):
     assert tend.ctl("logs", "talk", check=0).stdout == log.read_text()
 
 
+
+def test_logs_json_line_whole_past_a_nul_byte(tend):
+    """A NUL byte a service writes is part of its line, as in the log file:
+    --json gives it as \\u0000 with the rest, not the line cut there."""
+    tend.service("nul", exec="sh -c 'printf \"a\\\\000b\\\\n\"; exec sleep 1010'",
+                 log_max_size="0")
+    tend.start()
+    log = tend.log_dir / "nul.log"
+    wait_for(lambda: log.exists() and log.read_bytes().endswith(b"a\0b\n"), what="nul's line")
+    r = tend.ctl("logs", "--json", "nul", check=0)
+    assert [json.loads(l)["message"] for l in r.stdout.splitlines()] == ["a\0b"], r.stdout
+
+
 def test_logs_follow_json(tend):
     flag = tend.dir / "flag"
     tend.service("slow", exec=f"sh -c 'echo early; while [ ! -e {flag} ]; do sleep 0.02; done; "
