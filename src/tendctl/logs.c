@@ -18,6 +18,7 @@
  * what the files hold, not n slots. */
 struct logs_tail {
         char **ring;
+        size_t *ring_len;       /* each line's length: a NUL byte is part of it */
         const char **ring_file; /* the file each line came from (--json), in files */
         size_t n, cap, pos, count;
         char **files;
@@ -111,15 +112,18 @@ static void logs_out_end(const char *file)
 }
 
 /* Keep a copy of line in t, the oldest dropped once t holds n. */
-static int logs_tail_push(struct logs_tail *t, const char *line, const char *file)
+static int logs_tail_push(struct logs_tail *t, const char *line, size_t len, const char *file)
 {
-        char *copy = strdup(line);
+        char *copy = malloc(len + 1);
 
         if (!copy)
                 return -ENOMEM;
+        memcpy(copy, line, len);
+        copy[len] = '\0';
         if (t->count == t->n) { /* full: the ring has n slots, pos is the oldest */
                 free(t->ring[t->pos]);
                 t->ring[t->pos] = copy;
+                t->ring_len[t->pos] = len;
                 t->ring_file[t->pos] = file;
                 t->pos = (t->pos + 1) % t->n;
                 return 0;
@@ -127,6 +131,7 @@ static int logs_tail_push(struct logs_tail *t, const char *line, const char *fil
         if (t->count == t->cap) { /* not full, so not wrapped yet: grow */
                 size_t cap = t->cap ? 2 * t->cap : 64;
                 char **ring;
+                size_t *lens;
                 const char **files;
 
                 if (cap > t->n)
@@ -137,6 +142,12 @@ static int logs_tail_push(struct logs_tail *t, const char *line, const char *fil
                         return -ENOMEM;
                 }
                 t->ring = ring;
+                lens = reallocarray(t->ring_len, cap, sizeof *lens);
+                if (!lens) {
+                        free(copy);
+                        return -ENOMEM;
+                }
+                t->ring_len = lens;
                 files = reallocarray(t->ring_file, cap, sizeof *files);
                 if (!files) {
                         free(copy);
@@ -146,6 +157,7 @@ static int logs_tail_push(struct logs_tail *t, const char *line, const char *fil
                 t->cap = cap;
         }
         t->ring_file[t->count] = file;
+        t->ring_len[t->count] = len;
         t->ring[t->count++] = copy;
         t->pos = t->count % t->n;
         return 0;
@@ -181,7 +193,7 @@ static int logs_tail_file(const char *path, struct logs_tail *t, int *keep, off_
                 end += len;
                 if (t->n == 0)
                         logs_write(path, line, (size_t)len);
-                else if ((r = logs_tail_push(t, line, file)) < 0)
+                else if ((r = logs_tail_push(t, line, (size_t)len, file)) < 0)
                         break;
         }
         if (t->n == 0)
@@ -319,12 +331,13 @@ static void logs_tail_flush(struct logs_tail *t, bool print)
         for (size_t i = 0; print && i < t->count; i++) {
                 size_t k = (t->pos + t->n - t->count + i) % t->n;
 
-                logs_write(t->ring_file[k], t->ring[k], strlen(t->ring[k]));
+                logs_write(t->ring_file[k], t->ring[k], t->ring_len[k]);
                 logs_out_end(t->ring_file[k]);
         }
         for (size_t i = 0; i < t->count; i++)
                 free(t->ring[i]);
         free(t->ring);
+        free(t->ring_len);
         free(t->ring_file);
         for (size_t i = 0; i < t->n_files; i++)
                 free(t->files[i]);

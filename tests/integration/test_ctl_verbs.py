@@ -688,6 +688,10 @@ def test_logs_json_line_whole_past_a_nul_byte(tend):
     wait_for(lambda: log.exists() and log.read_bytes().endswith(b"a\0b\n"), what="nul's line")
     r = tend.ctl("logs", "--json", "nul", check=0)
     assert [json.loads(l)["message"] for l in r.stdout.splitlines()] == ["a\0b"], r.stdout
+    # The last lines (-n) too, in either form.
+    r = tend.ctl("logs", "--json", "-n", "1", "nul", check=0)
+    assert [json.loads(l)["message"] for l in r.stdout.splitlines()] == ["a\0b"], r.stdout
+    assert tend.ctl("logs", "-n", "1", "nul", check=0).stdout == log.read_text()
 
 
 def test_logs_follow_json(tend):
