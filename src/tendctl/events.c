@@ -1,5 +1,5 @@
-/* events.c: tendctl events: every ServiceStateChanged tendd sends (it sends
- * them to every connected client), a line each, flushed, until SIGINT or
+/* events.c: tendctl events: every ServiceStateChanged tendd sends (to the
+ * connections that called Subscribe()), a line each, flushed, until SIGINT or
  * SIGTERM (exit 0), the reader of stdout goes away (exit 0), or tendd does
  * (exit 4). One poll() on the connection, a signalfd and stdout. */
 #include <errno.h>
