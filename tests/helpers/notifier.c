@@ -2,8 +2,8 @@
  *
  *   notifier [-r MS] [-s STATUS] [-p PINGS] [-l LOG] NAME
  *
- * Logs "NAME start MONO_NS" to LOG, waits MS milliseconds, sends READY=1 (with
- * STATUS=STATUS), logs "NAME ready MONO_NS", then, if the watchdog is enabled
+ * Logs "NAME start MONO_NS" to LOG, waits MS milliseconds, logs "NAME ready
+ * MONO_NS", sends READY=1 (with STATUS=STATUS), then, if the watchdog is enabled
  * (sd_watchdog_enabled, which checks WATCHDOG_PID against its own pid), sends
  * WATCHDOG=1 at a quarter of the interval PINGS times (-1: forever) and then
  * hangs. On SIGTERM logs "NAME stop MONO_NS" and exits 0. */
@@ -81,6 +81,9 @@ int main(int argc, char **argv)
         signal(SIGTERM, on_term);
         note("start");
         sleep_us((unsigned long long)delay_ms * 1000);
+        /* Logged before READY=1 is sent: tendd may start a dependent before
+         * this process runs again. */
+        note("ready");
         if (status)
                 r = sd_notifyf(0, "READY=1\nSTATUS=%s", status);
         else
@@ -89,7 +92,6 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s: sd_notify: %s\n", name, r < 0 ? strerror(-r) : "no socket");
                 return 1;
         }
-        note("ready");
         r = sd_watchdog_enabled(0, &wd);
         if (r > 0) {
                 note("watchdog");
