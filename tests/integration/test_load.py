@@ -61,18 +61,19 @@ def control_connections(pid, sock_path):
 
 
 def fd_table(pid, sock_path=None):
-    """{fd: what it is} of pid's open fds; with sock_path, without the
-    control socket's client connections: tendd closes one when it sees the
-    client's end, which may come after the client exited."""
+    """{fd: what it is} of pid's open fds; with sock_path, once no client is
+    connected to the control socket: tendd closes a connection (its socket
+    and the socketpair it relays through) when it sees the client's end,
+    which may come after the client exited."""
+    if sock_path:
+        wait_for(lambda: not control_connections(pid, sock_path), timeout=30, interval=0.01,
+                 what="the control connections closed")
     out = {}
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
             out[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             pass
-    if sock_path:
-        conns = control_connections(pid, sock_path)
-        out = {fd: what for fd, what in out.items() if what not in conns}
     return out
 
 
