@@ -254,6 +254,12 @@ def container(tmp_path, request):
         if c.pid is not None and failed is not None and failed.failed:
             print("---- journal ----")
             print(c.run("journalctl", "--no-pager", "-n", "150", check=False).stdout)
+            # systemd itself logs to the container's console, not to the
+            # journal: how tend.service last ended, from its properties.
+            print("---- tend.service ----")
+            print(c.run("systemctl", "show", "tend.service", "-p", "Result,ExecMainCode,"
+                        "ExecMainStatus,NRestarts,WatchdogTimestampMonotonic,"
+                        "ActiveState,SubState", check=False).stdout)
         c.close()
 
 
