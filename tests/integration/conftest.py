@@ -142,6 +142,18 @@ def sigset_from_mask(hexmask):
     return {i + 1 for i in range(64) if m >> i & 1}
 
 
+def status_service(tend, name, text):
+    """A notify service NAME that sends READY=1 with STATUS=text (any
+    characters), then sleeps."""
+    script = tend.dir / f"{name}-status.py"
+    script.write_text("import os, socket, time\n"
+                      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+                      f"s.sendto(('READY=1\\nSTATUS=' + {text!r}).encode(), "
+                      "os.environ['NOTIFY_SOCKET'])\n"
+                      "time.sleep(1000)\n")
+    tend.service(name, type="notify", exec=f"/usr/bin/python3 {script}")
+
+
 def read_pty(fd):
     """Everything written to the pty whose master is fd until the other side
     closes it; fd is closed."""

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import SANITIZER_RE, STATES, TENDCTL, read_pty, wait_for
+from conftest import SANITIZER_RE, STATES, TENDCTL, read_pty, status_service, wait_for
 
 EVIL = "\x1b[2K\x1b[1A\rforged\x1b]0;owned\x07\x9b31m\u202eevil"
 ESC = "\x1b"
@@ -122,13 +122,7 @@ def test_show_json(tend):
 
 
 def test_show_escapes_what_a_service_sends(tend):
-    script = tend.dir / "evil.py"
-    script.write_text("import os, socket, time\n"
-                      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
-                      f"s.sendto(('READY=1\\nSTATUS=' + {EVIL!r}).encode(), "
-                      "os.environ['NOTIFY_SOCKET'])\n"
-                      "time.sleep(1000)\n")
-    tend.service("evil", type="notify", exec=f"/usr/bin/python3 {script}")
+    status_service(tend, "evil", EVIL)
     tend.start()
     wait_for(lambda: tend.svc("evil")["status"] == EVIL, what="evil's STATUS=")
     out = tend.ctl("show", "-p", "Status", "evil", check=0).stdout

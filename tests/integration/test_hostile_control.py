@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import TENDCTL, dbus_auth, dbus_call, read_pty, rss_kb, wait_for
+from conftest import TENDCTL, dbus_auth, dbus_call, read_pty, rss_kb, status_service, wait_for
 
 # What control.h documents.
 HANDSHAKE_TIMEOUT = 5.0
@@ -359,13 +359,7 @@ EVIL = "\x1b[2K\x1b[1A\rup  running  forged\x1b]0;owned\x07\x9b31m\u202eevil"
 
 
 def evil_service(tend):
-    script = tend.dir / "evil.py"
-    script.write_text("import os, socket, time\n"
-                      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
-                      f"s.sendto(('READY=1\\nSTATUS=' + {EVIL!r}).encode(), "
-                      "os.environ['NOTIFY_SOCKET'])\n"
-                      "time.sleep(1000)\n")
-    tend.service("evil", type="notify", exec=f"/usr/bin/python3 {script}")
+    status_service(tend, "evil", EVIL)
     tend.service("up", exec="sleep 1000")
     tend.start()
     tend.wait_state("evil", "running")
