@@ -210,6 +210,12 @@ def other_processes():
     return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me]
 
 
+def all_reaped():
+    """Reap what has exited; true once nothing else is left."""
+    reap_orphans()
+    return not other_processes()
+
+
 # -- one tendd in this namespace --------------------------------------------
 
 class Tendd:
@@ -371,7 +377,7 @@ def step_scale(args, work):
         res = start_times(read_starts(t.starts), t0)
         if args.stop:
             time.sleep(0.5)
-            res.update(stop_all(t.proc))
+            res.update(stop_all(t.proc, {pid for _, pid in read_starts(t.starts)}))
         t.stop()
         return res
     t = Tendd(args, work)
@@ -437,36 +443,67 @@ def step_scale(args, work):
         res["reexec_ns"] = median(lat)
 
     if args.full or args.stop:
-        res.update(stop_all(t.proc))
+        # Every probe ever started: those gone are skipped.
+        probes = {pid for _, pid in read_starts(t.starts)}
+        res.update(stop_all(t.proc, [*probes, *([kpid] if kpid else [])]))
     t.stop()
     return res
 
 
-def stop_all(proc):
-    """SIGTERM to the supervisor, until every process is gone."""
-    reap_orphans()
+def stop_all(proc, pids):
+    """SIGTERM to the supervisor, until it and every process of pids (its
+    probes, its keeper) have exited. The exits are seen through pidfds taken
+    before, in an epoll set, so the harness does the same work per process at
+    any size (a scan of /proc per turn grew with the number of processes and
+    competed with the stop for the CPUs). Then every zombie is reaped, and
+    nothing else may be left."""
+    exits = Exits([proc.pid, *pids])
     a = now_ns()
     proc.send_signal(signal.SIGTERM)
-    while True:
-        reap_orphans()
-        if proc.poll() is not None and not other_processes():
-            break
-        time.sleep(0.0005)
-    return {"stop_s": (now_ns() - a) / 1e9, "tendd_exit": proc.returncode}
+    exits.wait_all(30, "after SIGTERM")
+    took = now_ns() - a
+    proc.wait()
+    wait_until(all_reaped, 30, interval=0.01, what="every process gone after SIGTERM")
+    return {"stop_s": took / 1e9, "tendd_exit": proc.returncode}
 
 
-def pidfds_of(pids):
-    """A pidfd for each of pids still there ({fd: pid}), and a poll object on
-    them: each polls readable once its process has exited."""
-    fds, poller = {}, select.poll()
-    for pid in pids:
+class Exits:
+    """A pidfd for each of pids still there, in an epoll set: each becomes
+    readable once its process has exited. wait_all() costs one epoll_wait per
+    batch of exits and nothing per process still running."""
+
+    def __init__(self, pids):
+        self.ep = select.epoll()
+        self.fds = {}
+        for pid in pids:
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                continue
+            self.fds[fd] = pid
+            self.ep.register(fd, select.EPOLLIN)
+
+    def wait_all(self, quiet_s, what):
+        """Until every process has exited; fails once none exited for quiet_s
+        (never waits forever)."""
         try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            continue
-        fds[fd] = pid
-        poller.register(fd, select.POLLIN)
-    return fds, poller
+            while self.fds:
+                ready = self.ep.poll(quiet_s, maxevents=4096)
+                if not ready:
+                    raise RuntimeError(f"{len(self.fds)} processes still running "
+                                       f"{quiet_s} s after the last exit {what}")
+                for fd, _ in ready:
+                    self.ep.unregister(fd)
+                    os.close(fd)
+                    del self.fds[fd]
+        finally:
+            self.close()
+
+    def close(self):
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = {}
+        self.ep.close()
 
 
 def step_ctlstop(args, work):
@@ -489,25 +526,19 @@ def step_ctlstop(args, work):
     for rnd in range(args.stop_rounds):
         time.sleep(0.2)  # let tendd settle after the starts
         pids = [pid for _, pid in read_starts(t.starts)[-n:]]
-        fds, poller = pidfds_of(pids)
-        if len(fds) != n:
-            raise RuntimeError(f"{n - len(fds)} probes gone before the stop")
+        exits = Exits(pids)
+        if len(exits.fds) != n:
+            exits.close()
+            raise RuntimeError(f"{n - len(exits.fds)} probes gone before the stop")
         a = now_ns()
         ctl = subprocess.Popen([args.tendctl, "-s", str(t.socket), "stop", *names],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
-        left = len(fds)
-        while left:
-            ready = poller.poll(30000)
-            if not ready:
-                # Nothing exited for 30 s: the stop failed (never wait forever).
-                ctl.kill()
-                raise RuntimeError(f"{left} of {n} probes still running 30 s after the last "
-                                   f"exit; tendctl stop: {ctl.communicate()[1].decode()[-300:]}")
-            for fd, _ in ready:
-                poller.unregister(fd)
-                os.close(fd)
-                left -= 1
+        try:
+            exits.wait_all(30, "of tendctl stop")
+        except RuntimeError as e:
+            ctl.kill()
+            raise RuntimeError(f"{e}; tendctl stop: {ctl.communicate()[1].decode()[-300:]}")
         lat.append(now_ns() - a)
         if ctl.wait(timeout=60) != 0:
             raise RuntimeError(f"tendctl stop failed: {ctl.stderr.read().decode()}")

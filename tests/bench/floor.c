@@ -20,7 +20,13 @@
  * respawn and start spawn vfork-style (fork-like off x86_64) with tendd's
  * fd-table trick: CLONE_FILES, and the child unshares only fds 0-2
  * (close_range(3, ~0, CLOSE_RANGE_UNSHARE)), so N kept pidfds are not copied
- * at each spawn. */
+ * at each spawn. Their child then calls setsid() as tendd's services do: with
+ * the kernel's autogroup (sched_autogroup_enabled, on by default), each new
+ * session is a scheduler task group of its own, and the scheduler's periodic
+ * walk over the task groups that ran recently (update_blocked_averages) grows
+ * with the number of sessions started: a cost of the kernel that any
+ * supervisor giving each service its own session pays, and part of why start
+ * all grows faster than the number of services. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +54,7 @@
 
 static const char *probe;
 static char **probe_argv;
-static bool unshare_files;
+static bool service_child; /* unshare fds 3 and up, then setsid() */
 static char *probe_envp[] = { NULL };
 
 static long long now_ns(void)
@@ -85,7 +91,7 @@ static int floor_child(void *arg __attribute__((unused)))
         /* Raw system calls: the child shares our memory and must not touch errno. */
         long ret;
 
-        if (unshare_files) {
+        if (service_child) {
                 register long r10 __asm__("r10") = 0;
 
                 __asm__ volatile("syscall"
@@ -93,6 +99,9 @@ static int floor_child(void *arg __attribute__((unused)))
                                  : "a"((long)SYS_close_range), "D"(3L), "S"(~0UL),
                                    "d"((long)CLOSE_RANGE_UNSHARE), "r"(r10)
                                  : "rcx", "r11", "memory");
+                if (ret < 0)
+                        return 126;
+                __asm__ volatile("syscall" : "=a"(ret) : "a"((long)SYS_setsid) : "rcx", "r11", "memory");
                 if (ret < 0)
                         return 126;
         }
@@ -144,7 +153,8 @@ static long floor_clone(struct clone_args *args, bool vm)
         }
         pid = syscall(SYS_clone3, args, sizeof *args);
         if (pid == 0) {
-                if (unshare_files && syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE) < 0)
+                if (service_child && (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_UNSHARE) < 0 ||
+                                      setsid() < 0))
                         _exit(126);
                 execve(probe, probe_argv, probe_envp);
                 _exit(127);
@@ -153,7 +163,8 @@ static long floor_clone(struct clone_args *args, bool vm)
 }
 
 /* One child running probe_argv, vfork-style where possible, sharing our fd
- * table until it unshares fds 0-2 (see the top). Returns its pidfd or -1. */
+ * table until it unshares fds 0-2, in a session of its own (see the top).
+ * Returns its pidfd or -1. */
 static int floor_spawn(void)
 {
         struct clone_args args = { 0 };
@@ -163,7 +174,7 @@ static int floor_spawn(void)
         args.flags = CLONE_PIDFD | CLONE_VFORK | CLONE_FILES;
         args.pidfd = (uint64_t)(uintptr_t)&pidfd;
         args.exit_signal = SIGCHLD;
-        unshare_files = true;
+        service_child = true;
         pid = floor_clone(&args, FLOOR_HAVE_VM);
         if (pid < 0) {
                 perror("floor: clone3");
@@ -261,7 +272,7 @@ static int floor_start(int n, const char *cgroup)
                         args.flags |= CLONE_INTO_CGROUP;
                         args.cgroup = (uint64_t)cgfd[i];
                 }
-                unshare_files = true;
+                service_child = true;
                 p = floor_clone(&args, FLOOR_HAVE_VM);
                 if (p < 0) {
                         perror("floor: clone3");
