@@ -56,8 +56,15 @@ struct manager {
          * ignored, and container runtimes stop with TERM or QUIT. */
         ev_signal sigterm, sigint, sigquit, sighup;
         /* tendd is a subreaper: orphans of services become its children and
-         * are reaped on SIGCHLD (tendd's own children exit with no signal). */
+         * are reaped after SIGCHLD. Finding them walks every child of tendd
+         * (waitid(P_ALL)), and every exit of a service sends SIGCHLD too (an
+         * exec makes a child's exit signal SIGCHLD whatever clone3 was
+         * given): so a walk runs from the reap timer, at most once per
+         * MANAGER_REAP_INTERVAL, after the exits and restarts at hand,
+         * never once per exit. */
         ev_signal sigchld;
+        ev_timer reap;
+        ev_tstamp reap_last;  /* ev_now() of the last walk */
         bool orphans_pending; /* reaping waits for a service's main process to be reaped */
         bool gc_pending; /* a service removed by reload is down: free it */
 
@@ -105,8 +112,11 @@ void manager_no_cgroup(struct manager *m, const char *why);
  * everything tendd starts (SIGCHLD: reap what it adopts). */
 int manager_watch_signals(struct manager *m);
 
-/* Reap every adopted child that has exited, except a service's main process
- * (MAINPID=), which its pidfd reaps with its status; then it runs again. */
+/* Seconds between two walks for orphans (see struct manager's reap). */
+#define MANAGER_REAP_INTERVAL 0.1
+
+/* Reap every adopted child that has exited, except a service's main process,
+ * which its pidfd reaps with its status; a walk runs again once it is. */
 void manager_reap_orphans(struct manager *m);
 
 /* Across tendd's execve of itself (see state.h): manager_state_put()

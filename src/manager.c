@@ -31,9 +31,31 @@ static void manager_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
         }
 }
 
+/* A walk for orphans soon: at once if the last one is MANAGER_REAP_INTERVAL
+ * ago, else when it will be; one walk for every SIGCHLD until then. */
+static void manager_schedule_reap(struct manager *m)
+{
+        ev_tstamp wait = m->reap_last + MANAGER_REAP_INTERVAL - ev_now(m->loop);
+
+        /* Pending: it expired and runs later in this iteration (lowest
+         * priority); starting it again would not cancel that walk. */
+        if (ev_is_active(&m->reap) || ev_is_pending(&m->reap))
+                return;
+        ev_timer_set(&m->reap, wait > 0 ? wait : 0., 0.);
+        ev_timer_start(m->loop, &m->reap);
+}
+
+static void manager_reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+        struct manager *m = w->data;
+
+        m->reap_last = ev_now(loop);
+        manager_reap_orphans(m);
+}
+
 static void manager_sigchld_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-        manager_reap_orphans(w->data);
+        manager_schedule_reap(w->data);
 }
 
 static void manager_work_cb(struct ev_loop *loop, ev_prepare *w, int revents);
@@ -74,6 +96,10 @@ int manager_new(struct ev_loop *loop, const char *config_path, struct config *c,
         ev_signal_init(&m->sigchld, manager_sigchld_cb, SIGCHLD);
         m->sigterm.data = m->sigint.data = m->sigquit.data = m->sighup.data = m;
         m->sigchld.data = m;
+        ev_timer_init(&m->reap, manager_reap_cb, 0., 0.);
+        /* After the iteration's exits and the restarts they cause. */
+        ev_set_priority(&m->reap, EV_MINPRI);
+        m->reap.data = m;
         ev_prepare_init(&m->work, manager_work_cb);
         ev_set_priority(&m->work, EV_MAXPRI);
         ev_idle_init(&m->wake, manager_wake_cb);
@@ -106,6 +132,7 @@ struct manager *manager_free(struct manager *m)
                 ev_signal_stop(m->loop, &m->sigquit);
                 ev_signal_stop(m->loop, &m->sighup);
                 ev_signal_stop(m->loop, &m->sigchld);
+                ev_timer_stop(m->loop, &m->reap);
                 ev_prepare_stop(m->loop, &m->work);
                 ev_idle_stop(m->loop, &m->wake);
                 ev_io_stop(m->loop, &m->cgroup_io);
@@ -250,8 +277,9 @@ void manager_reap_orphans(struct manager *m)
                 siginfo_t si = { 0 };
                 struct service *s;
 
-                /* Without __WALL: only children that exit with SIGCHLD, which
-                 * tendd's own never do. WNOWAIT: look before reaping. */
+                /* Without __WALL: children that exit with SIGCHLD, adopted
+                 * ones and every one that has exec'd (tendd's services too).
+                 * WNOWAIT: look before reaping. */
                 if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
                         return;
                 /* A zombie keeps its pid and session: no reuse in between. */
@@ -790,7 +818,7 @@ static void manager_service_reaped(struct service *s, void *userdata)
         struct manager *m = userdata;
 
         if (m->orphans_pending)
-                manager_reap_orphans(m);
+                manager_schedule_reap(m);
 }
 
 /* Queue s for manager_reconcile() from the loop. */

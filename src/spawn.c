@@ -666,9 +666,12 @@ static int spawn_once(const struct spawn_params *p, struct spawn_child_args *ca,
         if (ca->keep > 0)
                 args.flags |= CLONE_FILES;
         args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-        /* No SIGCHLD: the pidfd says when it exits, and waitid(P_ALL) without
-         * __WALL, which reaps the orphans tendd adopts as a subreaper, never
-         * sees (and never steals) a child tendd spawned. */
+        /* No exit signal: the pidfd says when it exits. Until its exec,
+         * waitid(P_ALL) without __WALL (the manager's walk for orphans)
+         * cannot see it, so a child that fails before exec is reaped here
+         * alone. After the exec the kernel gives it SIGCHLD as its exit
+         * signal whatever this says (measured on 6.18): the walk skips a
+         * service's main process by its session (manager.c). */
         args.exit_signal = 0;
         if (p->cgroup_fd >= 0) {
                 args.flags |= CLONE_INTO_CGROUP;

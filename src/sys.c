@@ -32,8 +32,8 @@ int sys_pidfd_send_signal(int pidfd, int sig, bool group)
 }
 
 /* Reap exactly the child behind pidfd if it has exited: 1 reaped, 0 running.
- * __WALL: tendd's own children exit with no signal (see spawn.c), adopted
- * ones with SIGCHLD; both are reaped here. */
+ * __WALL: a child that failed before its exec exits with no signal (see
+ * spawn.c), the others with SIGCHLD; both are reaped here. */
 int sys_reap(int pidfd, siginfo_t *ret)
 {
         siginfo_t si = { 0 };

@@ -180,6 +180,16 @@ def keeper_pid(pid):
     return None
 
 
+def proc_oncpu_ns(*pids):
+    """Time the processes have run on a CPU, together (schedstat, ns): what a
+    step cost the supervisor itself, whatever else ran on the machine."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total
+
+
 def proc_cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -290,7 +300,13 @@ class FloorSupervisor:
 
 
 def step_restart(args, work):
-    """crash -> restart: SIGKILL the probe, read the replacement's first instruction."""
+    """crash -> restart: SIGKILL the probe, read the replacement's first
+    instruction. With --beside N, N other services run beside it (tendd only):
+    what a crash costs a supervisor of many."""
+    if args.beside:
+        why = limits_for(args.beside)
+        if why:
+            return {"skipped": why}
     if args.what == "floor":
         t = FloorSupervisor(args, work)
         fifo = StartsFifo(t.starts)
@@ -300,9 +316,16 @@ def step_restart(args, work):
         fifo = StartsFifo(t.starts)
         t.service("crash", f"{args.probe} {t.starts} sleep", restart="always",
                   restart_delay="0", start_limit_burst="0")
+        others = t.dir / "others"
+        for i in range(args.beside or 0):
+            t.service(f"other-{i:05d}", f"{args.probe} {others} sleep")
         t.start()
+        if args.beside:
+            wait_until(lambda: count_lines(others) >= args.beside, max(60, args.beside * 0.02),
+                       interval=0.01, what=f"{args.beside} other probes", proc=t.proc)
     fifo.wait(1, 30, "the first probe", t.proc)
     lat = []
+    cpu0 = proc_oncpu_ns(t.proc.pid)
     for _ in range(args.restarts):
         n = len(fifo.starts)
         time.sleep(0.003)  # let the supervisor finish the previous transition
@@ -311,8 +334,11 @@ def step_restart(args, work):
         fifo.wait(n + 1, 10, "the restarted probe", t.proc)
         lat.append(fifo.starts[n][0] - t0)
         reap_orphans()
+    # The supervisor's own CPU time per crash: what the machine's load moves
+    # less than the latency.
+    cpu = (proc_oncpu_ns(t.proc.pid) - cpu0) / len(lat)
     t.stop()
-    return {"median_ns": median(lat), "p95_ns": p95(lat), "n": len(lat)}
+    return {"median_ns": median(lat), "p95_ns": p95(lat), "n": len(lat), "cpu_ns": cpu}
 
 
 def step_throughput(args, work):
@@ -375,6 +401,7 @@ def step_scale(args, work):
         wait_until(lambda: count_lines(t.starts) >= n, max(60, n * 0.02), interval=0.005,
                    what=f"{n} probes", proc=t.proc)
         res = start_times(read_starts(t.starts), t0)
+        res["start_cpu_ns"] = proc_oncpu_ns(t.proc.pid)
         if args.stop:
             time.sleep(0.5)
             res.update(stop_all(t.proc, {pid for _, pid in read_starts(t.starts)}))
@@ -387,12 +414,15 @@ def step_scale(args, work):
     wait_until(lambda: count_lines(t.starts) >= n, max(60, n * 0.02), interval=0.005,
                what=f"{n} probes", proc=t.proc)
     res = start_times(read_starts(t.starts), t0)
+    # tendd and its keeper on a CPU until the last probe ran (the keeper
+    # is there by then: tendd spawns it before any service).
+    kpid = keeper_pid(t.proc.pid)
+    res["start_cpu_ns"] = proc_oncpu_ns(t.proc.pid, *([kpid] if kpid else []))
     t.wait_socket()
     time.sleep(0.5)
     pid = t.proc.pid
     res["pss_kib"] = proc_pss_kib(pid)
     res["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
-    kpid = keeper_pid(pid)
     if kpid:
         res["keeper_pss_kib"] = proc_pss_kib(kpid)
         res["keeper_fds"] = len(os.listdir(f"/proc/{kpid}/fd"))
@@ -522,14 +552,18 @@ def step_ctlstop(args, work):
     wait_until(lambda: count_lines(t.starts) >= n, max(60, n * 0.02), interval=0.005,
                what=f"{n} probes", proc=t.proc)
     t.wait_socket()
-    lat = []
+    kpid = keeper_pid(t.proc.pid)
+    sup = [t.proc.pid, *([kpid] if kpid else [])]
+    lat, cpu = [], []
     for rnd in range(args.stop_rounds):
         time.sleep(0.2)  # let tendd settle after the starts
         pids = [pid for _, pid in read_starts(t.starts)[-n:]]
         exits = Exits(pids)
-        if len(exits.fds) != n:
+        missing = n - len(exits.fds)
+        if missing:
             exits.close()
-            raise RuntimeError(f"{n - len(exits.fds)} probes gone before the stop")
+            raise RuntimeError(f"{missing} probes gone before the stop")
+        c0 = proc_oncpu_ns(*sup)
         a = now_ns()
         ctl = subprocess.Popen([args.tendctl, "-s", str(t.socket), "stop", *names],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -542,6 +576,8 @@ def step_ctlstop(args, work):
         lat.append(now_ns() - a)
         if ctl.wait(timeout=60) != 0:
             raise RuntimeError(f"tendctl stop failed: {ctl.stderr.read().decode()}")
+        # After the answer: tendd's work for the call is done.
+        cpu.append(proc_oncpu_ns(*sup) - c0)
         ctl.stderr.close()
         before = count_lines(t.starts)
         r = t.ctl("start", *names)
@@ -551,7 +587,7 @@ def step_ctlstop(args, work):
                    what=f"{n} probes again", proc=t.proc)
     t.stop()
     return {"ctl_stop_ns": median(lat), "ctl_stop_min_ns": min(lat),
-            "ctl_stop_max_ns": max(lat), "ctl_stop_all_ns": lat}
+            "ctl_stop_max_ns": max(lat), "ctl_stop_all_ns": lat, "ctl_stop_cpu_ns": median(cpu)}
 
 
 
@@ -944,7 +980,9 @@ def growth_rows(t, a, b, na, nb):
     """How the per-size rows grow from na to nb services: each cost's ratio
     against the ratio of the sizes (linear: at most nb / na)."""
     lin = nb / na
-    for key, what in (("start_s", "start all"), ("status_ns", "tendctl status --json"),
+    for key, what in (("start_s", "start all"),
+                      ("start_cpu_ns", "start all, supervisor on a CPU"),
+                      ("status_ns", "tendctl status --json"),
                       ("stop_s", "SIGTERM -> all gone")):
         if key in a and key in b and a[key]:
             r = b[key] / a[key]
@@ -997,6 +1035,13 @@ def outer(args):
 
     res["restart"] = with_like("restart")
     res["restart"]["floor"] = run_floor(args, "vfork")
+    # The same crash beside each size of running services, tendd only, right
+    # after one alone: it must not cost more with more services.
+    res["beside"] = {}
+    for n in sizes:
+        alone = run_inner(args, "restart", "--restarts", "100")
+        beside = run_inner(args, "restart", "--restarts", "100", "--beside", str(n))
+        res["beside"][n] = {"alone": alone, "beside": beside}
     res["throughput"] = with_like("throughput")
     res["throughput"]["floor"] = run_floor(args, "vfork")
     res["phases"] = {"skipped": "--no-phases"} if args.no_phases else run_phases(args)
@@ -1089,6 +1134,22 @@ def outer(args):
             t.add("restart throughput, like-for-like floor", f"{like['per_second']:.0f} /s", "",
                   f"{like['per_second'] / rate * 100:.0f}% of {rate:.0f} /s" if rate else "")
 
+    for n, b in res.get("beside", {}).items():
+        what = f"crash -> restart beside {n} running services: median"
+        alone, beside = b["alone"], b["beside"]
+        bad = next((x for x in (beside, alone) if "error" in x or "skipped" in x), None)
+        if bad:
+            t.add(what, ("not run: " + bad["skipped"]) if "skipped" in bad
+                  else "error: " + bad["error"])
+            continue
+        ratio = beside["median_ns"] / alone["median_ns"]
+        t.add(what, fmt_ms(beside["median_ns"]), "<= 1.5x alone",
+              f"{ratio:.2f}x of {fmt_ms(alone['median_ns'])} alone", ratio <= 1.5,
+              f"p95 {fmt_ms(beside['p95_ns'])}, alone {fmt_ms(alone['p95_ns'])}")
+        t.add(f"crash -> restart beside {n} running services: supervisor on a CPU",
+              f"{beside['cpu_ns'] / 1e3:.1f} µs per crash", "",
+              f"alone {alone['cpu_ns'] / 1e3:.1f} µs")
+
     ph = res["phases"]
     if "skipped" in ph or "error" in ph:
         t.add("crash -> restart phases (ftrace)",
@@ -1134,6 +1195,11 @@ def outer(args):
             t.add(f"{n} services: start all, like-for-like floor", fmt_s(like["start_s"]), "",
                   f"{like['start_s'] / (n * floor / 1e9):.2f}x of {fmt_ms(floor)}"
                   if floor else "")
+        if "start_cpu_ns" in s:
+            t.add(f"{n} services: start all, supervisor on a CPU", fmt_ms(s["start_cpu_ns"]), "",
+                  f"{s['start_cpu_ns'] / n / 1e3:.1f} µs per service", None,
+                  f"floor: {like['start_cpu_ns'] / n / 1e3:.1f} µs per service"
+                  if like.get("start_cpu_ns") else "")
         tgt = pss_target.get(n)
         # The keeper shares tendd's binary and libraries, so Pss splits those
         # pages between the two: the supervisor is their sum.
@@ -1189,6 +1255,23 @@ def outer(args):
               f"<= {fmt_ms(tgt)} (best peer)" if tgt else "", "",
               s["ctl_stop_ns"] <= tgt if tgt else None,
               f"min {fmt_ms(all_ns[0])}, max {fmt_ms(all_ns[-1])} over {len(all_ns)}")
+        if "ctl_stop_cpu_ns" in s:
+            t.add(f"{n} services: tendctl stop, supervisor on a CPU", fmt_ms(s["ctl_stop_cpu_ns"]),
+                  "", f"{s['ctl_stop_cpu_ns'] / n / 1e3:.1f} µs per service")
+    # How the stop grows from the first size (both the time and the
+    # supervisor's own CPU time, which the machine's load moves less).
+    stops = {n: s for n, s in res["ctlstop"].items() if "ctl_stop_ns" in s}
+    if sizes[0] in stops:
+        a = stops[sizes[0]]
+        for n in sizes[1:]:
+            if n not in stops:
+                continue
+            for key, what in (("ctl_stop_ns", "tendctl stop"),
+                              ("ctl_stop_cpu_ns", "tendctl stop, supervisor on a CPU")):
+                if a.get(key) and stops[n].get(key):
+                    r, lin = stops[n][key] / a[key], n / sizes[0]
+                    t.add(f"{n} services: {what}, growth from {sizes[0]}", f"{r:.2f}x",
+                          f"<= {lin:g}x (linear)", "", r <= lin)
     s = res["memfile"]
     what = f"{sizes[0]} services, output = file: supervisor Pss (tendd + keeper)"
     if "skipped" in s or "error" in s:
@@ -1256,6 +1339,7 @@ def main():
     ap.add_argument("--what", choices=("tendd", "floor", "runit", "s6", "daemontools",
                                        "supervisor"), default="tendd", help=argparse.SUPPRESS)
     ap.add_argument("--restarts", type=int)
+    ap.add_argument("--beside", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--throughput-seconds", type=float)
     ap.add_argument("--idle-seconds", type=float)
     ap.add_argument("--status-runs", type=int)
