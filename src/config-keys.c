@@ -137,7 +137,7 @@ static CONFIG_KEY_PARSER(config_keys_commands)
 }
 
 /* reload_signal: a signal, or empty/0 for none. */
-__attribute__((unused)) static CONFIG_KEY_PARSER(config_keys_reload_signal)
+static CONFIG_KEY_PARSER(config_keys_reload_signal)
 {
         if (!value[0] || strcmp(value, "0") == 0) {
                 *(int *)field = 0;
@@ -871,7 +871,10 @@ const struct config_key config_keys_service[] = {
         { "exec_start_pre", config_keys_commands, SC(exec_start_pre), NULL, 0, true, 0, 0, true },
         { "exec_start_post", config_keys_command, SC(exec_start_post), NULL, 0, false, 0, 0, true },
         { "exec_stop", config_keys_command, SC(exec_stop), NULL, 0, false, 0, 0, true },
+        { "exec_reload", config_keys_command, SC(exec_reload), NULL, 0, false, 0, 0, true },
         { "exec_stop_post", config_keys_command, SC(exec_stop_post), NULL, 0, false, 0, 0, true },
+        { "reload_signal", config_keys_reload_signal, SC(reload_signal), NULL, 0, false, 0, 0,
+          true },
         { "hook_timeout", config_keys_duration, SC(hook_timeout), "90s", 0, false, 0,
           DURATION_MAX },
 };

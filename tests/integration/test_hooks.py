@@ -3,6 +3,7 @@ reload_signal (tendctl reload NAME), exec_stop_post; run as the service's
 own commands (its environment, its output), timed out, shown in status,
 kept across a re-exec, and costing nothing to services without them."""
 
+import os
 import select
 import signal
 import subprocess
@@ -286,3 +287,59 @@ def test_a_service_without_hooks_costs_no_fd_and_no_wakeup(tend):
     select.select([], [], [], 1.5)
     assert wakeups(tend.tendd_pid) == before, "tendd woke up with idle services"
     assert fd_count(tend.tendd_pid) <= fds + 1  # hooked's output pipe, kept for its next start
+
+
+def test_reload_name_runs_exec_reload_or_sends_reload_signal(tend):
+    got = tend.dir / "got"
+    gate = tend.dir / "gate"
+    hook_env = tend.dir / "reload.env"
+    tend.service("cmd", exec="sleep 1000",
+                 exec_reload=f"sh -c 'env > {hook_env}; while [ ! -e {gate} ]; do sleep 0.02; "
+                             "done; echo reload-output'")
+    tend.service("sig", exec=f"sh -c \"trap 'echo HUP >> {got}' HUP; "
+                             "while :; do sleep 0.05; done\"",
+                 reload_signal="HUP")
+    tend.service("none", exec="sleep 1000")
+    tend.service("down", exec="sleep 1000", reload_signal="HUP", enabled="no")
+    tend.start()
+    pid = tend.wait_running("cmd")["pid"]
+    sig_pid = tend.wait_running("sig")["pid"]
+    tend.wait_running("none")
+    tend.ctl("reload", "cmd", "sig", check=0)
+    s = tend.svc("cmd")
+    assert (s["state"], s["reason"], s["pid"]) == ("running", "reloading (exec_reload)", pid)
+    wait_for(lambda: lines(got) == ["HUP"], what="HUP to sig")
+    assert tend.svc("sig")["pid"] == sig_pid
+    # One reload at a time.
+    r = tend.ctl("reload", "cmd", check=1)
+    assert "cmd is running exec_reload" in r.stderr
+    gate.touch()
+    wait_for(lambda: tend.svc("cmd")["reason"] == "reloaded (exec_reload)", what="reloaded")
+    assert env_of(hook_env)["MAINPID"] == str(pid)
+    assert "reload-output" in tend.ctl("logs", "cmd", check=0).stdout
+    # Neither key, not running: errors naming the service; the others are done.
+    r = tend.ctl("reload", "none", "sig", "down", check=1)
+    assert "none has neither exec_reload nor reload_signal" in r.stderr
+    assert "down is not running (stopped)" in r.stderr
+    wait_for(lambda: lines(got) == ["HUP", "HUP"], what="the second HUP")
+    # A failed reload stops nothing.
+    tend.service("cmd", exec="sleep 1000", exec_reload="sh -c 'exit 7'")
+    tend.ctl("reload", check=0)
+    tend.ctl("reload", "cmd", check=0)
+    wait_for(lambda: tend.svc("cmd")["reason"] == "exec_reload exited with code 7")
+    assert tend.svc("cmd")["pid"] == pid and tend.state("cmd") == "running"
+    # Plain reload still reloads the configuration.
+    tend.service("new", exec="sleep 1000")
+    tend.ctl("reload", check=0)
+    tend.wait_running("new")
+
+
+def test_reload_name_needs_the_right_to_change_state(tend):
+    tend.open_socket_dir()
+    tend.service("a", exec="sleep 1000", reload_signal="HUP")
+    tend.start()
+    tend.wait_running("a")
+    os.chmod(tend.socket, 0o666)  # nobody may connect, and read, not change state
+    r = tend.ctl("reload", "a", user=(65534, 65534))
+    assert r.returncode == 1 and "a" in r.stderr, (r.returncode, r.stderr)
+    assert tend.svc("a")["reason"].startswith("started")
