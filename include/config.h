@@ -117,6 +117,7 @@ struct service_config {
         char *exec_stop_post;   /* once it is gone, whatever the reason */
         int reload_signal;      /* tendctl reload NAME without exec_reload; 0: none */
         usec_t hook_timeout;    /* each hook but exec_stop (stop_timeout) */
+        char **on_failure;      /* started when this one enters failed; NULL: none */
 };
 
 struct config {

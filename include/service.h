@@ -235,6 +235,13 @@ struct service {
         /* A failed start (exec_start_pre, exec_start_post) waiting for
          * exec_stop_post to end: why, for the restart policy; NULL: none. */
         char *hook_failure;
+
+        /* It entered failed and its on_failure services are to be started
+         * (by the manager, from its queue). */
+        bool failure_pending;
+        /* Variables for its next spawn only ("KEY=VALUE"), set by whoever
+         * starts it (on_failure); NULL: none. */
+        char **start_env;
 };
 
 /* Allocate a service in state stopped, owning sc, held by host. Does not
@@ -283,6 +290,10 @@ int service_command_start(struct service *s, const char *line, char *const *env,
 /* The end of s's hook (the callback of s->hook; service-state.c gives it
  * again to a hook resumed after a re-exec). */
 void service_hook_done(struct command *c, const struct command_result *res, void *userdata);
+
+/* The last lines of s's output (output_tail()) in *ret (caller frees; ""
+ * when none kept). */
+int service_output_tail(struct service *s, char **ret);
 
 /* tendctl reload NAME: run exec_reload, or send reload_signal to the main
  * process. -EOPNOTSUPP: it has neither; -EAGAIN: it is not running;

@@ -687,7 +687,7 @@ static int config_keys_names_dedup(char **v, size_t n)
         return 0;
 }
 
-/* after/requires: blank-separated names of services, added to the names
+/* after/requires/on_failure: blank-separated names of services, added to the names
  * earlier files set (an empty value forgets them), deduplicated. */
 static CONFIG_KEY_PARSER(config_keys_names)
 {
@@ -730,7 +730,9 @@ static CONFIG_KEY_PARSER(config_keys_names)
                 }
                 if (strcmp(name, sc->name) == 0) {
                         (void)config_file_error(f, line, k->name,
-                                                "a service cannot depend on itself");
+                                                strcmp(k->name, "on_failure") == 0
+                                                        ? "a service cannot name itself"
+                                                        : "a service cannot depend on itself");
                         bad = true;
                         continue;
                 }
@@ -762,7 +764,7 @@ static CONFIG_KEY_PARSER(config_keys_names)
         if (strcmp(k->name, "after") == 0) {
                 sc->after_line = line;
                 sc->after_file = (unsigned)(f->n_displays - 1);
-        } else {
+        } else if (strcmp(k->name, "requires") == 0) {
                 sc->requires_line = line;
                 sc->requires_file = (unsigned)(f->n_displays - 1);
         }
@@ -877,6 +879,7 @@ const struct config_key config_keys_service[] = {
           true },
         { "hook_timeout", config_keys_duration, SC(hook_timeout), "90s", 0, false, 0,
           DURATION_MAX },
+        { "on_failure", config_keys_names, SC(on_failure), NULL, 0, false, 0, 0, true },
 };
 
 #define C(field) offsetof(struct config, field)

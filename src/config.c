@@ -1099,6 +1099,7 @@ struct service_config *service_config_free(struct service_config *sc)
         free(sc->exec_stop);
         free(sc->exec_reload);
         free(sc->exec_stop_post);
+        strv_free(sc->on_failure);
         free(sc);
         return NULL;
 }
@@ -1168,7 +1169,8 @@ struct service_config *service_config_copy(const struct service_config *sc)
              config_dup_string(&n->exec_start_post, sc->exec_start_post) |
              config_dup_string(&n->exec_stop, sc->exec_stop) |
              config_dup_string(&n->exec_reload, sc->exec_reload) |
-             config_dup_string(&n->exec_stop_post, sc->exec_stop_post)) < 0)
+             config_dup_string(&n->exec_stop_post, sc->exec_stop_post) |
+             config_dup_strv(&n->on_failure, sc->on_failure)) < 0)
                 return service_config_free(n);
         return n;
 }
@@ -1234,5 +1236,6 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                streq_ptr(a->exec_start_post, b->exec_start_post) &&
                streq_ptr(a->exec_stop, b->exec_stop) && streq_ptr(a->exec_reload, b->exec_reload) &&
                streq_ptr(a->exec_stop_post, b->exec_stop_post) &&
-               a->reload_signal == b->reload_signal && a->hook_timeout == b->hook_timeout;
+               a->reload_signal == b->reload_signal && a->hook_timeout == b->hook_timeout &&
+               strv_equal(a->on_failure, b->on_failure);
 }

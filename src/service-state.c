@@ -33,6 +33,7 @@ enum {
         SS_SID_INDEXED,
         SS_HOOK,         /* the hook running (command.h's record) */
         SS_HOOK_FAILURE, /* a failed start waiting for exec_stop_post */
+        SS_START_ENV,    /* variables for its next spawn (on_failure) */
         SS_FIELDS = 32, /* the plain fields below, from here on */
 };
 
@@ -75,7 +76,8 @@ enum {
         X(32, U, oom_seen, 0)                                     \
         X(33, B, oom_killed, 0)                                   \
         X(34, I, hook_kind, _HOOK_MAX)                            \
-        X(35, U, hook_index, 0)
+        X(35, U, hook_index, 0)                                   \
+        X(36, B, failure_pending, 0)
 
 /* Deadline of an active timer on loop, in sys->now()'s clock. */
 static void service_state_put_timer(struct state_writer *w, uint16_t tag, struct ev_loop *loop,
@@ -120,6 +122,8 @@ void service_state_put(const struct service *s, struct state_writer *w, uint16_t
         command_state_put(s->hook, w, SS_HOOK);
         if (s->hook_failure)
                 state_put_str(w, SS_HOOK_FAILURE, s->hook_failure);
+        if (s->start_env)
+                state_put_strv(w, SS_START_ENV, s->start_env);
 
 #define PUT_B(tag, v) state_put_bool(w, tag, v)
 #define PUT_U(tag, v) state_put_u64(w, tag, (uint64_t)(v))
@@ -220,6 +224,9 @@ static int service_state_get_record(struct service *s, uint16_t tag, const struc
         case SS_HOOK_FAILURE:
                 free(s->hook_failure);
                 return state_get_str(v, &s->hook_failure);
+        case SS_START_ENV:
+                s->start_env = strv_free(s->start_env);
+                return state_get_strv(v, &s->start_env);
         case SS_TIMER:
                 return state_get_u64(v, &x->timer);
         case SS_REAP_RETRY:

@@ -285,6 +285,7 @@ struct service *service_free(struct service *s)
         }
         s->hook = command_free(s->hook); /* killed: it does not outlive its service */
         free(s->hook_failure);
+        strv_free(s->start_env);
         service_index_session(s, false);
         service_release_cgroup(s);
         s->output = output_free(s->output); /* drains what the pipes still hold */
@@ -649,6 +650,9 @@ static void service_spawn_main(struct service *s)
                 return;
         }
         r = service_add_environment(s, &p);
+        for (char **e = s->start_env; r >= 0 && e && *e; e++)
+                r = strv_extend(&p.envp, *e);
+        s->start_env = strv_free(s->start_env); /* for this spawn only */
         if (r >= 0 && s->config->ready_fd >= 0) {
                 int fds[2];
                 if (pipe2(fds, O_CLOEXEC) < 0)
@@ -1098,6 +1102,16 @@ void service_hook_done(struct command *c, const struct command_result *res, void
         case _HOOK_MAX:
                 break;
         }
+}
+
+/* See service.h. */
+int service_output_tail(struct service *s, char **ret)
+{
+        if (!s->output) {
+                *ret = strdup("");
+                return *ret ? 0 : -ENOMEM;
+        }
+        return output_tail(s->output, ret);
 }
 
 /* See service.h. */

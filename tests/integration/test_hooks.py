@@ -343,3 +343,70 @@ def test_reload_name_needs_the_right_to_change_state(tend):
     r = tend.ctl("reload", "a", user=(65534, 65534))
     assert r.returncode == 1 and "a" in r.stderr, (r.returncode, r.stderr)
     assert tend.svc("a")["reason"].startswith("started")
+
+
+def test_on_failure_starts_services_with_the_exit_and_the_last_output(tend):
+    alert = tend.dir / "alert.env"
+    tend.service("app", exec="sh -c 'for i in $(seq 1 15); do echo line $i; done; "
+                              "echo last words >&2; exit 3'",
+                 restart="never", on_failure="alert other")
+    tend.service("alert", type="oneshot", enabled="no",
+                 exec=f"sh -c 'env > {alert}.tmp; printf \"%s\" \"$TEND_FAILED_OUTPUT\" "
+                      f"> {alert}.out; mv {alert}.tmp {alert}'")
+    tend.service("other", exec="sleep 1000")
+    tend.start()
+    other = tend.wait_running("other")["pid"]
+    tend.wait_state("app", "failed")
+    wait_for(alert.exists, what="the on_failure service ran")
+    env = env_of(alert)
+    assert env["TEND_FAILED_SERVICE"] == "app"
+    assert env["TEND_EXIT_CODE"] == "3" and env["TEND_EXIT_SIGNAL"] == ""
+    assert env["TEND_FAILED_REASON"] == "exited with code 3"
+    out = alert.with_name("alert.env.out").read_text().split("\n")
+    assert out == [f"line {i}" for i in range(7, 16)] + ["last words"]
+    assert tend.wait_state("alert", "stopped")["reason"] == "completed"
+    # A service running already is left alone.
+    assert tend.svc("other")["pid"] == other
+    assert "other: on_failure of app: running already" in tend.read_log()
+    # Only when it enters failed: not for a stop, nor for a restart.
+    alert.unlink()
+    tend.service("app", exec="sleep 1000", on_failure="alert")
+    tend.ctl("reload", check=0)
+    tend.ctl("restart", "app", check=0)
+    tend.ctl("stop", "app", check=0)
+    tend.ctl("start", "app", check=0)
+    pid = tend.svc("app")["pid"]
+    tend.kill(pid, signal.SIGKILL)  # restart = on-failure: back off, not failed
+    tend.wait_running("app", not_pid=pid)
+    assert not alert.exists()
+    # The next spawn of alert has none of it.
+    tend.ctl("start", "alert", check=0)
+    wait_for(alert.exists)
+    assert "TEND_FAILED_SERVICE" not in env_of(alert)
+
+
+def test_on_failure_after_the_start_limit_and_across_a_reexec(tend):
+    alert = tend.dir / "alert.env"
+    gate = tend.dir / "gate"
+    tend.service("app", exec="sh -c 'echo crashing; kill -9 $$'", restart_delay="0",
+                 start_limit_burst="3", on_failure="alert")
+    tend.service("alert", type="oneshot", enabled="no",
+                 exec=f"sh -c 'while [ ! -e {gate} ]; do sleep 0.02; done; env > {alert}'")
+    tend.start()
+    s = tend.wait_state("app", "failed")
+    assert "start limit hit" in s["reason"]
+    wait_for(lambda: tend.state("alert") == "starting", what="alert started")
+    reexec(tend)
+    gate.touch()
+    wait_for(alert.exists, what="alert ran")
+    env = env_of(alert)
+    assert env["TEND_EXIT_SIGNAL"] == "KILL" and env["TEND_EXIT_CODE"] == ""
+    assert env["TEND_FAILED_OUTPUT"].split("\n")[-1] == "crashing"
+
+
+def test_on_failure_names_must_exist(tend):
+    tend.service("a", exec="sleep 1", on_failure="nope a")
+    rc, out = check(tend)
+    assert rc == 1
+    assert "a.ini:3: on_failure: unknown service 'nope'" in out, out
+    assert "a.ini:3: on_failure: a service cannot name itself" in out, out
