@@ -16,6 +16,10 @@
  * running the watchdog, stopping the stop timeout (then KILL), backoff the
  * restart delay; the others none. Within a state only the watchdog's
  * keep-alives and EXTEND_TIMEOUT_USEC= move it.
+ * Hooks (command.h) run inside these states, one at a time: exec_start_pre
+ * in starting before the main process, exec_start_post in starting once it
+ * is ready, exec_stop in stopping, exec_reload in running, exec_stop_post in
+ * the state the main process left, once it is gone (its end is the EXIT).
  * All fields are plain data except the watchers and the pidfd.
  */
 #pragma once
