@@ -33,6 +33,9 @@ static int command_register(struct command *c)
                 if (!command_pids)
                         return -ENOMEM;
         }
+        /* A command read from the state stands for the one of the image
+         * before, which may be known still (a test in one process). */
+        (void)intmap_remove(command_pids, (uint64_t)c->pid);
         return intmap_put(command_pids, (uint64_t)c->pid, c);
 }
 
