@@ -108,6 +108,16 @@ struct service_config {
         bool no_new_privs;
         struct config_rlimit limits[_LIMIT_MAX];
         struct config_cgroup cgroup;
+        /* Hooks: command lines as written (split at each run, checked at
+         * load); NULL: none. */
+        char **exec_start_pre;  /* in order, each must exit 0 */
+        char *exec_start_post;  /* once it is ready */
+        char *exec_stop;        /* instead of the stop signal */
+        char *exec_reload;      /* tendctl reload NAME */
+        char *exec_stop_post;   /* once it is gone, whatever the reason */
+        int reload_signal;      /* tendctl reload NAME without exec_reload; 0: none */
+        usec_t hook_timeout;    /* each hook but exec_stop (stop_timeout) */
+        char **on_failure;      /* started when this one enters failed; NULL: none */
 };
 
 struct config {

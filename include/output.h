@@ -54,6 +54,8 @@
 
 #define OUTPUT_LINE_MAX (16 * 1024)
 #define OUTPUT_READ_MAX (64 * 1024)
+#define OUTPUT_TAIL_LINES 10
+#define OUTPUT_TAIL_LINE_MAX 200
 
 struct ev_loop;
 struct output;
@@ -91,6 +93,17 @@ struct output *output_free(struct output *o);
  * *ret_out). Only a pipe that cannot be made is an error (-errno): a log file
  * that cannot be written is not, its lines are dropped and reported. */
 int output_open(struct output *o, int *ret_out, int *ret_err);
+/* The same for an auxiliary command of the service (a hook, a probe: see
+ * command.h) while its main process may run: the lines go where the
+ * service's go, and the main process's pipe stays the current one. */
+int output_open_aux(struct output *o, int *ret_out, int *ret_err);
+
+/* The last OUTPUT_TAIL_LINES lines of o's service (each cut at
+ * OUTPUT_TAIL_LINE_MAX bytes), oldest first, joined by newlines, in *ret
+ * (caller frees; "" when none), after reading what its pipes hold now.
+ * Kept only while the service's config has on_failure, and only for the
+ * lines tendd reads (file and console output, not journal). */
+int output_tail(struct output *o, char **ret);
 
 /* The read end of the pipe o's service got at its last spawn while tendd
  * still reads it (to park it outside tendd across a crash: fdstore.h); -1

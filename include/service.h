@@ -16,6 +16,10 @@
  * running the watchdog, stopping the stop timeout (then KILL), backoff the
  * restart delay; the others none. Within a state only the watchdog's
  * keep-alives and EXTEND_TIMEOUT_USEC= move it.
+ * Hooks (command.h) run inside these states, one at a time: exec_start_pre
+ * in starting before the main process, exec_start_post in starting once it
+ * is ready, exec_stop in stopping, exec_reload in running, exec_stop_post in
+ * the state the main process left, once it is gone (its end is the EXIT).
  * All fields are plain data except the watchers and the pidfd.
  */
 #pragma once
@@ -30,6 +34,8 @@
 #include "parse.h"
 
 struct cgroup_tree;
+struct command;
+struct command_result;
 struct output;
 struct service;
 
@@ -53,6 +59,17 @@ enum service_event {
         _SERVICE_EVENT_MAX
 };
 
+/* What the hook a service runs is for (see command.h for how it runs). */
+enum service_hook {
+        HOOK_NONE,
+        HOOK_START_PRE,  /* starting, before the main process; one of exec_start_pre */
+        HOOK_START_POST, /* starting, once it is ready; running only after it */
+        HOOK_STOP,       /* stopping: exec_stop instead of the stop signal */
+        HOOK_RELOAD,     /* running: tendctl reload NAME */
+        HOOK_STOP_POST,  /* its main process is gone (or never came): exec_stop_post */
+        _HOOK_MAX
+};
+
 #define SERVICE_REASON_MAX 256
 #define SERVICE_STATUS_MAX 256
 
@@ -64,6 +81,7 @@ enum service_stop_cause {
         STOP_CAUSE_READY_TIMEOUT, /* not ready in time: a failed start, policy decides */
         STOP_CAUSE_WATCHDOG,      /* missed a WATCHDOG=1: a failure, policy decides */
         STOP_CAUSE_DEPENDENCY,    /* a requirement went down: back when it is up again */
+        STOP_CAUSE_START_POST,    /* exec_start_post failed: a failed start, policy decides */
         _STOP_CAUSE_MAX
 };
 
@@ -212,6 +230,22 @@ struct service {
         ev_io pidfd_watcher;
         ev_timer timer;
         struct output *output; /* stdout/stderr handling, made at the first spawn */
+
+        /* The hook running (command.h), NULL: none, and what it is for; at
+         * most one at a time. A service without hooks never has one. */
+        struct command *hook;
+        enum service_hook hook_kind; /* HOOK_NONE when no hook runs */
+        unsigned hook_index;         /* exec_start_pre: which one, from 0 */
+        /* A failed start (exec_start_pre, exec_start_post) waiting for
+         * exec_stop_post to end: why, for the restart policy; NULL: none. */
+        char *hook_failure;
+
+        /* It entered failed and its on_failure services are to be started
+         * (by the manager, from its queue). */
+        bool failure_pending;
+        /* Variables for its next spawn only ("KEY=VALUE"), set by whoever
+         * starts it (on_failure); NULL: none. */
+        char **start_env;
 };
 
 /* Allocate a service in state stopped, owning sc, held by host. Does not
@@ -247,6 +281,31 @@ int service_adopt(struct service *s, const struct service_adoption *a);
 /* Read the pipe read end fd (taken) as the output of s's running instance,
  * left by the tendd before (see output_adopt()). */
 int service_adopt_output(struct service *s, int fd);
+
+/* Run line, a command line of s's config, as an auxiliary command of s:
+ * spawned as its main process is (user, group, limits, environment plus
+ * env, working directory, its cgroup with kill_mode = cgroup), its output
+ * to s's output; killed at timeout (command.h). *ret_reason (caller frees)
+ * says why it could not be spawned. */
+int service_command_start(struct service *s, const char *line, char *const *env, usec_t timeout,
+                          void (*done)(struct command *c, const struct command_result *res,
+                                       void *userdata),
+                          void *userdata, struct command **ret, char **ret_reason);
+/* The end of s's hook (the callback of s->hook; service-state.c gives it
+ * again to a hook resumed after a re-exec). */
+void service_hook_done(struct command *c, const struct command_result *res, void *userdata);
+
+/* The last lines of s's output (output_tail()) in *ret (caller frees; ""
+ * when none kept). */
+int service_output_tail(struct service *s, char **ret);
+
+/* tendctl reload NAME: run exec_reload, or send reload_signal to the main
+ * process. -EOPNOTSUPP: it has neither; -EAGAIN: it is not running;
+ * -EBUSY: a hook runs; the message for the caller in err. */
+int service_reload(struct service *s, char *err, size_t len);
+
+/* "exec_start_pre", ...; NULL out of range. */
+const char *service_hook_to_string(enum service_hook h);
 
 /* Feed one event to the state machine. */
 void service_dispatch(struct service *s, enum service_event ev);

@@ -31,6 +31,9 @@
 #define WIRE_SIGNATURE_MANY_REPLY "a(ss)"
 #define WIRE_METHOD_RELOAD "Reload"
 #define WIRE_METHOD_REEXEC "Reexec"
+/* (s name): one service's own reload, its exec_reload or reload_signal
+ * (Reload() is tendd's configuration); answered once it began. */
+#define WIRE_METHOD_RELOAD_SERVICE "ReloadService"
 /* (s name) -> as: the files of its config, the main one, then drop-ins. */
 #define WIRE_METHOD_GET_FILES "GetServiceFiles"
 /* (s name, b enabled) -> s: the drop-in written (then a reload). */

@@ -18,7 +18,7 @@ restart            --no-block --all --help -h                       services
 enable             --help -h                                        services
 disable            --help -h                                        services
 kill               --signal= -s= --help -h                          services
-reload             --help -h                                        -
+reload             --help -h                                        services
 reexec             --help -h                                        -
 logs               --lines= -n= --follow -f --json --help -h        services
 events             --json --help -h                                 -

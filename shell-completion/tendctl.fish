@@ -18,7 +18,7 @@ set -l tendctl_verbs \
     'enable:Start services with tendd (a drop-in):--help -h:services' \
     'disable:Do not start services with tendd (a drop-in):--help -h:services' \
     'kill:Send a signal to services:--signal= -s= --help -h:services' \
-    'reload:Reload the configuration:--help -h:-' \
+    'reload:Reload the configuration, or services themselves:--help -h:services' \
     'reexec:Re-execute tendd in place:--help -h:-' \
     'logs:Show a service\'s output:--lines= -n= --follow -f --json --help -h:services' \
     'events:Follow every change of state:--json --help -h:-' \

@@ -1046,6 +1046,28 @@ static int control_method_kill(sd_bus_message *msg, void *userdata, sd_bus_error
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+/* ReloadService(s): the service's exec_reload or reload_signal, by a caller
+ * who may change state; answered once the reload began (its end shows in
+ * the service's reason). */
+static int control_method_reload_service(sd_bus_message *msg, void *userdata,
+                                         sd_bus_error *error)
+{
+        struct control_conn *cn = userdata;
+        struct service *s = NULL;
+        char err[SERVICE_REASON_MAX];
+        int r;
+
+        r = control_read_service(msg, cn, true, error, &s);
+        if (r < 0)
+                return r;
+        log_service(LOG_INFO, control_service_name(s), "reload requested by uid %u",
+                    (unsigned)cn->cred.uid);
+        r = service_reload(s, err, sizeof err);
+        if (r < 0)
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s", err);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
 /* Subscribe, Unsubscribe: whether the connection is sent ServiceStateChanged.
  * Only subscribers are: a client that made a call and reads nothing until
  * its answer (a stop of thousands of services) must not be sent the
@@ -1316,6 +1338,9 @@ static const sd_bus_vtable control_vtable[] = {
                                 control_method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_REEXEC, SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                                 control_method_reexec, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_RELOAD_SERVICE, SD_BUS_ARGS("s", name),
+                                SD_BUS_NO_RESULT, control_method_reload_service,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(WIRE_METHOD_GET_FILES, SD_BUS_ARGS("s", name),
                                 SD_BUS_RESULT("as", files), control_method_get_files,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

@@ -9,6 +9,7 @@
 
 #include "cglimits.h"
 #include "cgroup.h"
+#include "command.h"
 #include "deps.h"
 #include "hashmap.h"
 #include "intmap.h"
@@ -284,7 +285,7 @@ void manager_reap_orphans(struct manager *m)
                         return;
                 /* A zombie keeps its pid and session: no reuse in between. */
                 s = manager_find_by_session(m, getsid(si.si_pid));
-                if (s && s->pid == si.si_pid && s->pidfd >= 0) {
+                if ((s && s->pid == si.si_pid && s->pidfd >= 0) || command_is_child(si.si_pid)) {
                         m->orphans_pending = true;
                         return;
                 }
@@ -464,6 +465,13 @@ static void manager_service_state_changed(struct service *s, enum service_state 
         if (old != s->state)
                 /* Dependents may start or must stop; dependencies may now stop. */
                 deps_queue_neighbours(s, manager_queue_cb, m);
+        if (s->state == SERVICE_FAILED && old != SERVICE_FAILED && s->config->on_failure &&
+            s->config->on_failure[0]) {
+                /* Its on_failure services start from the queue, not from
+                 * inside this transition. */
+                s->failure_pending = true;
+                manager_queue(m, s);
+        }
         if (s->removed && !live) {
                 m->gc_pending = true;
                 manager_wake(m);
@@ -841,12 +849,74 @@ void manager_queue(struct manager *m, struct service *s)
         manager_wake(m);
 }
 
+/* "KEY=VALUE" appended to env; false: out of memory. */
+static bool manager_env_push(char ***env, const char *key, const char *value)
+{
+        char *e;
+
+        if (asprintf(&e, "%s=%s", key, value) < 0)
+                return false;
+        return strv_push(env, e) >= 0;
+}
+
+/* s entered failed: start its on_failure services, each with the failure in
+ * its environment for that spawn. One already live is left as it is. */
+static void manager_on_failure(struct manager *m, struct service *s)
+{
+        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_free_ char *tail = NULL;
+        char code[16] = "", sig[16] = "";
+        bool ok;
+
+        s->failure_pending = false;
+        if (m->shutting_down)
+                return;
+        if (s->has_exit && s->exit_signal == 0)
+                (void)snprintf(code, sizeof code, "%d", s->exit_code);
+        else if (s->has_exit) {
+                const char *n = signal_to_name(s->exit_signal);
+                if (n)
+                        (void)snprintf(sig, sizeof sig, "%s", strncmp(n, "SIG", 3) == 0 ? n + 3 : n);
+                else
+                        (void)snprintf(sig, sizeof sig, "%d", s->exit_signal);
+        }
+        (void)service_output_tail(s, &tail);
+        ok = manager_env_push(&env, "TEND_FAILED_SERVICE", s->name) &&
+             manager_env_push(&env, "TEND_EXIT_CODE", code) &&
+             manager_env_push(&env, "TEND_EXIT_SIGNAL", sig) &&
+             manager_env_push(&env, "TEND_FAILED_REASON", s->reason) &&
+             manager_env_push(&env, "TEND_FAILED_OUTPUT", tail ? tail : "");
+        for (char **n = s->config->on_failure; *n; n++) {
+                struct service *t = manager_find(m, *n);
+
+                if (!t || t->removed)
+                        continue; /* a reload took it away meanwhile */
+                if (service_is_live(t)) {
+                        log_service(LOG_INFO, t->name, "on_failure of %s: running already",
+                                    s->name);
+                        continue;
+                }
+                if (!ok) {
+                        log_service(LOG_WARNING, t->name,
+                                    "on_failure of %s: out of memory for its environment",
+                                    s->name);
+                        continue;
+                }
+                strv_free(t->start_env);
+                t->start_env = strv_copy(env);
+                log_service(LOG_INFO, t->name, "on_failure of %s: starting", s->name);
+                service_dispatch(t, SERVICE_EVENT_START);
+        }
+}
+
 /* Bring one service in line with its dependencies and its pending requests. */
 static void manager_reconcile(struct manager *m, struct service *s)
 {
         char why[SERVICE_REASON_MAX];
         struct service *dep;
 
+        if (s->failure_pending)
+                manager_on_failure(m, s);
         if (s->removed)
                 return;
         if (service_is_live(s) && s->state != SERVICE_STOPPING) {

@@ -76,6 +76,11 @@ struct output {
         bool failing;     /* a write failed; reported, lines dropped since */
         uint64_t dropped; /* lines dropped since failing */
         bool journal_warned;
+
+        /* The last lines (a ring, oldest at tail_pos once full), kept only
+         * while the service has on_failure (output_tail()); NULL: none. */
+        char **tail;
+        unsigned tail_n, tail_pos;
 };
 
 /* log_dir, opened once for every output (one daemon, one log_dir): log
@@ -579,6 +584,40 @@ static size_t output_prefix(struct output *o, char *buf, size_t size)
                                 (unsigned long long)(now % USEC_PER_SEC));
 }
 
+/* Keep a line (cut at OUTPUT_TAIL_LINE_MAX, NUL bytes as blanks) in o's
+ * ring of last lines; out of memory, it is not kept. */
+static void output_tail_push(struct output *o, const char *p, size_t n)
+{
+        char *line;
+
+        if (!o->tail && !(o->tail = calloc(OUTPUT_TAIL_LINES, sizeof *o->tail)))
+                return;
+        if (n > OUTPUT_TAIL_LINE_MAX)
+                n = OUTPUT_TAIL_LINE_MAX;
+        line = malloc(n + 1);
+        if (!line)
+                return;
+        for (size_t i = 0; i < n; i++)
+                line[i] = p[i] ? p[i] : ' ';
+        line[n] = '\0';
+        if (o->tail_n < OUTPUT_TAIL_LINES)
+                o->tail[o->tail_n++] = line;
+        else {
+                free(o->tail[o->tail_pos]);
+                o->tail[o->tail_pos] = line;
+                o->tail_pos = (o->tail_pos + 1) % OUTPUT_TAIL_LINES;
+        }
+}
+
+static void output_tail_free(struct output *o)
+{
+        for (unsigned i = 0; o->tail && i < o->tail_n; i++)
+                free(o->tail[i]);
+        free(o->tail);
+        o->tail = NULL;
+        o->tail_n = o->tail_pos = 0;
+}
+
 /* Append one line (without its newline) to the write buffer. */
 static void output_line(struct output *o, const char *p, size_t n)
 {
@@ -596,6 +635,10 @@ static void output_line(struct output *o, const char *p, size_t n)
                 output_flush(o);
                 output_rotate(o);
         }
+        if ((*o->owner.config)->on_failure)
+                output_tail_push(o, p, n);
+        else if (o->tail)
+                output_tail_free(o); /* a reload took on_failure away */
         memcpy(output_wbuf + o->wlen, prefix, plen);
         memcpy(output_wbuf + o->wlen + plen, p, n);
         output_wbuf[o->wlen + plen + n] = '\n';
@@ -821,9 +864,51 @@ struct output *output_free(struct output *o)
                             (unsigned long long)o->dropped, o->dropped == 1 ? "" : "s");
         output_close_file(o);
         output_dir_unref(o);
+        output_tail_free(o);
         free(o->path);
         free(o);
         return NULL;
+}
+
+/* See output.h. */
+int output_tail(struct output *o, char **ret)
+{
+        struct output_stream *st, *next;
+        size_t len = 0;
+        char *s, *p;
+
+        *ret = NULL;
+        /* What its pipes hold already (a service's last words, written just
+         * before it exited) belongs in it: read without waiting. */
+        for (st = o->streams; st; st = next) {
+                next = st->next;
+                for (unsigned i = 0; i < OUTPUT_DRAIN_READS; i++) {
+                        int avail = 0;
+
+                        if (ioctl(st->fd, FIONREAD, &avail) < 0 || avail == 0)
+                                break;
+                        if (!output_stream_read(st))
+                                break; /* freed at its end */
+                }
+        }
+        for (unsigned i = 0; i < o->tail_n; i++)
+                len += strlen(o->tail[i]) + 1;
+        s = p = malloc(len + 1);
+        if (!s)
+                return -ENOMEM;
+        for (unsigned i = 0; i < o->tail_n; i++) {
+                const char *line = o->tail[(o->tail_pos + i) % o->tail_n];
+                size_t n = strlen(line);
+
+                memcpy(p, line, n);
+                p += n;
+                *p++ = '\n';
+        }
+        if (p > s)
+                p--; /* no newline after the last */
+        *p = '\0';
+        *ret = s;
+        return 0;
 }
 
 /* A stream for the pipe read end fd (taken; made non-blocking), with its
@@ -938,13 +1023,31 @@ static int output_journal(struct output *o, int *ret_out, int *ret_err)
         return 0;
 }
 
+static int output_open_for(struct output *o, int *ret_out, int *ret_err, bool main);
+
+/* See output.h. */
 int output_open(struct output *o, int *ret_out, int *ret_err)
 {
+        return output_open_for(o, ret_out, ret_err, true);
+}
+
+/* See output.h. */
+int output_open_aux(struct output *o, int *ret_out, int *ret_err)
+{
+        return output_open_for(o, ret_out, ret_err, false);
+}
+
+/* A spawn's stdout and stderr; main: of the service's main process (its
+ * pipe becomes the current one), else of an auxiliary command. */
+static int output_open_for(struct output *o, int *ret_out, int *ret_err, bool main)
+{
+        struct output_stream *current = o->current;
         enum output_mode mode = output_mode_of(*o->owner.config);
         int r;
 
         *ret_out = *ret_err = -1;
-        o->current = NULL;
+        if (main)
+                o->current = NULL;
         switch (mode) {
         case OUTPUT_NULL:
                 return 0;
@@ -977,6 +1080,14 @@ int output_open(struct output *o, int *ret_out, int *ret_err)
         r = output_pipe(o, ret_out, ret_err);
         if (r < 0)
                 return r;
+        if (!main) {
+                /* The main process's pipe stays the one parked, if the trim
+                 * before the new pipe left it. */
+                o->current = NULL;
+                for (struct output_stream *st = o->streams; st; st = st->next)
+                        if (st == current)
+                                o->current = current;
+        }
         if (mode == OUTPUT_FILE)
                 (void)output_file_ready(o); /* creates the file now, or reports why not */
         return 0;
@@ -991,6 +1102,7 @@ enum {
         OUTPUT_STATE_DROPPED = 4,        /* u64: lines dropped since failing */
         OUTPUT_STATE_JOURNAL_WARNED = 5, /* bool */
         OUTPUT_STATE_CURRENT_KNOWN = 6,  /* bool: streams say which is current */
+        OUTPUT_STATE_TAIL = 7,           /* strv: the last lines, oldest first */
 };
 enum {
         OUTPUT_STATE_STREAM_FD = 1,   /* fd: the pipe's read end */
@@ -1019,6 +1131,14 @@ int output_state_put(const struct output *o, struct state_writer *w, uint16_t ta
         state_put_u64(w, OUTPUT_STATE_DROPPED, o->dropped);
         state_put_bool(w, OUTPUT_STATE_JOURNAL_WARNED, o->journal_warned);
         state_put_bool(w, OUTPUT_STATE_CURRENT_KNOWN, true);
+        if (o->tail_n > 0) {
+                char *lines[OUTPUT_TAIL_LINES + 1];
+
+                for (unsigned i = 0; i < o->tail_n; i++)
+                        lines[i] = o->tail[(o->tail_pos + i) % o->tail_n];
+                lines[o->tail_n] = NULL;
+                state_put_strv(w, OUTPUT_STATE_TAIL, lines);
+        }
         state_end(w, mark);
         return w->error; /* fds put twice: state_writer_finish(), once */
 }
@@ -1110,6 +1230,15 @@ int output_state_get(const struct output_owner *owner, const struct state_reader
                 case OUTPUT_STATE_CURRENT_KNOWN:
                         k = state_get_bool(&val, &current_known);
                         break;
+                case OUTPUT_STATE_TAIL: {
+                        char **lines = NULL;
+
+                        k = state_get_strv(&val, &lines);
+                        for (char **l = lines; k >= 0 && l && *l; l++)
+                                output_tail_push(o, *l, strlen(*l));
+                        strv_free(lines);
+                        break;
+                }
                 default:
                         break; /* a newer image's: skipped */
                 }

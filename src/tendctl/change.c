@@ -309,6 +309,21 @@ int ctl_reload(struct ctl_args *a)
         sd_bus_error error = SD_BUS_ERROR_NULL;
         int r, code = EXIT_OK;
 
+        if (a->n_operands > 0) {
+                /* Each service's own reload, not tendd's configuration. */
+                for (int i = 0; i < a->n_operands; i++) {
+                        r = sd_bus_call_method(a->bus, NULL, WIRE_PATH, WIRE_INTERFACE,
+                                               WIRE_METHOD_RELOAD_SERVICE, &error, NULL, "s",
+                                               a->operands[i]);
+                        if (r < 0) {
+                                r = ctl_report(a->operands[i], &error, r);
+                                if (r > code)
+                                        code = r;
+                        }
+                        sd_bus_error_free(&error);
+                }
+                return code;
+        }
         r = sd_bus_call_method(a->bus, NULL, WIRE_PATH, WIRE_INTERFACE, WIRE_METHOD_RELOAD,
                                &error, NULL, NULL);
         if (r < 0 && sd_bus_error_has_name(&error, WIRE_ERROR_INVALID_CONFIG)) {

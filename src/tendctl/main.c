@@ -155,8 +155,10 @@ static const struct ctl_verb ctl_verbs[] = {
         { "kill", "kill [-s SIGNAL] NAME...", "Send a signal (default TERM)",
           "  -s, --signal=SIGNAL    TERM, SIGTERM or a number (default TERM)\n" OPT_HELP,
           ":s:h", kill_options, 1, UINT_MAX, NULL, NULL, ctl_kill },
-        { "reload", "reload", "Reload the configuration", NULL,
-          NULL, NULL, 0, 0, NULL, NULL, ctl_reload },
+        { "reload", "reload [NAME...]",
+          "Reload the configuration; with names,\nreload each service itself (its\n"
+          "exec_reload or reload_signal)", NULL,
+          NULL, NULL, 0, UINT_MAX, NULL, NULL, ctl_reload },
         { "reexec", "reexec",
           "Re-execute tendd in place (services keep\nrunning) and wait until it answers again",
           NULL, NULL, NULL, 0, 0, WIRE_METHOD_REEXEC, NULL, ctl_reexec },

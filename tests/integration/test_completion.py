@@ -277,7 +277,7 @@ def test_live_service_names(tend, completer):
     offered, _ = completer(f"TEND_SOCKET={sock} tendctl restart ")
     assert set(offered) == names, offered
     # Verbs without operands offer no names.
-    offered, _ = completer(f"tendctl -s {sock} reload ")
+    offered, _ = completer(f"tendctl -s {sock} reexec ")
     assert not names & set(offered), offered
 
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sys/eventfd.h>
 
+#include "command.h"
 #include "fake-sys.h"
 #include "service.h"
 #include "state.h"
@@ -615,6 +616,157 @@ static void test_state_reap_retry(void)
         (void)waitpid(c, NULL, 0);
 }
 
+/* The hook running exits with code (or is killed by sig when code < 0): its
+ * pidfd (an eventfd of the fake kernel) becomes readable, the loop reaps. */
+static void hook_exits(struct service *s, int code, int sig)
+{
+        uint64_t one = 1;
+
+        fake.exit_code = code;
+        fake.exit_signal = sig;
+        fake.reap_result = 1;
+        if (write(s->hook->pidfd, &one, sizeof one) != sizeof one)
+                return;
+        ev_run(loop, EVRUN_NOWAIT);
+}
+
+static struct service *make_hooked(enum service_type type, enum restart_policy restart,
+                                   const char *pre1, const char *pre2, const char *post,
+                                   const char *stop, const char *stop_post)
+{
+        struct service *s = make_service(type, restart);
+
+        if (pre1)
+                (void)strv_extend(&s->config->exec_start_pre, pre1);
+        if (pre2)
+                (void)strv_extend(&s->config->exec_start_pre, pre2);
+        s->config->exec_start_post = post ? strdup(post) : NULL;
+        s->config->exec_stop = stop ? strdup(stop) : NULL;
+        s->config->exec_stop_post = stop_post ? strdup(stop_post) : NULL;
+        s->config->hook_timeout = 90 * USEC_PER_SEC;
+        return s;
+}
+
+static void test_hooks(void)
+{
+        struct service *s;
+        char err[256];
+
+        /* exec_start_pre in order, then the main process; the second fails. */
+        s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, "true", "false", NULL, NULL, NULL);
+        service_dispatch(s, SERVICE_EVENT_START);
+        ok(s->state == SERVICE_STARTING && s->hook && s->hook_kind == HOOK_START_PRE &&
+                   s->hook_index == 0 && s->pidfd < 0 && fake.spawns == 1,
+           "start: exec_start_pre 1 runs, no main process");
+        ok(strcmp(s->reason, "running exec_start_pre 1/2") == 0, "reason: %s", s->reason);
+        ok(!ev_is_active(&s->timer), "no ready timeout while a hook of the start runs");
+        hook_exits(s, 0, 0);
+        ok(s->hook && s->hook_index == 1 && fake.spawns == 2 && s->pidfd < 0,
+           "exec_start_pre 2 after 1 exited 0");
+        hook_exits(s, 3, 0);
+        ok(s->state == SERVICE_BACKOFF && !s->hook && s->hook_kind == HOOK_NONE &&
+                   s->has_exit && s->exit_code == 3 && fake.spawns == 2,
+           "its failure: backoff, its exit the last, no main process");
+        ok(strcmp(s->reason, "exec_start_pre 2/2 exited with code 3; restarting in 100ms") == 0,
+           "reason: %s", s->reason);
+        ok(!broken_invariant(s) || strcmp(broken_invariant(s), "a pidfd exactly when live") == 0,
+           "invariants hold");
+        service_free(s);
+
+        /* A stop while exec_start_pre runs kills it: stopped. */
+        s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, "sleep 100", NULL, NULL, NULL, NULL);
+        service_dispatch(s, SERVICE_EVENT_START);
+        service_dispatch(s, SERVICE_EVENT_STOP);
+        ok(s->state == SERVICE_STOPPED && !s->hook && fake.last_signal == SIGKILL &&
+                   fake.last_group,
+           "stop during exec_start_pre: its group killed, stopped");
+        service_free(s);
+
+        /* exec_start_post: running only after it; its failure stops the service. */
+        s = make_hooked(SERVICE_SIMPLE, RESTART_NEVER, NULL, NULL, "post", NULL, NULL);
+        service_dispatch(s, SERVICE_EVENT_START);
+        ok(s->state == SERVICE_STARTING && s->pidfd >= 0 && s->hook_kind == HOOK_START_POST,
+           "spawned, exec_start_post runs, still starting");
+        ok(strcmp(s->reason, "started, pid 101, running exec_start_post") == 0, "reason: %s",
+           s->reason);
+        service_dispatch(s, SERVICE_EVENT_READY);
+        ok(s->state == SERVICE_STARTING, "a readiness meanwhile changes nothing");
+        hook_exits(s, 0, 0);
+        ok(s->state == SERVICE_RUNNING && !s->hook && strcmp(s->reason, "ready") == 0,
+           "running once it exited 0");
+        service_free(s);
+        s = make_hooked(SERVICE_SIMPLE, RESTART_NEVER, NULL, NULL, "post", NULL, NULL);
+        service_dispatch(s, SERVICE_EVENT_START);
+        hook_exits(s, 5, 0);
+        ok(s->state == SERVICE_STOPPING && s->stop_cause == STOP_CAUSE_START_POST &&
+                   fake.last_signal == SIGTERM,
+           "its failure: stopped with the stop signal");
+        exit_with(s, -1, SIGTERM);
+        ok(s->state == SERVICE_FAILED &&
+                   strcmp(s->reason,
+                          "exec_start_post exited with code 5, then killed by signal TERM") == 0,
+           "then failed: %s", s->reason);
+        service_free(s);
+
+        /* exec_stop instead of the signal, then the signal; the timer kills both. */
+        s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL, "stop", NULL);
+        service_dispatch(s, SERVICE_EVENT_START);
+        fake.signals = 0;
+        service_dispatch(s, SERVICE_EVENT_STOP);
+        ok(s->state == SERVICE_STOPPING && s->hook_kind == HOOK_STOP && fake.signals == 0 &&
+                   ev_is_active(&s->timer),
+           "stop: exec_stop runs, no signal, the stop timeout runs");
+        hook_exits(s, 0, 0);
+        ok(fake.signals == 1 && fake.last_signal == SIGTERM && !s->hook &&
+                   strcmp(s->reason, "exec_stop exited with code 0, sent TERM") == 0,
+           "its end: the stop signal to what is left (%s)", s->reason);
+        exit_with(s, -1, SIGTERM);
+        ok(s->state == SERVICE_STOPPED, "stopped");
+        service_dispatch(s, SERVICE_EVENT_START);
+        service_dispatch(s, SERVICE_EVENT_STOP);
+        service_dispatch(s, SERVICE_EVENT_TIMER);
+        ok(!s->hook && fake.last_signal == SIGKILL &&
+                   strcmp(s->reason, "stop timed out, exec_stop killed, sent KILL") == 0,
+           "the stop timeout kills exec_stop and the service");
+        service_free(s);
+
+        /* exec_stop_post after a crash; the restart waits for it. */
+        s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL, NULL, "post");
+        service_dispatch(s, SERVICE_EVENT_START);
+        exit_with(s, -1, SIGKILL);
+        ok(s->state == SERVICE_RUNNING && s->pidfd < 0 && s->hook_kind == HOOK_STOP_POST &&
+                   fake.spawns == 2,
+           "crash: exec_stop_post runs, nothing else yet");
+        ok(strcmp(s->reason, "main process gone; running exec_stop_post") == 0, "reason: %s",
+           s->reason);
+        hook_exits(s, 0, 0);
+        ok(s->state == SERVICE_BACKOFF && !s->hook, "then the restart policy");
+        service_free(s);
+
+        /* tendctl reload NAME. */
+        s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL, NULL, NULL);
+        ok(service_reload(s, err, sizeof err) == -EOPNOTSUPP &&
+                   strcmp(err, "svc has neither exec_reload nor reload_signal") == 0,
+           "reload without the keys: %s", err);
+        s->config->reload_signal = SIGHUP;
+        ok(service_reload(s, err, sizeof err) == -EAGAIN, "reload while stopped: %s", err);
+        service_dispatch(s, SERVICE_EVENT_START);
+        ok(service_reload(s, err, sizeof err) == 0 && fake.last_signal == SIGHUP &&
+                   !fake.last_group,
+           "reload_signal to the main process");
+        s->config->exec_reload = strdup("reload");
+        ok(service_reload(s, err, sizeof err) == 0 && s->hook_kind == HOOK_RELOAD &&
+                   s->state == SERVICE_RUNNING &&
+                   strcmp(s->reason, "reloading (exec_reload)") == 0,
+           "exec_reload runs, running");
+        ok(service_reload(s, err, sizeof err) == -EBUSY, "one at a time: %s", err);
+        hook_exits(s, 7, 0);
+        ok(!s->hook && strcmp(s->reason, "exec_reload exited with code 7") == 0 &&
+                   s->state == SERVICE_RUNNING,
+           "a failed reload stops nothing");
+        service_free(s);
+}
+
 int main(void)
 {
         loop = ev_loop_new(EVFLAG_AUTO);
@@ -630,6 +782,7 @@ int main(void)
         test_host();
         test_state_timers();
         test_state_reap_retry();
+        test_hooks();
         ev_loop_destroy(loop);
         return tap_done();
 }
