@@ -381,6 +381,34 @@ static int config_merge_environment(struct config_file_ctx *f, struct service_co
         return 0;
 }
 
+/* The health keys together: one probe, a oneshot has none, no zero
+ * interval, timeout or retries. */
+static void config_check_health(struct config_file_ctx *f, struct service_config *sc)
+{
+        static const char *const positive[] = { "health_interval", "health_timeout",
+                                                "health_retries" };
+        bool has = sc->health_tcp || sc->health_http;
+
+        if (sc->health_tcp && sc->health_http)
+                (void)config_file_error(f, config_where(f, config_key_index(f, "health_http")),
+                                        "health_http",
+                                        "a service has one health check: health_tcp is set too");
+        if (has && sc->type == SERVICE_ONESHOT)
+                (void)config_file_error(
+                        f, config_where(f, config_key_index(f, sc->health_tcp ? "health_tcp" : "health_http")),
+                        sc->health_tcp ? "health_tcp" : "health_http",
+                        "type=oneshot has no health check (it is done when it exits)");
+        for (size_t i = 0; i < ELEMENTSOF(positive); i++) {
+                size_t k = config_key_index(f, positive[i]);
+                bool zero = i == 2 ? sc->health_retries == 0
+                                   : (i == 0 ? sc->health_interval : sc->health_timeout) == 0;
+
+                if (zero && !f->failed[k])
+                        (void)config_file_error(f, config_where(f, k), positive[i],
+                                                "must be more than 0");
+        }
+}
+
 /* Checks that involve more than one key. */
 static int config_check_service(struct config_file_ctx *f, struct service_config *sc)
 {
@@ -408,6 +436,7 @@ static int config_check_service(struct config_file_ctx *f, struct service_config
                                         "ready_fd",
                                         "only for type=simple (type=%s has its own readiness)",
                                         service_type_to_string(sc->type));
+        config_check_health(f, sc);
         return f->load->oom ? -ENOMEM : 0;
 }
 
@@ -1088,6 +1117,8 @@ struct service_config *service_config_free(struct service_config *sc)
         free(sc->environment_file);
         strv_free(sc->after);
         strv_free(sc->requires);
+        free(sc->health_tcp);
+        free(sc->health_http);
         free(sc);
         return NULL;
 }
@@ -1152,8 +1183,9 @@ struct service_config *service_config_copy(const struct service_config *sc)
              config_dup_string(&n->group, sc->group) | config_dup_string(&n->workdir, sc->workdir) |
              config_dup_strv(&n->environment, sc->environment) |
              config_dup_string(&n->environment_file, sc->environment_file) |
-             config_dup_strv(&n->after, sc->after) | config_dup_strv(&n->requires, sc->requires)) <
-            0)
+             config_dup_strv(&n->after, sc->after) | config_dup_strv(&n->requires, sc->requires) |
+             config_dup_string(&n->health_tcp, sc->health_tcp) |
+             config_dup_string(&n->health_http, sc->health_http)) < 0)
                 return service_config_free(n);
         return n;
 }
@@ -1214,5 +1246,16 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                a->enabled == b->enabled && a->kill_mode == b->kill_mode &&
                a->kill_mode_set == b->kill_mode_set && a->ready_timeout == b->ready_timeout &&
                strv_equal(a->after, b->after) && strv_equal(a->requires, b->requires) &&
-               config_cgroup_equal(&a->cgroup, &b->cgroup);
+               config_cgroup_equal(&a->cgroup, &b->cgroup) && service_config_health_equal(a, b);
+}
+
+/* See config.h. */
+bool service_config_health_equal(const struct service_config *a, const struct service_config *b)
+{
+        return streq_ptr(a->health_tcp, b->health_tcp) &&
+               streq_ptr(a->health_http, b->health_http) &&
+               a->health_interval == b->health_interval &&
+               a->health_timeout == b->health_timeout &&
+               a->health_retries == b->health_retries &&
+               a->health_start_period == b->health_start_period;
 }

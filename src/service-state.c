@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config-state.h"
+#include "health.h"
 #include "output.h"
 #include "service.h"
 #include "state.h"
@@ -30,6 +31,7 @@ enum {
         SS_OUTPUT,
         SS_CGROUP,     /* it had its cgroup open */
         SS_SID_INDEXED,
+        SS_HEALTH,     /* its health check's counters, last result, next probe */
         SS_FIELDS = 32, /* the plain fields below, from here on */
 };
 
@@ -112,6 +114,8 @@ void service_state_put(const struct service *s, struct state_writer *w, uint16_t
         }
         state_put_bool(w, SS_CGROUP, s->cgroup_fd >= 0);
         state_put_bool(w, SS_SID_INDEXED, s->sid_indexed);
+        if (s->health)
+                health_state_put(s->health, w, SS_HEALTH);
 
 #define PUT_B(tag, v) state_put_bool(w, tag, v)
 #define PUT_U(tag, v) state_put_u64(w, tag, (uint64_t)(v))
@@ -221,6 +225,13 @@ static int service_state_get_record(struct service *s, uint16_t tag, const struc
                                 s->start_times[n++] = u;
                 }
                 return r;
+        case SS_HEALTH:
+                if (!s->config->health_tcp && !s->config->health_http)
+                        return 0; /* none in this config: nothing to keep */
+                r = service_health_make(s);
+                if (r < 0)
+                        return r;
+                return health_state_get(s->health, v, &x->health_due);
         case SS_OUTPUT: {
                 const struct output_owner owner = {
                         .name = s->name,
@@ -243,7 +254,8 @@ int service_state_get(const struct service_host *host, const struct state_reader
                       struct service **ret, struct service_resume *ret_resume)
 {
         struct state_reader rest = *v, item;
-        struct service_resume x = { .timer = USEC_INFINITY, .reap_retry = USEC_INFINITY };
+        struct service_resume x = { .timer = USEC_INFINITY, .reap_retry = USEC_INFINITY,
+                                    .health_due = USEC_INFINITY };
         struct service_config *sc = NULL;
         struct service *s = NULL;
         uint16_t tag;

@@ -9,6 +9,7 @@
 
 #include "cglimits.h"
 #include "cgroup.h"
+#include "health.h"
 #include "log.h"
 #include "output.h"
 #include "pidfd.h"
@@ -37,6 +38,7 @@ bool service_is_live(const struct service *s)
 }
 
 static void service_arm_timer(struct service *s, usec_t delay);
+static void service_health_sync(struct service *s);
 
 static void service_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -265,6 +267,7 @@ struct service *service_free(struct service *s)
                 ev_timer_stop(s->host->loop, &s->timer);
                 ev_timer_stop(s->host->loop, &s->reap_retry);
         }
+        s->health = health_free(s->health);
         service_index_session(s, false);
         service_release_cgroup(s);
         s->output = output_free(s->output); /* drains what the pipes still hold */
@@ -348,6 +351,7 @@ static void service_set_state(struct service *s, enum service_state st, const ch
                 service_arm_timer(s, timeout);
         else
                 ev_timer_stop(s->host->loop, &s->timer);
+        service_health_sync(s);
         if (s->restart_what && st == SERVICE_BACKOFF) {
                 /* Logged with the start that follows at once, see below. */
         } else if (s->restart_what) {
@@ -524,6 +528,125 @@ static int service_add_environment(struct service *s, struct spawn_params *p)
         return 0;
 }
 
+/* A simple service without a ready fd that has a health check is ready when
+ * the check first passes. */
+static bool service_health_gates(const struct service *s)
+{
+        const struct service_config *sc = s->config;
+
+        return (sc->health_tcp || sc->health_http) && sc->type == SERVICE_SIMPLE &&
+               s->ready_fd < 0;
+}
+
+/* What a starting service waits for, for its reason. */
+static const char *service_waits_for(const struct service *s)
+{
+        if (s->config->type == SERVICE_ONESHOT)
+                return "it to finish";
+        if (s->ready_fd >= 0)
+                return "the ready fd";
+        if (s->config->type == SERVICE_SIMPLE)
+                return "its health check to pass";
+        return "READY=1";
+}
+
+/* The check probes while running, and while starting where it gates readiness. */
+static bool service_health_wanted(const struct service *s)
+{
+        return s->state == SERVICE_RUNNING ||
+               (s->state == SERVICE_STARTING && service_health_gates(s));
+}
+
+static void service_begin_stop(struct service *s, enum service_stop_cause cause,
+                               const char *detail);
+
+/* A probe ended. While starting, a pass makes the service ready and a
+ * failure is left to ready_timeout; while running, a failure after
+ * health_start_period counts, and health_retries of them in a row stop it
+ * for the restart policy (STOP_CAUSE_HEALTH). */
+static void service_health_done(struct health *h, void *userdata)
+{
+        struct service *s = userdata;
+
+        if (!service_health_wanted(s) || s->pidfd < 0) {
+                health_stop(h); /* draining: the main process is gone */
+                return;
+        }
+        if (h->last_ok) {
+                bool again = h->failures > 0;
+
+                h->passed = true;
+                h->failures = 0;
+                if (s->state == SERVICE_STARTING) {
+                        service_dispatch(s, SERVICE_EVENT_READY);
+                        return;
+                }
+                if (again) {
+                        log_service(LOG_INFO, s->name, "health check passed again");
+                        s->host->ops->state_changed(s, s->state, s->host->userdata);
+                }
+                return;
+        }
+        if (s->state != SERVICE_RUNNING)
+                return; /* starting: ready_timeout decides */
+        if (sys->now() - s->started_mono < s->config->health_start_period) {
+                log_service(LOG_INFO, s->name, "health check failed within health_start_period "
+                            "(not counted): %s", h->last_what);
+                return;
+        }
+        if (h->failures < UINT_MAX)
+                h->failures++;
+        log_service(LOG_WARNING, s->name, "health check failed (%u/%u): %s", h->failures,
+                    s->config->health_retries, h->last_what);
+        if (h->failures >= s->config->health_retries) {
+                service_begin_stop(s, STOP_CAUSE_HEALTH, NULL);
+                return;
+        }
+        s->host->ops->state_changed(s, s->state, s->host->userdata);
+}
+
+/* See service.h. */
+int service_health_make(struct service *s)
+{
+        if (s->health)
+                return 0;
+        return health_new(s->host->loop, &s->config, service_health_done, s, &s->health);
+}
+
+/* The check follows the config and the state: made when the config has one
+ * (out of memory: said, and the service runs without), dropped when it has
+ * none, probing only while wanted. */
+static void service_health_sync(struct service *s)
+{
+        int r;
+
+        if (!s->config->health_tcp && !s->config->health_http) {
+                s->health = health_free(s->health);
+                return;
+        }
+        if (!s->health) {
+                r = service_health_make(s);
+                if (r < 0) {
+                        log_service(LOG_WARNING, s->name, "no health check: %s", strerror(-r));
+                        return;
+                }
+        }
+        if (!service_health_wanted(s)) {
+                if (s->health->active)
+                        health_stop(s->health);
+                return;
+        }
+        if (!s->health->active)
+                health_schedule(s->health,
+                                s->state == SERVICE_STARTING ? 0 : health_interval(s->health));
+}
+
+/* See service.h. */
+const char *service_health(const struct service *s, char *buf, size_t len)
+{
+        return health_describe(s->health, service_is_live(s), buf, len);
+}
+
 /* Spawn the main process and enter starting or running; on any failure enter
  * failed with the reason. */
 /* A spawn that failed for want of a resource is tried again after at least this. */
@@ -611,6 +734,10 @@ static void service_spawn(struct service *s)
                 }
         }
         s->waiting = s->dep_failed = s->completed = s->reloading = false;
+        if (s->health) {
+                s->health->passed = false;
+                s->health->failures = 0;
+        }
         free(s->status_text);
         s->status_text = NULL;
         s->notify_errno = 0;
@@ -689,14 +816,12 @@ static void service_spawn(struct service *s)
                 ev_io_set(&s->ready_watcher, s->ready_fd, EV_READ);
                 ev_io_start(s->host->loop, &s->ready_watcher);
         }
-        if (s->config->type == SERVICE_SIMPLE && s->ready_fd < 0) {
+        if (s->config->type == SERVICE_SIMPLE && s->ready_fd < 0 && !service_health_gates(s)) {
                 service_set_state(s, SERVICE_RUNNING, "started, pid %d", (int)pid);
                 return;
         }
         service_set_state(s, SERVICE_STARTING, "started, pid %d, waiting for %s", (int)pid,
-                          s->config->type == SERVICE_ONESHOT ? "it to finish"
-                          : s->ready_fd >= 0                 ? "the ready fd"
-                                                             : "READY=1");
+                          service_waits_for(s));
 }
 
 /* Start if every dependency is ready, else wait (stopped, wanted up) with the
@@ -816,7 +941,7 @@ static const char *service_signal_name(int sig)
 
 static void service_begin_stop(struct service *s, enum service_stop_cause cause, const char *detail)
 {
-        char d[32];
+        char d[32], last[HEALTH_WHAT_MAX + 32] = "";
         int sig = cause == STOP_CAUSE_WATCHDOG ? SIGABRT : s->config->stop_signal;
 
         s->stop_cause = cause;
@@ -830,8 +955,18 @@ static void service_begin_stop(struct service *s, enum service_stop_cause cause,
                                   service_signal_name(sig));
                 break;
         case STOP_CAUSE_READY_TIMEOUT:
-                service_set_state(s, SERVICE_STOPPING, "not ready within %s, sent %s",
-                                  format_duration(d, sizeof d, s->config->ready_timeout),
+                if (service_health_gates(s) && s->health && s->health->has_result &&
+                    !s->health->last_ok)
+                        (void)snprintf(last, sizeof last, " (health check: %s)",
+                                       s->health->last_what);
+                service_set_state(s, SERVICE_STOPPING, "not ready within %s%s, sent %s",
+                                  format_duration(d, sizeof d, s->config->ready_timeout), last,
+                                  service_signal_name(sig));
+                break;
+        case STOP_CAUSE_HEALTH:
+                service_set_state(s, SERVICE_STOPPING, "health check failed %u times in a row: "
+                                  "%s, sent %s", s->health ? s->health->failures : 0,
+                                  s->health ? s->health->last_what : "?",
                                   service_signal_name(sig));
                 break;
         case STOP_CAUSE_WATCHDOG:
@@ -991,6 +1126,11 @@ static void service_stopped(struct service *s)
                 (void)snprintf(reason, sizeof reason, "watchdog timeout, %s", what);
                 service_restart_or_give_up(s, reason, false);
                 return;
+        case STOP_CAUSE_HEALTH:
+                (void)snprintf(reason, sizeof reason, "health check failed: %.100s, %s",
+                               s->health ? s->health->last_what : "?", what);
+                service_restart_or_give_up(s, reason, false);
+                return;
         case STOP_CAUSE_DEPENDENCY:
                 if (s->want_up) {
                         /* Wait for the requirement; the reason names it. */
@@ -1009,7 +1149,8 @@ static void service_stopped(struct service *s)
 static bool service_stop_is_final(const struct service *s)
 {
         return s->state == SERVICE_STOPPING && !s->want_up && !s->restart_on_exit &&
-               s->stop_cause != STOP_CAUSE_READY_TIMEOUT && s->stop_cause != STOP_CAUSE_WATCHDOG;
+               s->stop_cause != STOP_CAUSE_READY_TIMEOUT && s->stop_cause != STOP_CAUSE_WATCHDOG &&
+               s->stop_cause != STOP_CAUSE_HEALTH;
 }
 
 /* The main process is gone: what it left behind goes too, at once, unless it
@@ -1460,6 +1601,7 @@ static void service_apply_limits(struct service *s, const struct service_config 
 void service_set_config(struct service *s, struct service_config *sc, usec_t *ring)
 {
         bool burst_changed = sc->start_limit_burst != s->config->start_limit_burst;
+        bool health_changed = !service_config_health_equal(s->config, sc);
 
         if (!service_config_now(s, sc)) {
                 /* Limits are policy: at once, whatever waits for the spawn. */
@@ -1480,6 +1622,14 @@ void service_set_config(struct service *s, struct service_config *sc, usec_t *ri
                 s->n_start_times = s->start_times_pos = 0;
         } else
                 free(ring);
+        if (health_changed) {
+                /* A new check starts counting afresh, at its own interval. */
+                if (s->health) {
+                        health_stop(s->health);
+                        s->health->failures = 0;
+                }
+                service_health_sync(s);
+        }
 }
 
 /* See service.h. Used once, at a start after a crash of tendd: the one
@@ -1526,11 +1676,10 @@ int service_adopt(struct service *s, const struct service_adoption *a)
         }
         /* Waiting only for what it can still say: a service that is simple
          * now (its config changed) with no ready pipe has nothing to wait for. */
-        if (a->starting && (s->config->type != SERVICE_SIMPLE || s->ready_fd >= 0))
+        if (a->starting && (s->config->type != SERVICE_SIMPLE || s->ready_fd >= 0 ||
+                            service_health_gates(s)))
                 service_set_state(s, SERVICE_STARTING, "%s, waiting for %s", a->reason,
-                                  s->config->type == SERVICE_ONESHOT ? "it to finish"
-                                  : s->ready_fd >= 0                 ? "the ready fd"
-                                                                     : "READY=1");
+                                  service_waits_for(s));
         else
                 service_set_state(s, SERVICE_RUNNING, "%s", a->reason);
         return 0;
@@ -1590,6 +1739,8 @@ void service_resume(struct service *s, const struct service_resume *x)
         }
         if (x->session)
                 service_index_session(s, true);
+        if (s->health && x->health_due != USEC_INFINITY)
+                health_schedule(s->health, x->health_due > now ? x->health_due - now : 0);
         if (x->cgroup && s->host->cgroup) {
                 /* The same cgroup, found again by name; the OOM count as it
                  * was seen, so a kill during the exec still shows. */
