@@ -732,7 +732,8 @@ static CONFIG_KEY_PARSER(config_keys_health_target)
                 *(char **)field = NULL;
                 return 0;
         }
-        r = k->arg == HEALTH_TCP ? parse_host_port(value, &t, &why) : parse_http_url(value, &t, &why);
+        r = k->arg == HEALTH_TCP ? parse_host_port(value, &t, &why)
+                                 : parse_http_url(value, &t, &why);
         if (r < 0)
                 return config_file_error(f, line, k->name, "invalid %s '%s': %s",
                                          k->arg == HEALTH_TCP ? "address" : "URL",

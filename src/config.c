@@ -393,11 +393,13 @@ static void config_check_health(struct config_file_ctx *f, struct service_config
                 (void)config_file_error(f, config_where(f, config_key_index(f, "health_http")),
                                         "health_http",
                                         "a service has one health check: health_tcp is set too");
-        if (has && sc->type == SERVICE_ONESHOT)
-                (void)config_file_error(
-                        f, config_where(f, config_key_index(f, sc->health_tcp ? "health_tcp" : "health_http")),
-                        sc->health_tcp ? "health_tcp" : "health_http",
-                        "type=oneshot has no health check (it is done when it exits)");
+        if (has && sc->type == SERVICE_ONESHOT) {
+                const char *key = sc->health_tcp ? "health_tcp" : "health_http";
+
+                (void)config_file_error(f, config_where(f, config_key_index(f, key)), key,
+                                        "type=oneshot has no health check (it is done when it "
+                                        "exits)");
+        }
         for (size_t i = 0; i < ELEMENTSOF(positive); i++) {
                 size_t k = config_key_index(f, positive[i]);
                 bool zero = i == 2 ? sc->health_retries == 0
