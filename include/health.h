@@ -40,8 +40,9 @@ struct health {
         health_done_fn done;
         void *userdata;
 
-        /* Plain data, kept across a re-exec. passed and failures are the
-         * service's to set (service.c). */
+        /* Plain data, kept across a re-exec. A probe that passes sets
+         * passed; the service resets it at a spawn, and counts failures
+         * (service.c). */
         bool passed;       /* a probe passed since the last spawn */
         unsigned failures; /* counted failures in a row */
         bool has_result;

@@ -104,6 +104,7 @@ static void health_finish(struct health *h, bool ok, const char *fmt, ...)
         va_end(ap);
         h->has_result = true;
         h->last_ok = ok;
+        h->passed = h->passed || ok; /* before the interval: it depends on it */
         h->last_real = now_realtime();
         if (h->active)
                 health_arm(h, health_interval(h));

@@ -575,7 +575,6 @@ static void service_health_done(struct health *h, void *userdata)
         if (h->last_ok) {
                 bool again = h->failures > 0;
 
-                h->passed = true;
                 h->failures = 0;
                 if (s->state == SERVICE_STARTING) {
                         service_dispatch(s, SERVICE_EVENT_READY);
@@ -644,6 +643,8 @@ static void service_health_sync(struct service *s)
 /* See service.h. */
 const char *service_health(const struct service *s, char *buf, size_t len)
 {
+        if (!s->health && (s->config->health_tcp || s->config->health_http))
+                return "inactive"; /* not started since it has one */
         return health_describe(s->health, service_is_live(s), buf, len);
 }
 

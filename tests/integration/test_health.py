@@ -377,9 +377,12 @@ def test_json_and_show_carry_the_health_fields(tend):
     port = free_port()
     web(tend, "web", port, health_interval="100ms")
     tend.service("plain", exec="sleep 1000")
+    tend.service("idle", exec="sleep 1000", health_tcp="127.0.0.1:1", enabled="no")
     tend.start()
     tend.wait_running("web")
     wait_for(lambda: tend.svc("web")["health"] == "healthy", timeout=5)
+    idle = tend.svc("idle")
+    assert idle["health"] == "inactive" and idle["health_result"] is None, idle
     data = {s["name"]: s for s in json.loads(tend.ctl("status", "--json", check=0).stdout)}
     assert data["plain"]["health"] is None and data["plain"]["health_result"] is None
     assert data["plain"]["health_time"] is None
