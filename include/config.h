@@ -116,6 +116,15 @@ struct service_config {
         char *health_http; /* "http://HOST[:PORT]/PATH" as written */
         usec_t health_interval, health_timeout, health_start_period;
         unsigned health_retries;
+        /* Hooks: command lines as written (split at each run, checked at
+         * load); NULL: none. */
+        char **exec_start_pre;  /* in order, each must exit 0 */
+        char *exec_start_post;  /* once it is ready */
+        char *exec_stop;        /* instead of the stop signal */
+        char *exec_reload;      /* tendctl reload NAME */
+        char *exec_stop_post;   /* once it is gone, whatever the reason */
+        int reload_signal;      /* tendctl reload NAME without exec_reload; 0: none */
+        usec_t hook_timeout;    /* each hook but exec_stop (stop_timeout) */
 };
 
 struct config {

@@ -91,6 +91,10 @@ struct output *output_free(struct output *o);
  * *ret_out). Only a pipe that cannot be made is an error (-errno): a log file
  * that cannot be written is not, its lines are dropped and reported. */
 int output_open(struct output *o, int *ret_out, int *ret_err);
+/* The same for an auxiliary command of the service (a hook, a probe: see
+ * command.h) while its main process may run: the lines go where the
+ * service's go, and the main process's pipe stays the current one. */
+int output_open_aux(struct output *o, int *ret_out, int *ret_err);
 
 /* The read end of the pipe o's service got at its last spawn while tendd
  * still reads it (to park it outside tendd across a crash: fdstore.h); -1

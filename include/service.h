@@ -31,6 +31,8 @@
 
 struct cgroup_tree;
 struct health;
+struct command;
+struct command_result;
 struct output;
 struct service;
 
@@ -54,6 +56,17 @@ enum service_event {
         _SERVICE_EVENT_MAX
 };
 
+/* What the hook a service runs is for (see command.h for how it runs). */
+enum service_hook {
+        HOOK_NONE,
+        HOOK_START_PRE,  /* starting, before the main process; one of exec_start_pre */
+        HOOK_START_POST, /* starting, once it is ready; running only after it */
+        HOOK_STOP,       /* stopping: exec_stop instead of the stop signal */
+        HOOK_RELOAD,     /* running: tendctl reload NAME */
+        HOOK_STOP_POST,  /* its main process is gone (or never came): exec_stop_post */
+        _HOOK_MAX
+};
+
 #define SERVICE_REASON_MAX 256
 #define SERVICE_STATUS_MAX 256
 
@@ -66,6 +79,7 @@ enum service_stop_cause {
         STOP_CAUSE_WATCHDOG,      /* missed a WATCHDOG=1: a failure, policy decides */
         STOP_CAUSE_DEPENDENCY,    /* a requirement went down: back when it is up again */
         STOP_CAUSE_HEALTH,        /* health_retries failed checks: a failure, policy decides */
+        STOP_CAUSE_START_POST,    /* exec_start_post failed: a failed start, policy decides */
         _STOP_CAUSE_MAX
 };
 
@@ -218,6 +232,15 @@ struct service {
          * while running (and, for a simple service, while starting: its first
          * pass makes it ready); kept while stopped for the last result. */
         struct health *health;
+
+        /* The hook running (command.h), NULL: none, and what it is for; at
+         * most one at a time. A service without hooks never has one. */
+        struct command *hook;
+        enum service_hook hook_kind; /* HOOK_NONE when no hook runs */
+        unsigned hook_index;         /* exec_start_pre: which one, from 0 */
+        /* A failed start (exec_start_pre, exec_start_post) waiting for
+         * exec_stop_post to end: why, for the restart policy; NULL: none. */
+        char *hook_failure;
 };
 
 /* Allocate a service in state stopped, owning sc, held by host. Does not
@@ -253,6 +276,27 @@ int service_adopt(struct service *s, const struct service_adoption *a);
 /* Read the pipe read end fd (taken) as the output of s's running instance,
  * left by the tendd before (see output_adopt()). */
 int service_adopt_output(struct service *s, int fd);
+
+/* Run line, a command line of s's config, as an auxiliary command of s:
+ * spawned as its main process is (user, group, limits, environment plus
+ * env, working directory, its cgroup with kill_mode = cgroup), its output
+ * to s's output; killed at timeout (command.h). *ret_reason (caller frees)
+ * says why it could not be spawned. */
+int service_command_start(struct service *s, const char *line, char *const *env, usec_t timeout,
+                          void (*done)(struct command *c, const struct command_result *res,
+                                       void *userdata),
+                          void *userdata, struct command **ret, char **ret_reason);
+/* The end of s's hook (the callback of s->hook; service-state.c gives it
+ * again to a hook resumed after a re-exec). */
+void service_hook_done(struct command *c, const struct command_result *res, void *userdata);
+
+/* tendctl reload NAME: run exec_reload, or send reload_signal to the main
+ * process. -EOPNOTSUPP: it has neither; -EAGAIN: it is not running;
+ * -EBUSY: a hook runs; the message for the caller in err. */
+int service_reload(struct service *s, char *err, size_t len);
+
+/* "exec_start_pre", ...; NULL out of range. */
+const char *service_hook_to_string(enum service_hook h);
 
 /* Feed one event to the state machine. */
 void service_dispatch(struct service *s, enum service_event ev);

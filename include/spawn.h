@@ -43,6 +43,10 @@ struct spawn_params {
  * *ret_reason (caller frees) when the user/group is unknown at runtime or the
  * environment file cannot be read. Output fds are left at -1. */
 int spawn_prepare(const struct service_config *sc, struct spawn_params *ret, char **ret_reason);
+/* The same for another command line of the service (a hook, a probe: see
+ * command.h): argv instead of sc->argv, everything else as for the service. */
+int spawn_prepare_argv(const struct service_config *sc, char *const *argv, struct spawn_params *ret,
+                       char **ret_reason);
 void spawn_params_done(struct spawn_params *p);
 
 /* Clone and exec. On success returns 0 with the child's pid and pidfd (CLOEXEC).

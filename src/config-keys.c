@@ -66,6 +66,90 @@ static CONFIG_KEY_PARSER(config_keys_exec)
         return 0;
 }
 
+/* A hook's command line (exec_start_post, exec_stop, ...): checked as exec
+ * is, kept as written; empty: none (a drop-in removing it). */
+static int config_keys_check_command(struct config_file_ctx *f, const struct config_key *k,
+                                     unsigned line, const char *value)
+{
+        _cleanup_strv_free_ char **argv = NULL;
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        int r;
+
+        r = shell_split(value, &argv);
+        if (r == -EINVAL)
+                return config_file_error(
+                        f, line, k->name,
+                        "unterminated quote or trailing backslash in command line");
+        if (r < 0)
+                return r;
+        if (!argv[0] || !argv[0][0])
+                return config_file_error(f, line, k->name, "empty program name");
+        if (argv[0][0] != '/' && strchr(argv[0], '/'))
+                return config_file_error(f, line, k->name,
+                                         "program '%s' must be an absolute path or a bare name "
+                                         "searched in PATH",
+                                         config_shown(argv[0], buf));
+        for (size_t i = 0; argv[i]; i++)
+                if (strlen(argv[i]) >= CONFIG_EXEC_STRING_MAX)
+                        return config_file_error(
+                                f, line, k->name,
+                                "word %zu is longer than 128 KiB (execve's limit for "
+                                "one argument)",
+                                i + 1);
+        return 0;
+}
+
+static CONFIG_KEY_PARSER(config_keys_command)
+{
+        char *s;
+        int r;
+
+        if (!value[0]) {
+                free(*(char **)field);
+                *(char **)field = NULL;
+                return 0;
+        }
+        r = config_keys_check_command(f, k, line, value);
+        if (r < 0)
+                return r;
+        s = strdup(value);
+        if (!s)
+                return -ENOMEM;
+        free(*(char **)field);
+        *(char **)field = s;
+        return 0;
+}
+
+/* exec_start_pre: repeatable, in order, across drop-ins too; empty: none. */
+static CONFIG_KEY_PARSER(config_keys_commands)
+{
+        int r;
+
+        if (!value[0]) {
+                strv_free(*(char ***)field);
+                *(char ***)field = NULL;
+                return 0;
+        }
+        r = config_keys_check_command(f, k, line, value);
+        if (r < 0)
+                return r;
+        return strv_extend(field, value);
+}
+
+/* reload_signal: a signal, or empty/0 for none. */
+__attribute__((unused)) static CONFIG_KEY_PARSER(config_keys_reload_signal)
+{
+        if (!value[0] || strcmp(value, "0") == 0) {
+                *(int *)field = 0;
+                return 0;
+        }
+        if (parse_signal(value, field) < 0)
+                return config_file_error(f, line, k->name,
+                                         "invalid signal '%s' (e.g. HUP, SIGUSR1 or a number)",
+                                         value);
+        return 0;
+}
+
 enum { ENUM_TYPE, ENUM_RESTART, ENUM_OUTPUT, ENUM_KILL_MODE };
 
 static const char *const service_type_table[_SERVICE_TYPE_MAX] = {
@@ -822,6 +906,12 @@ const struct config_key config_keys_service[] = {
         { "health_retries", config_keys_unsigned, SC(health_retries), "3", 0, false, 0,
           HEALTH_RETRIES_MAX },
         { "health_start_period", config_keys_duration, SC(health_start_period), "0", 0, false, 0,
+          DURATION_MAX },
+        { "exec_start_pre", config_keys_commands, SC(exec_start_pre), NULL, 0, true, 0, 0, true },
+        { "exec_start_post", config_keys_command, SC(exec_start_post), NULL, 0, false, 0, 0, true },
+        { "exec_stop", config_keys_command, SC(exec_stop), NULL, 0, false, 0, 0, true },
+        { "exec_stop_post", config_keys_command, SC(exec_stop_post), NULL, 0, false, 0, 0, true },
+        { "hook_timeout", config_keys_duration, SC(hook_timeout), "90s", 0, false, 0,
           DURATION_MAX },
 };
 

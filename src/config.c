@@ -439,6 +439,12 @@ static int config_check_service(struct config_file_ctx *f, struct service_config
                                         "only for type=simple (type=%s has its own readiness)",
                                         service_type_to_string(sc->type));
         config_check_health(f, sc);
+        if (sc->exec_start_post && sc->type == SERVICE_ONESHOT)
+                (void)config_file_error(
+                        f, config_where(f, config_key_index(f, "exec_start_post")),
+                        "exec_start_post",
+                        "not for type=oneshot (a oneshot is done when it exits: put the command "
+                        "after it, or in a service that follows it)");
         return f->load->oom ? -ENOMEM : 0;
 }
 
@@ -1121,6 +1127,11 @@ struct service_config *service_config_free(struct service_config *sc)
         strv_free(sc->requires);
         free(sc->health_tcp);
         free(sc->health_http);
+        strv_free(sc->exec_start_pre);
+        free(sc->exec_start_post);
+        free(sc->exec_stop);
+        free(sc->exec_reload);
+        free(sc->exec_stop_post);
         free(sc);
         return NULL;
 }
@@ -1187,7 +1198,12 @@ struct service_config *service_config_copy(const struct service_config *sc)
              config_dup_string(&n->environment_file, sc->environment_file) |
              config_dup_strv(&n->after, sc->after) | config_dup_strv(&n->requires, sc->requires) |
              config_dup_string(&n->health_tcp, sc->health_tcp) |
-             config_dup_string(&n->health_http, sc->health_http)) < 0)
+             config_dup_string(&n->health_http, sc->health_http) |
+             config_dup_strv(&n->exec_start_pre, sc->exec_start_pre) |
+             config_dup_string(&n->exec_start_post, sc->exec_start_post) |
+             config_dup_string(&n->exec_stop, sc->exec_stop) |
+             config_dup_string(&n->exec_reload, sc->exec_reload) |
+             config_dup_string(&n->exec_stop_post, sc->exec_stop_post)) < 0)
                 return service_config_free(n);
         return n;
 }
@@ -1248,7 +1264,13 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                a->enabled == b->enabled && a->kill_mode == b->kill_mode &&
                a->kill_mode_set == b->kill_mode_set && a->ready_timeout == b->ready_timeout &&
                strv_equal(a->after, b->after) && strv_equal(a->requires, b->requires) &&
-               config_cgroup_equal(&a->cgroup, &b->cgroup) && service_config_health_equal(a, b);
+               config_cgroup_equal(&a->cgroup, &b->cgroup) &&
+               strv_equal(a->exec_start_pre, b->exec_start_pre) &&
+               streq_ptr(a->exec_start_post, b->exec_start_post) &&
+               streq_ptr(a->exec_stop, b->exec_stop) && streq_ptr(a->exec_reload, b->exec_reload) &&
+               streq_ptr(a->exec_stop_post, b->exec_stop_post) &&
+               a->reload_signal == b->reload_signal && a->hook_timeout == b->hook_timeout &&
+               service_config_health_equal(a, b);
 }
 
 /* See config.h. */

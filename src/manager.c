@@ -13,6 +13,7 @@
 #include "hashmap.h"
 #include "intmap.h"
 #include "log.h"
+#include "command.h"
 #include "manager.h"
 #include "spawn.h"
 #include "state.h"
@@ -256,7 +257,7 @@ void manager_reap_orphans(struct manager *m)
                         return;
                 /* A zombie keeps its pid and session: no reuse in between. */
                 s = manager_find_by_session(m, getsid(si.si_pid));
-                if (s && s->pid == si.si_pid && s->pidfd >= 0) {
+                if ((s && s->pid == si.si_pid && s->pidfd >= 0) || command_is_child(si.si_pid)) {
                         m->orphans_pending = true;
                         return;
                 }

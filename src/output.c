@@ -938,13 +938,31 @@ static int output_journal(struct output *o, int *ret_out, int *ret_err)
         return 0;
 }
 
+static int output_open_for(struct output *o, int *ret_out, int *ret_err, bool main);
+
+/* See output.h. */
 int output_open(struct output *o, int *ret_out, int *ret_err)
 {
+        return output_open_for(o, ret_out, ret_err, true);
+}
+
+/* See output.h. */
+int output_open_aux(struct output *o, int *ret_out, int *ret_err)
+{
+        return output_open_for(o, ret_out, ret_err, false);
+}
+
+/* A spawn's stdout and stderr; main: of the service's main process (its
+ * pipe becomes the current one), else of an auxiliary command. */
+static int output_open_for(struct output *o, int *ret_out, int *ret_err, bool main)
+{
+        struct output_stream *current = o->current;
         enum output_mode mode = output_mode_of(*o->owner.config);
         int r;
 
         *ret_out = *ret_err = -1;
-        o->current = NULL;
+        if (main)
+                o->current = NULL;
         switch (mode) {
         case OUTPUT_NULL:
                 return 0;
@@ -977,6 +995,14 @@ int output_open(struct output *o, int *ret_out, int *ret_err)
         r = output_pipe(o, ret_out, ret_err);
         if (r < 0)
                 return r;
+        if (!main) {
+                /* The main process's pipe stays the one parked, if the trim
+                 * before the new pipe left it. */
+                o->current = NULL;
+                for (struct output_stream *st = o->streams; st; st = st->next)
+                        if (st == current)
+                                o->current = current;
+        }
         if (mode == OUTPUT_FILE)
                 (void)output_file_ready(o); /* creates the file now, or reports why not */
         return 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command.h"
 #include "config-state.h"
 #include "health.h"
 #include "output.h"
@@ -31,7 +32,9 @@ enum {
         SS_OUTPUT,
         SS_CGROUP,     /* it had its cgroup open */
         SS_SID_INDEXED,
-        SS_HEALTH,     /* its health check's counters, last result, next probe */
+        SS_HOOK,         /* the hook running (command.h's record) */
+        SS_HOOK_FAILURE, /* a failed start waiting for exec_stop_post */
+        SS_HEALTH,       /* its health check's counters, last result, next probe */
         SS_FIELDS = 32, /* the plain fields below, from here on */
 };
 
@@ -72,7 +75,9 @@ enum {
         X(30, B, draining, 0)                                     \
         X(31, B, cgroup_killed, 0)                                \
         X(32, U, oom_seen, 0)                                     \
-        X(33, B, oom_killed, 0)
+        X(33, B, oom_killed, 0)                                   \
+        X(34, I, hook_kind, _HOOK_MAX)                            \
+        X(35, U, hook_index, 0)
 
 /* Deadline of an active timer on loop, in sys->now()'s clock. */
 static void service_state_put_timer(struct state_writer *w, uint16_t tag, struct ev_loop *loop,
@@ -116,6 +121,9 @@ void service_state_put(const struct service *s, struct state_writer *w, uint16_t
         state_put_bool(w, SS_SID_INDEXED, s->sid_indexed);
         if (s->health)
                 health_state_put(s->health, w, SS_HEALTH);
+        command_state_put(s->hook, w, SS_HOOK);
+        if (s->hook_failure)
+                state_put_str(w, SS_HOOK_FAILURE, s->hook_failure);
 
 #define PUT_B(tag, v) state_put_bool(w, tag, v)
 #define PUT_U(tag, v) state_put_u64(w, tag, (uint64_t)(v))
@@ -210,6 +218,12 @@ static int service_state_get_record(struct service *s, uint16_t tag, const struc
                 return state_get_bool(v, &x->cgroup);
         case SS_SID_INDEXED:
                 return state_get_bool(v, &x->session);
+        case SS_HOOK:
+                s->hook = command_free(s->hook);
+                return command_state_get(s->host->loop, v, service_hook_done, s, &s->hook);
+        case SS_HOOK_FAILURE:
+                free(s->hook_failure);
+                return state_get_str(v, &s->hook_failure);
         case SS_TIMER:
                 return state_get_u64(v, &x->timer);
         case SS_REAP_RETRY:
@@ -284,8 +298,11 @@ int service_state_get(const struct service_host *host, const struct state_reader
                 if (r < 0)
                         break;
         }
+        if (r >= 0 && !s->hook)
+                s->hook_kind = HOOK_NONE; /* the hook ended with the tendd before */
         if (r < 0 || s->n_start_times > s->config->start_limit_burst ||
-            s->start_times_pos > s->config->start_limit_burst) {
+            s->start_times_pos > s->config->start_limit_burst ||
+            (s->hook && s->hook_kind == HOOK_NONE)) {
                 service_free(s);
                 return r < 0 ? r : -EBADMSG;
         }

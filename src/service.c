@@ -1,5 +1,6 @@
 /* service.c: the per-service state machine. service_dispatch() decides every
  * (state, event) pair; service_set_state() is the only writer of s->state. */
+#include <assert.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -10,8 +11,10 @@
 #include "cglimits.h"
 #include "cgroup.h"
 #include "health.h"
+#include "command.h"
 #include "log.h"
 #include "output.h"
+#include "parse.h"
 #include "pidfd.h"
 #include "service.h"
 #include "sys.h"
@@ -29,6 +32,21 @@ static const char *const service_event_table[_SERVICE_EVENT_MAX] = {
         [SERVICE_EVENT_TIMER] = "timer", [SERVICE_EVENT_READY] = "ready",
 };
 DEFINE_STRING_TABLE_LOOKUP(service_event, enum service_event)
+
+static const char *const service_hook_table[_HOOK_MAX] = {
+        [HOOK_NONE] = "none",
+        [HOOK_START_PRE] = "exec_start_pre",
+        [HOOK_START_POST] = "exec_start_post",
+        [HOOK_STOP] = "exec_stop",
+        [HOOK_RELOAD] = "exec_reload",
+        [HOOK_STOP_POST] = "exec_stop_post",
+};
+
+/* See service.h. */
+const char *service_hook_to_string(enum service_hook h)
+{
+        return h >= 0 && h < _HOOK_MAX ? service_hook_table[h] : NULL;
+}
 
 /* A process may exist in these states, and only in these. */
 bool service_is_live(const struct service *s)
@@ -268,6 +286,8 @@ struct service *service_free(struct service *s)
                 ev_timer_stop(s->host->loop, &s->reap_retry);
         }
         s->health = health_free(s->health);
+        s->hook = command_free(s->hook); /* killed: it does not outlive its service */
+        free(s->hook_failure);
         service_index_session(s, false);
         service_release_cgroup(s);
         s->output = output_free(s->output); /* drains what the pipes still hold */
@@ -311,6 +331,10 @@ static void service_vset_reason(struct service *s, const char *fmt, va_list ap)
 /* What the state's timer is set to on entry; USEC_INFINITY: none. */
 static usec_t service_state_timeout(const struct service *s)
 {
+        /* exec_start_pre, exec_start_post and exec_stop_post have their own
+         * timeout (hook_timeout); exec_stop is bounded by the stop's. */
+        if (s->hook && s->hook_kind != HOOK_STOP && s->hook_kind != HOOK_RELOAD)
+                return USEC_INFINITY;
         switch (s->state) {
         case SERVICE_STARTING:
                 return s->config->type != SERVICE_ONESHOT && s->config->ready_timeout > 0
@@ -716,7 +740,17 @@ static int service_spawn_cgroup(struct service *s, struct spawn_params *p)
         return 0;
 }
 
-static void service_spawn(struct service *s)
+static bool service_has_start_pre(const struct service *s)
+{
+        return s->config->exec_start_pre && s->config->exec_start_pre[0];
+}
+
+static void service_run_start_pre(struct service *s, unsigned index);
+static void service_ready(struct service *s, const char *fmt, ...) _printf_(2, 3);
+
+/* Spawn the main process and enter starting or running; on any failure enter
+ * failed with the reason. */
+static void service_spawn_main(struct service *s)
 {
         struct spawn_params p;
         _cleanup_free_ char *why = NULL;
@@ -725,24 +759,6 @@ static void service_spawn(struct service *s)
         int out = -1, err = -1, pidfd = -1, r;
         pid_t pid = 0;
         usec_t now;
-
-        if (s->next_config) {
-                service_config_free(s->config);
-                s->config = TAKE_PTR(s->next_config);
-                if (service_alloc_start_times(s) < 0) {
-                        service_set_state(s, SERVICE_FAILED, "out of memory");
-                        return;
-                }
-        }
-        s->waiting = s->dep_failed = s->completed = s->reloading = false;
-        if (s->health) {
-                s->health->passed = false;
-                s->health->failures = 0;
-        }
-        free(s->status_text);
-        s->status_text = NULL;
-        s->notify_errno = 0;
-        s->watchdog_usec = s->config->watchdog;
 
         /* The control socket's fds first: a spawn never takes the last ones. */
         r = fd_reserve_fill();
@@ -807,8 +823,11 @@ static void service_spawn(struct service *s)
         s->pid = pid;
         s->sid = pid; /* the child called setsid() */
         s->pidfd = pidfd;
-        s->started_mono = now;
-        service_record_start(s, now);
+        if (!service_has_start_pre(s)) {
+                /* With exec_start_pre, the start began with the first of them. */
+                s->started_mono = now;
+                service_record_start(s, now);
+        }
         service_index_session(s, true);
         ev_io_set(&s->pidfd_watcher, pidfd, EV_READ);
         ev_io_start(s->host->loop, &s->pidfd_watcher);
@@ -818,11 +837,466 @@ static void service_spawn(struct service *s)
                 ev_io_start(s->host->loop, &s->ready_watcher);
         }
         if (s->config->type == SERVICE_SIMPLE && s->ready_fd < 0 && !service_health_gates(s)) {
-                service_set_state(s, SERVICE_RUNNING, "started, pid %d", (int)pid);
+                service_ready(s, "started, pid %d", (int)pid);
                 return;
         }
         service_set_state(s, SERVICE_STARTING, "started, pid %d, waiting for %s", (int)pid,
                           service_waits_for(s));
+}
+
+/* Hooks: a service's auxiliary commands around its main process. At most
+ * one runs at a time (s->hook, s->hook_kind); the state says where the
+ * service is, the reason names the hook. */
+
+static void service_begin_stop(struct service *s, enum service_stop_cause cause, const char *detail);
+static void service_signal(struct service *s, int sig, bool group);
+
+/* Its cgroup for an auxiliary command (kill_mode = cgroup): made anew if it
+ * was killed, with its limits written, as for a spawn. */
+static int service_command_cgroup(struct service *s, struct spawn_params *p, char **ret_reason)
+{
+        char why[CGLIMITS_WHY_MAX];
+        bool fresh;
+        int r;
+
+        if (service_kill_mode(s) != KILL_CGROUP || !s->host->cgroup)
+                return 0;
+        fresh = s->cgroup_fd < 0 || s->cgroup_killed;
+        r = service_open_cgroup(s);
+        if (r < 0) {
+                (void)asprintf(ret_reason, "cgroup %s/%s.service: %s", s->host->cgroup->path,
+                               s->name, strerror(-r));
+                return r;
+        }
+        if (fresh) {
+                r = cglimits_apply(s->cgroup_fd, NULL, s->config, why, sizeof why);
+                if (r < 0) {
+                        *ret_reason = strdup(why);
+                        return r;
+                }
+        }
+        p->cgroup_fd = s->cgroup_fd;
+        return 0;
+}
+
+/* See service.h. */
+int service_command_start(struct service *s, const char *line, char *const *env, usec_t timeout,
+                          void (*done)(struct command *c, const struct command_result *res,
+                                       void *userdata),
+                          void *userdata, struct command **ret, char **ret_reason)
+{
+        _cleanup_strv_free_ char **argv = NULL;
+        struct spawn_params p;
+        struct output *o;
+        const char *step = NULL;
+        int out = -1, err = -1, r;
+
+        *ret_reason = NULL;
+        r = shell_split(line, &argv);
+        if (r < 0 || !argv[0]) {
+                *ret_reason = strdup("invalid command line");
+                return r < 0 ? r : -EINVAL;
+        }
+        r = fd_reserve_fill();
+        if (r < 0)
+                return r;
+        r = spawn_prepare_argv(s->config, argv, &p, ret_reason);
+        if (r < 0)
+                return r;
+        for (char *const *e = env; e && *e && r >= 0; e++)
+                r = strv_extend(&p.envp, *e);
+        if (r >= 0)
+                r = service_command_cgroup(s, &p, ret_reason);
+        if (r >= 0) {
+                r = service_output(s, &o);
+                if (r >= 0 && o)
+                        r = output_open_aux(o, &out, &err);
+        }
+        if (r >= 0) {
+                p.stdout_fd = out;
+                p.stderr_fd = err;
+                r = command_start(s->host->loop, &p, timeout, s->config->stop_signal, done,
+                                  userdata, ret, &step);
+                if (r < 0 && !*ret_reason)
+                        (void)asprintf(ret_reason, "%s %s: %s", step ? step : "spawn", argv[0],
+                                       strerror(-r));
+        }
+        if (out > STDERR_FILENO)
+                (void)close(out);
+        if (err > STDERR_FILENO && err != out)
+                (void)close(err);
+        spawn_params_done(&p);
+        return r;
+}
+
+/* "TEND_RESULT" for exec_stop_post: why the service went. */
+static const char *service_result(const struct service *s)
+{
+        if (s->hook_failure)
+                return strncmp(s->hook_failure, "exec_start_pre", 14) == 0 ? "start-pre"
+                                                                            : "start-post";
+        if (s->stop_cause == STOP_CAUSE_WATCHDOG)
+                return "watchdog";
+        if (s->stop_cause == STOP_CAUSE_READY_TIMEOUT)
+                return "timeout";
+        if (s->stop_cause == STOP_CAUSE_HEALTH)
+                return "health";
+        if (!s->has_exit)
+                return "success"; /* stopped before its main process ran */
+        if (s->exit_signal == 0)
+                return s->exit_code == 0 ? "success" : "exit-code";
+        if (s->state == SERVICE_STOPPING && s->exit_signal == s->config->stop_signal)
+                return "success"; /* the signal it was stopped with */
+        return "signal";
+}
+
+/* Run the hook kind (index: of exec_start_pre) of s. Its end comes to
+ * service_hook_done(). -errno with the reason in why when it cannot. */
+static int service_run_hook(struct service *s, enum service_hook kind, unsigned index, char *why,
+                            size_t len)
+{
+        const struct service_config *sc = s->config;
+        const char *line = kind == HOOK_START_PRE    ? sc->exec_start_pre[index]
+                           : kind == HOOK_START_POST ? sc->exec_start_post
+                           : kind == HOOK_STOP       ? sc->exec_stop
+                           : kind == HOOK_RELOAD     ? sc->exec_reload
+                                                     : sc->exec_stop_post;
+        char env[6][96];
+        char *envp[7] = { NULL };
+        _cleanup_free_ char *service = NULL, *reason = NULL;
+        size_t n = 0;
+        usec_t timeout = kind == HOOK_STOP || sc->hook_timeout == 0 ? USEC_INFINITY
+                                                                      : sc->hook_timeout;
+        int r;
+
+        assert(!s->hook);
+        if (asprintf(&service, "TEND_SERVICE=%s", s->name) < 0)
+                return -ENOMEM;
+        envp[n++] = service;
+        (void)snprintf(env[n], sizeof env[n], "TEND_HOOK=%s", service_hook_to_string(kind));
+        envp[n] = env[n];
+        n++;
+        if (s->pid > 0 && s->pidfd >= 0) {
+                (void)snprintf(env[n], sizeof env[n], "MAINPID=%d", (int)s->pid);
+                envp[n] = env[n];
+                n++;
+        }
+        if (kind == HOOK_STOP_POST) {
+                const char *sig = s->has_exit && s->exit_signal > 0
+                                          ? signal_to_name(s->exit_signal)
+                                          : NULL;
+
+                if (s->has_exit && s->exit_signal == 0)
+                        (void)snprintf(env[n], sizeof env[n], "TEND_EXIT_CODE=%d", s->exit_code);
+                else
+                        (void)snprintf(env[n], sizeof env[n], "TEND_EXIT_CODE=");
+                envp[n] = env[n];
+                n++;
+                if (sig)
+                        (void)snprintf(env[n], sizeof env[n], "TEND_EXIT_SIGNAL=%s",
+                                       strncmp(sig, "SIG", 3) == 0 ? sig + 3 : sig);
+                else if (s->has_exit && s->exit_signal > 0)
+                        (void)snprintf(env[n], sizeof env[n], "TEND_EXIT_SIGNAL=%d",
+                                       s->exit_signal);
+                else
+                        (void)snprintf(env[n], sizeof env[n], "TEND_EXIT_SIGNAL=");
+                envp[n] = env[n];
+                n++;
+                (void)snprintf(env[n], sizeof env[n], "TEND_RESULT=%s", service_result(s));
+                envp[n] = env[n];
+                n++;
+        }
+        r = service_command_start(s, line, envp, timeout, service_hook_done, s, &s->hook, &reason);
+        if (r < 0) {
+                (void)snprintf(why, len, "%s", reason ? reason : strerror(-r));
+                return r;
+        }
+        s->hook_kind = kind;
+        s->hook_index = index;
+        return 0;
+}
+
+/* How a hook ended, for a reason: "exited with code 3". */
+static void service_format_result(const struct command_result *res, char *buf, size_t len)
+{
+        const char *sig = res->exited ? NULL : signal_to_name(res->signal);
+
+        if (res->exited)
+                (void)snprintf(buf, len, "exited with code %d", res->code);
+        else if (sig)
+                (void)snprintf(buf, len, "killed by signal %s", sig);
+        else
+                (void)snprintf(buf, len, "killed by signal %d", res->signal);
+        if (res->timed_out) {
+                size_t n = strlen(buf);
+                (void)snprintf(buf + n, len - n, " (timed out)");
+        }
+}
+
+/* exec_start_pre number index (from 0), in starting; its failure fails the start. */
+static void service_run_start_pre(struct service *s, unsigned index)
+{
+        char why[SERVICE_REASON_MAX];
+        size_t n = strv_length(s->config->exec_start_pre);
+
+        if (service_run_hook(s, HOOK_START_PRE, index, why, sizeof why) < 0) {
+                char what[SERVICE_REASON_MAX + 64];
+
+                (void)snprintf(what, sizeof what, "exec_start_pre %u/%zu: %s", index + 1, n, why);
+                if (s->state != SERVICE_STARTING)
+                        service_set_state(s, SERVICE_STARTING, "%s", what);
+                service_restart_or_give_up(s, what, false);
+                return;
+        }
+        service_set_state(s, SERVICE_STARTING, "running exec_start_pre %u/%zu", index + 1, n);
+}
+
+/* Ready (simple: spawned; notify: READY=1; ready_fd): running, after
+ * exec_start_post if it has one. */
+static void service_ready(struct service *s, const char *fmt, ...)
+{
+        char what[SERVICE_REASON_MAX], why[SERVICE_REASON_MAX];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void)vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        if (s->config->exec_start_post && !s->hook) {
+                if (service_run_hook(s, HOOK_START_POST, 0, why, sizeof why) >= 0) {
+                        service_set_state(s, SERVICE_STARTING, "%s, running exec_start_post",
+                                          what);
+                        return;
+                }
+                free(s->hook_failure);
+                if (asprintf(&s->hook_failure, "exec_start_post: %s", why) < 0)
+                        s->hook_failure = NULL;
+                service_begin_stop(s, STOP_CAUSE_START_POST, NULL);
+                return;
+        }
+        service_set_state(s, SERVICE_RUNNING, "%s", what);
+}
+
+/* exec_stop_post, once the main process is gone (or never came); false:
+ * it has none or it could not be spawned (said). Its end dispatches EXIT,
+ * or applies the restart policy to a failed start (hook_failure). */
+static bool service_run_stop_post(struct service *s)
+{
+        char why[SERVICE_REASON_MAX];
+
+        if (!s->config->exec_stop_post)
+                return false;
+        if (service_run_hook(s, HOOK_STOP_POST, 0, why, sizeof why) < 0) {
+                log_service(LOG_WARNING, s->name, "exec_stop_post: %s", why);
+                return false;
+        }
+        ev_timer_stop(s->host->loop, &s->timer); /* it has its own timeout */
+        service_update(s, LOG_INFO, "%s; running exec_stop_post",
+                       s->hook_failure ? s->hook_failure : "main process gone");
+        return true;
+}
+
+/* A start failed without a main process running (exec_start_pre, or
+ * exec_start_post of a oneshot): exec_stop_post, then the restart policy. */
+static void service_start_failed(struct service *s, const char *what)
+{
+        char *w = strdup(what);
+
+        if (!w) {
+                service_restart_or_give_up(s, what, false);
+                return;
+        }
+        free(s->hook_failure);
+        s->hook_failure = w;
+        if (service_run_stop_post(s))
+                return;
+        s->hook_failure = NULL;
+        service_restart_or_give_up(s, w, false);
+        free(w);
+}
+
+/* The main process is gone (and what was left of its cgroup): exec_stop
+ * still running is waited for; another hook is killed; then exec_stop_post,
+ * then EXIT. */
+static void service_main_gone(struct service *s)
+{
+        if (s->hook && s->hook_kind == HOOK_STOP) {
+                service_update(s, LOG_INFO, "main process gone, waiting for exec_stop");
+                return;
+        }
+        if (s->hook && s->hook_kind == HOOK_STOP_POST)
+                return; /* it ends the instance */
+        s->hook = command_abandon(s->hook);
+        s->hook_kind = HOOK_NONE;
+        if (service_run_stop_post(s))
+                return;
+        service_dispatch(s, SERVICE_EVENT_EXIT);
+}
+
+/* See service.h. */
+void service_hook_done(struct command *c, const struct command_result *res, void *userdata)
+{
+        struct service *s = userdata;
+        enum service_hook kind = s->hook_kind;
+        unsigned index = s->hook_index;
+        char how[128], what[SERVICE_REASON_MAX];
+        bool ok = res->exited && res->code == 0;
+        size_t n;
+
+        assert(c == s->hook);
+        s->hook = command_free(s->hook);
+        s->host->ops->reaped(s, s->host->userdata); /* children queued behind it */
+        s->hook_kind = HOOK_NONE;
+        s->hook_index = 0;
+        service_format_result(res, how, sizeof how);
+        switch (kind) {
+        case HOOK_START_PRE:
+                n = strv_length(s->config->exec_start_pre);
+                if (ok && index + 1 < n) {
+                        service_run_start_pre(s, index + 1);
+                        return;
+                }
+                if (ok) {
+                        service_spawn_main(s);
+                        return;
+                }
+                /* Its exit is the service's last exit, as the reason says. */
+                s->has_exit = true;
+                s->exit_code = res->exited ? res->code : -1;
+                s->exit_signal = res->exited ? 0 : res->signal;
+                (void)snprintf(what, sizeof what, "exec_start_pre %u/%zu %s", index + 1, n, how);
+                service_start_failed(s, what);
+                return;
+        case HOOK_START_POST:
+                if (ok) {
+                        if (s->pidfd >= 0 || s->draining)
+                                service_set_state(s, SERVICE_RUNNING, "ready");
+                        else {
+                                /* A oneshot's: it ran to success. */
+                                s->backoff_step = 0;
+                                s->completed = true;
+                                service_set_state(s, SERVICE_STOPPED, "completed");
+                        }
+                        return;
+                }
+                (void)snprintf(what, sizeof what, "exec_start_post %s", how);
+                if (s->pidfd < 0 && !s->draining) {
+                        service_start_failed(s, what);
+                        return;
+                }
+                free(s->hook_failure);
+                s->hook_failure = strdup(what);
+                service_begin_stop(s, STOP_CAUSE_START_POST, NULL);
+                return;
+        case HOOK_STOP:
+                if (s->pidfd >= 0 || s->draining) {
+                        /* What is left gets the stop signal; the stop's timer runs on. */
+                        service_signal(s, s->config->stop_signal, true);
+                        service_update(s, LOG_INFO, "exec_stop %s, sent %s", how,
+                                       signal_to_name(s->config->stop_signal)
+                                               ? signal_to_name(s->config->stop_signal)
+                                               : "the stop signal");
+                        return;
+                }
+                service_main_gone(s);
+                return;
+        case HOOK_RELOAD:
+                if (ok)
+                        service_update(s, LOG_INFO, "reloaded (exec_reload)");
+                else
+                        service_update(s, LOG_WARNING, "exec_reload %s", how);
+                return;
+        case HOOK_STOP_POST:
+                if (!ok)
+                        log_service(LOG_WARNING, s->name, "exec_stop_post %s", how);
+                if (s->hook_failure && s->state == SERVICE_STARTING) {
+                        /* After a failed start with no main process. */
+                        char *w = TAKE_PTR(s->hook_failure);
+
+                        service_restart_or_give_up(s, w, false);
+                        free(w);
+                        return;
+                }
+                service_dispatch(s, SERVICE_EVENT_EXIT);
+                return;
+        case HOOK_NONE:
+        case _HOOK_MAX:
+                break;
+        }
+}
+
+/* See service.h. */
+int service_reload(struct service *s, char *err, size_t len)
+{
+        char why[SERVICE_REASON_MAX];
+        const char *sig;
+        int r;
+
+        if (!s->config->exec_reload && s->config->reload_signal == 0) {
+                (void)snprintf(err, len, "%s has neither exec_reload nor reload_signal", s->name);
+                return -EOPNOTSUPP;
+        }
+        if (s->state != SERVICE_RUNNING) {
+                (void)snprintf(err, len, "%s is not running (%s)", s->name,
+                               service_state_to_string(s->state));
+                return -EAGAIN;
+        }
+        if (s->hook) {
+                (void)snprintf(err, len, "%s is running %s", s->name,
+                               service_hook_to_string(s->hook_kind));
+                return -EBUSY;
+        }
+        if (s->config->exec_reload) {
+                r = service_run_hook(s, HOOK_RELOAD, 0, why, sizeof why);
+                if (r < 0) {
+                        (void)snprintf(err, len, "%s: exec_reload: %s", s->name, why);
+                        return r;
+                }
+                service_update(s, LOG_INFO, "reloading (exec_reload)");
+                return 0;
+        }
+        r = s->pidfd >= 0 ? sys->pidfd_signal(s->pidfd, s->config->reload_signal, false) : -ESRCH;
+        if (r < 0) {
+                (void)snprintf(err, len, "%s: sending the reload signal: %s", s->name,
+                               strerror(-r));
+                return r;
+        }
+        sig = signal_to_name(s->config->reload_signal);
+        service_update(s, LOG_INFO, "reload: sent %s", sig ? sig : "the reload signal");
+        return 0;
+}
+
+/* A start: the config that waited for it, then exec_start_pre (each in
+ * turn, see service_hook_done()) or at once the main process. */
+static void service_spawn(struct service *s)
+{
+        if (s->next_config) {
+                service_config_free(s->config);
+                s->config = TAKE_PTR(s->next_config);
+                if (service_alloc_start_times(s) < 0) {
+                        service_set_state(s, SERVICE_FAILED, "out of memory");
+                        return;
+                }
+        }
+        s->waiting = s->dep_failed = s->completed = s->reloading = false;
+        free(s->status_text);
+        s->status_text = NULL;
+        s->notify_errno = 0;
+        s->watchdog_usec = s->config->watchdog;
+        free(s->hook_failure);
+        s->hook_failure = NULL;
+        if (s->health) {
+                s->health->passed = false;
+                s->health->failures = 0;
+        }
+        if (service_has_start_pre(s)) {
+                usec_t now = sys->now();
+
+                s->started_mono = now;
+                service_record_start(s, now); /* a failing one counts as a start */
+                service_run_start_pre(s, 0);
+                return;
+        }
+        service_spawn_main(s);
 }
 
 /* Start if every dependency is ready, else wait (stopped, wanted up) with the
@@ -942,48 +1416,70 @@ static const char *service_signal_name(int sig)
 
 static void service_begin_stop(struct service *s, enum service_stop_cause cause, const char *detail)
 {
-        char d[32], last[HEALTH_WHAT_MAX + 32] = "";
+        char d[32], act[64], why[SERVICE_REASON_MAX], last[HEALTH_WHAT_MAX + 32] = "";
         int sig = cause == STOP_CAUSE_WATCHDOG ? SIGABRT : s->config->stop_signal;
+        bool main = s->pidfd >= 0 || s->draining;
 
         s->stop_cause = cause;
         s->stop_pending = STOP_CAUSE_NONE;
         s->restart_on_exit = cause == STOP_CAUSE_RESTART;
-        /* SIGABRT for a hung service goes to the main process, for its core dump. */
-        service_signal(s, sig, cause != STOP_CAUSE_WATCHDOG);
+        if (s->hook && s->hook_kind == HOOK_STOP_POST) {
+                /* The main process is gone already: the hook ends the instance. */
+                (void)snprintf(act, sizeof act, "waiting for exec_stop_post");
+        } else {
+                /* exec_start_pre, exec_start_post, exec_reload: killed. */
+                s->hook = command_abandon(s->hook);
+                s->hook_kind = HOOK_NONE;
+                if (!main)
+                        (void)snprintf(act, sizeof act, "no main process yet");
+                else if (s->config->exec_stop && cause != STOP_CAUSE_WATCHDOG &&
+                         service_run_hook(s, HOOK_STOP, 0, why, sizeof why) >= 0)
+                        (void)snprintf(act, sizeof act, "running exec_stop");
+                else {
+                        if (s->config->exec_stop && cause != STOP_CAUSE_WATCHDOG)
+                                log_service(LOG_WARNING, s->name, "exec_stop: %s", why);
+                        /* SIGABRT for a hung service goes to the main process, for its core dump. */
+                        service_signal(s, sig, cause != STOP_CAUSE_WATCHDOG);
+                        (void)snprintf(act, sizeof act, "sent %s", service_signal_name(sig));
+                }
+        }
         switch (cause) {
         case STOP_CAUSE_RESTART:
-                service_set_state(s, SERVICE_STOPPING, "restarting, sent %s",
-                                  service_signal_name(sig));
+                service_set_state(s, SERVICE_STOPPING, "restarting, %s", act);
                 break;
         case STOP_CAUSE_READY_TIMEOUT:
                 if (service_health_gates(s) && s->health && s->health->has_result &&
                     !s->health->last_ok)
                         (void)snprintf(last, sizeof last, " (health check: %s)",
                                        s->health->last_what);
-                service_set_state(s, SERVICE_STOPPING, "not ready within %s%s, sent %s",
+                service_set_state(s, SERVICE_STOPPING, "not ready within %s%s, %s",
                                   format_duration(d, sizeof d, s->config->ready_timeout), last,
-                                  service_signal_name(sig));
+                                  act);
                 break;
         case STOP_CAUSE_HEALTH:
                 service_set_state(s, SERVICE_STOPPING, "health check failed %u times in a row: "
-                                  "%s, sent %s", s->health ? s->health->failures : 0,
-                                  s->health ? s->health->last_what : "?",
-                                  service_signal_name(sig));
+                                  "%s, %s", s->health ? s->health->failures : 0,
+                                  s->health ? s->health->last_what : "?", act);
                 break;
         case STOP_CAUSE_WATCHDOG:
-                service_set_state(s, SERVICE_STOPPING, "watchdog: no WATCHDOG=1 within %s, sent %s",
-                                  format_duration(d, sizeof d, s->watchdog_usec),
-                                  service_signal_name(sig));
+                service_set_state(s, SERVICE_STOPPING, "watchdog: no WATCHDOG=1 within %s, %s",
+                                  format_duration(d, sizeof d, s->watchdog_usec), act);
                 break;
         case STOP_CAUSE_DEPENDENCY:
-                service_set_state(s, SERVICE_STOPPING, "requirement %s is not running, sent %s",
-                                  detail ? detail : "?", service_signal_name(sig));
+                service_set_state(s, SERVICE_STOPPING, "requirement %s is not running, %s",
+                                  detail ? detail : "?", act);
+                break;
+        case STOP_CAUSE_START_POST:
+                service_set_state(s, SERVICE_STOPPING, "%s, %s",
+                                  s->hook_failure ? s->hook_failure : "exec_start_post failed",
+                                  act);
                 break;
         default:
-                service_set_state(s, SERVICE_STOPPING, "stop requested, sent %s",
-                                  service_signal_name(sig));
+                service_set_state(s, SERVICE_STOPPING, "stop requested, %s", act);
                 break;
         }
+        if (!main && !s->hook)
+                service_main_gone(s); /* exec_stop_post, else the end of the stop */
 }
 
 /* Stop a live service, unless services that depend on it must stop first:
@@ -1132,6 +1628,13 @@ static void service_stopped(struct service *s)
                                s->health ? s->health->last_what : "?", what);
                 service_restart_or_give_up(s, reason, false);
                 return;
+        case STOP_CAUSE_START_POST:
+                (void)snprintf(reason, sizeof reason, "%.100s, then %.100s",
+                               s->hook_failure ? s->hook_failure : "exec_start_post failed", what);
+                free(s->hook_failure);
+                s->hook_failure = NULL;
+                service_restart_or_give_up(s, reason, false);
+                return;
         case STOP_CAUSE_DEPENDENCY:
                 if (s->want_up) {
                         /* Wait for the requirement; the reason names it. */
@@ -1151,7 +1654,7 @@ static bool service_stop_is_final(const struct service *s)
 {
         return s->state == SERVICE_STOPPING && !s->want_up && !s->restart_on_exit &&
                s->stop_cause != STOP_CAUSE_READY_TIMEOUT && s->stop_cause != STOP_CAUSE_WATCHDOG &&
-               s->stop_cause != STOP_CAUSE_HEALTH;
+               s->stop_cause != STOP_CAUSE_HEALTH && s->stop_cause != STOP_CAUSE_START_POST;
 }
 
 /* The main process is gone: what it left behind goes too, at once, unless it
@@ -1265,7 +1768,7 @@ void service_handle_pidfd(struct service *s)
                                s->has_exit && s->exit_signal == 0 ? "exited" : "ended");
                 return;
         }
-        service_dispatch(s, SERVICE_EVENT_EXIT);
+        service_main_gone(s);
 }
 
 /* See service.h. */
@@ -1274,7 +1777,7 @@ void service_cgroup_changed(struct service *s)
         if (!s->draining || cgroup_unit_populated(s->cgroup_fd) > 0)
                 return;
         s->draining = false;
-        service_dispatch(s, SERVICE_EVENT_EXIT);
+        service_main_gone(s);
         /* Kept (a restart): unwatched until it drains again. Removed: the
          * watch went with it. */
         if (!s->draining)
@@ -1353,8 +1856,10 @@ void service_dispatch(struct service *s, enum service_event ev)
                                 service_exited(s);
                         break;
                 case SERVICE_EVENT_READY:
-                        if (s->state == SERVICE_STARTING)
-                                service_set_state(s, SERVICE_RUNNING, "ready");
+                        /* Not again while exec_start_post runs, nor before
+                         * the main process (exec_start_pre). */
+                        if (s->state == SERVICE_STARTING && !s->hook)
+                                service_ready(s, "ready");
                         break;
                 case SERVICE_EVENT_TIMER:
                         if (s->state == SERVICE_STARTING) {
@@ -1385,6 +1890,17 @@ void service_dispatch(struct service *s, enum service_event ev)
                         s->restart_on_exit = false;
                         break;
                 case SERVICE_EVENT_TIMER:
+                        if (s->hook && s->hook_kind == HOOK_STOP) {
+                                /* exec_stop hung: it goes, and the service with it. */
+                                s->hook = command_abandon(s->hook);
+                                s->hook_kind = HOOK_NONE;
+                                service_signal(s, SIGKILL, true);
+                                service_update(s, LOG_WARNING,
+                                               "stop timed out, exec_stop killed, sent KILL");
+                                if (s->pidfd < 0 && !s->draining)
+                                        service_main_gone(s);
+                                break;
+                        }
                         service_signal(s, SIGKILL, true);
                         service_update(s, LOG_WARNING, "stop timed out, sent KILL");
                         break;
@@ -1729,6 +2245,8 @@ void service_resume(struct service *s, const struct service_resume *x)
                 ev_io_set(&s->ready_watcher, s->ready_fd, EV_READ);
                 ev_io_start(s->host->loop, &s->ready_watcher);
         }
+        if (s->hook)
+                command_resume(s->hook);
         if (x->timer != USEC_INFINITY)
                 service_arm_timer(s, x->timer > now ? x->timer - now : 0);
         if (x->reap_retry != USEC_INFINITY) {

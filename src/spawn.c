@@ -209,6 +209,13 @@ static int spawn_lookup_group(const char *name, gid_t *ret, char **ret_reason)
 /* Build spawn parameters for sc in the parent. */
 int spawn_prepare(const struct service_config *sc, struct spawn_params *ret, char **ret_reason)
 {
+        return spawn_prepare_argv(sc, sc->argv, ret, ret_reason);
+}
+
+/* See spawn.h. */
+int spawn_prepare_argv(const struct service_config *sc, char *const *argv, struct spawn_params *ret,
+                       char **ret_reason)
+{
         struct spawn_params p = { .stdout_fd = -1, .stderr_fd = -1, .cgroup_fd = -1 };
         struct passwd pw, *pwp = NULL;
         _cleanup_free_ char *buf = NULL;
@@ -267,12 +274,12 @@ int spawn_prepare(const struct service_config *sc, struct spawn_params *ret, cha
         base = strv_free(base);
         if (r < 0)
                 goto fail;
-        p.argv = strv_copy(sc->argv);
+        p.argv = strv_copy(argv);
         if (!p.argv) {
                 r = -ENOMEM;
                 goto fail;
         }
-        p.path = spawn_find_program(sc->argv[0]);
+        p.path = spawn_find_program(argv[0]);
         p.workdir = strdup(sc->workdir ? sc->workdir : "/");
         if (!p.path || !p.workdir) {
                 r = -ENOMEM;

@@ -1,0 +1,288 @@
+"""Lifecycle hooks: exec_start_pre, exec_start_post, exec_stop, exec_reload /
+reload_signal (tendctl reload NAME), exec_stop_post; run as the service's
+own commands (its environment, its output), timed out, shown in status,
+kept across a re-exec, and costing nothing to services without them."""
+
+import select
+import signal
+import subprocess
+
+from conftest import TENDD, fd_count, wait_for
+from test_hostile_control import in_epoll_wait, wakeups
+from test_reexec import reexec
+
+
+def lines(path):
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def env_of(path):
+    """KEY=VALUE lines written by `env` into path, as a dict."""
+    out = {}
+    for line in lines(path):
+        k, _, v = line.partition("=")
+        out[k] = v
+    return out
+
+
+def check(tend):
+    r = subprocess.run([str(TENDD), "--check", "-c", str(tend.config)], capture_output=True,
+                       text=True, timeout=30)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_check_names_file_line_and_key_of_every_bad_hook(tend):
+    tend.service("a", text="[service]\n"
+                           "exec = sleep 1\n"
+                           "type = oneshot\n"
+                           "exec_start_pre = 'unterminated\n"
+                           "exec_start_post = true\n"
+                           "exec_stop = bin/relative\n"
+                           "exec_stop_post = \"\" x\n"
+                           "hook_timeout = 25h\n")
+    rc, out = check(tend)
+    assert rc == 1
+    for line in (
+            "a.ini:4: exec_start_pre: unterminated quote or trailing backslash in command line",
+            "a.ini:5: exec_start_post: not for type=oneshot",
+            "a.ini:6: exec_stop: program 'bin/relative' must be an absolute path",
+            "a.ini:7: exec_stop_post: empty program name",
+            "a.ini:8: hook_timeout: duration '25h' is out of range (at most 24h)"):
+        assert line in out, f"{line!r} not in:\n{out}"
+    # A bad hook in a reload leaves the running service untouched.
+    tend.service("a", exec="sleep 1000")
+    tend.start()
+    pid = tend.wait_running("a")["pid"]
+    tend.service("a", exec="sleep 1000", exec_stop="'")
+    tend.ctl("reload", check=1)
+    assert tend.svc("a")["pid"] == pid
+    # A good one applies without a restart, at its next use.
+    mark = tend.dir / "stopped-by-hook"
+    tend.service("a", exec="sleep 1000", exec_stop=f"sh -c 'touch {mark}; kill $MAINPID'")
+    tend.ctl("reload", check=0)
+    assert tend.svc("a")["pid"] == pid
+    tend.ctl("stop", "a", check=0)
+    assert mark.exists()
+
+
+def test_hooks_run_in_order_with_environment_and_output(tend):
+    order = tend.dir / "order"
+    post_env = tend.dir / "post.env"
+    tend.service("a", exec=f"sh -c 'echo main >> {order}; exec sleep 1000'",
+                 environment="GREETING=hello",
+                 exec_start_pre=[f"sh -c 'echo pre1 $GREETING $TEND_HOOK >> {order}; "
+                                 "echo pre1-output'",
+                                 f"sh -c 'echo pre2 >> {order}; echo pre2-error >&2'"],
+                 exec_start_post=f"sh -c 'echo post >> {order}; env > {post_env}; "
+                                 "echo post-output'")
+    tend.start()
+    s = wait_for(lambda: (x := tend.svc("a"))["state"] == "running" and post_env.exists()
+                 and x, what="a running after exec_start_post")
+    assert lines(order) == ["pre1 hello exec_start_pre", "pre2", "main", "post"]
+    env = env_of(post_env)
+    assert env["TEND_SERVICE"] == "a"
+    assert env["TEND_HOOK"] == "exec_start_post"
+    assert env["GREETING"] == "hello"
+    assert env["MAINPID"] == str(s["pid"])
+    assert "NOTIFY_SOCKET" not in env
+    assert s["reason"] == "ready"
+    # Their output is the service's: tendctl logs shows it.
+    out = wait_for(lambda: (r := tend.ctl("logs", "a", check=0).stdout) and "post-output" in r
+                   and r, what="hook output in the log")
+    for word in ("pre1-output", "pre2-error", "post-output"):
+        assert word in out
+
+
+def test_a_failing_exec_start_pre_fails_the_start_with_its_exit(tend):
+    ran = tend.dir / "main-ran"
+    tend.service("a", exec=f"sh -c 'touch {ran}; exec sleep 1000'",
+                 exec_start_pre=["true", "sh -c 'exit 3'", "true"], restart="never")
+    tend.start()
+    s = tend.wait_state("a", "failed")
+    assert s["reason"] == "exec_start_pre 2/3 exited with code 3"
+    assert s["exit_code"] == 3
+    assert not ran.exists()
+    # The restart policy applies: on-failure backs off and tries again.
+    tend.service("a", exec=f"sh -c 'touch {ran}; exec sleep 1000'",
+                 exec_start_pre="sh -c 'exit 4'", restart="on-failure", restart_delay="50ms")
+    tend.ctl("reload", check=0)
+    tend.ctl("start", "--no-block", "a", check=0)
+    wait_for(lambda: tend.svc("a")["restarts"] >= 2, what="restarts after exec_start_pre")
+    assert "exec_start_pre 1/1 exited with code 4; restarting in" in tend.read_log()
+    assert not ran.exists()
+
+
+def test_a_failing_exec_start_post_stops_the_service(tend):
+    tend.service("a", exec="sleep 1000", exec_start_post="sh -c 'exit 5'", restart="never")
+    tend.start()
+    s = tend.wait_state("a", "failed")
+    assert s["reason"].startswith("exec_start_post exited with code 5, then killed by signal TERM")
+    assert not [p for p in tend.live_ns_procs() if p["cmdline"] == "sleep 1000"]
+
+
+def test_status_shows_the_hook_and_a_stop_kills_it(tend):
+    gate = tend.dir / "gate"
+    tend.service("a", exec="sleep 1000",
+                 exec_start_pre=["true", f"sh -c 'while [ ! -e {gate} ]; do sleep 0.02; done'"])
+    tend.start()
+    s = wait_for(lambda: (x := tend.svc("a"))["reason"] == "running exec_start_pre 2/2" and x,
+                 what="exec_start_pre 2/2 in status")
+    assert s["state"] == "starting" and s["pid"] is None
+    assert [p for p in tend.live_ns_procs() if "while" in p["cmdline"]]
+    tend.ctl("stop", "a", check=0)
+    assert tend.state("a") == "stopped"
+    assert not [p for p in tend.live_ns_procs() if "while" in p["cmdline"]]
+    # And it starts through its hooks again.
+    gate.touch()
+    tend.ctl("start", "a", check=0)
+    assert tend.svc("a")["pid"]
+
+
+def test_a_hook_is_killed_at_hook_timeout(tend):
+    tend.service("a", exec="sleep 1000", exec_start_pre="sleep 1000", hook_timeout="300ms",
+                 restart="never")
+    tend.start()
+    s = tend.wait_state("a", "failed")
+    assert s["reason"] == "exec_start_pre 1/1 killed by signal TERM (timed out)"
+    assert not [p for p in tend.live_ns_procs() if p["cmdline"].startswith("sleep")]
+
+
+def test_exec_stop_is_used_instead_of_the_stop_signal(tend):
+    got = tend.dir / "got"
+    hook = tend.dir / "hook.env"
+    tend.service("a", exec=f"sh -c \"trap 'echo TERM >> {got}; exit 0' TERM; "
+                           f"trap 'echo USR1 >> {got}; exit 0' USR1; "
+                           "while :; do sleep 0.05; done\"",
+                 exec_stop=f"sh -c 'env > {hook}; kill -USR1 $MAINPID'")
+    tend.start()
+    pid = tend.wait_running("a")["pid"]
+    tend.ctl("stop", "a", check=0)
+    s = tend.svc("a")
+    assert s["state"] == "stopped"
+    assert lines(got) == ["USR1"]
+    env = env_of(hook)
+    assert env["MAINPID"] == str(pid) and env["TEND_HOOK"] == "exec_stop"
+    assert "a: running -> stopping (stop requested, running exec_stop)" in tend.read_log()
+
+
+def test_exec_stop_then_the_stop_signal_to_what_is_left(tend):
+    got = tend.dir / "got"
+    tend.service("a", exec=f"sh -c \"trap 'echo TERM >> {got}; exit 0' TERM; "
+                           "while :; do sleep 0.05; done\"",
+                 exec_stop="true")
+    tend.start()
+    tend.wait_running("a")
+    tend.ctl("stop", "a", check=0)
+    assert lines(got) == ["TERM"]
+    assert "exec_stop exited with code 0, sent TERM" in tend.read_log()
+
+
+def test_a_hanging_exec_stop_is_killed_at_stop_timeout(tend):
+    tend.service("a", exec="sh -c \"trap '' TERM; while :; do sleep 0.05; done\"",
+                 exec_stop="sleep 1000", stop_timeout="500ms")
+    tend.start()
+    tend.wait_running("a")
+    tend.ctl("stop", "a", check=0)
+    s = tend.svc("a")
+    assert s["state"] == "stopped" and s["exit_signal"] == signal.SIGKILL
+    assert "stop timed out, exec_stop killed, sent KILL" in tend.read_log()
+    assert not [p for p in tend.live_ns_procs() if p["cmdline"] == "sleep 1000"]
+
+
+def test_exec_stop_post_after_a_crash_with_the_exit(tend):
+    post = tend.dir / "post.env"
+    order = tend.dir / "order"
+    tend.service("a", exec=f"sh -c 'echo start >> {order}; exec sleep 1000'",
+                 exec_stop_post=f"sh -c 'env > {post}.tmp; sleep 0.3; echo post >> {order}; "
+                                f"mv {post}.tmp {post}'",
+                 restart_delay="0")
+    tend.start()
+    first = tend.wait_running("a")
+    tend.kill(first["pid"], signal.SIGKILL)
+    wait_for(post.exists, what="exec_stop_post")
+    env = env_of(post)
+    assert env["TEND_EXIT_CODE"] == ""
+    assert env["TEND_EXIT_SIGNAL"] == "KILL"
+    assert env["TEND_RESULT"] == "signal"
+    assert env["TEND_HOOK"] == "exec_stop_post"
+    assert "MAINPID" not in env
+    tend.wait_running("a", not_pid=first["pid"])
+    # The restart waited for it.
+    assert lines(order) == ["start", "post", "start"]
+
+
+def test_exec_stop_post_values(tend):
+    post = tend.dir / "post.env"
+    tend.service("a", exec="sh -c 'exit 4'", restart="never",
+                 exec_stop_post=f"sh -c 'env > {post}'")
+    tend.service("b", exec="sleep 1000", exec_stop_post=f"sh -c 'env > {post}.b'")
+    tend.service("c", exec="sleep 1000", exec_start_pre="false", restart="never",
+                 exec_stop_post=f"sh -c 'env > {post}.c'")
+    tend.start()
+    tend.wait_state("a", "failed")
+    env = env_of(post)
+    assert (env["TEND_EXIT_CODE"], env["TEND_EXIT_SIGNAL"], env["TEND_RESULT"]) == \
+        ("4", "", "exit-code")
+    tend.wait_running("b")
+    tend.ctl("stop", "b", check=0)
+    env = env_of(post.with_name("post.env.b"))
+    assert (env["TEND_EXIT_CODE"], env["TEND_EXIT_SIGNAL"], env["TEND_RESULT"]) == \
+        ("", "TERM", "success")
+    s = tend.wait_state("c", "failed")
+    env = env_of(post.with_name("post.env.c"))
+    assert (env["TEND_EXIT_CODE"], env["TEND_RESULT"]) == ("1", "start-pre")
+    assert s["reason"] == "exec_start_pre 1/1 exited with code 1"
+
+
+def test_a_reexec_while_a_hook_runs(tend):
+    gate = tend.dir / "gate"
+    order = tend.dir / "order"
+    tend.service("a", exec=f"sh -c 'echo main >> {order}; exec sleep 1000'",
+                 exec_start_pre=[f"sh -c 'while [ ! -e {gate} ]; do sleep 0.02; done; "
+                                 f"echo pre1 >> {order}'", f"sh -c 'echo pre2 >> {order}'"])
+    tend.start()
+    wait_for(lambda: tend.svc("a")["reason"] == "running exec_start_pre 1/2",
+             what="exec_start_pre running")
+    reexec(tend)
+    s = tend.svc("a")
+    assert (s["state"], s["reason"]) == ("starting", "running exec_start_pre 1/2")
+    gate.touch()
+    tend.wait_running("a")
+    assert lines(order) == ["pre1", "pre2", "main"]
+    # A hook's timeout survives it too.
+    tend.service("b", exec="sleep 1000", exec_start_pre="sleep 1000", hook_timeout="1500ms",
+                 restart="never")
+    tend.ctl("reload", check=0)
+    wait_for(lambda: tend.svc("b")["reason"] == "running exec_start_pre 1/1")
+    reexec(tend)
+    s = tend.wait_state("b", "failed")
+    assert s["reason"] == "exec_start_pre 1/1 killed by signal TERM (timed out)"
+
+
+def test_a_service_without_hooks_costs_no_fd_and_no_wakeup(tend):
+    tend.service("plain", exec="sleep 1000")
+    tend.service("hooked", exec="sleep 1000", enabled="no",
+                 exec_start_pre="true", exec_start_post="true", exec_stop_post="true")
+    tend.start()
+    tend.wait_running("plain")
+    wait_for(lambda: in_epoll_wait(tend.tendd_pid), timeout=10, interval=0.01,
+             what="tendd asleep in its loop")
+    fds = fd_count(tend.tendd_pid)
+    # A service with hooks, after they ran, holds nothing more either.
+    tend.ctl("start", "hooked", check=0)
+    wait_for(lambda: tend.svc("hooked")["reason"] == "ready")
+    tend.ctl("stop", "hooked", check=0)
+    wait_for(lambda: in_epoll_wait(tend.tendd_pid) and fd_count(tend.tendd_pid) <= fds + 1,
+             timeout=10, interval=0.01, what="tendd back to its fds, asleep")
+
+    def quiet():
+        # The last state change's signal to clients is sent in a batch a
+        # moment later: settled once a short while passes without a wakeup.
+        n = wakeups(tend.tendd_pid)
+        select.select([], [], [], 0.3)
+        return in_epoll_wait(tend.tendd_pid) and wakeups(tend.tendd_pid) == n
+    wait_for(quiet, timeout=10, what="tendd settled")
+    before = wakeups(tend.tendd_pid)
+    select.select([], [], [], 1.5)
+    assert wakeups(tend.tendd_pid) == before, "tendd woke up with idle services"
+    assert fd_count(tend.tendd_pid) <= fds + 1  # hooked's output pipe, kept for its next start
