@@ -116,6 +116,7 @@ struct service_config {
         char *health_http; /* "http://HOST[:PORT]/PATH" as written */
         usec_t health_interval, health_timeout, health_start_period;
         unsigned health_retries;
+        char *health_exec; /* a command line as written (split at each run) */
         /* Hooks: command lines as written (split at each run, checked at
          * load); NULL: none. */
         char **exec_start_pre;  /* in order, each must exit 0 */
@@ -223,6 +224,8 @@ const struct service_config *config_find(const struct config *c, const char *nam
  * timeouts, stop signal, log rotation, enabled, kill_mode and the cgroup
  * limits (memory_max, cpu_weight, ...) can change live. */
 bool service_config_spawn_equal(const struct service_config *a, const struct service_config *b);
+/* True if sc has a health check (health_tcp, health_http or health_exec). */
+bool service_config_has_health(const struct service_config *sc);
 /* True if the health check keys are equal (they apply live: see service.h). */
 bool service_config_health_equal(const struct service_config *a, const struct service_config *b);
 /* True if every field is equal. */

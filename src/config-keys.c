@@ -907,6 +907,7 @@ const struct config_key config_keys_service[] = {
           HEALTH_RETRIES_MAX },
         { "health_start_period", config_keys_duration, SC(health_start_period), "0", 0, false, 0,
           DURATION_MAX },
+        { "health_exec", config_keys_command, SC(health_exec), NULL, 0, false, 0, 0, true },
         { "exec_start_pre", config_keys_commands, SC(exec_start_pre), NULL, 0, true, 0, 0, true },
         { "exec_start_post", config_keys_command, SC(exec_start_post), NULL, 0, false, 0, 0, true },
         { "exec_stop", config_keys_command, SC(exec_stop), NULL, 0, false, 0, 0, true },

@@ -110,6 +110,7 @@ static const struct config_state_field config_state_service_fields[] = {
         { 303, KIND_U64, SC(health_timeout) },
         { 304, KIND_UNSIGNED, SC(health_retries) },
         { 305, KIND_U64, SC(health_start_period) },
+        { 306, KIND_STRING, SC(health_exec) },
         { 53, KIND_STRV, SC(exec_start_pre) },
         { 54, KIND_STRING, SC(exec_start_post) },
         { 55, KIND_STRING, SC(exec_stop) },
@@ -144,7 +145,7 @@ static const struct config_state_field config_state_config_fields[] = {
  * silently resets it: a tripwire that fails the build when a struct grows
  * (not when a field fits into padding) until the size here is updated. */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_LONG__ == 8
-_Static_assert(sizeof(struct service_config) == 608,
+_Static_assert(sizeof(struct service_config) == 616,
                "struct service_config changed: add its new field to "
                "config_state_service_fields[], then update this size");
 _Static_assert(sizeof(struct config) == 96, "struct config changed: add its new field to "

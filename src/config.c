@@ -387,14 +387,25 @@ static void config_check_health(struct config_file_ctx *f, struct service_config
 {
         static const char *const positive[] = { "health_interval", "health_timeout",
                                                 "health_retries" };
-        bool has = sc->health_tcp || sc->health_http;
+        static const char *const kinds[] = { "health_tcp", "health_http", "health_exec" };
+        const char *set[3] = { sc->health_tcp, sc->health_http, sc->health_exec };
+        const char *first = NULL;
+        bool has = false;
 
-        if (sc->health_tcp && sc->health_http)
-                (void)config_file_error(f, config_where(f, config_key_index(f, "health_http")),
-                                        "health_http",
-                                        "a service has one health check: health_tcp is set too");
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                if (!set[i])
+                        continue;
+                if (first)
+                        (void)config_file_error(f, config_where(f, config_key_index(f, kinds[i])),
+                                                kinds[i],
+                                                "a service has one health check: %s is set too",
+                                                first);
+                else
+                        first = kinds[i];
+                has = true;
+        }
         if (has && sc->type == SERVICE_ONESHOT) {
-                const char *key = sc->health_tcp ? "health_tcp" : "health_http";
+                const char *key = first;
 
                 (void)config_file_error(f, config_where(f, config_key_index(f, key)), key,
                                         "type=oneshot has no health check (it is done when it "
@@ -1127,6 +1138,7 @@ struct service_config *service_config_free(struct service_config *sc)
         strv_free(sc->requires);
         free(sc->health_tcp);
         free(sc->health_http);
+        free(sc->health_exec);
         strv_free(sc->exec_start_pre);
         free(sc->exec_start_post);
         free(sc->exec_stop);
@@ -1199,6 +1211,7 @@ struct service_config *service_config_copy(const struct service_config *sc)
              config_dup_strv(&n->after, sc->after) | config_dup_strv(&n->requires, sc->requires) |
              config_dup_string(&n->health_tcp, sc->health_tcp) |
              config_dup_string(&n->health_http, sc->health_http) |
+             config_dup_string(&n->health_exec, sc->health_exec) |
              config_dup_strv(&n->exec_start_pre, sc->exec_start_pre) |
              config_dup_string(&n->exec_start_post, sc->exec_start_post) |
              config_dup_string(&n->exec_stop, sc->exec_stop) |
@@ -1274,10 +1287,17 @@ bool service_config_equal(const struct service_config *a, const struct service_c
 }
 
 /* See config.h. */
+bool service_config_has_health(const struct service_config *sc)
+{
+        return sc->health_tcp || sc->health_http || sc->health_exec;
+}
+
+/* See config.h. */
 bool service_config_health_equal(const struct service_config *a, const struct service_config *b)
 {
         return streq_ptr(a->health_tcp, b->health_tcp) &&
                streq_ptr(a->health_http, b->health_http) &&
+               streq_ptr(a->health_exec, b->health_exec) &&
                a->health_interval == b->health_interval &&
                a->health_timeout == b->health_timeout &&
                a->health_retries == b->health_retries &&

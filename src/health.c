@@ -1,5 +1,6 @@
 /* health.c: a service's health check, probed inside the loop (see health.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@ static void health_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 
 /* See health.h. */
 int health_new(struct ev_loop *loop, struct service_config *const *config, health_done_fn done,
-               void *userdata, struct health **ret)
+               health_exec_fn exec, void *userdata, struct health **ret)
 {
         struct health *h = calloc(1, sizeof *h);
 
@@ -27,6 +28,7 @@ int health_new(struct ev_loop *loop, struct service_config *const *config, healt
         h->loop = loop;
         h->config = config;
         h->done = done;
+        h->exec = exec;
         h->userdata = userdata;
         h->fd = -1;
         ev_init(&h->io, health_io_cb);
@@ -35,9 +37,11 @@ int health_new(struct ev_loop *loop, struct service_config *const *config, healt
         return 0;
 }
 
-/* The probe's socket and request go; the timer is the caller's. */
+/* The probe's socket, request or command go; the timer is the caller's. */
 static void health_abandon(struct health *h)
 {
+        h->cmd = command_abandon(h->cmd); /* killed, reaped in the loop */
+        h->line_cut = false;
         if (h->fd >= 0) {
                 ev_io_stop(h->loop, &h->io);
                 h->fd = safe_close(h->fd);
@@ -116,7 +120,10 @@ static const char *health_target(const struct health *h)
 {
         const struct service_config *sc = *h->config;
 
-        return sc->health_http ? sc->health_http : sc->health_tcp ? sc->health_tcp : "";
+        return sc->health_http  ? sc->health_http
+               : sc->health_tcp ? sc->health_tcp
+               : sc->health_exec ? sc->health_exec
+                                 : "";
 }
 
 static void health_watch(struct health *h, int events)
@@ -155,7 +162,123 @@ static void health_connected(struct health *h)
         health_watch(h, EV_WRITE);
 }
 
-/* Start a probe: a non-blocking connect, with the timeout on the timer. */
+/* The line read so far ended: it is the last line, unless it is empty. */
+static void health_exec_line_end(struct health *h)
+{
+        size_t n = h->got;
+
+        while (n > 0 && (h->line[n - 1] == '\r' || h->line[n - 1] == ' ' || h->line[n - 1] == '\t'))
+                n--;
+        if (n > 0) {
+                for (size_t i = 0; i < n; i++)
+                        h->out_last[i] = (unsigned char)h->line[i] < ' ' || h->line[i] == 127
+                                                 ? '?'
+                                                 : h->line[i];
+                h->out_last[n] = '\0';
+        }
+        h->got = 0;
+        h->line_cut = false;
+}
+
+/* Read what the probe wrote, at most 16 KiB a call, keeping its last line
+ * (cut at HEALTH_LINE_MAX - 1 bytes). False: the pipe is at its end. */
+static bool health_exec_read(struct health *h)
+{
+        char buf[4096];
+
+        for (int i = 0; i < 4; i++) {
+                ssize_t n = read(h->fd, buf, sizeof buf);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return true;
+                if (n <= 0)
+                        return false;
+                for (ssize_t j = 0; j < n; j++) {
+                        if (buf[j] == '\n')
+                                health_exec_line_end(h);
+                        else if (h->got < sizeof h->line - 1)
+                                h->line[h->got++] = buf[j];
+                        else
+                                h->line_cut = true;
+                }
+        }
+        return true;
+}
+
+static void health_exec_close(struct health *h)
+{
+        if (h->fd < 0)
+                return;
+        ev_io_stop(h->loop, &h->io);
+        h->fd = safe_close(h->fd);
+}
+
+/* The health_exec probe ended: exit 0 passes; else its last line of output
+ * says why, or its exit does. */
+static void health_exec_done(struct command *c, const struct command_result *res, void *userdata)
+{
+        struct health *h = userdata;
+        char how[64], d[32];
+        const char *sig;
+
+        /* What it wrote before it ended is in the pipe: read it (bounded),
+         * then let go of the pipe, whoever else still holds it. */
+        if (h->fd >= 0)
+                (void)health_exec_read(h);
+        health_exec_close(h);
+        if (h->got > 0)
+                health_exec_line_end(h);
+        h->cmd = command_free(c);
+        if (res->exited && res->code == 0) {
+                health_finish(h, true, "ok");
+                return;
+        }
+        sig = res->exited ? NULL : signal_to_name(res->signal);
+        if (res->timed_out)
+                (void)snprintf(how, sizeof how, "no result within %s",
+                               format_duration(d, sizeof d, (*h->config)->health_timeout));
+        else if (res->exited)
+                (void)snprintf(how, sizeof how, "exited with code %d", res->code);
+        else if (sig)
+                (void)snprintf(how, sizeof how, "killed by signal %s", sig);
+        else
+                (void)snprintf(how, sizeof how, "killed by signal %d", res->signal);
+        if (h->out_last[0])
+                health_finish(h, false, "%.150s (%s)", h->out_last, how);
+        else
+                health_finish(h, false, "%s", how);
+}
+
+/* Start health_exec through the owner, its output into a pipe read here. */
+static void health_exec_start(struct health *h)
+{
+        _cleanup_free_ char *reason = NULL;
+        int fds[2], r;
+
+        ev_timer_stop(h->loop, &h->timer); /* command.c times it out */
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+                health_finish(h, false, "pipe: %s", strerror(errno));
+                return;
+        }
+        (void)fcntl(fds[0], F_SETFL, O_NONBLOCK);
+        h->out_last[0] = '\0';
+        h->got = 0;
+        h->phase = HEALTH_EXEC;
+        h->fd = fds[0];
+        r = h->exec(h, fds[1], (*h->config)->health_timeout, health_exec_done, &h->cmd, &reason,
+                    h->userdata);
+        (void)close(fds[1]);
+        if (r < 0) {
+                health_finish(h, false, "%s", reason ? reason : strerror(-r));
+                return;
+        }
+        health_watch(h, EV_READ);
+}
+
+/* Start a probe: a non-blocking connect, with the timeout on the timer, or
+ * the command. */
 static void health_probe(struct health *h)
 {
         const struct service_config *sc = *h->config;
@@ -163,6 +286,10 @@ static void health_probe(struct health *h)
         const char *why = NULL;
         int r;
 
+        if (sc->health_exec) {
+                health_exec_start(h);
+                return;
+        }
         if (sc->health_http)
                 r = parse_http_url(sc->health_http, &t, &why);
         else if (sc->health_tcp)
@@ -298,6 +425,11 @@ static void health_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         case HEALTH_READING:
                 health_read(h);
                 return;
+        case HEALTH_EXEC:
+                /* At its end the command may still run: its exit decides. */
+                if (!health_exec_read(h))
+                        health_exec_close(h);
+                return;
         case HEALTH_IDLE:
                 return;
         }
@@ -321,6 +453,8 @@ static void health_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
                 health_finish(h, false, "%s: no status line within %s", health_target(h),
                               format_duration(d, sizeof d, (*h->config)->health_timeout));
                 return;
+        case HEALTH_EXEC:
+                return; /* command.c times it out */
         }
 }
 
@@ -331,7 +465,10 @@ enum {
         HS_LAST_OK,
         HS_LAST_REAL,
         HS_LAST_WHAT,
-        HS_DUE, /* sys->now() of the next probe; a probe under way: now */
+        HS_DUE, /* sys->now() of the next probe; a socket probe under way: now */
+        HS_CMD,      /* a health_exec probe under way (command.h's record) */
+        HS_OUT_FD,   /* ...the read end of its output pipe */
+        HS_OUT_LAST, /* ...its last line so far */
 };
 
 /* See health.h. */
@@ -345,7 +482,11 @@ void health_state_put(const struct health *h, struct state_writer *w, uint16_t t
         state_put_bool(w, HS_LAST_OK, h->last_ok);
         state_put_u64(w, HS_LAST_REAL, h->last_real);
         state_put_str(w, HS_LAST_WHAT, h->last_what);
-        if (h->active) {
+        if (h->phase == HEALTH_EXEC && h->cmd) {
+                command_state_put(h->cmd, w, HS_CMD);
+                state_put_fd(w, HS_OUT_FD, h->fd);
+                state_put_str(w, HS_OUT_LAST, h->out_last);
+        } else if (h->active) {
                 usec_t now = sys->now(), due = now;
 
                 if (h->phase == HEALTH_IDLE && ev_is_active(&h->timer)) {
@@ -391,6 +532,25 @@ int health_state_get(struct health *h, const struct state_reader *v, usec_t *ret
                 case HS_DUE:
                         r = state_get_u64(&item, ret_due);
                         break;
+                case HS_CMD:
+                        h->cmd = command_free(h->cmd);
+                        r = command_state_get(h->loop, &item, health_exec_done, h, &h->cmd);
+                        if (r >= 0) {
+                                h->phase = HEALTH_EXEC;
+                                h->active = true;
+                        }
+                        break;
+                case HS_OUT_FD:
+                        h->fd = safe_close(h->fd);
+                        r = state_get_fd(&item, &h->fd);
+                        break;
+                case HS_OUT_LAST:
+                        r = state_get_str(&item, &s);
+                        if (r >= 0) {
+                                (void)snprintf(h->out_last, sizeof h->out_last, "%s", s);
+                                free(s);
+                        }
+                        break;
                 case HS_LAST_WHAT:
                         r = state_get_str(&item, &s);
                         if (r >= 0) {
@@ -405,6 +565,22 @@ int health_state_get(struct health *h, const struct state_reader *v, usec_t *ret
                         return r;
         }
         return r;
+}
+
+/* See health.h. */
+void health_resume(struct health *h, usec_t due)
+{
+        usec_t now = sys->now();
+
+        if (h->cmd) {
+                command_resume(h->cmd);
+                if (h->fd >= 0)
+                        health_watch(h, EV_READ);
+                return;
+        }
+        h->fd = safe_close(h->fd); /* a pipe without its command: nothing to read it for */
+        if (due != USEC_INFINITY)
+                health_schedule(h, due > now ? due - now : 0);
 }
 
 /* See health.h. */

@@ -240,7 +240,7 @@ static int service_state_get_record(struct service *s, uint16_t tag, const struc
                 }
                 return r;
         case SS_HEALTH:
-                if (!s->config->health_tcp && !s->config->health_http)
+                if (!service_config_has_health(s->config))
                         return 0; /* none in this config: nothing to keep */
                 r = service_health_make(s);
                 if (r < 0)

@@ -558,7 +558,7 @@ static bool service_health_gates(const struct service *s)
 {
         const struct service_config *sc = s->config;
 
-        return (sc->health_tcp || sc->health_http) && sc->type == SERVICE_SIMPLE &&
+        return service_config_has_health(sc) && sc->type == SERVICE_SIMPLE &&
                s->ready_fd < 0;
 }
 
@@ -592,6 +592,8 @@ static void service_health_done(struct health *h, void *userdata)
 {
         struct service *s = userdata;
 
+        if (s->config->health_exec)
+                s->host->ops->reaped(s, s->host->userdata); /* children queued behind it */
         if (!service_health_wanted(s) || s->pidfd < 0) {
                 health_stop(h); /* draining: the main process is gone */
                 return;
@@ -628,12 +630,33 @@ static void service_health_done(struct health *h, void *userdata)
         s->host->ops->state_changed(s, s->state, s->host->userdata);
 }
 
+static int service_command_spawn(struct service *s, const char *line, char *const *env,
+                                 usec_t timeout, int out_fd, command_done_fn done, void *userdata,
+                                 struct command **ret, char **ret_reason);
+
+/* health_exec: a command of the service (its user, environment, cgroup),
+ * with TEND_SERVICE and MAINPID, its output to the check's pipe. */
+static int service_health_exec(struct health *h, int out_fd, usec_t timeout,
+                               command_done_fn done, struct command **ret, char **ret_reason,
+                               void *userdata)
+{
+        struct service *s = userdata;
+        char name[sizeof "TEND_SERVICE=" + SERVICE_NAME_MAX], pid[32];
+        char *env[] = { name, pid, NULL };
+
+        (void)snprintf(name, sizeof name, "TEND_SERVICE=%s", s->name);
+        (void)snprintf(pid, sizeof pid, "MAINPID=%d", (int)s->pid);
+        return service_command_spawn(s, s->config->health_exec, env, timeout, out_fd, done, h, ret,
+                                     ret_reason);
+}
+
 /* See service.h. */
 int service_health_make(struct service *s)
 {
         if (s->health)
                 return 0;
-        return health_new(s->host->loop, &s->config, service_health_done, s, &s->health);
+        return health_new(s->host->loop, &s->config, service_health_done, service_health_exec, s,
+                          &s->health);
 }
 
 /* The check follows the config and the state: made when the config has one
@@ -643,7 +666,7 @@ static void service_health_sync(struct service *s)
 {
         int r;
 
-        if (!s->config->health_tcp && !s->config->health_http) {
+        if (!service_config_has_health(s->config)) {
                 s->health = health_free(s->health);
                 return;
         }
@@ -667,7 +690,7 @@ static void service_health_sync(struct service *s)
 /* See service.h. */
 const char *service_health(const struct service *s, char *buf, size_t len)
 {
-        if (!s->health && (s->config->health_tcp || s->config->health_http))
+        if (!s->health && service_config_has_health(s->config))
                 return "inactive"; /* not started since it has one */
         return health_describe(s->health, service_is_live(s), buf, len);
 }
@@ -885,6 +908,15 @@ int service_command_start(struct service *s, const char *line, char *const *env,
                                        void *userdata),
                           void *userdata, struct command **ret, char **ret_reason)
 {
+        return service_command_spawn(s, line, env, timeout, -1, done, userdata, ret, ret_reason);
+}
+
+/* service_command_start(), with its output to out_fd (borrowed) instead
+ * of the service's when out_fd >= 0. */
+static int service_command_spawn(struct service *s, const char *line, char *const *env,
+                                 usec_t timeout, int out_fd, command_done_fn done, void *userdata,
+                                 struct command **ret, char **ret_reason)
+{
         _cleanup_strv_free_ char **argv = NULL;
         struct spawn_params p;
         struct output *o;
@@ -907,7 +939,9 @@ int service_command_start(struct service *s, const char *line, char *const *env,
                 r = strv_extend(&p.envp, *e);
         if (r >= 0)
                 r = service_command_cgroup(s, &p, ret_reason);
-        if (r >= 0) {
+        if (r >= 0 && out_fd >= 0)
+                out = err = out_fd;
+        else if (r >= 0) {
                 r = service_output(s, &o);
                 if (r >= 0 && o)
                         r = output_open_aux(o, &out, &err);
@@ -921,9 +955,9 @@ int service_command_start(struct service *s, const char *line, char *const *env,
                         (void)asprintf(ret_reason, "%s %s: %s", step ? step : "spawn", argv[0],
                                        strerror(-r));
         }
-        if (out > STDERR_FILENO)
+        if (out > STDERR_FILENO && out != out_fd)
                 (void)close(out);
-        if (err > STDERR_FILENO && err != out)
+        if (err > STDERR_FILENO && err != out && err != out_fd)
                 (void)close(err);
         spawn_params_done(&p);
         return r;
@@ -2258,8 +2292,8 @@ void service_resume(struct service *s, const struct service_resume *x)
         }
         if (x->session)
                 service_index_session(s, true);
-        if (s->health && x->health_due != USEC_INFINITY)
-                health_schedule(s->health, x->health_due > now ? x->health_due - now : 0);
+        if (s->health)
+                health_resume(s->health, x->health_due);
         if (x->cgroup && s->host->cgroup) {
                 /* The same cgroup, found again by name; the OOM count as it
                  * was seen, so a kill during the exec still shows. */

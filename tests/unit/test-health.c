@@ -5,6 +5,7 @@
  * counters across a state record. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "health.h"
+#include "spawn.h"
 #include "parse.h"
 #include "state.h"
 #include "tap.h"
@@ -163,6 +165,31 @@ static void probe_done(struct health *h, void *userdata)
         }
 }
 
+/* health_exec as tendd runs it, less the service: the command line split,
+ * spawned with its output into the check's pipe. */
+static int test_exec(struct health *h, int out_fd, usec_t timeout, command_done_fn done,
+                     struct command **ret, char **ret_reason, void *userdata)
+{
+        _cleanup_strv_free_ char **argv = NULL;
+        struct spawn_params p;
+        const char *step = NULL;
+        int r;
+
+        r = shell_split((*h->config)->health_exec, &argv);
+        if (r < 0)
+                return r;
+        r = spawn_prepare_argv(*h->config, argv, &p, ret_reason);
+        if (r < 0)
+                return r;
+        p.stdout_fd = p.stderr_fd = out_fd;
+        r = command_start(h->loop, &p, timeout, SIGTERM, done, h, ret, &step);
+        if (r < 0)
+                (void)asprintf(ret_reason, "%s %s: %s", step ? step : "spawn", argv[0],
+                               strerror(-r));
+        spawn_params_done(&p);
+        return r;
+}
+
 /* A safety net: no probe test may hang the test program. */
 static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -178,7 +205,7 @@ static struct health *probe(struct ev_loop *loop, struct service_config **scp,
 
         memset(r, 0, sizeof *r);
         r->stop_after = n;
-        if (health_new(loop, scp, probe_done, r, &h) < 0)
+        if (health_new(loop, scp, probe_done, test_exec, r, &h) < 0)
                 return NULL;
         ev_timer_init(&guard, guard_cb, 5., 0.);
         ev_timer_start(loop, &guard);
@@ -293,9 +320,68 @@ static void test_probes(void)
         peer_close(&p, loop);
         sc.health_http = NULL;
 
+        /* health_exec: exit 0 passes; else the last line of its output, or
+         * its exit, says why; a hung one is stopped at the timeout. */
+        static const struct {
+                const char *cmd, *want; /* want NULL: passes */
+        } execs[] = {
+                { "true", NULL },
+                { "sh -c 'echo all good; exit 0'", NULL },
+                { "sh -c 'echo starting; echo \"db down\" >&2; exit 3'",
+                  "db down (exited with code 3)" },
+                { "sh -c 'printf \"no newline\\r\\n\\n  \\n\"; exit 1'",
+                  "no newline (exited with code 1)" },
+                { "sh -c 'printf \"partial\"; exit 2'", "partial (exited with code 2)" },
+                { "false", "exited with code 1" },
+                { "sh -c 'kill -KILL $$'", "killed by signal KILL" },
+                { "sh -c 'echo waiting; exec sleep 30'", "waiting (no result within 200ms)" },
+                { "/nonexistent/probe", "exec /nonexistent/probe: No such file or directory" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(execs); i++) {
+                sc.health_exec = (char *)execs[i].cmd;
+                t0 = ev_time();
+                h = probe(loop, &scp, &r, 1);
+                ok(h && r.done == 1 && h->last_ok == !execs[i].want &&
+                           strcmp(h->last_what, execs[i].want ? execs[i].want : "ok") == 0 &&
+                           !h->cmd && h->fd < 0,
+                   "exec %zu: %s", i, h ? h->last_what : "-");
+                if (i == 7)
+                        ok(r.at[0] - t0 >= 0.19 && r.at[0] - t0 < 3.0,
+                           "a hung command is stopped at its timeout: %.3fs", r.at[0] - t0);
+                h = health_free(h);
+        }
+        {
+                static char cmd[1024];
+                char *w;
+
+                (void)snprintf(cmd, sizeof cmd, "sh -c 'printf \"%%0400d\\n\" 7; exit 1'");
+                sc.health_exec = cmd;
+                h = probe(loop, &scp, &r, 1);
+                w = h ? strchr(h->last_what, ' ') : NULL;
+                ok(h && !h->last_ok && w && (size_t)(w - h->last_what) == 150 &&
+                           strcmp(w, " (exited with code 1)") == 0,
+                   "a long line is cut: %zu bytes kept", w && h ? (size_t)(w - h->last_what) : 0);
+                h = health_free(h);
+        }
+        /* Abandoned while it runs: killed, nothing reported. */
+        sc.health_exec = (char *)"sleep 30";
+        sc.health_timeout = 30 * USEC_PER_SEC;
+        if (health_new(loop, &scp, probe_done, test_exec, &r, &h) == 0) {
+                memset(&r, 0, sizeof r);
+                health_schedule(h, 0);
+                ev_run(loop, EVRUN_NOWAIT);
+                ok(h->cmd && h->phase == HEALTH_EXEC && h->fd >= 0 && !ev_is_active(&h->timer),
+                   "exec: running, no timer of its own");
+                health_stop(h);
+                ok(!h->cmd && h->fd < 0 && r.done == 0, "stopped: killed, nothing reported");
+                h = health_free(h);
+        }
+        sc.health_exec = NULL;
+        sc.health_timeout = 200 * USEC_PER_MSEC;
+
         /* Until a probe passed, probes come at least every second. */
         sc.health_interval = 10 * USEC_PER_SEC;
-        if (health_new(loop, &scp, probe_done, &r, &h) == 0) {
+        if (health_new(loop, &scp, probe_done, NULL, &r, &h) == 0) {
                 ok(health_interval(h) == USEC_PER_SEC, "starting: at most 1s apart");
                 h->passed = true;
                 ok(health_interval(h) == 10 * USEC_PER_SEC, "passed: health_interval");
@@ -320,8 +406,8 @@ static void test_state_and_describe(void)
         char buf[64];
         int r = -1;
 
-        (void)health_new(loop, &scp, NULL, NULL, &a);
-        (void)health_new(loop, &scp, NULL, NULL, &b);
+        (void)health_new(loop, &scp, NULL, NULL, NULL, &a);
+        (void)health_new(loop, &scp, NULL, NULL, NULL, &b);
         ok(strcmp(health_describe(NULL, true, buf, sizeof buf), "") == 0, "no check: ''");
         ok(strcmp(health_describe(a, true, buf, sizeof buf), "starting") == 0, "starting");
         a->failures = 2;
