@@ -353,6 +353,12 @@ def test_check_names_file_line_and_key(tend):
               "health_http: a service has one health check: health_tcp is set too"),
         "o": ("type = oneshot\nhealth_tcp = 127.0.0.1:80",
               "health_tcp: type=oneshot has no health check (it is done when it exits)"),
+        "p": ("health_exec = 'unterminated",
+              "health_exec: unterminated quote or trailing backslash in command line"),
+        "q": ("health_exec = bin/probe", "health_exec: program 'bin/probe' must be an absolute "
+              "path or a bare name searched in PATH"),
+        "r": ("health_http = http://127.0.0.1/\nhealth_exec = true",
+              "health_exec: a service has one health check: health_http is set too"),
     }
     for name, (text, _) in bad.items():
         tend.service(name, f"[service]\nexec = sleep 1\n{text}\n")
@@ -364,7 +370,7 @@ def test_check_names_file_line_and_key(tend):
         assert want in r.stderr, (want, r.stderr)
     for name in bad:
         tend.remove_service(name)
-    good = ["health_tcp = [::1]:8080", "health_tcp = localhost:1",
+    good = ["health_tcp = [::1]:8080", "health_tcp = localhost:1", "health_exec = pg_isready -q",
             "health_http = http://[::1]/x?y=1", "health_http = http://localhost:8080",
             "health_http = HTTP://10.0.0.1:65535/a/b%20c"]
     for i, text in enumerate(good):
@@ -389,3 +395,78 @@ def test_json_and_show_carry_the_health_fields(tend):
     assert abs(data["web"]["health_time"] - time.time()) < 10
     show = tend.ctl("show", "web", check=0).stdout
     assert "Health=healthy\n" in show and "HealthResult=ok\n" in show, show
+
+
+PROBE = r'''#!/bin/sh
+# A health_exec probe: each run counts itself in COUNT and passes, except
+# runs FROM to TO, which fail with a line of output.
+dir=$(dirname "$0")
+n=$(cat "$dir/count" 2>/dev/null || echo 0)
+n=$((n + 1))
+echo "$n" > "$dir/count"
+echo "$n $TEND_SERVICE $MAINPID $FOO $(id -u)" >> "$dir/probe-env"
+echo "checking run $n"
+if [ "$n" -ge FROM ] && [ "$n" -le TO ]; then
+        echo "backend unreachable (run $n)" >&2
+        exit 3
+fi
+exit 0
+'''
+
+
+def probe_script(tend, first_fail, last_fail):
+    p = tend.dir / "probe.sh"
+    p.write_text(PROBE.replace("FROM", str(first_fail)).replace("TO", str(last_fail)))
+    p.chmod(0o755)
+    return p
+
+
+def test_health_exec_fails_n_times_and_restarts_with_its_last_line(tend):
+    probe = probe_script(tend, 2, 4)
+    tend.service("app", exec="sleep 1000", environment="FOO=bar", health_exec=str(probe),
+                 health_interval="100ms", health_retries=3, restart_delay="3s",
+                 restart_max_delay="3s")
+    tend.start()
+    first = tend.wait_running("app")
+    s = tend.wait_state("app", "backoff", timeout=10)
+    assert s["reason"] == ("health check failed: backend unreachable (run 4) (exited with code "
+                           "3), killed by signal TERM; restarting in 3s"), s
+    log = tend.read_log()
+    for n in (1, 2, 3):
+        assert f"health check failed ({n}/3): backend unreachable (run {n + 1})" in log
+    # Run 5 passes: running again, a new process, healthy.
+    again = tend.wait_running("app", not_pid=first["pid"], timeout=10)
+    wait_for(lambda: tend.svc("app")["health"] == "healthy", timeout=10)
+    assert again["restarts"] == 1
+    # Each run was the service's: its environment, its name, its main process.
+    runs = [line.split() for line in (tend.dir / "probe-env").read_text().splitlines()]
+    assert runs[0] == ["1", "app", str(first["pid"]), "bar", str(os.getuid())], runs[0]
+    assert [r[0] for r in runs[:5]] == ["1", "2", "3", "4", "5"]
+    # Its output went to the check, not to the service's log.
+    logs = tend.ctl("logs", "app", check=0).stdout
+    assert "checking run" not in logs and "backend unreachable" not in logs, logs
+
+
+def test_health_exec_probe_survives_a_reexec_and_never_overlaps(tend):
+    slow = tend.dir / "slow.sh"
+    spans = tend.dir / "spans"
+    slow.write_text(f"#!/bin/sh\necho \"start $(date +%s.%N)\" >> {spans}\n"
+                    f"sleep 1.5\necho \"end $(date +%s.%N)\" >> {spans}\n"
+                    "echo 'slow failure'\nexit 1\n")
+    slow.chmod(0o755)
+    tend.service("app", exec=f"{NOTIFIER} app", type="notify", health_exec=str(slow),
+                 health_interval="100ms", health_timeout="10s", health_retries=1000)
+    tend.start()
+    pid = tend.wait_running("app")["pid"]
+    wait_for(lambda: spans.exists() and spans.read_text().count("start") == 1, timeout=10)
+    reexec(tend)
+    # The probe under way ran on across the exec and its end was seen.
+    s = wait_for(lambda: (lambda x: x if x["health"] == "unhealthy 1/1000" else None)(
+        tend.svc("app")), timeout=10)
+    assert s["pid"] == pid and s["health_result"] == "slow failure (exited with code 1)", s
+    wait_for(lambda: spans.read_text().count("end") >= 2, timeout=10)
+    lines = spans.read_text().split("\n")
+    marks = [(w, float(t)) for w, t in (l.split() for l in lines if l)]
+    # start, end, start, end...: one probe at a time, the next after the end.
+    assert [w for w, _ in marks[:4]] == ["start", "end", "start", "end"], marks
+    assert marks[2][1] >= marks[1][1]
