@@ -423,9 +423,11 @@ def probe_script(tend, first_fail, last_fail):
 
 def test_health_exec_fails_n_times_and_restarts_with_its_last_line(tend):
     probe = probe_script(tend, 2, 4)
+    results = tend.dir / "results"
     tend.service("app", exec="sleep 1000", environment="FOO=bar", health_exec=str(probe),
                  health_interval="100ms", health_retries=3, restart_delay="3s",
-                 restart_max_delay="3s")
+                 restart_max_delay="3s",
+                 exec_stop_post=f"sh -c 'echo $TEND_RESULT $TEND_EXIT_SIGNAL >> {results}'")
     tend.start()
     first = tend.wait_running("app")
     s = tend.wait_state("app", "backoff", timeout=10)
@@ -434,6 +436,9 @@ def test_health_exec_fails_n_times_and_restarts_with_its_last_line(tend):
     log = tend.read_log()
     for n in (1, 2, 3):
         assert f"health check failed ({n}/3): backend unreachable (run {n + 1})" in log
+    # exec_stop_post hears why it went.
+    wait_for(lambda: results.exists(), timeout=5)
+    assert results.read_text() == "health TERM\n"
     # Run 5 passes: running again, a new process, healthy.
     again = tend.wait_running("app", not_pid=first["pid"], timeout=10)
     wait_for(lambda: tend.svc("app")["health"] == "healthy", timeout=10)
