@@ -598,7 +598,7 @@ def test_metrics_parse_strictly(tend):
         "tend_service_up", "tend_service_state", "tend_service_restarts_total",
         "tend_service_last_exit_code", "tend_service_last_exit_signal",
         "tend_service_start_time_seconds", "tend_service_state_change_time_seconds",
-        "tend_service_cpu_seconds_total", "tend_service_memory_bytes"}
+        "tend_service_cpu_seconds_total", "tend_service_memory_bytes", "tend_service_healthy"}
     assert fam["tend_service_restarts_total"]["type"] == "counter"
     assert fam["tend_service_cpu_seconds_total"]["type"] == "counter"
     assert all(f["help"] for f in fam.values())

@@ -395,6 +395,10 @@ def test_json_and_show_carry_the_health_fields(tend):
     assert abs(data["web"]["health_time"] - time.time()) < 10
     show = tend.ctl("show", "web", check=0).stdout
     assert "Health=healthy\n" in show and "HealthResult=ok\n" in show, show
+    metrics = tend.ctl("metrics", check=0).stdout
+    assert 'tend_service_healthy{service="web"} 1\n' in metrics, metrics
+    assert 'tend_service_healthy{service="plain"}' not in metrics
+    assert 'tend_service_healthy{service="idle"}' not in metrics
 
 
 PROBE = r'''#!/bin/sh
