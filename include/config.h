@@ -108,6 +108,15 @@ struct service_config {
         bool no_new_privs;
         struct config_rlimit limits[_LIMIT_MAX];
         struct config_cgroup cgroup;
+        /* The health check: at most one of health_tcp, health_http (NULL:
+         * none), checked every health_interval, failing after health_timeout;
+         * health_retries failures in a row (none counted before
+         * health_start_period from the spawn) restart the service. */
+        char *health_tcp;  /* "HOST:PORT" as written */
+        char *health_http; /* "http://HOST[:PORT]/PATH" as written */
+        usec_t health_interval, health_timeout, health_start_period;
+        unsigned health_retries;
+        char *health_exec; /* a command line as written (split at each run) */
         /* Hooks: command lines as written (split at each run, checked at
          * load); NULL: none. */
         char **exec_start_pre;  /* in order, each must exit 0 */
@@ -216,6 +225,10 @@ const struct service_config *config_find(const struct config *c, const char *nam
  * timeouts, stop signal, log rotation, enabled, kill_mode and the cgroup
  * limits (memory_max, cpu_weight, ...) can change live. */
 bool service_config_spawn_equal(const struct service_config *a, const struct service_config *b);
+/* True if sc has a health check (health_tcp, health_http or health_exec). */
+bool service_config_has_health(const struct service_config *sc);
+/* True if the health check keys are equal (they apply live: see service.h). */
+bool service_config_health_equal(const struct service_config *a, const struct service_config *b);
 /* True if every field is equal. */
 bool service_config_equal(const struct service_config *a, const struct service_config *b);
 

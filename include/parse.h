@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "util.h"
@@ -44,3 +45,25 @@ int shell_split(const char *s, char ***ret_argv);
 /* Service names: [A-Za-z0-9_.@-], no leading dot, 1..64 bytes. */
 bool service_name_is_valid(const char *s);
 #define SERVICE_NAME_MAX 64
+
+/* A health check's target (health_tcp, health_http), resolved without any
+ * name lookup. addr/addr_len: where to connect. host/host_len: the
+ * authority as written (for HTTP's Host:), path: "/..." or "" (meaning "/").
+ * Both point into the string parsed. */
+struct parse_target {
+        struct sockaddr_storage addr;
+        socklen_t addr_len;
+        const char *host;
+        size_t host_len;
+        const char *path;
+};
+#define PARSE_URL_MAX 2048 /* bytes of a health_http URL */
+
+/* "HOST:PORT": HOST an IPv4 address, an IPv6 address in brackets
+ * ("[::1]:80") or "localhost" (127.0.0.1); PORT 1 to 65535. -EINVAL with
+ * *ret_why saying what is wrong. */
+int parse_host_port(const char *s, struct parse_target *ret, const char **ret_why);
+/* "http://HOST[:PORT][/PATH]": HOST as above, PORT 80 when not given; the
+ * path of printable ASCII without blanks (it goes into the request line
+ * as is). No https, no user info. */
+int parse_http_url(const char *s, struct parse_target *ret, const char **ret_why);

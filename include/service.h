@@ -34,6 +34,7 @@
 #include "parse.h"
 
 struct cgroup_tree;
+struct health;
 struct command;
 struct command_result;
 struct output;
@@ -81,6 +82,7 @@ enum service_stop_cause {
         STOP_CAUSE_READY_TIMEOUT, /* not ready in time: a failed start, policy decides */
         STOP_CAUSE_WATCHDOG,      /* missed a WATCHDOG=1: a failure, policy decides */
         STOP_CAUSE_DEPENDENCY,    /* a requirement went down: back when it is up again */
+        STOP_CAUSE_HEALTH,        /* health_retries failed checks: a failure, policy decides */
         STOP_CAUSE_START_POST,    /* exec_start_post failed: a failed start, policy decides */
         _STOP_CAUSE_MAX
 };
@@ -230,6 +232,10 @@ struct service {
         ev_io pidfd_watcher;
         ev_timer timer;
         struct output *output; /* stdout/stderr handling, made at the first spawn */
+        /* Its health check while its config has one, else NULL: probing
+         * while running (and, for a simple service, while starting: its first
+         * pass makes it ready); kept while stopped for the last result. */
+        struct health *health;
 
         /* The hook running (command.h), NULL: none, and what it is for; at
          * most one at a time. A service without hooks never has one. */
@@ -374,6 +380,11 @@ void service_set_config(struct service *s, struct service_config *sc, usec_t *ri
 /* True while a process of this service may exist. */
 bool service_is_live(const struct service *s);
 
+/* Make s->health (idle) if there is none yet: its config has a check. */
+int service_health_make(struct service *s);
+/* Its health check as status shows it, in buf (see health_describe()). */
+const char *service_health(const struct service *s, char *buf, size_t len);
+
 /* Delay before the next automatic restart, from restart_delay doubling per
  * consecutive quick failure up to restart_max_delay. */
 usec_t service_backoff_delay(const struct service *s);
@@ -392,6 +403,7 @@ struct service_resume {
         bool leader_watching;     /* its first process is still to be reaped */
         bool cgroup;              /* it had its cgroup */
         bool session;             /* its session was in the host's index */
+        usec_t health_due;        /* its next health probe, USEC_INFINITY: none */
 };
 void service_state_put(const struct service *s, struct state_writer *w, uint16_t tag);
 int service_state_get(const struct service_host *host, const struct state_reader *v,

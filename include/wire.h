@@ -82,7 +82,11 @@
  * JournalMatch: with journal output, the journalctl matches that select its
  * lines and no one else's ("SYSLOG_IDENTIFIER=NAME _SYSTEMD_UNIT=tend.service",
  * or _SYSTEMD_USER_UNIT=; the identifier alone when tendd runs in no service
- * unit), else "". */
+ * unit), else "". Health: its health check, "" none, else "inactive" (not
+ * live), "starting" (no pass since its spawn), "healthy", "unhealthy N/M"
+ * (N failures in a row of the M that restart it). HealthResult: the last
+ * probe's result, "ok" or why it failed, "" none; HealthTime: its realtime
+ * usec, 0 none. */
 /* clang-format off */
 #define WIRE_SERVICE_FIELDS(X)                                                                     \
         X(name,         "Name",        STR,  "name",         STRING,      s->name)                 \
@@ -107,6 +111,9 @@
         X(requires,     "Requires",    STR,  NULL,           NONE,        control_requires(s, rec)) \
         X(exec_start,   "ExecStart",   STR,  NULL,           NONE,        control_exec(s))         \
         X(journal_match, "JournalMatch", STR, NULL,          NONE,        control_journal(s, rec)) \
+        X(health,       "Health",      STR,  "health",       STRING_NULL, control_health(s, rec))  \
+        X(health_result, "HealthResult", STR, "health_result", STRING_NULL, control_health_result(s)) \
+        X(health_time,  "HealthTime",  U64,  "health_time",  SECONDS,     control_health_time(s))  \
         /* new fields go last, above this line: the compact struct grows at its end */
 /* clang-format on */
 

@@ -801,6 +801,32 @@ static CONFIG_KEY_PARSER(config_keys_ready_fd)
         return 0;
 }
 
+enum { HEALTH_TCP, HEALTH_HTTP };
+
+/* health_tcp, health_http (arg: HEALTH_*): an address or URL with a numeric
+ * host (or localhost): nothing is looked up, at load or in the loop. Empty:
+ * none (a drop-in removing an earlier file's). */
+static CONFIG_KEY_PARSER(config_keys_health_target)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        struct parse_target t;
+        const char *why = NULL;
+        int r;
+
+        if (!value[0]) {
+                free(*(char **)field);
+                *(char **)field = NULL;
+                return 0;
+        }
+        r = k->arg == HEALTH_TCP ? parse_host_port(value, &t, &why)
+                                 : parse_http_url(value, &t, &why);
+        if (r < 0)
+                return config_file_error(f, line, k->name, "invalid %s '%s': %s",
+                                         k->arg == HEALTH_TCP ? "address" : "URL",
+                                         config_shown(value, buf), why);
+        return config_keys_set_string(field, value);
+}
+
 /* Ranges (README, "Service files"): large enough for any real use, small
  * enough that no value makes tendd do or hold much per service. */
 #define DURATION_MAX (24 * USEC_PER_HOUR) /* usec and ev_tstamp alike, no overflow */
@@ -813,6 +839,7 @@ static CONFIG_KEY_PARSER(config_keys_ready_fd)
 #define TASKS_MAX_MAX 4194304  /* PID_MAX_LIMIT: pids.max takes no more */
 #define WEIGHT_MAX 10000       /* cpu.weight, io.weight */
 #define CPU_PERCENT_MAX 100000 /* a thousand CPUs */
+#define HEALTH_RETRIES_MAX 1000
 
 #define SC(field) offsetof(struct service_config, field)
 #define CGROUP_KEY(n, field, kind, min, max)                                                       \
@@ -870,6 +897,19 @@ const struct config_key config_keys_service[] = {
         { "after", config_keys_names, SC(after), NULL, 0, false, 0, 0, true },
         { "requires", config_keys_names, SC(requires), NULL, 0, false, 0, 0, true },
         { "ready_fd", config_keys_ready_fd, SC(ready_fd), "-1", 0, false },
+        { "health_tcp", config_keys_health_target, SC(health_tcp), NULL, HEALTH_TCP, false, 0, 0,
+          true },
+        { "health_http", config_keys_health_target, SC(health_http), NULL, HEALTH_HTTP, false, 0,
+          0, true },
+        { "health_interval", config_keys_duration, SC(health_interval), "10s", 0, false, 0,
+          DURATION_MAX },
+        { "health_timeout", config_keys_duration, SC(health_timeout), "5s", 0, false, 0,
+          DURATION_MAX },
+        { "health_retries", config_keys_unsigned, SC(health_retries), "3", 0, false, 0,
+          HEALTH_RETRIES_MAX },
+        { "health_start_period", config_keys_duration, SC(health_start_period), "0", 0, false, 0,
+          DURATION_MAX },
+        { "health_exec", config_keys_command, SC(health_exec), NULL, 0, false, 0, 0, true },
         { "exec_start_pre", config_keys_commands, SC(exec_start_pre), NULL, 0, true, 0, 0, true },
         { "exec_start_post", config_keys_command, SC(exec_start_post), NULL, 0, false, 0, 0, true },
         { "exec_stop", config_keys_command, SC(exec_stop), NULL, 0, false, 0, 0, true },

@@ -103,6 +103,14 @@ static const struct config_state_field config_state_service_fields[] = {
         { 50, KIND_STRV, SC(files) },
         { 51, KIND_UNSIGNED, SC(after_file) },
         { 52, KIND_UNSIGNED, SC(requires_file) },
+        /* The health check's keys; tags from 300 on. */
+        { 300, KIND_STRING, SC(health_tcp) },
+        { 301, KIND_STRING, SC(health_http) },
+        { 302, KIND_U64, SC(health_interval) },
+        { 303, KIND_U64, SC(health_timeout) },
+        { 304, KIND_UNSIGNED, SC(health_retries) },
+        { 305, KIND_U64, SC(health_start_period) },
+        { 306, KIND_STRING, SC(health_exec) },
         { 53, KIND_STRV, SC(exec_start_pre) },
         { 54, KIND_STRING, SC(exec_start_post) },
         { 55, KIND_STRING, SC(exec_stop) },
@@ -138,7 +146,7 @@ static const struct config_state_field config_state_config_fields[] = {
  * silently resets it: a tripwire that fails the build when a struct grows
  * (not when a field fits into padding) until the size here is updated. */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_LONG__ == 8
-_Static_assert(sizeof(struct service_config) == 568,
+_Static_assert(sizeof(struct service_config) == 624,
                "struct service_config changed: add its new field to "
                "config_state_service_fields[], then update this size");
 _Static_assert(sizeof(struct config) == 96, "struct config changed: add its new field to "

@@ -381,6 +381,47 @@ static int config_merge_environment(struct config_file_ctx *f, struct service_co
         return 0;
 }
 
+/* The health keys together: one probe, a oneshot has none, no zero
+ * interval, timeout or retries. */
+static void config_check_health(struct config_file_ctx *f, struct service_config *sc)
+{
+        static const char *const positive[] = { "health_interval", "health_timeout",
+                                                "health_retries" };
+        static const char *const kinds[] = { "health_tcp", "health_http", "health_exec" };
+        const char *set[3] = { sc->health_tcp, sc->health_http, sc->health_exec };
+        const char *first = NULL;
+        bool has = false;
+
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                if (!set[i])
+                        continue;
+                if (first)
+                        (void)config_file_error(f, config_where(f, config_key_index(f, kinds[i])),
+                                                kinds[i],
+                                                "a service has one health check: %s is set too",
+                                                first);
+                else
+                        first = kinds[i];
+                has = true;
+        }
+        if (has && sc->type == SERVICE_ONESHOT) {
+                const char *key = first;
+
+                (void)config_file_error(f, config_where(f, config_key_index(f, key)), key,
+                                        "type=oneshot has no health check (it is done when it "
+                                        "exits)");
+        }
+        for (size_t i = 0; i < ELEMENTSOF(positive); i++) {
+                size_t k = config_key_index(f, positive[i]);
+                bool zero = i == 2 ? sc->health_retries == 0
+                                   : (i == 0 ? sc->health_interval : sc->health_timeout) == 0;
+
+                if (zero && !f->failed[k])
+                        (void)config_file_error(f, config_where(f, k), positive[i],
+                                                "must be more than 0");
+        }
+}
+
 /* Checks that involve more than one key. */
 static int config_check_service(struct config_file_ctx *f, struct service_config *sc)
 {
@@ -408,6 +449,7 @@ static int config_check_service(struct config_file_ctx *f, struct service_config
                                         "ready_fd",
                                         "only for type=simple (type=%s has its own readiness)",
                                         service_type_to_string(sc->type));
+        config_check_health(f, sc);
         if (sc->exec_start_post && sc->type == SERVICE_ONESHOT)
                 (void)config_file_error(
                         f, config_where(f, config_key_index(f, "exec_start_post")),
@@ -1094,6 +1136,9 @@ struct service_config *service_config_free(struct service_config *sc)
         free(sc->environment_file);
         strv_free(sc->after);
         strv_free(sc->requires);
+        free(sc->health_tcp);
+        free(sc->health_http);
+        free(sc->health_exec);
         strv_free(sc->exec_start_pre);
         free(sc->exec_start_post);
         free(sc->exec_stop);
@@ -1165,6 +1210,9 @@ struct service_config *service_config_copy(const struct service_config *sc)
              config_dup_strv(&n->environment, sc->environment) |
              config_dup_string(&n->environment_file, sc->environment_file) |
              config_dup_strv(&n->after, sc->after) | config_dup_strv(&n->requires, sc->requires) |
+             config_dup_string(&n->health_tcp, sc->health_tcp) |
+             config_dup_string(&n->health_http, sc->health_http) |
+             config_dup_string(&n->health_exec, sc->health_exec) |
              config_dup_strv(&n->exec_start_pre, sc->exec_start_pre) |
              config_dup_string(&n->exec_start_post, sc->exec_start_post) |
              config_dup_string(&n->exec_stop, sc->exec_stop) |
@@ -1237,5 +1285,23 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                streq_ptr(a->exec_stop, b->exec_stop) && streq_ptr(a->exec_reload, b->exec_reload) &&
                streq_ptr(a->exec_stop_post, b->exec_stop_post) &&
                a->reload_signal == b->reload_signal && a->hook_timeout == b->hook_timeout &&
-               strv_equal(a->on_failure, b->on_failure);
+               strv_equal(a->on_failure, b->on_failure) && service_config_health_equal(a, b);
+}
+
+/* See config.h. */
+bool service_config_has_health(const struct service_config *sc)
+{
+        return sc->health_tcp || sc->health_http || sc->health_exec;
+}
+
+/* See config.h. */
+bool service_config_health_equal(const struct service_config *a, const struct service_config *b)
+{
+        return streq_ptr(a->health_tcp, b->health_tcp) &&
+               streq_ptr(a->health_http, b->health_http) &&
+               streq_ptr(a->health_exec, b->health_exec) &&
+               a->health_interval == b->health_interval &&
+               a->health_timeout == b->health_timeout &&
+               a->health_retries == b->health_retries &&
+               a->health_start_period == b->health_start_period;
 }

@@ -29,6 +29,7 @@
 #include "closer.h"
 #include "control.h"
 #include "dropin.h"
+#include "health.h"
 #include "intmap.h"
 #include "list.h"
 #include "log.h"
@@ -515,6 +516,7 @@ struct control_record {
         char log_path[WIRE_STRING_MAX];
         char after[WIRE_STRING_MAX], requires[WIRE_STRING_MAX];
         char journal[sizeof "SYSLOG_IDENTIFIER= " + SERVICE_NAME_MAX + 128];
+        char health[48];
         bool usage_read;
         struct cglimits_usage usage;
 };
@@ -664,6 +666,21 @@ static const char *control_journal(const struct service *s, struct control_recor
         (void)snprintf(rec->journal, sizeof rec->journal, "SYSLOG_IDENTIFIER=%s%s", s->name,
                        control_journal_owner());
         return rec->journal;
+}
+
+static const char *control_health(const struct service *s, struct control_record *rec)
+{
+        return service_health(s, rec->health, sizeof rec->health);
+}
+
+static const char *control_health_result(const struct service *s)
+{
+        return s->health && s->health->has_result ? s->health->last_what : "";
+}
+
+static uint64_t control_health_time(const struct service *s)
+{
+        return s->health && s->health->has_result ? s->health->last_real : 0;
 }
 
 static void control_record_fill(struct control_record *rec, const struct service *s)

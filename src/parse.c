@@ -1,9 +1,11 @@
 /* parse.c: value parsers for durations, sizes, signals, booleans, umasks,
  * integers, command lines and service names. Pure functions: no logging, no
  * global state. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 
 #include "parse.h"
@@ -489,4 +491,145 @@ bool service_name_is_valid(const char *s)
                     !(s[i] >= '0' && s[i] <= '9') && !strchr("_.@-", s[i]))
                         return false;
         return true;
+}
+
+/* HOST[:PORT] of length len at s into ret; default_port 0: the port is required. */
+static int parse_authority(const char *s, size_t len, uint16_t default_port,
+                           struct parse_target *ret, const char **ret_why)
+{
+        struct sockaddr_in *in4 = (struct sockaddr_in *)&ret->addr;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ret->addr;
+        char host[INET6_ADDRSTRLEN + 1], port[8];
+        const char *h = s, *p = NULL, *end = s + len;
+        size_t hl;
+        uint64_t v;
+
+        if (len > 0 && s[0] == '[') {
+                const char *close = memchr(s, ']', len);
+
+                if (!close) {
+                        *ret_why = "unterminated '[' of an IPv6 address";
+                        return -EINVAL;
+                }
+                h = s + 1;
+                hl = (size_t)(close - h);
+                if (close + 1 < end) {
+                        if (close[1] != ':') {
+                                *ret_why = "expected ':PORT' after ']'";
+                                return -EINVAL;
+                        }
+                        p = close + 2;
+                }
+        } else {
+                const char *colon = memrchr(s, ':', len);
+
+                if (colon && memchr(s, ':', len) != colon) {
+                        *ret_why = "an IPv6 address must be written in brackets, as [::1]:80";
+                        return -EINVAL;
+                }
+                hl = colon ? (size_t)(colon - s) : len;
+                p = colon ? colon + 1 : NULL;
+        }
+        if (hl == 0) {
+                *ret_why = "no host";
+                return -EINVAL;
+        }
+        if (!p) {
+                if (default_port == 0) {
+                        *ret_why = "no port (expected HOST:PORT)";
+                        return -EINVAL;
+                }
+                v = default_port;
+        } else {
+                size_t pl = (size_t)(end - p);
+
+                if (pl == 0 || pl >= sizeof port || strspn(p, "0123456789") < pl) {
+                        *ret_why = "invalid port (expected 1 to 65535)";
+                        return -EINVAL;
+                }
+                memcpy(port, p, pl);
+                port[pl] = '\0';
+                if (parse_u64(port, false, &v) < 0 || v == 0 || v > 65535) {
+                        *ret_why = "invalid port (expected 1 to 65535)";
+                        return -EINVAL;
+                }
+        }
+        if (hl >= sizeof host) {
+                *ret_why = "host is not a numeric address or localhost (no name is looked up)";
+                return -EINVAL;
+        }
+        memcpy(host, h, hl);
+        host[hl] = '\0';
+        memset(&ret->addr, 0, sizeof ret->addr);
+        if (h != s) { /* in brackets */
+                if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1) {
+                        *ret_why = "invalid IPv6 address in brackets";
+                        return -EINVAL;
+                }
+                in6->sin6_family = AF_INET6;
+                in6->sin6_port = htons((uint16_t)v);
+                ret->addr_len = sizeof *in6;
+        } else {
+                if (strcasecmp(host, "localhost") == 0)
+                        (void)snprintf(host, sizeof host, "127.0.0.1");
+                if (inet_pton(AF_INET, host, &in4->sin_addr) != 1) {
+                        *ret_why = "host is not a numeric address or localhost (no name is "
+                                   "looked up)";
+                        return -EINVAL;
+                }
+                in4->sin_family = AF_INET;
+                in4->sin_port = htons((uint16_t)v);
+                ret->addr_len = sizeof *in4;
+        }
+        ret->host = s;
+        ret->host_len = len;
+        return 0;
+}
+
+/* See parse.h. */
+int parse_host_port(const char *s, struct parse_target *ret, const char **ret_why)
+{
+        int r = parse_authority(s, strlen(s), 0, ret, ret_why);
+
+        if (r >= 0)
+                ret->path = "";
+        return r;
+}
+
+/* See parse.h. */
+int parse_http_url(const char *s, struct parse_target *ret, const char **ret_why)
+{
+        static const char scheme[] = "http://";
+        const char *a, *slash;
+        int r;
+
+        if (strlen(s) >= PARSE_URL_MAX) {
+                *ret_why = "URL longer than 2047 bytes";
+                return -EINVAL;
+        }
+        if (strncasecmp(s, "https://", 8) == 0) {
+                *ret_why = "https is not supported (plain http:// only)";
+                return -EINVAL;
+        }
+        if (strncasecmp(s, scheme, sizeof scheme - 1) != 0) {
+                *ret_why = "not an http:// URL";
+                return -EINVAL;
+        }
+        a = s + sizeof scheme - 1;
+        slash = strchr(a, '/');
+        if (memchr(a, '@', slash ? (size_t)(slash - a) : strlen(a))) {
+                *ret_why = "user information in the URL is not supported";
+                return -EINVAL;
+        }
+        for (const char *p = slash ? slash : ""; *p; p++)
+                if (*p <= ' ' || *p >= 127) {
+                        *ret_why = "the path has a blank or a character that is not printable "
+                                   "ASCII (percent-encode it)";
+                        return -EINVAL;
+                }
+        r = parse_authority(a, slash ? (size_t)(slash - a) : strlen(a), 80, ret, ret_why);
+        if (r < 0)
+                return r;
+        ret->path = slash ? slash : "";
+        return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "command.h"
 #include "config-state.h"
+#include "health.h"
 #include "output.h"
 #include "service.h"
 #include "state.h"
@@ -34,6 +35,7 @@ enum {
         SS_HOOK,         /* the hook running (command.h's record) */
         SS_HOOK_FAILURE, /* a failed start waiting for exec_stop_post */
         SS_START_ENV,    /* variables for its next spawn (on_failure) */
+        SS_HEALTH,       /* its health check's counters, last result, next probe */
         SS_FIELDS = 32, /* the plain fields below, from here on */
 };
 
@@ -119,6 +121,8 @@ void service_state_put(const struct service *s, struct state_writer *w, uint16_t
         }
         state_put_bool(w, SS_CGROUP, s->cgroup_fd >= 0);
         state_put_bool(w, SS_SID_INDEXED, s->sid_indexed);
+        if (s->health)
+                health_state_put(s->health, w, SS_HEALTH);
         command_state_put(s->hook, w, SS_HOOK);
         if (s->hook_failure)
                 state_put_str(w, SS_HOOK_FAILURE, s->hook_failure);
@@ -242,6 +246,13 @@ static int service_state_get_record(struct service *s, uint16_t tag, const struc
                                 s->start_times[n++] = u;
                 }
                 return r;
+        case SS_HEALTH:
+                if (!service_config_has_health(s->config))
+                        return 0; /* none in this config: nothing to keep */
+                r = service_health_make(s);
+                if (r < 0)
+                        return r;
+                return health_state_get(s->health, v, &x->health_due);
         case SS_OUTPUT: {
                 const struct output_owner owner = {
                         .name = s->name,
@@ -264,7 +275,8 @@ int service_state_get(const struct service_host *host, const struct state_reader
                       struct service **ret, struct service_resume *ret_resume)
 {
         struct state_reader rest = *v, item;
-        struct service_resume x = { .timer = USEC_INFINITY, .reap_retry = USEC_INFINITY };
+        struct service_resume x = { .timer = USEC_INFINITY, .reap_retry = USEC_INFINITY,
+                                    .health_due = USEC_INFINITY };
         struct service_config *sc = NULL;
         struct service *s = NULL;
         uint16_t tag;

@@ -10,6 +10,7 @@
 
 #include "cglimits.h"
 #include "cgroup.h"
+#include "health.h"
 #include "command.h"
 #include "log.h"
 #include "output.h"
@@ -55,6 +56,7 @@ bool service_is_live(const struct service *s)
 }
 
 static void service_arm_timer(struct service *s, usec_t delay);
+static void service_health_sync(struct service *s);
 
 static void service_pidfd_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -283,6 +285,7 @@ struct service *service_free(struct service *s)
                 ev_timer_stop(s->host->loop, &s->timer);
                 ev_timer_stop(s->host->loop, &s->reap_retry);
         }
+        s->health = health_free(s->health);
         s->hook = command_free(s->hook); /* killed: it does not outlive its service */
         free(s->hook_failure);
         strv_free(s->start_env);
@@ -373,6 +376,7 @@ static void service_set_state(struct service *s, enum service_state st, const ch
                 service_arm_timer(s, timeout);
         else
                 ev_timer_stop(s->host->loop, &s->timer);
+        service_health_sync(s);
         if (s->restart_what && st == SERVICE_BACKOFF) {
                 /* Logged with the start that follows at once, see below. */
         } else if (s->restart_what) {
@@ -549,6 +553,149 @@ static int service_add_environment(struct service *s, struct spawn_params *p)
         return 0;
 }
 
+/* A simple service without a ready fd that has a health check is ready when
+ * the check first passes. */
+static bool service_health_gates(const struct service *s)
+{
+        const struct service_config *sc = s->config;
+
+        return service_config_has_health(sc) && sc->type == SERVICE_SIMPLE &&
+               s->ready_fd < 0;
+}
+
+/* What a starting service waits for, for its reason. */
+static const char *service_waits_for(const struct service *s)
+{
+        if (s->config->type == SERVICE_ONESHOT)
+                return "it to finish";
+        if (s->ready_fd >= 0)
+                return "the ready fd";
+        if (s->config->type == SERVICE_SIMPLE)
+                return "its health check to pass";
+        return "READY=1";
+}
+
+/* The check probes while running, and while starting where it gates readiness. */
+static bool service_health_wanted(const struct service *s)
+{
+        return s->state == SERVICE_RUNNING ||
+               (s->state == SERVICE_STARTING && service_health_gates(s));
+}
+
+static void service_begin_stop(struct service *s, enum service_stop_cause cause,
+                               const char *detail);
+
+/* A probe ended. While starting, a pass makes the service ready and a
+ * failure is left to ready_timeout; while running, a failure after
+ * health_start_period counts, and health_retries of them in a row stop it
+ * for the restart policy (STOP_CAUSE_HEALTH). */
+static void service_health_done(struct health *h, void *userdata)
+{
+        struct service *s = userdata;
+
+        if (s->config->health_exec)
+                s->host->ops->reaped(s, s->host->userdata); /* children queued behind it */
+        if (!service_health_wanted(s) || s->pidfd < 0) {
+                health_stop(h); /* draining: the main process is gone */
+                return;
+        }
+        if (h->last_ok) {
+                bool again = h->failures > 0;
+
+                h->failures = 0;
+                if (s->state == SERVICE_STARTING) {
+                        service_dispatch(s, SERVICE_EVENT_READY);
+                        return;
+                }
+                if (again) {
+                        log_service(LOG_INFO, s->name, "health check passed again");
+                        s->host->ops->state_changed(s, s->state, s->host->userdata);
+                }
+                return;
+        }
+        if (s->state != SERVICE_RUNNING)
+                return; /* starting: ready_timeout decides */
+        if (sys->now() - s->started_mono < s->config->health_start_period) {
+                log_service(LOG_INFO, s->name, "health check failed within health_start_period "
+                            "(not counted): %s", h->last_what);
+                return;
+        }
+        if (h->failures < UINT_MAX)
+                h->failures++;
+        log_service(LOG_WARNING, s->name, "health check failed (%u/%u): %s", h->failures,
+                    s->config->health_retries, h->last_what);
+        if (h->failures >= s->config->health_retries) {
+                service_begin_stop(s, STOP_CAUSE_HEALTH, NULL);
+                return;
+        }
+        s->host->ops->state_changed(s, s->state, s->host->userdata);
+}
+
+static int service_command_spawn(struct service *s, const char *line, char *const *env,
+                                 usec_t timeout, int out_fd, command_done_fn done, void *userdata,
+                                 struct command **ret, char **ret_reason);
+
+/* health_exec: a command of the service (its user, environment, cgroup),
+ * with TEND_SERVICE and MAINPID, its output to the check's pipe. */
+static int service_health_exec(struct health *h, int out_fd, usec_t timeout,
+                               command_done_fn done, struct command **ret, char **ret_reason,
+                               void *userdata)
+{
+        struct service *s = userdata;
+        char name[sizeof "TEND_SERVICE=" + SERVICE_NAME_MAX], pid[32];
+        char *env[] = { name, pid, NULL };
+
+        (void)snprintf(name, sizeof name, "TEND_SERVICE=%s", s->name);
+        (void)snprintf(pid, sizeof pid, "MAINPID=%d", (int)s->pid);
+        return service_command_spawn(s, s->config->health_exec, env, timeout, out_fd, done, h, ret,
+                                     ret_reason);
+}
+
+/* See service.h. */
+int service_health_make(struct service *s)
+{
+        if (s->health)
+                return 0;
+        return health_new(s->host->loop, &s->config, service_health_done, service_health_exec, s,
+                          &s->health);
+}
+
+/* The check follows the config and the state: made when the config has one
+ * (out of memory: said, and the service runs without), dropped when it has
+ * none, probing only while wanted. */
+static void service_health_sync(struct service *s)
+{
+        int r;
+
+        if (!service_config_has_health(s->config)) {
+                s->health = health_free(s->health);
+                return;
+        }
+        if (!s->health) {
+                r = service_health_make(s);
+                if (r < 0) {
+                        log_service(LOG_WARNING, s->name, "no health check: %s", strerror(-r));
+                        return;
+                }
+        }
+        if (!service_health_wanted(s)) {
+                if (s->health->active)
+                        health_stop(s->health);
+                return;
+        }
+        if (!s->health->active)
+                health_schedule(s->health,
+                                s->state == SERVICE_STARTING ? 0 : health_interval(s->health));
+}
+
+/* See service.h. */
+const char *service_health(const struct service *s, char *buf, size_t len)
+{
+        if (!s->health && service_config_has_health(s->config))
+                return "inactive"; /* not started since it has one */
+        return health_describe(s->health, service_is_live(s), buf, len);
+}
+
 /* Spawn the main process and enter starting or running; on any failure enter
  * failed with the reason. */
 /* A spawn that failed for want of a resource is tried again after at least this. */
@@ -716,14 +863,12 @@ static void service_spawn_main(struct service *s)
                 ev_io_set(&s->ready_watcher, s->ready_fd, EV_READ);
                 ev_io_start(s->host->loop, &s->ready_watcher);
         }
-        if (s->config->type == SERVICE_SIMPLE && s->ready_fd < 0) {
+        if (s->config->type == SERVICE_SIMPLE && s->ready_fd < 0 && !service_health_gates(s)) {
                 service_ready(s, "started, pid %d", (int)pid);
                 return;
         }
         service_set_state(s, SERVICE_STARTING, "started, pid %d, waiting for %s", (int)pid,
-                          s->config->type == SERVICE_ONESHOT ? "it to finish"
-                          : s->ready_fd >= 0                 ? "the ready fd"
-                                                             : "READY=1");
+                          service_waits_for(s));
 }
 
 /* Hooks: a service's auxiliary commands around its main process. At most
@@ -767,6 +912,15 @@ int service_command_start(struct service *s, const char *line, char *const *env,
                                        void *userdata),
                           void *userdata, struct command **ret, char **ret_reason)
 {
+        return service_command_spawn(s, line, env, timeout, -1, done, userdata, ret, ret_reason);
+}
+
+/* service_command_start(), with its output to out_fd (borrowed) instead
+ * of the service's when out_fd >= 0. */
+static int service_command_spawn(struct service *s, const char *line, char *const *env,
+                                 usec_t timeout, int out_fd, command_done_fn done, void *userdata,
+                                 struct command **ret, char **ret_reason)
+{
         _cleanup_strv_free_ char **argv = NULL;
         struct spawn_params p;
         struct output *o;
@@ -789,7 +943,9 @@ int service_command_start(struct service *s, const char *line, char *const *env,
                 r = strv_extend(&p.envp, *e);
         if (r >= 0)
                 r = service_command_cgroup(s, &p, ret_reason);
-        if (r >= 0) {
+        if (r >= 0 && out_fd >= 0)
+                out = err = out_fd;
+        else if (r >= 0) {
                 r = service_output(s, &o);
                 if (r >= 0 && o)
                         r = output_open_aux(o, &out, &err);
@@ -803,9 +959,9 @@ int service_command_start(struct service *s, const char *line, char *const *env,
                         (void)asprintf(ret_reason, "%s %s: %s", step ? step : "spawn", argv[0],
                                        strerror(-r));
         }
-        if (out > STDERR_FILENO)
+        if (out > STDERR_FILENO && out != out_fd)
                 (void)close(out);
-        if (err > STDERR_FILENO && err != out)
+        if (err > STDERR_FILENO && err != out && err != out_fd)
                 (void)close(err);
         spawn_params_done(&p);
         return r;
@@ -821,6 +977,8 @@ static const char *service_result(const struct service *s)
                 return "watchdog";
         if (s->stop_cause == STOP_CAUSE_READY_TIMEOUT)
                 return "timeout";
+        if (s->stop_cause == STOP_CAUSE_HEALTH)
+                return "health";
         if (!s->has_exit)
                 return "success"; /* stopped before its main process ran */
         if (s->exit_signal == 0)
@@ -1174,6 +1332,10 @@ static void service_spawn(struct service *s)
         s->watchdog_usec = s->config->watchdog;
         free(s->hook_failure);
         s->hook_failure = NULL;
+        if (s->health) {
+                s->health->passed = false;
+                s->health->failures = 0;
+        }
         if (service_has_start_pre(s)) {
                 usec_t now = sys->now();
 
@@ -1302,7 +1464,7 @@ static const char *service_signal_name(int sig)
 
 static void service_begin_stop(struct service *s, enum service_stop_cause cause, const char *detail)
 {
-        char d[32], act[64], why[SERVICE_REASON_MAX];
+        char d[32], act[64], why[SERVICE_REASON_MAX], last[HEALTH_WHAT_MAX + 32] = "";
         int sig = cause == STOP_CAUSE_WATCHDOG ? SIGABRT : s->config->stop_signal;
         bool main = s->pidfd >= 0 || s->draining;
 
@@ -1334,8 +1496,18 @@ static void service_begin_stop(struct service *s, enum service_stop_cause cause,
                 service_set_state(s, SERVICE_STOPPING, "restarting, %s", act);
                 break;
         case STOP_CAUSE_READY_TIMEOUT:
-                service_set_state(s, SERVICE_STOPPING, "not ready within %s, %s",
-                                  format_duration(d, sizeof d, s->config->ready_timeout), act);
+                if (service_health_gates(s) && s->health && s->health->has_result &&
+                    !s->health->last_ok)
+                        (void)snprintf(last, sizeof last, " (health check: %s)",
+                                       s->health->last_what);
+                service_set_state(s, SERVICE_STOPPING, "not ready within %s%s, %s",
+                                  format_duration(d, sizeof d, s->config->ready_timeout), last,
+                                  act);
+                break;
+        case STOP_CAUSE_HEALTH:
+                service_set_state(s, SERVICE_STOPPING, "health check failed %u times in a row: "
+                                  "%s, %s", s->health ? s->health->failures : 0,
+                                  s->health ? s->health->last_what : "?", act);
                 break;
         case STOP_CAUSE_WATCHDOG:
                 service_set_state(s, SERVICE_STOPPING, "watchdog: no WATCHDOG=1 within %s, %s",
@@ -1499,6 +1671,11 @@ static void service_stopped(struct service *s)
                 (void)snprintf(reason, sizeof reason, "watchdog timeout, %s", what);
                 service_restart_or_give_up(s, reason, false);
                 return;
+        case STOP_CAUSE_HEALTH:
+                (void)snprintf(reason, sizeof reason, "health check failed: %.100s, %s",
+                               s->health ? s->health->last_what : "?", what);
+                service_restart_or_give_up(s, reason, false);
+                return;
         case STOP_CAUSE_START_POST:
                 (void)snprintf(reason, sizeof reason, "%.100s, then %.100s",
                                s->hook_failure ? s->hook_failure : "exec_start_post failed", what);
@@ -1525,7 +1702,7 @@ static bool service_stop_is_final(const struct service *s)
 {
         return s->state == SERVICE_STOPPING && !s->want_up && !s->restart_on_exit &&
                s->stop_cause != STOP_CAUSE_READY_TIMEOUT && s->stop_cause != STOP_CAUSE_WATCHDOG &&
-               s->stop_cause != STOP_CAUSE_START_POST;
+               s->stop_cause != STOP_CAUSE_HEALTH && s->stop_cause != STOP_CAUSE_START_POST;
 }
 
 /* The main process is gone: what it left behind goes too, at once, unless it
@@ -1989,6 +2166,7 @@ static void service_apply_limits(struct service *s, const struct service_config 
 void service_set_config(struct service *s, struct service_config *sc, usec_t *ring)
 {
         bool burst_changed = sc->start_limit_burst != s->config->start_limit_burst;
+        bool health_changed = !service_config_health_equal(s->config, sc);
 
         if (!service_config_now(s, sc)) {
                 /* Limits are policy: at once, whatever waits for the spawn. */
@@ -2009,6 +2187,14 @@ void service_set_config(struct service *s, struct service_config *sc, usec_t *ri
                 s->n_start_times = s->start_times_pos = 0;
         } else
                 free(ring);
+        if (health_changed) {
+                /* A new check starts counting afresh, at its own interval. */
+                if (s->health) {
+                        health_stop(s->health);
+                        s->health->failures = 0;
+                }
+                service_health_sync(s);
+        }
 }
 
 /* See service.h. Used once, at a start after a crash of tendd: the one
@@ -2055,11 +2241,10 @@ int service_adopt(struct service *s, const struct service_adoption *a)
         }
         /* Waiting only for what it can still say: a service that is simple
          * now (its config changed) with no ready pipe has nothing to wait for. */
-        if (a->starting && (s->config->type != SERVICE_SIMPLE || s->ready_fd >= 0))
+        if (a->starting && (s->config->type != SERVICE_SIMPLE || s->ready_fd >= 0 ||
+                            service_health_gates(s)))
                 service_set_state(s, SERVICE_STARTING, "%s, waiting for %s", a->reason,
-                                  s->config->type == SERVICE_ONESHOT ? "it to finish"
-                                  : s->ready_fd >= 0                 ? "the ready fd"
-                                                                     : "READY=1");
+                                  service_waits_for(s));
         else
                 service_set_state(s, SERVICE_RUNNING, "%s", a->reason);
         return 0;
@@ -2121,6 +2306,8 @@ void service_resume(struct service *s, const struct service_resume *x)
         }
         if (x->session)
                 service_index_session(s, true);
+        if (s->health)
+                health_resume(s->health, x->health_due);
         if (x->cgroup && s->host->cgroup) {
                 /* The same cgroup, found again by name; the OOM count as it
                  * was seen, so a kill during the exec still shows. */

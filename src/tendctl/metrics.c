@@ -135,6 +135,15 @@ static void metrics_print(const struct wire_service *v, size_t n)
                         metrics_sample_start("tend_service_memory_bytes", &v[i]);
                         printf("} %" PRIu64 "\n", v[i].memory_bytes);
                 }
+
+        metrics_family("tend_service_healthy", "gauge",
+                       "1 while the service's health check passes, 0 while it fails or has not "
+                       "passed yet (absent: no health check, or not running).");
+        for (size_t i = 0; i < n; i++)
+                if (v[i].health && *v[i].health && strcmp(v[i].health, "inactive") != 0) {
+                        metrics_sample_start("tend_service_healthy", &v[i]);
+                        printf("} %d\n", strcmp(v[i].health, "healthy") == 0);
+                }
 }
 
 /* metrics; see tendctl.h. Nothing is printed unless the listing worked, so

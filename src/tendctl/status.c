@@ -66,7 +66,7 @@ static void format_since(char *buf, size_t size, uint64_t since)
 
 /* The columns of one row, escaped. */
 struct ctl_row {
-        char *name, *state, *reason, *status;
+        char *name, *state, *reason, *status, *health;
         char pid[16], since[64];
 };
 
@@ -81,6 +81,25 @@ const char *ctl_state_colour(const char *state)
             streq_ptr(state, "backoff"))
                 return "\033[1;33m";
         return "";
+}
+
+/* " | health: STATE" with the last result and when, escaped; "" when the
+ * service has no health check. NULL: out of memory. */
+static char *status_health(const struct wire_service *w)
+{
+        _cleanup_free_ char *s = NULL;
+        char ago[64];
+
+        if (!w->health || !*w->health)
+                return strdup("");
+        format_since(ago, sizeof ago, w->health_time);
+        if (w->health_result && *w->health_result) {
+                if (asprintf(&s, " | health: %s, last check %s: %s", w->health, ago,
+                             w->health_result) < 0)
+                        return NULL;
+        } else if (asprintf(&s, " | health: %s", w->health) < 0)
+                return NULL;
+        return ctl_escape(s);
 }
 
 static void status_print_table(const struct wire_service *v, size_t n, bool legend, bool colour)
@@ -100,7 +119,8 @@ static void status_print_table(const struct wire_service *v, size_t n, bool lege
                 row->state = ctl_escape(str_or(v[i].state, "-"));
                 row->reason = ctl_escape(str_or(v[i].reason, "-"));
                 row->status = ctl_escape(v[i].status);
-                if (!row->name || !row->state || !row->reason || !row->status) {
+                row->health = status_health(&v[i]);
+                if (!row->name || !row->state || !row->reason || !row->status || !row->health) {
                         fprintf(stderr, "tendctl: out of memory\n");
                         goto finish;
                 }
@@ -126,10 +146,10 @@ static void status_print_table(const struct wire_service *v, size_t n, bool lege
                 const char *on = colour ? ctl_state_colour(v[i].state) : "";
 
                 /* A service's own STATUS= text says more than tendd's reason. */
-                printf("%-*s  %s%-*s%s  %*s  %*" PRIu32 "  %-*s  %s%s%s\n", wname, row->name, on,
-                       wstate, row->state, *on ? CTL_COLOUR_OFF : "", wpid, row->pid, wrest,
+                printf("%-*s  %s%-*s%s  %*s  %*" PRIu32 "  %-*s  %s%s%s%s\n", wname, row->name,
+                       on, wstate, row->state, *on ? CTL_COLOUR_OFF : "", wpid, row->pid, wrest,
                        v[i].restarts, wsince, row->since, row->reason,
-                       *row->status ? " | status: " : "", row->status);
+                       *row->status ? " | status: " : "", row->status, row->health);
         }
 finish:
         for (size_t i = 0; i < n; i++) {
@@ -137,6 +157,7 @@ finish:
                 free(rows[i].state);
                 free(rows[i].reason);
                 free(rows[i].status);
+                free(rows[i].health);
         }
         free(rows);
 }

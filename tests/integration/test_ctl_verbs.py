@@ -23,7 +23,8 @@ ESC = "\x1b"
 RECORD_KEYS = ["Name", "State", "Pid", "Restarts", "Since", "SinceUSec", "HasExit", "ExitCode",
                "ExitSignal", "Reason", "Type", "WantUp", "Status", "NotifyErrno", "Output",
                "LogPath", "Started", "StartedUSec", "CPUUsageUSec", "MemoryCurrent", "After",
-               "Requires", "ExecStart", "JournalMatch"]
+               "Requires", "ExecStart", "JournalMatch", "Health", "HealthResult", "HealthTime",
+               "HealthTimeUSec"]
 
 
 def deps_services(tend, start=True):
@@ -597,7 +598,7 @@ def test_metrics_parse_strictly(tend):
         "tend_service_up", "tend_service_state", "tend_service_restarts_total",
         "tend_service_last_exit_code", "tend_service_last_exit_signal",
         "tend_service_start_time_seconds", "tend_service_state_change_time_seconds",
-        "tend_service_cpu_seconds_total", "tend_service_memory_bytes"}
+        "tend_service_cpu_seconds_total", "tend_service_memory_bytes", "tend_service_healthy"}
     assert fam["tend_service_restarts_total"]["type"] == "counter"
     assert fam["tend_service_cpu_seconds_total"]["type"] == "counter"
     assert all(f["help"] for f in fam.values())

@@ -4,10 +4,14 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include "command.h"
 #include "fake-sys.h"
+#include "health.h"
 #include "service.h"
 #include "state.h"
 #include <sys/syscall.h>
@@ -182,6 +186,11 @@ static const char *broken_invariant(const struct service *s)
                 return "spawn_granted only inside service_start_queued()";
         if (!s->reason)
                 return "a reason, always";
+        if (s->health && !s->config->health_tcp && !s->config->health_http)
+                return "a health check only with one configured";
+        if (s->health && s->health->active && s->state != SERVICE_RUNNING &&
+            s->state != SERVICE_STARTING)
+                return "health probes only while starting or running";
         return NULL;
 }
 
@@ -765,6 +774,145 @@ static void test_hooks(void)
                    s->state == SERVICE_RUNNING,
            "a failed reload stops nothing");
         service_free(s);
+/* A loopback port: listening (the backlog completes a connect) or, with
+ * listening false, closed again (a connect is refused). */
+static int health_port(bool listening, int *ret_fd)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+        socklen_t len = sizeof a;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        (void)bind(fd, (struct sockaddr *)&a, sizeof a);
+        (void)listen(fd, 16);
+        (void)getsockname(fd, (struct sockaddr *)&a, &len);
+        if (!listening)
+                fd = safe_close(fd);
+        *ret_fd = fd;
+        return ntohs(a.sin_port);
+}
+
+static void health_guard_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+        ev_break(l, EVBREAK_ALL);
+}
+
+/* Run the loop until s is in st (or 5 s passed). */
+static bool run_until(struct service *s, enum service_state st)
+{
+        ev_timer guard;
+        bool reached;
+
+        ev_timer_init(&guard, health_guard_cb, 5., 0.);
+        ev_timer_start(loop, &guard);
+        while (s->state != st && ev_is_active(&guard))
+                ev_run(loop, EVRUN_ONCE);
+        reached = s->state == st;
+        ev_timer_stop(loop, &guard);
+        return reached;
+}
+
+static void set_health_tcp(struct service *s, int port)
+{
+        free(s->config->health_tcp);
+        (void)asprintf(&s->config->health_tcp, "127.0.0.1:%d", port);
+}
+
+/* The health check as readiness and as liveness, through a real loop and
+ * real loopback sockets (the clock and the processes are fake). */
+static void test_health(void)
+{
+        struct service *s = make_service(SERVICE_SIMPLE, RESTART_ON_FAILURE);
+        int lfd, closed, port = health_port(true, &lfd), cport = health_port(false, &closed);
+        char want[128];
+        bool reached;
+
+        s->config->health_interval = 20 * USEC_PER_MSEC;
+        s->config->health_timeout = USEC_PER_SEC;
+        s->config->health_retries = 2;
+        s->config->ready_timeout = 10 * USEC_PER_SEC;
+        set_health_tcp(s, cport);
+        service_dispatch(s, SERVICE_EVENT_START);
+        ok(s->state == SERVICE_STARTING && s->health && s->health->active &&
+                   strstr(s->reason, "waiting for its health check to pass"),
+           "simple with a check: starting, probing (%s)", s->reason);
+        ev_run(loop, EVRUN_ONCE);
+        ev_run(loop, EVRUN_ONCE);
+        ok(s->state == SERVICE_STARTING && s->health->has_result && !s->health->last_ok &&
+                   s->health->failures == 0,
+           "while starting a failure is not counted (%s)", s->health->last_what);
+        set_health_tcp(s, port);
+        reached = run_until(s, SERVICE_RUNNING);
+        ok(reached && strcmp(s->reason, "ready") == 0 &&
+                   s->health->passed && ev_is_active(&s->health->timer),
+           "its first pass makes it ready and running, probing on");
+        set_health_tcp(s, cport);
+        fake.signals = 0;
+        reached = run_until(s, SERVICE_STOPPING);
+        ok(reached && s->stop_cause == STOP_CAUSE_HEALTH &&
+                   fake.last_signal == SIGTERM && fake.last_group,
+           "health_retries failures: stopped with stop_signal (%s)", s->reason);
+        (void)snprintf(want, sizeof want,
+                       "health check failed 2 times in a row: connect 127.0.0.1:%d: Connection "
+                       "refused, sent TERM", cport);
+        ok(strcmp(s->reason, want) == 0, "the stop's reason: %s", s->reason);
+        ok(!s->health->active && !ev_is_active(&s->health->timer), "no probe while stopping");
+        exit_with(s, -1, SIGTERM);
+        (void)snprintf(want, sizeof want,
+                       "health check failed: connect 127.0.0.1:%d: Connection refused, killed by "
+                       "signal TERM; restarting in", cport);
+        ok(s->state == SERVICE_BACKOFF && strncmp(s->reason, want, strlen(want)) == 0,
+           "a failure for the restart policy: %s", s->reason);
+        service_free(s);
+
+        /* health_start_period: failures from the spawn until then are not counted. */
+        s = make_service(SERVICE_SIMPLE, RESTART_NEVER);
+        s->config->health_interval = 10 * USEC_PER_MSEC;
+        s->config->health_timeout = USEC_PER_SEC;
+        s->config->health_retries = 1;
+        s->config->health_start_period = 60 * USEC_PER_SEC;
+        set_health_tcp(s, port);
+        service_dispatch(s, SERVICE_EVENT_START);
+        (void)run_until(s, SERVICE_RUNNING);
+        set_health_tcp(s, cport);
+        for (int i = 0; i < 6; i++)
+                ev_run(loop, EVRUN_ONCE);
+        ok(s->state == SERVICE_RUNNING && s->health->failures == 0 && !s->health->last_ok,
+           "failures within health_start_period do not count");
+        fake.now += 61 * USEC_PER_SEC;
+        ok(run_until(s, SERVICE_STOPPING) && s->stop_cause == STOP_CAUSE_HEALTH,
+           "after it they do");
+        exit_with(s, -1, SIGTERM);
+        ok(s->state == SERVICE_FAILED && strncmp(s->reason, "health check failed: ", 21) == 0,
+           "restart = never: failed (%s)", s->reason);
+        ok(s->health && !s->health->active, "kept while failed, for its last result, idle");
+        service_free(s);
+
+        /* notify: liveness only, from READY=1 on. */
+        s = make_service(SERVICE_NOTIFY, RESTART_ON_FAILURE);
+        s->config->health_interval = 10 * USEC_PER_MSEC;
+        s->config->health_timeout = USEC_PER_SEC;
+        s->config->health_retries = 3;
+        set_health_tcp(s, port);
+        service_dispatch(s, SERVICE_EVENT_START);
+        ok(s->state == SERVICE_STARTING && s->health && !s->health->active,
+           "notify: no probe before READY=1");
+        service_dispatch(s, SERVICE_EVENT_READY);
+        ok(s->state == SERVICE_RUNNING && s->health->active, "probing once running");
+        /* A reload that removes the check drops it at once. */
+        {
+                struct service_config *sc = service_config_copy(s->config);
+                free(sc->health_tcp);
+                sc->health_tcp = NULL;
+                service_set_config(s, sc, NULL);
+                ok(s->state == SERVICE_RUNNING && !s->health, "a reload without it: no check");
+                sc = service_config_copy(s->config);
+                sc->health_tcp = strdup("127.0.0.1:1");
+                service_set_config(s, sc, NULL);
+                ok(s->state == SERVICE_RUNNING && s->health && s->health->active,
+                   "a reload adding one: probing, without a restart");
+        }
+        service_free(s);
+        close(lfd);
 }
 
 int main(void)
@@ -783,6 +931,7 @@ int main(void)
         test_state_timers();
         test_state_reap_retry();
         test_hooks();
+        test_health();
         ev_loop_destroy(loop);
         return tap_done();
 }
