@@ -69,7 +69,7 @@ static const struct config_state_field config_state_service_fields[] = {
         { 16, KIND_BOOL, SC(umask_set) },
         { 17, KIND_MODE, SC(umask) },
         { 18, KIND_STRV, SC(environment) },
-        { 19, KIND_STRING, SC(environment_file) },
+        /* 19: environment_file, one path, until it became environment_files (60) */
         { 20, KIND_OUTPUT, SC(output) },
         { 21, KIND_BOOL, SC(output_set) },
         { 22, KIND_U64, SC(log_max_size) },
@@ -103,6 +103,23 @@ static const struct config_state_field config_state_service_fields[] = {
         { 50, KIND_STRV, SC(files) },
         { 51, KIND_UNSIGNED, SC(after_file) },
         { 52, KIND_UNSIGNED, SC(requires_file) },
+        /* 60-79: issue 15's exit-code policy, variables and wants */
+        { 60, KIND_STRV, SC(environment_files) },
+        { 61, KIND_U64, SC(success_exit.status[0]) },
+        { 62, KIND_U64, SC(success_exit.status[1]) },
+        { 63, KIND_U64, SC(success_exit.status[2]) },
+        { 64, KIND_U64, SC(success_exit.status[3]) },
+        { 65, KIND_U64, SC(success_exit.signals) },
+        { 66, KIND_U64, SC(prevent_exit.status[0]) },
+        { 67, KIND_U64, SC(prevent_exit.status[1]) },
+        { 68, KIND_U64, SC(prevent_exit.status[2]) },
+        { 69, KIND_U64, SC(prevent_exit.status[3]) },
+        { 70, KIND_U64, SC(prevent_exit.signals) },
+        { 71, KIND_STRV, SC(pass_environment) },
+        { 72, KIND_BOOL, SC(expand) },
+        { 73, KIND_STRV, SC(wants) },
+        { 74, KIND_UNSIGNED, SC(wants_line) },
+        { 75, KIND_UNSIGNED, SC(wants_file) },
 };
 
 _Static_assert(_LIMIT_MAX == 9, "a limit was added: give it a LIMIT() line above");
@@ -130,7 +147,7 @@ static const struct config_state_field config_state_config_fields[] = {
  * silently resets it: a tripwire that fails the build when a struct grows
  * (not when a field fits into padding) until the size here is updated. */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_LONG__ == 8
-_Static_assert(sizeof(struct service_config) == 504,
+_Static_assert(sizeof(struct service_config) == 616,
                "struct service_config changed: add its new field to "
                "config_state_service_fields[], then update this size");
 _Static_assert(sizeof(struct config) == 96, "struct config changed: add its new field to "
