@@ -74,8 +74,8 @@
  * Started: realtime usec of its last spawn, 0 never. CPUUsageUSec,
  * MemoryCurrent: what its cgroup used (cpu.stat usage_usec, memory.current),
  * UINT64_MAX when not known (no cgroup, or no memory controller).
- * After, Requires: its after= and requires= names, space-separated, as
- * loaded (a reload's new ones at once). ExecStart: its exec= line as written.
+ * After, Requires, Wants: its after=, requires= and wants= names,
+ * space-separated, as loaded (a reload's new ones at once). ExecStart: its exec= line as written.
  * JournalMatch: with journal output, the journalctl matches that select its
  * lines and no one else's ("SYSLOG_IDENTIFIER=NAME _SYSTEMD_UNIT=tend.service",
  * or _SYSTEMD_USER_UNIT=; the identifier alone when tendd runs in no service
@@ -104,6 +104,7 @@
         X(requires,     "Requires",    STR,  NULL,           NONE,        control_requires(s, rec)) \
         X(exec_start,   "ExecStart",   STR,  NULL,           NONE,        control_exec(s))         \
         X(journal_match, "JournalMatch", STR, NULL,          NONE,        control_journal(s, rec)) \
+        X(wants,        "Wants",       STR,  NULL,           NONE,        control_wants(s, rec))   \
         /* new fields go last, above this line: the compact struct grows at its end */
 /* clang-format on */
 

@@ -23,7 +23,7 @@ ESC = "\x1b"
 RECORD_KEYS = ["Name", "State", "Pid", "Restarts", "Since", "SinceUSec", "HasExit", "ExitCode",
                "ExitSignal", "Reason", "Type", "WantUp", "Status", "NotifyErrno", "Output",
                "LogPath", "Started", "StartedUSec", "CPUUsageUSec", "MemoryCurrent", "After",
-               "Requires", "ExecStart", "JournalMatch"]
+               "Requires", "ExecStart", "JournalMatch", "Wants"]
 
 
 def deps_services(tend, start=True):
