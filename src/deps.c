@@ -137,9 +137,13 @@ static void deps_buf_append(char *buf, size_t len, size_t *n, const char *s)
 /* A wanted service holds its dependents back only while it is on its way
  * up: pulled by a start (not yet taken up), or wanted up and starting,
  * stopped waiting for its own start (its dependencies not failed), or being
- * restarted. Failed, backoff, or stopped for good: it does not. */
+ * restarted. Failed (even when pulled again: failing again is no change of
+ * state that would look at its dependents once more), backoff, or stopped
+ * for good: it does not. */
 static bool deps_wanted_coming(const struct service *to)
 {
+        if (to->state == SERVICE_FAILED)
+                return false;
         if (to->pull_start)
                 return true;
         if (!to->want_up)

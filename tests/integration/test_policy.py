@@ -310,13 +310,30 @@ def test_wants_versus_requires_when_the_wanted_one_fails(tend):
     tend.service("flaky", exec="sh -c 'exit 1'", restart="never")
     tend.service("wanter", exec="sleep 1000", wants="flaky")
     tend.service("requirer", exec="sleep 1001", requires="flaky")
+    tend.service("looping", exec="sh -c 'exit 1'", restart="always", restart_delay="30s")
+    tend.service("patient", exec="sleep 1002", wants="looping")
     tend.start()
     tend.wait_state("flaky", "failed")
     tend.wait_running("wanter")
+    # A wanted service in backoff does not hold its dependent back either.
+    tend.wait_state("looping", "backoff")
+    tend.wait_running("patient")
     s = tend.wait_state("requirer", "stopped")
     assert s["reason"] == "requirement flaky failed", s
     r = tend.ctl("start", "requirer", check=1)
     assert "flaky" in r.stderr, r.stderr
+
+
+def test_start_with_a_wanted_service_that_fails_again(tend):
+    # The start pulls the failed service again; failing again (an exec error:
+    # failed -> failed) must not leave this one waiting for it.
+    tend.service("missing", exec="/nonexistent/program", restart="never")
+    tend.service("late", exec="sleep 1000", wants="missing", enabled="no")
+    tend.start()
+    tend.wait_state("missing", "failed")
+    tend.ctl("start", "late", check=0, timeout=15)
+    tend.wait_running("late")
+    assert tend.svc("missing")["state"] == "failed"
 
 
 def test_wanted_service_stopping_leaves_this_one_running(tend):
@@ -372,6 +389,22 @@ def test_wants_survives_reexec(tend):
     tend.ctl("reload", check=0)
     tend.ctl("stop", "b", check=0)
     assert tend.svc("a")["pid"] == a["pid"]
+
+
+def test_reload_changing_wants_restarts_nothing(tend):
+    tend.service("b", exec="sleep 1000", enabled="no")
+    tend.service("a", exec="sleep 1001")
+    tend.start()
+    a = tend.wait_running("a")
+    tend.service("a", exec="sleep 1001", wants="b")
+    tend.ctl("reload", check=0)
+    r = tend.ctl("show", "a", "-p", "Wants", "--value", check=0)
+    assert r.stdout.strip() == "b", r.stdout
+    assert tend.svc("a")["pid"] == a["pid"]
+    assert tend.svc("b")["state"] == "stopped"  # pulled by a start, not by a reload
+    tend.ctl("stop", "a", check=0)
+    tend.ctl("start", "a", check=0)
+    tend.wait_running("b")
 
 
 def test_wants_errors_at_check(tend):
