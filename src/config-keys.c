@@ -453,6 +453,14 @@ static CONFIG_KEY_PARSER(config_keys_environment_file)
         return 0;
 }
 
+/* Variables of tendd's own environment that are its channel to its
+ * supervisor (systemd): passing one would let a service speak for tendd
+ * (READY=1, WATCHDOG=1, fds meant for it). */
+static const char *const config_keys_unpassable[] = {
+        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
+        "LISTEN_FDNAMES", NULL,
+};
+
 /* pass_environment: names of variables, added to the earlier ones (an
  * empty value forgets them), deduplicated. */
 static CONFIG_KEY_PARSER(config_keys_pass_environment)
@@ -491,6 +499,15 @@ static CONFIG_KEY_PARSER(config_keys_pass_environment)
                                                 "invalid variable name '%s' (expected letters, "
                                                 "digits and _, not starting with a digit)",
                                                 config_shown(name, buf));
+                        free(name);
+                        bad = true;
+                        continue;
+                }
+                if (strv_contains((char *const *)config_keys_unpassable, name)) {
+                        (void)config_file_error(f, line, k->name,
+                                                "%s is tendd's own channel to its supervisor, "
+                                                "never passed to a service",
+                                                name);
                         free(name);
                         bad = true;
                         continue;

@@ -242,10 +242,12 @@ def test_pass_environment_from_tendd(tend):
 
 
 def test_pass_environment_errors_at_check(tend):
-    tend.service("p", exec="true", pass_environment="GOOD 1BAD A-B")
+    tend.service("p", exec="true", pass_environment="GOOD 1BAD A-B NOTIFY_SOCKET")
     r = check(tend)
     assert r.returncode == 1
     errs = r.stdout + r.stderr
+    assert ("services.d/p.ini:3: pass_environment: NOTIFY_SOCKET is tendd's own channel to its "
+            "supervisor, never passed to a service") in errs, errs
     assert "services.d/p.ini:3: pass_environment: invalid variable name '1BAD'" in errs, errs
     assert "services.d/p.ini:3: pass_environment: invalid variable name 'A-B'" in errs, errs
 
