@@ -449,7 +449,8 @@ static CONFIG_KEY_PARSER(config_keys_environment_file)
         if (r < 0)
                 return r;
         f->envf_where[f->n_envf_where++] =
-                (struct config_where){ line, f->n_displays > 0 ? (unsigned)(f->n_displays - 1) : 0 };
+                (struct config_where){ line,
+                                       f->n_displays > 0 ? (unsigned)(f->n_displays - 1) : 0 };
         return 0;
 }
 
@@ -553,7 +554,8 @@ static CONFIG_KEY_PARSER(config_keys_exit_codes)
                         p++;
                         continue;
                 }
-                (void)snprintf(word, sizeof word, "%.*s", (int)(n < sizeof word - 1 ? n : sizeof word - 1), p);
+                (void)snprintf(word, sizeof word, "%.*s",
+                               (int)(n < sizeof word - 1 ? n : sizeof word - 1), p);
                 p += n;
                 if (n >= sizeof word - 1) {
                         (void)config_file_error(f, line, k->name, "invalid exit status '%s...'",
