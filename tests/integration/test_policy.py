@@ -4,6 +4,7 @@ pass_environment, ${VAR} expansion (expand = yes) and wants, with real
 services under a real tendd; each bad value rejected by tendd --check with
 its file:line."""
 
+import json
 import signal
 import subprocess
 
@@ -377,6 +378,11 @@ def test_wants_orders_and_pulls(tend):
     assert "a" in r.stdout and "wants" in r.stdout and "c" in r.stdout, r.stdout
     r = tend.ctl("show", "a", "-p", "Wants", "--value", check=0)
     assert r.stdout.strip() == "b", r.stdout
+    tree = json.loads(tend.ctl("list-dependencies", "--json", "c", check=0).stdout)
+    a = tree["dependencies"][0]
+    assert (a["name"], a["kind"]) == ("a", "after"), tree
+    assert [(d["name"], d["kind"], d["state"]) for d in a["dependencies"]] == \
+        [("b", "wants", "running")], tree
 
 
 def test_wants_survives_reexec(tend):

@@ -208,6 +208,16 @@ static void test_dependencies(void)
         manager_free(m);
 }
 
+/* x, db, y: nodes 1, 2, 3 of a graph whose node 0 names them. */
+static size_t wants_lookup(const char *name, void *userdata)
+{
+        if (strcmp(name, "x") == 0)
+                return 1;
+        if (strcmp(name, "db") == 0)
+                return 2;
+        return strcmp(name, "y") == 0 ? 3 : SIZE_MAX;
+}
+
 /* wants: a start pulls the wanted service and waits while it comes up,
  * but a wanted service that fails or stops holds nothing back or down. */
 static void test_wants(void)
@@ -235,6 +245,29 @@ static void test_wants(void)
         db = manager_find(m, "db");
         ok(app->n_deps == 1 && app->deps[0].to == db && app->deps[0].kind == DEP_WANTS,
            "app -> db: one wants edge");
+        {
+                struct service_config *sc = service_config_copy(app->config);
+                struct graph g;
+                size_t n;
+
+                /* A name in several lists is one edge with each bit; a wants
+                 * name also in after comes in after's place. */
+                (void)strv_extend(&sc->after, "x");
+                (void)strv_extend(&sc->after, "db");
+                (void)strv_extend(&sc->requires, "x");
+                (void)strv_extend(&sc->wants, "y");
+                (void)strv_extend(&sc->wants, "x");
+                n = 1;
+                ok(graph_build(&g, (const struct service_config *const *)&sc, n,
+                               wants_lookup, NULL, NULL) == 0 &&
+                           g.n_edges == 3 && g.edges[0].to == 1 &&
+                           g.edges[0].kind == (DEP_AFTER | DEP_REQUIRES | DEP_WANTS) &&
+                           g.edges[1].to == 2 && g.edges[1].kind == (DEP_AFTER | DEP_WANTS) &&
+                           g.edges[2].to == 3 && g.edges[2].kind == DEP_WANTS,
+                   "graph: after x db, requires x, wants db y x: x (all three), db, y");
+                graph_done(&g);
+                service_config_free(sc);
+        }
 
         service_dispatch(app, SERVICE_EVENT_START);
         ok(app->state == SERVICE_STOPPED && strcmp(app->reason, "waiting for db") == 0,
