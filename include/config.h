@@ -61,6 +61,14 @@ struct config_cgroup {
         uint64_t io_weight;   /* io_weight: 1..10000 */
 };
 
+/* A set of exit statuses (0-255) and signals (1-64), for success_exit_codes
+ * and restart_prevent_exit_codes: bit n%64 of status[n/64] is status n, bit
+ * n-1 of signals is signal n. */
+struct config_exit_set {
+        uint64_t status[4];
+        uint64_t signals;
+};
+
 struct service_config {
         char *name;   /* file name without .ini */
         char *file;   /* path of NAME.ini: in the services directory, else the vendor one */
@@ -87,7 +95,6 @@ struct service_config {
                              * entries first, then environment= ones; a key keeps its
                              * first place and its last value. Merged at load, so a
                              * spawn only copies it */
-        char *environment_file; /* absolute; already read into environment */
 
         enum output_mode output;
         bool output_set; /* false: the daemon picks the default */
@@ -127,6 +134,15 @@ struct service_config {
         int reload_signal;      /* tendctl reload NAME without exec_reload; 0: none */
         usec_t hook_timeout;    /* each hook but exec_stop (stop_timeout) */
         char **on_failure;      /* started when this one enters failed; NULL: none */
+        /* Exits on its own that count as success besides exit status 0, and
+         * those that are never restarted (success: stopped, else failed). */
+        struct config_exit_set success_exit, prevent_exit;
+        char **environment_files; /* absolute, "-" before an optional one, in order;
+                                   * already read into environment */
+        char **pass_environment;  /* names taken from tendd's environment at load */
+        bool expand;              /* ${VAR} and $$ expanded in exec and workdir at load */
+        char **wants;             /* start these too, and after them; not bound to them */
+        unsigned wants_line, wants_file; /* where wants was last set, as after_line */
 };
 
 struct config {
@@ -180,8 +196,14 @@ struct config {
  * relative to the directory the service file of that layer is in (the
  * services or the vendor directory, never NAME.ini.d). environment= and
  * environment_file values may be wrapped in one pair of quotes ('...'
- * literal, "..." with \" \\ \$ \` escapes). after/requires must name
- * services of the configuration and form no cycle; each cycle is reported
+ * literal, "..." with \" \\ \$ \` escapes); "-" before an environment_file
+ * makes it optional (missing: skipped). The environment is merged once, at
+ * load: pass_environment (from tendd's own environment), each
+ * environment_file in order, then environment=, a later value winning; with
+ * expand = yes, "${NAME}" in exec's words and in workdir is then replaced
+ * from it (expand.h), an unknown name being an error of the key's line.
+ * after/requires/wants must name services of the configuration and form no
+ * cycle; each cycle is reported
  * once with its path and the file:line of every edge; exit_with too must name
  * a service. The program in exec is not looked up: a missing binary is a
  * runtime failure, not a config error.
@@ -194,9 +216,10 @@ struct config {
  * its drop-ins ignored. Drop-ins, NAME.ini.d/ *.ini of either directory (the
  * admin's replacing, or masking, a vendor one of the same file name), are
  * parsed after the main file in lexical order of their file names: a key set
- * again replaces the value, except the lists (environment, after, requires),
- * which accumulate and are emptied by an empty value; environment_file is
- * removed by an empty value. A drop-in directory of no service is ignored.
+ * again replaces the value, except the lists (environment, environment_file,
+ * pass_environment, after, requires, wants, success_exit_codes,
+ * restart_prevent_exit_codes), which accumulate and are emptied by an empty
+ * value. A drop-in directory of no service is ignored.
  * Drop-ins are read under the same rules as every other file. */
 int config_load(const char *path, struct config **ret, char ***ret_errors);
 struct config *config_free(struct config *c);
@@ -222,8 +245,10 @@ const struct service_config *config_find(const struct config *c, const char *nam
 /* True if a and b spawn the same process (a change needs a restart): argv
  * (not the exec line as written), type, user, group, workdir, umask,
  * environment, output mode, no_new_privs and limits. Restart policy,
- * timeouts, stop signal, log rotation, enabled, kill_mode and the cgroup
- * limits (memory_max, cpu_weight, ...) can change live. */
+ * timeouts, stop signal, log rotation, enabled, kill_mode, the cgroup
+ * limits (memory_max, cpu_weight, ...), the exit code lists and the
+ * dependencies can change live; environment_file, pass_environment and
+ * expand count through what they make (environment, argv, workdir). */
 bool service_config_spawn_equal(const struct service_config *a, const struct service_config *b);
 /* True if sc has a health check (health_tcp, health_http or health_exec). */
 bool service_config_has_health(const struct service_config *sc);

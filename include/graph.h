@@ -1,5 +1,5 @@
-/* graph.h: the dependency graph of a set of services, after= and requires=
- * names resolved into edges once per load, and its cycles. Nodes are the
+/* graph.h: the dependency graph of a set of services, after=, requires= and
+ * wants= names resolved into edges once per load, and its cycles. Nodes are the
  * positions of the services' configs in the array given; the graph knows no
  * service objects, so the config check and the running set share it. */
 #pragma once
@@ -13,6 +13,8 @@
 enum dep_kind {
         DEP_AFTER = 1u << 0,    /* start once the other is ready, stop before it */
         DEP_REQUIRES = 1u << 1, /* ...and start it too, stop when it goes down */
+        DEP_WANTS = 1u << 2,    /* start it too, and after it while it comes up; never
+                                 * blocked, failed or stopped by it */
 };
 
 /* from depends on to. */
@@ -23,7 +25,8 @@ struct graph_edge {
 
 struct graph {
         size_t n;                 /* nodes */
-        struct graph_edge *edges; /* by from; within one, after= order, then requires= */
+        struct graph_edge *edges; /* by from; within one, after= order, then requires=,
+                                   * then wants= */
         size_t n_edges;
         size_t *first; /* edges of node i: [first[i], first[i + 1]); n + 1 entries */
 };
@@ -33,7 +36,7 @@ typedef size_t (*graph_lookup_fn)(const char *name, void *userdata);
 /* A name in node from's list kind (one bit) that lookup does not know. */
 typedef void (*graph_unknown_fn)(size_t from, enum dep_kind kind, const char *name, void *userdata);
 
-/* Resolve the after= and requires= names of configs[0..n) through lookup
+/* Resolve the after=, requires= and wants= names of configs[0..n) through lookup
  * into g (left empty on failure). unknown (may be NULL) hears of each name
  * lookup does not find; such names make no edge. -ENOMEM, -E2BIG (more than
  * UINT32_MAX nodes). */

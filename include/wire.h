@@ -77,8 +77,8 @@
  * Started: realtime usec of its last spawn, 0 never. CPUUsageUSec,
  * MemoryCurrent: what its cgroup used (cpu.stat usage_usec, memory.current),
  * UINT64_MAX when not known (no cgroup, or no memory controller).
- * After, Requires: its after= and requires= names, space-separated, as
- * loaded (a reload's new ones at once). ExecStart: its exec= line as written.
+ * After, Requires, Wants: its after=, requires= and wants= names,
+ * space-separated, as loaded (a reload's new ones at once). ExecStart: its exec= line as written.
  * JournalMatch: with journal output, the journalctl matches that select its
  * lines and no one else's ("SYSLOG_IDENTIFIER=NAME _SYSTEMD_UNIT=tend.service",
  * or _SYSTEMD_USER_UNIT=; the identifier alone when tendd runs in no service
@@ -114,6 +114,7 @@
         X(health,       "Health",      STR,  "health",       STRING_NULL, control_health(s, rec))  \
         X(health_result, "HealthResult", STR, "health_result", STRING_NULL, control_health_result(s)) \
         X(health_time,  "HealthTime",  U64,  "health_time",  SECONDS,     control_health_time(s))  \
+        X(wants,        "Wants",       STR,  NULL,           NONE,        control_wants(s, rec))   \
         /* new fields go last, above this line: the compact struct grows at its end */
 /* clang-format on */
 

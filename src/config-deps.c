@@ -1,4 +1,4 @@
-/* config-deps.c: the checks of after= and requires= across services: every
+/* config-deps.c: the checks of after=, requires= and wants= across services: every
  * name must be a service file of the directory, and the graph of the loaded
  * services (graph.h) must have no cycle. The names are checked as each
  * file is parsed (config-keys.c); a cycle is reported here, once, with its
@@ -11,23 +11,27 @@
 /* Hops of a cycle shown in its message; the rest are counted. */
 #define CONFIG_DEPS_CYCLE_SHOWN 16
 
-/* The key an edge was written with: after= when it is in both, as the walk
- * (after= first) follows it that way. */
+/* The key an edge was written with: after= when it is in several, then
+ * requires=, as the graph (after= first) makes it that way. */
 static const char *config_deps_key(const struct graph_edge *e)
 {
-        return e->kind & DEP_AFTER ? "after" : "requires";
+        return e->kind & DEP_AFTER ? "after" : e->kind & DEP_REQUIRES ? "requires" : "wants";
 }
 
 static unsigned config_deps_line(const struct service_config *sc, const struct graph_edge *e)
 {
-        return e->kind & DEP_AFTER ? sc->after_line : sc->requires_line;
+        return e->kind & DEP_AFTER      ? sc->after_line
+               : e->kind & DEP_REQUIRES ? sc->requires_line
+                                        : sc->wants_line;
 }
 
 /* The file that set the key of edge e, as shown; NULL when out of memory. */
 static char *config_deps_file(const struct config_load_ctx *l, const struct config *c,
                               const struct service_config *sc, const struct graph_edge *e)
 {
-        unsigned i = e->kind & DEP_AFTER ? sc->after_file : sc->requires_file;
+        unsigned i = e->kind & DEP_AFTER      ? sc->after_file
+                     : e->kind & DEP_REQUIRES ? sc->requires_file
+                                              : sc->wants_file;
 
         return config_display(l, c, i < strv_length(sc->files) ? sc->files[i] : sc->file);
 }

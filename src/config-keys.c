@@ -25,11 +25,44 @@ static int config_keys_invalid(struct config_file_ctx *f, const struct config_ke
                                  config_shown(value, buf), hint);
 }
 
+/* See config-keys.h. */
+int config_keys_check_argv(struct config_file_ctx *f, unsigned line, const char *key,
+                           char *const *argv)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+
+        if (!argv[0])
+                return config_file_error(f, line, key, "empty command line");
+        if (!argv[0][0])
+                return config_file_error(f, line, key, "empty program name");
+        if (argv[0][0] != '/' && strchr(argv[0], '/'))
+                return config_file_error(f, line, key,
+                                         "program '%s' must be an absolute path or a bare name "
+                                         "searched in PATH",
+                                         config_shown(argv[0], buf));
+        for (size_t i = 0; argv[i]; i++)
+                if (strlen(argv[i]) >= CONFIG_EXEC_STRING_MAX)
+                        return config_file_error(
+                                f, line, key,
+                                "word %zu is longer than 128 KiB (execve's limit for "
+                                "one argument)",
+                                i + 1);
+        return 0;
+}
+
+/* A word with "${" in it may change once expanded (expand = yes, known only
+ * once every file is read): its checks wait for the expansion
+ * (config.c). */
+static bool config_keys_may_expand(const char *s)
+{
+        return strstr(s, "${") != NULL;
+}
+
 static CONFIG_KEY_PARSER(config_keys_exec)
 {
         struct service_config *sc = f->target;
         _cleanup_strv_free_ char **argv = NULL;
-        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        bool later = false;
         char *exec;
         int r;
 
@@ -40,22 +73,13 @@ static CONFIG_KEY_PARSER(config_keys_exec)
                         "unterminated quote or trailing backslash in command line");
         if (r < 0)
                 return r;
-        if (!argv[0])
-                return config_file_error(f, line, k->name, "empty command line");
-        if (!argv[0][0])
-                return config_file_error(f, line, k->name, "empty program name");
-        if (argv[0][0] != '/' && strchr(argv[0], '/'))
-                return config_file_error(f, line, k->name,
-                                         "program '%s' must be an absolute path or a bare name "
-                                         "searched in PATH",
-                                         config_shown(argv[0], buf));
-        for (size_t i = 0; argv[i]; i++)
-                if (strlen(argv[i]) >= CONFIG_EXEC_STRING_MAX)
-                        return config_file_error(
-                                f, line, k->name,
-                                "word %zu is longer than 128 KiB (execve's limit for "
-                                "one argument)",
-                                i + 1);
+        for (size_t i = 0; argv[i] && !later; i++)
+                later = config_keys_may_expand(argv[i]);
+        if (!later || !argv[0]) {
+                r = config_keys_check_argv(f, line, k->name, argv);
+                if (r < 0)
+                        return r;
+        }
         exec = strdup(value);
         if (!exec)
                 return -ENOMEM;
@@ -322,16 +346,39 @@ static CONFIG_KEY_PARSER(config_keys_account)
         return config_keys_set_string(field, value);
 }
 
-static CONFIG_KEY_PARSER(config_keys_absolute_path)
+/* See config-keys.h. */
+int config_keys_check_absolute(struct config_file_ctx *f, unsigned line, const char *key,
+                               const char *value)
 {
         char buf[CONFIG_VALUE_SHOWN_MAX + 4];
 
         if (value[0] != '/')
-                return config_file_error(f, line, k->name, "'%s' is not an absolute path",
+                return config_file_error(f, line, key, "'%s' is not an absolute path",
                                          config_shown(value, buf));
         if (strlen(value) >= PATH_MAX)
-                return config_file_error(f, line, k->name, "'%s' is longer than PATH_MAX (%d)",
+                return config_file_error(f, line, key, "'%s' is longer than PATH_MAX (%d)",
                                          config_shown(value, buf), PATH_MAX - 1);
+        return 0;
+}
+
+/* workdir: an absolute path, checked once expanded when it may be. */
+static CONFIG_KEY_PARSER(config_keys_workdir)
+{
+        int r = 0;
+
+        if (!config_keys_may_expand(value))
+                r = config_keys_check_absolute(f, line, k->name, value);
+        if (r < 0)
+                return r;
+        return config_keys_set_string(field, value);
+}
+
+static CONFIG_KEY_PARSER(config_keys_absolute_path)
+{
+        int r = config_keys_check_absolute(f, line, k->name, value);
+
+        if (r < 0)
+                return r;
         return config_keys_set_string(field, value);
 }
 
@@ -449,15 +496,180 @@ static CONFIG_KEY_PARSER(config_keys_environment)
         return strv_append(field, &f->env_n, &f->env_cap, entry);
 }
 
+/* environment_file: a path (relative to the file's directory), "-" before
+ * it for one that may be missing; added to the earlier ones, an empty value
+ * forgets them. Read once every file is parsed, see
+ * config_merge_environment(), which reports each at the line here. */
 static CONFIG_KEY_PARSER(config_keys_environment_file)
 {
-        /* Read after every file is parsed, see config_merge_environment(). */
-        if (!value[0]) { /* empty: none (a drop-in removing an earlier file's) */
-                free(*(char **)field);
-                *(char **)field = NULL;
+        bool optional = value[0] == '-';
+        _cleanup_free_ char *p = NULL, *entry = NULL;
+        size_t n = strv_length(*(char ***)field), cap = n + 1;
+        int r;
+
+        if (!value[0]) {
+                strv_free(*(char ***)field);
+                *(char ***)field = NULL;
+                f->n_envf_where = 0;
                 return 0;
         }
-        return config_keys_relative_path(f, k, line, value, field);
+        if (optional && !value[1])
+                return config_file_error(f, line, k->name, "'-' without a path");
+        p = path_join(f->dir, value + optional);
+        if (!p)
+                return -ENOMEM;
+        if (asprintf(&entry, "%s%s", optional ? "-" : "", p) < 0)
+                return -ENOMEM;
+        if (f->n_envf_where == f->envf_where_cap) {
+                size_t c = f->envf_where_cap ? 2 * f->envf_where_cap : 4;
+                struct config_where *w = realloc(f->envf_where, c * sizeof *w);
+
+                if (!w)
+                        return -ENOMEM;
+                f->envf_where = w;
+                f->envf_where_cap = c;
+        }
+        r = strv_append((char ***)field, &n, &cap, TAKE_PTR(entry));
+        if (r < 0)
+                return r;
+        f->envf_where[f->n_envf_where++] =
+                (struct config_where){ line,
+                                       f->n_displays > 0 ? (unsigned)(f->n_displays - 1) : 0 };
+        return 0;
+}
+
+/* Variables of tendd's own environment that are its channel to its
+ * supervisor (systemd): passing one would let a service speak for tendd
+ * (READY=1, WATCHDOG=1, fds meant for it). */
+static const char *const config_keys_unpassable[] = {
+        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
+        "LISTEN_FDNAMES", NULL,
+};
+
+/* pass_environment: names of variables, added to the earlier ones (an
+ * empty value forgets them), deduplicated. */
+static CONFIG_KEY_PARSER(config_keys_pass_environment)
+{
+        _cleanup_strv_free_ char **names = NULL;
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        size_t n_names = 0, cap = 0;
+        const char *p = value;
+        bool bad = false;
+        int r;
+
+        if (!value[0]) {
+                strv_free(*(char ***)field);
+                *(char ***)field = NULL;
+                return 0;
+        }
+        for (char **o = *(char ***)field; o && *o; o++) {
+                r = strv_append(&names, &n_names, &cap, strdup(*o));
+                if (r < 0)
+                        return r;
+        }
+        while (*p) {
+                size_t n = strcspn(p, " \t");
+                char *name;
+
+                if (n == 0) {
+                        p++;
+                        continue;
+                }
+                name = strndup(p, n);
+                if (!name)
+                        return -ENOMEM;
+                p += n;
+                if (!env_name_is_valid(name, n)) {
+                        (void)config_file_error(f, line, k->name,
+                                                "invalid variable name '%s' (expected letters, "
+                                                "digits and _, not starting with a digit)",
+                                                config_shown(name, buf));
+                        free(name);
+                        bad = true;
+                        continue;
+                }
+                if (strv_contains((char *const *)config_keys_unpassable, name)) {
+                        (void)config_file_error(f, line, k->name,
+                                                "%s is tendd's own channel to its supervisor, "
+                                                "never passed to a service",
+                                                name);
+                        free(name);
+                        bad = true;
+                        continue;
+                }
+                if (strv_contains(names, name)) {
+                        free(name);
+                        continue;
+                }
+                r = strv_append(&names, &n_names, &cap, name);
+                if (r < 0)
+                        return r;
+        }
+        if (f->load->oom)
+                return -ENOMEM;
+        if (bad)
+                return -EINVAL;
+        strv_free(*(char ***)field);
+        *(char ***)field = TAKE_PTR(names);
+        return 0;
+}
+
+/* success_exit_codes, restart_prevent_exit_codes: exit statuses 0-255 and
+ * signal names (SIGTERM or TERM; a number is always a status), added to
+ * the earlier ones; an empty value forgets them. */
+static CONFIG_KEY_PARSER(config_keys_exit_codes)
+{
+        struct config_exit_set *set = field, add = *set;
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        const char *p = value;
+        bool bad = false;
+
+        if (!value[0]) {
+                *set = (struct config_exit_set){};
+                return 0;
+        }
+        while (*p) {
+                size_t n = strcspn(p, " \t");
+                char word[64];
+                uint64_t v;
+                int sig;
+
+                if (n == 0) {
+                        p++;
+                        continue;
+                }
+                (void)snprintf(word, sizeof word, "%.*s",
+                               (int)(n < sizeof word - 1 ? n : sizeof word - 1), p);
+                p += n;
+                if (n >= sizeof word - 1) {
+                        (void)config_file_error(f, line, k->name, "invalid exit status '%s...'",
+                                                word);
+                        bad = true;
+                } else if (string_is_digits(word)) {
+                        if (parse_u64(word, false, &v) < 0 || v > 255) {
+                                (void)config_file_error(
+                                        f, line, k->name,
+                                        "exit status %s is out of range (0 to 255)",
+                                        config_shown(word, buf));
+                                bad = true;
+                        } else
+                                add.status[v / 64] |= 1ULL << (v % 64);
+                } else if (parse_signal(word, &sig) < 0 || sig < 1 || sig > 64) {
+                        (void)config_file_error(f, line, k->name,
+                                                "invalid exit status or signal '%s' (expected a "
+                                                "number from 0 to 255 or a signal name such as "
+                                                "SIGTERM)",
+                                                config_shown(word, buf));
+                        bad = true;
+                } else
+                        add.signals |= 1ULL << (sig - 1);
+        }
+        if (f->load->oom)
+                return -ENOMEM;
+        if (bad)
+                return -EINVAL;
+        *set = add;
+        return 0;
 }
 
 static const int config_keys_limit_resources[_LIMIT_MAX] = {
@@ -687,7 +899,7 @@ static int config_keys_names_dedup(char **v, size_t n)
         return 0;
 }
 
-/* after/requires/on_failure: blank-separated names of services, added to the names
+/* after/requires/wants/on_failure: blank-separated names of services, added to the names
  * earlier files set (an empty value forgets them), deduplicated. */
 static CONFIG_KEY_PARSER(config_keys_names)
 {
@@ -764,6 +976,9 @@ static CONFIG_KEY_PARSER(config_keys_names)
         if (strcmp(k->name, "after") == 0) {
                 sc->after_line = line;
                 sc->after_file = (unsigned)(f->n_displays - 1);
+        } else if (strcmp(k->name, "wants") == 0) {
+                sc->wants_line = line;
+                sc->wants_file = (unsigned)(f->n_displays - 1);
         } else if (strcmp(k->name, "requires") == 0) {
                 sc->requires_line = line;
                 sc->requires_file = (unsigned)(f->n_displays - 1);
@@ -864,11 +1079,11 @@ const struct config_key config_keys_service[] = {
           DURATION_MAX },
         { "user", config_keys_account, SC(user), NULL, ACCOUNT_USER, false },
         { "group", config_keys_account, SC(group), NULL, ACCOUNT_GROUP, false },
-        { "workdir", config_keys_absolute_path, SC(workdir), NULL, 0, false },
+        { "workdir", config_keys_workdir, SC(workdir), NULL, 0, false },
         { "umask", config_keys_umask, SC(umask), NULL, 0, false },
         { "environment", config_keys_environment, SC(environment), NULL, 0, true, 0, 0, true },
-        { "environment_file", config_keys_environment_file, SC(environment_file), NULL, 0, false, 0,
-          0, true },
+        { "environment_file", config_keys_environment_file, SC(environment_files), NULL, 0, true,
+          0, 0, true },
         { "output", config_keys_enum, SC(output), NULL, ENUM_OUTPUT, false },
         { "log_max_size", config_keys_size, SC(log_max_size), "10M", 0, false, LOG_MAX_SIZE_MIN,
           LOG_MAX_SIZE_MAX },
@@ -920,6 +1135,14 @@ const struct config_key config_keys_service[] = {
         { "hook_timeout", config_keys_duration, SC(hook_timeout), "90s", 0, false, 0,
           DURATION_MAX },
         { "on_failure", config_keys_names, SC(on_failure), NULL, 0, false, 0, 0, true },
+        { "success_exit_codes", config_keys_exit_codes, SC(success_exit), NULL, 0, true, 0, 0,
+          true },
+        { "restart_prevent_exit_codes", config_keys_exit_codes, SC(prevent_exit), NULL, 0, true, 0,
+          0, true },
+        { "pass_environment", config_keys_pass_environment, SC(pass_environment), NULL, 0, true, 0,
+          0, true },
+        { "expand", config_keys_bool, SC(expand), "no", 0, false },
+        { "wants", config_keys_names, SC(wants), NULL, 0, false, 0, 0, true },
 };
 
 #define C(field) offsetof(struct config, field)

@@ -13,3 +13,10 @@ void config_keys_init_limits(struct service_config *sc);
 /* Report (under key, at line) a path too long for a unix socket. */
 int config_keys_check_socket_path(struct config_file_ctx *f, unsigned line, const char *key,
                                   const char *path);
+/* Report (under key, at line) a command line that cannot be executed: empty,
+ * an empty or relative program path, a word over execve's limit. */
+int config_keys_check_argv(struct config_file_ctx *f, unsigned line, const char *key,
+                           char *const *argv);
+/* Report (under key, at line) a path that is not absolute or too long. */
+int config_keys_check_absolute(struct config_file_ctx *f, unsigned line, const char *key,
+                               const char *value);

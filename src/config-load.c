@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "config-load.h"
+#include "expand.h"
 
 /* A message is cut at this many bytes. */
 #define CONFIG_ERROR_LEN_MAX 4096
@@ -178,5 +179,61 @@ int config_file_apply_defaults(struct config_file_ctx *f)
                         return r;
                 assert(r >= 0); /* a default the table's own parser rejects */
         }
+        return 0;
+}
+
+/* Report what expand_string() or expand_strv() returned with bad. */
+static int config_expand_report(struct config_file_ctx *f, unsigned line, const char *key, int r,
+                                const char *bad)
+{
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+
+        if (r == -ENOENT)
+                return config_file_error(f, line, key,
+                                         "unknown variable ${%s} (not set by environment, "
+                                         "environment_file or pass_environment; $$ is a "
+                                         "literal $)",
+                                         config_shown(bad, buf));
+        if (r == -EINVAL)
+                return config_file_error(f, line, key,
+                                         "unterminated or invalid variable '%s' (expected "
+                                         "${NAME}; $$ is a literal $)",
+                                         config_shown(bad, buf));
+        return r;
+}
+
+/* See config-load.h. */
+int config_expand_string(struct config_file_ctx *f, unsigned line, const char *key,
+                         char *const *env, char **value)
+{
+        _cleanup_free_ char *bad = NULL;
+        char *e = NULL;
+        int r;
+
+        if (!*value)
+                return 0;
+        r = expand_string(*value, env, &e, &bad);
+        if (r < 0)
+                return config_expand_report(f, line, key, r, bad);
+        free(*value);
+        *value = e;
+        return 0;
+}
+
+/* See config-load.h. */
+int config_expand_strv(struct config_file_ctx *f, unsigned line, const char *key, char *const *env,
+                       char ***argv)
+{
+        _cleanup_free_ char *bad = NULL;
+        char **e = NULL;
+        int r;
+
+        if (!*argv)
+                return 0;
+        r = expand_strv(*argv, env, &e, &bad);
+        if (r < 0)
+                return config_expand_report(f, line, key, r, bad);
+        strv_free(*argv);
+        *argv = e;
         return 0;
 }

@@ -69,6 +69,13 @@ struct config_file_ctx {
         char **displays;       /* the files parsed so far as shown, display is the last */
         size_t n_displays, displays_cap;
         size_t env_n, env_cap; /* length and room of the service's environment= list */
+        struct config_where *envf_where; /* per environment_file entry: where it was set */
+        size_t n_envf_where, envf_where_cap;
+};
+
+/* A line of one of f->displays. */
+struct config_where {
+        unsigned line, file;
 };
 
 /* Parse value (line 0: the table's default) into field; report problems
@@ -94,6 +101,16 @@ struct config_key {
 /* Set each key's default in f->target, through the key's own parser (a
  * default its parser rejects is a bug of the table). 0 or -ENOMEM. */
 int config_file_apply_defaults(struct config_file_ctx *f);
+
+/* Expand value (a string of the service being loaded, set on line under
+ * key) from env as expand_string() does, replacing *value; a problem is
+ * reported as "unknown variable ${NAME}" or "unterminated or invalid
+ * variable '${...'". 0, -EINVAL after reporting, -ENOMEM. */
+int config_expand_string(struct config_file_ctx *f, unsigned line, const char *key,
+                         char *const *env, char **value);
+/* The same for each word of *argv. */
+int config_expand_strv(struct config_file_ctx *f, unsigned line, const char *key,
+                       char *const *env, char ***argv);
 
 /* config-load.c: the error list. */
 

@@ -69,7 +69,7 @@ static const struct config_state_field config_state_service_fields[] = {
         { 16, KIND_BOOL, SC(umask_set) },
         { 17, KIND_MODE, SC(umask) },
         { 18, KIND_STRV, SC(environment) },
-        { 19, KIND_STRING, SC(environment_file) },
+        /* 19: environment_file, one path, until it became environment_files (80) */
         { 20, KIND_OUTPUT, SC(output) },
         { 21, KIND_BOOL, SC(output_set) },
         { 22, KIND_U64, SC(log_max_size) },
@@ -119,6 +119,23 @@ static const struct config_state_field config_state_service_fields[] = {
         { 58, KIND_INT, SC(reload_signal) },
         { 59, KIND_U64, SC(hook_timeout) },
         { 60, KIND_STRV, SC(on_failure) },
+        /* 80-99: issue 15's exit-code policy, variables and wants */
+        { 80, KIND_STRV, SC(environment_files) },
+        { 81, KIND_U64, SC(success_exit.status[0]) },
+        { 82, KIND_U64, SC(success_exit.status[1]) },
+        { 83, KIND_U64, SC(success_exit.status[2]) },
+        { 84, KIND_U64, SC(success_exit.status[3]) },
+        { 85, KIND_U64, SC(success_exit.signals) },
+        { 86, KIND_U64, SC(prevent_exit.status[0]) },
+        { 87, KIND_U64, SC(prevent_exit.status[1]) },
+        { 88, KIND_U64, SC(prevent_exit.status[2]) },
+        { 89, KIND_U64, SC(prevent_exit.status[3]) },
+        { 90, KIND_U64, SC(prevent_exit.signals) },
+        { 91, KIND_STRV, SC(pass_environment) },
+        { 92, KIND_BOOL, SC(expand) },
+        { 93, KIND_STRV, SC(wants) },
+        { 94, KIND_UNSIGNED, SC(wants_line) },
+        { 95, KIND_UNSIGNED, SC(wants_file) },
 };
 
 _Static_assert(_LIMIT_MAX == 9, "a limit was added: give it a LIMIT() line above");
@@ -146,7 +163,7 @@ static const struct config_state_field config_state_config_fields[] = {
  * silently resets it: a tripwire that fails the build when a struct grows
  * (not when a field fits into padding) until the size here is updated. */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_LONG__ == 8
-_Static_assert(sizeof(struct service_config) == 624,
+_Static_assert(sizeof(struct service_config) == 736,
                "struct service_config changed: add its new field to "
                "config_state_service_fields[], then update this size");
 _Static_assert(sizeof(struct config) == 96, "struct config changed: add its new field to "

@@ -96,8 +96,8 @@ static int config_file_slurp(struct config_scratch *s, int fd, off_t size, size_
 /* The one way the config reads a file (tend.ini, service files, environment
  * files): opened without blocking and without following into a terminal, only
  * a regular file, at most CONFIG_FILE_MAX bytes and CONFIG_TREE_MAX for every
- * file of the load together, into s. Returns 0, -ENOMEM, or -EINVAL with the
- * reason in why. */
+ * file of the load together, into s. Returns 0, -ENOMEM, or -EINVAL (-ENOENT:
+ * no such file) with the reason in why. */
 static int config_read_file(struct config_load_ctx *l, int dfd, const char *path,
                             struct config_scratch *s, size_t *ret_len, char *why, size_t why_len)
 {
@@ -109,8 +109,9 @@ static int config_read_file(struct config_load_ctx *l, int dfd, const char *path
          * load, which runs inside tendd's loop on a reload. */
         fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
-                snprintf(why, why_len, "cannot open: %s", strerror(errno));
-                return -EINVAL;
+                r = errno;
+                snprintf(why, why_len, "cannot open: %s", strerror(r));
+                return r == ENOENT ? -ENOENT : -EINVAL;
         }
         if (fstat(fd, &st) < 0) {
                 snprintf(why, why_len, "cannot stat: %s", strerror(errno));
@@ -180,6 +181,9 @@ static void config_file_done(struct config_file_ctx *f)
         strv_free(f->displays);
         f->displays = NULL;
         f->n_displays = f->displays_cap = 0;
+        free(f->envf_where);
+        f->envf_where = NULL;
+        f->n_envf_where = f->envf_where_cap = 0;
 }
 
 /* Where key i was last set: its line (0: never), with f->display made the
@@ -338,40 +342,87 @@ static int config_env_file_line(unsigned lineno, char *entry, const char *reason
         return r == -ENOMEM ? r : 0;
 }
 
-/* Read environment_file (set on line) into env, of length *n and room *cap. */
+/* Read environment_file entry path (set on line; "-" before it: optional)
+ * into env, of length *n and room *cap. */
 static int config_read_environment_file(struct config_file_ctx *f, unsigned line, const char *path,
                                         char ***env, size_t *n, size_t *cap)
 {
-        struct config_env_file e = { f, line, path, env, n, cap };
+        bool optional = path[0] == '-';
+        struct config_env_file e = { f, line, path + optional, env, n, cap };
         struct config_load_ctx *l = f->load;
         char why[256];
         size_t len;
         int r;
 
-        r = config_read_file(l, AT_FDCWD, path, &l->env, &len, why, sizeof why);
-        if (r == -EINVAL)
-                return config_file_error(f, line, "environment_file", "'%s': %s", path, why);
+        r = config_read_file(l, AT_FDCWD, path + optional, &l->env, &len, why, sizeof why);
+        if (r == -ENOENT && optional)
+                return 0; /* an optional file that is not there */
+        if (r == -EINVAL || r == -ENOENT)
+                return config_file_error(f, line, "environment_file", "'%s': %s", path + optional,
+                                         why);
         if (r < 0)
                 return r;
         return env_parse_file(l->env.buf, len, config_env_file_line, &e);
 }
 
-/* environment_file first, then environment= in order; one entry per key,
- * later wins. Done once here, so that a spawn only copies the result. The
- * result is never NULL. */
+/* pass_environment's variables that tendd has, as "KEY=VALUE" entries. */
+static int config_pass_environment(char *const *names, char ***ret)
+{
+        _cleanup_strv_free_ char **v = NULL;
+        size_t n = 0, cap = 0;
+
+        for (; names && *names; names++) {
+                const char *value = getenv(*names);
+                char *entry;
+                int r;
+
+                if (!value)
+                        continue; /* unset: skipped */
+                if (asprintf(&entry, "%s=%s", *names, value) < 0)
+                        return -ENOMEM;
+                r = strv_append(&v, &n, &cap, entry);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+/* pass_environment first, then each environment_file in order, then
+ * environment= in order; one entry per key, later wins. Done once here, so
+ * that a spawn only copies the result. The result is never NULL. */
 static int config_merge_environment(struct config_file_ctx *f, struct service_config *sc)
 {
         _cleanup_strv_free_ char **env = NULL;
-        size_t i = config_key_index(f, "environment_file"), n = 0, cap = 1;
+        char **passed = NULL;
+        size_t n = 0, cap = 1, k = 0;
+        const char *display = f->display;
         int r;
 
         env = calloc(1, sizeof(char *));
         if (!env)
                 return -ENOMEM;
-        if (sc->environment_file) {
-                r = config_read_environment_file(f, config_where(f, i), sc->environment_file, &env,
-                                                 &n, &cap);
+        r = config_pass_environment(sc->pass_environment, &passed);
+        if (r >= 0)
+                r = env_merge(&env, &n, &cap, passed);
+        if (r < 0)
+                return r;
+        for (char **p = sc->environment_files; p && *p; p++, k++) {
+                _cleanup_strv_free_ char **file = NULL;
+                size_t fn = 0, fcap = 0;
+                unsigned line = 0;
+
+                if (k < f->n_envf_where) {
+                        line = f->envf_where[k].line;
+                        if (f->envf_where[k].file < f->n_displays)
+                                f->display = f->displays[f->envf_where[k].file];
+                }
+                r = config_read_environment_file(f, line, *p, &file, &fn, &fcap);
+                f->display = display;
                 if (r == -ENOMEM)
+                        return r;
+                r = env_merge(&env, &n, &cap, TAKE_PTR(file));
+                if (r < 0)
                         return r;
         }
         r = env_merge(&env, &n, &cap, TAKE_PTR(sc->environment));
@@ -420,6 +471,36 @@ static void config_check_health(struct config_file_ctx *f, struct service_config
                         (void)config_file_error(f, config_where(f, k), positive[i],
                                                 "must be more than 0");
         }
+}
+
+/* expand = yes: ${VAR} in exec's words and in workdir, from the merged
+ * environment; then the checks their parsers left for after it. */
+static int config_expand_service(struct config_file_ctx *f, struct service_config *sc)
+{
+        size_t e = config_key_index(f, "exec"), w = config_key_index(f, "workdir");
+        unsigned line;
+        int r;
+
+        if (sc->argv && !f->failed[e]) {
+                line = config_where(f, e);
+                r = sc->expand ? config_expand_strv(f, line, "exec", sc->environment, &sc->argv)
+                               : 0;
+                if (r >= 0)
+                        r = config_keys_check_argv(f, line, "exec", sc->argv);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        if (sc->workdir && !f->failed[w]) {
+                line = config_where(f, w);
+                r = sc->expand ? config_expand_string(f, line, "workdir", sc->environment,
+                                                      &sc->workdir)
+                               : 0;
+                if (r >= 0)
+                        r = config_keys_check_absolute(f, line, "workdir", sc->workdir);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        return f->load->oom ? -ENOMEM : 0;
 }
 
 /* Checks that involve more than one key. */
@@ -492,7 +573,7 @@ static int config_check_exec_size(struct config_file_ctx *f, struct service_conf
         if (total <= budget)
                 return 0;
         if (env > argv)
-                key = sc->environment_file ? "environment_file" : "environment";
+                key = sc->environment_files ? "environment_file" : "environment";
         if (budget == CONFIG_EXEC_MAX)
                 return config_file_error(f, config_where(f, config_key_index(f, key)), key,
                                          "arguments and environment take %llu bytes, more than the "
@@ -824,6 +905,8 @@ static int config_load_service(struct config_load_ctx *l, const struct config_un
                 if (r >= 0)
                         r = config_merge_environment(&f, sc);
                 if (r >= 0)
+                        r = config_expand_service(&f, sc);
+                if (r >= 0)
                         r = config_check_exec_size(&f, sc);
         }
         config_file_done(&f);
@@ -1133,7 +1216,9 @@ struct service_config *service_config_free(struct service_config *sc)
         free(sc->group);
         free(sc->workdir);
         strv_free(sc->environment);
-        free(sc->environment_file);
+        strv_free(sc->environment_files);
+        strv_free(sc->pass_environment);
+        strv_free(sc->wants);
         strv_free(sc->after);
         strv_free(sc->requires);
         free(sc->health_tcp);
@@ -1208,8 +1293,10 @@ struct service_config *service_config_copy(const struct service_config *sc)
              config_dup_strv(&n->argv, sc->argv) | config_dup_string(&n->user, sc->user) |
              config_dup_string(&n->group, sc->group) | config_dup_string(&n->workdir, sc->workdir) |
              config_dup_strv(&n->environment, sc->environment) |
-             config_dup_string(&n->environment_file, sc->environment_file) |
-             config_dup_strv(&n->after, sc->after) | config_dup_strv(&n->requires, sc->requires) |
+             config_dup_strv(&n->environment_files, sc->environment_files) |
+             config_dup_strv(&n->pass_environment, sc->pass_environment) |
+             config_dup_strv(&n->wants, sc->wants) | config_dup_strv(&n->after, sc->after) |
+             config_dup_strv(&n->requires, sc->requires) |
              config_dup_string(&n->health_tcp, sc->health_tcp) |
              config_dup_string(&n->health_http, sc->health_http) |
              config_dup_string(&n->health_exec, sc->health_exec) |
@@ -1274,7 +1361,11 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                a->start_limit_burst == b->start_limit_burst &&
                a->start_limit_interval == b->start_limit_interval &&
                a->stop_signal == b->stop_signal && a->stop_timeout == b->stop_timeout &&
-               streq_ptr(a->environment_file, b->environment_file) &&
+               strv_equal(a->environment_files, b->environment_files) &&
+               strv_equal(a->pass_environment, b->pass_environment) && a->expand == b->expand &&
+               memcmp(&a->success_exit, &b->success_exit, sizeof a->success_exit) == 0 &&
+               memcmp(&a->prevent_exit, &b->prevent_exit, sizeof a->prevent_exit) == 0 &&
+               strv_equal(a->wants, b->wants) &&
                a->log_max_size == b->log_max_size && a->log_keep == b->log_keep &&
                a->enabled == b->enabled && a->kill_mode == b->kill_mode &&
                a->kill_mode_set == b->kill_mode_set && a->ready_timeout == b->ready_timeout &&

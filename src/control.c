@@ -514,7 +514,7 @@ static void control_phase_hook(enum manager_phase phase, void *userdata)
 struct control_record {
         struct wire_service wire;
         char log_path[WIRE_STRING_MAX];
-        char after[WIRE_STRING_MAX], requires[WIRE_STRING_MAX];
+        char after[WIRE_STRING_MAX], requires[WIRE_STRING_MAX], wants[WIRE_STRING_MAX];
         char journal[sizeof "SYSLOG_IDENTIFIER= " + SERVICE_NAME_MAX + 128];
         char health[48];
         bool usage_read;
@@ -616,6 +616,13 @@ static const char *control_requires(const struct service *s, struct control_reco
         const struct service_config *sc = control_config(s);
 
         return control_join(sc ? sc->requires : NULL, rec->requires);
+}
+
+static const char *control_wants(const struct service *s, struct control_record *rec)
+{
+        const struct service_config *sc = control_config(s);
+
+        return control_join(sc ? sc->wants : NULL, rec->wants);
 }
 
 static const char *control_exec(const struct service *s)

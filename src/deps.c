@@ -134,6 +134,24 @@ static void deps_buf_append(char *buf, size_t len, size_t *n, const char *s)
                 *n += (size_t)k;
 }
 
+/* A wanted service holds its dependents back only while it is on its way
+ * up: pulled by a start (not yet taken up), or wanted up and starting,
+ * stopped waiting for its own start (its dependencies not failed), or being
+ * restarted. Failed (even when pulled again: failing again is no change of
+ * state that would look at its dependents once more), backoff, or stopped
+ * for good: it does not. */
+static bool deps_wanted_coming(const struct service *to)
+{
+        if (to->state == SERVICE_FAILED)
+                return false;
+        if (to->pull_start)
+                return true;
+        if (!to->want_up)
+                return false;
+        return to->state == SERVICE_STARTING || to->state == SERVICE_STOPPING ||
+               (to->state == SERVICE_STOPPED && !to->dep_failed);
+}
+
 /* See deps.h. */
 size_t deps_unmet(const struct service *s, char *buf, size_t len, bool *ret_failed)
 {
@@ -144,6 +162,8 @@ size_t deps_unmet(const struct service *s, char *buf, size_t len, bool *ret_fail
                 const struct service_dep *d = &s->deps[i];
 
                 if (d->to->removed || service_is_ready(d->to))
+                        continue;
+                if (!(d->kind & (DEP_AFTER | DEP_REQUIRES)) && !deps_wanted_coming(d->to))
                         continue;
                 n++;
                 if ((d->kind & DEP_REQUIRES) && d->to->state == SERVICE_FAILED)
@@ -165,7 +185,7 @@ void deps_pull_requirements(struct service *s, deps_queue_fn queue, void *userda
         for (size_t i = 0; i < s->n_deps; i++) {
                 struct service *to = s->deps[i].to;
 
-                if (!(s->deps[i].kind & DEP_REQUIRES) || to->removed)
+                if (!(s->deps[i].kind & (DEP_REQUIRES | DEP_WANTS)) || to->removed)
                         continue;
                 if (!to->want_up || to->state == SERVICE_FAILED) {
                         to->pull_start = true;

@@ -1,4 +1,4 @@
-/* graph.c: after=/requires= names resolved into edges, and cycles. */
+/* graph.c: after=/requires=/wants= names resolved into edges, and cycles. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -12,20 +12,32 @@ void graph_done(struct graph *g)
         *g = (struct graph){ 0 };
 }
 
-/* Edges of one node: after= in order, then the requires= names not in after=. */
+/* The bits of the edge to name: every list of sc that names it. */
+static uint8_t graph_kinds(const struct service_config *sc, const char *name)
+{
+        return (uint8_t)((strv_contains(sc->after, name) ? DEP_AFTER : 0) |
+                         (strv_contains(sc->requires, name) ? DEP_REQUIRES : 0) |
+                         (strv_contains(sc->wants, name) ? DEP_WANTS : 0));
+}
+
+/* Edges of one node: after= in order, then the requires= names not in
+ * after=, then the wants= names in neither: one edge per name. */
 static int graph_add_node(struct graph *g, size_t from, const struct service_config *sc,
                           graph_lookup_fn lookup, graph_unknown_fn unknown, void *userdata,
                           size_t *cap)
 {
-        for (unsigned pass = 0; pass < 2; pass++) {
-                enum dep_kind kind = pass == 0 ? DEP_AFTER : DEP_REQUIRES;
-                char *const *names = pass == 0 ? sc->after : sc->requires;
+        for (unsigned pass = 0; pass < 3; pass++) {
+                static const enum dep_kind kinds[] = { DEP_AFTER, DEP_REQUIRES, DEP_WANTS };
+                enum dep_kind kind = kinds[pass];
+                char *const *names = pass == 0 ? sc->after : pass == 1 ? sc->requires : sc->wants;
 
                 for (; names && *names; names++) {
                         size_t to;
 
-                        if (kind == DEP_REQUIRES && strv_contains(sc->after, *names))
-                                continue; /* made with both bits in the first pass */
+                        if (pass > 0 && strv_contains(sc->after, *names))
+                                continue; /* made with every bit in the first pass */
+                        if (pass > 1 && strv_contains(sc->requires, *names))
+                                continue; /* ...or in the second */
                         to = lookup(*names, userdata);
                         if (to == SIZE_MAX) {
                                 if (unknown)
@@ -43,11 +55,7 @@ static int graph_add_node(struct graph *g, size_t from, const struct service_con
                         g->edges[g->n_edges++] = (struct graph_edge){
                                 .from = (uint32_t)from,
                                 .to = (uint32_t)to,
-                                .kind = (uint8_t)(kind |
-                                                  (kind == DEP_AFTER && strv_contains(sc->requires,
-                                                                                      *names)
-                                                           ? DEP_REQUIRES
-                                                           : 0)),
+                                .kind = graph_kinds(sc, *names),
                         };
                 }
         }

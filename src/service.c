@@ -1617,27 +1617,60 @@ static void service_restart_or_give_up(struct service *s, const char *what, bool
         }
 }
 
-/* The main process exited on its own while starting or running: apply policy. */
+/* Is the last exit in set (a status, or the signal that killed it)? */
+static bool service_exit_in(const struct service *s, const struct config_exit_set *set)
+{
+        if (!s->has_exit)
+                return false;
+        if (s->exit_signal > 0)
+                return s->exit_signal <= 64 && (set->signals & (1ULL << (s->exit_signal - 1)));
+        return s->exit_code >= 0 && s->exit_code <= 255 &&
+               (set->status[s->exit_code / 64] & (1ULL << (s->exit_code % 64)));
+}
+
+/* The main process exited on its own while starting or running: apply
+ * policy. Success: exit status 0 or one of success_exit_codes; one of
+ * restart_prevent_exit_codes is never restarted (failed, or stopped if it
+ * is a success too). */
 static void service_exited(struct service *s)
 {
         char what[SERVICE_REASON_MAX];
-        bool success = s->has_exit && s->exit_signal == 0 && s->exit_code == 0;
+        bool plain = s->has_exit && s->exit_signal == 0 && s->exit_code == 0;
+        bool listed = !plain && service_exit_in(s, &s->config->success_exit);
+        bool success = plain || listed;
+        bool prevent = service_exit_in(s, &s->config->prevent_exit);
         bool early = s->state == SERVICE_STARTING && s->config->type != SERVICE_ONESHOT;
+        size_t n;
 
         service_format_exit(s, what, sizeof what);
+        n = strlen(what);
         if (s->config->type == SERVICE_ONESHOT && success) {
                 s->backoff_step = 0;
                 s->completed = true;
-                service_set_state(s, SERVICE_STOPPED, "completed");
+                if (listed)
+                        service_set_state(s, SERVICE_STOPPED, "completed, %s (success_exit_codes)",
+                                          what);
+                else
+                        service_set_state(s, SERVICE_STOPPED, "completed");
+                return;
+        }
+        if (early)
+                /* Gone before it said it was ready: a failed start, whatever the code. */
+                (void)snprintf(what + n, sizeof what - n, " before it was ready");
+        if (prevent) {
+                n = strlen(what);
+                (void)snprintf(what + n, sizeof what - n, " (restart_prevent_exit_codes)");
+                s->backoff_step = 0;
+                service_set_state(s, success && !early ? SERVICE_STOPPED : SERVICE_FAILED, "%s",
+                                  what);
                 return;
         }
         if (early) {
-                /* Gone before it said it was ready: a failed start, whatever the code. */
-                size_t n = strlen(what);
-                (void)snprintf(what + n, sizeof what - n, " before it was ready");
                 service_restart_or_give_up(s, what, false);
                 return;
         }
+        if (listed)
+                (void)snprintf(what + n, sizeof what - n, " (success_exit_codes)");
         if (success && !(s->want_up && s->config->restart == RESTART_ALWAYS)) {
                 service_set_state(s, SERVICE_STOPPED, "%s", what);
                 return;

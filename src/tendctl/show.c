@@ -1,7 +1,7 @@
 /* show.c: the verbs that read one service's record for a person or a
  * script: show (every field of the record as Key=Value, the D-Bus member
  * names of wire.h's table), is-active and is-failed (an exit status), and
- * list-dependencies (the tree of After and Requires, from one listing). */
+ * list-dependencies (the tree of After, Requires and Wants, from one listing). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -274,10 +274,16 @@ int ctl_is_failed(struct ctl_args *a)
 
 /* ---- list-dependencies ---- */
 
-/* An edge of the reverse graph: v[from] requires or starts after a service. */
+/* The lists an edge can come from, strongest first: a name in several is
+ * one edge of the first. */
+static const char *const deps_kinds[] = { "requires", "wants", "after" };
+#define DEPS_KINDS 3
+
+/* An edge of the reverse graph: v[from] requires, wants or starts after a
+ * service. */
 struct deps_edge {
         size_t from;
-        bool requires;
+        unsigned kind; /* index of deps_kinds */
 };
 
 struct deps_tree {
@@ -329,18 +335,19 @@ static int deps_name_cmp(const void *a, const void *b, void *data)
         return strcmp(x ? x : "", y ? y : "");
 }
 
-/* One pass over every record's requires, then after, names: count the
- * edges into each service (rev_start[i + 1]) or, with fill, store them at
- * pos[i]. A name in both lists is one edge, a requires one. */
+/* One pass over every record's requires, wants, then after, names: count
+ * the edges into each service (rev_start[i + 1]) or, with fill, store them
+ * at pos[i]. A name in several lists is one edge, of the first. */
 static void deps_reverse_pass(struct deps_tree *t, size_t *last, size_t *pos, bool fill)
 {
         for (size_t i = 0; i < t->n; i++)
                 last[i] = SIZE_MAX;
         for (size_t j = 0; j < t->n; j++) {
-                const char *lists[2] = { t->v[j].requires ? t->v[j].requires : "",
-                                         t->v[j].after ? t->v[j].after : "" };
+                const char *lists[DEPS_KINDS] = { t->v[j].requires ? t->v[j].requires : "",
+                                                  t->v[j].wants ? t->v[j].wants : "",
+                                                  t->v[j].after ? t->v[j].after : "" };
 
-                for (int k = 0; k < 2; k++)
+                for (unsigned k = 0; k < DEPS_KINDS; k++)
                         for (const char *p = lists[k]; *p;) {
                                 size_t l = strcspn(p, " ");
                                 const struct wire_service *w = l ? deps_lookup(t, p, l) : NULL;
@@ -355,7 +362,7 @@ static void deps_reverse_pass(struct deps_tree *t, size_t *last, size_t *pos, bo
                                         continue;
                                 last[i] = j;
                                 if (fill)
-                                        t->rev[pos[i]++] = (struct deps_edge){ j, k == 0 };
+                                        t->rev[pos[i]++] = (struct deps_edge){ j, k };
                                 else
                                         t->rev_start[i + 1]++;
                         }
@@ -407,7 +414,7 @@ static bool deps_has(const char *list, const char *name)
         return false;
 }
 
-/* The children of w, in the order of its requires= then after= names
+/* The children of w, in the order of its requires=, wants=, then after= names
  * (forward), or of the listing (reverse); calls each(t, child name, kind,
  * last?, data). */
 typedef int (*deps_each_fn)(struct deps_tree *t, const char *name, const char *kind, bool last,
@@ -417,14 +424,16 @@ typedef int (*deps_each_fn)(struct deps_tree *t, const char *name, const char *k
 static int deps_children(struct deps_tree *t, const struct wire_service *w, deps_each_fn each,
                          void *data)
 {
-        const char *names[2] = { w->requires ? w->requires : "", w->after ? w->after : "" };
+        const char *names[DEPS_KINDS] = { w->requires ? w->requires : "",
+                                          w->wants ? w->wants : "", w->after ? w->after : "" };
         const char *pending = NULL, *pending_kind = NULL;
         char *buf = NULL;
         int r = 0;
 
-        /* Forward: requires first, then the after names not also required. */
+        /* Forward: requires first, then the wants and after names not in an
+         * earlier list. */
         if (!t->a->reverse) {
-                for (int k = 0; k < 2 && r >= 0; k++)
+                for (unsigned k = 0; k < DEPS_KINDS && r >= 0; k++)
                         for (const char *p = names[k]; *p && r >= 0;) {
                                 size_t l = strcspn(p, " ");
                                 char *name = strndup(p, l);
@@ -433,7 +442,8 @@ static int deps_children(struct deps_tree *t, const struct wire_service *w, deps
                                 p += strspn(p, " ");
                                 if (!name)
                                         return -ENOMEM;
-                                if (k == 1 && deps_has(names[0], name)) {
+                                if ((k > 0 && deps_has(names[0], name)) ||
+                                    (k > 1 && deps_has(names[1], name))) {
                                         free(name);
                                         continue;
                                 }
@@ -442,7 +452,7 @@ static int deps_children(struct deps_tree *t, const struct wire_service *w, deps
                                 free(buf);
                                 buf = name;
                                 pending = name;
-                                pending_kind = k == 0 ? "requires" : "after";
+                                pending_kind = deps_kinds[k];
                         }
         } else {
                 size_t i = (size_t)(w - t->v);
@@ -451,7 +461,7 @@ static int deps_children(struct deps_tree *t, const struct wire_service *w, deps
                         if (pending)
                                 r = each(t, pending, pending_kind, false, data);
                         pending = t->v[t->rev[e].from].name;
-                        pending_kind = t->rev[e].requires ? "requires" : "after";
+                        pending_kind = deps_kinds[t->rev[e].kind];
                 }
         }
         if (pending && r >= 0)

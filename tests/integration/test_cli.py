@@ -482,8 +482,10 @@ WEB_JSON = {"name": "web", "state": "running", "pid": 42, "restarts": 1, "since"
 @pytest.mark.parametrize("sig, values, extra", [
     (OLDER, OLDER_WEB, {}),
     (OLDER + "tt", OLDER_WEB + (5, 6), {"cpu_usec": 5, "memory_bytes": 6}),
-    (OLDER + "tt" + "ssss" + "xsu",
-     OLDER_WEB + (5, 6, "a", "b", "sleep 1", "", -1, "later", 7),
+    (OLDER + "tt" + "ssss", OLDER_WEB + (5, 6, "a", "b", "sleep 1", ""),
+     {"cpu_usec": 5, "memory_bytes": 6}),  # the record before Wants
+    (OLDER + "tt" + "ssss" + "s" + "xsu",
+     OLDER_WEB + (5, 6, "a", "b", "sleep 1", "", "c", -1, "later", 7),
      {"cpu_usec": 5, "memory_bytes": 6}),
 ])
 def test_status_reads_another_versions_listing(tmp_path, sig, values, extra):

@@ -24,7 +24,7 @@ RECORD_KEYS = ["Name", "State", "Pid", "Restarts", "Since", "SinceUSec", "HasExi
                "ExitSignal", "Reason", "Type", "WantUp", "Status", "NotifyErrno", "Output",
                "LogPath", "Started", "StartedUSec", "CPUUsageUSec", "MemoryCurrent", "After",
                "Requires", "ExecStart", "JournalMatch", "Health", "HealthResult", "HealthTime",
-               "HealthTimeUSec"]
+               "HealthTimeUSec", "Wants"]
 
 
 def deps_services(tend, start=True):

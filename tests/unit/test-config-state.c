@@ -4,6 +4,7 @@
  * order kept; unknown tags skipped; what a state lacks read as the loader's
  * default; a malformed state refused, never half read. */
 #include <fcntl.h>
+#include <signal.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -128,6 +129,7 @@ static bool config_same(const struct config *a, const struct config *b)
 
                 same = service_config_equal(x, y) && x->after_line == y->after_line &&
                        x->requires_line == y->requires_line && !x->after == !y->after &&
+                       x->wants_line == y->wants_line && x->wants_file == y->wants_file &&
                        !x->requires == !y->requires && y->environment &&
                        config_find(b, y->name) == y;
                 if (!same)
@@ -148,11 +150,17 @@ static const char web_ini[] = "[service]\n"
                               "stop_timeout = 1.5s\n"
                               "user = root\n"
                               "group = 0\n"
-                              "workdir = /tmp\n"
+                              "workdir = ${DIR}\n"
                               "umask = 027\n"
                               "environment = A=1\n"
                               "environment = B=two words\n"
                               "environment_file = web.env\n"
+                              "environment_file = -missing.env\n"
+                              "environment = DIR=/tmp\n"
+                              "pass_environment = PATH\n"
+                              "expand = yes\n"
+                              "success_exit_codes = 3 SIGTERM\n"
+                              "restart_prevent_exit_codes = 255 SIGRTMAX\n"
                               "output = console\n"
                               "log_max_size = 512K\n"
                               "log_keep = 0\n"
@@ -177,7 +185,8 @@ static const char web_ini[] = "[service]\n"
                               "ready_timeout = 5s\n"
                               "ready_fd = 3\n"
                               "after = db cache\n"
-                              "requires = db\n";
+                              "requires = db\n"
+                              "wants = cache A\n";
 
 /* Every key of both files, services of every type, names that sort in
  * ASCII order (A, a-b, a.b, a_b, ...). */
@@ -224,7 +233,14 @@ static void test_round_trip(void)
         ok(c->n_services == 8 && web && web->ready_fd == 3 && web->kill_mode_set &&
                    web->limits[LIMIT_AS].value.rlim_max == RLIM_INFINITY &&
                    web->cgroup.tasks_max == CONFIG_CGROUP_MAX && web->cgroup.cpu_max == 150000 &&
-                   strv_length(web->environment) == 3 && strv_length(web->after) == 2 &&
+                   strv_length(web->environment) == 4 + !!getenv("PATH") &&
+                   strv_length(web->after) == 2 && streq_ptr(web->workdir, "/tmp") &&
+                   strv_length(web->environment_files) == 2 && web->expand &&
+                   strv_length(web->pass_environment) == 1 && strv_length(web->wants) == 2 &&
+                   web->wants_line > 0 && web->success_exit.status[0] == 1 << 3 &&
+                   web->success_exit.signals == 1 << (SIGTERM - 1) &&
+                   web->prevent_exit.status[3] == 1ULL << 63 &&
+                   web->prevent_exit.signals == 1ULL << 63 &&
                    web->requires_line > 0 && c->exit_with_line == 8 && c->socket_mode == 0600 &&
                    streq_ptr(c->cgroup_path, "/sys/fs/cgroup/tend.test"),
            "fixture: every key set");

@@ -205,7 +205,7 @@ static void test_defaults(void)
         ok(!sc->user && !sc->group && !sc->workdir, "no user, group, workdir");
         ok(!sc->umask_set, "umask unset");
         ok(sc->environment && !sc->environment[0], "environment empty, not NULL");
-        ok(!sc->environment_file, "no environment_file");
+        ok(!sc->environment_files, "no environment_file");
         ok(!sc->output_set, "output unset");
         ok(sc->log_max_size == 10 * 1024 * 1024, "log_max_size=10M");
         ok(sc->log_keep == 5, "log_keep=5");
@@ -941,7 +941,9 @@ static void test_environment(void)
                         "file first, environment= after, later wins, one entry per key"))
                         for (char **e = sc->environment; e && *e; e++)
                                 diag("  %s", *e);
-                ok(strcmp(sc->environment_file, tpath("env")) == 0, "environment_file path");
+                ok(strv_length(sc->environment_files) == 1 &&
+                           strcmp(sc->environment_files[0], tpath("env")) == 0,
+                   "environment_file path");
         }
         c = config_free(c);
 
@@ -949,7 +951,7 @@ static void test_environment(void)
         wfile("services.d/vars", "V=1\n");
         sc = load_one("[service]\nexec = x\nenvironment_file = vars\n", &c, &errors, &r);
         ok(sc && strv_length(sc->environment) == 1 && strcmp(sc->environment[0], "V=1") == 0 &&
-                   strcmp(sc->environment_file, tpath("services.d/vars")) == 0,
+                   strcmp(sc->environment_files[0], tpath("services.d/vars")) == 0,
            "relative environment_file");
         c = config_free(c);
 
@@ -960,7 +962,7 @@ static void test_environment(void)
         wfile("services.d/a.ini", ini);
         wfile("services.d/b.ini",
               "[service]\nexec = x\nenvironment_file = /no/such/env\n"
-              "environment_file = /again\n");
+              "environment_file = -/again\nenvironment_file = /dev/null/x\n");
         (void)unlink(tpath("services.d/svc.ini"));
         r = load(&c, &errors);
         char e1[256], e2[256], e3[256], e4[256];
@@ -979,9 +981,10 @@ static void test_environment(void)
         expect_errors("environment_file errors", errors,
                       (const char *const[]){
                               e1, e2, e3, e4,
-                              "S/b.ini:4: environment_file: duplicate key (first set on line 3)",
                               "S/b.ini:3: environment_file: '/no/such/env': cannot open: No such "
                               "file or directory",
+                              "S/b.ini:5: environment_file: '/dev/null/x': cannot open: Not a "
+                              "directory",
                               NULL });
 }
 
@@ -1089,8 +1092,7 @@ static void test_copy_equal(void)
         CHECK("log_keep", b->log_keep++, true);
         CHECK("enabled", b->enabled = !b->enabled, true);
         CHECK("kill_mode", b->kill_mode = KILL_PROCESS, true);
-        CHECK("environment_file", (free(b->environment_file), b->environment_file = strdup("/e")),
-              true);
+        CHECK("environment_file", strv_extend(&b->environment_files, "/e"), true);
         CHECK("exec line only", (free(b->exec), b->exec = strdup("/bin/sleep  '10'")), true);
         CHECK("argv", (free(b->argv[1]), b->argv[1] = strdup("11")), false);
         CHECK("type", b->type = SERVICE_ONESHOT, false);
@@ -1743,7 +1745,7 @@ static void test_layers(void)
                                               "environment = B=2\nenvironment_file =\n");
         r = load(&c, &errors);
         sc = c ? config_find(c, "x") : NULL;
-        ok(r == 0 && sc && !sc->after && !sc->environment_file &&
+        ok(r == 0 && sc && !sc->after && !sc->environment_files &&
                    env_is(sc, (const char *const[]){ "B=2", NULL }),
            "an empty value resets after, environment and environment_file (%d)", r);
 
@@ -1755,9 +1757,11 @@ static void test_layers(void)
         (void)remove(tpath("services.d/x.ini.d/reset.ini"));
         r = load(&c, &errors);
         sc = c ? config_find(c, "x") : NULL;
-        ok(r == 0 && sc && strcmp(sc->environment_file, tpath("vendor/x.env")) == 0 &&
+        ok(r == 0 && sc && strv_length(sc->environment_files) == 2 &&
+                   strcmp(sc->environment_files[1], tpath("vendor/x.env")) == 0 &&
                    env_is(sc, (const char *const[]){ "FROM=vendor", "A=1", NULL }),
-           "a vendor drop-in's environment_file is relative to the vendor directory (%d)", r);
+           "a vendor drop-in's environment_file is relative to the vendor directory and "
+           "adds to the main file's (%d)", r);
         c = config_free(c);
 
         /* Errors name the drop-in and its line; post-parse checks the file
@@ -1885,6 +1889,171 @@ static void test_layers(void)
         service_config_free(b);
 }
 
+/* Issue 15, policy: the exit code lists, several and optional environment
+ * files, pass_environment, expand and wants, and their errors. */
+static void test_policy_keys(void)
+{
+        _cleanup_(config_freep) struct config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        const struct service_config *sc;
+        char ini[1024], e1[512], e2[512];
+        int r;
+
+        fresh();
+        sc = load_one("[service]\nexec = x\nsuccess_exit_codes = 0 3  SIGTERM\n"
+                      "success_exit_codes = hup 255\nrestart_prevent_exit_codes = 78 usr1\n",
+                      &c, &errors, &r);
+        ok(sc && sc->success_exit.status[0] == ((1ULL << 0) | (1ULL << 3)) &&
+                   sc->success_exit.status[3] == 1ULL << 63 &&
+                   sc->success_exit.signals == ((1ULL << (SIGTERM - 1)) | (1ULL << (SIGHUP - 1))) &&
+                   sc->prevent_exit.status[1] == 1ULL << (78 - 64) &&
+                   sc->prevent_exit.signals == 1ULL << (SIGUSR1 - 1),
+           "exit code lists: numbers and signal names, repeated assignments add up");
+        sc = load_one("[service]\nexec = x\nsuccess_exit_codes = 3\nsuccess_exit_codes =\n"
+                      "success_exit_codes = 4\n",
+                      &c, &errors, &r);
+        ok(sc && sc->success_exit.status[0] == 1ULL << 4 && !sc->success_exit.signals,
+           "an empty value forgets the earlier codes");
+
+        sc = load_one("[service]\nexec = x\nsuccess_exit_codes = 256 3x SIGFOO -1\n"
+                      "restart_prevent_exit_codes = 1 RTMIN+99 9999999999999999999999\n",
+                      &c, &errors, &r);
+        expect_errors("exit code errors", errors,
+                      (const char *const[]){
+                              "S/svc.ini:3: success_exit_codes: exit status 256 is out of range "
+                              "(0 to 255)",
+                              "S/svc.ini:3: success_exit_codes: invalid exit status or signal "
+                              "'3x' (expected a number from 0 to 255 or a signal name such as "
+                              "SIGTERM)",
+                              "S/svc.ini:3: success_exit_codes: invalid exit status or signal "
+                              "'SIGFOO' (expected a number from 0 to 255 or a signal name such "
+                              "as SIGTERM)",
+                              "S/svc.ini:3: success_exit_codes: invalid exit status or signal "
+                              "'-1' (expected a number from 0 to 255 or a signal name such as "
+                              "SIGTERM)",
+                              "S/svc.ini:4: restart_prevent_exit_codes: invalid exit status or "
+                              "signal 'RTMIN+99' (expected a number from 0 to 255 or a signal "
+                              "name such as SIGTERM)",
+                              "S/svc.ini:4: restart_prevent_exit_codes: exit status "
+                              "9999999999999999999999 is out of range (0 to 255)",
+                              NULL });
+
+        /* Environment files in order, optional ones, pass_environment first. */
+        wfile("one.env", "A=1\nB=1\nP=file\n");
+        wfile("two.env", "B=2\nC=2\n");
+        (void)setenv("TEND_TEST_P", "passed", 1);
+        (void)setenv("P", "from tendd", 1);
+        (void)unsetenv("TEND_TEST_UNSET");
+        snprintf(ini, sizeof ini,
+                 "[service]\nexec = x\npass_environment = TEND_TEST_P TEND_TEST_UNSET P\n"
+                 "environment_file = %s/one.env\nenvironment_file = -%s/missing.env\n"
+                 "environment_file = -two.env\nenvironment = C=3\n"
+                 "pass_environment = TEND_TEST_P\n",
+                 tmp, tmp);
+        wfile("services.d/two.env", "B=2\nC=2\n");
+        sc = load_one(ini, &c, &errors, &r);
+        ok(sc && env_is(sc, (const char *const[]){ "TEND_TEST_P=passed", "P=file", "A=1",
+                                                   "B=2", "C=3", NULL }),
+           "pass_environment, then each file in order, then environment; later wins (%d)", r);
+        ok(sc && strv_length(sc->environment_files) == 3 && sc->environment_files[1][0] == '-' &&
+                   strcmp(sc->environment_files[2] + 1, tpath("services.d/two.env")) == 0 &&
+                   strv_length(sc->pass_environment) == 3,
+           "the files as given, '-' kept on optional ones, relative ones made absolute");
+
+        tmkdir("adir");
+        snprintf(ini, sizeof ini,
+                 "[service]\nexec = x\nenvironment_file = -%s/adir\nenvironment_file = -\n"
+                 "pass_environment = OK 1X A.B\n",
+                 tmp);
+        sc = load_one(ini, &c, &errors, &r);
+        snprintf(e1, sizeof e1, "S/svc.ini:3: environment_file: '%s/adir': not a regular file "
+                 "(a directory)", tmp);
+        expect_errors("environment_file and pass_environment errors", errors,
+                      (const char *const[]){
+                              "S/svc.ini:4: environment_file: '-' without a path",
+                              "S/svc.ini:5: pass_environment: invalid variable name '1X' "
+                              "(expected letters, digits and _, not starting with a digit)",
+                              "S/svc.ini:5: pass_environment: invalid variable name 'A.B' "
+                              "(expected letters, digits and _, not starting with a digit)",
+                              e1, NULL });
+
+        /* A drop-in's environment_file error names the drop-in's line. */
+        tmkdir("services.d/svc.ini.d");
+        wfile("services.d/svc.ini.d/a.ini", "[service]\n\nenvironment_file = /no/such\n");
+        sc = load_one("[service]\nexec = x\nenvironment_file = -/no/such/either\n", &c, &errors,
+                      &r);
+        expect_errors("environment_file in a drop-in", errors,
+                      (const char *const[]){
+                              "S/svc.ini.d/a.ini:3: environment_file: '/no/such': cannot "
+                              "open: No such file or directory",
+                              NULL });
+        (void)unlink(tpath("services.d/svc.ini.d/a.ini"));
+
+        /* expand. */
+        sc = load_one("[service]\nexec = ${BIN}/prog \"${A} x\" $${A} $A $$ ${E}\nexpand = yes\n"
+                      "environment = BIN=/opt/b\nenvironment = A=1 2\nenvironment = E=\n"
+                      "workdir = /srv/${A}\n",
+                      &c, &errors, &r);
+        ok(sc && strv_length(sc->argv) == 6 && strcmp(sc->argv[0], "/opt/b/prog") == 0 &&
+                   strcmp(sc->argv[1], "1 2 x") == 0 && strcmp(sc->argv[2], "${A}") == 0 &&
+                   strcmp(sc->argv[3], "$A") == 0 && strcmp(sc->argv[4], "$") == 0 &&
+                   strcmp(sc->argv[5], "") == 0 && strcmp(sc->workdir, "/srv/1 2") == 0 &&
+                   strcmp(sc->exec, "${BIN}/prog \"${A} x\" $${A} $A $$ ${E}") == 0,
+           "expand: words and workdir expanded, the exec line kept as written (%d)", r);
+        sc = load_one("[service]\nexec = /bin/echo ${A} $$\nenvironment = A=1\n", &c, &errors,
+                      &r);
+        ok(sc && strcmp(sc->argv[1], "${A}") == 0 && strcmp(sc->argv[2], "$$") == 0 && !sc->expand,
+           "expand = no (the default): $ means itself");
+        sc = load_one("[service]\nexec = /bin/echo ${NOPE}\nexpand = yes\nworkdir = ${W}\n"
+                      "environment = W=rel\n",
+                      &c, &errors, &r);
+        expect_errors("expand errors", errors,
+                      (const char *const[]){
+                              "S/svc.ini:2: exec: unknown variable ${NOPE} (not set by "
+                              "environment, environment_file or pass_environment; $$ is a "
+                              "literal $)",
+                              "S/svc.ini:4: workdir: 'rel' is not an absolute path", NULL });
+        sc = load_one("[service]\nexpand = yes\nexec = ${P}/x ${Q\nworkdir = ${W}\n"
+                      "environment = P=/p\n",
+                      &c, &errors, &r);
+        expect_errors("expand: an unterminated variable",
+                      errors,
+                      (const char *const[]){
+                              "S/svc.ini:3: exec: unterminated or invalid variable '${Q' "
+                              "(expected ${NAME}; $$ is a literal $)",
+                              "S/svc.ini:4: workdir: unknown variable ${W} (not set by "
+                              "environment, environment_file or pass_environment; $$ is a "
+                              "literal $)",
+                              NULL });
+        sc = load_one("[service]\nexec = ${P}/x\nworkdir = ${W}\n", &c, &errors, &r);
+        expect_errors("without expand, ${...} is checked as written", errors,
+                      (const char *const[]){
+                              "S/svc.ini:2: exec: program '${P}/x' must be an absolute path or a "
+                              "bare name searched in PATH",
+                              "S/svc.ini:3: workdir: '${W}' is not an absolute path", NULL });
+
+        /* wants. */
+        wfile("services.d/db.ini", "[service]\nexec = x\n");
+        sc = load_one("[service]\nexec = x\nwants = db db\n", &c, &errors, &r);
+        ok(sc && strv_length(sc->wants) == 1 && strcmp(sc->wants[0], "db") == 0 &&
+                   sc->wants_line == 3,
+           "wants: names, deduplicated, where it was set");
+        sc = load_one("[service]\nexec = x\nwants = nope svc\n", &c, &errors, &r);
+        expect_errors("wants errors", errors,
+                      (const char *const[]){ "S/svc.ini:3: wants: unknown service 'nope'",
+                                             "S/svc.ini:3: wants: a service cannot depend on "
+                                             "itself",
+                                             NULL });
+        wfile("services.d/db.ini", "[service]\nexec = x\nafter = svc\n");
+        sc = load_one("[service]\nexec = x\nwants = db\n", &c, &errors, &r);
+        snprintf(e2, sizeof e2,
+                 "S/svc.ini:3: wants: dependency cycle db -> svc -> db (%s/services.d/db.ini:3 "
+                 "after, %s/services.d/svc.ini:3 wants)",
+                 tmp, tmp);
+        expect_errors("a cycle through wants", errors, (const char *const[]){ e2, NULL });
+        (void)unlink(tpath("services.d/db.ini"));
+}
+
 int main(void)
 {
         /* Run as a user other than root (a package build), the socket and
@@ -1914,6 +2083,7 @@ int main(void)
         test_cycle_both_keys();
         test_cgroup_keys();
         test_layers();
+        test_policy_keys();
         cleanup_tmp();
         return tap_done();
 }

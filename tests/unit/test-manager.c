@@ -208,6 +208,100 @@ static void test_dependencies(void)
         manager_free(m);
 }
 
+/* x, db, y: nodes 1, 2, 3 of a graph whose node 0 names them. */
+static size_t wants_lookup(const char *name, void *userdata)
+{
+        if (strcmp(name, "x") == 0)
+                return 1;
+        if (strcmp(name, "db") == 0)
+                return 2;
+        return strcmp(name, "y") == 0 ? 3 : SIZE_MAX;
+}
+
+/* wants: a start pulls the wanted service and waits while it comes up,
+ * but a wanted service that fails or stops holds nothing back or down. */
+static void test_wants(void)
+{
+        static const char *const svcs[][3] = { { "app", NULL, NULL }, { "db", NULL, NULL } };
+        struct config *c = calloc(1, sizeof *c);
+        struct manager *m = NULL;
+        struct service *app, *db;
+
+        c->log_dir = strdup("/nonexistent");
+        c->services = calloc(3, sizeof *c->services);
+        for (size_t i = 0; i < ELEMENTSOF(svcs); i++) {
+                struct service_config *sc =
+                        make_named_config(svcs[i][0], SERVICE_SIMPLE, RESTART_NEVER);
+                sc->enabled = false;
+                c->services[c->n_services++] = sc;
+        }
+        (void)strv_extend(&c->services[0]->wants, "db");
+        fake_reset();
+        if (manager_new(loop, "/nonexistent/tend.ini", c, &m) < 0 || manager_start(m) < 0) {
+                ok(false, "manager for wants");
+                return;
+        }
+        app = manager_find(m, "app");
+        db = manager_find(m, "db");
+        ok(app->n_deps == 1 && app->deps[0].to == db && app->deps[0].kind == DEP_WANTS,
+           "app -> db: one wants edge");
+        {
+                struct service_config *sc = service_config_copy(app->config);
+                struct graph g;
+                size_t n;
+
+                /* A name in several lists is one edge with each bit; a wants
+                 * name also in after comes in after's place. */
+                (void)strv_extend(&sc->after, "x");
+                (void)strv_extend(&sc->after, "db");
+                (void)strv_extend(&sc->requires, "x");
+                (void)strv_extend(&sc->wants, "y");
+                (void)strv_extend(&sc->wants, "x");
+                n = 1;
+                ok(graph_build(&g, (const struct service_config *const *)&sc, n,
+                               wants_lookup, NULL, NULL) == 0 &&
+                           g.n_edges == 3 && g.edges[0].to == 1 &&
+                           g.edges[0].kind == (DEP_AFTER | DEP_REQUIRES | DEP_WANTS) &&
+                           g.edges[1].to == 2 && g.edges[1].kind == (DEP_AFTER | DEP_WANTS) &&
+                           g.edges[2].to == 3 && g.edges[2].kind == DEP_WANTS,
+                   "graph: after x db, requires x, wants db y x: x (all three), db, y");
+                graph_done(&g);
+                service_config_free(sc);
+        }
+
+        service_dispatch(app, SERVICE_EVENT_START);
+        ok(app->state == SERVICE_STOPPED && strcmp(app->reason, "waiting for db") == 0,
+           "app waits for the db it pulled (%s)", app->reason);
+        settle();
+        ok(db->state == SERVICE_RUNNING && app->state == SERVICE_RUNNING,
+           "db was pulled up, then app started (%s, %s)", db->reason, app->reason);
+
+        service_dispatch(db, SERVICE_EVENT_STOP);
+        ok(db->state == SERVICE_STOPPING, "db's stop does not wait for app (%s)", db->reason);
+        service_handle_pidfd(db);
+        settle();
+        ok(db->state == SERVICE_STOPPED && app->state == SERVICE_RUNNING,
+           "app keeps running without db (%s)", app->reason);
+
+        service_dispatch(app, SERVICE_EVENT_STOP);
+        service_handle_pidfd(app);
+        settle();
+        fake.spawn_err = -ENOENT;
+        fake.spawn_step = "exec";
+        service_dispatch(db, SERVICE_EVENT_START);
+        fake.spawn_err = 0;
+        ok(db->state == SERVICE_FAILED, "db failed to start (%s)", db->reason);
+        service_dispatch(app, SERVICE_EVENT_START);
+        ok(app->state == SERVICE_RUNNING && !app->dep_failed && db->pull_start,
+           "a failed wanted db is pulled again but does not hold app back (%s)", app->reason);
+        fake.spawn_err = -ENOENT;
+        settle();
+        fake.spawn_err = 0;
+        ok(db->state == SERVICE_FAILED && app->state == SERVICE_RUNNING,
+           "db failing again leaves app running (%s)", app->reason);
+        manager_free(m);
+}
+
 /* A reload that adds a service waiting for an existing one: the new one
  * starts only once the edge exists, so it waits. */
 static void test_reload_adds_dependent(void)
@@ -338,6 +432,7 @@ int main(void)
         test_spawn_queue_wakes_dependents();
         test_edges();
         test_dependencies();
+        test_wants();
         test_reload_adds_dependent();
         test_restart_budget();
         test_order();

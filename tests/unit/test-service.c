@@ -394,6 +394,83 @@ static void test_policies(void)
         service_free(s);
 }
 
+/* success_exit_codes and restart_prevent_exit_codes on the service's own
+ * exits; a stop by tend is clean whatever they say. */
+static void test_exit_code_policy(void)
+{
+        struct service *s;
+
+        s = make_service(SERVICE_SIMPLE, RESTART_ON_FAILURE);
+        s->config->success_exit.status[0] = 1ULL << 3;
+        s->config->success_exit.signals = 1ULL << (SIGTERM - 1);
+        service_dispatch(s, SERVICE_EVENT_START);
+        exit_with(s, 3, 0);
+        ok(s->state == SERVICE_STOPPED &&
+                   strcmp(s->reason, "exited with code 3 (success_exit_codes)") == 0,
+           "on-failure + a success code: stopped (%s)", s->reason);
+        service_dispatch(s, SERVICE_EVENT_START);
+        exit_with(s, -1, SIGTERM);
+        ok(s->state == SERVICE_STOPPED &&
+                   strcmp(s->reason, "killed by signal TERM (success_exit_codes)") == 0,
+           "on-failure + a success signal: stopped (%s)", s->reason);
+        service_dispatch(s, SERVICE_EVENT_START);
+        exit_with(s, 4, 0);
+        ok(s->state == SERVICE_BACKOFF, "on-failure + another code: restarted (%s)", s->reason);
+        service_free(s);
+
+        s = make_service(SERVICE_ONESHOT, RESTART_ON_FAILURE);
+        s->config->success_exit.status[1] = 1ULL << (100 - 64);
+        service_dispatch(s, SERVICE_EVENT_START);
+        exit_with(s, 100, 0);
+        ok(s->state == SERVICE_STOPPED && s->completed &&
+                   strcmp(s->reason, "completed, exited with code 100 (success_exit_codes)") == 0,
+           "oneshot + a success code: completed (%s)", s->reason);
+        service_free(s);
+
+        s = make_service(SERVICE_SIMPLE, RESTART_ALWAYS);
+        s->config->prevent_exit.status[1] = 1ULL << (78 - 64);
+        s->config->prevent_exit.status[0] = 1ULL << 0;
+        s->config->prevent_exit.signals = 1ULL << (SIGUSR1 - 1);
+        service_dispatch(s, SERVICE_EVENT_START);
+        exit_with(s, 78, 0);
+        ok(s->state == SERVICE_FAILED && s->restarts == 0 && !ev_is_active(&s->timer) &&
+                   strcmp(s->reason, "exited with code 78 (restart_prevent_exit_codes)") == 0,
+           "always + a prevent code: failed, no restart (%s)", s->reason);
+        service_dispatch(s, SERVICE_EVENT_START);
+        exit_with(s, -1, SIGUSR1);
+        ok(s->state == SERVICE_FAILED &&
+                   strcmp(s->reason, "killed by signal USR1 (restart_prevent_exit_codes)") == 0,
+           "always + a prevent signal: failed (%s)", s->reason);
+        service_dispatch(s, SERVICE_EVENT_START);
+        exit_with(s, 0, 0);
+        ok(s->state == SERVICE_STOPPED &&
+                   strcmp(s->reason, "exited with code 0 (restart_prevent_exit_codes)") == 0,
+           "always + a prevent code that is a success: stopped (%s)", s->reason);
+        service_dispatch(s, SERVICE_EVENT_START);
+        exit_with(s, 1, 0);
+        ok(s->state == SERVICE_BACKOFF, "always + another code: restarted (%s)", s->reason);
+        service_free(s);
+
+        s = make_service(SERVICE_NOTIFY, RESTART_ALWAYS);
+        s->config->prevent_exit.status[1] = 1ULL << (78 - 64);
+        service_dispatch(s, SERVICE_EVENT_START);
+        exit_with(s, 78, 0);
+        ok(s->state == SERVICE_FAILED &&
+                   strcmp(s->reason, "exited with code 78 before it was ready "
+                                     "(restart_prevent_exit_codes)") == 0,
+           "a prevent code before ready: failed (%s)", s->reason);
+        service_free(s);
+
+        s = make_service(SERVICE_SIMPLE, RESTART_ALWAYS);
+        s->config->prevent_exit.signals = 1ULL << (SIGTERM - 1);
+        service_dispatch(s, SERVICE_EVENT_START);
+        service_dispatch(s, SERVICE_EVENT_STOP);
+        exit_with(s, -1, SIGTERM);
+        ok(s->state == SERVICE_STOPPED && strcmp(s->reason, "stopped, killed by signal TERM") == 0,
+           "an operator's stop is clean whatever the lists say (%s)", s->reason);
+        service_free(s);
+}
+
 static void test_readiness(void)
 {
         struct service *s = make_service(SERVICE_NOTIFY, RESTART_ON_FAILURE);
@@ -926,6 +1003,7 @@ int main(void)
         test_backoff();
         test_start_limit();
         test_policies();
+        test_exit_code_policy();
         test_readiness();
         test_host();
         test_state_timers();
