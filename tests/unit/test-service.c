@@ -851,6 +851,8 @@ static void test_hooks(void)
                    s->state == SERVICE_RUNNING,
            "a failed reload stops nothing");
         service_free(s);
+}
+
 /* A loopback port: listening (the backlog completes a connect) or, with
  * listening false, closed again (a connect is refused). */
 static int health_port(bool listening, int *ret_fd)
