@@ -44,3 +44,13 @@ int shell_split(const char *s, char ***ret_argv);
 /* Service names: [A-Za-z0-9_.@-], no leading dot, 1..64 bytes. */
 bool service_name_is_valid(const char *s);
 #define SERVICE_NAME_MAX 64
+
+/* Templates and instances: "NAME@" is a template when NAME is a service
+ * name without '@'; "NAME@X" is one of its instances when X is not empty
+ * and has no '@' (and the whole is a service name). The length of the
+ * template's name ("NAME@") that name starts with, or 0 when none. */
+size_t service_template_len(const char *name);
+/* True if name is a template's name, "NAME@". */
+bool service_name_is_template(const char *name);
+/* True if name is a valid instance "NAME@X" of some template. */
+bool service_name_is_instance(const char *name);

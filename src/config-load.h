@@ -35,6 +35,7 @@ struct config_load_ctx {
          * while the services are loaded, the strings borrowed. */
         char **names, **masked;
         size_t n_names, n_masked;
+        const struct config *conf; /* being loaded: its templates, read first */
         uint64_t bytes_read;    /* by every file so far, against CONFIG_TREE_MAX */
         uint64_t nr_open;       /* fs.nr_open, read once; 0: not yet */
         /* Scratch space of the file being parsed, reused for each file so
@@ -69,6 +70,15 @@ struct config_file_ctx {
         char **displays;       /* the files parsed so far as shown, display is the last */
         size_t n_displays, displays_cap;
         size_t env_n, env_cap; /* length and room of the service's environment= list */
+        /* Specifiers: with instance set, %i (instance), %n (unit, the full
+         * name) and %% are substituted in each value before it is parsed. */
+        const char *instance;
+        const char *unit;
+        bool checking;      /* a template on its own: a value with %i or %n is left
+                             * to its instances to check */
+        bool quiet;         /* ...and this one has: its errors are not kept */
+        bool tell_instance; /* the file is a template's: messages name the instance */
+        struct config_template *collect; /* reading a template: each file's text goes here */
 };
 
 /* Parse value (line 0: the table's default) into field; report problems

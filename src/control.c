@@ -717,6 +717,46 @@ static int control_method_list_compact(sd_bus_message *msg, void *userdata, sd_b
                                       WIRE_SERVICE_SIGNATURE);
 }
 
+static int control_config_errors(sd_bus_error *error, const char *prefix, char **errors);
+
+/* The service name, made from its template when make and no such service
+ * is there yet (an instance NAME@X that is started). */
+static int control_find_or_make(struct control_conn *cn, const char *name, bool make,
+                                sd_bus_error *error, struct service **ret)
+{
+        _cleanup_strv_free_ char **errors = NULL;
+        int r;
+
+        *ret = manager_find(cn->control->manager, name);
+        if (*ret)
+                return 0;
+        r = make ? manager_instantiate(cn->control->manager, name, ret, &errors) : -ENOENT;
+        if (r == -ENOENT)
+                return sd_bus_error_setf(error, WIRE_ERROR_NO_SUCH_SERVICE, "unknown service %s",
+                                         name);
+        if (r == -EINVAL && errors && errors[0])
+                return control_config_errors(error, "", errors);
+        if (r < 0)
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: cannot make the instance: %s",
+                                         name, strerror(-r));
+        return 0;
+}
+
+static int control_read_service_make(sd_bus_message *msg, struct control_conn *cn, bool make,
+                                     sd_bus_error *error, struct service **ret)
+{
+        const char *name;
+        int r;
+
+        r = control_check_access(cn, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        return control_find_or_make(cn, name, make, error, ret);
+}
+
 static int control_read_service(sd_bus_message *msg, struct control_conn *cn, bool write,
                                 sd_bus_error *error, struct service **ret)
 {
@@ -825,7 +865,7 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
         char buf[SERVICE_REASON_MAX + 64];
         int r;
 
-        r = control_read_service(msg, cn, true, error, &s);
+        r = control_read_service_make(msg, cn, op != CONTROL_OP_STOP, error, &s);
         if (r < 0)
                 return r;
 
@@ -856,8 +896,9 @@ static int control_service_cmp(const void *a, const void *b)
 /* The services a *Services call names (as, t flags), distinct and sorted by
  * name, in *ret (n in *ret_n); all of them for WIRE_MANY_ALL. Any unknown
  * name fails the whole call, every one listed. */
-static int control_read_many(sd_bus_message *msg, struct control_conn *cn, sd_bus_error *error,
-                             struct service ***ret, size_t *ret_n, uint64_t *ret_flags)
+static int control_read_many(sd_bus_message *msg, struct control_conn *cn, bool make,
+                             sd_bus_error *error, struct service ***ret, size_t *ret_n,
+                             uint64_t *ret_flags)
 {
         struct manager *m = cn->control->manager;
         _cleanup_free_ struct service **set = NULL;
@@ -873,6 +914,12 @@ static int control_read_many(sd_bus_message *msg, struct control_conn *cn, sd_bu
         while ((r = sd_bus_message_read_basic(msg, 's', &name)) > 0) {
                 struct service *s = manager_find(m, name);
 
+                /* A start of an instance of a template: made now. */
+                if (!s && make && config_find_template(m->config, name)) {
+                        r = control_find_or_make(cn, name, true, error, &s);
+                        if (r < 0)
+                                return r;
+                }
                 if (!s) {
                         /* "NAME: unknown service" per line, the first few. */
                         size_t l = strlen(name) + 18;
@@ -957,7 +1004,7 @@ static int control_begin_many(struct control_conn *cn, sd_bus_message *msg, enum
         r = control_check_access(cn, error);
         if (r < 0)
                 return r;
-        r = control_read_many(msg, cn, error, &set, &n, &flags);
+        r = control_read_many(msg, cn, op != CONTROL_OP_STOP, error, &set, &n, &flags);
         if (r < 0)
                 return r;
         if (n == 1)
