@@ -123,6 +123,9 @@ struct config_template {
         char **dirs;         /* where a relative environment_file of that file is */
         char **display_dirs; /* the same, as shown */
         char **texts;        /* each file's text */
+        char **of;           /* "": the template's own file; X: a drop-in of
+                              * NAME@X.ini.d/, for that instance only (after
+                              * the template's) */
         char **instances;    /* instances= */
 };
 

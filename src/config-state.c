@@ -137,7 +137,7 @@ static const struct config_state_field config_state_template_fields[] = {
         { 1, KIND_STRING, T(name) },     { 2, KIND_STRV, T(files) },
         { 3, KIND_STRV, T(displays) },   { 4, KIND_STRV, T(dirs) },
         { 5, KIND_STRV, T(display_dirs) }, { 6, KIND_STRV, T(texts) },
-        { 7, KIND_STRV, T(instances) },
+        { 7, KIND_STRV, T(instances) },  { 8, KIND_STRV, T(of) },
 };
 
 /* A field added to either struct needs its line above, or a re-execution
@@ -149,7 +149,7 @@ _Static_assert(sizeof(struct service_config) == 520,
                "config_state_service_fields[], then update this size");
 _Static_assert(sizeof(struct config) == 112, "struct config changed: add its new field to "
                                              "config_state_config_fields[], then update this size");
-_Static_assert(sizeof(struct config_template) == 56,
+_Static_assert(sizeof(struct config_template) == 64,
                "struct config_template changed: add its new field to "
                "config_state_template_fields[], then update this size");
 #endif
@@ -475,7 +475,7 @@ static int config_state_get_template(const struct state_reader *v, struct config
         n = strv_length(t->files);
         if (!service_name_is_template(t->name) || n == 0 || strv_length(t->displays) != n ||
             strv_length(t->dirs) != n || strv_length(t->display_dirs) != n ||
-            strv_length(t->texts) != n)
+            strv_length(t->texts) != n || strv_length(t->of) != n)
                 return -EBADMSG;
         *ret = TAKE_PTR(t);
         return 0;

@@ -178,6 +178,7 @@ static int config_template_push(struct config_file_ctx *f)
         struct config_template *t = f->collect;
 
         if (strv_push(&t->texts, strndup(f->text, f->text_len)) < 0 ||
+            strv_push(&t->of, strdup(f->instance ? f->instance : "")) < 0 ||
             strv_push(&t->displays, strdup(f->display)) < 0 ||
             strv_push(&t->dirs, strdup(f->dir)) < 0 ||
             strv_push(&t->display_dirs, strdup(f->display_dir)) < 0)
@@ -936,19 +937,24 @@ static int config_instance_parse(struct config_load_ctx *l, const struct config_
                 return -ENOMEM;
         sc->name = strdup(name);
         sc->file = strdup(t->files[0]);
-        sc->files = strv_copy(t->files);
+        sc->files = calloc(1, sizeof(char *));
         if (!sc->name || !sc->file || !sc->files)
                 return -ENOMEM;
         config_keys_init_limits(sc);
         f.target = sc;
-        for (size_t k = 0; k < n_files && r >= 0; k++) {
+        for (size_t k = 0, used = 0; k < n_files && r >= 0; k++) {
                 size_t len = strlen(t->texts[k]);
 
+                /* Another instance's drop-in; the template alone has none. */
+                if (t->of[k][0] && (checking || strcmp(t->of[k], f.instance) != 0))
+                        continue;
                 r = strv_append(&f.displays, &f.n_displays, &f.displays_cap,
                                 strdup(t->displays[k]));
+                if (r >= 0)
+                        r = strv_push(&sc->files, strdup(t->files[k]));
                 if (r < 0)
                         break;
-                f.display = f.displays[k];
+                f.display = f.displays[used];
                 f.dir = t->dirs[k];
                 f.display_dir = t->display_dirs[k];
                 if (l->text.cap < len + 1) {
@@ -965,7 +971,7 @@ static int config_instance_parse(struct config_load_ctx *l, const struct config_
                 f.text = l->text.buf;
                 f.text_len = len;
                 f.have_text = true;
-                if (k == 0)
+                if (used++ == 0)
                         r = config_file_parse(&f);
                 else {
                         memset(f.seen, 0, f.n_keys * sizeof *f.seen);
@@ -990,11 +996,67 @@ static int config_instance_parse(struct config_load_ctx *l, const struct config_
         return 0;
 }
 
+static bool config_units_have(const struct config_unit *units, size_t n, const char *name);
+
+/* Reading the template of f: the drop-ins of each of its instances
+ * (NAME@X.ini.d/ of either layer) that has no NAME@X.ini of its own, kept
+ * for that instance only; their paths go into sc->files after the
+ * template's. */
+static int config_load_instance_dropins(struct config_file_ctx *f, struct service_config *sc,
+                                        const struct config_dir *cd,
+                                        const struct config_unit *units, size_t n_units,
+                                        const int dfds[_LAYER_MAX], char *const dirs[_LAYER_MAX],
+                                        char *const displays[_LAYER_MAX])
+{
+        const char *tname = f->collect->name;
+        size_t tlen = strlen(tname), idx[_LAYER_MAX] = {};
+        int r = 0;
+
+        /* Both layers' sorted names, merged. */
+        for (;;) {
+                const char *x = NULL;
+                struct config_unit u = {};
+
+                for (int layer = 0; layer < _LAYER_MAX; layer++)
+                        if (idx[layer] < cd[layer].n_dropins &&
+                            (!x || strcmp(cd[layer].dropins[idx[layer]], x) < 0))
+                                x = cd[layer].dropins[idx[layer]];
+                if (!x)
+                        break;
+                for (int layer = 0; layer < _LAYER_MAX; layer++)
+                        if (idx[layer] < cd[layer].n_dropins &&
+                            strcmp(cd[layer].dropins[idx[layer]], x) == 0) {
+                                u.dropins[layer] = true;
+                                idx[layer]++;
+                        }
+                if (strncmp(x, tname, tlen) != 0 || !service_name_is_instance(x) ||
+                    config_units_have(units, n_units, x))
+                        continue;
+                _cleanup_(service_config_freep) struct service_config *one =
+                        config_service_new(dirs[LAYER_ADMIN], x, "-");
+
+                if (!one)
+                        return -ENOMEM;
+                u.name = x;
+                u.layer = LAYER_ADMIN;
+                f->instance = x + tlen;
+                r = config_load_dropins(f, one, &u, dfds, dirs, displays);
+                f->instance = NULL;
+                for (char **p = one->files + 1; r >= 0 && *p; p++)
+                        r = strv_push(&sc->files, TAKE_PTR(*p));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* Read template u (NAME@.ini and its drop-ins) into c->templates (room
  * made by the caller), checked on its own; problems are reported. */
 static int config_load_template(struct config_load_ctx *l, struct config *c,
-                                const struct config_unit *u, const int dfds[_LAYER_MAX],
-                                char *const dirs[_LAYER_MAX], char *const displays[_LAYER_MAX])
+                                const struct config_unit *u, const struct config_dir *cd,
+                                const struct config_unit *units, size_t n_units,
+                                const int dfds[_LAYER_MAX], char *const dirs[_LAYER_MAX],
+                                char *const displays[_LAYER_MAX])
 {
         _cleanup_(config_template_freep) struct config_template *t = calloc(1, sizeof *t);
         _cleanup_(service_config_freep) struct service_config *sc = NULL, *checked = NULL;
@@ -1025,6 +1087,9 @@ static int config_load_template(struct config_load_ctx *l, struct config *c,
                 r = config_template_push(&f);
         if (r >= 0 && f.have_text && (u->dropins[LAYER_ADMIN] || u->dropins[LAYER_VENDOR]))
                 r = config_load_dropins(&f, sc, u, dfds, dirs, displays);
+        if (r >= 0 && f.have_text)
+                r = config_load_instance_dropins(&f, sc, cd, units, n_units, dfds, dirs,
+                                                 displays);
         config_file_done(&f);
         if (r < 0 || l->oom)
                 return -ENOMEM;
@@ -1272,7 +1337,8 @@ static int config_load_services(struct config_load_ctx *l, struct config *c,
         l->conf = c;
         for (size_t i = 0; i < n_units; i++)
                 if (service_name_is_template(units[i].name)) {
-                        r = config_load_template(l, c, &units[i], dfds, dirs, displays);
+                        r = config_load_template(l, c, &units[i], cd, units, n_units, dfds,
+                                                 dirs, displays);
                         if (r < 0)
                                 goto finish;
                 }
@@ -1302,8 +1368,9 @@ static int config_load_services(struct config_load_ctx *l, struct config *c,
                                 r = -ENOMEM;
                                 goto finish;
                         }
-                        /* NAME@X.ini of its own is loaded already. */
-                        if (config_units_have(units, n_units, name))
+                        /* NAME@X.ini of its own is loaded already; a mask wins. */
+                        if (config_units_have(units, n_units, name) ||
+                            config_names_have(l->masked, l->n_masked, name))
                                 continue;
                         r = config_instance_parse(l, t, name, false, &sc);
                         if (r >= 0 && sc)
@@ -1476,6 +1543,7 @@ struct config_template *config_template_free(struct config_template *t)
         strv_free(t->dirs);
         strv_free(t->display_dirs);
         strv_free(t->texts);
+        strv_free(t->of);
         strv_free(t->instances);
         free(t);
         return NULL;
@@ -1560,7 +1628,7 @@ struct config_template *config_template_copy(const struct config_template *t)
         if ((config_dup_string(&n->name, t->name) | config_dup_strv(&n->files, t->files) |
              config_dup_strv(&n->displays, t->displays) | config_dup_strv(&n->dirs, t->dirs) |
              config_dup_strv(&n->display_dirs, t->display_dirs) |
-             config_dup_strv(&n->texts, t->texts) |
+             config_dup_strv(&n->texts, t->texts) | config_dup_strv(&n->of, t->of) |
              config_dup_strv(&n->instances, t->instances)) < 0)
                 return config_template_free(n);
         return n;
@@ -1571,7 +1639,7 @@ bool config_template_equal(const struct config_template *a, const struct config_
 {
         return streq_ptr(a->name, b->name) && strv_equal(a->files, b->files) &&
                strv_equal(a->displays, b->displays) && strv_equal(a->dirs, b->dirs) &&
-               strv_equal(a->display_dirs, b->display_dirs) && strv_equal(a->texts, b->texts) &&
+               strv_equal(a->display_dirs, b->display_dirs) && strv_equal(a->texts, b->texts) && strv_equal(a->of, b->of) &&
                strv_equal(a->instances, b->instances);
 }
 

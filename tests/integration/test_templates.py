@@ -359,3 +359,41 @@ def test_check_instance_errors_name_the_instance(tend):
     assert rc == 1
     assert "services.d/t@.ini:3: user: for t@nosuchuser: unknown user 'nosuchuser'" in out, out
     assert "t@root" not in out, out
+
+
+def test_instance_drop_ins_apply_to_that_instance_only(tend):
+    worker(tend, instances="a b")
+    d = tend.services_dir / "worker@b.ini.d"
+    d.mkdir()
+    (d / "10-exec.ini").write_text(
+        f"[service]\nexec = sh -c 'echo %n > {tend.dir}/out/%i.dropin; exec sleep 1003'\n")
+    tend.start()
+    a = tend.wait_running("worker@a")
+    b = tend.wait_running("worker@b")
+    assert wait_for(lambda: cmdline(tend, b["pid"]) == "sleep 1003")
+    assert (tend.dir / "out" / "b.dropin").read_text() == "worker@b\n"
+    assert cmdline(tend, a["pid"]) == "sleep 1000"
+    r = tend.ctl("cat", "worker@b", check=0)
+    assert "worker@.ini" in r.stdout and "worker@b.ini.d/10-exec.ini" in r.stdout, r.stdout
+    r = tend.ctl("cat", "worker@a", check=0)
+    assert "10-exec.ini" not in r.stdout, r.stdout
+
+
+def test_enable_and_disable_an_instance(tend):
+    worker(tend, instances="a b")
+    tend.start()
+    tend.ctl("start", "worker@d", check=0)
+    tend.wait_running("worker@d")
+    a = tend.wait_running("worker@a")["pid"]
+    tend.ctl("disable", "worker@a", check=0)
+    assert (tend.services_dir / "worker@a.ini.d" / "50-enable.ini").exists()
+    r = tend.ctl("cat", "worker@a", check=0)
+    assert "50-enable.ini" in r.stdout and "enabled = no" in r.stdout, r.stdout
+    r = tend.ctl("show", "worker@a", check=0)
+    # Policy only: the running instance is left as it is.
+    assert tend.svc("worker@a")["pid"] == a
+    # The runtime instance outlived the reload that disable made.
+    tend.wait_running("worker@d")
+    tend.ctl("disable", "worker@d", check=0)
+    r = tend.ctl("cat", "worker@d", check=0)
+    assert "worker@d.ini.d/50-enable.ini" in r.stdout, r.stdout
