@@ -149,7 +149,8 @@ struct config {
 /* Load path (tend.ini) and its services directory. On success *ret owns a new
  * config, *ret_errors is NULL and 0 is returned. On invalid input -EINVAL is
  * returned and *ret_errors holds every problem found in every file (parsing
- * never stops at the first), in file order (tend.ini, then services by name),
+ * never stops at the first), in file order (tend.ini, the templates NAME@.ini
+ * on their own, then services by name, then the instances of instances=),
  * one string each in one of these forms:
  *   "FILE:LINE: key: reason"  a bad value, unknown or duplicate key
  *   "FILE:LINE: reason"       a line that is not "key = value", a bad section
@@ -199,7 +200,13 @@ struct config {
  * again replaces the value, except the lists (environment, after, requires),
  * which accumulate and are emptied by an empty value; environment_file is
  * removed by an empty value. A drop-in directory of no service is ignored.
- * Drop-ins are read under the same rules as every other file. */
+ * Drop-ins are read under the same rules as every other file.
+ *
+ * Templates (README, "Templates and instances"): NAME@.ini (with its
+ * drop-ins, and NAME@X.ini.d/ for instance X only) is no service; it is
+ * kept in templates and checked on its own, and makes a service NAME@X for
+ * each X of its instances= (unless NAME@X.ini exists, which replaces it, or
+ * is masked); in each value %i, %n and %% are substituted first. */
 int config_load(const char *path, struct config **ret, char ***ret_errors);
 struct config *config_free(struct config *c);
 static inline void config_freep(struct config **c)
