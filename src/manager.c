@@ -725,8 +725,7 @@ int manager_instantiate(struct manager *m, const char *name, struct service **re
                 (void)manager_rebuild_graph(m);
                 return r;
         }
-        log_service(LOG_INFO, s->name, "made from %s (%s)", s->config->file,
-                    "a start of an instance no file names");
+        log_service(LOG_INFO, s->name, "instance made from %s", s->config->file);
         *ret = s;
         return 0;
 }

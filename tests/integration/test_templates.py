@@ -102,6 +102,12 @@ def test_start_makes_an_instance_at_runtime(tend):
     tend.ctl("reload", check=0)
     wait_for(lambda: "worker@d" not in names(tend), what="worker@d dropped by the reload")
     assert tend.state("worker@a") == "running"
+    assert "worker@d: instance made from " in tend.read_log()
+    # restart makes one too; --no-block returns at once.
+    tend.ctl("restart", "worker@r", check=0)
+    tend.wait_running("worker@r")
+    tend.ctl("start", "--no-block", "worker@s", check=0)
+    tend.wait_running("worker@s")
 
 
 def test_start_of_names_that_make_no_instance(tend):
