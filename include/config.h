@@ -238,8 +238,10 @@ const struct config_template *config_find_template(const struct config *c, const
 int config_instance_new(const struct config *c, const char *name, char *const *also, size_t n_also,
                         struct service_config **ret, char ***ret_errors);
 /* Add to c (sorted) an instance for each of names[0..n) that c does not
- * have, transient; one whose template is gone is skipped. Any error: c is
- * unchanged, -EINVAL with *ret_errors. */
+ * have, transient; one whose template is gone is skipped. An instance with
+ * errors: c is unchanged, -EINVAL with *ret_errors; a dependency cycle they
+ * close: -EINVAL with *ret_errors, and c (which holds them) is to be
+ * discarded. */
 int config_add_instances(struct config *c, char *const *names, size_t n, char ***ret_errors);
 struct config_template *config_template_free(struct config_template *t);
 static inline void config_template_freep(struct config_template **t)

@@ -1790,6 +1790,23 @@ int config_add_instances(struct config *c, char *const *names, size_t n, char **
                         service_config_free(made[i]);
         }
         free(made);
+        if (r >= 0 && n_made > 0) {
+                /* Made from templates changed since, they may close a cycle. */
+                struct config_load_ctx l = {
+                        .services_display = c->services_dir,
+                        .vendor_display = c->vendor_services_dir,
+                };
+
+                r = config_deps_check(&l, c);
+                if (r >= 0 && l.oom)
+                        r = -ENOMEM;
+                if (r >= 0 && (l.n_errors > 0 || l.n_more > 0))
+                        r = -EINVAL;
+                for (size_t i = 0; i < l.n_errors; i++)
+                        if (r == -EINVAL && strv_push(&errors, TAKE_PTR(l.errors[i])) < 0)
+                                r = -ENOMEM;
+                strv_free(l.errors);
+        }
         if (r == -EINVAL && ret_errors)
                 *ret_errors = TAKE_PTR(errors);
         strv_free(errors);

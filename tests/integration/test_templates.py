@@ -403,3 +403,21 @@ def test_enable_and_disable_an_instance(tend):
     tend.ctl("disable", "worker@d", check=0)
     r = tend.ctl("cat", "worker@d", check=0)
     assert "worker@d.ini.d/50-enable.ini" in r.stdout, r.stdout
+
+
+def test_reload_that_closes_a_cycle_among_runtime_instances_is_rejected(tend):
+    tend.service("u@", "[service]\nexec = sleep 1000\n")
+    tend.service("v@", "[service]\nexec = sleep 1000\nafter = u@%i\n")
+    tend.start()
+    tend.ctl("start", "u@x", "v@x", check=0)
+    before = {n: tend.wait_running(n)["pid"] for n in ("u@x", "v@x")}
+    tend.service("u@", "[service]\nexec = sleep 1000\nafter = v@%i\n")
+    r = tend.ctl("reload")
+    assert r.returncode == 1 and "dependency cycle" in r.stderr and "u@x" in r.stderr, r
+    for n, pid in before.items():
+        assert tend.svc(n)["pid"] == pid, n
+    # Without the cycle, the same reload goes through.
+    tend.service("v@", "[service]\nexec = sleep 1000\n")
+    tend.ctl("reload", check=0)
+    r = tend.ctl("list-dependencies", "u@x", check=0)
+    assert "v@x" in r.stdout, r.stdout
