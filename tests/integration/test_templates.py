@@ -8,6 +8,7 @@ import os
 import subprocess
 
 from conftest import wait_for
+from test_recover import crashable, kill_keeper, procs_running  # noqa: F401 (fixture)
 from test_reexec import reexec
 
 
@@ -421,3 +422,38 @@ def test_reload_that_closes_a_cycle_among_runtime_instances_is_rejected(tend):
     tend.ctl("reload", check=0)
     r = tend.ctl("list-dependencies", "u@x", check=0)
     assert "v@x" in r.stdout, r.stdout
+
+
+def test_a_runtime_instance_is_taken_over_after_a_crash(tend, crashable):
+    tend.service("w@", "[service]\nexec = sleep 1004\ninstances = a\n")
+    crashable.start()
+    a = tend.wait_running("w@a")["pid"]
+    tend.ctl("start", "w@d", check=0)
+    d = tend.wait_running("w@d")["pid"]
+    wait_for(lambda: crashable.state.exists() and "w@d" in crashable.state.read_text(),
+             what="w@d in the state file")
+    crashable.crash()
+    crashable.restart()
+    for name, pid in (("w@a", a), ("w@d", d)):
+        s = tend.svc(name)
+        assert s["state"] == "running" and s["pid"] == pid, s
+    assert len(procs_running(tend, "sleep 1004")) == 2, "no second copy"
+    # Still one made at runtime: stopped, a reload drops it.
+    tend.ctl("stop", "w@d", check=0)
+    tend.ctl("reload", check=0)
+    wait_for(lambda: "w@d" not in names(tend), what="w@d dropped")
+
+
+def test_a_runtime_instance_is_taken_over_from_the_state_file(tend, crashable):
+    tend.service("w@", "[service]\nexec = sleep 1005\n")
+    crashable.start()
+    tend.ctl("start", "w@d", check=0)
+    d = tend.wait_running("w@d")["pid"]
+    wait_for(lambda: crashable.state.exists() and "w@d" in crashable.state.read_text(),
+             what="w@d in the state file")
+    kill_keeper(tend)
+    crashable.crash()
+    crashable.restart()
+    s = tend.svc("w@d")
+    assert s and s["state"] == "running" and s["pid"] == d, s
+    assert len(procs_running(tend, "sleep 1005")) == 1
