@@ -134,10 +134,10 @@ static const struct config_state_field config_state_config_fields[] = {
 
 /* Every field of struct config_template. */
 static const struct config_state_field config_state_template_fields[] = {
-        { 1, KIND_STRING, T(name) },     { 2, KIND_STRV, T(files) },
-        { 3, KIND_STRV, T(displays) },   { 4, KIND_STRV, T(dirs) },
+        { 1, KIND_STRING, T(name) },       { 2, KIND_STRV, T(files) },
+        { 3, KIND_STRV, T(displays) },     { 4, KIND_STRV, T(dirs) },
         { 5, KIND_STRV, T(display_dirs) }, { 6, KIND_STRV, T(texts) },
-        { 7, KIND_STRV, T(instances) },  { 8, KIND_STRV, T(of) },
+        { 7, KIND_STRV, T(instances) },    { 8, KIND_STRV, T(of) },
 };
 
 /* A field added to either struct needs its line above, or a re-execution

@@ -320,8 +320,8 @@ static int config_file_key(const char *section, const char *name, const char *va
         f->set_line[i] = line;
         f->set_file[i] = f->n_displays > 0 ? (unsigned)(f->n_displays - 1) : 0;
         if (f->instance && memchr(value, '%', value_len)) {
-                r = config_file_specifiers(f, line, name, value, value_len, &expanded,
-                                           &value_len, &spec);
+                r = config_file_specifiers(f, line, name, value, value_len, &expanded, &value_len,
+                                           &spec);
                 if (r < 0) {
                         f->failed[i] = true;
                         if (r == -ENOMEM)
@@ -893,8 +893,7 @@ static int config_load_service(struct config_load_ctx *l, const struct config_un
 }
 
 /* The template of c (may be NULL) that makes the instance name, or NULL. */
-static const struct config_template *config_template_named(const struct config *c,
-                                                           const char *name)
+static const struct config_template *config_template_named(const struct config *c, const char *name)
 {
         size_t n = service_template_len(name);
 
@@ -1088,8 +1087,7 @@ static int config_load_template(struct config_load_ctx *l, struct config *c,
         if (r >= 0 && f.have_text && (u->dropins[LAYER_ADMIN] || u->dropins[LAYER_VENDOR]))
                 r = config_load_dropins(&f, sc, u, dfds, dirs, displays);
         if (r >= 0 && f.have_text)
-                r = config_load_instance_dropins(&f, sc, cd, units, n_units, dfds, dirs,
-                                                 displays);
+                r = config_load_instance_dropins(&f, sc, cd, units, n_units, dfds, dirs, displays);
         config_file_done(&f);
         if (r < 0 || l->oom)
                 return -ENOMEM;
@@ -1337,8 +1335,8 @@ static int config_load_services(struct config_load_ctx *l, struct config *c,
         l->conf = c;
         for (size_t i = 0; i < n_units; i++)
                 if (service_name_is_template(units[i].name)) {
-                        r = config_load_template(l, c, &units[i], cd, units, n_units, dfds,
-                                                 dirs, displays);
+                        r = config_load_template(l, c, &units[i], cd, units, n_units, dfds, dirs,
+                                                 displays);
                         if (r < 0)
                                 goto finish;
                 }
@@ -1639,8 +1637,8 @@ bool config_template_equal(const struct config_template *a, const struct config_
 {
         return streq_ptr(a->name, b->name) && strv_equal(a->files, b->files) &&
                strv_equal(a->displays, b->displays) && strv_equal(a->dirs, b->dirs) &&
-               strv_equal(a->display_dirs, b->display_dirs) && strv_equal(a->texts, b->texts) && strv_equal(a->of, b->of) &&
-               strv_equal(a->instances, b->instances);
+               strv_equal(a->display_dirs, b->display_dirs) && strv_equal(a->texts, b->texts) &&
+               strv_equal(a->of, b->of) && strv_equal(a->instances, b->instances);
 }
 
 /* Binary search over the name-sorted services. */

@@ -138,8 +138,7 @@ static void test_substitution(void)
         ok(r == 0 && c && c->n_services == 3, "template with 2 instances and a service loads");
         if (r < 0)
                 return;
-        ok(c->n_templates == 1 && strcmp(c->templates[0]->name, "w@") == 0,
-           "the template is kept");
+        ok(c->n_templates == 1 && strcmp(c->templates[0]->name, "w@") == 0, "the template is kept");
         ok(!config_find(c, "w@"), "the template is no service");
         a = config_find(c, "w@a");
         b = config_find(c, "w@b");
@@ -147,8 +146,7 @@ static void test_substitution(void)
                    strcmp(a->argv[2], "w@a") == 0 && strcmp(a->argv[3], "100%") == 0 &&
                    strcmp(a->argv[4], "%i") == 0,
            "%%i %%n %%%% substituted in exec of w@a");
-        ok(b && strcmp(b->argv[1], "b") == 0 && strcmp(b->argv[2], "w@b") == 0,
-           "and of w@b");
+        ok(b && strcmp(b->argv[1], "b") == 0 && strcmp(b->argv[2], "w@b") == 0, "and of w@b");
         ok(a && env_has(a->environment, "I=a") && env_has(a->environment, "N=w@a"),
            "in environment");
         ok(a && strcmp(a->workdir, "/srv/a") == 0, "in workdir");
@@ -228,8 +226,7 @@ static void test_runtime(void)
            "config_instance_new makes w@5 from the template and its drop-in (%d)", r);
         sc = service_config_free(sc);
         r = config_instance_new(c, "w@7", NULL, 0, &sc, &errs);
-        ok(r == 0 && sc && strv_length(sc->files) == 3 &&
-                   env_has(sc->environment, "SEVEN=w@7") &&
+        ok(r == 0 && sc && strv_length(sc->files) == 3 && env_has(sc->environment, "SEVEN=w@7") &&
                    strcmp(sc->files[2], tpath("services.d/w@7.ini.d/10.ini")) == 0,
            "w@7.ini.d/ applies to w@7 only, after the template's");
         sc = service_config_free(sc);
