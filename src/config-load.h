@@ -74,11 +74,12 @@ struct config_file_ctx {
          * name) and %% are substituted in each value before it is parsed. */
         const char *instance;
         const char *unit;
-        bool checking;      /* a template on its own: a value with %i or %n is left
-                             * to its instances to check */
-        bool quiet;         /* ...and this one has: its errors are not kept */
+        /* A template on its own: a value with %i or %n is left to its
+         * instances to check (quiet: this one has, its errors are not kept). */
+        bool checking, quiet;
         bool tell_instance; /* the file is a template's: messages name the instance */
-        struct config_template *collect; /* reading a template: each file's text goes here */
+        /* Reading a template: each file's text goes here. */
+        struct config_template *collect;
 };
 
 /* Parse value (line 0: the table's default) into field; report problems

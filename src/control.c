@@ -737,8 +737,8 @@ static int control_find_or_make(struct control_conn *cn, const char *name, bool 
         if (r == -EINVAL && errors && errors[0])
                 return control_config_errors(error, "", errors);
         if (r < 0)
-                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "%s: cannot make the instance: %s",
-                                         name, strerror(-r));
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
+                                         "%s: cannot make the instance: %s", name, strerror(-r));
         return 0;
 }
 
