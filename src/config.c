@@ -1091,8 +1091,10 @@ static int config_load_template(struct config_load_ctx *l, struct config *c,
         config_file_done(&f);
         if (r < 0 || l->oom)
                 return -ENOMEM;
-        if (!t->texts)
-                return 0; /* its file could not be read: reported */
+        /* A file that could not be read is reported; the template is not
+         * used, and its lists would not be one entry per file. */
+        if (!t->texts || strv_length(t->texts) != strv_length(sc->files))
+                return 0;
         t->files = TAKE_PTR(sc->files);
         r = config_instance_parse(l, t, t->name, true, &checked);
         if (r < 0)

@@ -71,10 +71,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 for (char **e = errors; *e; e++) {
                         if (!e[1] && strncmp(*e, "... and ", 8) == 0)
                                 continue; /* the count of those not kept */
-                        /* services.d/fuzz.ini:LINE: ... */
+                        /* services.d/fuzz.ini:LINE: ... or
+                         * services.d/fz@.ini:LINE: ...: the file named first
+                         * (a key or value may hold either name too). */
                         const char *p = strstr(*e, "fuzz.ini:"), *q = strstr(*e, "fz@.ini:");
                         fuzz_check(p || q);
-                        p = p ? p + strlen("fuzz.ini:") : q + strlen("fz@.ini:");
+                        if (q && (!p || q < p))
+                                p = q + strlen("fz@.ini:");
+                        else
+                                p += strlen("fuzz.ini:");
                         fuzz_check(*p >= '0' && *p <= '9');
                         while (*p >= '0' && *p <= '9')
                                 p++;

@@ -457,3 +457,19 @@ def test_a_runtime_instance_is_taken_over_from_the_state_file(tend, crashable):
     s = tend.svc("w@d")
     assert s and s["state"] == "running" and s["pid"] == d, s
     assert len(procs_running(tend, "sleep 1005")) == 1
+
+
+def test_check_a_template_with_a_drop_in_that_cannot_be_read(tend):
+    tend.service("t@", "[service]\nexec = sleep 1\ninstances = a\n")
+    d = tend.services_dir / "t@.ini.d"
+    d.mkdir()
+    os.mkfifo(d / "10-fifo.ini")
+    (d / "20-ok.ini").write_text("[service]\nrestart = always\n")
+    i = tend.services_dir / "t@b.ini.d"
+    i.mkdir()
+    (i / "10-dir.ini").mkdir()
+    rc, out = check(tend)
+    assert rc == 1, out
+    assert "services.d/t@.ini.d/10-fifo.ini:0: not a regular file (a FIFO)" in out, out
+    assert "services.d/t@b.ini.d/10-dir.ini:0: not a regular file (a directory)" in out, out
+    assert "sanitizer" not in out.lower() and "runtime error" not in out, out
