@@ -895,12 +895,21 @@ static int config_load_service(struct config_load_ctx *l, const struct config_un
 /* The template of c (may be NULL) that makes the instance name, or NULL. */
 static const struct config_template *config_template_named(const struct config *c, const char *name)
 {
-        size_t n = service_template_len(name);
+        size_t n = service_template_len(name), lo = 0, hi = c && n > 0 ? c->n_templates : 0;
 
-        for (size_t i = 0; c && n > 0 && i < c->n_templates; i++)
-                if (strncmp(c->templates[i]->name, name, n) == 0 &&
-                    c->templates[i]->name[n] == '\0')
-                        return c->templates[i];
+        /* Sorted by name, as the files are read. */
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                const char *t = c->templates[mid]->name;
+                int cmp = strncmp(t, name, n);
+
+                if (cmp == 0 && t[n] == '\0')
+                        return c->templates[mid];
+                if (cmp < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid; /* equal prefix, longer: after */
+        }
         return NULL;
 }
 
