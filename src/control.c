@@ -903,7 +903,10 @@ static int control_read_many(sd_bus_message *msg, struct control_conn *cn, bool 
         struct manager *m = cn->control->manager;
         _cleanup_free_ struct service **set = NULL;
         _cleanup_free_ char *unknown = NULL;
-        size_t n = 0, cap = 0, n_unknown = 0, unknown_len = 0;
+        /* Instances of templates to make, once every name is known to be
+         * good (the message holds the strings). */
+        _cleanup_free_ const char **to_make = NULL;
+        size_t n = 0, cap = 0, n_unknown = 0, unknown_len = 0, n_make = 0;
         uint64_t flags;
         const char *name;
         int r;
@@ -914,11 +917,14 @@ static int control_read_many(sd_bus_message *msg, struct control_conn *cn, bool 
         while ((r = sd_bus_message_read_basic(msg, 's', &name)) > 0) {
                 struct service *s = manager_find(m, name);
 
-                /* A start of an instance of a template: made now. */
                 if (!s && make && config_find_template(m->config, name)) {
-                        r = control_find_or_make(cn, name, true, error, &s);
-                        if (r < 0)
-                                return r;
+                        const char **nv = reallocarray(to_make, n_make + 1, sizeof *nv);
+
+                        if (!nv)
+                                return -ENOMEM;
+                        to_make = nv;
+                        to_make[n_make++] = name;
+                        continue;
                 }
                 if (!s) {
                         /* "NAME: unknown service" per line, the first few. */
@@ -957,7 +963,7 @@ static int control_read_many(sd_bus_message *msg, struct control_conn *cn, bool 
         if (flags & ~(uint64_t)WIRE_MANY_KNOWN)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "unknown flags %#llx",
                                          (unsigned long long)(flags & ~(uint64_t)WIRE_MANY_KNOWN));
-        if ((flags & WIRE_MANY_ALL) && (n > 0 || n_unknown > 0))
+        if ((flags & WIRE_MANY_ALL) && (n > 0 || n_unknown > 0 || n_make > 0))
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
                                         "names given with the flag for all services");
         if (n_unknown > 0) {
@@ -966,6 +972,20 @@ static int control_read_many(sd_bus_message *msg, struct control_conn *cn, bool 
                                                  "%s\n(%zu unknown services in all)", unknown,
                                                  n_unknown);
                 return sd_bus_error_set(error, WIRE_ERROR_NO_SUCH_SERVICE, unknown);
+        }
+        if (n_make > 0) {
+                struct service **ns = reallocarray(set, n + n_make + 1, sizeof *ns);
+
+                if (!ns)
+                        return -ENOMEM;
+                set = ns;
+                for (size_t i = 0; i < n_make; i++) {
+                        /* A name given twice is made once. */
+                        r = control_find_or_make(cn, to_make[i], true, error, &set[n]);
+                        if (r < 0)
+                                return r;
+                        n++;
+                }
         }
         if (flags & WIRE_MANY_ALL) {
                 /* The manager's list is sorted by name already. */

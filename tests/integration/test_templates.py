@@ -121,6 +121,13 @@ def test_start_of_names_that_make_no_instance(tend):
         assert r.returncode != 0, bad
         assert "unknown service" in r.stderr or "invalid" in r.stderr, (bad, r.stderr)
     assert names(tend) == {"worker@a", "plain"}
+    # One unknown name: nothing done, no instance made either.
+    r = tend.ctl("start", "worker@x", "nosuch", check=1)
+    assert "nosuch: unknown service" in r.stderr, r.stderr
+    assert names(tend) == {"worker@a", "plain"}
+    # A name given twice is made once.
+    tend.ctl("start", "worker@y", "worker@y", "plain", check=0)
+    tend.wait_running("worker@y")
 
 
 def test_a_runtime_instance_with_an_error_is_not_made(tend):
