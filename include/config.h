@@ -143,6 +143,25 @@ struct service_config {
         bool expand;              /* ${VAR} and $$ expanded in exec and workdir at load */
         char **wants;             /* start these too, and after them; not bound to them */
         unsigned wants_line, wants_file; /* where wants was last set, as after_line */
+        char **instances; /* instances= of a template (NAME@.ini); NULL in a service */
+        bool transient;   /* an instance made by a start at runtime, not by the files */
+};
+
+/* A template, NAME@.ini with its drop-ins: the text of each file, kept so
+ * that an instance NAME@X can be made from it at load (instances=) and at
+ * runtime (a start of NAME@X), each file's values with %i, %n and %%
+ * substituted before they are parsed. Parallel lists, in the order applied. */
+struct config_template {
+        char *name;          /* "NAME@" */
+        char **files;        /* absolute paths, as service_config.files */
+        char **displays;     /* as shown in messages */
+        char **dirs;         /* where a relative environment_file of that file is */
+        char **display_dirs; /* the same, as shown */
+        char **texts;        /* each file's text */
+        char **of;           /* "": the template's own file; X: a drop-in of
+                              * NAME@X.ini.d/, for that instance only (after
+                              * the template's) */
+        char **instances;    /* instances= */
 };
 
 struct config {
@@ -158,12 +177,15 @@ struct config {
         unsigned exit_with_line; /* where it was set, for messages */
         struct service_config **services; /* sorted by name */
         size_t n_services;
+        struct config_template **templates; /* sorted by name; kept by the manager */
+        size_t n_templates;
 };
 
 /* Load path (tend.ini) and its services directory. On success *ret owns a new
  * config, *ret_errors is NULL and 0 is returned. On invalid input -EINVAL is
  * returned and *ret_errors holds every problem found in every file (parsing
- * never stops at the first), in file order (tend.ini, then services by name),
+ * never stops at the first), in file order (tend.ini, the templates NAME@.ini
+ * on their own, then services by name, then the instances of instances=),
  * one string each in one of these forms:
  *   "FILE:LINE: key: reason"  a bad value, unknown or duplicate key
  *   "FILE:LINE: reason"       a line that is not "key = value", a bad section
@@ -218,9 +240,15 @@ struct config {
  * parsed after the main file in lexical order of their file names: a key set
  * again replaces the value, except the lists (environment, environment_file,
  * pass_environment, after, requires, wants, success_exit_codes,
- * restart_prevent_exit_codes), which accumulate and are emptied by an empty
- * value. A drop-in directory of no service is ignored.
- * Drop-ins are read under the same rules as every other file. */
+ * restart_prevent_exit_codes, exec_start_pre, on_failure, instances), which
+ * accumulate and are emptied by an empty value. A drop-in directory of no
+ * service is ignored. Drop-ins are read under the same rules as every other file.
+ *
+ * Templates (README, "Templates and instances"): NAME@.ini (with its
+ * drop-ins, and NAME@X.ini.d/ for instance X only) is no service; it is
+ * kept in templates and checked on its own, and makes a service NAME@X for
+ * each X of its instances= (unless NAME@X.ini exists, which replaces it, or
+ * is masked); in each value %i, %n and %% are substituted first. */
 int config_load(const char *path, struct config **ret, char ***ret_errors);
 struct config *config_free(struct config *c);
 static inline void config_freep(struct config **c)
@@ -241,6 +269,29 @@ static inline void service_config_freep(struct service_config **sc)
 struct service_config *service_config_copy(const struct service_config *sc);
 /* Find a service by name (binary search). */
 const struct service_config *config_find(const struct config *c, const char *name);
+
+/* The template NAME@ of c that makes the instance name NAME@X, or NULL. */
+const struct config_template *config_find_template(const struct config *c, const char *name);
+/* Make the service name (an instance NAME@X of one of c's templates), as
+ * transient (made at runtime), with every check of a load; its after= and
+ * requires= may name c's services and also[0..n_also). On success *ret owns
+ * it. -ENOENT: no template makes that name; -EINVAL: *ret_errors holds why
+ * (as config_load()'s, the instance named in each); -ENOMEM. */
+int config_instance_new(const struct config *c, const char *name, char *const *also, size_t n_also,
+                        struct service_config **ret, char ***ret_errors);
+/* Add to c (sorted) an instance for each of names[0..n) that c does not
+ * have, transient; one whose template is gone is skipped. An instance with
+ * errors: c is unchanged, -EINVAL with *ret_errors; a dependency cycle they
+ * close: -EINVAL with *ret_errors, and c (which holds them) is to be
+ * discarded. */
+int config_add_instances(struct config *c, char *const *names, size_t n, char ***ret_errors);
+struct config_template *config_template_free(struct config_template *t);
+static inline void config_template_freep(struct config_template **t)
+{
+        config_template_free(*t);
+}
+struct config_template *config_template_copy(const struct config_template *t);
+bool config_template_equal(const struct config_template *a, const struct config_template *b);
 
 /* True if a and b spawn the same process (a change needs a restart): argv
  * (not the exec line as written), type, user, group, workdir, umask,

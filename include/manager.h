@@ -163,6 +163,13 @@ int manager_dispatch_many(struct manager *m, struct service *const *set, size_t 
 
 struct service *manager_find(struct manager *m, const char *name);
 
+/* Make name, an instance NAME@X of a template of the config that no file
+ * or instances= made, into a new service (stopped; transient: it stays
+ * until a reload finds it stopped or its template gone). -ENOENT: no such
+ * template; -EINVAL: the instance has errors, in *ret_errors. */
+int manager_instantiate(struct manager *m, const char *name, struct service **ret,
+                        char ***ret_errors);
+
 /* The live service whose process created session sid, or NULL. */
 struct service *manager_find_by_session(struct manager *m, pid_t sid);
 

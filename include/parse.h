@@ -67,3 +67,13 @@ int parse_host_port(const char *s, struct parse_target *ret, const char **ret_wh
  * path of printable ASCII without blanks (it goes into the request line
  * as is). No https, no user info. */
 int parse_http_url(const char *s, struct parse_target *ret, const char **ret_why);
+
+/* Templates and instances: "NAME@" is a template when NAME is a service
+ * name without '@'; "NAME@X" is one of its instances when X is not empty
+ * and has no '@' (and the whole is a service name). The length of the
+ * template's name ("NAME@") that name starts with, or 0 when none. */
+size_t service_template_len(const char *name);
+/* True if name is a template's name, "NAME@". */
+bool service_name_is_template(const char *name);
+/* True if name is a valid instance "NAME@X" of some template. */
+bool service_name_is_instance(const char *name);

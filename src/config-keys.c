@@ -986,6 +986,69 @@ static CONFIG_KEY_PARSER(config_keys_names)
         return 0;
 }
 
+/* instances: blank-separated instance names of a template, added to the
+ * ones earlier files set (an empty value forgets them), deduplicated. */
+static CONFIG_KEY_PARSER(config_keys_instances)
+{
+        struct service_config *sc = f->target;
+        _cleanup_strv_free_ char **names = NULL;
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+        size_t n_names = 0, cap = 0, tlen = service_template_len(sc->name);
+        const char *p = value;
+        bool bad = false;
+        int r;
+
+        if (line == 0)
+                return 0;
+        if (!f->tell_instance && !service_name_is_template(sc->name))
+                return config_file_error(f, line, k->name,
+                                         "only a template (NAME@.ini) has instances");
+        for (char **o = *(char ***)field; o && *o; o++) {
+                r = strv_append(&names, &n_names, &cap, strdup(*o));
+                if (r < 0)
+                        return r;
+        }
+        if (!value[0]) {
+                names = strv_free(names);
+                n_names = cap = 0;
+        }
+        while (*p) {
+                size_t n = strcspn(p, " \t");
+                _cleanup_free_ char *name = NULL, *full = NULL;
+
+                if (n == 0) {
+                        p++;
+                        continue;
+                }
+                name = strndup(p, n);
+                if (!name || asprintf(&full, "%.*s%s", (int)tlen, sc->name, name) < 0)
+                        return -ENOMEM;
+                p += n;
+                if (!service_name_is_instance(full)) {
+                        (void)config_file_error(f, line, k->name,
+                                                "invalid instance name '%s' (%.*s%s must be a "
+                                                "service name, the instance without '@')",
+                                                config_shown(name, buf), (int)tlen, sc->name,
+                                                config_shown(name, buf));
+                        bad = true;
+                        continue;
+                }
+                r = strv_append(&names, &n_names, &cap, TAKE_PTR(name));
+                if (r < 0)
+                        return r;
+        }
+        if (f->load->oom)
+                return -ENOMEM;
+        if (bad)
+                return -EINVAL;
+        r = config_keys_names_dedup(names, n_names);
+        if (r < 0)
+                return r;
+        strv_free(*(char ***)field);
+        *(char ***)field = TAKE_PTR(names);
+        return 0;
+}
+
 /* exit_with: a service name; that a file has it is checked once the
  * services are loaded (config.c). */
 static CONFIG_KEY_PARSER(config_keys_exit_with)
@@ -1143,6 +1206,7 @@ const struct config_key config_keys_service[] = {
           0, true },
         { "expand", config_keys_bool, SC(expand), "no", 0, false },
         { "wants", config_keys_names, SC(wants), NULL, 0, false, 0, 0, true },
+        { "instances", config_keys_instances, SC(instances), NULL, 0, false, 0, 0, true },
 };
 
 #define C(field) offsetof(struct config, field)

@@ -92,10 +92,17 @@ int config_file_error(struct config_file_ctx *f, unsigned line, const char *key,
         _cleanup_free_ char *msg = NULL;
         va_list ap;
 
+        if (f->quiet)
+                return f->load->oom ? -ENOMEM : -EINVAL;
         va_start(ap, fmt);
         msg = config_error_vformat(f->load, fmt, ap);
         va_end(ap);
-        if (msg && key)
+        if (msg && f->tell_instance && key)
+                config_errorf(f->load, "%s:%u: %s: for %s: %s", f->display, line, key, f->unit,
+                              msg);
+        else if (msg && f->tell_instance)
+                config_errorf(f->load, "%s:%u: for %s: %s", f->display, line, f->unit, msg);
+        else if (msg && key)
                 config_errorf(f->load, "%s:%u: %s: %s", f->display, line, key, msg);
         else if (msg)
                 config_errorf(f->load, "%s:%u: %s", f->display, line, msg);

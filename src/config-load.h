@@ -35,6 +35,7 @@ struct config_load_ctx {
          * while the services are loaded, the strings borrowed. */
         char **names, **masked;
         size_t n_names, n_masked;
+        const struct config *conf; /* being loaded: its templates, read first */
         uint64_t bytes_read;    /* by every file so far, against CONFIG_TREE_MAX */
         uint64_t nr_open;       /* fs.nr_open, read once; 0: not yet */
         /* Scratch space of the file being parsed, reused for each file so
@@ -71,6 +72,16 @@ struct config_file_ctx {
         size_t env_n, env_cap; /* length and room of the service's environment= list */
         struct config_where *envf_where; /* per environment_file entry: where it was set */
         size_t n_envf_where, envf_where_cap;
+        /* Specifiers: with instance set, %i (instance), %n (unit, the full
+         * name) and %% are substituted in each value before it is parsed. */
+        const char *instance;
+        const char *unit;
+        /* A template on its own: a value with %i or %n is left to its
+         * instances to check (quiet: this one has, its errors are not kept). */
+        bool checking, quiet;
+        bool tell_instance; /* the file is a template's: messages name the instance */
+        /* Reading a template: each file's text goes here. */
+        struct config_template *collect;
 };
 
 /* A line of one of f->displays. */

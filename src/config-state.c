@@ -9,6 +9,7 @@
 
 #include "config-keys.h"
 #include "config-state.h"
+#include "parse.h"
 #include "paths.h"
 
 enum config_state_kind {
@@ -136,6 +137,8 @@ static const struct config_state_field config_state_service_fields[] = {
         { 93, KIND_STRV, SC(wants) },
         { 94, KIND_UNSIGNED, SC(wants_line) },
         { 95, KIND_UNSIGNED, SC(wants_file) },
+        { 110, KIND_STRV, SC(instances) },
+        { 111, KIND_BOOL, SC(transient) },
 };
 
 _Static_assert(_LIMIT_MAX == 9, "a limit was added: give it a LIMIT() line above");
@@ -158,16 +161,30 @@ static const struct config_state_field config_state_config_fields[] = {
 };
 #define CONFIG_STATE_PATH 1
 #define CONFIG_STATE_SERVICE 100
+#define CONFIG_STATE_TEMPLATE 101
+
+#define T(field) offsetof(struct config_template, field)
+
+/* Every field of struct config_template. */
+static const struct config_state_field config_state_template_fields[] = {
+        { 1, KIND_STRING, T(name) },       { 2, KIND_STRV, T(files) },
+        { 3, KIND_STRV, T(displays) },     { 4, KIND_STRV, T(dirs) },
+        { 5, KIND_STRV, T(display_dirs) }, { 6, KIND_STRV, T(texts) },
+        { 7, KIND_STRV, T(instances) },    { 8, KIND_STRV, T(of) },
+};
 
 /* A field added to either struct needs its line above, or a re-execution
  * silently resets it: a tripwire that fails the build when a struct grows
  * (not when a field fits into padding) until the size here is updated. */
 #if __SIZEOF_POINTER__ == 8 && __SIZEOF_LONG__ == 8
-_Static_assert(sizeof(struct service_config) == 736,
+_Static_assert(sizeof(struct service_config) == 752,
                "struct service_config changed: add its new field to "
                "config_state_service_fields[], then update this size");
-_Static_assert(sizeof(struct config) == 96, "struct config changed: add its new field to "
-                                            "config_state_config_fields[], then update this size");
+_Static_assert(sizeof(struct config) == 112, "struct config changed: add its new field to "
+                                             "config_state_config_fields[], then update this size");
+_Static_assert(sizeof(struct config_template) == 64,
+               "struct config_template changed: add its new field to "
+               "config_state_template_fields[], then update this size");
 #endif
 
 static const char *config_state_enum_name(enum config_state_kind kind, int v)
@@ -452,8 +469,49 @@ int config_state_put(struct state_writer *w, uint16_t tag, const struct config *
         for (size_t i = 0; i < c->n_services; i++)
                 if (c->services[i])
                         (void)config_state_put_service(w, CONFIG_STATE_SERVICE, c->services[i]);
+        for (size_t i = 0; i < c->n_templates; i++) {
+                size_t t = state_begin(w, CONFIG_STATE_TEMPLATE);
+
+                for (size_t j = 0; j < ELEMENTSOF(config_state_template_fields); j++)
+                        config_state_put_field(w, &config_state_template_fields[j],
+                                               c->templates[i]);
+                state_end(w, t);
+        }
         state_end(w, mark);
         return w->error;
+}
+
+/* A template's record: every list one entry per file, at least one. */
+static int config_state_get_template(const struct state_reader *v, struct config_template **ret)
+{
+        _cleanup_(config_template_freep) struct config_template *t = calloc(1, sizeof *t);
+        struct state_reader r = *v, value;
+        size_t hint = 0, n;
+        uint16_t tag;
+        int k;
+
+        if (!t)
+                return -ENOMEM;
+        while ((k = state_next(&r, &tag, &value)) > 0) {
+                const struct config_state_field *d = config_state_field_find(
+                        config_state_template_fields, ELEMENTSOF(config_state_template_fields),
+                        &hint, tag);
+
+                if (!d)
+                        continue;
+                k = config_state_get_field(d, &value, t);
+                if (k < 0)
+                        return k;
+        }
+        if (k < 0)
+                return k;
+        n = strv_length(t->files);
+        if (!service_name_is_template(t->name) || n == 0 || strv_length(t->displays) != n ||
+            strv_length(t->dirs) != n || strv_length(t->display_dirs) != n ||
+            strv_length(t->texts) != n || strv_length(t->of) != n)
+                return -EBADMSG;
+        *ret = TAKE_PTR(t);
+        return 0;
 }
 
 /* The first pass over a config's records: its path (relative defaults
@@ -467,7 +525,7 @@ static int config_state_scan(const struct state_reader *v, char **ret_path, size
         int k;
 
         while ((k = state_next(&r, &tag, &value)) > 0) {
-                if (tag == CONFIG_STATE_SERVICE)
+                if (tag == CONFIG_STATE_SERVICE || tag == CONFIG_STATE_TEMPLATE)
                         n++;
                 else if (tag == CONFIG_STATE_PATH) {
                         free(path);
@@ -510,7 +568,8 @@ int config_state_get(const struct state_reader *v, struct config **ret)
                 return k;
         if (n > 0) {
                 c->services = calloc(n, sizeof *c->services);
-                if (!c->services)
+                c->templates = calloc(n, sizeof *c->templates);
+                if (!c->services || !c->templates)
                         return -ENOMEM;
         }
         while ((k = state_next(&r, &tag, &value)) > 0) {
@@ -525,6 +584,18 @@ int config_state_get(const struct state_reader *v, struct config **ret)
                         /* config_find() searches by name: strictly sorted. */
                         if (c->n_services > 1 &&
                             strcmp(c->services[c->n_services - 2]->name, sc->name) >= 0)
+                                return -EBADMSG;
+                        continue;
+                }
+                if (tag == CONFIG_STATE_TEMPLATE) {
+                        struct config_template *t;
+
+                        k = config_state_get_template(&value, &t);
+                        if (k < 0)
+                                return k;
+                        c->templates[c->n_templates++] = t;
+                        if (c->n_templates > 1 &&
+                            strcmp(c->templates[c->n_templates - 2]->name, t->name) >= 0)
                                 return -EBADMSG;
                         continue;
                 }

@@ -172,6 +172,21 @@ static int config_file_open(struct config_file_ctx *f, int dfd, const char *path
         return 0;
 }
 
+/* Reading a template: keep the text of the file f just opened, with where
+ * it is (f->collect). 0 or -ENOMEM. */
+static int config_template_push(struct config_file_ctx *f)
+{
+        struct config_template *t = f->collect;
+
+        if (strv_push(&t->texts, strndup(f->text, f->text_len)) < 0 ||
+            strv_push(&t->of, strdup(f->instance ? f->instance : "")) < 0 ||
+            strv_push(&t->displays, strdup(f->display)) < 0 ||
+            strv_push(&t->dirs, strdup(f->dir)) < 0 ||
+            strv_push(&t->display_dirs, strdup(f->display_dir)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 static void config_file_done(struct config_file_ctx *f)
 {
         f->seen = NULL;
@@ -226,6 +241,58 @@ static int config_file_syntax(unsigned line, const char *message, void *userdata
         return config_file_status(f);
 }
 
+/* value (of len bytes) with the specifiers substituted, into *ret (of
+ * *ret_len bytes, NUL-terminated): %i the instance, %n the full name, %% a
+ * '%'; any other is reported. *ret_spec: %i or %n was used. */
+static int config_file_specifiers(struct config_file_ctx *f, unsigned line, const char *key,
+                                  const char *value, size_t len, char **ret, size_t *ret_len,
+                                  bool *ret_spec)
+{
+        size_t il = strlen(f->instance), nl = strlen(f->unit), n = 0, cap = len + 1;
+        _cleanup_free_ char *out = NULL;
+
+        *ret_spec = false;
+        for (size_t i = 0; i + 1 < len; i++)
+                if (value[i] == '%' && (value[i + 1] == 'i' || value[i + 1] == 'n'))
+                        cap += (value[i + 1] == 'i' ? il : nl);
+        out = malloc(cap);
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                char c = i + 1 < len ? value[i + 1] : '\0';
+
+                if (value[i] != '%') {
+                        out[n++] = value[i];
+                        continue;
+                }
+                if (c == 'i' || c == 'n') {
+                        memcpy(out + n, c == 'i' ? f->instance : f->unit, c == 'i' ? il : nl);
+                        n += c == 'i' ? il : nl;
+                        *ret_spec = true;
+                } else if (c == '%')
+                        out[n++] = '%';
+                else if (i + 1 == len)
+                        return config_file_error(f, line, key,
+                                                 "'%%' at the end of the value (a literal '%%' "
+                                                 "is written %%%%)");
+                else if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)
+                        return config_file_error(f, line, key,
+                                                 "unknown specifier '%%%c' (known: %%i the "
+                                                 "instance, %%n the full name, %%%% a '%%')",
+                                                 c);
+                else
+                        return config_file_error(f, line, key,
+                                                 "unknown specifier: '%%' followed by byte 0x%02x "
+                                                 "(known: %%i, %%n, %%%%)",
+                                                 (unsigned char)c);
+                i++;
+        }
+        out[n] = '\0';
+        *ret = TAKE_PTR(out);
+        *ret_len = n;
+        return 0;
+}
+
 /* key = value: find the key in the table and run its parser. */
 static int config_file_key(const char *section, const char *name, const char *value,
                            size_t value_len, unsigned line, void *userdata)
@@ -233,6 +300,8 @@ static int config_file_key(const char *section, const char *name, const char *va
         struct config_file_ctx *f = userdata;
         const struct config_key *k;
         size_t i = config_key_index(f, name);
+        _cleanup_free_ char *expanded = NULL;
+        bool spec = false;
         int r;
 
         if (!section) {
@@ -254,10 +323,25 @@ static int config_file_key(const char *section, const char *name, const char *va
                 f->seen[i] = line;
         f->set_line[i] = line;
         f->set_file[i] = f->n_displays > 0 ? (unsigned)(f->n_displays - 1) : 0;
+        if (f->instance && memchr(value, '%', value_len)) {
+                r = config_file_specifiers(f, line, name, value, value_len, &expanded, &value_len,
+                                           &spec);
+                if (r < 0) {
+                        f->failed[i] = true;
+                        if (r == -ENOMEM)
+                                f->load->oom = true;
+                        return config_file_status(f);
+                }
+                value = expanded;
+        }
+        /* A template checked on its own: a value made of its instance's
+         * name is checked for each instance, where the name is known. */
+        f->quiet = f->checking && spec;
         if (value_len == 0 && !k->empty)
                 r = config_file_error(f, line, name, "empty value");
         else
                 r = k->parse(f, k, line, value, (char *)f->target + k->offset);
+        f->quiet = false;
         if (r == -ENOMEM)
                 f->load->oom = true;
         if (r < 0)
@@ -841,7 +925,11 @@ static int config_load_dropins(struct config_file_ctx *f, struct service_config 
                 r = config_file_open(f, dfds[x->layer], x->name);
                 if (r < 0)
                         goto finish;
-                if (f->have_text) {
+                if (f->have_text && f->collect) {
+                        r = config_template_push(f);
+                        if (r < 0)
+                                goto finish;
+                } else if (f->have_text) {
                         memset(f->seen, 0, f->n_keys * sizeof *f->seen);
                         (void)inifile_parse_buffer(f->text, f->text_len, &config_file_ops, f);
                 }
@@ -856,6 +944,9 @@ finish:
         config_entries_free(e, n);
         return r;
 }
+
+static const struct config_template *config_template_named(const struct config *c,
+                                                           const char *name);
 
 /* Load unit u: its main file, then its drop-ins; *ret is NULL when a file
  * had errors. */
@@ -894,6 +985,21 @@ static int config_load_service(struct config_load_ctx *l, const struct config_un
                 config_file_done(&f);
                 return l->oom ? -ENOMEM : 0;
         }
+        if (service_template_len(u->name) > 0 && config_template_named(l->conf, u->name)) {
+                if (!service_name_is_instance(u->name)) {
+                        config_whole_file_error(l, f.display,
+                                                "invalid instance name '%s' (an instance of "
+                                                "%.*s.ini is NAME@X with X not empty and "
+                                                "without '@')",
+                                                u->name + service_template_len(u->name),
+                                                (int)service_template_len(u->name), u->name);
+                        config_file_done(&f);
+                        return l->oom ? -ENOMEM : 0;
+                }
+                /* Its own file replaces the template whole, specifiers included. */
+                f.instance = u->name + service_template_len(u->name);
+                f.unit = u->name;
+        }
         f.target = sc;
         r = config_file_open(&f, dfds[u->layer], fname);
         if (r >= 0 && f.have_text)
@@ -914,6 +1020,305 @@ static int config_load_service(struct config_load_ctx *l, const struct config_un
                 return -ENOMEM;
         if (f.have_text && config_errors_count(l) == n_errors)
                 *ret = TAKE_PTR(sc);
+        return 0;
+}
+
+/* The template of c (may be NULL) that makes the instance name, or NULL. */
+static const struct config_template *config_template_named(const struct config *c, const char *name)
+{
+        size_t n = service_template_len(name), lo = 0, hi = c && n > 0 ? c->n_templates : 0;
+
+        /* Sorted by name, as the files are read. */
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                const char *t = c->templates[mid]->name;
+                int cmp = strncmp(t, name, n);
+
+                if (cmp == 0 && t[n] == '\0')
+                        return c->templates[mid];
+                if (cmp < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid; /* equal prefix, longer: after */
+        }
+        return NULL;
+}
+
+/* See config.h. */
+const struct config_template *config_find_template(const struct config *c, const char *name)
+{
+        return service_name_is_instance(name) ? config_template_named(c, name) : NULL;
+}
+
+/* Parse the instance name of template t into *ret: each of t's files in
+ * order, with the specifiers substituted. checking: t on its own (name is
+ * t's own, %i a placeholder), a value made with %i or %n is not checked,
+ * nor an environment file read. *ret NULL when an error was reported. */
+static int config_instance_parse(struct config_load_ctx *l, const struct config_template *t,
+                                 const char *name, bool checking, struct service_config **ret)
+{
+        _cleanup_(service_config_freep) struct service_config *sc = calloc(1, sizeof *sc);
+        size_t n_errors = config_errors_count(l), n_files = strv_length(t->files);
+        struct config_file_ctx f = {
+                .load = l,
+                .section = "service",
+                .keys = config_keys_service,
+                .n_keys = config_keys_n_service,
+                .instance = checking ? "x" : name + strlen(t->name),
+                .unit = name,
+                .checking = checking,
+                .tell_instance = !checking,
+        };
+        int r = 0;
+
+        *ret = NULL;
+        if (!sc)
+                return -ENOMEM;
+        sc->name = strdup(name);
+        sc->file = strdup(t->files[0]);
+        sc->files = calloc(1, sizeof(char *));
+        if (!sc->name || !sc->file || !sc->files)
+                return -ENOMEM;
+        config_keys_init_limits(sc);
+        f.target = sc;
+        for (size_t k = 0, used = 0; k < n_files && r >= 0; k++) {
+                size_t len = strlen(t->texts[k]);
+
+                /* Another instance's drop-in; the template alone has none. */
+                if (t->of[k][0] && (checking || strcmp(t->of[k], f.instance) != 0))
+                        continue;
+                r = strv_append(&f.displays, &f.n_displays, &f.displays_cap,
+                                strdup(t->displays[k]));
+                if (r >= 0)
+                        r = strv_push(&sc->files, strdup(t->files[k]));
+                if (r < 0)
+                        break;
+                f.display = f.displays[used];
+                f.dir = t->dirs[k];
+                f.display_dir = t->display_dirs[k];
+                if (l->text.cap < len + 1) {
+                        char *b = realloc(l->text.buf, len + 1);
+
+                        if (!b) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        l->text.buf = b;
+                        l->text.cap = len + 1;
+                }
+                memcpy(l->text.buf, t->texts[k], len + 1);
+                f.text = l->text.buf;
+                f.text_len = len;
+                f.have_text = true;
+                if (used++ == 0)
+                        r = config_file_parse(&f);
+                else {
+                        memset(f.seen, 0, f.n_keys * sizeof *f.seen);
+                        (void)inifile_parse_buffer(f.text, f.text_len, &config_file_ops, &f);
+                        r = config_file_status(&f);
+                }
+        }
+        if (r >= 0)
+                r = config_check_service(&f, sc);
+        if (r >= 0 && !checking)
+                r = config_merge_environment(&f, sc);
+        if (r >= 0 && !checking)
+                r = config_check_exec_size(&f, sc);
+        config_file_done(&f);
+        if (r == -ENOMEM || l->oom)
+                return -ENOMEM;
+        if (config_errors_count(l) != n_errors)
+                return 0;
+        if (!checking)
+                sc->instances = strv_free(sc->instances);
+        *ret = TAKE_PTR(sc);
+        return 0;
+}
+
+static bool config_units_have(const struct config_unit *units, size_t n, const char *name);
+
+/* Reading the template of f: the drop-ins of each of its instances
+ * (NAME@X.ini.d/ of either layer) that has no NAME@X.ini of its own, kept
+ * for that instance only; their paths go into sc->files after the
+ * template's. */
+static int config_load_instance_dropins(struct config_file_ctx *f, struct service_config *sc,
+                                        const struct config_dir *cd,
+                                        const struct config_unit *units, size_t n_units,
+                                        const int dfds[_LAYER_MAX], char *const dirs[_LAYER_MAX],
+                                        char *const displays[_LAYER_MAX])
+{
+        const char *tname = f->collect->name;
+        size_t tlen = strlen(tname), idx[_LAYER_MAX] = {};
+        int r = 0;
+
+        /* Both layers' sorted names, merged. */
+        for (;;) {
+                const char *x = NULL;
+                struct config_unit u = {};
+
+                for (int layer = 0; layer < _LAYER_MAX; layer++)
+                        if (idx[layer] < cd[layer].n_dropins &&
+                            (!x || strcmp(cd[layer].dropins[idx[layer]], x) < 0))
+                                x = cd[layer].dropins[idx[layer]];
+                if (!x)
+                        break;
+                for (int layer = 0; layer < _LAYER_MAX; layer++)
+                        if (idx[layer] < cd[layer].n_dropins &&
+                            strcmp(cd[layer].dropins[idx[layer]], x) == 0) {
+                                u.dropins[layer] = true;
+                                idx[layer]++;
+                        }
+                if (strncmp(x, tname, tlen) != 0 || !service_name_is_instance(x) ||
+                    config_units_have(units, n_units, x))
+                        continue;
+                _cleanup_(service_config_freep) struct service_config *one =
+                        config_service_new(dirs[LAYER_ADMIN], x, "-");
+
+                if (!one)
+                        return -ENOMEM;
+                u.name = x;
+                u.layer = LAYER_ADMIN;
+                f->instance = x + tlen;
+                r = config_load_dropins(f, one, &u, dfds, dirs, displays);
+                f->instance = NULL;
+                for (char **p = one->files + 1; r >= 0 && *p; p++)
+                        r = strv_push(&sc->files, TAKE_PTR(*p));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Read template u (NAME@.ini and its drop-ins) into c->templates (room
+ * made by the caller), checked on its own; problems are reported. */
+static int config_load_template(struct config_load_ctx *l, struct config *c,
+                                const struct config_unit *u, const struct config_dir *cd,
+                                const struct config_unit *units, size_t n_units,
+                                const int dfds[_LAYER_MAX], char *const dirs[_LAYER_MAX],
+                                char *const displays[_LAYER_MAX])
+{
+        _cleanup_(config_template_freep) struct config_template *t = calloc(1, sizeof *t);
+        _cleanup_(service_config_freep) struct service_config *sc = NULL, *checked = NULL;
+        _cleanup_free_ char *fname = NULL;
+        struct config_file_ctx f = {
+                .load = l,
+                .dir = dirs[u->layer],
+                .display_dir = displays[u->layer],
+                .section = "service",
+                .keys = config_keys_service,
+                .n_keys = config_keys_n_service,
+                .collect = t,
+        };
+        int r;
+
+        if (!t || !(t->name = strdup(u->name)) || asprintf(&fname, "%s.ini", u->name) < 0)
+                return -ENOMEM;
+        sc = config_service_new(dirs[u->layer], u->name, fname);
+        if (!sc || strv_append(&f.displays, &f.n_displays, &f.displays_cap,
+                               path_join(displays[u->layer], fname)) < 0) {
+                config_file_done(&f);
+                return -ENOMEM;
+        }
+        f.display = f.displays[0];
+        f.target = sc;
+        r = config_file_open(&f, dfds[u->layer], fname);
+        if (r >= 0 && f.have_text)
+                r = config_template_push(&f);
+        if (r >= 0 && f.have_text && (u->dropins[LAYER_ADMIN] || u->dropins[LAYER_VENDOR]))
+                r = config_load_dropins(&f, sc, u, dfds, dirs, displays);
+        if (r >= 0 && f.have_text)
+                r = config_load_instance_dropins(&f, sc, cd, units, n_units, dfds, dirs, displays);
+        config_file_done(&f);
+        if (r < 0 || l->oom)
+                return -ENOMEM;
+        /* A file that could not be read is reported; the template is not
+         * used, and its lists would not be one entry per file. */
+        if (!t->texts || strv_length(t->texts) != strv_length(sc->files))
+                return 0;
+        t->files = TAKE_PTR(sc->files);
+        r = config_instance_parse(l, t, t->name, true, &checked);
+        if (r < 0)
+                return r;
+        if (!checked)
+                return 0;
+        t->instances = TAKE_PTR(checked->instances);
+        c->templates[c->n_templates++] = TAKE_PTR(t);
+        return 0;
+}
+
+/* True if units[0..n) (sorted) has one called name. */
+static bool config_units_have(const struct config_unit *units, size_t n, const char *name)
+{
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                int cmp = strcmp(units[mid].name, name);
+
+                if (cmp == 0)
+                        return true;
+                if (cmp < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return false;
+}
+
+/* Put sc (taken) into c's services, kept sorted. */
+static int config_insert_service(struct config *c, struct service_config *sc)
+{
+        struct service_config **nv = realloc(c->services, (c->n_services + 1) * sizeof *nv);
+        size_t i = c->n_services;
+
+        if (!nv) {
+                service_config_free(sc);
+                return -ENOMEM;
+        }
+        c->services = nv;
+        while (i > 0 && strcmp(nv[i - 1]->name, sc->name) > 0) {
+                nv[i] = nv[i - 1];
+                i--;
+        }
+        nv[i] = sc;
+        c->n_services++;
+        return 0;
+}
+
+/* Add to l->names (kept sorted) the names of the instances the templates'
+ * instances= make, so that after= and requires= may name them; *ret_full
+ * owns the strings. */
+static int config_names_add_instances(struct config_load_ctx *l, const struct config *c,
+                                      char ***ret_full)
+{
+        size_t n = 0, cap = 0, k = 0;
+        char **full = NULL, **nv;
+
+        *ret_full = NULL;
+        for (size_t i = 0; i < c->n_templates; i++)
+                for (char **x = c->templates[i]->instances; x && *x; x++) {
+                        char *name;
+
+                        if (asprintf(&name, "%s%s", c->templates[i]->name, *x) < 0)
+                                name = NULL;
+                        if (strv_append(&full, &n, &cap, name) < 0) {
+                                strv_free(full);
+                                return -ENOMEM;
+                        }
+                }
+        *ret_full = full;
+        if (n == 0)
+                return 0;
+        nv = realloc(l->names, (l->n_names + n + 1) * sizeof *nv);
+        if (!nv)
+                return -ENOMEM;
+        l->names = nv;
+        for (size_t i = 0; i < n; i++)
+                if (!config_names_have(l->names, l->n_names, full[i]))
+                        l->names[l->n_names + k++] = full[i];
+        l->n_names += k;
+        l->names[l->n_names] = NULL;
+        qsort(l->names, l->n_names, sizeof *l->names, config_name_cmp);
         return 0;
 }
 
@@ -1024,9 +1429,12 @@ static int config_units(struct config_load_ctx *l, struct config_dir cd[_LAYER_M
                 u->dropins[LAYER_ADMIN] = config_names_have(a->dropins, a->n_dropins, name);
                 u->dropins[LAYER_VENDOR] =
                         v->d && config_names_have(v->dropins, v->n_dropins, name);
-                r = config_names_push(&l->names, &l->n_names, &names_cap, name);
-                if (r < 0)
-                        return r;
+                /* A template is no service: nothing may name it. */
+                if (!service_name_is_template(name)) {
+                        r = config_names_push(&l->names, &l->n_names, &names_cap, name);
+                        if (r < 0)
+                                return r;
+                }
                 n++;
         }
         *ret = TAKE_PTR(units);
@@ -1042,6 +1450,7 @@ static int config_load_services(struct config_load_ctx *l, struct config *c,
         char *dirs[_LAYER_MAX] = { c->services_dir, c->vendor_services_dir };
         char *displays[_LAYER_MAX] = { l->services_display, l->vendor_display };
         int dfds[_LAYER_MAX] = { -1, -1 };
+        char **instances = NULL;
         size_t n_units = 0;
         int r;
 
@@ -1054,27 +1463,66 @@ static int config_load_services(struct config_load_ctx *l, struct config *c,
                 r = config_units(l, cd, &units, &n_units);
         if (r < 0)
                 goto finish;
-        config_check_exit_with(l, c, tend_display);
         if (n_units > 0) {
                 c->services = calloc(n_units, sizeof *c->services);
-                if (!c->services) {
+                c->templates = calloc(n_units, sizeof *c->templates);
+                if (!c->services || !c->templates) {
                         r = -ENOMEM;
                         goto finish;
                 }
         }
         for (int layer = 0; layer < _LAYER_MAX; layer++)
                 dfds[layer] = cd[layer].d ? dirfd(cd[layer].d) : -1;
+        /* Templates first: the services may name their instances. */
+        l->conf = c;
+        for (size_t i = 0; i < n_units; i++)
+                if (service_name_is_template(units[i].name)) {
+                        r = config_load_template(l, c, &units[i], cd, units, n_units, dfds, dirs,
+                                                 displays);
+                        if (r < 0)
+                                goto finish;
+                }
+        r = config_names_add_instances(l, c, &instances);
+        if (r < 0)
+                goto finish;
+        config_check_exit_with(l, c, tend_display);
         for (size_t i = 0; i < n_units; i++) {
                 struct service_config *sc;
 
+                if (service_name_is_template(units[i].name))
+                        continue;
                 r = config_load_service(l, &units[i], dfds, dirs, displays, &sc);
                 if (r < 0)
                         goto finish;
                 if (sc)
                         c->services[c->n_services++] = sc;
         }
+        for (size_t i = 0; i < c->n_templates; i++) {
+                const struct config_template *t = c->templates[i];
+
+                for (char **x = t->instances; x && *x; x++) {
+                        _cleanup_free_ char *name = NULL;
+                        struct service_config *sc;
+
+                        if (asprintf(&name, "%s%s", t->name, *x) < 0) {
+                                r = -ENOMEM;
+                                goto finish;
+                        }
+                        /* NAME@X.ini of its own is loaded already; a mask wins. */
+                        if (config_units_have(units, n_units, name) ||
+                            config_names_have(l->masked, l->n_masked, name))
+                                continue;
+                        r = config_instance_parse(l, t, name, false, &sc);
+                        if (r >= 0 && sc)
+                                r = config_insert_service(c, sc);
+                        if (r < 0)
+                                goto finish;
+                }
+        }
         r = config_deps_check(l, c);
 finish:
+        l->conf = NULL;
+        strv_free(instances);
         /* Their names go with the directories' entries. */
         free(l->names);
         free(l->masked);
@@ -1230,7 +1678,25 @@ struct service_config *service_config_free(struct service_config *sc)
         free(sc->exec_reload);
         free(sc->exec_stop_post);
         strv_free(sc->on_failure);
+        strv_free(sc->instances);
         free(sc);
+        return NULL;
+}
+
+/* Free a template; accepts NULL, returns NULL. */
+struct config_template *config_template_free(struct config_template *t)
+{
+        if (!t)
+                return NULL;
+        free(t->name);
+        strv_free(t->files);
+        strv_free(t->displays);
+        strv_free(t->dirs);
+        strv_free(t->display_dirs);
+        strv_free(t->texts);
+        strv_free(t->of);
+        strv_free(t->instances);
+        free(t);
         return NULL;
 }
 
@@ -1252,6 +1718,9 @@ struct config *config_free(struct config *c)
         for (size_t i = 0; i < c->n_services; i++)
                 service_config_free(c->services[i]);
         free(c->services);
+        for (size_t i = 0; i < c->n_templates; i++)
+                config_template_free(c->templates[i]);
+        free(c->templates);
         free(c->path);
         free(c->services_dir);
         free(c->vendor_services_dir);
@@ -1305,9 +1774,35 @@ struct service_config *service_config_copy(const struct service_config *sc)
              config_dup_string(&n->exec_stop, sc->exec_stop) |
              config_dup_string(&n->exec_reload, sc->exec_reload) |
              config_dup_string(&n->exec_stop_post, sc->exec_stop_post) |
-             config_dup_strv(&n->on_failure, sc->on_failure)) < 0)
+             config_dup_strv(&n->on_failure, sc->on_failure) |
+             config_dup_strv(&n->instances, sc->instances)) < 0)
                 return service_config_free(n);
         return n;
+}
+
+/* Deep copy; NULL on OOM. */
+struct config_template *config_template_copy(const struct config_template *t)
+{
+        struct config_template *n = calloc(1, sizeof *n);
+
+        if (!n)
+                return NULL;
+        if ((config_dup_string(&n->name, t->name) | config_dup_strv(&n->files, t->files) |
+             config_dup_strv(&n->displays, t->displays) | config_dup_strv(&n->dirs, t->dirs) |
+             config_dup_strv(&n->display_dirs, t->display_dirs) |
+             config_dup_strv(&n->texts, t->texts) | config_dup_strv(&n->of, t->of) |
+             config_dup_strv(&n->instances, t->instances)) < 0)
+                return config_template_free(n);
+        return n;
+}
+
+/* Every field. */
+bool config_template_equal(const struct config_template *a, const struct config_template *b)
+{
+        return streq_ptr(a->name, b->name) && strv_equal(a->files, b->files) &&
+               strv_equal(a->displays, b->displays) && strv_equal(a->dirs, b->dirs) &&
+               strv_equal(a->display_dirs, b->display_dirs) && strv_equal(a->texts, b->texts) &&
+               strv_equal(a->of, b->of) && strv_equal(a->instances, b->instances);
 }
 
 /* Binary search over the name-sorted services. */
@@ -1376,7 +1871,8 @@ bool service_config_equal(const struct service_config *a, const struct service_c
                streq_ptr(a->exec_stop, b->exec_stop) && streq_ptr(a->exec_reload, b->exec_reload) &&
                streq_ptr(a->exec_stop_post, b->exec_stop_post) &&
                a->reload_signal == b->reload_signal && a->hook_timeout == b->hook_timeout &&
-               strv_equal(a->on_failure, b->on_failure) && service_config_health_equal(a, b);
+               strv_equal(a->on_failure, b->on_failure) && service_config_health_equal(a, b) &&
+               strv_equal(a->instances, b->instances) && a->transient == b->transient;
 }
 
 /* See config.h. */
@@ -1395,4 +1891,114 @@ bool service_config_health_equal(const struct service_config *a, const struct se
                a->health_timeout == b->health_timeout &&
                a->health_retries == b->health_retries &&
                a->health_start_period == b->health_start_period;
+}
+
+/* See config.h. */
+int config_instance_new(const struct config *c, const char *name, char *const *also, size_t n_also,
+                        struct service_config **ret, char ***ret_errors)
+{
+        const struct config_template *t = config_find_template(c, name);
+        _cleanup_(service_config_freep) struct service_config *sc = NULL;
+        struct config_load_ctx l = {};
+        int r;
+
+        *ret = NULL;
+        if (ret_errors)
+                *ret_errors = NULL;
+        if (!t)
+                return -ENOENT;
+        /* What its after= and requires= may name. */
+        l.names = calloc(c->n_services + n_also + 1, sizeof *l.names);
+        if (!l.names)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_services; i++)
+                l.names[l.n_names++] = c->services[i]->name;
+        for (size_t i = 0; i < n_also; i++)
+                l.names[l.n_names++] = also[i];
+        qsort(l.names, l.n_names, sizeof *l.names, config_name_cmp);
+        r = config_instance_parse(&l, t, name, false, &sc);
+        if (r >= 0 && !sc)
+                r = -EINVAL;
+        if (r >= 0)
+                sc->transient = true;
+        free(l.names);
+        free(l.set_line);
+        free(l.set_file);
+        free(l.text.buf);
+        free(l.env.buf);
+        free(l.seen);
+        free(l.failed);
+        if (r == -EINVAL && l.n_more > 0) {
+                char *msg;
+
+                if (asprintf(&msg, "... and %zu more errors", l.n_more) < 0 ||
+                    strv_append(&l.errors, &l.n_errors, &l.errors_cap, msg) < 0)
+                        r = -ENOMEM;
+        }
+        if (r == -EINVAL && ret_errors)
+                *ret_errors = TAKE_PTR(l.errors);
+        strv_free(l.errors);
+        if (r >= 0)
+                *ret = TAKE_PTR(sc);
+        return r;
+}
+
+/* See config.h. */
+int config_add_instances(struct config *c, char *const *names, size_t n, char ***ret_errors)
+{
+        struct service_config **made = calloc(n + 1, sizeof *made);
+        char **errors = NULL;
+        size_t n_made = 0;
+        int r = 0;
+
+        if (ret_errors)
+                *ret_errors = NULL;
+        if (!made)
+                return -ENOMEM;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                char **e = NULL;
+
+                if (config_index(c, names[i]) != SIZE_MAX || !config_find_template(c, names[i]))
+                        continue;
+                /* The others being added may be named too. */
+                r = config_instance_new(c, names[i], names, n, &made[n_made], &e);
+                if (r >= 0)
+                        n_made++;
+                else if (r == -EINVAL) {
+                        r = 0;
+                        for (char **x = e; x && *x && r >= 0; x++)
+                                r = strv_push(&errors, TAKE_PTR(*x));
+                        strv_free(e);
+                }
+        }
+        if (r >= 0 && errors)
+                r = -EINVAL;
+        for (size_t i = 0; i < n_made; i++) {
+                if (r >= 0)
+                        r = config_insert_service(c, TAKE_PTR(made[i]));
+                else
+                        service_config_free(made[i]);
+        }
+        free(made);
+        if (r >= 0 && n_made > 0) {
+                /* Made from templates changed since, they may close a cycle. */
+                struct config_load_ctx l = {
+                        .services_display = c->services_dir,
+                        .vendor_display = c->vendor_services_dir,
+                };
+
+                r = config_deps_check(&l, c);
+                if (r >= 0 && l.oom)
+                        r = -ENOMEM;
+                if (r >= 0 && (l.n_errors > 0 || l.n_more > 0))
+                        r = -EINVAL;
+                for (size_t i = 0; i < l.n_errors; i++)
+                        if (r == -EINVAL && strv_push(&errors, TAKE_PTR(l.errors[i])) < 0)
+                                r = -ENOMEM;
+                strv_free(l.errors);
+        }
+        if (r == -EINVAL && ret_errors)
+                *ret_errors = TAKE_PTR(errors);
+        strv_free(errors);
+        return r;
 }

@@ -741,6 +741,46 @@ static int control_method_list_compact(sd_bus_message *msg, void *userdata, sd_b
                                       WIRE_SERVICE_SIGNATURE);
 }
 
+static int control_config_errors(sd_bus_error *error, const char *prefix, char **errors);
+
+/* The service name, made from its template when make and no such service
+ * is there yet (an instance NAME@X that is started). */
+static int control_find_or_make(struct control_conn *cn, const char *name, bool make,
+                                sd_bus_error *error, struct service **ret)
+{
+        _cleanup_strv_free_ char **errors = NULL;
+        int r;
+
+        *ret = manager_find(cn->control->manager, name);
+        if (*ret)
+                return 0;
+        r = make ? manager_instantiate(cn->control->manager, name, ret, &errors) : -ENOENT;
+        if (r == -ENOENT)
+                return sd_bus_error_setf(error, WIRE_ERROR_NO_SUCH_SERVICE, "unknown service %s",
+                                         name);
+        if (r == -EINVAL && errors && errors[0])
+                return control_config_errors(error, "", errors);
+        if (r < 0)
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
+                                         "%s: cannot make the instance: %s", name, strerror(-r));
+        return 0;
+}
+
+static int control_read_service_make(sd_bus_message *msg, struct control_conn *cn, bool make,
+                                     sd_bus_error *error, struct service **ret)
+{
+        const char *name;
+        int r;
+
+        r = control_check_access(cn, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        return control_find_or_make(cn, name, make, error, ret);
+}
+
 static int control_read_service(sd_bus_message *msg, struct control_conn *cn, bool write,
                                 sd_bus_error *error, struct service **ret)
 {
@@ -849,7 +889,7 @@ static int control_begin(struct control_conn *cn, sd_bus_message *msg, enum cont
         char buf[SERVICE_REASON_MAX + 64];
         int r;
 
-        r = control_read_service(msg, cn, true, error, &s);
+        r = control_read_service_make(msg, cn, op != CONTROL_OP_STOP, error, &s);
         if (r < 0)
                 return r;
 
@@ -880,13 +920,17 @@ static int control_service_cmp(const void *a, const void *b)
 /* The services a *Services call names (as, t flags), distinct and sorted by
  * name, in *ret (n in *ret_n); all of them for WIRE_MANY_ALL. Any unknown
  * name fails the whole call, every one listed. */
-static int control_read_many(sd_bus_message *msg, struct control_conn *cn, sd_bus_error *error,
-                             struct service ***ret, size_t *ret_n, uint64_t *ret_flags)
+static int control_read_many(sd_bus_message *msg, struct control_conn *cn, bool make,
+                             sd_bus_error *error, struct service ***ret, size_t *ret_n,
+                             uint64_t *ret_flags)
 {
         struct manager *m = cn->control->manager;
         _cleanup_free_ struct service **set = NULL;
         _cleanup_free_ char *unknown = NULL;
-        size_t n = 0, cap = 0, n_unknown = 0, unknown_len = 0;
+        /* Instances of templates to make, once every name is known to be
+         * good (the message holds the strings). */
+        _cleanup_free_ const char **to_make = NULL;
+        size_t n = 0, cap = 0, n_unknown = 0, unknown_len = 0, n_make = 0;
         uint64_t flags;
         const char *name;
         int r;
@@ -897,6 +941,15 @@ static int control_read_many(sd_bus_message *msg, struct control_conn *cn, sd_bu
         while ((r = sd_bus_message_read_basic(msg, 's', &name)) > 0) {
                 struct service *s = manager_find(m, name);
 
+                if (!s && make && config_find_template(m->config, name)) {
+                        const char **nv = reallocarray(to_make, n_make + 1, sizeof *nv);
+
+                        if (!nv)
+                                return -ENOMEM;
+                        to_make = nv;
+                        to_make[n_make++] = name;
+                        continue;
+                }
                 if (!s) {
                         /* "NAME: unknown service" per line, the first few. */
                         size_t l = strlen(name) + 18;
@@ -934,7 +987,7 @@ static int control_read_many(sd_bus_message *msg, struct control_conn *cn, sd_bu
         if (flags & ~(uint64_t)WIRE_MANY_KNOWN)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "unknown flags %#llx",
                                          (unsigned long long)(flags & ~(uint64_t)WIRE_MANY_KNOWN));
-        if ((flags & WIRE_MANY_ALL) && (n > 0 || n_unknown > 0))
+        if ((flags & WIRE_MANY_ALL) && (n > 0 || n_unknown > 0 || n_make > 0))
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
                                         "names given with the flag for all services");
         if (n_unknown > 0) {
@@ -943,6 +996,20 @@ static int control_read_many(sd_bus_message *msg, struct control_conn *cn, sd_bu
                                                  "%s\n(%zu unknown services in all)", unknown,
                                                  n_unknown);
                 return sd_bus_error_set(error, WIRE_ERROR_NO_SUCH_SERVICE, unknown);
+        }
+        if (n_make > 0) {
+                struct service **ns = reallocarray(set, n + n_make + 1, sizeof *ns);
+
+                if (!ns)
+                        return -ENOMEM;
+                set = ns;
+                for (size_t i = 0; i < n_make; i++) {
+                        /* A name given twice is made once. */
+                        r = control_find_or_make(cn, to_make[i], true, error, &set[n]);
+                        if (r < 0)
+                                return r;
+                        n++;
+                }
         }
         if (flags & WIRE_MANY_ALL) {
                 /* The manager's list is sorted by name already. */
@@ -981,7 +1048,7 @@ static int control_begin_many(struct control_conn *cn, sd_bus_message *msg, enum
         r = control_check_access(cn, error);
         if (r < 0)
                 return r;
-        r = control_read_many(msg, cn, error, &set, &n, &flags);
+        r = control_read_many(msg, cn, op != CONTROL_OP_STOP, error, &set, &n, &flags);
         if (r < 0)
                 return r;
         if (n == 1)

@@ -516,6 +516,23 @@ static const char *const fdstore_suffixes[_FDSTORE_KIND_MAX] = {
         [FDSTORE_READY] = FDSTORE_READY_SUFFIX,
 };
 
+/* The service name, or an instance of a template made again: one a start
+ * made at runtime is in no file, yet its process outlived tendd too. */
+static struct service *fdstore_find_or_make(struct fdstore *f, const char *name)
+{
+        _cleanup_strv_free_ char **errors = NULL;
+        struct service *s = manager_find(f->m, name);
+        int r;
+
+        if (s || !config_find_template(f->m->config, name))
+                return s;
+        r = manager_instantiate(f->m, name, &s, &errors);
+        if (r < 0)
+                log_warning("fd store: %s not made again from its template: %s", name,
+                            errors && errors[0] ? errors[0] : strerror(-r));
+        return r < 0 ? NULL : s;
+}
+
 static struct service *fdstore_service(struct fdstore *f, const char *name,
                                        enum fdstore_kind *ret_kind)
 {
@@ -531,7 +548,7 @@ static struct service *fdstore_service(struct fdstore *f, const char *name,
                 memcpy(sname, name, len - sl);
                 sname[len - sl] = '\0';
                 *ret_kind = k;
-                return manager_find(f->m, sname);
+                return fdstore_find_or_make(f, sname);
         }
         return NULL;
 }

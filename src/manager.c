@@ -715,6 +715,76 @@ int manager_apply(struct manager *m, struct config *new_config)
         return 0;
 }
 
+/* The names of every service, for a new instance's after= and requires=;
+ * borrowed. */
+static char **manager_names(const struct manager *m, size_t *ret_n)
+{
+        char **v = calloc(m->n_services + 1, sizeof *v);
+        size_t n = 0;
+
+        for (size_t i = 0; v && i < m->n_services; i++)
+                if (!m->services[i]->removed)
+                        v[n++] = m->services[i]->name;
+        *ret_n = n;
+        return v;
+}
+
+/* See manager.h. */
+int manager_instantiate(struct manager *m, const char *name, struct service **ret,
+                        char ***ret_errors)
+{
+        _cleanup_free_ char **names = NULL;
+        struct service_config *sc = NULL;
+        struct service *s;
+        size_t n = 0;
+        int r;
+
+        *ret = NULL;
+        if (ret_errors)
+                *ret_errors = NULL;
+        if (m->shutting_down)
+                return -ECANCELED;
+        if (!config_find_template(m->config, name))
+                return -ENOENT;
+        names = manager_names(m, &n);
+        if (!names)
+                return -ENOMEM;
+        r = config_instance_new(m->config, name, names, n, &sc, ret_errors);
+        if (r < 0)
+                return r;
+        r = manager_add(m, sc, &s);
+        if (r < 0)
+                return r;
+        r = manager_rebuild_graph(m);
+        if (r < 0) {
+                manager_drop(m, s);
+                (void)manager_rebuild_graph(m);
+                return r;
+        }
+        log_service(LOG_INFO, s->name, "instance made from %s", s->config->file);
+        *ret = s;
+        return 0;
+}
+
+/* The instances made at runtime that are to outlive a reload: those still
+ * wanted up (a stopped one is dropped), added to c while their template is
+ * there. */
+static int manager_keep_instances(struct manager *m, struct config *c, char ***ret_errors)
+{
+        _cleanup_free_ char **keep = calloc(m->n_services + 1, sizeof *keep);
+        size_t n = 0;
+
+        if (!keep)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_services; i++) {
+                struct service *s = m->services[i];
+
+                if (s->config->transient && s->want_up && !s->removed)
+                        keep[n++] = s->name;
+        }
+        return n == 0 ? 0 : config_add_instances(c, keep, n, ret_errors);
+}
+
 /* Reload the config file; a config with any error changes nothing. */
 int manager_reload(struct manager *m, char ***ret_errors)
 {
@@ -726,6 +796,11 @@ int manager_reload(struct manager *m, char ***ret_errors)
                 return -ECANCELED;
         manager_announce_phase(m, MANAGER_RELOADING);
         r = config_load(m->config_path, &c, &errors);
+        if (r >= 0) {
+                r = manager_keep_instances(m, c, &errors);
+                if (r < 0)
+                        c = config_free(c);
+        }
         if (r < 0) {
                 log_error("reload of %s rejected, nothing changed:", m->config_path);
                 for (char **e = errors; e && *e; e++)

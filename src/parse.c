@@ -633,3 +633,29 @@ int parse_http_url(const char *s, struct parse_target *ret, const char **ret_why
         ret->path = slash ? slash : "";
         return 0;
 }
+
+/* See parse.h. */
+size_t service_template_len(const char *name)
+{
+        const char *at = name ? strchr(name, '@') : NULL;
+
+        if (!at || at == name || !service_name_is_valid(name))
+                return 0;
+        return (size_t)(at - name) + 1;
+}
+
+/* See parse.h. */
+bool service_name_is_template(const char *name)
+{
+        size_t n = service_template_len(name);
+
+        return n > 0 && name[n] == '\0';
+}
+
+/* See parse.h. */
+bool service_name_is_instance(const char *name)
+{
+        size_t n = service_template_len(name);
+
+        return n > 0 && name[n] != '\0' && !strchr(name + n, '@');
+}

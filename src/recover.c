@@ -604,6 +604,16 @@ static bool recover_adopt_one(struct recover *rc, const struct recover_record *r
         char why[160], reason[SERVICE_REASON_MAX];
         int r;
 
+        /* An instance a start made at runtime is in no file: made again. */
+        if (!s && config_find_template(rc->m->config, rec->name)) {
+                _cleanup_strv_free_ char **errors = NULL;
+
+                r = manager_instantiate(rc->m, rec->name, &s, &errors);
+                if (r < 0)
+                        log_warning("%s names service %s, not made again from its template: %s",
+                                    RECOVER_FILE, rec->name,
+                                    errors && errors[0] ? errors[0] : strerror(-r));
+        }
         if (!s) {
                 log_warning("%s names service %s (pid %d), which is not in the config: "
                             "its processes are left alone",

@@ -827,8 +827,13 @@ int main(int argc, char **argv)
         }
         if (check) {
                 tendd_check_limits(c);
-                printf("%s: ok, %zu service%s\n", config_path, c->n_services,
-                       c->n_services == 1 ? "" : "s");
+                if (c->n_templates > 0)
+                        printf("%s: ok, %zu service%s, %zu template%s\n", config_path,
+                               c->n_services, c->n_services == 1 ? "" : "s", c->n_templates,
+                               c->n_templates == 1 ? "" : "s");
+                else
+                        printf("%s: ok, %zu service%s\n", config_path, c->n_services,
+                               c->n_services == 1 ? "" : "s");
                 config_free(c);
                 return 0;
         }

@@ -1,6 +1,8 @@
-/* fuzz-config: a service file with any content. config_load must never
- * crash, leak or accept garbage silently: it either loads the service or
- * reports every problem as "FILE:LINE: ...", naming the file. */
+/* fuzz-config: a service file with any content, written twice: as the
+ * service fuzz.ini and as the template fz@.ini (its instances=, %i, %n).
+ * config_load must never crash, leak or accept garbage silently: it either
+ * loads the service (and the template's instances) or reports every problem
+ * as "FILE:LINE: ...", naming the file. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +14,7 @@
 #include "util.h"
 
 static char dir[] = "/tmp/tend-fuzz-config.XXXXXX";
-static char *tend_ini, *svc_ini;
+static char *tend_ini, *svc_ini, *tpl_ini;
 
 static void setup(void)
 {
@@ -23,6 +25,7 @@ static void setup(void)
         fuzz_check(mkdtemp(dir));
         fuzz_check(asprintf(&tend_ini, "%s/tend.ini", dir) > 0);
         fuzz_check(asprintf(&svc_ini, "%s/services.d/fuzz.ini", dir) > 0);
+        fuzz_check(asprintf(&tpl_ini, "%s/services.d/fz@.ini", dir) > 0);
         f = fopen(tend_ini, "we");
         fuzz_check(f);
         fprintf(f, "[tend]\nsocket = %s/tend.sock\nlog_dir = %s/log\n", dir, dir);
@@ -42,15 +45,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int fd, r;
 
         setup();
-        fd = open(svc_ini, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        fuzz_check(fd >= 0);
-        fuzz_check(loop_write(fd, data, size) == 0);
-        close(fd);
+        for (int i = 0; i < 2; i++) {
+                fd = open(i == 0 ? svc_ini : tpl_ini, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                          0644);
+                fuzz_check(fd >= 0);
+                fuzz_check(loop_write(fd, data, size) == 0);
+                close(fd);
+        }
 
         r = config_load(tend_ini, &c, &errors);
         if (r == 0) {
-                fuzz_check(c->n_services == 1 && strcmp(c->services[0]->name, "fuzz") == 0);
-                fuzz_check(c->services[0]->argv && c->services[0]->argv[0]);
+                /* fuzz, and instances of fz@ (which sort before it). */
+                fuzz_check(c->n_services >= 1 &&
+                           strcmp(c->services[c->n_services - 1]->name, "fuzz") == 0);
+                fuzz_check(c->n_templates == 1 && strcmp(c->templates[0]->name, "fz@") == 0);
+                for (size_t i = 0; i < c->n_services; i++) {
+                        fuzz_check(c->services[i]->argv && c->services[i]->argv[0]);
+                        fuzz_check(i + 1 == c->n_services ||
+                                   strncmp(c->services[i]->name, "fz@", 3) == 0);
+                }
                 config_free(c);
         } else if (r == -EINVAL) {
                 fuzz_check(errors && *errors);
@@ -58,10 +71,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 for (char **e = errors; *e; e++) {
                         if (!e[1] && strncmp(*e, "... and ", 8) == 0)
                                 continue; /* the count of those not kept */
-                        /* services.d/fuzz.ini:LINE: ... */
-                        const char *p = strstr(*e, "fuzz.ini:");
-                        fuzz_check(p);
-                        p += strlen("fuzz.ini:");
+                        /* services.d/fuzz.ini:LINE: ... or
+                         * services.d/fz@.ini:LINE: ...: the file named first
+                         * (a key or value may hold either name too). */
+                        const char *p = strstr(*e, "fuzz.ini:"), *q = strstr(*e, "fz@.ini:");
+                        fuzz_check(p || q);
+                        if (q && (!p || q < p))
+                                p = q + strlen("fz@.ini:");
+                        else
+                                p += strlen("fuzz.ini:");
                         fuzz_check(*p >= '0' && *p <= '9');
                         while (*p >= '0' && *p <= '9')
                                 p++;
