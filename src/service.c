@@ -913,6 +913,8 @@ static void service_format_result(const struct command_result *res, char *buf, s
         }
 }
 
+static void service_start_failed(struct service *s, const char *what);
+
 /* exec_start_pre number index (from 0), in starting; its failure fails the start. */
 static void service_run_start_pre(struct service *s, unsigned index)
 {
@@ -925,7 +927,7 @@ static void service_run_start_pre(struct service *s, unsigned index)
                 (void)snprintf(what, sizeof what, "exec_start_pre %u/%zu: %s", index + 1, n, why);
                 if (s->state != SERVICE_STARTING)
                         service_set_state(s, SERVICE_STARTING, "%s", what);
-                service_restart_or_give_up(s, what, false);
+                service_start_failed(s, what);
                 return;
         }
         service_set_state(s, SERVICE_STARTING, "running exec_start_pre %u/%zu", index + 1, n);
