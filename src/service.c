@@ -1815,7 +1815,9 @@ void service_dispatch(struct service *s, enum service_event ev)
 /* Readiness as dependents see it. */
 bool service_is_ready(const struct service *s)
 {
-        return (s->state == SERVICE_RUNNING && s->stop_pending == STOP_CAUSE_NONE) ||
+        /* Not once its main process is gone and exec_stop_post runs. */
+        return (s->state == SERVICE_RUNNING && s->stop_pending == STOP_CAUSE_NONE &&
+                s->hook_kind != HOOK_STOP_POST) ||
                (s->state == SERVICE_STOPPED && s->completed);
 }
 
@@ -1828,7 +1830,9 @@ enum service_outcome service_start_outcome(const struct service *s)
                 return SERVICE_OUTCOME_PENDING;
         switch (s->state) {
         case SERVICE_RUNNING:
-                return SERVICE_OUTCOME_DONE;
+                /* Its main process gone, exec_stop_post decides nothing yet. */
+                return s->hook_kind == HOOK_STOP_POST ? SERVICE_OUTCOME_PENDING
+                                                      : SERVICE_OUTCOME_DONE;
         case SERVICE_STARTING:
         case SERVICE_STOPPING:
                 return SERVICE_OUTCOME_PENDING;

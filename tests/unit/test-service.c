@@ -739,6 +739,8 @@ static void test_hooks(void)
            "crash: exec_stop_post runs, nothing else yet");
         ok(strcmp(s->reason, "main process gone; running exec_stop_post") == 0, "reason: %s",
            s->reason);
+        ok(!service_is_ready(s) && service_start_outcome(s) == SERVICE_OUTCOME_PENDING,
+           "neither ready for its dependents nor a start's answer meanwhile");
         hook_exits(s, 0, 0);
         ok(s->state == SERVICE_BACKOFF && !s->hook, "then the restart policy");
         service_free(s);
