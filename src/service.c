@@ -730,7 +730,8 @@ static void service_spawn_main(struct service *s)
  * one runs at a time (s->hook, s->hook_kind); the state says where the
  * service is, the reason names the hook. */
 
-static void service_begin_stop(struct service *s, enum service_stop_cause cause, const char *detail);
+static void service_begin_stop(struct service *s, enum service_stop_cause cause,
+                               const char *detail);
 static void service_signal(struct service *s, int sig, bool group);
 
 /* Its cgroup for an auxiliary command (kill_mode = cgroup): made anew if it
@@ -816,7 +817,7 @@ static const char *service_result(const struct service *s)
 {
         if (s->hook_failure)
                 return strncmp(s->hook_failure, "exec_start_pre", 14) == 0 ? "start-pre"
-                                                                            : "start-post";
+                                                                           : "start-post";
         if (s->stop_cause == STOP_CAUSE_WATCHDOG)
                 return "watchdog";
         if (s->stop_cause == STOP_CAUSE_READY_TIMEOUT)
@@ -845,8 +846,8 @@ static int service_run_hook(struct service *s, enum service_hook kind, unsigned 
         char *envp[7] = { NULL };
         _cleanup_free_ char *service = NULL, *reason = NULL;
         size_t n = 0;
-        usec_t timeout = kind == HOOK_STOP || sc->hook_timeout == 0 ? USEC_INFINITY
-                                                                      : sc->hook_timeout;
+        usec_t timeout =
+                kind == HOOK_STOP || sc->hook_timeout == 0 ? USEC_INFINITY : sc->hook_timeout;
         int r;
 
         assert(!s->hook);
@@ -862,9 +863,8 @@ static int service_run_hook(struct service *s, enum service_hook kind, unsigned 
                 n++;
         }
         if (kind == HOOK_STOP_POST) {
-                const char *sig = s->has_exit && s->exit_signal > 0
-                                          ? signal_to_name(s->exit_signal)
-                                          : NULL;
+                const char *sig =
+                        s->has_exit && s->exit_signal > 0 ? signal_to_name(s->exit_signal) : NULL;
 
                 if (s->has_exit && s->exit_signal == 0)
                         (void)snprintf(env[n], sizeof env[n], "TEND_EXIT_CODE=%d", s->exit_code);
@@ -945,8 +945,7 @@ static void service_ready(struct service *s, const char *fmt, ...)
         va_end(ap);
         if (s->config->exec_start_post && !s->hook) {
                 if (service_run_hook(s, HOOK_START_POST, 0, why, sizeof why) >= 0) {
-                        service_set_state(s, SERVICE_STARTING, "%s, running exec_start_post",
-                                          what);
+                        service_set_state(s, SERVICE_STARTING, "%s, running exec_start_post", what);
                         return;
                 }
                 free(s->hook_failure);

@@ -664,8 +664,8 @@ static void test_hooks(void)
         ok(s->hook && s->hook_index == 1 && fake.spawns == 2 && s->pidfd < 0,
            "exec_start_pre 2 after 1 exited 0");
         hook_exits(s, 3, 0);
-        ok(s->state == SERVICE_BACKOFF && !s->hook && s->hook_kind == HOOK_NONE &&
-                   s->has_exit && s->exit_code == 3 && fake.spawns == 2,
+        ok(s->state == SERVICE_BACKOFF && !s->hook && s->hook_kind == HOOK_NONE && s->has_exit &&
+                   s->exit_code == 3 && fake.spawns == 2,
            "its failure: backoff, its exit the last, no main process");
         ok(strcmp(s->reason, "exec_start_pre 2/2 exited with code 3; restarting in 100ms") == 0,
            "reason: %s", s->reason);
@@ -758,8 +758,7 @@ static void test_hooks(void)
            "reload_signal to the main process");
         s->config->exec_reload = strdup("reload");
         ok(service_reload(s, err, sizeof err) == 0 && s->hook_kind == HOOK_RELOAD &&
-                   s->state == SERVICE_RUNNING &&
-                   strcmp(s->reason, "reloading (exec_reload)") == 0,
+                   s->state == SERVICE_RUNNING && strcmp(s->reason, "reloading (exec_reload)") == 0,
            "exec_reload runs, running");
         ok(service_reload(s, err, sizeof err) == -EBUSY, "one at a time: %s", err);
         hook_exits(s, 7, 0);
