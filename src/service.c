@@ -703,6 +703,7 @@ static void service_spawn_main(struct service *s)
         s->pid = pid;
         s->sid = pid; /* the child called setsid() */
         s->pidfd = pidfd;
+        s->before_main = false;
         if (!service_has_start_pre(s)) {
                 /* With exec_start_pre, the start began with the first of them. */
                 s->started_mono = now;
@@ -822,7 +823,7 @@ static const char *service_result(const struct service *s)
                 return "watchdog";
         if (s->stop_cause == STOP_CAUSE_READY_TIMEOUT)
                 return "timeout";
-        if (!s->has_exit)
+        if (!s->has_exit || s->before_main)
                 return "success"; /* stopped before its main process ran */
         if (s->exit_signal == 0)
                 return s->exit_code == 0 ? "success" : "exit-code";
@@ -1175,9 +1176,11 @@ static void service_spawn(struct service *s)
         s->watchdog_usec = s->config->watchdog;
         free(s->hook_failure);
         s->hook_failure = NULL;
+        s->before_main = false;
         if (service_has_start_pre(s)) {
                 usec_t now = sys->now();
 
+                s->before_main = true;
                 s->started_mono = now;
                 service_record_start(s, now); /* a failing one counts as a start */
                 service_run_start_pre(s, 0);
@@ -1482,7 +1485,10 @@ static void service_stopped(struct service *s)
 
         s->stop_cause = STOP_CAUSE_NONE;
         s->restart_on_exit = false;
-        service_format_exit(s, what, sizeof what);
+        if (s->before_main)
+                (void)snprintf(what, sizeof what, "before its main process ran");
+        else
+                service_format_exit(s, what, sizeof what);
         switch (cause) {
         case STOP_CAUSE_RESTART:
                 if (s->want_up) {

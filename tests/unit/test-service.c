@@ -680,6 +680,8 @@ static void test_hooks(void)
         ok(s->state == SERVICE_STOPPED && !s->hook && fake.last_signal == SIGKILL &&
                    fake.last_group,
            "stop during exec_start_pre: its group killed, stopped");
+        ok(strcmp(s->reason, "stopped, before its main process ran") == 0, "reason: %s",
+           s->reason);
         service_free(s);
 
         /* exec_start_post: running only after it; its failure stops the service. */
