@@ -821,7 +821,7 @@ static const char *service_result(const struct service *s)
                                                                            : "start-post";
         if (s->stop_cause == STOP_CAUSE_WATCHDOG)
                 return "watchdog";
-        if (s->stop_cause == STOP_CAUSE_READY_TIMEOUT)
+        if (s->stop_cause == STOP_CAUSE_READY_TIMEOUT || s->stop_timed_out)
                 return "timeout";
         if (!s->has_exit || s->before_main)
                 return "success"; /* stopped before its main process ran */
@@ -1177,6 +1177,7 @@ static void service_spawn(struct service *s)
         free(s->hook_failure);
         s->hook_failure = NULL;
         s->before_main = false;
+        s->stop_timed_out = false;
         if (service_has_start_pre(s)) {
                 usec_t now = sys->now();
 
@@ -1768,6 +1769,7 @@ void service_dispatch(struct service *s, enum service_event ev)
                         s->restart_on_exit = false;
                         break;
                 case SERVICE_EVENT_TIMER:
+                        s->stop_timed_out = true;
                         if (s->hook && s->hook_kind == HOOK_STOP) {
                                 /* exec_stop hung: it goes, and the service with it. */
                                 s->hook = command_abandon(s->hook);

@@ -180,8 +180,10 @@ def test_exec_stop_then_the_stop_signal_to_what_is_left(tend):
 
 
 def test_a_hanging_exec_stop_is_killed_at_stop_timeout(tend):
+    post = tend.dir / "post.env"
     tend.service("a", exec="sh -c \"trap '' TERM; while :; do sleep 0.05; done\"",
-                 exec_stop="sleep 1000", stop_timeout="500ms")
+                 exec_stop="sleep 1000", stop_timeout="500ms",
+                 exec_stop_post=f"sh -c 'env > {post}'")
     tend.start()
     tend.wait_running("a")
     tend.ctl("stop", "a", check=0)
@@ -189,6 +191,8 @@ def test_a_hanging_exec_stop_is_killed_at_stop_timeout(tend):
     assert s["state"] == "stopped" and s["exit_signal"] == signal.SIGKILL
     assert "stop timed out, exec_stop killed, sent KILL" in tend.read_log()
     assert not [p for p in tend.live_ns_procs() if p["cmdline"] == "sleep 1000"]
+    env = env_of(post)
+    assert (env["TEND_EXIT_SIGNAL"], env["TEND_RESULT"]) == ("KILL", "timeout")
 
 
 def test_exec_stop_post_after_a_crash_with_the_exit(tend):
