@@ -56,10 +56,10 @@ struct command {
         struct ev_loop *loop;
         pid_t pid; /* for display and the environment only */
         int pidfd;
-        usec_t deadline;  /* monotonic: the stop signal; then SIGKILL */
+        usec_t deadline; /* monotonic: the stop signal; then SIGKILL */
         int stop_signal;
-        bool timed_out;   /* the stop signal was sent: SIGKILL at deadline */
-        bool abandoned;   /* killed, reaped in the loop, then freed by itself */
+        bool timed_out; /* the stop signal was sent: SIGKILL at deadline */
+        bool abandoned; /* killed, reaped in the loop, then freed by itself */
         command_done_fn done;
         void *userdata;
         ev_io watcher;

@@ -242,6 +242,9 @@ struct service {
         struct command *hook;
         enum service_hook hook_kind; /* HOOK_NONE when no hook runs */
         unsigned hook_index;         /* exec_start_pre: which one, from 0 */
+        bool before_main;            /* this start has not spawned its main process yet
+                                      * (exec_start_pre runs, or failed, or was stopped) */
+        bool stop_timed_out;         /* this instance's stop needed SIGKILL (TEND_RESULT) */
         /* A failed start (exec_start_pre, exec_start_post) waiting for
          * exec_stop_post to end: why, for the restart policy; NULL: none. */
         char *hook_failure;

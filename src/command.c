@@ -62,7 +62,8 @@ static void command_arm(struct command *c)
         if (c->deadline == USEC_INFINITY)
                 return;
         ev_timer_set(&c->timer,
-                     (double)(c->deadline > now ? c->deadline - now : 0) / (double)USEC_PER_SEC, 0.);
+                     (double)(c->deadline > now ? c->deadline - now : 0) / (double)USEC_PER_SEC,
+                     0.);
         ev_timer_start(c->loop, &c->timer);
 }
 

@@ -951,7 +951,8 @@ static void manager_on_failure(struct manager *m, struct service *s)
         else if (s->has_exit) {
                 const char *n = signal_to_name(s->exit_signal);
                 if (n)
-                        (void)snprintf(sig, sizeof sig, "%s", strncmp(n, "SIG", 3) == 0 ? n + 3 : n);
+                        (void)snprintf(sig, sizeof sig, "%s",
+                                       strncmp(n, "SIG", 3) == 0 ? n + 3 : n);
                 else
                         (void)snprintf(sig, sizeof sig, "%d", s->exit_signal);
         }
@@ -973,8 +974,7 @@ static void manager_on_failure(struct manager *m, struct service *s)
                 }
                 if (!ok) {
                         log_service(LOG_WARNING, t->name,
-                                    "on_failure of %s: out of memory for its environment",
-                                    s->name);
+                                    "on_failure of %s: out of memory for its environment", s->name);
                         continue;
                 }
                 strv_free(t->start_env);

@@ -79,7 +79,9 @@ enum {
         X(33, B, oom_killed, 0)                                   \
         X(34, I, hook_kind, _HOOK_MAX)                            \
         X(35, U, hook_index, 0)                                   \
-        X(36, B, failure_pending, 0)
+        X(36, B, failure_pending, 0)                              \
+        X(37, B, before_main, 0)                                  \
+        X(38, B, stop_timed_out, 0)
 
 /* Deadline of an active timer on loop, in sys->now()'s clock. */
 static void service_state_put_timer(struct state_writer *w, uint16_t tag, struct ev_loop *loop,

@@ -850,6 +850,7 @@ static void service_spawn_main(struct service *s)
         s->pid = pid;
         s->sid = pid; /* the child called setsid() */
         s->pidfd = pidfd;
+        s->before_main = false;
         if (!service_has_start_pre(s)) {
                 /* With exec_start_pre, the start began with the first of them. */
                 s->started_mono = now;
@@ -875,7 +876,8 @@ static void service_spawn_main(struct service *s)
  * one runs at a time (s->hook, s->hook_kind); the state says where the
  * service is, the reason names the hook. */
 
-static void service_begin_stop(struct service *s, enum service_stop_cause cause, const char *detail);
+static void service_begin_stop(struct service *s, enum service_stop_cause cause,
+                               const char *detail);
 static void service_signal(struct service *s, int sig, bool group);
 
 /* Its cgroup for an auxiliary command (kill_mode = cgroup): made anew if it
@@ -972,14 +974,14 @@ static const char *service_result(const struct service *s)
 {
         if (s->hook_failure)
                 return strncmp(s->hook_failure, "exec_start_pre", 14) == 0 ? "start-pre"
-                                                                            : "start-post";
+                                                                           : "start-post";
         if (s->stop_cause == STOP_CAUSE_WATCHDOG)
                 return "watchdog";
-        if (s->stop_cause == STOP_CAUSE_READY_TIMEOUT)
+        if (s->stop_cause == STOP_CAUSE_READY_TIMEOUT || s->stop_timed_out)
                 return "timeout";
         if (s->stop_cause == STOP_CAUSE_HEALTH)
                 return "health";
-        if (!s->has_exit)
+        if (!s->has_exit || s->before_main)
                 return "success"; /* stopped before its main process ran */
         if (s->exit_signal == 0)
                 return s->exit_code == 0 ? "success" : "exit-code";
@@ -1003,8 +1005,8 @@ static int service_run_hook(struct service *s, enum service_hook kind, unsigned 
         char *envp[7] = { NULL };
         _cleanup_free_ char *service = NULL, *reason = NULL;
         size_t n = 0;
-        usec_t timeout = kind == HOOK_STOP || sc->hook_timeout == 0 ? USEC_INFINITY
-                                                                      : sc->hook_timeout;
+        usec_t timeout =
+                kind == HOOK_STOP || sc->hook_timeout == 0 ? USEC_INFINITY : sc->hook_timeout;
         int r;
 
         assert(!s->hook);
@@ -1020,9 +1022,8 @@ static int service_run_hook(struct service *s, enum service_hook kind, unsigned 
                 n++;
         }
         if (kind == HOOK_STOP_POST) {
-                const char *sig = s->has_exit && s->exit_signal > 0
-                                          ? signal_to_name(s->exit_signal)
-                                          : NULL;
+                const char *sig =
+                        s->has_exit && s->exit_signal > 0 ? signal_to_name(s->exit_signal) : NULL;
 
                 if (s->has_exit && s->exit_signal == 0)
                         (void)snprintf(env[n], sizeof env[n], "TEND_EXIT_CODE=%d", s->exit_code);
@@ -1071,6 +1072,8 @@ static void service_format_result(const struct command_result *res, char *buf, s
         }
 }
 
+static void service_start_failed(struct service *s, const char *what);
+
 /* exec_start_pre number index (from 0), in starting; its failure fails the start. */
 static void service_run_start_pre(struct service *s, unsigned index)
 {
@@ -1083,7 +1086,7 @@ static void service_run_start_pre(struct service *s, unsigned index)
                 (void)snprintf(what, sizeof what, "exec_start_pre %u/%zu: %s", index + 1, n, why);
                 if (s->state != SERVICE_STARTING)
                         service_set_state(s, SERVICE_STARTING, "%s", what);
-                service_restart_or_give_up(s, what, false);
+                service_start_failed(s, what);
                 return;
         }
         service_set_state(s, SERVICE_STARTING, "running exec_start_pre %u/%zu", index + 1, n);
@@ -1101,8 +1104,7 @@ static void service_ready(struct service *s, const char *fmt, ...)
         va_end(ap);
         if (s->config->exec_start_post && !s->hook) {
                 if (service_run_hook(s, HOOK_START_POST, 0, why, sizeof why) >= 0) {
-                        service_set_state(s, SERVICE_STARTING, "%s, running exec_start_post",
-                                          what);
+                        service_set_state(s, SERVICE_STARTING, "%s, running exec_start_post", what);
                         return;
                 }
                 free(s->hook_failure);
@@ -1336,9 +1338,12 @@ static void service_spawn(struct service *s)
                 s->health->passed = false;
                 s->health->failures = 0;
         }
+        s->before_main = false;
+        s->stop_timed_out = false;
         if (service_has_start_pre(s)) {
                 usec_t now = sys->now();
 
+                s->before_main = true;
                 s->started_mono = now;
                 service_record_start(s, now); /* a failing one counts as a start */
                 service_run_start_pre(s, 0);
@@ -1686,7 +1691,10 @@ static void service_stopped(struct service *s)
 
         s->stop_cause = STOP_CAUSE_NONE;
         s->restart_on_exit = false;
-        service_format_exit(s, what, sizeof what);
+        if (s->before_main)
+                (void)snprintf(what, sizeof what, "before its main process ran");
+        else
+                service_format_exit(s, what, sizeof what);
         switch (cause) {
         case STOP_CAUSE_RESTART:
                 if (s->want_up) {
@@ -1971,6 +1979,7 @@ void service_dispatch(struct service *s, enum service_event ev)
                         s->restart_on_exit = false;
                         break;
                 case SERVICE_EVENT_TIMER:
+                        s->stop_timed_out = true;
                         if (s->hook && s->hook_kind == HOOK_STOP) {
                                 /* exec_stop hung: it goes, and the service with it. */
                                 s->hook = command_abandon(s->hook);
@@ -2023,7 +2032,9 @@ void service_dispatch(struct service *s, enum service_event ev)
 /* Readiness as dependents see it. */
 bool service_is_ready(const struct service *s)
 {
-        return (s->state == SERVICE_RUNNING && s->stop_pending == STOP_CAUSE_NONE) ||
+        /* Not once its main process is gone and exec_stop_post runs. */
+        return (s->state == SERVICE_RUNNING && s->stop_pending == STOP_CAUSE_NONE &&
+                s->hook_kind != HOOK_STOP_POST) ||
                (s->state == SERVICE_STOPPED && s->completed);
 }
 
@@ -2036,7 +2047,9 @@ enum service_outcome service_start_outcome(const struct service *s)
                 return SERVICE_OUTCOME_PENDING;
         switch (s->state) {
         case SERVICE_RUNNING:
-                return SERVICE_OUTCOME_DONE;
+                /* Its main process gone, exec_stop_post decides nothing yet. */
+                return s->hook_kind == HOOK_STOP_POST ? SERVICE_OUTCOME_PENDING
+                                                      : SERVICE_OUTCOME_DONE;
         case SERVICE_STARTING:
         case SERVICE_STOPPING:
                 return SERVICE_OUTCOME_PENDING;

@@ -10,6 +10,7 @@ import subprocess
 
 from conftest import TENDD, fd_count, wait_for
 from test_hostile_control import in_epoll_wait, wakeups
+from test_cgroup import cgroot, ctend  # noqa: F401 (fixtures)
 from test_reexec import reexec
 
 
@@ -179,8 +180,10 @@ def test_exec_stop_then_the_stop_signal_to_what_is_left(tend):
 
 
 def test_a_hanging_exec_stop_is_killed_at_stop_timeout(tend):
+    post = tend.dir / "post.env"
     tend.service("a", exec="sh -c \"trap '' TERM; while :; do sleep 0.05; done\"",
-                 exec_stop="sleep 1000", stop_timeout="500ms")
+                 exec_stop="sleep 1000", stop_timeout="500ms",
+                 exec_stop_post=f"sh -c 'env > {post}'")
     tend.start()
     tend.wait_running("a")
     tend.ctl("stop", "a", check=0)
@@ -188,6 +191,8 @@ def test_a_hanging_exec_stop_is_killed_at_stop_timeout(tend):
     assert s["state"] == "stopped" and s["exit_signal"] == signal.SIGKILL
     assert "stop timed out, exec_stop killed, sent KILL" in tend.read_log()
     assert not [p for p in tend.live_ns_procs() if p["cmdline"] == "sleep 1000"]
+    env = env_of(post)
+    assert (env["TEND_EXIT_SIGNAL"], env["TEND_RESULT"]) == ("KILL", "timeout")
 
 
 def test_exec_stop_post_after_a_crash_with_the_exit(tend):
@@ -410,3 +415,25 @@ def test_on_failure_names_must_exist(tend):
     assert rc == 1
     assert "a.ini:3: on_failure: unknown service 'nope'" in out, out
     assert "a.ini:3: on_failure: a service cannot name itself" in out, out
+
+
+def test_hooks_run_in_the_services_cgroup(ctend):
+    cg = ctend.dir / "cgroups"
+    d = ctend.cgroot / "a.service"
+    ctend.service("a", exec="sh -c 'setsid sleep 1000 & exec sleep 1000'",
+                  exec_start_pre=f"sh -c 'cat /proc/self/cgroup > {cg}.pre'",
+                  exec_stop_post=f"sh -c 'cat /proc/self/cgroup > {cg}.post; "
+                                 f"env > {cg}.env'",
+                  restart="never")
+    ctend.start()
+    pid = ctend.wait_running("a")["pid"]
+    assert (cg.with_name("cgroups.pre")).read_text().strip().endswith("/a.service")
+    ctend.kill(pid, signal.SIGKILL)
+    s = ctend.wait_state("a", "failed")
+    # exec_stop_post ran after what the crash left was killed, in a cgroup
+    # of the service's name made anew, which is gone with the instance.
+    assert (cg.with_name("cgroups.post")).read_text().strip().endswith("/a.service")
+    assert env_of(cg.with_name("cgroups.env"))["TEND_RESULT"] == "signal"
+    assert s["exit_signal"] == signal.SIGKILL
+    wait_for(lambda: not d.exists(), what="its cgroup removed")
+    assert not [p for p in ctend.live_ns_procs() if p["cmdline"] == "sleep 1000"]

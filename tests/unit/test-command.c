@@ -34,8 +34,13 @@ static int start(struct ev_loop *loop, const char *line, usec_t timeout, struct 
         char *argv[] = { "/bin/sh", "-c", (char *)line, NULL };
         char *envp[] = { "PATH=/usr/bin:/bin", NULL };
         struct spawn_params p = {
-                .path = "/bin/sh", .argv = argv, .envp = envp, .workdir = "/",
-                .stdout_fd = -1, .stderr_fd = -1, .cgroup_fd = -1,
+                .path = "/bin/sh",
+                .argv = argv,
+                .envp = envp,
+                .workdir = "/",
+                .stdout_fd = -1,
+                .stderr_fd = -1,
+                .cgroup_fd = -1,
         };
         const char *step;
 

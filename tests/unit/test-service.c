@@ -750,8 +750,8 @@ static void test_hooks(void)
         ok(s->hook && s->hook_index == 1 && fake.spawns == 2 && s->pidfd < 0,
            "exec_start_pre 2 after 1 exited 0");
         hook_exits(s, 3, 0);
-        ok(s->state == SERVICE_BACKOFF && !s->hook && s->hook_kind == HOOK_NONE &&
-                   s->has_exit && s->exit_code == 3 && fake.spawns == 2,
+        ok(s->state == SERVICE_BACKOFF && !s->hook && s->hook_kind == HOOK_NONE && s->has_exit &&
+                   s->exit_code == 3 && fake.spawns == 2,
            "its failure: backoff, its exit the last, no main process");
         ok(strcmp(s->reason, "exec_start_pre 2/2 exited with code 3; restarting in 100ms") == 0,
            "reason: %s", s->reason);
@@ -766,6 +766,8 @@ static void test_hooks(void)
         ok(s->state == SERVICE_STOPPED && !s->hook && fake.last_signal == SIGKILL &&
                    fake.last_group,
            "stop during exec_start_pre: its group killed, stopped");
+        ok(strcmp(s->reason, "stopped, before its main process ran") == 0, "reason: %s",
+           s->reason);
         service_free(s);
 
         /* exec_start_post: running only after it; its failure stops the service. */
@@ -825,6 +827,8 @@ static void test_hooks(void)
            "crash: exec_stop_post runs, nothing else yet");
         ok(strcmp(s->reason, "main process gone; running exec_stop_post") == 0, "reason: %s",
            s->reason);
+        ok(!service_is_ready(s) && service_start_outcome(s) == SERVICE_OUTCOME_PENDING,
+           "neither ready for its dependents nor a start's answer meanwhile");
         hook_exits(s, 0, 0);
         ok(s->state == SERVICE_BACKOFF && !s->hook, "then the restart policy");
         service_free(s);
@@ -842,8 +846,7 @@ static void test_hooks(void)
            "reload_signal to the main process");
         s->config->exec_reload = strdup("reload");
         ok(service_reload(s, err, sizeof err) == 0 && s->hook_kind == HOOK_RELOAD &&
-                   s->state == SERVICE_RUNNING &&
-                   strcmp(s->reason, "reloading (exec_reload)") == 0,
+                   s->state == SERVICE_RUNNING && strcmp(s->reason, "reloading (exec_reload)") == 0,
            "exec_reload runs, running");
         ok(service_reload(s, err, sizeof err) == -EBUSY, "one at a time: %s", err);
         hook_exits(s, 7, 0);
