@@ -39,9 +39,8 @@ typedef void (*health_done_fn)(struct health *h, void *userdata);
 /* Start health_exec as a command of the service, its stdout and stderr to
  * out_fd (borrowed), stopped at timeout; its end goes to done(h). 0 and
  * *ret, or -errno with *ret_reason (allocated, may be NULL). */
-typedef int (*health_exec_fn)(struct health *h, int out_fd, usec_t timeout,
-                              command_done_fn done, struct command **ret, char **ret_reason,
-                              void *userdata);
+typedef int (*health_exec_fn)(struct health *h, int out_fd, usec_t timeout, command_done_fn done,
+                              struct command **ret, char **ret_reason, void *userdata);
 
 enum health_phase { HEALTH_IDLE, HEALTH_CONNECTING, HEALTH_SENDING, HEALTH_READING, HEALTH_EXEC };
 
@@ -71,9 +70,9 @@ struct health {
         size_t request_len, sent;
         char line[HEALTH_LINE_MAX]; /* http: the status line; exec: the line being read */
         size_t got;
-        struct command *cmd;             /* exec: the probe running (fd: its output) */
-        char out_last[HEALTH_LINE_MAX];  /* exec: its last whole line of output */
-        bool line_cut;                   /* exec: the line being read is too long: cut */
+        struct command *cmd;            /* exec: the probe running (fd: its output) */
+        char out_last[HEALTH_LINE_MAX]; /* exec: its last whole line of output */
+        bool line_cut;                  /* exec: the line being read is too long: cut */
 };
 
 /* A new, inactive check for the service whose config *config is; exec

@@ -120,8 +120,8 @@ static const char *health_target(const struct health *h)
 {
         const struct service_config *sc = *h->config;
 
-        return sc->health_http  ? sc->health_http
-               : sc->health_tcp ? sc->health_tcp
+        return sc->health_http   ? sc->health_http
+               : sc->health_tcp  ? sc->health_tcp
                : sc->health_exec ? sc->health_exec
                                  : "";
 }
@@ -465,7 +465,7 @@ enum {
         HS_LAST_OK,
         HS_LAST_REAL,
         HS_LAST_WHAT,
-        HS_DUE, /* sys->now() of the next probe; a socket probe under way: now */
+        HS_DUE,      /* sys->now() of the next probe; a socket probe under way: now */
         HS_CMD,      /* a health_exec probe under way (command.h's record) */
         HS_OUT_FD,   /* ...the read end of its output pipe */
         HS_OUT_LAST, /* ...its last line so far */

@@ -575,11 +575,12 @@ static const char *service_waits_for(const struct service *s)
         return "READY=1";
 }
 
-/* The check probes while running, and while starting where it gates readiness. */
+/* The check probes the main process while running, and while starting
+ * where it gates readiness (not before: exec_start_pre). */
 static bool service_health_wanted(const struct service *s)
 {
-        return s->state == SERVICE_RUNNING ||
-               (s->state == SERVICE_STARTING && service_health_gates(s));
+        return s->pidfd >= 0 && (s->state == SERVICE_RUNNING ||
+                                 (s->state == SERVICE_STARTING && service_health_gates(s)));
 }
 
 static void service_begin_stop(struct service *s, enum service_stop_cause cause,
@@ -595,7 +596,7 @@ static void service_health_done(struct health *h, void *userdata)
 
         if (s->config->health_exec)
                 s->host->ops->reaped(s, s->host->userdata); /* children queued behind it */
-        if (!service_health_wanted(s) || s->pidfd < 0) {
+        if (!service_health_wanted(s)) {
                 health_stop(h); /* draining: the main process is gone */
                 return;
         }

@@ -476,17 +476,24 @@ OLDER_WEB = ("web", "running", 42, 1, 1700000000_000000, 0, 0, 0, "started", "si
 WEB_JSON = {"name": "web", "state": "running", "pid": 42, "restarts": 1, "since": 1700000000,
             "exit_code": None, "exit_signal": None, "reason": "started", "type": "simple",
             "want_up": True, "status": None, "notify_errno": None, "started": 1700000000,
-            "cpu_usec": None, "memory_bytes": None}
+            "cpu_usec": None, "memory_bytes": None, "health": None, "health_result": None,
+            "health_time": None}
 
 
 @pytest.mark.parametrize("sig, values, extra", [
     (OLDER, OLDER_WEB, {}),
     (OLDER + "tt", OLDER_WEB + (5, 6), {"cpu_usec": 5, "memory_bytes": 6}),
     (OLDER + "tt" + "ssss", OLDER_WEB + (5, 6, "a", "b", "sleep 1", ""),
-     {"cpu_usec": 5, "memory_bytes": 6}),  # the record before Wants
-    (OLDER + "tt" + "ssss" + "s" + "xsu",
-     OLDER_WEB + (5, 6, "a", "b", "sleep 1", "", "c", -1, "later", 7),
-     {"cpu_usec": 5, "memory_bytes": 6}),
+     {"cpu_usec": 5, "memory_bytes": 6}),  # the record before Health
+    (OLDER + "tt" + "ssss" + "sst",
+     OLDER_WEB + (5, 6, "a", "b", "sleep 1", "", "healthy", "ok", 1700000001_000000),
+     {"cpu_usec": 5, "memory_bytes": 6, "health": "healthy", "health_result": "ok",
+      "health_time": 1700000001}),  # the record before Wants
+    (OLDER + "tt" + "ssss" + "sst" + "s" + "xsu",
+     OLDER_WEB + (5, 6, "a", "b", "sleep 1", "", "healthy", "ok", 1700000001_000000, "c", -1,
+                  "later", 7),
+     {"cpu_usec": 5, "memory_bytes": 6, "health": "healthy", "health_result": "ok",
+      "health_time": 1700000001}),
 ])
 def test_status_reads_another_versions_listing(tmp_path, sig, values, extra):
     # An older tendd sends fewer fields (the rest are not known), a newer one

@@ -479,3 +479,15 @@ def test_health_exec_probe_survives_a_reexec_and_never_overlaps(tend):
     # start, end, start, end...: one probe at a time, the next after the end.
     assert [w for w, _ in marks[:4]] == ["start", "end", "start", "end"], marks
     assert marks[2][1] >= marks[1][1]
+
+
+def test_no_probe_before_the_main_process(tend):
+    # exec_start_pre runs first: the check waits for the main process.
+    marks = tend.dir / "marks"
+    tend.service("app", exec="sleep 1000", health_interval="100ms",
+                 exec_start_pre=f"sh -c 'sleep 1; echo pre >> {marks}'",
+                 health_exec=f"sh -c 'echo probe >> {marks}'")
+    tend.start()
+    tend.wait_running("app", timeout=10)
+    lines = marks.read_text().split()
+    assert lines[0] == "pre" and set(lines[1:]) == {"probe"}, lines

@@ -5,16 +5,16 @@
  * counters across a state record. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "health.h"
-#include "spawn.h"
 #include "parse.h"
+#include "spawn.h"
 #include "state.h"
 #include "tap.h"
 #include "util.h"
@@ -72,8 +72,8 @@ static void test_targets(void)
 
                 why = NULL;
                 r = parse_host_port(bad_tcp[i].s, &t, &why);
-                ok(r == -EINVAL && why && strcmp(why, bad_tcp[i].why) == 0, "bad health_tcp %zu: %s",
-                   i, why ? why : "(accepted)");
+                ok(r == -EINVAL && why && strcmp(why, bad_tcp[i].why) == 0,
+                   "bad health_tcp %zu: %s", i, why ? why : "(accepted)");
         }
         ok(parse_http_url("http://127.0.0.1:8080/healthz?x=1", &t, &why) == 0 &&
                    ntohs(in4->sin_port) == 8080 && strcmp(t.path, "/healthz?x=1") == 0 &&
@@ -197,8 +197,8 @@ static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /* Run a check of sc until n probes ended (or 5 s passed); its result. */
-static struct health *probe(struct ev_loop *loop, struct service_config **scp,
-                            struct probe_run *r, unsigned n)
+static struct health *probe(struct ev_loop *loop, struct service_config **scp, struct probe_run *r,
+                            unsigned n)
 {
         struct health *h = NULL;
         ev_timer guard;
@@ -237,8 +237,7 @@ static void test_probes(void)
         ok(h && r.done == 1 && h->has_result && h->last_ok && strcmp(h->last_what, "ok") == 0 &&
                    h->last_real > 0,
            "tcp: a connection made passes");
-        ok(h && !h->active && h->fd < 0 && !ev_is_active(&h->timer),
-           "stopped: no fd, no timer");
+        ok(h && !h->active && h->fd < 0 && !ev_is_active(&h->timer), "stopped: no fd, no timer");
         h = health_free(h);
         peer_close(&p, loop);
 
@@ -313,8 +312,8 @@ static void test_probes(void)
         ok(h && r.done == 3 && !h->last_ok && strcmp(h->last_what, want) == 0,
            "http: no answer times out: %s", h ? h->last_what : "-");
         ok(r.at[0] - t0 >= 0.19 && r.at[1] - r.at[0] >= 0.24 && r.at[2] - r.at[1] >= 0.24,
-           "timeouts at %.3f, %.3f, %.3f: each probe 50ms after the last one's 200ms",
-           r.at[0] - t0, r.at[1] - r.at[0], r.at[2] - r.at[1]);
+           "timeouts at %.3f, %.3f, %.3f: each probe 50ms after the last one's 200ms", r.at[0] - t0,
+           r.at[1] - r.at[0], r.at[2] - r.at[1]);
         ok(p.accepted == 3, "one connection per probe: %u", p.accepted);
         h = health_free(h);
         peer_close(&p, loop);
