@@ -162,6 +162,8 @@ struct config_template {
                               * NAME@X.ini.d/, for that instance only (after
                               * the template's) */
         char **instances;    /* instances= */
+        char **masked;       /* X of each NAME@X.ini that is a link to /dev/null: no
+                              * such instance, at load or at runtime */
 };
 
 struct config {
@@ -270,7 +272,8 @@ struct service_config *service_config_copy(const struct service_config *sc);
 /* Find a service by name (binary search). */
 const struct service_config *config_find(const struct config *c, const char *name);
 
-/* The template NAME@ of c that makes the instance name NAME@X, or NULL. */
+/* The template NAME@ of c that makes the instance name NAME@X, or NULL (as
+ * for a masked instance). */
 const struct config_template *config_find_template(const struct config *c, const char *name);
 /* Make the service name (an instance NAME@X of one of c's templates), as
  * transient (made at runtime), with every check of a load; its after= and

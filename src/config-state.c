@@ -171,6 +171,7 @@ static const struct config_state_field config_state_template_fields[] = {
         { 3, KIND_STRV, T(displays) },     { 4, KIND_STRV, T(dirs) },
         { 5, KIND_STRV, T(display_dirs) }, { 6, KIND_STRV, T(texts) },
         { 7, KIND_STRV, T(instances) },    { 8, KIND_STRV, T(of) },
+        { 9, KIND_STRV, T(masked) },
 };
 
 /* A field added to either struct needs its line above, or a re-execution
@@ -182,7 +183,7 @@ _Static_assert(sizeof(struct service_config) == 752,
                "config_state_service_fields[], then update this size");
 _Static_assert(sizeof(struct config) == 112, "struct config changed: add its new field to "
                                              "config_state_config_fields[], then update this size");
-_Static_assert(sizeof(struct config_template) == 64,
+_Static_assert(sizeof(struct config_template) == 72,
                "struct config_template changed: add its new field to "
                "config_state_template_fields[], then update this size");
 #endif

@@ -1047,7 +1047,12 @@ static const struct config_template *config_template_named(const struct config *
 /* See config.h. */
 const struct config_template *config_find_template(const struct config *c, const char *name)
 {
-        return service_name_is_instance(name) ? config_template_named(c, name) : NULL;
+        const struct config_template *t =
+                service_name_is_instance(name) ? config_template_named(c, name) : NULL;
+
+        if (t && strv_contains(t->masked, name + strlen(t->name)))
+                return NULL;
+        return t;
 }
 
 /* Parse the instance name of template t into *ret: each of t's files in
@@ -1169,7 +1174,8 @@ static int config_load_instance_dropins(struct config_file_ctx *f, struct servic
                                 idx[layer]++;
                         }
                 if (strncmp(x, tname, tlen) != 0 || !service_name_is_instance(x) ||
-                    config_units_have(units, n_units, x))
+                    config_units_have(units, n_units, x) ||
+                    config_names_have(f->load->masked, f->load->n_masked, x))
                         continue;
                 _cleanup_(service_config_freep) struct service_config *one =
                         config_service_new(dirs[LAYER_ADMIN], x, "-");
@@ -1236,6 +1242,11 @@ static int config_load_template(struct config_load_ctx *l, struct config *c,
         if (!t->texts || strv_length(t->texts) != strv_length(sc->files))
                 return 0;
         t->files = TAKE_PTR(sc->files);
+        for (size_t i = 0; i < l->n_masked; i++)
+                if (strncmp(l->masked[i], t->name, strlen(t->name)) == 0 &&
+                    service_name_is_instance(l->masked[i]) &&
+                    strv_push(&t->masked, strdup(l->masked[i] + strlen(t->name))) < 0)
+                        return -ENOMEM;
         r = config_instance_parse(l, t, t->name, true, &checked);
         if (r < 0)
                 return r;
@@ -1314,7 +1325,8 @@ static int config_names_add_instances(struct config_load_ctx *l, const struct co
                 return -ENOMEM;
         l->names = nv;
         for (size_t i = 0; i < n; i++)
-                if (!config_names_have(l->names, l->n_names, full[i]))
+                if (!config_names_have(l->names, l->n_names, full[i]) &&
+                    !config_names_have(l->masked, l->n_masked, full[i]))
                         l->names[l->n_names + k++] = full[i];
         l->n_names += k;
         l->names[l->n_names] = NULL;
@@ -1696,6 +1708,7 @@ struct config_template *config_template_free(struct config_template *t)
         strv_free(t->texts);
         strv_free(t->of);
         strv_free(t->instances);
+        strv_free(t->masked);
         free(t);
         return NULL;
 }
@@ -1791,7 +1804,8 @@ struct config_template *config_template_copy(const struct config_template *t)
              config_dup_strv(&n->displays, t->displays) | config_dup_strv(&n->dirs, t->dirs) |
              config_dup_strv(&n->display_dirs, t->display_dirs) |
              config_dup_strv(&n->texts, t->texts) | config_dup_strv(&n->of, t->of) |
-             config_dup_strv(&n->instances, t->instances)) < 0)
+             config_dup_strv(&n->instances, t->instances) |
+             config_dup_strv(&n->masked, t->masked)) < 0)
                 return config_template_free(n);
         return n;
 }
@@ -1802,7 +1816,8 @@ bool config_template_equal(const struct config_template *a, const struct config_
         return streq_ptr(a->name, b->name) && strv_equal(a->files, b->files) &&
                strv_equal(a->displays, b->displays) && strv_equal(a->dirs, b->dirs) &&
                strv_equal(a->display_dirs, b->display_dirs) && strv_equal(a->texts, b->texts) &&
-               strv_equal(a->of, b->of) && strv_equal(a->instances, b->instances);
+               strv_equal(a->of, b->of) && strv_equal(a->instances, b->instances) &&
+               strv_equal(a->masked, b->masked);
 }
 
 /* Binary search over the name-sorted services. */

@@ -480,3 +480,27 @@ def test_check_a_template_with_a_drop_in_that_cannot_be_read(tend):
     assert "services.d/t@.ini.d/10-fifo.ini:0: not a regular file (a FIFO)" in out, out
     assert "services.d/t@b.ini.d/10-dir.ini:0: not a regular file (a directory)" in out, out
     assert "sanitizer" not in out.lower() and "runtime error" not in out, out
+
+
+def test_a_masked_instance_is_not_made(tend):
+    worker(tend, instances="a b")
+    os.symlink("/dev/null", tend.services_dir / "worker@b.ini")
+    d = tend.services_dir / "worker@b.ini.d"
+    d.mkdir()
+    (d / "10.ini").write_text("[service]\nbogus = 1\n")
+    tend.service("x", exec="sleep 1000", after="worker@b")
+    rc, out = check(tend)
+    assert rc == 1 and "services.d/x.ini:3: after: service 'worker@b' is masked" in out, out
+    tend.service("x", exec="sleep 1000", after="worker@a")
+    tend.start()
+    tend.wait_running("worker@a")
+    tend.wait_running("x")
+    assert names(tend) == {"worker@a", "x"}
+    r = tend.ctl("start", "worker@b", check=1)
+    assert "worker@b: unknown service" in r.stderr, r.stderr
+    assert names(tend) == {"worker@a", "x"}
+    # Across a re-exec too (the template's masks are part of it).
+    reexec(tend)
+    tend.ctl("start", "worker@b", check=1)
+    tend.ctl("start", "worker@c", check=0)
+    tend.wait_running("worker@c")

@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config-state.h"
 #include "config.h"
@@ -315,6 +316,47 @@ static void test_state(void)
         config_free(d);
 }
 
+static void test_layers_and_masks(void)
+{
+        _cleanup_strv_free_ char **errors = NULL;
+        struct service_config *sc = NULL;
+        struct config *c = NULL;
+        int r;
+
+        fresh();
+        wfile("tend.ini", "[tend]\nsocket = tend.sock\nlog_dir = log\nvendor_services = vendor\n");
+        (void)mkdir(tpath("vendor"), 0755);
+        wfile("vendor/w@.ini", "[service]\nexec = /bin/sleep %i\ninstances = 1 2 3\n");
+        (void)mkdir(tpath("vendor/w@.ini.d"), 0755);
+        wfile("vendor/w@.ini.d/10.ini", "[service]\nrestart = never\n");
+        (void)mkdir(tpath("services.d/w@.ini.d"), 0755);
+        wfile("services.d/w@.ini.d/10.ini", "[service]\nrestart = always\n");
+        (void)mkdir(tpath("vendor/w@2.ini.d"), 0755);
+        wfile("vendor/w@2.ini.d/20.ini", "[service]\nenvironment = V=%n\n");
+        if (symlink("/dev/null", tpath("services.d/w@3.ini")) < 0)
+                perror("symlink");
+        r = load(&c, &errors);
+        for (char **e = errors; e && *e; e++)
+                diag("%s", *e);
+        ok(r == 0 && c->n_services == 2 && config_find(c, "w@1") && config_find(c, "w@2") &&
+                   !config_find(c, "w@3"),
+           "a vendor template makes its instances; a masked one is not made");
+        if (r < 0)
+                return;
+        ok(config_find(c, "w@1")->restart == RESTART_ALWAYS &&
+                   strcmp(config_find(c, "w@1")->files[1], tpath("services.d/w@.ini.d/10.ini")) ==
+                           0,
+           "the admin's drop-in replaces the vendor's of the same name");
+        ok(env_has(config_find(c, "w@2")->environment, "V=w@2") &&
+                   !env_has(config_find(c, "w@1")->environment, "V=w@1"),
+           "a vendor instance drop-in applies to its instance");
+        ok(!config_find_template(c, "w@3") && config_find_template(c, "w@4"),
+           "a masked instance has no template to be made from");
+        ok(config_instance_new(c, "w@3", NULL, 0, &sc, NULL) == -ENOENT && !sc,
+           "nor is it made at runtime");
+        config_free(c);
+}
+
 int main(void)
 {
         test_names();
@@ -322,6 +364,7 @@ int main(void)
         test_errors();
         test_runtime();
         test_state();
+        test_layers_and_masks();
         cleanup_tmp();
         return tap_done();
 }
