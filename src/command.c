@@ -61,6 +61,9 @@ static void command_arm(struct command *c)
         ev_timer_stop(c->loop, &c->timer);
         if (c->deadline == USEC_INFINITY)
                 return;
+        /* libev counts from the loop's cached time, which may be behind
+         * sys->now() after a long iteration: the deadline is not early. */
+        ev_now_update(c->loop);
         ev_timer_set(&c->timer,
                      (double)(c->deadline > now ? c->deadline - now : 0) / (double)USEC_PER_SEC,
                      0.);

@@ -1136,8 +1136,8 @@ static bool service_run_stop_post(struct service *s)
         return true;
 }
 
-/* A start failed without a main process running (exec_start_pre, or
- * exec_start_post of a oneshot): exec_stop_post, then the restart policy. */
+/* A start failed without a main process running (exec_start_pre):
+ * exec_stop_post, then the restart policy. */
 static void service_start_failed(struct service *s, const char *what)
 {
         char *w = strdup(what);

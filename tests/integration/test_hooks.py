@@ -75,8 +75,10 @@ def test_hooks_run_in_order_with_environment_and_output(tend):
                  exec_start_pre=[f"sh -c 'echo pre1 $GREETING $TEND_HOOK >> {order}; "
                                  "echo pre1-output'",
                                  f"sh -c 'echo pre2 >> {order}; echo pre2-error >&2'"],
-                 exec_start_post=f"sh -c 'echo post >> {order}; env > {post_env}; "
-                                 "echo post-output'")
+                 # A simple service is ready once spawned: its exec_start_post
+                 # may run before its first line; it waits for it here.
+                 exec_start_post=f"sh -c 'until grep -q main {order}; do sleep 0.01; done; "
+                                 f"echo post >> {order}; env > {post_env}; echo post-output'")
     tend.start()
     s = wait_for(lambda: (x := tend.svc("a"))["state"] == "running" and post_env.exists()
                  and x, what="a running after exec_start_post")
@@ -354,7 +356,7 @@ def test_on_failure_starts_services_with_the_exit_and_the_last_output(tend):
     alert = tend.dir / "alert.env"
     tend.service("app", exec="sh -c 'for i in $(seq 1 15); do echo line $i; done; "
                               "echo last words >&2; exit 3'",
-                 restart="never", on_failure="alert other")
+                 restart="never", on_failure="alert other", after="other")
     tend.service("alert", type="oneshot", enabled="no",
                  exec=f"sh -c 'env > {alert}.tmp; printf \"%s\" \"$TEND_FAILED_OUTPUT\" "
                       f"> {alert}.out; mv {alert}.tmp {alert}'")

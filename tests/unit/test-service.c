@@ -796,6 +796,16 @@ static void test_hooks(void)
            "then failed: %s", s->reason);
         service_free(s);
 
+        /* A stop while exec_start_post runs kills it, then stops the service. */
+        s = make_hooked(SERVICE_SIMPLE, RESTART_NEVER, NULL, NULL, "post", NULL, NULL);
+        service_dispatch(s, SERVICE_EVENT_START);
+        fake.signals = 0;
+        service_dispatch(s, SERVICE_EVENT_STOP);
+        ok(s->state == SERVICE_STOPPING && !s->hook && fake.signals == 2 &&
+                   fake.last_signal == SIGTERM,
+           "stop during exec_start_post: the hook killed, the stop signal sent");
+        service_free(s);
+
         /* exec_stop instead of the signal, then the signal; the timer kills both. */
         s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL, "stop", NULL);
         service_dispatch(s, SERVICE_EVENT_START);
