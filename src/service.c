@@ -1511,8 +1511,9 @@ static void service_begin_stop(struct service *s, enum service_stop_cause cause,
                                   act);
                 break;
         case STOP_CAUSE_HEALTH:
-                service_set_state(s, SERVICE_STOPPING, "health check failed %u times in a row: "
+                service_set_state(s, SERVICE_STOPPING, "health check failed %u time%s in a row: "
                                   "%s, %s", s->health ? s->health->failures : 0,
+                                  s->health && s->health->failures == 1 ? "" : "s",
                                   s->health ? s->health->last_what : "?", act);
                 break;
         case STOP_CAUSE_WATCHDOG:
