@@ -504,3 +504,34 @@ def test_a_masked_instance_is_not_made(tend):
     tend.ctl("start", "worker@b", check=1)
     tend.ctl("start", "worker@c", check=0)
     tend.wait_running("worker@c")
+
+
+def test_expand_in_a_template(tend):
+    """expand = yes in a template: ${VAR} in exec and workdir of each
+    instance, made at load or at runtime, from that instance's environment;
+    its errors are the instance's."""
+    out = tend.dir / "out"
+    out.mkdir()
+    (out / "w").mkdir()
+    tend.service("e@", "[service]\nexpand = yes\n"
+                 f"environment = OUT={out}/%i\n"
+                 f"environment = DIR={out}/w\n"
+                 "exec = sh -c 'pwd > ${OUT}; echo \"$$1\" >> ${OUT}; exec sleep 1000' "
+                 "x ${OUT}\n"
+                 "workdir = ${DIR}\n"
+                 "instances = a\n")
+    tend.start()
+    tend.wait_running("e@a")
+    p = out / "a"
+    wait_for(lambda: p.exists() and p.read_text().count("\n") == 2, what=f"{p}")
+    assert p.read_text() == f"{out}/w\n{out}/a\n", p.read_text()
+    tend.ctl("start", "e@b", check=0)
+    tend.wait_running("e@b")
+    p = out / "b"
+    wait_for(lambda: p.exists() and p.read_text().count("\n") == 2, what=f"{p}")
+    assert p.read_text() == f"{out}/w\n{out}/b\n", p.read_text()
+    # An unknown variable is an error of the instance, at --check too.
+    tend.service("f@", "[service]\nexpand = yes\nexec = ${BIN}/prog\ninstances = a\n")
+    rc, out_ = check(tend)
+    assert rc == 1, out_
+    assert "services.d/f@.ini:3: exec: for f@a: unknown variable ${BIN}" in out_, out_
