@@ -142,6 +142,35 @@ def test_a_runtime_instance_with_an_error_is_not_made(tend):
     tend.wait_running("u@nobody")
 
 
+def test_a_start_of_several_instances_makes_all_or_none(tend):
+    tend.service("u@", "[service]\nexec = sleep 1000\nuser = %i\n")
+    tend.service("db@", "[service]\nexec = sleep 1000\n")
+    tend.service("w@", "[service]\nexec = sleep 1000\nrequires = db@%i\n")
+    tend.start()
+    r = tend.ctl("start", "u@nobody", "u@nosuchuser", "u@nosuchuser2")
+    assert r.returncode == 1, r
+    assert "services.d/u@.ini:3: user: for u@nosuchuser: unknown user 'nosuchuser'" \
+        in r.stderr, r.stderr
+    assert "for u@nosuchuser2: unknown user 'nosuchuser2'" in r.stderr, r.stderr
+    assert names(tend) == set(), "one instance with errors: none is made"
+    # Instances started together may name each other, in any order.
+    tend.ctl("start", "w@x", "db@x", check=0)
+    assert tend.state("w@x") == "running" and tend.state("db@x") == "running"
+    r = tend.ctl("list-dependencies", "w@x", check=0)
+    assert "db@x" in r.stdout, r.stdout
+    # Alone, the one named must be there first.
+    r = tend.ctl("start", "w@y", check=1)
+    assert "for w@y: unknown service 'db@y'" in r.stderr, r.stderr
+    assert names(tend) == {"w@x", "db@x"}
+    # Two that name each other make a cycle: neither is made.
+    tend.service("c@", "[service]\nexec = sleep 1000\nafter = d@%i\n")
+    tend.service("d@", "[service]\nexec = sleep 1000\nafter = c@%i\n")
+    tend.ctl("reload", check=0)
+    r = tend.ctl("start", "c@x", "d@x", check=1)
+    assert "it names another that names it" in r.stderr, r.stderr
+    assert names(tend) == {"w@x", "db@x"}
+
+
 def test_an_unprivileged_caller_makes_no_instance(tend):
     tend.open_socket_dir("socket_mode = 0666\n")
     worker(tend, instances=None)
