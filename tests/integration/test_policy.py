@@ -317,6 +317,10 @@ def test_expand_errors_at_check(tend):
     tend.service("z", exec="${BIN}/prog", expand="yes", environment="BIN=rel")
     tend.service("ok", exec="${BIN}/prog", workdir="${D}", expand="yes",
                  environment=["BIN=/usr/bin", "D=/"])
+    # What no execve takes is refused as it is expanded, not once made.
+    (tend.dir / "big.env").write_text("BIG=" + "x" * 100000 + "\n")
+    tend.service("huge", exec="/bin/echo" + " ${BIG}" * 11, expand="yes",
+                 environment_file=str(tend.dir / "big.env"))
     r = check(tend)
     assert r.returncode == 1, r
     errs = r.stdout + r.stderr
@@ -327,6 +331,8 @@ def test_expand_errors_at_check(tend):
     assert "services.d/w.ini:3: workdir: '${D}/x' is not an absolute path" in errs, errs
     assert ("services.d/z.ini:2: exec: program 'rel/prog' must be an absolute path or a bare "
             "name searched in PATH") in errs, errs
+    assert ("services.d/huge.ini:2: exec: expands to more than 1024 KiB (more than execve "
+            "takes, arguments and environment together)") in errs, errs
     assert "ok.ini" not in errs, errs
 
 
