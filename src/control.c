@@ -821,10 +821,9 @@ static int control_make_instances(struct control_conn *cn, const char *const *na
                                 if (r == -EINVAL && e && e[0])
                                         return control_config_errors(error, "", e);
                                 if (r < 0)
-                                        return sd_bus_error_setf(
-                                                error, WIRE_ERROR_FAILED,
-                                                "%s: cannot make the instance: %s", names[i],
-                                                strerror(-r));
+                                        return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
+                                                                 "%s: cannot make the instance: %s",
+                                                                 names[i], strerror(-r));
                         }
                         left--;
                 }
