@@ -206,6 +206,11 @@ static int config_expand_report(struct config_file_ctx *f, unsigned line, const 
                                          "unterminated or invalid variable '%s' (expected "
                                          "${NAME}; $$ is a literal $)",
                                          config_shown(bad, buf));
+        if (r == -E2BIG)
+                return config_file_error(f, line, key,
+                                         "expands to more than %d KiB (more than execve "
+                                         "takes, arguments and environment together)",
+                                         EXPAND_MAX >> 10);
         return r;
 }
 

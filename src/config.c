@@ -1128,6 +1128,8 @@ static int config_instance_parse(struct config_load_ctx *l, const struct config_
         if (r >= 0 && !checking)
                 r = config_merge_environment(&f, sc);
         if (r >= 0 && !checking)
+                r = config_expand_service(&f, sc);
+        if (r >= 0 && !checking)
                 r = config_check_exec_size(&f, sc);
         config_file_done(&f);
         if (r == -ENOMEM || l->oom)

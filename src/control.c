@@ -766,6 +766,76 @@ static int control_find_or_make(struct control_conn *cn, const char *name, bool 
         return 0;
 }
 
+/* The instances names[0..n) of templates (none a service yet when
+ * checked), into ret[0..n): all made, or none when one has errors, every
+ * one's errors then reported. Each may name the others (tendctl start
+ * worker@x db@x, worker@x requiring db@x): the one named is made first. */
+static int control_make_instances(struct control_conn *cn, const char *const *names, size_t n,
+                                  sd_bus_error *error, struct service **ret)
+{
+        struct manager *m = cn->control->manager;
+        _cleanup_free_ char **also = calloc(m->n_services + n + 1, sizeof *also);
+        _cleanup_strv_free_ char **errors = NULL;
+        size_t n_also = 0, left = n;
+        int r = 0;
+
+        if (!also)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_services; i++)
+                also[n_also++] = m->services[i]->name;
+        for (size_t i = 0; i < n; i++)
+                also[n_also++] = (char *)names[i];
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                struct service_config *sc = NULL;
+                char **e = NULL;
+
+                r = config_instance_new(m->config, names[i], also, n_also, &sc, &e);
+                service_config_free(sc);
+                if (r == -EINVAL) {
+                        r = 0;
+                        for (char **x = e; x && *x && r >= 0; x++)
+                                r = strv_push(&errors, TAKE_PTR(*x));
+                        strv_free(e);
+                }
+        }
+        if (r < 0)
+                return sd_bus_error_setf(error, WIRE_ERROR_FAILED, "cannot make the instances: %s",
+                                         strerror(-r));
+        if (errors)
+                return control_config_errors(error, "", errors);
+        memset(ret, 0, n * sizeof *ret);
+        while (left > 0) {
+                size_t before = left;
+
+                for (size_t i = 0; i < n; i++) {
+                        _cleanup_strv_free_ char **e = NULL;
+
+                        if (ret[i])
+                                continue;
+                        /* A name given twice is made once. */
+                        ret[i] = manager_find(m, names[i]);
+                        if (!ret[i]) {
+                                r = manager_instantiate(m, names[i], &ret[i], &e);
+                                if (r == -EINVAL && left > 1)
+                                        continue; /* names one not made yet */
+                                if (r == -EINVAL && e && e[0])
+                                        return control_config_errors(error, "", e);
+                                if (r < 0)
+                                        return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
+                                                                 "%s: cannot make the instance: %s",
+                                                                 names[i], strerror(-r));
+                        }
+                        left--;
+                }
+                if (left == before) /* they name each other in a circle */
+                        return sd_bus_error_setf(error, WIRE_ERROR_FAILED,
+                                                 "%s: cannot make the instance: it names "
+                                                 "another that names it",
+                                                 names[0]);
+        }
+        return 0;
+}
+
 static int control_read_service_make(sd_bus_message *msg, struct control_conn *cn, bool make,
                                      sd_bus_error *error, struct service **ret)
 {
@@ -1003,13 +1073,10 @@ static int control_read_many(sd_bus_message *msg, struct control_conn *cn, bool 
                 if (!ns)
                         return -ENOMEM;
                 set = ns;
-                for (size_t i = 0; i < n_make; i++) {
-                        /* A name given twice is made once. */
-                        r = control_find_or_make(cn, to_make[i], true, error, &set[n]);
-                        if (r < 0)
-                                return r;
-                        n++;
-                }
+                r = control_make_instances(cn, to_make, n_make, error, set + n);
+                if (r < 0)
+                        return r;
+                n += n_make;
         }
         if (flags & WIRE_MANY_ALL) {
                 /* The manager's list is sorted by name already. */

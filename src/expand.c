@@ -19,11 +19,12 @@ static const char *expand_lookup(char *const *env, const char *name, size_t n)
         return found;
 }
 
-/* See expand.h. */
-int expand_string(const char *s, char *const *env, char **ret, char **ret_bad)
+/* expand_string() within *budget bytes of result, taken from it. */
+static int expand_within(const char *s, char *const *env, size_t *budget, char **ret,
+                         char **ret_bad)
 {
         _cleanup_free_ char *out = NULL;
-        size_t len = 0;
+        size_t len = 0, used = 0;
         FILE *f;
         int r = 0;
 
@@ -34,11 +35,17 @@ int expand_string(const char *s, char *const *env, char **ret, char **ret_bad)
                 const char *dollar = strchr(s, '$'), *end, *value;
                 size_t n;
 
+                if (used > *budget) {
+                        r = -E2BIG;
+                        break;
+                }
                 if (!dollar) {
                         fputs(s, f);
+                        used += strlen(s);
                         break;
                 }
                 fwrite(s, 1, (size_t)(dollar - s), f);
+                used += (size_t)(dollar - s) + 1;
                 if (dollar[1] == '$') {
                         fputc('$', f);
                         s = dollar + 2;
@@ -49,6 +56,7 @@ int expand_string(const char *s, char *const *env, char **ret, char **ret_bad)
                         s = dollar + 1;
                         continue;
                 }
+                used--; /* the '$' is not written */
                 end = strchr(dollar + 2, '}');
                 n = end ? (size_t)(end - dollar - 2) : 0;
                 if (!end || !env_name_is_valid(dollar + 2, n)) {
@@ -64,22 +72,39 @@ int expand_string(const char *s, char *const *env, char **ret, char **ret_bad)
                                 r = -ENOMEM;
                         break;
                 }
+                n = strlen(value);
+                if (used > *budget || n > *budget - used) { /* before it is copied */
+                        r = -E2BIG;
+                        break;
+                }
                 fputs(value, f);
+                used += n;
                 s = end + 1;
         }
         if (fclose(f) != 0 || !out)
                 return -ENOMEM;
+        if (r == 0 && used > *budget)
+                r = -E2BIG;
         if (r < 0)
                 return r;
+        *budget -= used;
         *ret = TAKE_PTR(out);
         return 0;
+}
+
+/* See expand.h. */
+int expand_string(const char *s, char *const *env, char **ret, char **ret_bad)
+{
+        size_t budget = EXPAND_MAX;
+
+        return expand_within(s, env, &budget, ret, ret_bad);
 }
 
 /* See expand.h. */
 int expand_strv(char *const *v, char *const *env, char ***ret, char **ret_bad)
 {
         _cleanup_strv_free_ char **out = NULL;
-        size_t n = 0, cap = 0;
+        size_t n = 0, cap = 0, budget = EXPAND_MAX;
         int r;
 
         out = calloc(1, sizeof *out);
@@ -89,7 +114,7 @@ int expand_strv(char *const *v, char *const *env, char ***ret, char **ret_bad)
         for (; v && *v; v++) {
                 char *e = NULL;
 
-                r = expand_string(*v, env, &e, ret_bad);
+                r = expand_within(*v, env, &budget, &e, ret_bad);
                 if (r < 0)
                         return r;
                 r = strv_append(&out, &n, &cap, e);

@@ -970,6 +970,8 @@ static int service_command_spawn(struct service *s, const char *line, char *cons
         return r;
 }
 
+static bool service_exit_in(const struct service *s, const struct config_exit_set *set);
+
 /* "TEND_RESULT" for exec_stop_post: why the service went. */
 static const char *service_result(const struct service *s)
 {
@@ -982,8 +984,8 @@ static const char *service_result(const struct service *s)
                 return "timeout";
         if (s->stop_cause == STOP_CAUSE_HEALTH)
                 return "health";
-        if (!s->has_exit || s->before_main)
-                return "success"; /* stopped before its main process ran */
+        if (!s->has_exit || s->before_main || service_exit_in(s, &s->config->success_exit))
+                return "success"; /* before its main process ran, or success_exit_codes */
         if (s->exit_signal == 0)
                 return s->exit_code == 0 ? "success" : "exit-code";
         if (s->state == SERVICE_STOPPING && s->exit_signal == s->config->stop_signal)

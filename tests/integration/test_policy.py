@@ -48,6 +48,29 @@ def test_success_exit_codes_make_an_exit_clean_for_on_failure(tend):
     assert "exited with code 3 (success_exit_codes)" in out, out
 
 
+def test_exec_stop_post_sees_a_listed_exit_as_success(tend):
+    """success_exit_codes is what counts as a clean exit: exec_stop_post's
+    TEND_RESULT says success for one, as for exit 0."""
+    posts = {n: tend.dir / f"{n}.env" for n in ("code", "sig", "other")}
+    for n, exec_ in (("code", "sh -c 'exit 3'"), ("sig", "sh -c 'kill -USR1 $$'"),
+                     ("other", "sh -c 'exit 4'")):
+        tend.service(n, exec=exec_, success_exit_codes="3 SIGUSR1", restart="never",
+                     exec_stop_post=f"sh -c 'env > {posts[n]}.tmp; mv {posts[n]}.tmp {posts[n]}'")
+    tend.start()
+    for n in posts:
+        wait_for(posts[n].exists, what=f"exec_stop_post of {n}")
+    env = {n: dict(line.split("=", 1) for line in posts[n].read_text().splitlines()
+                   if line.startswith("TEND_")) for n in posts}
+    assert (env["code"]["TEND_EXIT_CODE"], env["code"]["TEND_RESULT"]) == ("3", "success"), env
+    assert (env["sig"]["TEND_EXIT_SIGNAL"], env["sig"]["TEND_RESULT"]) == ("USR1", "success"), \
+        env
+    assert (env["other"]["TEND_EXIT_CODE"], env["other"]["TEND_RESULT"]) == \
+        ("4", "exit-code"), env
+    assert tend.wait_state("code", "stopped")["reason"] == \
+        "exited with code 3 (success_exit_codes)"
+    assert tend.wait_state("other", "failed")
+
+
 def test_oneshot_success_exit_code_completes_and_releases_dependents(tend):
     tend.service("setup", type="oneshot", exec="sh -c 'exit 3'", success_exit_codes="3",
                  enabled="no")
@@ -294,6 +317,10 @@ def test_expand_errors_at_check(tend):
     tend.service("z", exec="${BIN}/prog", expand="yes", environment="BIN=rel")
     tend.service("ok", exec="${BIN}/prog", workdir="${D}", expand="yes",
                  environment=["BIN=/usr/bin", "D=/"])
+    # What no execve takes is refused as it is expanded, not once made.
+    (tend.dir / "big.env").write_text("BIG=" + "x" * 100000 + "\n")
+    tend.service("huge", exec="/bin/echo" + " ${BIG}" * 11, expand="yes",
+                 environment_file=str(tend.dir / "big.env"))
     r = check(tend)
     assert r.returncode == 1, r
     errs = r.stdout + r.stderr
@@ -304,6 +331,8 @@ def test_expand_errors_at_check(tend):
     assert "services.d/w.ini:3: workdir: '${D}/x' is not an absolute path" in errs, errs
     assert ("services.d/z.ini:2: exec: program 'rel/prog' must be an absolute path or a bare "
             "name searched in PATH") in errs, errs
+    assert ("services.d/huge.ini:2: exec: expands to more than 1024 KiB (more than execve "
+            "takes, arguments and environment together)") in errs, errs
     assert "ok.ini" not in errs, errs
 
 

@@ -142,6 +142,35 @@ def test_a_runtime_instance_with_an_error_is_not_made(tend):
     tend.wait_running("u@nobody")
 
 
+def test_a_start_of_several_instances_makes_all_or_none(tend):
+    tend.service("u@", "[service]\nexec = sleep 1000\nuser = %i\n")
+    tend.service("db@", "[service]\nexec = sleep 1000\n")
+    tend.service("w@", "[service]\nexec = sleep 1000\nrequires = db@%i\n")
+    tend.start()
+    r = tend.ctl("start", "u@nobody", "u@nosuchuser", "u@nosuchuser2")
+    assert r.returncode == 1, r
+    assert "services.d/u@.ini:3: user: for u@nosuchuser: unknown user 'nosuchuser'" \
+        in r.stderr, r.stderr
+    assert "for u@nosuchuser2: unknown user 'nosuchuser2'" in r.stderr, r.stderr
+    assert names(tend) == set(), "one instance with errors: none is made"
+    # Instances started together may name each other, in any order.
+    tend.ctl("start", "w@x", "db@x", check=0)
+    assert tend.state("w@x") == "running" and tend.state("db@x") == "running"
+    r = tend.ctl("list-dependencies", "w@x", check=0)
+    assert "db@x" in r.stdout, r.stdout
+    # Alone, the one named must be there first.
+    r = tend.ctl("start", "w@y", check=1)
+    assert "for w@y: unknown service 'db@y'" in r.stderr, r.stderr
+    assert names(tend) == {"w@x", "db@x"}
+    # Two that name each other make a cycle: neither is made.
+    tend.service("c@", "[service]\nexec = sleep 1000\nafter = d@%i\n")
+    tend.service("d@", "[service]\nexec = sleep 1000\nafter = c@%i\n")
+    tend.ctl("reload", check=0)
+    r = tend.ctl("start", "c@x", "d@x", check=1)
+    assert "it names another that names it" in r.stderr, r.stderr
+    assert names(tend) == {"w@x", "db@x"}
+
+
 def test_an_unprivileged_caller_makes_no_instance(tend):
     tend.open_socket_dir("socket_mode = 0666\n")
     worker(tend, instances=None)
@@ -504,3 +533,34 @@ def test_a_masked_instance_is_not_made(tend):
     tend.ctl("start", "worker@b", check=1)
     tend.ctl("start", "worker@c", check=0)
     tend.wait_running("worker@c")
+
+
+def test_expand_in_a_template(tend):
+    """expand = yes in a template: ${VAR} in exec and workdir of each
+    instance, made at load or at runtime, from that instance's environment;
+    its errors are the instance's."""
+    out = tend.dir / "out"
+    out.mkdir()
+    (out / "w").mkdir()
+    tend.service("e@", "[service]\nexpand = yes\n"
+                 f"environment = OUT={out}/%i\n"
+                 f"environment = DIR={out}/w\n"
+                 "exec = sh -c 'pwd > ${OUT}; echo \"$$1\" >> ${OUT}; exec sleep 1000' "
+                 "x ${OUT}\n"
+                 "workdir = ${DIR}\n"
+                 "instances = a\n")
+    tend.start()
+    tend.wait_running("e@a")
+    p = out / "a"
+    wait_for(lambda: p.exists() and p.read_text().count("\n") == 2, what=f"{p}")
+    assert p.read_text() == f"{out}/w\n{out}/a\n", p.read_text()
+    tend.ctl("start", "e@b", check=0)
+    tend.wait_running("e@b")
+    p = out / "b"
+    wait_for(lambda: p.exists() and p.read_text().count("\n") == 2, what=f"{p}")
+    assert p.read_text() == f"{out}/w\n{out}/b\n", p.read_text()
+    # An unknown variable is an error of the instance, at --check too.
+    tend.service("f@", "[service]\nexpand = yes\nexec = ${BIN}/prog\ninstances = a\n")
+    rc, out_ = check(tend)
+    assert rc == 1, out_
+    assert "services.d/f@.ini:3: exec: for f@a: unknown variable ${BIN}" in out_, out_

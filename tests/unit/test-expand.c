@@ -80,9 +80,42 @@ static void test_strv(void)
         ok(r == 0 && empty && !empty[0], "an empty vector gives an empty vector");
 }
 
+/* A value is bounded, and so are a vector's words together: a file of
+ * "${BIG}" repeated cannot make gigabytes. */
+static void test_bounded(void)
+{
+        _cleanup_free_ char *big = malloc(EXPAND_MAX / 4 + 5), *out = NULL;
+        _cleanup_strv_free_ char **v = NULL;
+        char *words[6], *bad = NULL;
+        char *benv[] = { big, NULL };
+        int r;
+
+        if (!big)
+                abort();
+        memcpy(big, "BIG=", 4);
+        memset(big + 4, 'x', EXPAND_MAX / 4);
+        big[4 + EXPAND_MAX / 4] = '\0';
+        r = expand_string("${BIG}${BIG}${BIG}", benv, &out, &bad);
+        ok(r == 0 && out && strlen(out) == 3 * (EXPAND_MAX / 4) && !bad,
+           "three quarters of the bound expand");
+        free(out);
+        out = NULL;
+        r = expand_string("${BIG}${BIG}${BIG}${BIG}x", benv, &out, &bad);
+        ok(r == -E2BIG && !out && !bad, "past the bound: -E2BIG (got %d)", r);
+        for (size_t i = 0; i < 5; i++)
+                words[i] = "${BIG}";
+        words[5] = NULL;
+        r = expand_strv(words, benv, &v, &bad);
+        ok(r == -E2BIG && !v && !bad, "the words together past the bound: -E2BIG (got %d)", r);
+        words[4] = NULL;
+        r = expand_strv(words, benv, &v, &bad);
+        ok(r == 0 && strv_length(v) == 4, "the words together up to the bound expand");
+}
+
 int main(void)
 {
         test_string();
         test_strv();
+        test_bounded();
         return tap_done();
 }
