@@ -899,6 +899,41 @@ static int config_keys_names_dedup(char **v, size_t n)
         return 0;
 }
 
+/* A list of names added to by a value: what earlier files set (kept in
+ * *names), or nothing after an empty value, which forgets them. */
+static int config_keys_names_begin(void *field, const char *value, char ***names, size_t *n,
+                                   size_t *cap)
+{
+        if (!value[0])
+                return 0;
+        for (char **o = *(char ***)field; o && *o; o++) {
+                int r = strv_append(names, n, cap, strdup(*o));
+
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The list read (taken from *names) into field, each name once; -EINVAL
+ * if a name was bad (reported already). */
+static int config_keys_names_end(struct config_file_ctx *f, void *field, char ***names, size_t n,
+                                 bool bad)
+{
+        int r;
+
+        if (f->load->oom)
+                return -ENOMEM;
+        if (bad)
+                return -EINVAL;
+        r = config_keys_names_dedup(*names, n);
+        if (r < 0)
+                return r;
+        strv_free(*(char ***)field);
+        *(char ***)field = TAKE_PTR(*names);
+        return 0;
+}
+
 /* after/requires/wants/on_failure: blank-separated names of services, added to the names
  * earlier files set (an empty value forgets them), deduplicated. */
 static CONFIG_KEY_PARSER(config_keys_names)
@@ -912,15 +947,9 @@ static CONFIG_KEY_PARSER(config_keys_names)
         bool bad = false;
         int r;
 
-        for (char **o = *(char ***)field; o && *o; o++) {
-                r = strv_append(&names, &n_names, &cap, strdup(*o));
-                if (r < 0)
-                        return r;
-        }
-        if (!value[0]) {
-                names = strv_free(names);
-                n_names = cap = 0;
-        }
+        r = config_keys_names_begin(field, value, &names, &n_names, &cap);
+        if (r < 0)
+                return r;
 
         while (*p) {
                 size_t n = strcspn(p, " \t");
@@ -964,15 +993,9 @@ static CONFIG_KEY_PARSER(config_keys_names)
                 if (r < 0)
                         return r;
         }
-        if (f->load->oom)
-                return -ENOMEM;
-        if (bad)
-                return -EINVAL;
-        r = config_keys_names_dedup(names, n_names);
+        r = config_keys_names_end(f, field, &names, n_names, bad);
         if (r < 0)
                 return r;
-        strv_free(*(char ***)field);
-        *(char ***)field = TAKE_PTR(names);
         if (strcmp(k->name, "after") == 0) {
                 sc->after_line = line;
                 sc->after_file = (unsigned)(f->n_displays - 1);
@@ -1003,15 +1026,9 @@ static CONFIG_KEY_PARSER(config_keys_instances)
         if (!f->tell_instance && !service_name_is_template(sc->name))
                 return config_file_error(f, line, k->name,
                                          "only a template (NAME@.ini) has instances");
-        for (char **o = *(char ***)field; o && *o; o++) {
-                r = strv_append(&names, &n_names, &cap, strdup(*o));
-                if (r < 0)
-                        return r;
-        }
-        if (!value[0]) {
-                names = strv_free(names);
-                n_names = cap = 0;
-        }
+        r = config_keys_names_begin(field, value, &names, &n_names, &cap);
+        if (r < 0)
+                return r;
         while (*p) {
                 size_t n = strcspn(p, " \t");
                 _cleanup_free_ char *name = NULL, *full = NULL;
@@ -1037,15 +1054,9 @@ static CONFIG_KEY_PARSER(config_keys_instances)
                 if (r < 0)
                         return r;
         }
-        if (f->load->oom)
-                return -ENOMEM;
-        if (bad)
-                return -EINVAL;
-        r = config_keys_names_dedup(names, n_names);
+        r = config_keys_names_end(f, field, &names, n_names, bad);
         if (r < 0)
                 return r;
-        strv_free(*(char ***)field);
-        *(char ***)field = TAKE_PTR(names);
         return 0;
 }
 
