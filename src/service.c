@@ -1848,6 +1848,7 @@ void service_handle_pidfd(struct service *s)
         left = service_kill_leftovers(s);
         ev_io_stop(s->host->loop, &s->pidfd_watcher);
         s->pidfd = safe_close(s->pidfd);
+        service_health_sync(s); /* nothing to probe while it drains or exec_stop_post runs */
         service_release_leader(s);
         s->pid = 0;
         service_close_ready_fd(s);

@@ -191,6 +191,8 @@ static const char *broken_invariant(const struct service *s)
         if (s->health && s->health->active && s->state != SERVICE_RUNNING &&
             s->state != SERVICE_STARTING)
                 return "health probes only while starting or running";
+        if (s->health && s->health->active && s->pidfd < 0)
+                return "health probes only while its main process runs";
         return NULL;
 }
 
@@ -1003,6 +1005,24 @@ static void test_health(void)
                 ok(s->state == SERVICE_RUNNING && s->health && s->health->active,
                    "a reload adding one: probing, without a restart");
         }
+        service_free(s);
+
+        /* Its main process gone (exec_stop_post runs, or its cgroup
+         * drains), the check has nothing to probe: no probe, no timer. */
+        s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL, NULL, "post");
+        s->config->health_interval = 10 * USEC_PER_MSEC;
+        s->config->health_timeout = USEC_PER_SEC;
+        s->config->health_retries = 3;
+        set_health_tcp(s, port);
+        service_dispatch(s, SERVICE_EVENT_START);
+        (void)run_until(s, SERVICE_RUNNING);
+        ok(s->state == SERVICE_RUNNING && s->health->active, "probing while running");
+        exit_with(s, -1, SIGKILL);
+        ok(s->state == SERVICE_RUNNING && s->hook_kind == HOOK_STOP_POST && s->pidfd < 0 &&
+                   !s->health->active && !ev_is_active(&s->health->timer),
+           "main process gone, exec_stop_post runs: no probe, no timer");
+        hook_exits(s, 0, 0);
+        ok(s->state == SERVICE_BACKOFF && !s->health->active, "then backoff, idle");
         service_free(s);
         close(lfd);
 }
