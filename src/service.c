@@ -2373,14 +2373,15 @@ void service_resume(struct service *s, const struct service_resume *x)
                         if (s->draining) {
                                 /* Nothing would say when it empties. */
                                 s->draining = false;
-                                service_dispatch(s, SERVICE_EVENT_EXIT);
+                                service_main_gone(s);
                         }
                 } else {
                         s->oom_seen = oom_seen;
                         if (s->draining && !service_start_draining(s)) {
-                                /* Emptied during the exec. */
+                                /* Emptied during the exec: exec_stop still
+                                 * running is waited for, then exec_stop_post. */
                                 s->draining = false;
-                                service_dispatch(s, SERVICE_EVENT_EXIT);
+                                service_main_gone(s);
                         }
                 }
         }

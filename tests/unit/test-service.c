@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include "cgroup.h"
 #include "command.h"
 #include "fake-sys.h"
 #include "health.h"
@@ -17,6 +18,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "tap.h"
@@ -868,6 +871,98 @@ static void test_hooks(void)
         service_free(s);
 }
 
+static int stub_cgroup_watch(struct service *s, void *userdata)
+{
+        return 7;
+}
+
+static void stub_cgroup_unwatch(struct service *s, int wd, bool removed, void *userdata)
+{
+}
+
+/* Write "populated N" as the cgroup.events of the fake cgroup dir. */
+static void set_populated(int dfd, int populated)
+{
+        int fd = openat(dfd, "cgroup.events", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+        if (fd < 0)
+                return;
+        (void)!write(fd, populated ? "populated 1\n" : "populated 0\n", 12);
+        close(fd);
+}
+
+/* The main process exited, leaving processes in its cgroup; tendd
+ * re-executes while it waits for them, and they are gone by the time the
+ * new image looks: the instance ends as it would have before the exec,
+ * with exec_stop_post. The cgroup tree is a plain directory whose
+ * cgroup.events the test writes. */
+static void test_drain_across_reexec(void)
+{
+        struct service_host_ops ops = stub_ops;
+        struct service_host h = host;
+        char dir[] = "/tmp/test-service-cg.XXXXXX", unit[sizeof dir + 32];
+        struct cgroup_tree t = { .dfd = -1 };
+        struct service *s, *s2 = NULL;
+        struct service_resume x;
+        struct state_writer w;
+        struct state_reader r, v;
+        uint16_t tag;
+        int ufd, k;
+
+        if (!mkdtemp(dir))
+                return;
+        t.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        t.path = dir;
+        t.rel = dir;
+        ops.cgroup_watch = stub_cgroup_watch;
+        ops.cgroup_unwatch = stub_cgroup_unwatch;
+        h.ops = &ops;
+        h.cgroup = &t;
+
+        s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL, NULL, "post");
+        s->host = &h;
+        s->config->kill_mode = KILL_CGROUP;
+        s->config->kill_mode_set = true;
+        service_dispatch(s, SERVICE_EVENT_START);
+        ok(s->state == SERVICE_RUNNING && s->cgroup_fd >= 0, "running in its cgroup");
+        (void)snprintf(unit, sizeof unit, "%s/svc.service", dir);
+        ufd = open(unit, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        (void)close(openat(ufd, "cgroup.kill", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        set_populated(ufd, 1);
+        exit_with(s, 1, 0);
+        ok(s->state == SERVICE_RUNNING && s->draining && !s->hook, "main exited: draining");
+
+        state_writer_init(&w);
+        service_state_put(s, &w, 1);
+        ok(w.error == 0, "service_state_put");
+        set_populated(ufd, 0); /* emptied during the exec */
+        r = (struct state_reader){ w.buf, w.len };
+        k = state_next(&r, &tag, &v);
+        ok(k == 1 && service_state_get(&h, &v, &s2, &x) == 0 && s2, "service_state_get");
+        if (s2) {
+                fake.spawns = 0;
+                service_resume(s2, &x);
+                ok(!s2->draining && s2->hook && s2->hook_kind == HOOK_STOP_POST &&
+                           fake.spawns == 1 && s2->state == SERVICE_RUNNING,
+                   "emptied during the exec: exec_stop_post runs (%s)", s2->reason);
+                if (s2->hook)
+                        hook_exits(s2, 0, 0);
+                ok(s2->state == SERVICE_BACKOFF && !s2->hook,
+                   "then the restart policy (%s)", s2->reason);
+                service_free(s2);
+        }
+        state_close_unclaimed(-1);
+        state_writer_free(&w);
+        s->draining = false;
+        service_free(s);
+        (void)unlinkat(ufd, "cgroup.events", 0);
+        (void)unlinkat(ufd, "cgroup.kill", 0);
+        close(ufd);
+        (void)rmdir(unit);
+        close(t.dfd);
+        (void)rmdir(dir);
+}
+
 /* A loopback port: listening (the backlog completes a connect) or, with
  * listening false, closed again (a connect is refused). */
 static int health_port(bool listening, int *ret_fd)
@@ -1044,6 +1139,7 @@ int main(void)
         test_state_timers();
         test_state_reap_retry();
         test_hooks();
+        test_drain_across_reexec();
         test_health();
         ev_loop_destroy(loop);
         return tap_done();
