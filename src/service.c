@@ -891,6 +891,11 @@ static int service_command_cgroup(struct service *s, struct spawn_params *p, cha
 
         if (service_kill_mode(s) != KILL_CGROUP || !s->host->cgroup)
                 return 0;
+        if (s->draining && s->cgroup_killed) {
+                /* Made anew it would lose the watch that ends the instance. */
+                *ret_reason = strdup("its cgroup is being emptied (cgroup.kill)");
+                return -EBUSY;
+        }
         fresh = s->cgroup_fd < 0 || s->cgroup_killed;
         r = service_open_cgroup(s);
         if (r < 0) {
@@ -1291,6 +1296,10 @@ int service_reload(struct service *s, char *err, size_t len)
                                service_state_to_string(s->state));
                 return -EAGAIN;
         }
+        if (s->pidfd < 0) {
+                (void)snprintf(err, len, "%s is not running (its main process is gone)", s->name);
+                return -EAGAIN;
+        }
         if (s->hook) {
                 (void)snprintf(err, len, "%s is running %s", s->name,
                                service_hook_to_string(s->hook_kind));
@@ -1473,6 +1482,9 @@ static void service_begin_stop(struct service *s, enum service_stop_cause cause,
         char d[32], act[64], why[SERVICE_REASON_MAX], last[HEALTH_WHAT_MAX + 32] = "";
         int sig = cause == STOP_CAUSE_WATCHDOG ? SIGABRT : s->config->stop_signal;
         bool main = s->pidfd >= 0 || s->draining;
+        /* exec_stop is for the main process: not once it is gone (what it
+         * left drains, killed already). */
+        bool exec_stop = s->config->exec_stop && cause != STOP_CAUSE_WATCHDOG && s->pidfd >= 0;
 
         s->stop_cause = cause;
         s->stop_pending = STOP_CAUSE_NONE;
@@ -1486,11 +1498,10 @@ static void service_begin_stop(struct service *s, enum service_stop_cause cause,
                 s->hook_kind = HOOK_NONE;
                 if (!main)
                         (void)snprintf(act, sizeof act, "no main process yet");
-                else if (s->config->exec_stop && cause != STOP_CAUSE_WATCHDOG &&
-                         service_run_hook(s, HOOK_STOP, 0, why, sizeof why) >= 0)
+                else if (exec_stop && service_run_hook(s, HOOK_STOP, 0, why, sizeof why) >= 0)
                         (void)snprintf(act, sizeof act, "running exec_stop");
                 else {
-                        if (s->config->exec_stop && cause != STOP_CAUSE_WATCHDOG)
+                        if (exec_stop)
                                 log_service(LOG_WARNING, s->name, "exec_stop: %s", why);
                         /* SIGABRT for a hung service goes to the main process, for its core dump. */
                         service_signal(s, sig, cause != STOP_CAUSE_WATCHDOG);

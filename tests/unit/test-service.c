@@ -891,54 +891,91 @@ static void set_populated(int dfd, int populated)
         close(fd);
 }
 
+/* A cgroup tree that is a plain directory, with the test writing the
+ * cgroup.events of the service's cgroup, and a host with it. */
+struct fake_cgroup {
+        char dir[32], unit[64];
+        struct cgroup_tree tree;
+        struct service_host_ops ops;
+        struct service_host host;
+        int ufd;
+};
+
+static bool fake_cgroup_open(struct fake_cgroup *f)
+{
+        *f = (struct fake_cgroup){ .dir = "/tmp/test-service-cg.XXXXXX", .ufd = -1 };
+        if (!mkdtemp(f->dir))
+                return false;
+        f->tree = (struct cgroup_tree){ .dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+                                        .path = f->dir, .rel = f->dir };
+        f->ops = stub_ops;
+        f->ops.cgroup_watch = stub_cgroup_watch;
+        f->ops.cgroup_unwatch = stub_cgroup_unwatch;
+        f->host = host;
+        f->host.ops = &f->ops;
+        f->host.cgroup = &f->tree;
+        (void)snprintf(f->unit, sizeof f->unit, "%s/svc.service", f->dir);
+        return true;
+}
+
+/* A hooked service of the fake cgroup tree, running; its cgroup can be
+ * killed (cgroup.kill) and is populated. */
+static struct service *fake_cgroup_service(struct fake_cgroup *f, const char *reload,
+                                           const char *stop, const char *stop_post)
+{
+        struct service *s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL,
+                                        stop, stop_post);
+
+        s->host = &f->host;
+        s->config->kill_mode = KILL_CGROUP;
+        s->config->kill_mode_set = true;
+        s->config->exec_reload = reload ? strdup(reload) : NULL;
+        service_dispatch(s, SERVICE_EVENT_START);
+        f->ufd = open(f->unit, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        (void)close(openat(f->ufd, "cgroup.kill", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        set_populated(f->ufd, 1);
+        return s;
+}
+
+static void fake_cgroup_close(struct fake_cgroup *f)
+{
+        (void)unlinkat(f->ufd, "cgroup.events", 0);
+        (void)unlinkat(f->ufd, "cgroup.kill", 0);
+        close(f->ufd);
+        (void)rmdir(f->unit);
+        close(f->tree.dfd);
+        (void)rmdir(f->dir);
+}
+
 /* The main process exited, leaving processes in its cgroup; tendd
  * re-executes while it waits for them, and they are gone by the time the
  * new image looks: the instance ends as it would have before the exec,
- * with exec_stop_post. The cgroup tree is a plain directory whose
- * cgroup.events the test writes. */
+ * with exec_stop_post. */
 static void test_drain_across_reexec(void)
 {
-        struct service_host_ops ops = stub_ops;
-        struct service_host h = host;
-        char dir[] = "/tmp/test-service-cg.XXXXXX", unit[sizeof dir + 32];
-        struct cgroup_tree t = { .dfd = -1 };
+        struct fake_cgroup f;
         struct service *s, *s2 = NULL;
         struct service_resume x;
         struct state_writer w;
         struct state_reader r, v;
         uint16_t tag;
-        int ufd, k;
+        int k;
 
-        if (!mkdtemp(dir))
+        if (!fake_cgroup_open(&f))
                 return;
-        t.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        t.path = dir;
-        t.rel = dir;
-        ops.cgroup_watch = stub_cgroup_watch;
-        ops.cgroup_unwatch = stub_cgroup_unwatch;
-        h.ops = &ops;
-        h.cgroup = &t;
-
-        s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL, NULL, "post");
-        s->host = &h;
-        s->config->kill_mode = KILL_CGROUP;
-        s->config->kill_mode_set = true;
-        service_dispatch(s, SERVICE_EVENT_START);
-        ok(s->state == SERVICE_RUNNING && s->cgroup_fd >= 0, "running in its cgroup");
-        (void)snprintf(unit, sizeof unit, "%s/svc.service", dir);
-        ufd = open(unit, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        (void)close(openat(ufd, "cgroup.kill", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-        set_populated(ufd, 1);
+        s = fake_cgroup_service(&f, NULL, NULL, "post");
+        ok(s->state == SERVICE_RUNNING && s->cgroup_fd >= 0 && f.ufd >= 0,
+           "running in its cgroup");
         exit_with(s, 1, 0);
         ok(s->state == SERVICE_RUNNING && s->draining && !s->hook, "main exited: draining");
 
         state_writer_init(&w);
         service_state_put(s, &w, 1);
         ok(w.error == 0, "service_state_put");
-        set_populated(ufd, 0); /* emptied during the exec */
+        set_populated(f.ufd, 0); /* emptied during the exec */
         r = (struct state_reader){ w.buf, w.len };
         k = state_next(&r, &tag, &v);
-        ok(k == 1 && service_state_get(&h, &v, &s2, &x) == 0 && s2, "service_state_get");
+        ok(k == 1 && service_state_get(&f.host, &v, &s2, &x) == 0 && s2, "service_state_get");
         if (s2) {
                 fake.spawns = 0;
                 service_resume(s2, &x);
@@ -955,12 +992,39 @@ static void test_drain_across_reexec(void)
         state_writer_free(&w);
         s->draining = false;
         service_free(s);
-        (void)unlinkat(ufd, "cgroup.events", 0);
-        (void)unlinkat(ufd, "cgroup.kill", 0);
-        close(ufd);
-        (void)rmdir(unit);
-        close(t.dfd);
-        (void)rmdir(dir);
+        fake_cgroup_close(&f);
+}
+
+/* While a killed cgroup drains (the main process exited, cgroup.kill took
+ * the rest), a reload or a stop must not lose the watch that says when it
+ * is empty: the instance would never end. */
+static void test_drain_keeps_its_watch(void)
+{
+        struct fake_cgroup f;
+        struct service *s;
+        char err[256];
+
+        if (!fake_cgroup_open(&f))
+                return;
+        s = fake_cgroup_service(&f, "reload", "stop", NULL);
+        exit_with(s, 1, 0);
+        ok(s->draining && s->cgroup_killed && s->cgroup_wd >= 0, "draining a killed cgroup");
+        fake.spawns = 0;
+        ok(service_reload(s, err, sizeof err) == -EAGAIN && !s->hook && fake.spawns == 0,
+           "no reload without a main process: %s", err);
+        ok(s->draining && s->cgroup_wd >= 0 && s->cgroup_fd >= 0, "still watched");
+        service_dispatch(s, SERVICE_EVENT_STOP);
+        ok(s->state == SERVICE_STOPPING && s->draining && s->cgroup_wd >= 0 &&
+                   s->cgroup_fd >= 0,
+           "a stop meanwhile: still watched (%s)", s->reason);
+        set_populated(f.ufd, 0);
+        service_cgroup_changed(s);
+        if (s->hook)
+                hook_exits(s, 0, 0);
+        ok(s->state == SERVICE_STOPPED && !s->hook && !s->draining,
+           "emptied: stopped (%s)", s->reason);
+        service_free(s);
+        fake_cgroup_close(&f);
 }
 
 /* A loopback port: listening (the backlog completes a connect) or, with
@@ -1140,6 +1204,7 @@ int main(void)
         test_state_reap_retry();
         test_hooks();
         test_drain_across_reexec();
+        test_drain_keeps_its_watch();
         test_health();
         ev_loop_destroy(loop);
         return tap_done();
