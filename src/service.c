@@ -975,6 +975,8 @@ static int service_command_spawn(struct service *s, const char *line, char *cons
         return r;
 }
 
+static bool service_exit_in(const struct service *s, const struct config_exit_set *set);
+
 /* "TEND_RESULT" for exec_stop_post: why the service went. */
 static const char *service_result(const struct service *s)
 {
@@ -989,6 +991,8 @@ static const char *service_result(const struct service *s)
                 return "health";
         if (!s->has_exit || s->before_main)
                 return "success"; /* stopped before its main process ran */
+        if (service_exit_in(s, &s->config->success_exit))
+                return "success"; /* it counts as exit 0 */
         if (s->exit_signal == 0)
                 return s->exit_code == 0 ? "success" : "exit-code";
         if (s->state == SERVICE_STOPPING && s->exit_signal == s->config->stop_signal)

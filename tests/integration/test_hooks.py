@@ -242,6 +242,23 @@ def test_exec_stop_post_values(tend):
     assert s["reason"] == "exec_start_pre 1/1 exited with code 1"
 
 
+def test_exec_stop_post_result_of_an_exit_in_success_exit_codes_is_success(tend):
+    post = tend.dir / "post.env"
+    tend.service("a", exec="sh -c 'exit 3'", restart="never", success_exit_codes="3 SIGUSR1",
+                 exec_stop_post=f"sh -c 'env > {post}.a'")
+    tend.service("b", exec="sh -c 'kill -USR1 $$'", restart="never",
+                 success_exit_codes="3 SIGUSR1", exec_stop_post=f"sh -c 'env > {post}.b'")
+    tend.start()
+    for name, code, sig, reason in (("a", "3", "", "exited with code 3"),
+                                    ("b", "", "USR1", "killed by signal USR1")):
+        wait_for(lambda: tend.svc(name)["reason"] == f"{reason} (success_exit_codes)",
+                 what=f"{name} stopped as a success")
+        assert tend.svc(name)["state"] == "stopped"
+        env = env_of(post.with_name(f"post.env.{name}"))
+        assert (env["TEND_EXIT_CODE"], env["TEND_EXIT_SIGNAL"], env["TEND_RESULT"]) == \
+            (code, sig, "success")
+
+
 def test_a_reexec_while_a_hook_runs(tend):
     gate = tend.dir / "gate"
     order = tend.dir / "order"
