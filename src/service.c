@@ -1860,6 +1860,13 @@ void service_handle_pidfd(struct service *s)
         }
         s->oom_killed = s->cgroup_fd >= 0 && s->oom_seen != CGLIMITS_UNKNOWN &&
                         cglimits_oom_killed(s->cgroup_fd, &s->oom_seen);
+        if (s->hook && s->hook_kind != HOOK_STOP && s->hook_kind != HOOK_STOP_POST) {
+                /* exec_start_post, exec_reload: they go with the main process
+                 * (see service_main_gone()), now, before cgroup.kill takes them
+                 * and their end passes for a failure of theirs. */
+                s->hook = command_abandon(s->hook);
+                s->hook_kind = HOOK_NONE;
+        }
         left = service_kill_leftovers(s);
         ev_io_stop(s->host->loop, &s->pidfd_watcher);
         s->pidfd = safe_close(s->pidfd);

@@ -1027,6 +1027,41 @@ static void test_drain_keeps_its_watch(void)
         fake_cgroup_close(&f);
 }
 
+/* The main process exits while exec_start_post runs in its cgroup: the
+ * hook goes with the rest (cgroup.kill), and the exit is what the restart
+ * policy sees, as without a cgroup, not the killed hook. */
+static void test_drain_after_an_exit_during_start_post(void)
+{
+        struct fake_cgroup f;
+        struct service *s;
+
+        if (!fake_cgroup_open(&f))
+                return;
+        s = fake_cgroup_service(&f, NULL, NULL, NULL);
+        s->config->exec_start_post = strdup("post");
+        set_populated(f.ufd, 0);
+        service_dispatch(s, SERVICE_EVENT_STOP);
+        exit_with(s, -1, SIGTERM);
+        service_dispatch(s, SERVICE_EVENT_START);
+        ok(s->state == SERVICE_STARTING && s->hook_kind == HOOK_START_POST,
+           "exec_start_post runs (%s)", s->reason);
+        set_populated(f.ufd, 1);
+        s->config->prevent_exit.status[78 / 64] |= 1ULL << (78 % 64);
+        exit_with(s, 78, 0);
+        ok(s->draining && !s->hook && s->hook_kind == HOOK_NONE,
+           "the main process exited: the hook is killed with the rest, forgotten");
+        if (s->hook)
+                hook_exits(s, -1, SIGKILL); /* cgroup.kill took it */
+        set_populated(f.ufd, 0);
+        service_cgroup_changed(s);
+        ok(s->state == SERVICE_FAILED &&
+                   strcmp(s->reason, "exited with code 78 before it was ready "
+                                     "(restart_prevent_exit_codes)") == 0,
+           "its exit decides: %s", s->reason);
+        service_free(s);
+        fake_cgroup_close(&f);
+}
+
 /* A loopback port: listening (the backlog completes a connect) or, with
  * listening false, closed again (a connect is refused). */
 static int health_port(bool listening, int *ret_fd)
@@ -1205,6 +1240,7 @@ int main(void)
         test_hooks();
         test_drain_across_reexec();
         test_drain_keeps_its_watch();
+        test_drain_after_an_exit_during_start_post();
         test_health();
         ev_loop_destroy(loop);
         return tap_done();
