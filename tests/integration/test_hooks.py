@@ -358,6 +358,29 @@ def test_reload_name_runs_exec_reload_or_sends_reload_signal(tend):
     tend.wait_running("new")
 
 
+def test_hooks_that_leave_writers_behind_never_cut_the_main_processs_output(tend):
+    # Each reload leaves a process holding its output pipe open; tendd reads
+    # a few pipes per service at most, and the main process's must stay.
+    tend.service("a", exec="sh -c 'i=0; while :; do i=$((i+1)); echo tick $i; "
+                           "sleep 0.05; done'",
+                 exec_reload="sh -c 'sleep 1000 &'", restart="never")
+    tend.start()
+    pid = tend.wait_running("a")["pid"]
+
+    def ticks():
+        out = tend.ctl("logs", "a", "-n", "5", check=0).stdout
+        return [int(w) for w in out.split() if w.isdigit()]
+    for i in range(6):
+        tend.ctl("reload", "a", check=0)
+        wait_for(lambda: tend.svc("a")["reason"] == "reloaded (exec_reload)",
+                 what=f"reload {i + 1} done")
+    wait_for(ticks, what="ticks in the log")
+    last = max(ticks())
+    wait_for(lambda: max(ticks()) > last + 3, what="the main process writing on")
+    s = tend.svc("a")
+    assert (s["state"], s["pid"]) == ("running", pid), s
+
+
 def test_reload_name_needs_the_right_to_change_state(tend):
     tend.open_socket_dir()
     tend.service("a", exec="sleep 1000", reload_signal="HUP")
