@@ -189,7 +189,7 @@ static const char *broken_invariant(const struct service *s)
                 return "spawn_granted only inside service_start_queued()";
         if (!s->reason)
                 return "a reason, always";
-        if (s->health && !s->config->health_tcp && !s->config->health_http)
+        if (s->health && !service_config_has_health(s->config))
                 return "a health check only with one configured";
         if (s->health && s->health->active && s->state != SERVICE_RUNNING &&
             s->state != SERVICE_STARTING)
