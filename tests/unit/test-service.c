@@ -907,7 +907,8 @@ static bool fake_cgroup_open(struct fake_cgroup *f)
         if (!mkdtemp(f->dir))
                 return false;
         f->tree = (struct cgroup_tree){ .dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
-                                        .path = f->dir, .rel = f->dir };
+                                        .path = f->dir,
+                                        .rel = f->dir };
         f->ops = stub_ops;
         f->ops.cgroup_watch = stub_cgroup_watch;
         f->ops.cgroup_unwatch = stub_cgroup_unwatch;
@@ -923,8 +924,8 @@ static bool fake_cgroup_open(struct fake_cgroup *f)
 static struct service *fake_cgroup_service(struct fake_cgroup *f, const char *reload,
                                            const char *stop, const char *stop_post)
 {
-        struct service *s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL,
-                                        stop, stop_post);
+        struct service *s =
+                make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL, stop, stop_post);
 
         s->host = &f->host;
         s->config->kill_mode = KILL_CGROUP;
@@ -964,8 +965,7 @@ static void test_drain_across_reexec(void)
         if (!fake_cgroup_open(&f))
                 return;
         s = fake_cgroup_service(&f, NULL, NULL, "post");
-        ok(s->state == SERVICE_RUNNING && s->cgroup_fd >= 0 && f.ufd >= 0,
-           "running in its cgroup");
+        ok(s->state == SERVICE_RUNNING && s->cgroup_fd >= 0 && f.ufd >= 0, "running in its cgroup");
         exit_with(s, 1, 0);
         ok(s->state == SERVICE_RUNNING && s->draining && !s->hook, "main exited: draining");
 
@@ -984,8 +984,8 @@ static void test_drain_across_reexec(void)
                    "emptied during the exec: exec_stop_post runs (%s)", s2->reason);
                 if (s2->hook)
                         hook_exits(s2, 0, 0);
-                ok(s2->state == SERVICE_BACKOFF && !s2->hook,
-                   "then the restart policy (%s)", s2->reason);
+                ok(s2->state == SERVICE_BACKOFF && !s2->hook, "then the restart policy (%s)",
+                   s2->reason);
                 service_free(s2);
         }
         state_close_unclaimed(-1);
@@ -1014,15 +1014,14 @@ static void test_drain_keeps_its_watch(void)
            "no reload without a main process: %s", err);
         ok(s->draining && s->cgroup_wd >= 0 && s->cgroup_fd >= 0, "still watched");
         service_dispatch(s, SERVICE_EVENT_STOP);
-        ok(s->state == SERVICE_STOPPING && s->draining && s->cgroup_wd >= 0 &&
-                   s->cgroup_fd >= 0,
+        ok(s->state == SERVICE_STOPPING && s->draining && s->cgroup_wd >= 0 && s->cgroup_fd >= 0,
            "a stop meanwhile: still watched (%s)", s->reason);
         set_populated(f.ufd, 0);
         service_cgroup_changed(s);
         if (s->hook)
                 hook_exits(s, 0, 0);
-        ok(s->state == SERVICE_STOPPED && !s->hook && !s->draining,
-           "emptied: stopped (%s)", s->reason);
+        ok(s->state == SERVICE_STOPPED && !s->hook && !s->draining, "emptied: stopped (%s)",
+           s->reason);
         service_free(s);
         fake_cgroup_close(&f);
 }
