@@ -946,25 +946,32 @@ static int output_stream_add(struct output *o, int fd, const char *line, size_t 
 }
 
 /* Pipes of earlier spawns held open by a descendant: keep a few. */
-static void output_trim(struct output *o)
+static void output_trim(struct output *o, const struct output_stream *keep)
 {
-        struct output_stream *st;
+        struct output_stream *st, *oldest;
         unsigned n = 0;
 
         for (st = o->streams; st; st = st->next)
                 n++;
         while (n-- >= OUTPUT_STREAMS_MAX) {
-                for (st = o->streams; st->next; st = st->next)
-                        ;
-                output_stream_drain(st);
+                oldest = NULL;
+                for (st = o->streams; st; st = st->next)
+                        if (st != keep)
+                                oldest = st;
+                if (!oldest)
+                        break;
+                output_stream_drain(oldest);
         }
 }
 
-static int output_pipe(struct output *o, int *ret_out, int *ret_err)
+/* A new pipe, the current one; keep: a stream the trim must leave (the
+ * main process's, while an auxiliary command gets a pipe). */
+static int output_pipe(struct output *o, const struct output_stream *keep, int *ret_out,
+                       int *ret_err)
 {
         int fds[2], r;
 
-        output_trim(o);
+        output_trim(o, keep);
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return -errno;
         r = output_stream_add(o, fds[0], NULL, 0, true);
@@ -987,7 +994,7 @@ int output_adopt(struct output *o, int fd)
                 safe_close(fd);
                 return -EBADF;
         }
-        output_trim(o);
+        output_trim(o, NULL);
         r = output_stream_add(o, fd, NULL, 0, true);
         if (r < 0)
                 return r;
@@ -1077,17 +1084,14 @@ static int output_open_for(struct output *o, int *ret_out, int *ret_err, bool ma
         if (o->mode != mode && o->failing)
                 output_recovered(o, "output");
         o->mode = mode;
-        r = output_pipe(o, ret_out, ret_err);
+        /* An auxiliary command's pipe never costs the main process its own
+         * (its next write would be its SIGPIPE), and that one stays the
+         * one parked. */
+        r = output_pipe(o, main ? NULL : current, ret_out, ret_err);
         if (r < 0)
                 return r;
-        if (!main) {
-                /* The main process's pipe stays the one parked, if the trim
-                 * before the new pipe left it. */
-                o->current = NULL;
-                for (struct output_stream *st = o->streams; st; st = st->next)
-                        if (st == current)
-                                o->current = current;
-        }
+        if (!main)
+                o->current = current;
         if (mode == OUTPUT_FILE)
                 (void)output_file_ready(o); /* creates the file now, or reports why not */
         return 0;

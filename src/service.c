@@ -891,6 +891,11 @@ static int service_command_cgroup(struct service *s, struct spawn_params *p, cha
 
         if (service_kill_mode(s) != KILL_CGROUP || !s->host->cgroup)
                 return 0;
+        if (s->draining && s->cgroup_killed) {
+                /* Made anew it would lose the watch that ends the instance. */
+                *ret_reason = strdup("its cgroup is being emptied (cgroup.kill)");
+                return -EBUSY;
+        }
         fresh = s->cgroup_fd < 0 || s->cgroup_killed;
         r = service_open_cgroup(s);
         if (r < 0) {
@@ -984,8 +989,10 @@ static const char *service_result(const struct service *s)
                 return "timeout";
         if (s->stop_cause == STOP_CAUSE_HEALTH)
                 return "health";
-        if (!s->has_exit || s->before_main || service_exit_in(s, &s->config->success_exit))
-                return "success"; /* before its main process ran, or success_exit_codes */
+        if (!s->has_exit || s->before_main)
+                return "success"; /* stopped before its main process ran */
+        if (service_exit_in(s, &s->config->success_exit))
+                return "success"; /* it counts as exit 0 */
         if (s->exit_signal == 0)
                 return s->exit_code == 0 ? "success" : "exit-code";
         if (s->state == SERVICE_STOPPING && s->exit_signal == s->config->stop_signal)
@@ -1293,6 +1300,10 @@ int service_reload(struct service *s, char *err, size_t len)
                                service_state_to_string(s->state));
                 return -EAGAIN;
         }
+        if (s->pidfd < 0) {
+                (void)snprintf(err, len, "%s is not running (its main process is gone)", s->name);
+                return -EAGAIN;
+        }
         if (s->hook) {
                 (void)snprintf(err, len, "%s is running %s", s->name,
                                service_hook_to_string(s->hook_kind));
@@ -1475,6 +1486,9 @@ static void service_begin_stop(struct service *s, enum service_stop_cause cause,
         char d[32], act[64], why[SERVICE_REASON_MAX], last[HEALTH_WHAT_MAX + 32] = "";
         int sig = cause == STOP_CAUSE_WATCHDOG ? SIGABRT : s->config->stop_signal;
         bool main = s->pidfd >= 0 || s->draining;
+        /* exec_stop is for the main process: not once it is gone (what it
+         * left drains, killed already). */
+        bool exec_stop = s->config->exec_stop && cause != STOP_CAUSE_WATCHDOG && s->pidfd >= 0;
 
         s->stop_cause = cause;
         s->stop_pending = STOP_CAUSE_NONE;
@@ -1488,11 +1502,10 @@ static void service_begin_stop(struct service *s, enum service_stop_cause cause,
                 s->hook_kind = HOOK_NONE;
                 if (!main)
                         (void)snprintf(act, sizeof act, "no main process yet");
-                else if (s->config->exec_stop && cause != STOP_CAUSE_WATCHDOG &&
-                         service_run_hook(s, HOOK_STOP, 0, why, sizeof why) >= 0)
+                else if (exec_stop && service_run_hook(s, HOOK_STOP, 0, why, sizeof why) >= 0)
                         (void)snprintf(act, sizeof act, "running exec_stop");
                 else {
-                        if (s->config->exec_stop && cause != STOP_CAUSE_WATCHDOG)
+                        if (exec_stop)
                                 log_service(LOG_WARNING, s->name, "exec_stop: %s", why);
                         /* SIGABRT for a hung service goes to the main process, for its core dump. */
                         service_signal(s, sig, cause != STOP_CAUSE_WATCHDOG);
@@ -1847,9 +1860,17 @@ void service_handle_pidfd(struct service *s)
         }
         s->oom_killed = s->cgroup_fd >= 0 && s->oom_seen != CGLIMITS_UNKNOWN &&
                         cglimits_oom_killed(s->cgroup_fd, &s->oom_seen);
+        if (s->hook && s->hook_kind != HOOK_STOP && s->hook_kind != HOOK_STOP_POST) {
+                /* exec_start_post, exec_reload: they go with the main process
+                 * (see service_main_gone()), now, before cgroup.kill takes them
+                 * and their end passes for a failure of theirs. */
+                s->hook = command_abandon(s->hook);
+                s->hook_kind = HOOK_NONE;
+        }
         left = service_kill_leftovers(s);
         ev_io_stop(s->host->loop, &s->pidfd_watcher);
         s->pidfd = safe_close(s->pidfd);
+        service_health_sync(s); /* nothing to probe while it drains or exec_stop_post runs */
         service_release_leader(s);
         s->pid = 0;
         service_close_ready_fd(s);
@@ -2374,14 +2395,15 @@ void service_resume(struct service *s, const struct service_resume *x)
                         if (s->draining) {
                                 /* Nothing would say when it empties. */
                                 s->draining = false;
-                                service_dispatch(s, SERVICE_EVENT_EXIT);
+                                service_main_gone(s);
                         }
                 } else {
                         s->oom_seen = oom_seen;
                         if (s->draining && !service_start_draining(s)) {
-                                /* Emptied during the exec. */
+                                /* Emptied during the exec: exec_stop still
+                                 * running is waited for, then exec_stop_post. */
                                 s->draining = false;
-                                service_dispatch(s, SERVICE_EVENT_EXIT);
+                                service_main_gone(s);
                         }
                 }
         }

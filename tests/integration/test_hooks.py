@@ -242,6 +242,23 @@ def test_exec_stop_post_values(tend):
     assert s["reason"] == "exec_start_pre 1/1 exited with code 1"
 
 
+def test_exec_stop_post_result_of_an_exit_in_success_exit_codes_is_success(tend):
+    post = tend.dir / "post.env"
+    tend.service("a", exec="sh -c 'exit 3'", restart="never", success_exit_codes="3 SIGUSR1",
+                 exec_stop_post=f"sh -c 'env > {post}.a'")
+    tend.service("b", exec="sh -c 'kill -USR1 $$'", restart="never",
+                 success_exit_codes="3 SIGUSR1", exec_stop_post=f"sh -c 'env > {post}.b'")
+    tend.start()
+    for name, code, sig, reason in (("a", "3", "", "exited with code 3"),
+                                    ("b", "", "USR1", "killed by signal USR1")):
+        wait_for(lambda: tend.svc(name)["reason"] == f"{reason} (success_exit_codes)",
+                 what=f"{name} stopped as a success")
+        assert tend.svc(name)["state"] == "stopped"
+        env = env_of(post.with_name(f"post.env.{name}"))
+        assert (env["TEND_EXIT_CODE"], env["TEND_EXIT_SIGNAL"], env["TEND_RESULT"]) == \
+            (code, sig, "success")
+
+
 def test_a_reexec_while_a_hook_runs(tend):
     gate = tend.dir / "gate"
     order = tend.dir / "order"
@@ -339,6 +356,29 @@ def test_reload_name_runs_exec_reload_or_sends_reload_signal(tend):
     tend.service("new", exec="sleep 1000")
     tend.ctl("reload", check=0)
     tend.wait_running("new")
+
+
+def test_hooks_that_leave_writers_behind_never_cut_the_main_processs_output(tend):
+    # Each reload leaves a process holding its output pipe open; tendd reads
+    # a few pipes per service at most, and the main process's must stay.
+    tend.service("a", exec="sh -c 'i=0; while :; do i=$((i+1)); echo tick $i; "
+                           "sleep 0.05; done'",
+                 exec_reload="sh -c 'sleep 1000 &'", restart="never")
+    tend.start()
+    pid = tend.wait_running("a")["pid"]
+
+    def ticks():
+        out = tend.ctl("logs", "a", "-n", "5", check=0).stdout
+        return [int(w) for w in out.split() if w.isdigit()]
+    for i in range(6):
+        tend.ctl("reload", "a", check=0)
+        wait_for(lambda: tend.svc("a")["reason"] == "reloaded (exec_reload)",
+                 what=f"reload {i + 1} done")
+    wait_for(ticks, what="ticks in the log")
+    last = max(ticks())
+    wait_for(lambda: max(ticks()) > last + 3, what="the main process writing on")
+    s = tend.svc("a")
+    assert (s["state"], s["pid"]) == ("running", pid), s
 
 
 def test_reload_name_needs_the_right_to_change_state(tend):

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
+#include "cgroup.h"
 #include "command.h"
 #include "fake-sys.h"
 #include "health.h"
@@ -17,6 +18,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "tap.h"
@@ -186,11 +189,13 @@ static const char *broken_invariant(const struct service *s)
                 return "spawn_granted only inside service_start_queued()";
         if (!s->reason)
                 return "a reason, always";
-        if (s->health && !s->config->health_tcp && !s->config->health_http)
+        if (s->health && !service_config_has_health(s->config))
                 return "a health check only with one configured";
         if (s->health && s->health->active && s->state != SERVICE_RUNNING &&
             s->state != SERVICE_STARTING)
                 return "health probes only while starting or running";
+        if (s->health && s->health->active && s->pidfd < 0)
+                return "health probes only while its main process runs";
         return NULL;
 }
 
@@ -866,6 +871,196 @@ static void test_hooks(void)
         service_free(s);
 }
 
+static int stub_cgroup_watch(struct service *s, void *userdata)
+{
+        return 7;
+}
+
+static void stub_cgroup_unwatch(struct service *s, int wd, bool removed, void *userdata)
+{
+}
+
+/* Write "populated N" as the cgroup.events of the fake cgroup dir. */
+static void set_populated(int dfd, int populated)
+{
+        int fd = openat(dfd, "cgroup.events", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+        if (fd < 0)
+                return;
+        (void)!write(fd, populated ? "populated 1\n" : "populated 0\n", 12);
+        close(fd);
+}
+
+/* A cgroup tree that is a plain directory, with the test writing the
+ * cgroup.events of the service's cgroup, and a host with it. */
+struct fake_cgroup {
+        char dir[32], unit[64];
+        struct cgroup_tree tree;
+        struct service_host_ops ops;
+        struct service_host host;
+        int ufd;
+};
+
+static bool fake_cgroup_open(struct fake_cgroup *f)
+{
+        *f = (struct fake_cgroup){ .dir = "/tmp/test-service-cg.XXXXXX", .ufd = -1 };
+        if (!mkdtemp(f->dir))
+                return false;
+        f->tree = (struct cgroup_tree){ .dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+                                        .path = f->dir,
+                                        .rel = f->dir };
+        f->ops = stub_ops;
+        f->ops.cgroup_watch = stub_cgroup_watch;
+        f->ops.cgroup_unwatch = stub_cgroup_unwatch;
+        f->host = host;
+        f->host.ops = &f->ops;
+        f->host.cgroup = &f->tree;
+        (void)snprintf(f->unit, sizeof f->unit, "%s/svc.service", f->dir);
+        return true;
+}
+
+/* A hooked service of the fake cgroup tree, running; its cgroup can be
+ * killed (cgroup.kill) and is populated. */
+static struct service *fake_cgroup_service(struct fake_cgroup *f, const char *reload,
+                                           const char *stop, const char *stop_post)
+{
+        struct service *s =
+                make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL, stop, stop_post);
+
+        s->host = &f->host;
+        s->config->kill_mode = KILL_CGROUP;
+        s->config->kill_mode_set = true;
+        s->config->exec_reload = reload ? strdup(reload) : NULL;
+        service_dispatch(s, SERVICE_EVENT_START);
+        f->ufd = open(f->unit, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        (void)close(openat(f->ufd, "cgroup.kill", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        set_populated(f->ufd, 1);
+        return s;
+}
+
+static void fake_cgroup_close(struct fake_cgroup *f)
+{
+        (void)unlinkat(f->ufd, "cgroup.events", 0);
+        (void)unlinkat(f->ufd, "cgroup.kill", 0);
+        close(f->ufd);
+        (void)rmdir(f->unit);
+        close(f->tree.dfd);
+        (void)rmdir(f->dir);
+}
+
+/* The main process exited, leaving processes in its cgroup; tendd
+ * re-executes while it waits for them, and they are gone by the time the
+ * new image looks: the instance ends as it would have before the exec,
+ * with exec_stop_post. */
+static void test_drain_across_reexec(void)
+{
+        struct fake_cgroup f;
+        struct service *s, *s2 = NULL;
+        struct service_resume x;
+        struct state_writer w;
+        struct state_reader r, v;
+        uint16_t tag;
+        int k;
+
+        if (!fake_cgroup_open(&f))
+                return;
+        s = fake_cgroup_service(&f, NULL, NULL, "post");
+        ok(s->state == SERVICE_RUNNING && s->cgroup_fd >= 0 && f.ufd >= 0, "running in its cgroup");
+        exit_with(s, 1, 0);
+        ok(s->state == SERVICE_RUNNING && s->draining && !s->hook, "main exited: draining");
+
+        state_writer_init(&w);
+        service_state_put(s, &w, 1);
+        ok(w.error == 0, "service_state_put");
+        set_populated(f.ufd, 0); /* emptied during the exec */
+        r = (struct state_reader){ w.buf, w.len };
+        k = state_next(&r, &tag, &v);
+        ok(k == 1 && service_state_get(&f.host, &v, &s2, &x) == 0 && s2, "service_state_get");
+        if (s2) {
+                fake.spawns = 0;
+                service_resume(s2, &x);
+                ok(!s2->draining && s2->hook && s2->hook_kind == HOOK_STOP_POST &&
+                           fake.spawns == 1 && s2->state == SERVICE_RUNNING,
+                   "emptied during the exec: exec_stop_post runs (%s)", s2->reason);
+                if (s2->hook)
+                        hook_exits(s2, 0, 0);
+                ok(s2->state == SERVICE_BACKOFF && !s2->hook, "then the restart policy (%s)",
+                   s2->reason);
+                service_free(s2);
+        }
+        state_close_unclaimed(-1);
+        state_writer_free(&w);
+        s->draining = false;
+        service_free(s);
+        fake_cgroup_close(&f);
+}
+
+/* While a killed cgroup drains (the main process exited, cgroup.kill took
+ * the rest), a reload or a stop must not lose the watch that says when it
+ * is empty: the instance would never end. */
+static void test_drain_keeps_its_watch(void)
+{
+        struct fake_cgroup f;
+        struct service *s;
+        char err[256];
+
+        if (!fake_cgroup_open(&f))
+                return;
+        s = fake_cgroup_service(&f, "reload", "stop", NULL);
+        exit_with(s, 1, 0);
+        ok(s->draining && s->cgroup_killed && s->cgroup_wd >= 0, "draining a killed cgroup");
+        fake.spawns = 0;
+        ok(service_reload(s, err, sizeof err) == -EAGAIN && !s->hook && fake.spawns == 0,
+           "no reload without a main process: %s", err);
+        ok(s->draining && s->cgroup_wd >= 0 && s->cgroup_fd >= 0, "still watched");
+        service_dispatch(s, SERVICE_EVENT_STOP);
+        ok(s->state == SERVICE_STOPPING && s->draining && s->cgroup_wd >= 0 && s->cgroup_fd >= 0,
+           "a stop meanwhile: still watched (%s)", s->reason);
+        set_populated(f.ufd, 0);
+        service_cgroup_changed(s);
+        if (s->hook)
+                hook_exits(s, 0, 0);
+        ok(s->state == SERVICE_STOPPED && !s->hook && !s->draining, "emptied: stopped (%s)",
+           s->reason);
+        service_free(s);
+        fake_cgroup_close(&f);
+}
+
+/* The main process exits while exec_start_post runs in its cgroup: the
+ * hook goes with the rest (cgroup.kill), and the exit is what the restart
+ * policy sees, as without a cgroup, not the killed hook. */
+static void test_drain_after_an_exit_during_start_post(void)
+{
+        struct fake_cgroup f;
+        struct service *s;
+
+        if (!fake_cgroup_open(&f))
+                return;
+        s = fake_cgroup_service(&f, NULL, NULL, NULL);
+        s->config->exec_start_post = strdup("post");
+        set_populated(f.ufd, 0);
+        service_dispatch(s, SERVICE_EVENT_STOP);
+        exit_with(s, -1, SIGTERM);
+        service_dispatch(s, SERVICE_EVENT_START);
+        ok(s->state == SERVICE_STARTING && s->hook_kind == HOOK_START_POST,
+           "exec_start_post runs (%s)", s->reason);
+        set_populated(f.ufd, 1);
+        s->config->prevent_exit.status[78 / 64] |= 1ULL << (78 % 64);
+        exit_with(s, 78, 0);
+        ok(s->draining && !s->hook && s->hook_kind == HOOK_NONE,
+           "the main process exited: the hook is killed with the rest, forgotten");
+        if (s->hook)
+                hook_exits(s, -1, SIGKILL); /* cgroup.kill took it */
+        set_populated(f.ufd, 0);
+        service_cgroup_changed(s);
+        ok(s->state == SERVICE_FAILED &&
+                   strcmp(s->reason, "exited with code 78 before it was ready "
+                                     "(restart_prevent_exit_codes)") == 0,
+           "its exit decides: %s", s->reason);
+        service_free(s);
+        fake_cgroup_close(&f);
+}
+
 /* A loopback port: listening (the backlog completes a connect) or, with
  * listening false, closed again (a connect is refused). */
 static int health_port(bool listening, int *ret_fd)
@@ -1004,6 +1199,24 @@ static void test_health(void)
                    "a reload adding one: probing, without a restart");
         }
         service_free(s);
+
+        /* Its main process gone (exec_stop_post runs, or its cgroup
+         * drains), the check has nothing to probe: no probe, no timer. */
+        s = make_hooked(SERVICE_SIMPLE, RESTART_ON_FAILURE, NULL, NULL, NULL, NULL, "post");
+        s->config->health_interval = 10 * USEC_PER_MSEC;
+        s->config->health_timeout = USEC_PER_SEC;
+        s->config->health_retries = 3;
+        set_health_tcp(s, port);
+        service_dispatch(s, SERVICE_EVENT_START);
+        (void)run_until(s, SERVICE_RUNNING);
+        ok(s->state == SERVICE_RUNNING && s->health->active, "probing while running");
+        exit_with(s, -1, SIGKILL);
+        ok(s->state == SERVICE_RUNNING && s->hook_kind == HOOK_STOP_POST && s->pidfd < 0 &&
+                   !s->health->active && !ev_is_active(&s->health->timer),
+           "main process gone, exec_stop_post runs: no probe, no timer");
+        hook_exits(s, 0, 0);
+        ok(s->state == SERVICE_BACKOFF && !s->health->active, "then backoff, idle");
+        service_free(s);
         close(lfd);
 }
 
@@ -1024,6 +1237,9 @@ int main(void)
         test_state_timers();
         test_state_reap_retry();
         test_hooks();
+        test_drain_across_reexec();
+        test_drain_keeps_its_watch();
+        test_drain_after_an_exit_during_start_post();
         test_health();
         ev_loop_destroy(loop);
         return tap_done();
