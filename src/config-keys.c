@@ -108,7 +108,8 @@ static int config_keys_check_command(struct config_file_ctx *f, const struct con
                 return r;
         if (!argv[0] || !argv[0][0])
                 return config_file_error(f, line, k->name, "empty program name");
-        if (argv[0][0] != '/' && strchr(argv[0], '/'))
+        /* A program with "${" is checked once expanded (config.c). */
+        if (argv[0][0] != '/' && strchr(argv[0], '/') && !config_keys_may_expand(argv[0]))
                 return config_file_error(f, line, k->name,
                                          "program '%s' must be an absolute path or a bare name "
                                          "searched in PATH",

@@ -557,13 +557,58 @@ static void config_check_health(struct config_file_ctx *f, struct service_config
         }
 }
 
+/* A hook's or health_exec's command line: with expand = yes expanded word
+ * by word as exec is, only to report what would not expand (the command
+ * is split and expanded again each time it runs, from the same
+ * environment); then its program checked as exec's is (its parser leaves
+ * that for here when a word has "${"). */
+static int config_expand_command(struct config_file_ctx *f, const char *key, const char *line_text,
+                                 bool expand, char *const *env)
+{
+        size_t k = config_key_index(f, key);
+        _cleanup_strv_free_ char **argv = NULL;
+        unsigned line;
+        int r;
+
+        if (!line_text || f->failed[k])
+                return 0;
+        line = config_where(f, k);
+        r = shell_split(line_text, &argv);
+        if (r < 0)
+                return r == -ENOMEM ? r : 0; /* reported by its parser */
+        r = expand ? config_expand_strv(f, line, key, env, &argv) : 0;
+        if (r >= 0)
+                r = config_keys_check_argv(f, line, key, argv);
+        return r == -ENOMEM ? r : 0;
+}
+
 /* expand = yes: ${VAR} in exec's words and in workdir, from the merged
- * environment; then the checks their parsers left for after it. */
+ * environment; then the checks their parsers left for after it. The hooks'
+ * and health_exec's command lines are checked the same way. */
 static int config_expand_service(struct config_file_ctx *f, struct service_config *sc)
 {
         size_t e = config_key_index(f, "exec"), w = config_key_index(f, "workdir");
+        const char *const commands[][2] = {
+                { "exec_start_post", sc->exec_start_post },
+                { "exec_stop", sc->exec_stop },
+                { "exec_reload", sc->exec_reload },
+                { "exec_stop_post", sc->exec_stop_post },
+                { "health_exec", sc->health_exec },
+        };
         unsigned line;
         int r;
+
+        for (char **c = sc->exec_start_pre; c && *c; c++) {
+                r = config_expand_command(f, "exec_start_pre", *c, sc->expand, sc->environment);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+                r = config_expand_command(f, commands[i][0], commands[i][1], sc->expand,
+                                          sc->environment);
+                if (r < 0)
+                        return r;
+        }
 
         if (sc->argv && !f->failed[e]) {
                 line = config_where(f, e);

@@ -12,6 +12,7 @@
 #include "cgroup.h"
 #include "health.h"
 #include "command.h"
+#include "expand.h"
 #include "log.h"
 #include "output.h"
 #include "parse.h"
@@ -940,6 +941,20 @@ static int service_command_spawn(struct service *s, const char *line, char *cons
         if (r < 0 || !argv[0]) {
                 *ret_reason = strdup("invalid command line");
                 return r < 0 ? r : -EINVAL;
+        }
+        if (s->config->expand) {
+                /* As exec's words at load (config.c checked that this expands). */
+                _cleanup_free_ char *bad = NULL;
+                char **e = NULL;
+
+                r = expand_strv(argv, s->config->environment, &e, &bad);
+                if (r < 0) {
+                        *ret_reason = strdup(r == -ENOENT ? "unknown variable in command line"
+                                                          : "cannot expand command line");
+                        return r;
+                }
+                strv_free(argv);
+                argv = e;
         }
         r = fd_reserve_fill();
         if (r < 0)

@@ -5,6 +5,7 @@ services under a real tendd; each bad value rejected by tendd --check with
 its file:line."""
 
 import json
+import re
 import signal
 import subprocess
 
@@ -334,6 +335,35 @@ def test_expand_errors_at_check(tend):
     assert ("services.d/huge.ini:2: exec: expands to more than 1024 KiB (more than execve "
             "takes, arguments and environment together)") in errs, errs
     assert "ok.ini" not in errs, errs
+
+
+def test_expand_in_hooks_and_health_exec(tend):
+    """expand = yes covers the hooks' command lines and health_exec as exec:
+    word by word, each time one runs; what would not expand is an error of
+    --check, with the key."""
+    out, hout = tend.dir / "pre.args", tend.dir / "health.args"
+    tend.service("x", exec="sleep 1000", expand="yes",
+                 environment=[f"OUT={out}", f"HOUT={hout}", "MSG=a b"],
+                 exec_start_pre="sh -c 'printf \"%s|\" \"$@\" > ${OUT}' pre ${MSG} $$1",
+                 health_exec="sh -c 'printf \"%s|\" \"$@\" > ${HOUT}' h ${MSG}",
+                 health_interval="100ms")
+    tend.start()
+    tend.wait_state("x", "running")
+    assert out.read_text() == "a b|$1|", out.read_text()
+    wait_for(lambda: hout.exists() and hout.read_text() == "a b|", what="health_exec's args")
+    assert tend.svc("x")["health"] == "healthy"
+
+    tend.service("e", exec="sleep 1", expand="yes", exec_stop="/bin/kill ${NOPE}")
+    tend.service("f", exec="sleep 1", expand="yes", environment="B=rel",
+                 health_exec="${B}/check")
+    tend.service("g", exec="sleep 1", exec_stop_post="/bin/echo ${NOT_EXPANDED}")
+    r = check(tend)
+    assert r.returncode == 1, r
+    errs = r.stdout + r.stderr
+    assert re.search(r"services.d/e.ini:\d+: exec_stop: unknown variable \$\{NOPE\}", errs), errs
+    assert re.search(r"services.d/f.ini:\d+: health_exec: program 'rel/check' must be an "
+                     r"absolute path", errs), errs
+    assert "g.ini" not in errs, errs
 
 
 # ---- wants --------------------------------------------------------------------
