@@ -1047,10 +1047,13 @@ static int service_run_hook(struct service *s, enum service_hook kind, unsigned 
                 n++;
         }
         if (kind == HOOK_STOP_POST) {
+                /* Stopped before its main process ran: no exit of this start
+                 * (a failed exec_start_pre's is, as hook_failure says). */
+                bool exited = s->has_exit && (!s->before_main || s->hook_failure);
                 const char *sig =
-                        s->has_exit && s->exit_signal > 0 ? signal_to_name(s->exit_signal) : NULL;
+                        exited && s->exit_signal > 0 ? signal_to_name(s->exit_signal) : NULL;
 
-                if (s->has_exit && s->exit_signal == 0)
+                if (exited && s->exit_signal == 0)
                         (void)snprintf(env[n], sizeof env[n], "TEND_EXIT_CODE=%d", s->exit_code);
                 else
                         (void)snprintf(env[n], sizeof env[n], "TEND_EXIT_CODE=");
@@ -1059,7 +1062,7 @@ static int service_run_hook(struct service *s, enum service_hook kind, unsigned 
                 if (sig)
                         (void)snprintf(env[n], sizeof env[n], "TEND_EXIT_SIGNAL=%s",
                                        strncmp(sig, "SIG", 3) == 0 ? sig + 3 : sig);
-                else if (s->has_exit && s->exit_signal > 0)
+                else if (exited && s->exit_signal > 0)
                         (void)snprintf(env[n], sizeof env[n], "TEND_EXIT_SIGNAL=%d",
                                        s->exit_signal);
                 else
@@ -1109,6 +1112,7 @@ static void service_run_start_pre(struct service *s, unsigned index)
                 char what[SERVICE_REASON_MAX + 64];
 
                 (void)snprintf(what, sizeof what, "exec_start_pre %u/%zu: %s", index + 1, n, why);
+                s->has_exit = false; /* nothing of this start exited */
                 if (s->state != SERVICE_STARTING)
                         service_set_state(s, SERVICE_STARTING, "%s", what);
                 service_start_failed(s, what);

@@ -259,6 +259,26 @@ def test_exec_stop_post_result_of_an_exit_in_success_exit_codes_is_success(tend)
             (code, sig, "success")
 
 
+def test_exec_stop_post_after_a_stop_during_exec_start_pre_has_no_exit(tend):
+    """The main process never ran in this start: exec_stop_post must not be
+    told the previous run's exit."""
+    post, block = tend.dir / "post", tend.dir / "block"
+    tend.service("a", exec="sh -c 'exit 5'", restart="never",
+                 exec_start_pre=f"sh -c 'test -e {block} && exec sleep 1000; true'",
+                 exec_stop_post=f"sh -c 'echo \"$TEND_EXIT_CODE|$TEND_EXIT_SIGNAL|$TEND_RESULT\" "
+                                f">> {post}'")
+    tend.start()
+    tend.wait_state("a", "failed")
+    wait_for(lambda: lines(post) == ["5||exit-code"], what="the first exec_stop_post")
+    block.touch()
+    tend.ctl("start", "--no-block", "a", check=0)
+    wait_for(lambda: tend.svc("a")["reason"] == "running exec_start_pre 1/1",
+             what="exec_start_pre running")
+    tend.ctl("stop", "a", check=0)
+    wait_for(lambda: len(lines(post)) == 2, what="the second exec_stop_post")
+    assert lines(post)[1] == "||success", lines(post)
+
+
 def test_a_reexec_while_a_hook_runs(tend):
     gate = tend.dir / "gate"
     order = tend.dir / "order"
