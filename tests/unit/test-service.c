@@ -871,12 +871,12 @@ static void test_hooks(void)
         service_free(s);
 }
 
-static int stub_cgroup_watch(struct service *s, void *userdata)
+static int fake_cgroup_watch(struct service *s, void *userdata)
 {
         return 7;
 }
 
-static void stub_cgroup_unwatch(struct service *s, int wd, bool removed, void *userdata)
+static void fake_cgroup_unwatch(struct service *s, int wd, bool removed, void *userdata)
 {
 }
 
@@ -910,8 +910,8 @@ static bool fake_cgroup_open(struct fake_cgroup *f)
                                         .path = f->dir,
                                         .rel = f->dir };
         f->ops = stub_ops;
-        f->ops.cgroup_watch = stub_cgroup_watch;
-        f->ops.cgroup_unwatch = stub_cgroup_unwatch;
+        f->ops.cgroup_watch = fake_cgroup_watch;
+        f->ops.cgroup_unwatch = fake_cgroup_unwatch;
         f->host = host;
         f->host.ops = &f->ops;
         f->host.cgroup = &f->tree;
