@@ -900,59 +900,28 @@ static int config_keys_names_dedup(char **v, size_t n)
         return 0;
 }
 
-/* A list of names added to by a value: what earlier files set (kept in
- * *names), or nothing after an empty value, which forgets them. */
-static int config_keys_names_begin(void *field, const char *value, char ***names, size_t *n,
-                                   size_t *cap)
+/* Whether one name of a list may stand there; a bad one is reported. */
+typedef bool (*config_keys_name_ok)(struct config_file_ctx *f, const struct config_key *k,
+                                    unsigned line, const char *name);
+
+/* A blank-separated list of names, added to what earlier files set in field
+ * (an empty value forgets it), each name once; -EINVAL once every bad name
+ * (ok() false) was reported. */
+static int config_keys_name_list(struct config_file_ctx *f, const struct config_key *k,
+                                 unsigned line, const char *value, void *field,
+                                 config_keys_name_ok ok)
 {
-        if (!value[0])
-                return 0;
-        for (char **o = *(char ***)field; o && *o; o++) {
-                int r = strv_append(names, n, cap, strdup(*o));
-
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-/* The list read (taken from *names) into field, each name once; -EINVAL
- * if a name was bad (reported already). */
-static int config_keys_names_end(struct config_file_ctx *f, void *field, char ***names, size_t n,
-                                 bool bad)
-{
-        int r;
-
-        if (f->load->oom)
-                return -ENOMEM;
-        if (bad)
-                return -EINVAL;
-        r = config_keys_names_dedup(*names, n);
-        if (r < 0)
-                return r;
-        strv_free(*(char ***)field);
-        *(char ***)field = TAKE_PTR(*names);
-        return 0;
-}
-
-/* after/requires/wants/on_failure: blank-separated names of services, added to the names
- * earlier files set (an empty value forgets them), deduplicated. */
-static CONFIG_KEY_PARSER(config_keys_names)
-{
-        struct service_config *sc = f->target;
-        struct config_load_ctx *l = f->load;
         _cleanup_strv_free_ char **names = NULL;
-        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
-        const char *p = value;
         size_t n_names = 0, cap = 0;
         bool bad = false;
         int r;
 
-        r = config_keys_names_begin(field, value, &names, &n_names, &cap);
-        if (r < 0)
-                return r;
-
-        while (*p) {
+        for (char **o = *(char ***)field; value[0] && o && *o; o++) {
+                r = strv_append(&names, &n_names, &cap, strdup(*o));
+                if (r < 0)
+                        return r;
+        }
+        for (const char *p = value; *p;) {
                 size_t n = strcspn(p, " \t");
                 _cleanup_free_ char *name = NULL;
 
@@ -964,29 +933,7 @@ static CONFIG_KEY_PARSER(config_keys_names)
                 if (!name)
                         return -ENOMEM;
                 p += n;
-                if (!service_name_is_valid(name)) {
-                        (void)config_file_error(f, line, k->name, "invalid service name '%s'",
-                                                config_shown(name, buf));
-                        bad = true;
-                        continue;
-                }
-                if (strcmp(name, sc->name) == 0) {
-                        (void)config_file_error(f, line, k->name,
-                                                strcmp(k->name, "on_failure") == 0
-                                                        ? "a service cannot name itself"
-                                                        : "a service cannot depend on itself");
-                        bad = true;
-                        continue;
-                }
-                if (l->names && !config_names_have(l->names, l->n_names, name)) {
-                        if (config_names_have(l->masked, l->n_masked, name))
-                                (void)config_file_error(f, line, k->name,
-                                                        "service '%s' is masked (%s/%s.ini is a "
-                                                        "link to /dev/null)",
-                                                        name, l->services_display, name);
-                        else
-                                (void)config_file_error(f, line, k->name, "unknown service '%s'",
-                                                        name);
+                if (!ok(f, k, line, name)) {
                         bad = true;
                         continue;
                 }
@@ -994,7 +941,60 @@ static CONFIG_KEY_PARSER(config_keys_names)
                 if (r < 0)
                         return r;
         }
-        r = config_keys_names_end(f, field, &names, n_names, bad);
+        if (f->load->oom)
+                return -ENOMEM;
+        if (bad)
+                return -EINVAL;
+        r = config_keys_names_dedup(names, n_names);
+        if (r < 0)
+                return r;
+        strv_free(*(char ***)field);
+        *(char ***)field = TAKE_PTR(names);
+        return 0;
+}
+
+/* A name of after/requires/wants/on_failure: a service of the configuration
+ * other than this one. */
+static bool config_keys_service_name_ok(struct config_file_ctx *f, const struct config_key *k,
+                                        unsigned line, const char *name)
+{
+        struct service_config *sc = f->target;
+        struct config_load_ctx *l = f->load;
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+
+        if (!service_name_is_valid(name)) {
+                (void)config_file_error(f, line, k->name, "invalid service name '%s'",
+                                        config_shown(name, buf));
+                return false;
+        }
+        if (strcmp(name, sc->name) == 0) {
+                (void)config_file_error(f, line, k->name,
+                                        strcmp(k->name, "on_failure") == 0
+                                                ? "a service cannot name itself"
+                                                : "a service cannot depend on itself");
+                return false;
+        }
+        if (l->names && !config_names_have(l->names, l->n_names, name)) {
+                if (config_names_have(l->masked, l->n_masked, name))
+                        (void)config_file_error(f, line, k->name,
+                                                "service '%s' is masked (%s/%s.ini is a "
+                                                "link to /dev/null)",
+                                                name, l->services_display, name);
+                else
+                        (void)config_file_error(f, line, k->name, "unknown service '%s'", name);
+                return false;
+        }
+        return true;
+}
+
+/* after/requires/wants/on_failure: blank-separated names of services, added to the names
+ * earlier files set (an empty value forgets them), deduplicated. */
+static CONFIG_KEY_PARSER(config_keys_names)
+{
+        struct service_config *sc = f->target;
+        int r;
+
+        r = config_keys_name_list(f, k, line, value, field, config_keys_service_name_ok);
         if (r < 0)
                 return r;
         if (strcmp(k->name, "after") == 0) {
@@ -1010,55 +1010,43 @@ static CONFIG_KEY_PARSER(config_keys_names)
         return 0;
 }
 
+/* An instance name X of this template NAME@: NAME@X is a service name. */
+static bool config_keys_instance_name_ok(struct config_file_ctx *f, const struct config_key *k,
+                                         unsigned line, const char *name)
+{
+        struct service_config *sc = f->target;
+        size_t tlen = service_template_len(sc->name);
+        _cleanup_free_ char *full = NULL;
+        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
+
+        if (asprintf(&full, "%.*s%s", (int)tlen, sc->name, name) < 0) {
+                full = NULL;
+                f->load->oom = true;
+                return false;
+        }
+        if (!service_name_is_instance(full)) {
+                (void)config_file_error(f, line, k->name,
+                                        "invalid instance name '%s' (%.*s%s must be a "
+                                        "service name, the instance without '@')",
+                                        config_shown(name, buf), (int)tlen, sc->name,
+                                        config_shown(name, buf));
+                return false;
+        }
+        return true;
+}
+
 /* instances: blank-separated instance names of a template, added to the
  * ones earlier files set (an empty value forgets them), deduplicated. */
 static CONFIG_KEY_PARSER(config_keys_instances)
 {
         struct service_config *sc = f->target;
-        _cleanup_strv_free_ char **names = NULL;
-        char buf[CONFIG_VALUE_SHOWN_MAX + 4];
-        size_t n_names = 0, cap = 0, tlen = service_template_len(sc->name);
-        const char *p = value;
-        bool bad = false;
-        int r;
 
         if (line == 0)
                 return 0;
         if (!f->tell_instance && !service_name_is_template(sc->name))
                 return config_file_error(f, line, k->name,
                                          "only a template (NAME@.ini) has instances");
-        r = config_keys_names_begin(field, value, &names, &n_names, &cap);
-        if (r < 0)
-                return r;
-        while (*p) {
-                size_t n = strcspn(p, " \t");
-                _cleanup_free_ char *name = NULL, *full = NULL;
-
-                if (n == 0) {
-                        p++;
-                        continue;
-                }
-                name = strndup(p, n);
-                if (!name || asprintf(&full, "%.*s%s", (int)tlen, sc->name, name) < 0)
-                        return -ENOMEM;
-                p += n;
-                if (!service_name_is_instance(full)) {
-                        (void)config_file_error(f, line, k->name,
-                                                "invalid instance name '%s' (%.*s%s must be a "
-                                                "service name, the instance without '@')",
-                                                config_shown(name, buf), (int)tlen, sc->name,
-                                                config_shown(name, buf));
-                        bad = true;
-                        continue;
-                }
-                r = strv_append(&names, &n_names, &cap, TAKE_PTR(name));
-                if (r < 0)
-                        return r;
-        }
-        r = config_keys_names_end(f, field, &names, n_names, bad);
-        if (r < 0)
-                return r;
-        return 0;
+        return config_keys_name_list(f, k, line, value, field, config_keys_instance_name_ok);
 }
 
 /* exit_with: a service name; that a file has it is checked once the
