@@ -58,6 +58,20 @@ static bool config_keys_may_expand(const char *s)
         return strstr(s, "${") != NULL;
 }
 
+/* A command line split into words as a shell would; a quote left open is an
+ * error of the key. */
+static int config_keys_split(struct config_file_ctx *f, const struct config_key *k, unsigned line,
+                             const char *value, char ***ret)
+{
+        int r = shell_split(value, ret);
+
+        if (r == -EINVAL)
+                return config_file_error(
+                        f, line, k->name,
+                        "unterminated quote or trailing backslash in command line");
+        return r;
+}
+
 static CONFIG_KEY_PARSER(config_keys_exec)
 {
         struct service_config *sc = f->target;
@@ -66,11 +80,7 @@ static CONFIG_KEY_PARSER(config_keys_exec)
         char *exec;
         int r;
 
-        r = shell_split(value, &argv);
-        if (r == -EINVAL)
-                return config_file_error(
-                        f, line, k->name,
-                        "unterminated quote or trailing backslash in command line");
+        r = config_keys_split(f, k, line, value, &argv);
         if (r < 0)
                 return r;
         for (size_t i = 0; argv[i] && !later; i++)
@@ -99,11 +109,7 @@ static int config_keys_check_command(struct config_file_ctx *f, const struct con
         char buf[CONFIG_VALUE_SHOWN_MAX + 4];
         int r;
 
-        r = shell_split(value, &argv);
-        if (r == -EINVAL)
-                return config_file_error(
-                        f, line, k->name,
-                        "unterminated quote or trailing backslash in command line");
+        r = config_keys_split(f, k, line, value, &argv);
         if (r < 0)
                 return r;
         if (!argv[0] || !argv[0][0])
